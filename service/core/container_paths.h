@@ -1,0 +1,32 @@
+#pragma once
+
+#include "settings.h"
+
+#include <filesystem>
+#include <string>
+
+namespace nixos_containers {
+
+// Where one container's files live, following current NixOS.
+struct ContainerPaths {
+    std::filesystem::path confFile;        // configDir/NAME.conf
+    std::filesystem::path configTextFile;  // configDir/NAME.nix (Config text)
+    std::filesystem::path root;            // stateDir/NAME, or runtimeDir/roots/NAME when ephemeral
+    std::filesystem::path profileDir;      // profilesDir/NAME
+    std::filesystem::path systemLink;      // profilesDir/NAME/system
+    std::filesystem::path gcrootsDir;      // gcrootsDir/NAME
+    std::filesystem::path netnsPin;        // runtimeDir/netns/NAME
+};
+
+ContainerPaths containerPaths(const Settings& settings, const std::string& name, bool ephemeral);
+
+// Maps a SystemPath as the caller gave it (/nix/store/X, storeDir/X, or a
+// profile link resolving into the store) to the host path and to the path the
+// container sees under /nix/store. Throws InvalidArgument when outside the store.
+struct SystemLocation {
+    std::filesystem::path onHost;
+    std::filesystem::path inContainer;
+};
+SystemLocation locateSystem(const Settings& settings, const std::filesystem::path& systemPath);
+
+}  // namespace nixos_containers

@@ -1,0 +1,92 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace nixos_containers {
+
+// The module's networkOptions: used for the main veth and each extra veth.
+struct NetworkOptions {
+    std::string hostAddress;    // IPv4, optionally with /prefix
+    std::string localAddress;   // IPv4, optionally with /prefix
+    std::string hostAddress6;   // IPv6, optionally with /prefix
+    std::string localAddress6;  // IPv6, optionally with /prefix
+    std::string hostBridge;     // enslave the host end to this bridge instead
+
+    [[nodiscard]] bool hasAddress() const {
+        return !hostAddress.empty() || !localAddress.empty() || !hostAddress6.empty() ||
+               !localAddress6.empty();
+    }
+    bool operator==(const NetworkOptions&) const = default;
+};
+
+struct PortForward {
+    std::string protocol = "tcp";  // tcp or udp
+    std::uint16_t hostPort = 0;
+    std::uint16_t containerPort = 0;  // 0: the same as hostPort
+    bool operator==(const PortForward&) const = default;
+};
+
+struct BindMount {
+    std::string mountPoint;  // inside the container
+    std::string hostPath;    // empty: the same path as mountPoint
+    bool readOnly = true;
+    bool operator==(const BindMount&) const = default;
+};
+
+struct AllowedDevice {
+    std::string node;      // e.g. /dev/net/tun
+    std::string modifier;  // combination of r, w, m
+    bool operator==(const AllowedDevice&) const = default;
+};
+
+// Everything a caller can set on a container: the module's per-container
+// options. Defaults are the module's.
+struct ContainerSpec {
+    // Exactly one source of the system: an evaluated system (systemPath),
+    // module text (config), a module file (configFile) or a flake.
+    std::string systemPath;
+    std::string config;
+    std::string configFile;
+    std::string flake;
+
+    bool privateNetwork = false;
+    NetworkOptions network;
+    std::vector<PortForward> forwardPorts;
+    std::vector<BindMount> bindMounts;
+    std::vector<std::string> tmpfs;
+    std::vector<std::string> additionalCapabilities;
+    std::vector<AllowedDevice> allowedDevices;
+    bool enableTun = false;
+    bool ephemeral = false;
+    bool autoStart = false;
+    std::string timeoutStartSec = "1min";
+    std::map<std::string, NetworkOptions> extraVeths;
+    std::vector<std::string> interfaces;
+    std::vector<std::string> macvlans;
+    std::vector<std::string> extraFlags;
+
+    bool operator==(const ContainerSpec&) const = default;
+
+    // True when the system comes from a build (config, configFile, flake).
+    [[nodiscard]] bool needsBuild() const {
+        return !config.empty() || !configFile.empty() || !flake.empty();
+    }
+    // The module's enableTun: adds /dev/net/tun rw and CAP_NET_ADMIN.
+    [[nodiscard]] std::vector<AllowedDevice> effectiveAllowedDevices() const;
+    [[nodiscard]] std::vector<std::string> effectiveCapabilities() const;
+};
+
+// What a change to a running container requires.
+enum class UpdateEffect {
+    None,     // nothing the running container sees changed
+    Reload,   // only the system changed: switch-to-configuration test
+    Restart,  // nspawn's command line or the unit changed
+};
+UpdateEffect classifyUpdate(const ContainerSpec& before, const ContainerSpec& after);
+// True when the system source changed so the builder must run again.
+bool sourceChanged(const ContainerSpec& before, const ContainerSpec& after);
+
+}  // namespace nixos_containers

@@ -1,0 +1,80 @@
+#include "settings.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace nixos_containers {
+
+namespace {
+
+std::filesystem::path absolutePath(const std::string& variable, const std::string& value) {
+    if (value.empty() || value.front() != '/') {
+        throw std::invalid_argument(variable + " must be an absolute path, got '" + value + "'");
+    }
+    return std::filesystem::path(value).lexically_normal();
+}
+
+}  // namespace
+
+Settings Settings::fromEnvironment(const std::map<std::string, std::string>& environment) {
+    Settings settings;
+    const std::map<std::string, std::filesystem::path*> paths = {
+        {"NIXOS_CONTAINERS_CONFIG_DIR", &settings.configDir},
+        {"NIXOS_CONTAINERS_STATE_DIR", &settings.stateDir},
+        {"NIXOS_CONTAINERS_RUNTIME_DIR", &settings.runtimeDir},
+        {"NIXOS_CONTAINERS_PROFILES_DIR", &settings.profilesDir},
+        {"NIXOS_CONTAINERS_GCROOTS_DIR", &settings.gcrootsDir},
+        {"NIXOS_CONTAINERS_STORE_DIR", &settings.storeDir},
+        {"NIXOS_CONTAINERS_NIX_STATE_DIR", &settings.nixStateDir},
+        {"NIXOS_CONTAINERS_NSPAWN", &settings.nspawn},
+        {"NIXOS_CONTAINERS_NIX_BIN_DIR", &settings.nixBinDir},
+        {"NIXOS_CONTAINERS_RESOLV_CONF", &settings.resolvConf},
+    };
+    for (const auto& [variable, target] : paths) {
+        if (auto found = environment.find(variable); found != environment.end()) {
+            *target = absolutePath(variable, found->second);
+        }
+    }
+    if (auto found = environment.find("NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS");
+        found != environment.end()) {
+        settings.declarativeUnitDirs.clear();
+        std::string_view rest = found->second;
+        while (!rest.empty()) {
+            auto colon = rest.find(':');
+            auto item = std::string(rest.substr(0, colon));
+            if (!item.empty()) {
+                settings.declarativeUnitDirs.push_back(
+                    absolutePath("NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", item));
+            }
+            rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+        }
+    }
+    if (auto found = environment.find("NIXOS_CONTAINERS_MAX_OPERATIONS");
+        found != environment.end()) {
+        const auto& text = found->second;
+        std::size_t value = 0;
+        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc{} || end != text.data() + text.size() || value == 0) {
+            throw std::invalid_argument(
+                "NIXOS_CONTAINERS_MAX_OPERATIONS must be a positive integer, got '" + text + "'");
+        }
+        settings.maxOperations = value;
+    }
+    return settings;
+}
+
+Settings Settings::fromProcessEnvironment() {
+    std::map<std::string, std::string> environment;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        std::string_view text(*entry);
+        auto equals = text.find('=');
+        if (equals != std::string_view::npos && text.starts_with("NIXOS_CONTAINERS_")) {
+            environment.emplace(text.substr(0, equals), text.substr(equals + 1));
+        }
+    }
+    return fromEnvironment(environment);
+}
+
+}  // namespace nixos_containers

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace nixos_containers {
+
+// Where the service keeps and finds things. Every path is a setting so the
+// sandbox and the tests run the real programs on private directories.
+struct Settings {
+    std::filesystem::path configDir = "/etc/nixos-containers";
+    std::filesystem::path stateDir = "/var/lib/nixos-containers";  // root = stateDir/NAME
+    std::filesystem::path runtimeDir = "/run/nixos-containers";    // ephemeral roots, netns pins
+    std::filesystem::path profilesDir = "/nix/var/nix/profiles/per-container";
+    std::filesystem::path gcrootsDir = "/nix/var/nix/gcroots/per-container";
+    // Host directory bound read-only at /nix/store in every container.
+    std::filesystem::path storeDir = "/nix/store";
+    std::filesystem::path nixStateDir = "/nix/var/nix";
+    std::filesystem::path nspawn = "/usr/bin/systemd-nspawn";
+    std::filesystem::path nixBinDir = "/run/current-system/sw/bin";
+    std::filesystem::path resolvConf = "/etc/resolv.conf";
+    // Units found here as container@NAME.service mark NAME as declarative.
+    std::vector<std::filesystem::path> declarativeUnitDirs = {"/etc/systemd/system"};
+    // Bound on long operations (builds, starts, stops) in flight at once.
+    std::size_t maxOperations = 64;
+
+    // Reads NIXOS_CONTAINERS_* variables; unset ones keep the defaults.
+    // Throws std::invalid_argument naming the bad variable.
+    static Settings fromEnvironment(const std::map<std::string, std::string>& environment);
+    static Settings fromProcessEnvironment();
+};
+
+}  // namespace nixos_containers

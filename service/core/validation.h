@@ -1,0 +1,46 @@
+#pragma once
+
+#include "container_spec.h"
+#include "settings.h"
+
+#include <string>
+#include <string_view>
+
+namespace nixos_containers {
+
+// Every check throws ContainerError(InvalidArgument) with a message that
+// names the offending value, e.g. "name 'a/b' contains '/'".
+
+// Container names: what nixos-container accepts ([A-Za-z0-9_-], not starting
+// with '-'), also valid as a machined machine name and inside a unit name.
+// Longer than 11 characters is fine: host interface names are derived
+// (hostInterfaceName), not truncated. The hard limit is 64, machined's.
+inline constexpr std::size_t kMaxNameLength = 64;
+void validateName(std::string_view name);
+
+// Semantic checks of a whole spec (after decoding and merging):
+//  - exactly one system source; SystemPath absolute and inside the store
+//    (as /nix/store/X or settings.storeDir/X) with an `init`; ConfigFile absolute;
+//  - addresses parse (IPv4 / IPv6, optional prefix within range), the network
+//    keys require PrivateNetwork, HostBridge excludes HostAddress/HostAddress6,
+//    and each one is an interface name;
+//  - ports 1-65535, protocol tcp|udp, no duplicate (protocol, host port);
+//  - bind mounts: absolute, no ':' nor whitespace, no "..", mount point not /;
+//  - tmpfs: absolute path, options without whitespace;
+//  - capabilities: CAP_[A-Z_]+ from the kernel's list;
+//  - devices: absolute /dev path, modifier non-empty subset of "rwm";
+//  - TimeoutStartSec: a systemd time span ("90", "90s", "1min 30s", "infinity");
+//  - ExtraVeths / Interfaces / Macvlans: interface names (1-15 bytes, no '/', ':', whitespace);
+//  - ExtraFlags: each word starts with '-' and is `--opt` or `--opt=value` made of safe characters
+//    (no whitespace, quotes, '$', '\\', '`', glob characters), and none of the options the
+//    service sets itself (--directory/-D, --machine/-M, --keep-unit, --register,
+//    --notify-ready, --kill-signal, --network-namespace-path, --image/-i, --boot/-b).
+void validateSpec(const ContainerSpec& spec, const Settings& settings);
+
+// Parses a systemd time span into microseconds; "infinity" gives UINT64_MAX.
+std::uint64_t parseTimespanUsec(std::string_view text);
+
+// The 15-byte Linux interface name rule.
+void validateInterfaceName(std::string_view what, std::string_view name);
+
+}  // namespace nixos_containers
