@@ -1,0 +1,630 @@
+#include "validation.h"
+
+#include "container_paths.h"
+#include "errors.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <new>
+#include <set>
+#include <system_error>
+#include <utility>
+
+namespace nixos_containers {
+
+namespace {
+
+// Values end up in D-Bus error messages, which must be valid UTF-8, and may
+// come from a fuzzer or a hand-edited conf file: show printable ASCII as is,
+// escape every other byte, and cut very long values so a message stays short.
+std::string shown(std::string_view value) {
+    constexpr std::size_t kShown = 80;
+    std::string out = "'";
+    for (std::size_t i = 0; i < value.size() && i < kShown; ++i) {
+        auto byte = static_cast<unsigned char>(value[i]);
+        if (byte >= 0x20 && byte < 0x7f) {
+            out += static_cast<char>(byte);
+        } else {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[byte >> 4];
+            out += kHex[byte & 0xf];
+        }
+    }
+    if (value.size() > kShown) {
+        out += "\xe2\x80\xa6";  // U+2026, the ellipsis
+    }
+    out += "'";
+    return out;
+}
+
+std::string shownChar(char c) { return shown(std::string_view(&c, 1)); }
+
+bool isAsciiSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+bool isControlOrNonAscii(char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte >= 0x7f;
+}
+
+// Characters that cannot be written into NAME.conf as the module's template
+// reads it (systemd EnvironmentFile= quoting, then bash word splitting and
+// globbing of $EXTRA_NSPAWN_FLAGS), besides whitespace.
+bool isConfUnsafe(char c) {
+    return c == '"' || c == '\'' || c == '\\' || c == '$' || c == '`' || isControlOrNonAscii(c);
+}
+
+bool isGlobChar(char c) { return c == '*' || c == '?' || c == '['; }
+
+// Rejects characters that would not survive NAME.conf (see isConfUnsafe)
+// or that the conf format uses as separators (whitespace).
+void requireConfSafe(std::string_view what, std::string_view value) {
+    for (char c : value) {
+        if (isAsciiSpace(c)) {
+            throwInvalid(std::string(what) + " " + shown(value) + " contains whitespace");
+        }
+        if (isConfUnsafe(c)) {
+            throwInvalid(std::string(what) + " " + shown(value) + " contains " + shownChar(c));
+        }
+    }
+}
+
+bool hasDotDotComponent(std::string_view path) {
+    std::size_t start = 0;
+    while (start <= path.size()) {
+        auto slash = path.find('/', start);
+        auto end = slash == std::string_view::npos ? path.size() : slash;
+        if (path.substr(start, end - start) == "..") {
+            return true;
+        }
+        if (slash == std::string_view::npos) {
+            break;
+        }
+        start = slash + 1;
+    }
+    return false;
+}
+
+void requireAbsolute(std::string_view what, std::string_view path) {
+    if (path.empty() || path.front() != '/') {
+        throwInvalid(std::string(what) + " " + shown(path) + " is not an absolute path");
+    }
+}
+
+// ---- system source ---------------------------------------------------------
+
+void validateSource(const ContainerSpec& spec, const Settings& settings) {
+    const std::array<std::pair<const char*, const std::string*>, 4> sources = {{
+        {"SystemPath", &spec.systemPath},
+        {"Config", &spec.config},
+        {"ConfigFile", &spec.configFile},
+        {"Flake", &spec.flake},
+    }};
+    std::vector<const char*> given;
+    for (const auto& [key, value] : sources) {
+        if (!value->empty()) {
+            given.push_back(key);
+        }
+    }
+    if (given.empty()) {
+        throwInvalid("one of SystemPath, Config, ConfigFile or Flake is required");
+    }
+    if (given.size() > 1) {
+        throwInvalid(std::string(given[0]) + " and " + given[1] + " are mutually exclusive");
+    }
+
+    if (!spec.systemPath.empty()) {
+        requireConfSafe("SystemPath", spec.systemPath);
+        requireAbsolute("SystemPath", spec.systemPath);
+        // locateSystem throws InvalidArgument itself when outside the store.
+        auto location = locateSystem(settings, spec.systemPath);
+        std::error_code error;
+        if (!std::filesystem::exists(location.onHost / "init", error)) {
+            throwInvalid("SystemPath " + shown(spec.systemPath) + " has no init");
+        }
+    }
+    if (!spec.configFile.empty()) {
+        requireConfSafe("ConfigFile", spec.configFile);
+        requireAbsolute("ConfigFile", spec.configFile);
+    }
+    if (!spec.flake.empty()) {
+        requireConfSafe("Flake", spec.flake);
+    }
+    // Config is module text kept in its own file (NAME.nix), so any text is
+    // representable; Nix itself judges it when building.
+}
+
+// ---- network ---------------------------------------------------------------
+
+// Parses the decimal prefix length after '/', at most `maxPrefix`.
+bool parsePrefix(std::string_view text, unsigned maxPrefix) {
+    if (text.empty() || text.size() > 3) {
+        return false;
+    }
+    unsigned value = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    return value <= maxPrefix;
+}
+
+void validateAddress(const std::string& what, std::string_view value, bool ipv6) {
+    if (value.empty()) {
+        return;
+    }
+    auto slash = value.find('/');
+    // inet_pton needs a NUL-terminated copy; an embedded NUL must not
+    // truncate the check, so the copy is compared by length below.
+    std::string address(value.substr(0, slash));
+    if (address.find('\0') != std::string::npos) {
+        throwInvalid(what + " " + shown(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") +
+                     " address");
+    }
+    std::array<unsigned char, 16> buffer{};
+    if (inet_pton(ipv6 ? AF_INET6 : AF_INET, address.c_str(), buffer.data()) != 1) {
+        throwInvalid(what + " " + shown(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") +
+                     " address");
+    }
+    if (slash != std::string_view::npos) {
+        unsigned maxPrefix = ipv6 ? 128 : 32;
+        if (!parsePrefix(value.substr(slash + 1), maxPrefix)) {
+            throwInvalid(what + " " + shown(value) + " has a prefix length outside 0-" +
+                         std::to_string(maxPrefix));
+        }
+    }
+}
+
+void validateNetworkOptions(const std::string& prefix, const NetworkOptions& options) {
+    validateAddress(prefix + "HostAddress", options.hostAddress, false);
+    validateAddress(prefix + "LocalAddress", options.localAddress, false);
+    validateAddress(prefix + "HostAddress6", options.hostAddress6, true);
+    validateAddress(prefix + "LocalAddress6", options.localAddress6, true);
+    if (!options.hostBridge.empty()) {
+        validateInterfaceName(prefix + "HostBridge", options.hostBridge);
+        // The module: "Only one of hostAddress* or hostBridge can be given".
+        if (!options.hostAddress.empty()) {
+            throwInvalid(prefix + "HostBridge " + shown(options.hostBridge) + " and " + prefix +
+                         "HostAddress " + shown(options.hostAddress) +
+                         " are mutually exclusive");
+        }
+        if (!options.hostAddress6.empty()) {
+            throwInvalid(prefix + "HostBridge " + shown(options.hostBridge) + " and " + prefix +
+                         "HostAddress6 " + shown(options.hostAddress6) +
+                         " are mutually exclusive");
+        }
+    }
+}
+
+void validateNetwork(const ContainerSpec& spec) {
+    if (!spec.privateNetwork) {
+        // Without a private network the container shares the host's
+        // interfaces; none of these has anything to attach to.
+        const std::array<std::pair<const char*, bool>, 9> keys = {{
+            {"HostAddress", !spec.network.hostAddress.empty()},
+            {"LocalAddress", !spec.network.localAddress.empty()},
+            {"HostAddress6", !spec.network.hostAddress6.empty()},
+            {"LocalAddress6", !spec.network.localAddress6.empty()},
+            {"HostBridge", !spec.network.hostBridge.empty()},
+            {"ForwardPorts", !spec.forwardPorts.empty()},
+            {"ExtraVeths", !spec.extraVeths.empty()},
+            {"Interfaces", !spec.interfaces.empty()},
+            {"Macvlans", !spec.macvlans.empty()},
+        }};
+        for (const auto& [key, set] : keys) {
+            if (set) {
+                throwInvalid(std::string(key) + " requires PrivateNetwork");
+            }
+        }
+    }
+    validateNetworkOptions("", spec.network);
+
+    std::set<std::pair<std::string, std::uint16_t>> seenPorts;
+    for (const auto& port : spec.forwardPorts) {
+        if (port.protocol != "tcp" && port.protocol != "udp") {
+            throwInvalid("ForwardPorts protocol " + shown(port.protocol) +
+                         " is neither tcp nor udp");
+        }
+        if (port.hostPort == 0) {
+            throwInvalid("ForwardPorts host port 0 is outside 1-65535");
+        }
+        // containerPort 0 means "the same as hostPort", as in the module.
+        if (!seenPorts.emplace(port.protocol, port.hostPort).second) {
+            throwInvalid("ForwardPorts forwards " + port.protocol + " host port " +
+                         std::to_string(port.hostPort) + " twice");
+        }
+    }
+
+    for (const auto& [name, options] : spec.extraVeths) {
+        validateInterfaceName("ExtraVeths name", name);
+        validateNetworkOptions("ExtraVeths." + name + ".", options);
+    }
+    for (const auto& name : spec.interfaces) {
+        validateInterfaceName("Interfaces", name);
+    }
+    for (const auto& name : spec.macvlans) {
+        validateInterfaceName("Macvlans", name);
+    }
+}
+
+// ---- file system -----------------------------------------------------------
+
+// Bind mounts are written as --bind[-ro]=HOST:MOUNT words into
+// EXTRA_NSPAWN_FLAGS, which the template word-splits and globs.
+void validateBindPath(std::string_view what, std::string_view path) {
+    requireAbsolute(what, path);
+    for (char c : path) {
+        if (c == ':' || isAsciiSpace(c) || isConfUnsafe(c) || isGlobChar(c)) {
+            throwInvalid(std::string(what) + " " + shown(path) + " contains " + shownChar(c));
+        }
+    }
+    if (hasDotDotComponent(path)) {
+        throwInvalid(std::string(what) + " " + shown(path) + " contains '..'");
+    }
+}
+
+void validateMounts(const ContainerSpec& spec) {
+    for (const auto& bind : spec.bindMounts) {
+        validateBindPath("BindMounts mount point", bind.mountPoint);
+        if (std::filesystem::path(bind.mountPoint).lexically_normal() == "/") {
+            throwInvalid("BindMounts mount point " + shown(bind.mountPoint) +
+                         " is the container's root");
+        }
+        if (!bind.hostPath.empty()) {
+            validateBindPath("BindMounts host path", bind.hostPath);
+        }
+    }
+    for (const auto& tmpfs : spec.tmpfs) {
+        // nspawn's --tmpfs=PATH[:OPTIONS]; the options are comma separated.
+        requireConfSafe("Tmpfs", tmpfs);
+        auto path = std::string_view(tmpfs).substr(0, tmpfs.find(':'));
+        requireAbsolute("Tmpfs", path);
+    }
+}
+
+// ---- capabilities and devices ----------------------------------------------
+
+// The kernel's capabilities (linux/capability.h, up to CAP_LAST_CAP in 5.9+).
+constexpr std::array<std::string_view, 41> kCapabilities = {
+    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",     "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+    "CAP_FSETID",          "CAP_KILL",             "CAP_SETGID",          "CAP_SETUID",
+    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE",  "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",       "CAP_NET_RAW",          "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",        "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",        "CAP_SYS_BOOT",        "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",         "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
+    "CAP_LEASE",           "CAP_AUDIT_WRITE",      "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",        "CAP_SYSLOG",          "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",       "CAP_PERFMON",         "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+};
+
+void validateCapabilities(const ContainerSpec& spec) {
+    for (const auto& capability : spec.additionalCapabilities) {
+        // nspawn's --capability= also takes "all".
+        if (capability == "all") {
+            continue;
+        }
+        if (std::find(kCapabilities.begin(), kCapabilities.end(), capability) ==
+            kCapabilities.end()) {
+            throwInvalid("AdditionalCapabilities " + shown(capability) +
+                         " is not a known capability");
+        }
+    }
+}
+
+void validateDevices(const ContainerSpec& spec) {
+    for (const auto& device : spec.allowedDevices) {
+        // DeviceAllow= is "NODE MODIFIER", and ALLOWED_DEVICES in the conf is
+        // space separated NODE:MODIFIER: no whitespace or ':' in the node.
+        requireConfSafe("AllowedDevices node", device.node);
+        if (!device.node.starts_with("/dev/") || device.node.size() == 5) {
+            throwInvalid("AllowedDevices node " + shown(device.node) +
+                         " is not a path below /dev/");
+        }
+        if (device.node.find(':') != std::string::npos) {
+            throwInvalid("AllowedDevices node " + shown(device.node) + " contains ':'");
+        }
+        if (hasDotDotComponent(device.node)) {
+            throwInvalid("AllowedDevices node " + shown(device.node) + " contains '..'");
+        }
+        bool seen[3] = {false, false, false};
+        bool valid = !device.modifier.empty() && device.modifier.size() <= 3;
+        for (char c : device.modifier) {
+            auto index = std::string_view("rwm").find(c);
+            if (index == std::string_view::npos || seen[index]) {
+                valid = false;
+                break;
+            }
+            seen[index] = true;
+        }
+        if (!valid) {
+            throwInvalid("AllowedDevices modifier " + shown(device.modifier) + " of " +
+                         shown(device.node) + " is not a combination of r, w and m");
+        }
+    }
+}
+
+// ---- extra flags -----------------------------------------------------------
+
+bool isFlagValueChar(char c) {
+    // A word of $EXTRA_NSPAWN_FLAGS is split on whitespace and globbed by
+    // the template, and must stay one argv word: letters, digits and
+    // punctuation that means nothing to either.
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("_./:,@%+=-~^").find(c) != std::string_view::npos;
+}
+
+bool isOptionNameChar(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-';
+}
+
+// Options whose value the service decides itself; a second one would fight
+// with it (or make nspawn fail on a duplicate).
+constexpr std::array<std::string_view, 9> kReservedLongOptions = {
+    "directory",  "machine",     "keep-unit",
+    "register",   "notify-ready", "kill-signal",
+    "network-namespace-path", "image", "boot",
+};
+constexpr std::string_view kReservedShortOptions = "DMib";
+
+void validateExtraFlags(const ContainerSpec& spec) {
+    for (const auto& word : spec.extraFlags) {
+        if (word.empty() || word.front() != '-') {
+            throwInvalid("ExtraFlags word " + shown(word) +
+                         " does not start with '-' (each word must be a whole option)");
+        }
+        if (word.size() == 2 && word[1] != '-') {
+            // A short option without a value, e.g. -U.
+            if (!isOptionNameChar(word[1])) {
+                throwInvalid("ExtraFlags word " + shown(word) + " is not an option");
+            }
+            if (kReservedShortOptions.find(word[1]) != std::string_view::npos) {
+                throwInvalid("ExtraFlags option " + shown(word) +
+                             " is set by the service itself");
+            }
+            continue;
+        }
+        if (!word.starts_with("--") || word.size() == 2) {
+            throwInvalid("ExtraFlags word " + shown(word) +
+                         " is not --option or --option=value");
+        }
+        auto body = std::string_view(word).substr(2);
+        auto equals = body.find('=');
+        auto name = body.substr(0, equals);
+        if (name.empty() || name.front() == '-' ||
+            !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
+            throwInvalid("ExtraFlags word " + shown(word) +
+                         " is not --option or --option=value");
+        }
+        if (equals != std::string_view::npos) {
+            for (char c : body.substr(equals + 1)) {
+                if (!isFlagValueChar(c)) {
+                    throwInvalid("ExtraFlags word " + shown(word) + " contains " +
+                                 shownChar(c));
+                }
+            }
+        }
+        if (std::find(kReservedLongOptions.begin(), kReservedLongOptions.end(), name) !=
+            kReservedLongOptions.end()) {
+            throwInvalid("ExtraFlags option " + shown(word) + " is set by the service itself");
+        }
+    }
+}
+
+// ---- time spans ------------------------------------------------------------
+
+constexpr std::uint64_t kUsecPerSec = 1000000;
+
+struct TimeUnit {
+    std::string_view name;
+    std::uint64_t usec;
+};
+
+// systemd.time(7)'s units; a bare number means seconds.
+constexpr std::array<TimeUnit, 30> kTimeUnits = {{
+    {"us", 1},
+    {"usec", 1},
+    {"\xc2\xb5s", 1},  // µs, U+00B5
+    {"\xce\xbcs", 1},  // μs, U+03BC
+    {"ms", 1000},
+    {"msec", 1000},
+    {"s", kUsecPerSec},
+    {"sec", kUsecPerSec},
+    {"second", kUsecPerSec},
+    {"seconds", kUsecPerSec},
+    {"m", 60 * kUsecPerSec},
+    {"min", 60 * kUsecPerSec},
+    {"minute", 60 * kUsecPerSec},
+    {"minutes", 60 * kUsecPerSec},
+    {"h", 3600 * kUsecPerSec},
+    {"hr", 3600 * kUsecPerSec},
+    {"hour", 3600 * kUsecPerSec},
+    {"hours", 3600 * kUsecPerSec},
+    {"d", 86400 * kUsecPerSec},
+    {"day", 86400 * kUsecPerSec},
+    {"days", 86400 * kUsecPerSec},
+    {"w", 604800 * kUsecPerSec},
+    {"week", 604800 * kUsecPerSec},
+    {"weeks", 604800 * kUsecPerSec},
+    {"M", 2629800 * kUsecPerSec},
+    {"month", 2629800 * kUsecPerSec},
+    {"months", 2629800 * kUsecPerSec},
+    {"y", 31557600 * kUsecPerSec},
+    {"year", 31557600 * kUsecPerSec},
+    {"years", 31557600 * kUsecPerSec},
+}};
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+bool addChecked(std::uint64_t& total, std::uint64_t value) {
+    if (value > std::numeric_limits<std::uint64_t>::max() - total) {
+        return false;
+    }
+    total += value;
+    return true;
+}
+
+[[noreturn]] void badTimespan(std::string_view text, const std::string& why) {
+    throwInvalid(shown(text) + " is not a time span: " + why);
+}
+
+}  // namespace
+
+void validateName(std::string_view name) {
+    if (name.empty()) {
+        throwInvalid("name '' is empty");
+    }
+    if (name.size() > kMaxNameLength) {
+        throwInvalid("name " + shown(name) + " is " + std::to_string(name.size()) +
+                     " characters long; the limit is " + std::to_string(kMaxNameLength));
+    }
+    if (name.front() == '-') {
+        throwInvalid("name " + shown(name) + " starts with '-'");
+    }
+    // nixos-container's /^[a-zA-Z0-9_-]+$/, a subset of what machined and
+    // unit names allow.
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '_' ||
+                  c == '-';
+        if (!ok) {
+            throwInvalid("name " + shown(name) + " contains " + shownChar(c));
+        }
+    }
+}
+
+void validateInterfaceName(std::string_view what, std::string_view name) {
+    // Linux's dev_valid_name: 1 to IFNAMSIZ-1 bytes, not "." or "..", no '/',
+    // ':' or whitespace. Names also go into NAME.conf, whose lists are space
+    // and comma separated, so commas, quotes and control bytes are refused too.
+    if (name.empty()) {
+        throwInvalid(std::string(what) + " '' is empty");
+    }
+    if (name.size() > 15) {
+        throwInvalid(std::string(what) + " " + shown(name) + " is " +
+                     std::to_string(name.size()) +
+                     " bytes long; interface names are at most 15");
+    }
+    if (name == "." || name == "..") {
+        throwInvalid(std::string(what) + " " + shown(name) + " is not an interface name");
+    }
+    for (char c : name) {
+        if (isAsciiSpace(c)) {
+            throwInvalid(std::string(what) + " " + shown(name) + " contains whitespace");
+        }
+        if (c == '/' || c == ':' || c == ',' || isConfUnsafe(c) || isGlobChar(c)) {
+            throwInvalid(std::string(what) + " " + shown(name) + " contains " + shownChar(c));
+        }
+    }
+}
+
+std::uint64_t parseTimespanUsec(std::string_view text) {
+    auto trim = [](std::string_view s) {
+        while (!s.empty() && isAsciiSpace(s.front())) s.remove_prefix(1);
+        while (!s.empty() && isAsciiSpace(s.back())) s.remove_suffix(1);
+        return s;
+    };
+    std::string_view rest = trim(text);
+    if (rest == "infinity") {
+        return std::numeric_limits<std::uint64_t>::max();
+    }
+    if (rest.empty()) {
+        badTimespan(text, "it is empty");
+    }
+    std::uint64_t total = 0;
+    while (!rest.empty()) {
+        // One component: digits, an optional fraction, an optional unit.
+        std::size_t i = 0;
+        std::uint64_t whole = 0;
+        bool digits = false;
+        while (i < rest.size() && isDigit(rest[i])) {
+            auto digit = static_cast<std::uint64_t>(rest[i] - '0');
+            if (whole > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) {
+                badTimespan(text, "it is too large");
+            }
+            whole = whole * 10 + digit;
+            digits = true;
+            ++i;
+        }
+        std::string_view fraction;
+        if (i < rest.size() && rest[i] == '.') {
+            ++i;
+            auto start = i;
+            while (i < rest.size() && isDigit(rest[i])) ++i;
+            fraction = rest.substr(start, i - start);
+            digits = digits || !fraction.empty();
+        }
+        if (!digits) {
+            badTimespan(text, "expected a number at " + shown(rest));
+        }
+        while (i < rest.size() && isAsciiSpace(rest[i])) ++i;
+        auto unitStart = i;
+        while (i < rest.size() && !isDigit(rest[i]) && !isAsciiSpace(rest[i]) && rest[i] != '.') {
+            ++i;
+        }
+        auto unitName = rest.substr(unitStart, i - unitStart);
+        std::uint64_t multiplier = kUsecPerSec;
+        if (!unitName.empty()) {
+            auto unit = std::find_if(kTimeUnits.begin(), kTimeUnits.end(),
+                                     [&](const TimeUnit& u) { return u.name == unitName; });
+            if (unit == kTimeUnits.end()) {
+                badTimespan(text, "unknown unit " + shown(unitName));
+            }
+            multiplier = unit->usec;
+        }
+        if (whole != 0 && multiplier > std::numeric_limits<std::uint64_t>::max() / whole) {
+            badTimespan(text, "it is too large");
+        }
+        if (!addChecked(total, whole * multiplier)) {
+            badTimespan(text, "it is too large");
+        }
+        // The fraction, digit by digit as systemd does: precision below a
+        // microsecond is dropped.
+        std::uint64_t scale = multiplier;
+        for (char c : fraction) {
+            scale /= 10;
+            if (scale == 0) break;
+            if (!addChecked(total, static_cast<std::uint64_t>(c - '0') * scale)) {
+                badTimespan(text, "it is too large");
+            }
+        }
+        rest = trim(rest.substr(i));
+    }
+    return total;
+}
+
+void validateSpec(const ContainerSpec& spec, const Settings& settings) {
+    // Validation runs on every decoded request and is fuzzed: whatever a
+    // helper throws leaves here as a ContainerError.
+    try {
+        validateSource(spec, settings);
+        validateNetwork(spec);
+        validateMounts(spec);
+        validateCapabilities(spec);
+        validateDevices(spec);
+        try {
+            parseTimespanUsec(spec.timeoutStartSec);
+        } catch (const ContainerError& error) {
+            throwInvalid(std::string("TimeoutStartSec ") + error.what());
+        }
+        validateExtraFlags(spec);
+    } catch (const ContainerError&) {
+        throw;
+    } catch (const std::bad_alloc&) {
+        throw ContainerError(ErrorCode::Failed, "out of memory while validating the spec");
+    } catch (const std::exception& error) {
+        throwInvalid(std::string("invalid spec: ") + error.what());
+    }
+}
+
+}  // namespace nixos_containers
