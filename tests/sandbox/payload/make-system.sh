@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# make-system.sh STORE_DIR NAME [ok|bad-init|slow]
+#
+# Creates a fake "NixOS system" STORE_DIR/<hash>-NAME for the sandbox tests
+# and prints its path as the container sees it: /nix/store/<hash>-NAME
+# (the service binds STORE_DIR read-only at /nix/store in every container).
+#
+# The container's root has nothing of its own, so everything the payload runs
+# comes from the store path: a static busybox (with one symlink per applet),
+# the static notify-init helper (READY=1 from PID 1), and scripts that refer
+# to each other by their /nix/store/... paths.
+#
+# Variants:
+#   ok        init records its argv and environment in /var/log/payload.log,
+#             traps signal 37 (SIGRTMIN+3: busybox sh knows no name for it),
+#             then reports READY=1 and sleeps; on signal 37 it exits 0.
+#   bad-init  init exits 1 at once, without READY=1.
+#   slow      like ok, but never reports READY=1 (start times out).
+# bin/switch-to-configuration appends "switch-to-configuration ARGS" to
+# /var/log/switch.log inside the container and exits 0.
+#
+# NOTIFY_INIT=PATH reuses an already built notify-init; otherwise it is
+# compiled here from notify-init.c (gcc -static).
+set -euo pipefail
+
+usage() { echo "usage: $0 STORE_DIR NAME [ok|bad-init|slow]" >&2; exit 2; }
+[[ $# -ge 2 && $# -le 3 ]] || usage
+store=$1 name=$2 variant=${3:-ok}
+case $variant in ok | bad-init | slow) ;; *) usage ;; esac
+[[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || { echo "make-system: bad NAME '$name'" >&2; exit 2; }
+[[ $store == /* && $store != / ]] || { echo "make-system: STORE_DIR must be an absolute path other than /" >&2; exit 2; }
+[[ -d $store ]] || mkdir -p "$store"
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+busybox=/bin/busybox
+# ldd fails on a static binary; a dynamic busybox would not run in the container.
+if [[ ! -x $busybox ]] || ldd "$busybox" >/dev/null 2>&1; then
+    echo "make-system: $busybox must be a static busybox (apt-get install busybox-static)" >&2
+    exit 1
+fi
+
+# A store-like name: 32 characters of nix's base32 alphabet, derived from the
+# name and variant so that rebuilding gives the same path.
+alphabet=0123456789abcdfghijklmnpqrsvwxyz
+digest=$(printf '%s\n' "nixos-containers-sandbox:$name:$variant" | sha256sum | cut -c1-32)
+hash=
+for ((i = 0; i < 32; i++)); do
+    hash+=${alphabet:$((16#${digest:i:1} * 2 % 32)):1}
+done
+base=$hash-$name
+out=$store/$base
+inside=/nix/store/$base
+
+rm -rf --one-file-system "${out:?}"
+tmp=$(mktemp -d "$store/.make-system.XXXXXX")
+trap 'rm -rf --one-file-system "$tmp"' EXIT
+mkdir "$tmp/bin"
+cp "$busybox" "$tmp/bin/busybox"
+for applet in $("$busybox" --list); do
+    [[ $applet == busybox ]] || ln -s busybox "$tmp/bin/$applet"
+done
+if [[ -n ${NOTIFY_INIT:-} ]]; then
+    cp "$NOTIFY_INIT" "$tmp/bin/notify-init"
+else
+    gcc -static -O2 -o "$tmp/bin/notify-init" "$here/notify-init.c"
+fi
+echo x86_64-linux >"$tmp/system"
+
+# The payload's main script: run by busybox sh as the child of notify-init.
+cat >"$tmp/payload.sh" <<SCRIPT
+# Sandbox test payload ($variant): records what it sees, then waits for the
+# stop signal.
+PATH=$inside/bin
+export PATH
+mkdir -p /var/log
+log=/var/log/payload.log
+{
+    echo "payload: start variant=$variant pid=\$\$ ppid=\$PPID"
+    echo "payload: argv: \$0 \$*"
+    echo "payload: environment:"
+    env | sort | sed 's/^/  /'
+} >>"\$log"
+stopping() {
+    echo "payload: got signal 37, exiting 0" >>"\$log"
+    [ -n "\$sleeper" ] && kill "\$sleeper" 2>/dev/null
+    exit 0
+}
+sleeper=
+trap stopping 37
+trap 'echo "payload: got SIGTERM, exiting 0" >>"\$log"; exit 0' TERM
+if [ "\${PAYLOAD_NO_READY:-}" != 1 ]; then
+    echo "payload: ready" >>"\$log"
+    kill -USR1 1    # notify-init (PID 1) sends READY=1 now
+fi
+while :; do
+    sleep 3600 &
+    sleeper=\$!
+    wait "\$sleeper"
+done
+SCRIPT
+
+case $variant in
+ok)
+    printf '#!%s/bin/sh\nexec %s/bin/notify-init --on-usr1 %s/bin/sh %s/payload.sh "$@"\n' \
+        "$inside" "$inside" "$inside" "$inside" >"$tmp/init"
+    ;;
+slow)
+    # No notify-init: nothing ever sends READY=1. PID 1 is the shell itself,
+    # so its trap still makes the stop clean.
+    printf '#!%s/bin/sh\nPAYLOAD_NO_READY=1 exec %s/bin/sh %s/payload.sh "$@"\n' \
+        "$inside" "$inside" "$inside" >"$tmp/init"
+    ;;
+bad-init)
+    printf '#!%s/bin/sh\n%s/bin/mkdir -p /var/log\necho "payload: bad-init exits 1" >>/var/log/payload.log\nexit 1\n' \
+        "$inside" "$inside" >"$tmp/init"
+    ;;
+esac
+chmod 0755 "$tmp/init"
+
+printf '#!%s/bin/sh\n%s/bin/mkdir -p /var/log\necho "switch-to-configuration $*" >>/var/log/switch.log\nexit 0\n' \
+    "$inside" "$inside" >"$tmp/bin/switch-to-configuration"
+chmod 0755 "$tmp/bin/switch-to-configuration"
+
+chmod -R a+rX "$tmp"
+mv "$tmp" "$out"
+trap - EXIT
+echo "$inside"
