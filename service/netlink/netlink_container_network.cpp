@@ -1,0 +1,384 @@
+#include "netlink_container_network.h"
+
+#include "errors.h"
+#include "netlink.h"
+#include "network_namespace.h"
+
+#include <netlink/errno.h>
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace nixos_containers {
+
+namespace {
+
+using netlink::IpPrefix;
+
+constexpr std::size_t kMaxInterfaceName = 15;
+
+// One veth of the plan with its addresses parsed.
+struct ParsedVeth {
+    const VethPlan* plan = nullptr;
+    bool main = false;  // only the main veth gets a default route (the module's semantics)
+    std::optional<IpPrefix> hostAddress, localAddress, hostAddress6, localAddress6;
+    int bridgeIndex = 0;
+};
+
+std::optional<IpPrefix> parseAddress(const std::string& text, const std::string& owner) {
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    try {
+        return IpPrefix::parse(text);
+    } catch (const std::invalid_argument& error) {
+        throwInvalid(owner + ": " + error.what());
+    }
+}
+
+void checkInterfaceName(const std::string& name, const std::string& what) {
+    if (name.empty() || name.size() > kMaxInterfaceName) {
+        throwInvalid(what + " '" + name + "' must be 1 to 15 bytes");
+    }
+}
+
+[[noreturn]] void fail(const std::string& message) {
+    throw ContainerError(ErrorCode::NetworkSetupFailed, message);
+}
+
+// Undo steps of a prepare() in progress, run newest first on failure.
+class Rollback {
+public:
+    void add(std::function<void()> undo) { steps_.push_back(std::move(undo)); }
+    void run() noexcept {
+        for (auto step = steps_.rbegin(); step != steps_.rend(); ++step) {
+            try {
+                (*step)();
+            } catch (...) {
+                // Best effort: the remaining steps (finally the namespace
+                // pin) still run, and release() before the next prepare()
+                // catches what is left.
+            }
+        }
+        steps_.clear();
+    }
+
+private:
+    std::vector<std::function<void()>> steps_;
+};
+
+std::string macvlanName(const std::string& parent) { return "mv-" + parent; }
+
+// The host end of a planned veth, when it exists and is provably ours: found
+// by its altname, or by its name when it carries the planned altname (or
+// none was planned, for short container names whose host name IS "ve-NAME").
+std::optional<netlink::LinkInfo> findHostEnd(const netlink::Socket& host, const VethPlan& veth) {
+    const std::string& key = veth.hostAltName.empty() ? veth.hostName : veth.hostAltName;
+    auto link = netlink::findLink(host, key);
+    if (!link || link->kind != "veth") {
+        return std::nullopt;
+    }
+    if (!veth.hostAltName.empty() ? !link->hasAltName(veth.hostAltName) : link->name != veth.hostName) {
+        return std::nullopt;
+    }
+    return link;
+}
+
+}  // namespace
+
+void NetlinkContainerNetwork::prepare(const NetworkPlan& plan) {
+    // Everything that can be known from the plan alone is checked before
+    // anything is created: InvalidArgument, no side effects.
+    std::vector<ParsedVeth> veths;
+    auto parseVeth = [&veths](const VethPlan& veth, bool main) {
+        checkInterfaceName(veth.hostName, "host interface name");
+        checkInterfaceName(veth.containerName, "container interface name");
+        const std::string owner = "veth '" + veth.hostName + "'";
+        ParsedVeth parsed;
+        parsed.plan = &veth;
+        parsed.main = main;
+        parsed.hostAddress = parseAddress(veth.options.hostAddress, owner);
+        parsed.localAddress = parseAddress(veth.options.localAddress, owner);
+        parsed.hostAddress6 = parseAddress(veth.options.hostAddress6, owner);
+        parsed.localAddress6 = parseAddress(veth.options.localAddress6, owner);
+        veths.push_back(parsed);
+    };
+    if (plan.mainVeth) {
+        parseVeth(*plan.mainVeth, true);
+    }
+    for (const auto& veth : plan.extraVeths) {
+        parseVeth(veth, false);
+    }
+    for (const auto& parent : plan.macvlanParents) {
+        checkInterfaceName(macvlanName(parent), "macvlan name");
+    }
+
+    std::string step = "opening a netlink socket";
+    // Declared outside the try block: the undo steps use them from the
+    // handlers below.
+    std::optional<netlink::Socket> hostSocket;
+    std::optional<netlink::Namespace> ns;
+    std::optional<netlink::Fd> hostNamespace;
+    Rollback rollback;
+    try {
+        const netlink::Socket& host = hostSocket.emplace();
+
+        // Preconditions on the host, read-only.
+        step = "checking the host";
+        auto hostAddresses = netlink::listAddresses(host);
+        std::vector<IpPrefix> planned;
+        for (auto& veth : veths) {
+            const VethPlan& p = *veth.plan;
+            for (const std::string& name : {p.hostName, p.hostAltName}) {
+                if (!name.empty() && netlink::findLink(host, name)) {
+                    fail("host interface '" + name + "' already exists");
+                }
+            }
+            if (!p.options.hostBridge.empty()) {
+                auto bridge = netlink::findLink(host, p.options.hostBridge);
+                if (!bridge) {
+                    fail("bridge '" + p.options.hostBridge + "' does not exist");
+                }
+                if (bridge->kind != "bridge") {
+                    fail("'" + p.options.hostBridge + "' is not a bridge");
+                }
+                veth.bridgeIndex = bridge->index;
+                continue;  // the module addresses a bridged host end not at all
+            }
+            for (const auto& address : {veth.hostAddress, veth.hostAddress6}) {
+                if (!address) {
+                    continue;
+                }
+                // The kernel accepts one address on several links, which
+                // would silently break routing: refuse it here.
+                for (const auto& existing : hostAddresses) {
+                    if (existing.address.family == address->family &&
+                        existing.address.bytes == address->bytes) {
+                        auto link = netlink::findLink(host, existing.index);
+                        fail("address " + address->str() + " already in use on the host (on dev " +
+                             (link ? link->name : std::to_string(existing.index)) + ")");
+                    }
+                }
+                for (const auto& other : planned) {
+                    if (other.family == address->family && other.bytes == address->bytes) {
+                        fail("address " + address->address() + " is planned twice");
+                    }
+                }
+                planned.push_back(*address);
+            }
+        }
+        std::vector<int> moveIndexes;
+        for (const auto& name : plan.moveInterfaces) {
+            auto link = netlink::findLink(host, name);
+            if (!link) {
+                fail("interface '" + name + "' to move does not exist");
+            }
+            moveIndexes.push_back(link->index);
+        }
+        std::vector<int> parentIndexes;
+        for (const auto& parent : plan.macvlanParents) {
+            auto link = netlink::findLink(host, parent);
+            if (!link) {
+                fail("macvlan parent '" + parent + "' does not exist");
+            }
+            parentIndexes.push_back(link->index);
+        }
+        hostNamespace = netlink::currentNamespace();
+
+        step = "creating network namespace " + plan.netnsPin.string();
+        ns = netlink::createPinnedNamespace(plan.netnsPin);
+        rollback.add([&plan] { netlink::removePinnedNamespace(plan.netnsPin); });
+
+        step = "bringing up loopback in the container";
+        auto loopback = netlink::findLink(ns->socket, "lo");
+        if (!loopback) {
+            fail("the container's namespace has no loopback");
+        }
+        netlink::setUp(ns->socket, loopback->index);
+
+        for (const auto& veth : veths) {
+            const VethPlan& p = *veth.plan;
+            step = "creating veth '" + p.hostName + "'";
+            int hostIndex = netlink::createVeth(host, p.hostName, p.containerName, ns->fd.get());
+            // Deleting either end of a veth deletes both.
+            rollback.add([&hostSocket, hostIndex] { netlink::deleteLink(*hostSocket, hostIndex); });
+            if (!p.hostAltName.empty()) {
+                step = "adding altname '" + p.hostAltName + "' to '" + p.hostName + "'";
+                netlink::addAltName(host, hostIndex, p.hostAltName);
+            }
+
+            // Host end: the module's post-start steps, in its order.
+            step = "configuring host interface '" + p.hostName + "'";
+            if (veth.bridgeIndex != 0) {
+                netlink::changeLink(host, hostIndex, {.up = true, .master = veth.bridgeIndex});
+            } else {
+                netlink::setUp(host, hostIndex);
+                for (const auto& address : {veth.hostAddress, veth.hostAddress6}) {
+                    if (address) {
+                        netlink::addAddress(host, hostIndex, *address);
+                    }
+                }
+                for (const auto& address : {veth.localAddress, veth.localAddress6}) {
+                    if (address) {
+                        netlink::addRoute(host, hostIndex, address->host());
+                    }
+                }
+            }
+
+            // Container end: what the module's init wrapper did inside.
+            step = "configuring '" + p.containerName + "' in the container";
+            auto inside = netlink::findLink(ns->socket, p.containerName);
+            if (!inside) {
+                fail(step + ": the container end is missing");
+            }
+            netlink::setUp(ns->socket, inside->index);
+            for (const auto& address : {veth.localAddress, veth.localAddress6}) {
+                if (address) {
+                    netlink::addAddress(ns->socket, inside->index, *address);
+                }
+            }
+            for (const auto& gateway : {veth.hostAddress, veth.hostAddress6}) {
+                if (gateway) {
+                    netlink::addRoute(ns->socket, inside->index, gateway->host());
+                    if (veth.main) {
+                        IpPrefix any;
+                        any.family = gateway->family;
+                        netlink::addRoute(ns->socket, inside->index, any, *gateway);
+                    }
+                }
+            }
+        }
+
+        for (std::size_t i = 0; i < plan.moveInterfaces.size(); ++i) {
+            const std::string& name = plan.moveInterfaces[i];
+            step = "moving interface '" + name + "' into the container";
+            netlink::moveToNamespace(host, moveIndexes[i], ns->fd.get());
+            rollback.add([&ns, &hostNamespace, name] {
+                // Back to the host: a namespace's end would delete virtual
+                // devices and send physical ones to the init namespace.
+                if (auto link = netlink::findLink(ns->socket, name)) {
+                    netlink::moveToNamespace(ns->socket, link->index, hostNamespace->get());
+                }
+            });
+        }
+
+        for (std::size_t i = 0; i < plan.macvlanParents.size(); ++i) {
+            const std::string name = macvlanName(plan.macvlanParents[i]);
+            step = "creating macvlan '" + name + "' on '" + plan.macvlanParents[i] + "'";
+            netlink::createMacvlan(host, name, parentIndexes[i], ns->fd.get());
+            rollback.add([&ns, name] {
+                if (auto link = netlink::findLink(ns->socket, name)) {
+                    netlink::deleteLink(ns->socket, link->index);
+                }
+            });
+        }
+        // Success: what was created is the container's now.
+        return;
+    } catch (const ContainerError&) {
+        rollback.run();
+        throw;
+    } catch (const netlink::Error& error) {
+        rollback.run();
+        fail(step + ": " + error.text());
+    } catch (const std::system_error& error) {
+        rollback.run();
+        fail(step + ": " + error.code().message());
+    } catch (const std::exception& error) {
+        rollback.run();
+        fail(step + ": " + error.what());
+    }
+}
+
+void NetlinkContainerNetwork::release(const NetworkPlan& plan) {
+    // Every step is attempted even when an earlier one failed, so that as
+    // much as possible is gone; the failures are reported together.
+    std::vector<std::string> failures;
+    auto attempt = [&failures](const std::string& what, const std::function<void()>& work) {
+        try {
+            work();
+        } catch (const std::exception& error) {
+            failures.push_back(what + ": " + error.what());
+        }
+    };
+
+    std::optional<netlink::Socket> host;
+    attempt("opening a netlink socket", [&] { host.emplace(); });
+
+    std::optional<netlink::Namespace> ns;
+    attempt("opening " + plan.netnsPin.string(),
+            [&] { ns = netlink::openPinnedNamespace(plan.netnsPin); });
+    if (ns) {
+        // Interfaces lent to the container go back to the host. One the
+        // container renamed is not found here; it then follows the kernel's
+        // rule when the namespace ends (virtual ones are deleted, physical
+        // ones return to the initial namespace).
+        attempt("returning interfaces to the host", [&] {
+            netlink::Fd hostNamespace = netlink::currentNamespace();
+            for (const auto& name : plan.moveInterfaces) {
+                auto link = netlink::findLink(ns->socket, name);
+                if (link && link->name == name) {
+                    netlink::moveToNamespace(ns->socket, link->index, hostNamespace.get());
+                }
+            }
+        });
+        // Deleting the container ends now, rather than leaving it to the
+        // namespace's asynchronous teardown, takes the host ends with them
+        // at once, so a prepare() right after finds their names free.
+        attempt("deleting the container's interfaces", [&] {
+            for (const auto& link : netlink::listLinks(ns->socket)) {
+                if (link.kind != "veth" && link.kind != "macvlan") {
+                    continue;
+                }
+                try {
+                    netlink::deleteLink(ns->socket, link.index);
+                } catch (const netlink::Error& error) {
+                    if (error.code() != NLE_OBJ_NOTFOUND && error.code() != NLE_NODEV) {
+                        throw;
+                    }
+                }
+            }
+        });
+    }
+
+    if (host) {
+        std::vector<const VethPlan*> veths;
+        if (plan.mainVeth) {
+            veths.push_back(&*plan.mainVeth);
+        }
+        for (const auto& veth : plan.extraVeths) {
+            veths.push_back(&veth);
+        }
+        for (const VethPlan* veth : veths) {
+            attempt("deleting host interface '" + veth->hostName + "'", [&] {
+                auto link = findHostEnd(*host, *veth);
+                if (!link) {
+                    return;
+                }
+                try {
+                    netlink::deleteLink(*host, link->index);
+                } catch (const netlink::Error& error) {
+                    if (error.code() != NLE_OBJ_NOTFOUND && error.code() != NLE_NODEV) {
+                        throw;
+                    }
+                }
+            });
+        }
+    }
+
+    attempt("removing " + plan.netnsPin.string(),
+            [&] { netlink::removePinnedNamespace(plan.netnsPin); });
+
+    if (!failures.empty()) {
+        std::string message = "releasing the network of '" + plan.container + "'";
+        for (const auto& failure : failures) {
+            message += "; " + failure;
+        }
+        fail(message);
+    }
+}
+
+}  // namespace nixos_containers
