@@ -419,6 +419,13 @@ void validateExtraFlags(const ContainerSpec& spec) {
             kReservedLongOptions.end()) {
             throwInvalid("ExtraFlags option " + shown(word) + " is set by the service itself");
         }
+        // A plain bind in EXTRA_NSPAWN_FLAGS reads back as a BindMount (that
+        // is where the module keeps them), so the spec would change under
+        // the caller. Binds with mount options (a third ':' field) stay.
+        if ((name == "bind" || name == "bind-ro") && equals != std::string_view::npos &&
+            std::count(word.begin(), word.end(), ':') < 2) {
+            throwInvalid("ExtraFlags option " + shown(word) + " is a bind mount: use BindMounts");
+        }
     }
 }
 
@@ -477,6 +484,21 @@ bool addChecked(std::uint64_t& total, std::uint64_t value) {
 
 [[noreturn]] void badTimespan(std::string_view text, const std::string& why) {
     throwInvalid(shown(text) + " is not a time span: " + why);
+}
+
+void validateTimeout(const std::string& timeout) {
+    try {
+        parseTimespanUsec(timeout);
+    } catch (const ContainerError& error) {
+        throwInvalid(std::string("TimeoutStartSec ") + error.what());
+    }
+    // systemd would also take tabs or newlines between the parts, but the
+    // value is written into NAME.conf: plain spaces only.
+    for (char c : timeout) {
+        if (c != ' ' && isAsciiSpace(c)) {
+            throwInvalid("TimeoutStartSec " + shown(timeout) + " contains " + shownChar(c));
+        }
+    }
 }
 
 }  // namespace
@@ -612,11 +634,7 @@ void validateSpec(const ContainerSpec& spec, const Settings& settings) {
         validateMounts(spec);
         validateCapabilities(spec);
         validateDevices(spec);
-        try {
-            parseTimespanUsec(spec.timeoutStartSec);
-        } catch (const ContainerError& error) {
-            throwInvalid(std::string("TimeoutStartSec ") + error.what());
-        }
+        validateTimeout(spec.timeoutStartSec);
         validateExtraFlags(spec);
     } catch (const ContainerError&) {
         throw;
