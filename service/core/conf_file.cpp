@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <unordered_map>
 
 namespace nixos_containers {
 
@@ -303,6 +304,9 @@ constexpr std::string_view kDefaultTimeout = "1min";
 
 EnvFile EnvFile::parse(std::string_view text) {
     EnvFile file;
+    // Position of each key in entries_, so a large (or fuzzed) file with many
+    // keys is not quadratic to read.
+    std::unordered_map<std::string, std::size_t> positions;
     std::size_t number = 0;
     std::size_t start = 0;
     while (start < text.size()) {
@@ -328,12 +332,11 @@ EnvFile EnvFile::parse(std::string_view text) {
         auto value = parseValue(line.substr(i), number, line);
 
         // systemd lets a later assignment win; keep the first position.
-        auto existing = std::find_if(file.entries_.begin(), file.entries_.end(),
-                                     [&](const auto& entry) { return entry.first == key; });
-        if (existing != file.entries_.end()) {
-            existing->second = std::move(value);
-        } else {
+        auto [position, added] = positions.try_emplace(std::string(key), file.entries_.size());
+        if (added) {
             file.entries_.emplace_back(std::string(key), std::move(value));
+        } else {
+            file.entries_[position->second].second = std::move(value);
         }
     }
     return file;
