@@ -100,7 +100,11 @@ TEST(EnvFile, RejectsMalformedLinesNamingThem) {
         {"A=x\\\n", "line continuations are not supported"},
         {"A\xff=1\n", "conf line 1 'A\\xff=1'"},
     };
-    for (const auto& [text, fragment] : cases) {
+    for (const auto& testCase : cases) {
+        // Named references, not structured bindings: clang 15 cannot
+        // capture those in a lambda.
+        const auto& text = testCase.first;
+        const auto& fragment = testCase.second;
         SCOPED_TRACE(text);
         expectInvalid([&] { EnvFile::parse(text); }, fragment);
     }
@@ -138,7 +142,11 @@ TEST(EnvFile, SetRefusesWhatTheTemplateCannotPassOn) {
         {"a\"b", "contains '\"'"}, {"a\\b", "contains '\\'"}, {"$HOME", "contains '$'"},
         {"`id`", "contains '`'"},  {"a\nb", "contains '\\x0a'"},
     };
-    for (const auto& [value, fragment] : values) {
+    for (const auto& testCase : values) {
+        // Named references, not structured bindings: clang 15 cannot
+        // capture those in a lambda.
+        const auto& value = testCase.first;
+        const auto& fragment = testCase.second;
         SCOPED_TRACE(value);
         expectInvalid([&] { file.set("KEY", value); }, "KEY value");
         expectInvalid([&] { file.set("KEY", value); }, fragment);
@@ -338,7 +346,11 @@ TEST(SpecFromConf, RejectsBadValuesNamingKeyAndValue) {
         {"EXTRA_VETHS=ve-a,1,2\n", "EXTRA_VETHS entry 've-a,1,2' is not"},
         {"EXTRA_VETHS=\"ve-a,,,,, ve-a,,,,,\"\n", "EXTRA_VETHS names 've-a' twice"},
     };
-    for (const auto& [text, fragment] : cases) {
+    for (const auto& testCase : cases) {
+        // Named references, not structured bindings: clang 15 cannot
+        // capture those in a lambda.
+        const auto& text = testCase.first;
+        const auto& fragment = testCase.second;
         SCOPED_TRACE(text);
         auto conf = EnvFile::parse(text);
         expectInvalid([&] { specFromConf(conf); }, fragment);
