@@ -1,0 +1,130 @@
+#include "event_loop.h"
+
+#include "log.h"
+
+#include <sdbus-c++/IConnection.h>
+
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace nixos_containers {
+
+namespace {
+sd_event* newEvent() {
+    sd_event* event = nullptr;
+    if (int r = sd_event_new(&event); r < 0) {
+        throw std::runtime_error(std::string("sd_event_new: ") + std::strerror(-r));
+    }
+    return event;
+}
+
+void check(int r, const char* what) {
+    if (r < 0) {
+        throw std::runtime_error(std::string(what) + ": " + std::strerror(-r));
+    }
+}
+}  // namespace
+
+EventLoop::EventLoop() : event_(newEvent(), sd_event_unref) {
+    sd_event_source* source = nullptr;
+    check(sd_event_add_defer(event_.get(), &source, &EventLoop::onPosted, this), "sd_event_add_defer");
+    posted_.reset(source);
+    check(sd_event_source_set_enabled(source, SD_EVENT_OFF), "sd_event_source_set_enabled");
+}
+
+EventLoop::~EventLoop() {
+    // Sources first: they point at this object.
+    busIo_.reset();
+    busTime_.reset();
+    posted_.reset();
+    signals_.clear();
+}
+
+void EventLoop::attach(sdbus::IConnection& connection) {
+    connection_ = &connection;
+    auto poll = connection.getEventLoopPollData();
+    sd_event_source* source = nullptr;
+    check(sd_event_add_io(event_.get(), &source, poll.fd, static_cast<uint32_t>(poll.events),
+                          &EventLoop::onBusIo, this),
+          "sd_event_add_io");
+    busIo_.reset(source);
+    // Before every poll, ask sd-bus what it waits for (POLLOUT while it has
+    // queued output) and until when (a method call's timeout, or 0 when
+    // messages are already queued).
+    check(sd_event_source_set_prepare(source, &EventLoop::onBusPrepare), "sd_event_source_set_prepare");
+    check(sd_event_add_time(event_.get(), &source, CLOCK_MONOTONIC, UINT64_MAX, 0, &EventLoop::onBusTime,
+                            this),
+          "sd_event_add_time");
+    busTime_.reset(source);
+    check(sd_event_source_set_enabled(source, SD_EVENT_OFF), "sd_event_source_set_enabled");
+}
+
+int EventLoop::onBusPrepare(sd_event_source* /*source*/, void* userdata) {
+    auto* self = static_cast<EventLoop*>(userdata);
+    auto poll = self->connection_->getEventLoopPollData();
+    sd_event_source_set_io_events(self->busIo_.get(), static_cast<uint32_t>(poll.events));
+    if (poll.timeout_usec == UINT64_MAX) {
+        sd_event_source_set_enabled(self->busTime_.get(), SD_EVENT_OFF);
+    } else {
+        sd_event_source_set_time(self->busTime_.get(), poll.timeout_usec);
+        sd_event_source_set_enabled(self->busTime_.get(), SD_EVENT_ONESHOT);
+    }
+    return 0;
+}
+
+void EventLoop::processBus() {
+    try {
+        while (connection_->processPendingRequest()) {
+        }
+    } catch (const std::exception& error) {
+        // The bus connection is gone: nothing more can be served.
+        logError(std::string("bus connection failed: ") + error.what());
+        exit(1);
+    }
+}
+
+int EventLoop::onBusIo(sd_event_source* /*source*/, int /*fd*/, uint32_t /*events*/, void* userdata) {
+    static_cast<EventLoop*>(userdata)->processBus();
+    return 0;
+}
+
+int EventLoop::onBusTime(sd_event_source* /*source*/, uint64_t /*usec*/, void* userdata) {
+    static_cast<EventLoop*>(userdata)->processBus();
+    return 0;
+}
+
+void EventLoop::post(std::function<void()> work) {
+    queue_.push_back(std::move(work));
+    sd_event_source_set_enabled(posted_.get(), SD_EVENT_ON);
+}
+
+int EventLoop::onPosted(sd_event_source* source, void* userdata) {
+    auto* self = static_cast<EventLoop*>(userdata);
+    // Only what was queued before this turn: work may post more.
+    auto batch = std::move(self->queue_);
+    self->queue_.clear();
+    sd_event_source_set_enabled(source, SD_EVENT_OFF);
+    for (auto& work : batch) {
+        work();
+    }
+    if (!self->queue_.empty()) {
+        sd_event_source_set_enabled(source, SD_EVENT_ON);
+    }
+    return 0;
+}
+
+void EventLoop::exitOnSignals() {
+    for (int signal : {SIGTERM, SIGINT}) {
+        sd_event_source* source = nullptr;
+        check(sd_event_add_signal(event_.get(), &source, signal, nullptr, nullptr), "sd_event_add_signal");
+        signals_.emplace_back(source, sd_event_source_unref);
+    }
+}
+
+int EventLoop::run() { return sd_event_loop(event_.get()); }
+
+void EventLoop::exit(int code) { sd_event_exit(event_.get(), code); }
+
+}  // namespace nixos_containers

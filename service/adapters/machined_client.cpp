@@ -1,0 +1,158 @@
+#include "machined_client.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <memory>
+
+namespace nixos_containers {
+
+namespace {
+constexpr const char* kManager = "org.freedesktop.machine1.Manager";
+constexpr const char* kMachine = "org.freedesktop.machine1.Machine";
+constexpr const char* kNoSuchMachine = "org.freedesktop.machine1.NoSuchMachine";
+
+ContainerError peerError(const std::string& what, const sdbus::Error& error) {
+    return {ErrorCode::Failed, what + ": " + error.getMessage() + " (" + error.getName() + ")"};
+}
+}  // namespace
+
+MachinedClient::MachinedClient(sdbus::IConnection& connection, std::string destination)
+    : connection_(connection),
+      destination_(std::move(destination)),
+      manager_(sdbus::createProxy(connection, destination_, "/org/freedesktop/machine1")) {
+    manager_->uponSignal("MachineNew").onInterface(kManager).call(
+        [this](const std::string& name, const sdbus::ObjectPath&) {
+            if (onChange_) {
+                onChange_(name, true);
+            }
+        });
+    manager_->uponSignal("MachineRemoved").onInterface(kManager).call(
+        [this](const std::string& name, const sdbus::ObjectPath&) {
+            if (onChange_) {
+                onChange_(name, false);
+            }
+        });
+    manager_->finishRegistration();
+}
+
+void MachinedClient::watchMachines(std::function<void(const std::string&, bool)> onChange) {
+    onChange_ = std::move(onChange);
+}
+
+void MachinedClient::terminateMachine(const std::string& name, StatusCallback done) {
+    manager_->callMethodAsync("TerminateMachine")
+        .onInterface(kManager)
+        .withArguments(name)
+        .uponReplyInvoke([name, done = std::move(done)](const sdbus::Error* error) {
+            if (error != nullptr && error->getName() != kNoSuchMachine) {
+                done(peerError("machined cannot terminate '" + name + "'", *error));
+                return;
+            }
+            done(Done{});
+        });
+}
+
+void MachinedClient::readMachine(const std::string& name, const sdbus::ObjectPath& path,
+                                 Callback<std::optional<MachineInfo>> done) {
+    auto proxy = std::shared_ptr<sdbus::IProxy>(sdbus::createProxy(connection_, destination_, path));
+    proxy->callMethodAsync("GetAll")
+        .onInterface("org.freedesktop.DBus.Properties")
+        .withArguments(std::string(kMachine))
+        .uponReplyInvoke([proxy, name, done = std::move(done)](
+                             const sdbus::Error* error, const std::map<std::string, sdbus::Variant>& values) {
+            if (error != nullptr) {
+                // Gone between the two calls: as good as absent.
+                done(std::optional<MachineInfo>{});
+                return;
+            }
+            MachineInfo info;
+            info.name = name;
+            if (auto found = values.find("Unit"); found != values.end()) {
+                info.unit = found->second.get<std::string>();
+            }
+            if (auto found = values.find("Leader"); found != values.end()) {
+                info.leader = found->second.get<std::uint32_t>();
+            }
+            done(std::optional<MachineInfo>(info));
+        });
+}
+
+void MachinedClient::getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) {
+    manager_->callMethodAsync("GetMachine")
+        .onInterface(kManager)
+        .withArguments(name)
+        .uponReplyInvoke([this, name, done = std::move(done)](const sdbus::Error* error,
+                                                                const sdbus::ObjectPath& path) {
+            if (error != nullptr) {
+                if (error->getName() == kNoSuchMachine) {
+                    done(std::optional<MachineInfo>{});
+                } else {
+                    done(peerError("machined cannot find '" + name + "'", *error));
+                }
+                return;
+            }
+            readMachine(name, path, done);
+        });
+}
+
+void MachinedClient::listMachines(Callback<std::vector<MachineInfo>> done) {
+    using Row = sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>;
+    manager_->callMethodAsync("ListMachines")
+        .onInterface(kManager)
+        .uponReplyInvoke([this, done = std::move(done)](const sdbus::Error* error, const std::vector<Row>& rows) {
+            if (error != nullptr) {
+                done(peerError("machined cannot list machines", *error));
+                return;
+            }
+            struct Gather {
+                std::vector<MachineInfo> machines;
+                std::size_t waiting = 0;
+                Callback<std::vector<MachineInfo>> done;
+            };
+            auto gather = std::make_shared<Gather>();
+            gather->waiting = rows.size();
+            gather->done = done;
+            if (rows.empty()) {
+                done(std::vector<MachineInfo>{});
+                return;
+            }
+            for (const auto& row : rows) {
+                readMachine(row.get<0>(), row.get<3>(), [gather](Outcome<std::optional<MachineInfo>> machine) {
+                    if (machine.ok() && machine.value()) {
+                        gather->machines.push_back(*machine.value());
+                    }
+                    if (--gather->waiting == 0) {
+                        gather->done(gather->machines);
+                    }
+                });
+            }
+        });
+}
+
+void MachinedClient::machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) {
+    using Address = sdbus::Struct<std::int32_t, std::vector<std::uint8_t>>;
+    manager_->callMethodAsync("GetMachineAddresses")
+        .onInterface(kManager)
+        .withArguments(name)
+        .uponReplyInvoke([name, done = std::move(done)](const sdbus::Error* error,
+                                                         const std::vector<Address>& addresses) {
+            if (error != nullptr) {
+                done(peerError("machined cannot list addresses of '" + name + "'", *error));
+                return;
+            }
+            std::vector<std::string> out;
+            for (const auto& address : addresses) {
+                char text[INET6_ADDRSTRLEN] = {};
+                const auto& bytes = address.get<1>();
+                int family = address.get<0>();
+                bool sized = (family == AF_INET && bytes.size() == 4) || (family == AF_INET6 && bytes.size() == 16);
+                if (sized && inet_ntop(family, bytes.data(), text, sizeof(text)) != nullptr) {
+                    out.emplace_back(text);
+                }
+            }
+            done(out);
+        });
+}
+
+}  // namespace nixos_containers

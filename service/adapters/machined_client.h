@@ -1,0 +1,33 @@
+#pragma once
+
+#include "system_seams.h"
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <memory>
+#include <string>
+
+namespace nixos_containers {
+
+// MachineRegistry over org.freedesktop.machine1.
+class MachinedClient final : public MachineRegistry {
+public:
+    explicit MachinedClient(sdbus::IConnection& connection, std::string destination = "org.freedesktop.machine1");
+
+    void terminateMachine(const std::string& name, StatusCallback done) override;
+    void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) override;
+    void listMachines(Callback<std::vector<MachineInfo>> done) override;
+    void machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) override;
+    void watchMachines(std::function<void(const std::string&, bool)> onChange) override;
+
+private:
+    void readMachine(const std::string& name, const sdbus::ObjectPath& path,
+                     Callback<std::optional<MachineInfo>> done);
+
+    sdbus::IConnection& connection_;
+    std::string destination_;
+    std::unique_ptr<sdbus::IProxy> manager_;
+    std::function<void(const std::string&, bool)> onChange_;
+};
+
+}  // namespace nixos_containers

@@ -1,0 +1,45 @@
+#include "polkit_authorizer.h"
+
+#include <chrono>
+
+namespace nixos_containers {
+
+namespace {
+constexpr std::uint32_t kAllowUserInteraction = 1;
+}
+
+PolkitAuthorizer::PolkitAuthorizer(sdbus::IConnection& connection)
+    : authority_(sdbus::createProxy(connection, "org.freedesktop.PolicyKit1",
+                                    "/org/freedesktop/PolicyKit1/Authority")) {
+    authority_->finishRegistration();
+}
+
+void PolkitAuthorizer::check(const Caller& caller, const std::string& actionId,
+                             const std::map<std::string, std::string>& details, Callback<Authorization> done) {
+    using Subject = sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>;
+    Subject subject("system-bus-name", std::map<std::string, sdbus::Variant>{{"name", sdbus::Variant(caller.busName)}});
+    std::uint32_t flags = caller.allowInteractive ? kAllowUserInteraction : 0;
+    // A person may be typing a password: give an interactive check time.
+    auto timeout = caller.allowInteractive ? std::chrono::minutes(5) : std::chrono::minutes(1);
+    authority_->callMethodAsync("CheckAuthorization")
+        .onInterface("org.freedesktop.PolicyKit1.Authority")
+        .withTimeout(timeout)
+        .withArguments(subject, actionId, details, flags, std::string())
+        .uponReplyInvoke([done = std::move(done)](const sdbus::Error* error,
+                                                  const sdbus::Struct<bool, bool, std::map<std::string, std::string>>& result) {
+            if (error != nullptr) {
+                done(ContainerError(ErrorCode::AccessDenied,
+                                    "polkit: " + error->getMessage() + " (" + error->getName() + ")"));
+                return;
+            }
+            if (result.get<0>()) {
+                done(Authorization::Allowed);
+            } else if (result.get<1>()) {
+                done(Authorization::ChallengeRequired);
+            } else {
+                done(Authorization::Denied);
+            }
+        });
+}
+
+}  // namespace nixos_containers

@@ -1,0 +1,32 @@
+#pragma once
+
+#include "conf_file.h"
+#include "container_spec.h"
+#include "container_state.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace nixos_containers {
+
+// One container as the service knows it: its spec from disk plus what
+// systemd and machined say about it now.
+struct Container {
+    std::string name;
+    ContainerSpec spec;
+    EnvFile conf;
+    bool declarative = false;
+    ContainerState state = ContainerState::Stopped;
+    std::string unit;
+    std::uint32_t leader = 0;
+    std::string hostInterface;
+    std::filesystem::path root;
+    std::filesystem::path systemOnHost;  // the system it runs, resolved
+    std::vector<std::string> addresses;  // machined's while running, else the planned ones
+    std::string operation;               // the verb in progress; empty when idle
+    std::string lastError;               // why the last operation failed
+};
+
+}  // namespace nixos_containers

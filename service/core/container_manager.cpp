@@ -1,0 +1,986 @@
+#include "container_manager.h"
+
+#include "log.h"
+#include "network_plan.h"
+#include "nspawn_command.h"
+#include "transient_unit.h"
+#include "validation.h"
+
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <system_error>
+#include <utility>
+
+namespace nixos_containers {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<std::string> kLiveProperties = {"State", "Leader", "Addresses", "HostInterface",
+                                                  "Unit", "RootDirectory"};
+
+const std::vector<std::string> kSpecProperties = {
+    "SystemPath", "Config", "ConfigFile", "Flake", "PrivateNetwork", "HostAddress", "LocalAddress",
+    "HostAddress6", "LocalAddress6", "HostBridge", "ForwardPorts", "BindMounts", "Tmpfs",
+    "AdditionalCapabilities", "AllowedDevices", "EnableTun", "Ephemeral", "AutoStart",
+    "TimeoutStartSec", "ExtraVeths", "Interfaces", "Macvlans", "ExtraFlags", "HostInterface",
+    "RootDirectory", "Addresses"};
+
+std::string actionFor(std::string_view verb) {
+    if (verb == "create") {
+        return "org.nixos.containers.create";
+    }
+    if (verb == "update") {
+        return "org.nixos.containers.update";
+    }
+    if (verb == "destroy") {
+        return "org.nixos.containers.destroy";
+    }
+    return "org.nixos.containers.manage";
+}
+
+Status ok() { return Done{}; }
+
+ContainerError withCode(ErrorCode code, const ContainerError& error) {
+    return {code, error.what()};
+}
+
+// Keeps the last lines of a child's output for an error message.
+class OutputTail {
+public:
+    void add(const std::string& line) {
+        lines_.push_back(line);
+        if (lines_.size() > 5) {
+            lines_.pop_front();
+        }
+    }
+    [[nodiscard]] std::string text() const {
+        std::string out;
+        for (const auto& line : lines_) {
+            out += (out.empty() ? "" : " | ") + line;
+        }
+        return out;
+    }
+
+private:
+    std::deque<std::string> lines_;
+};
+
+std::string describeExit(const ProcessExit& exit) {
+    return exit.signal != 0 ? "was killed by signal " + std::to_string(exit.signal)
+                            : "exited with status " + std::to_string(exit.exitStatus);
+}
+
+bool isI686System(const fs::path& system) {
+    std::ifstream in(system / "system");
+    std::string word;
+    in >> word;
+    return word == "i686-linux";
+}
+
+}  // namespace
+
+std::string_view toString(Verb verb) {
+    switch (verb) {
+    case Verb::Start: return "start";
+    case Verb::Stop: return "stop";
+    case Verb::Restart: return "restart";
+    case Verb::Terminate: return "terminate";
+    case Verb::Reload: return "reload";
+    case Verb::Update: return "update";
+    case Verb::Destroy: return "destroy";
+    }
+    return "start";
+}
+
+struct ContainerManager::Operation {
+    Caller caller;
+    std::string name;
+    std::string verb;
+    StatusCallback done;
+    bool finished = false;
+    bool creating = false;
+};
+
+ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObserver& observer)
+    : settings_(std::move(settings)), seams_(seams), observer_(observer), store_(settings_) {
+    // nspawn must reach the same bus as the service: pass a non-default bus on.
+    if (const char* bus = std::getenv("DBUS_SYSTEM_BUS_ADDRESS"); bus != nullptr) {
+        nspawnEnvironment_.push_back(std::string("DBUS_SYSTEM_BUS_ADDRESS=") + bus);
+    }
+}
+
+ContainerManager::~ContainerManager() = default;
+
+const Container* ContainerManager::find(const std::string& name) const {
+    auto found = containers_.find(name);
+    return found == containers_.end() ? nullptr : &found->second;
+}
+
+const Container& ContainerManager::get(const std::string& name) const {
+    validateName(name);
+    const auto* container = find(name);
+    if (container == nullptr) {
+        throw ContainerError(ErrorCode::NoSuchContainer, "no container named '" + name + "'");
+    }
+    return *container;
+}
+
+// ---------------------------------------------------------------- bookkeeping
+
+ContainerManager::OperationPtr ContainerManager::begin(const Caller& caller, const std::string& name,
+                                                       const std::string& verb, StatusCallback done) {
+    if (operationsInFlight_ >= settings_.maxOperations) {
+        done(ContainerError(ErrorCode::LimitsExceeded,
+                            "too many operations in flight (" + std::to_string(operationsInFlight_) +
+                                "); try again later"));
+        return nullptr;
+    }
+    auto operation = std::make_shared<Operation>();
+    operation->caller = caller;
+    operation->name = name;
+    operation->verb = verb;
+    operation->done = std::move(done);
+    ++operationsInFlight_;
+    if (auto found = containers_.find(name); found != containers_.end()) {
+        found->second.operation = verb;
+        observer_.containerChanged(found->second, {});
+    }
+    return operation;
+}
+
+void ContainerManager::finish(const OperationPtr& operation, Status status) {
+    if (operation->finished) {
+        logError("operation " + operation->verb + " on '" + operation->name + "' answered twice");
+        return;
+    }
+    operation->finished = true;
+    --operationsInFlight_;
+    if (auto found = containers_.find(operation->name); found != containers_.end() && !operation->creating) {
+        auto& container = found->second;
+        container.operation.clear();
+        container.lastError = status.ok() ? "" : status.error().what();
+        observer_.containerChanged(container, {});
+    }
+    if (!status.ok()) {
+        logWarning(operation->verb + " '" + operation->name + "' failed: " + status.error().what());
+    }
+    auto done = std::move(operation->done);
+    done(std::move(status));
+}
+
+void ContainerManager::authorize(const OperationPtr& operation, const std::string& actionId,
+                                 std::function<void()> next) {
+    const auto& caller = operation->caller;
+    // As systemd does: root needs no polkit, and the service itself neither.
+    if (caller.internal || caller.uid == 0) {
+        next();
+        return;
+    }
+    std::map<std::string, std::string> details = {{"container", operation->name},
+                                                  {"verb", operation->verb}};
+    seams_.authorizer.check(
+        caller, actionId, details,
+        [this, operation, actionId, next = std::move(next)](Outcome<Authorization> answer) {
+            const auto who = "uid " + std::to_string(operation->caller.uid);
+            const auto what = actionId + " (" + operation->verb + " '" + operation->name + "')";
+            if (!answer.ok()) {
+                // No polkit is a denial, never an open door.
+                finish(operation, ContainerError(ErrorCode::AccessDenied,
+                                                 "cannot check authorization of " + what + ": " +
+                                                     answer.error().what()));
+                return;
+            }
+            switch (answer.value()) {
+            case Authorization::Allowed: next(); return;
+            case Authorization::ChallengeRequired:
+                finish(operation, ContainerError(ErrorCode::InteractiveAuthorizationRequired,
+                                                 who + " must authenticate for " + what +
+                                                     "; call with interactive authorization allowed"));
+                return;
+            case Authorization::Denied:
+                finish(operation,
+                       ContainerError(ErrorCode::AccessDenied, who + " is not authorized for " + what));
+                return;
+            }
+        });
+}
+
+void ContainerManager::setState(Container& container, ContainerState state) {
+    if (container.state == state) {
+        return;
+    }
+    container.state = state;
+    if (state != ContainerState::Running && state != ContainerState::Starting) {
+        container.leader = 0;
+    }
+    observer_.containerChanged(container, {"State", "Leader"});
+}
+
+void ContainerManager::setFields(Container& container, const std::vector<std::string>& properties) {
+    observer_.containerChanged(container, properties);
+}
+
+// ---------------------------------------------------------------- discovery
+
+void ContainerManager::recover(StatusCallback done) {
+    std::vector<std::string> problems;
+    auto entries = store_.loadAll(problems);
+    for (const auto& problem : problems) {
+        logWarning("skipping container conf: " + problem);
+    }
+    for (auto& entry : entries) {
+        Container container;
+        container.name = entry.name;
+        container.spec = std::move(entry.spec);
+        container.conf = std::move(entry.conf);
+        container.declarative = entry.declarative;
+        publish(std::move(container));
+    }
+    seams_.systemd.watchUnits(
+        [this](const std::string& unit, const UnitState& state) { onUnitChanged(unit, state); });
+    seams_.machines.watchMachines(
+        [this](const std::string& name, bool present) { onMachineChanged(name, present); });
+
+    seams_.systemd.listUnits(
+        {"nixos-container@*.service", "container@*.service"},
+        [this, done = std::move(done)](Outcome<std::map<std::string, UnitState>> units) mutable {
+            if (!units.ok()) {
+                logWarning(std::string("cannot list units: ") + units.error().what());
+            }
+            seams_.machines.listMachines([this, units = std::move(units), done = std::move(done)](
+                                             Outcome<std::vector<MachineInfo>> machines) {
+                if (!machines.ok()) {
+                    logWarning(std::string("cannot list machines: ") + machines.error().what());
+                }
+                std::map<std::string, MachineInfo> machineByName;
+                if (machines.ok()) {
+                    for (const auto& machine : machines.value()) {
+                        machineByName[machine.name] = machine;
+                    }
+                }
+                for (auto& [name, container] : containers_) {
+                    if (auto machine = machineByName.find(name); machine != machineByName.end()) {
+                        // Whoever started it (us, the NixOS template), its unit is the truth.
+                        if (!machine->second.unit.empty()) {
+                            container.unit = machine->second.unit;
+                            unitToContainer_[container.unit] = name;
+                        }
+                        container.leader = machine->second.leader;
+                    }
+                    UnitState unitState;
+                    if (units.ok()) {
+                        if (auto found = units.value().find(container.unit); found != units.value().end()) {
+                            unitState = found->second;
+                        }
+                    }
+                    container.state = stateFromUnit(unitState);
+                    if (container.state != ContainerState::Running) {
+                        container.leader = 0;
+                    }
+                    observer_.containerChanged(container, {"State", "Leader", "Unit"});
+                }
+                done(ok());
+                autoStart();
+            });
+        });
+}
+
+void ContainerManager::publish(Container container) {
+    const auto& name = container.name;
+    container.unit = container.declarative ? declarativeUnitName(name) : serviceUnitName(name);
+    auto paths = containerPaths(settings_, name, container.spec.ephemeral);
+    container.root = paths.root;
+    if (!container.spec.systemPath.empty()) {
+        try {
+            container.systemOnHost = locateSystem(settings_, container.spec.systemPath).onHost;
+        } catch (const ContainerError&) {
+            container.systemOnHost = container.spec.systemPath;
+        }
+    } else {
+        std::error_code error;
+        container.systemOnHost = fs::canonical(paths.systemLink, error);
+    }
+    if (auto plan = planNetwork(name, container.spec, settings_); plan && plan->mainVeth) {
+        container.hostInterface = plan->mainVeth->hostName;
+    } else {
+        container.hostInterface.clear();
+    }
+    container.addresses = plannedContainerAddresses(container.spec);
+    addresses_.noteUsed(container.spec);
+    unitToContainer_[serviceUnitName(name)] = name;
+    unitToContainer_[declarativeUnitName(name)] = name;
+    auto [where, inserted] = containers_.insert_or_assign(name, std::move(container));
+    if (inserted) {
+        observer_.containerAdded(where->second);
+    }
+}
+
+void ContainerManager::autoStart() {
+    Caller service;
+    service.internal = true;
+    for (const auto& [name, container] : containers_) {
+        if (!container.spec.autoStart || container.state == ContainerState::Running ||
+            container.state == ContainerState::Starting || !container.operation.empty()) {
+            continue;
+        }
+        logInfo("starting '" + name + "' (AutoStart)");
+        perform(service, Verb::Start, name, [name](const Status& status) {
+            if (!status.ok()) {
+                logWarning("AutoStart of '" + name + "' failed: " + status.error().what());
+            }
+        });
+    }
+}
+
+void ContainerManager::refreshFromSystem(const std::string& name, std::function<void()> next) {
+    const auto* container = find(name);
+    if (container == nullptr) {
+        next();
+        return;
+    }
+    seams_.systemd.unitState(container->unit, [this, name, next = std::move(next)](Outcome<UnitState> state) {
+        auto found = containers_.find(name);
+        if (found != containers_.end() && state.ok()) {
+            setState(found->second, stateFromUnit(state.value()));
+        }
+        next();
+    });
+}
+
+void ContainerManager::refreshMachine(const std::string& name, std::function<void()> next) {
+    seams_.machines.getMachine(name, [this, name, next = std::move(next)](
+                                         Outcome<std::optional<MachineInfo>> machine) mutable {
+        auto found = containers_.find(name);
+        if (found == containers_.end()) {
+            next();
+            return;
+        }
+        auto& container = found->second;
+        container.leader = machine.ok() && machine.value() ? machine.value()->leader : 0;
+        if (container.leader == 0) {
+            container.addresses = plannedContainerAddresses(container.spec);
+            setFields(container, {"Leader", "Addresses"});
+            next();
+            return;
+        }
+        seams_.machines.machineAddresses(
+            name, [this, name, next = std::move(next)](Outcome<std::vector<std::string>> addresses) {
+                auto found = containers_.find(name);
+                if (found != containers_.end()) {
+                    auto& container = found->second;
+                    // Without a private network machined sees the host's
+                    // addresses; the planned ones are then the honest answer.
+                    if (addresses.ok() && container.spec.privateNetwork && !addresses.value().empty()) {
+                        container.addresses = addresses.value();
+                    } else {
+                        container.addresses = plannedContainerAddresses(container.spec);
+                    }
+                    setFields(container, {"Leader", "Addresses"});
+                }
+                next();
+            });
+    });
+}
+
+void ContainerManager::onUnitChanged(const std::string& unit, const UnitState& state) {
+    auto owner = unitToContainer_.find(unit);
+    if (owner == unitToContainer_.end()) {
+        return;
+    }
+    auto found = containers_.find(owner->second);
+    if (found == containers_.end()) {
+        return;
+    }
+    auto& container = found->second;
+    if (container.unit != unit && state.activeState != "active" && state.activeState != "activating") {
+        return;  // news about the other unit name, which is not running it
+    }
+    if (!container.operation.empty()) {
+        // Show progress live; the operation settles the final state itself.
+        auto live = stateFromUnit(state);
+        if (live == ContainerState::Starting || live == ContainerState::Stopping) {
+            setState(container, live);
+        }
+        return;
+    }
+    container.unit = unit;
+    auto before = container.state;
+    setState(container, stateFromUnit(state));
+    const auto name = container.name;
+    if (container.state == ContainerState::Running && before != ContainerState::Running) {
+        refreshMachine(name, [] {});
+    }
+    if ((container.state == ContainerState::Stopped || container.state == ContainerState::Failed) &&
+        before != container.state) {
+        // It went away by itself (poweroff inside, crash): clean up its host side too.
+        if (auto plan = planNetwork(name, container.spec, settings_)) {
+            try {
+                seams_.network.release(*plan);
+            } catch (const ContainerError& error) {
+                logWarning("cannot release the network of '" + name + "': " + error.what());
+            }
+        }
+    }
+}
+
+void ContainerManager::onMachineChanged(const std::string& name, bool /*present*/) {
+    auto found = containers_.find(name);
+    if (found == containers_.end() || !found->second.operation.empty()) {
+        return;
+    }
+    refreshMachine(name, [] {});
+}
+
+// ---------------------------------------------------------------- create
+
+void ContainerManager::create(const Caller& caller, const std::string& name, ContainerSpec spec,
+                              Callback<std::string> done) {
+    std::optional<std::pair<std::string, std::string>> allocated;
+    try {
+        validateName(name);
+        if (containers_.contains(name) || creating_.contains(name) || store_.exists(name)) {
+            throw ContainerError(ErrorCode::AlreadyExists, "container '" + name + "' already exists");
+        }
+        validateSpec(spec, settings_);
+        if (spec.privateNetwork && !spec.network.hasAddress() && spec.network.hostBridge.empty()) {
+            allocated = addresses_.allocate();
+            spec.network.hostAddress = allocated->first;
+            spec.network.localAddress = allocated->second;
+        }
+    } catch (const ContainerError& error) {
+        if (allocated) {
+            addresses_.release(*allocated);
+        }
+        done(error);
+        return;
+    }
+    if (!allocated) {
+        addresses_.noteUsed(spec);
+    }
+
+    auto release = [this, name, spec, allocated] {
+        creating_.erase(name);
+        if (allocated) {
+            addresses_.release(*allocated);
+        } else {
+            addresses_.forget(spec);
+        }
+    };
+    auto operation = begin(caller, name, "create", [release, done](Status status) {
+        if (!status.ok()) {
+            release();
+            done(status.error());
+        }
+    });
+    if (!operation) {
+        return;
+    }
+    operation->creating = true;
+    creating_[name] = "create";
+
+    authorize(operation, actionFor("create"), [this, operation, name, spec, done]() mutable {
+        const auto paths = containerPaths(settings_, name, spec.ephemeral);
+        // Undo everything Create may have made; the conf goes last on success,
+        // so a crash before it leaves no container behind, only files we own.
+        auto undo = [this, name, paths] {
+            try {
+                store_.removeConf(name);
+                store_.removeData(paths);
+                store_.removeData(containerPaths(settings_, name, false));
+            } catch (const ContainerError& error) {
+                logError("cannot clean up after a failed Create of '" + name + "': " + error.what());
+            }
+        };
+        auto commit = [this, operation, name, spec, paths, undo, done]() {
+            try {
+                store_.save(name, spec, EnvFile{});
+                Container container;
+                container.name = name;
+                container.spec = spec;
+                container.conf = store_.load(name).conf;
+                creating_.erase(name);
+                addresses_.forget(spec);  // publish() notes them again
+                publish(std::move(container));
+            } catch (const ContainerError& error) {
+                undo();
+                finish(operation, error);
+                return;
+            }
+            operation->done = [](const Status&) {};
+            finish(operation, ok());
+            done(name);
+        };
+        if (spec.needsBuild()) {
+            build(name, spec, [this, operation, commit, undo](Status built) {
+                if (!built.ok()) {
+                    undo();
+                    finish(operation, built);
+                    return;
+                }
+                commit();
+            });
+            return;
+        }
+        try {
+            store_.linkSystem(paths, locateSystem(settings_, spec.systemPath).onHost);
+        } catch (const ContainerError& error) {
+            undo();
+            finish(operation, error);
+            return;
+        }
+        commit();
+    });
+}
+
+void ContainerManager::build(const std::string& name, const ContainerSpec& spec, StatusCallback next) {
+    const auto paths = containerPaths(settings_, name, spec.ephemeral);
+    ProcessRequest request;
+    try {
+        std::error_code error;
+        fs::create_directories(paths.profileDir, error);
+        if (error) {
+            throw ContainerError(ErrorCode::IOError, "cannot create '" + paths.profileDir.string() +
+                                                         "': " + error.message());
+        }
+        fs::create_directories(paths.gcrootsDir, error);
+        if (!spec.flake.empty()) {
+            // nixos-container: the attribute is nixosConfigurations.NAME unless the URI names one.
+            auto hash = spec.flake.find('#');
+            auto ref = spec.flake.substr(0, hash);
+            auto attribute = hash == std::string::npos ? name : spec.flake.substr(hash + 1);
+            request.argv = {(settings_.nixBinDir / "nix").string(), "build", "--profile",
+                            paths.systemLink.string(), "--",
+                            ref + "#nixosConfigurations.\"" + attribute + "\".config.system.build.toplevel"};
+        } else {
+            std::string moduleFile = spec.configFile;
+            if (!spec.config.empty()) {
+                // The module text is written where the conf will point at it.
+                store_.saveConfigText(name, spec.config);
+                moduleFile = paths.configTextFile.string();
+            }
+            request.argv = {(settings_.nixBinDir / "nix-env").string(), "-p", paths.systemLink.string(),
+                            "-I", "nixos-config=" + moduleFile, "-f", "<nixpkgs/nixos>", "--set", "-A",
+                            "system"};
+        }
+    } catch (const ContainerError& error) {
+        next(withCode(ErrorCode::BuildFailed, error));
+        return;
+    }
+    if (const char* path = std::getenv("PATH"); path != nullptr) {
+        request.environment.push_back(std::string("PATH=") + path);
+    }
+    auto tail = std::make_shared<OutputTail>();
+    const auto builder = request.argv.front();
+    seams_.processes.run(
+        request,
+        [this, name, tail](const std::string& line) {
+            tail->add(line);
+            observer_.buildOutput(name, line);
+        },
+        [this, paths, builder, tail, next = std::move(next)](Outcome<ProcessExit> exit) {
+            if (!exit.ok()) {
+                next(withCode(ErrorCode::BuildFailed, exit.error()));
+                return;
+            }
+            if (!exit.value().success()) {
+                next(ContainerError(ErrorCode::BuildFailed, "builder " + builder + " " +
+                                                                describeExit(exit.value()) + ": " +
+                                                                tail->text()));
+                return;
+            }
+            try {
+                auto system = locateSystem(settings_, fs::canonical(paths.systemLink));
+                if (!fs::exists(system.onHost / "init")) {
+                    throw ContainerError(ErrorCode::BuildFailed,
+                                         "the built system " + system.onHost.string() + " has no init");
+                }
+            } catch (const fs::filesystem_error& error) {
+                next(ContainerError(ErrorCode::BuildFailed,
+                                    "builder " + builder + " left no system at " +
+                                        paths.systemLink.string() + ": " + error.code().message()));
+                return;
+            } catch (const ContainerError& error) {
+                next(withCode(ErrorCode::BuildFailed, error));
+                return;
+            }
+            next(ok());
+        });
+}
+
+// ---------------------------------------------------------------- verbs
+
+void ContainerManager::perform(const Caller& caller, Verb verb, const std::string& name,
+                               StatusCallback done) {
+    const Container* container = nullptr;
+    try {
+        container = &get(name);
+        if (verb == Verb::Destroy && container->declarative) {
+            throw ContainerError(ErrorCode::Declarative,
+                                 "container '" + name + "' is declarative: remove it from the NixOS configuration");
+        }
+        if (!container->operation.empty()) {
+            throw ContainerError(ErrorCode::Busy, "container '" + name + "' is busy with " +
+                                                      container->operation);
+        }
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    const std::string verbName(toString(verb));
+    auto operation = begin(caller, name, verbName, std::move(done));
+    if (!operation) {
+        return;
+    }
+    authorize(operation, actionFor(verbName), [this, operation, verb] {
+        auto finishWith = [this, operation](Status status) { finish(operation, std::move(status)); };
+        switch (verb) {
+        case Verb::Start: doStart(operation, finishWith); return;
+        case Verb::Stop: doStop(operation, false, finishWith); return;
+        case Verb::Terminate: doStop(operation, true, finishWith); return;
+        case Verb::Restart:
+            doStop(operation, false, [this, operation, finishWith](Status stopped) {
+                if (!stopped.ok()) {
+                    finishWith(stopped);
+                    return;
+                }
+                doStart(operation, finishWith);
+            });
+            return;
+        case Verb::Reload: doReload(operation, finishWith); return;
+        case Verb::Destroy: doDestroy(operation, finishWith); return;
+        case Verb::Update: break;  // update() has its own entry: it carries a spec
+        }
+        finishWith(ContainerError(ErrorCode::InvalidArgument, "use Update to change a container"));
+    });
+}
+
+void ContainerManager::doStart(const OperationPtr& operation, StatusCallback next) {
+    const auto name = operation->name;
+    auto& container = containers_.at(name);
+    if (container.state == ContainerState::Running) {
+        next(ok());
+        return;
+    }
+    setState(container, ContainerState::Starting);
+    if (container.declarative) {
+        seams_.systemd.startUnit(container.unit, [this, name, next = std::move(next)](Status started) {
+            refreshFromSystem(name, [this, name, started, next] {
+                refreshMachine(name, [started, next] { next(started); });
+            });
+        });
+        return;
+    }
+    container.unit = serviceUnitName(name);
+
+    // Everything nspawn will need, computed and checked before anything runs.
+    const auto& spec = container.spec;
+    const auto paths = containerPaths(settings_, name, spec.ephemeral);
+    std::optional<NetworkPlan> plan;
+    TransientUnit unit;
+    try {
+        fs::path system = spec.systemPath.empty() ? fs::path(paths.systemLink) : fs::path(spec.systemPath);
+        std::error_code error;
+        auto resolved = fs::canonical(system, error);
+        if (error) {
+            throw ContainerError(ErrorCode::StartFailed,
+                                 "the system " + system.string() + " does not exist: " + error.message());
+        }
+        auto location = locateSystem(settings_, resolved);
+        container.systemOnHost = location.onHost;
+        store_.prepareRoot(paths);
+        plan = planNetwork(name, spec, settings_);
+        NspawnInputs inputs;
+        inputs.name = name;
+        inputs.spec = &spec;
+        inputs.paths = paths;
+        inputs.systemInContainer = location.inContainer.string();
+        inputs.network = plan;
+        inputs.personalityX86 = isI686System(location.onHost);
+        inputs.bindNixDb = fs::exists(settings_.nixStateDir / "db", error);
+        inputs.bindNixDaemonSocket = fs::exists(settings_.nixStateDir / "daemon-socket", error);
+        TransientUnitInputs unitInputs;
+        unitInputs.name = name;
+        unitInputs.spec = &spec;
+        unitInputs.root = paths.root.string();
+        unitInputs.nspawnArgv = buildNspawnArgv(settings_, inputs);
+        unitInputs.environment = nspawnEnvironment_;
+        unit = buildTransientUnit(unitInputs);
+    } catch (const ContainerError& error) {
+        setState(container, ContainerState::Stopped);
+        next(error.code() == ErrorCode::InvalidArgument ? withCode(ErrorCode::StartFailed, error) : error);
+        return;
+    }
+
+    // The module's pre-start: a stale machine registration of that name is
+    // terminated (nixpkgs #486775), a failed unit of that name forgotten, and
+    // stale links removed; then the network is made, before the init runs.
+    seams_.machines.terminateMachine(name, [this, name, plan, unit, next = std::move(next)](Status terminated) {
+        if (!terminated.ok()) {
+            logWarning("cannot terminate a stale machine '" + name + "': " + terminated.error().what());
+        }
+        seams_.systemd.resetFailedUnit(unit.name, [this, name, plan, unit, next](Status) {
+            auto& container = containers_.at(name);
+            if (plan) {
+                try {
+                    seams_.network.release(*plan);
+                    seams_.network.prepare(*plan);
+                } catch (const ContainerError& error) {
+                    setState(container, ContainerState::Stopped);
+                    next(withCode(ErrorCode::NetworkSetupFailed, error));
+                    return;
+                }
+            }
+            seams_.systemd.startTransientUnit(unit, [this, name, plan, next](Status started) {
+                if (!started.ok()) {
+                    if (plan) {
+                        try {
+                            seams_.network.release(*plan);
+                        } catch (const ContainerError& error) {
+                            logWarning("cannot release the network of '" + name + "': " + error.what());
+                        }
+                    }
+                    refreshFromSystem(name, [next, started] { next(started); });
+                    return;
+                }
+                auto& container = containers_.at(name);
+                setState(container, ContainerState::Running);
+                refreshMachine(name, [next] { next(ok()); });
+            });
+        });
+    });
+}
+
+void ContainerManager::doStop(const OperationPtr& operation, bool terminate, StatusCallback next) {
+    const auto name = operation->name;
+    auto& container = containers_.at(name);
+    const auto unit = container.unit;
+    if (container.state == ContainerState::Failed) {
+        // Stopping a failed container forgets the failure, as systemctl reset-failed.
+        seams_.systemd.resetFailedUnit(unit, [this, name, next = std::move(next)](Status) {
+            afterStopped(name, next);
+        });
+        return;
+    }
+    if (container.state == ContainerState::Stopped) {
+        next(ok());
+        return;
+    }
+    setState(container, ContainerState::Stopping);
+    auto stopUnit = [this, name, unit, next = std::move(next)]() {
+        seams_.systemd.stopUnit(unit, [this, name, next](Status stopped) {
+            if (!stopped.ok()) {
+                refreshFromSystem(name, [next, stopped] {
+                    next(withCode(ErrorCode::StopFailed, stopped.error()));
+                });
+                return;
+            }
+            afterStopped(name, next);
+        });
+    };
+    if (!terminate) {
+        stopUnit();
+        return;
+    }
+    seams_.machines.terminateMachine(name, [name, stopUnit](Status terminated) {
+        // While the start job is pending machined answers EDEADLK; stopping
+        // the unit cancels that job and ends the container just the same.
+        if (!terminated.ok()) {
+            logInfo("terminate '" + name + "' through machined: " + terminated.error().what() +
+                    "; stopping its unit instead");
+        }
+        stopUnit();
+    });
+}
+
+void ContainerManager::afterStopped(const std::string& name, StatusCallback next) {
+    auto& container = containers_.at(name);
+    if (auto plan = planNetwork(name, container.spec, settings_)) {
+        try {
+            seams_.network.release(*plan);
+        } catch (const ContainerError& error) {
+            logWarning("cannot release the network of '" + name + "': " + error.what());
+        }
+    }
+    if (container.spec.ephemeral) {
+        std::error_code error;
+        fs::remove_all(containerPaths(settings_, name, true).root, error);
+    }
+    container.leader = 0;
+    container.addresses = plannedContainerAddresses(container.spec);
+    refreshFromSystem(name, [next = std::move(next)] { next(ok()); });
+}
+
+void ContainerManager::doReload(const OperationPtr& operation, StatusCallback next) {
+    const auto name = operation->name;
+    refreshMachine(name, [this, name, next = std::move(next)]() {
+        auto& container = containers_.at(name);
+        if (container.state != ContainerState::Running || container.leader == 0) {
+            next(ContainerError(ErrorCode::NotRunning, "container '" + name + "' is not running"));
+            return;
+        }
+        ProcessRequest request;
+        try {
+            auto system = locateSystem(settings_, container.systemOnHost);
+            request.argv = {(system.inContainer / "bin/switch-to-configuration").string(), "test"};
+        } catch (const ContainerError& error) {
+            next(withCode(ErrorCode::ReloadFailed, error));
+            return;
+        }
+        request.environment = {"PATH=/run/current-system/sw/bin:/run/current-system/sw/sbin",
+                               "container=nspawn"};
+        request.namespacesOf = static_cast<pid_t>(container.leader);
+        auto tail = std::make_shared<OutputTail>();
+        seams_.processes.run(
+            request, [tail](const std::string& line) { tail->add(line); },
+            [name, tail, next](Outcome<ProcessExit> exit) {
+                if (!exit.ok()) {
+                    next(withCode(ErrorCode::ReloadFailed, exit.error()));
+                } else if (!exit.value().success()) {
+                    next(ContainerError(ErrorCode::ReloadFailed,
+                                        "switch-to-configuration test in '" + name + "' " +
+                                            describeExit(exit.value()) + ": " + tail->text()));
+                } else {
+                    next(ok());
+                }
+            });
+    });
+}
+
+void ContainerManager::doDestroy(const OperationPtr& operation, StatusCallback next) {
+    const auto name = operation->name;
+    doStop(operation, false, [this, name, next = std::move(next)](Status stopped) {
+        if (!stopped.ok()) {
+            next(stopped);
+            return;
+        }
+        auto found = containers_.find(name);
+        auto& container = found->second;
+        try {
+            store_.removeConf(name);
+            store_.removeData(containerPaths(settings_, name, false));
+            store_.removeData(containerPaths(settings_, name, true));
+        } catch (const ContainerError& error) {
+            next(error);
+            return;
+        }
+        addresses_.forget(container.spec);
+        containers_.erase(found);
+        unitToContainer_.erase(serviceUnitName(name));
+        unitToContainer_.erase(declarativeUnitName(name));
+        observer_.containerRemoved(name);
+        next(ok());
+    });
+}
+
+// ---------------------------------------------------------------- update
+
+void ContainerManager::update(const Caller& caller, const std::string& name, ContainerSpec spec,
+                              StatusCallback done) {
+    ContainerSpec before;
+    try {
+        const auto& container = get(name);
+        if (container.declarative) {
+            throw ContainerError(ErrorCode::Declarative,
+                                 "container '" + name + "' is declarative: change it in the NixOS configuration");
+        }
+        if (!container.operation.empty()) {
+            throw ContainerError(ErrorCode::Busy, "container '" + name + "' is busy with " + container.operation);
+        }
+        before = container.spec;
+        validateSpec(spec, settings_);
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    auto operation = begin(caller, name, "update", std::move(done));
+    if (!operation) {
+        return;
+    }
+    authorize(operation, actionFor("update"), [this, operation, name, before, spec]() mutable {
+        if (spec.privateNetwork && !spec.network.hasAddress() && spec.network.hostBridge.empty()) {
+            try {
+                addresses_.forget(before);
+                auto pair = addresses_.allocate();
+                spec.network.hostAddress = pair.first;
+                spec.network.localAddress = pair.second;
+                addresses_.release(pair);
+                addresses_.noteUsed(before);
+            } catch (const ContainerError& error) {
+                addresses_.noteUsed(before);
+                finish(operation, error);
+                return;
+            }
+        }
+        auto apply = [this, operation, name, before, spec]() {
+            auto& container = containers_.at(name);
+            try {
+                if (!spec.needsBuild() && sourceChanged(before, spec)) {
+                    store_.linkSystem(containerPaths(settings_, name, spec.ephemeral),
+                                      locateSystem(settings_, spec.systemPath).onHost);
+                }
+                store_.save(name, spec, container.conf);
+                container.conf = store_.load(name).conf;
+            } catch (const ContainerError& error) {
+                finish(operation, error);
+                return;
+            }
+            addresses_.forget(before);
+            addresses_.noteUsed(spec);
+            container.spec = spec;
+            std::error_code error;
+            if (spec.systemPath.empty()) {
+                container.systemOnHost =
+                    fs::canonical(containerPaths(settings_, name, spec.ephemeral).systemLink, error);
+            } else {
+                container.systemOnHost = locateSystem(settings_, spec.systemPath).onHost;
+            }
+            auto plan = planNetwork(name, spec, settings_);
+            container.hostInterface = plan && plan->mainVeth ? plan->mainVeth->hostName : "";
+            container.root = containerPaths(settings_, name, spec.ephemeral).root;
+            if (container.state != ContainerState::Running) {
+                container.addresses = plannedContainerAddresses(spec);
+            }
+            setFields(container, kSpecProperties);
+
+            auto effect = container.state == ContainerState::Running ? classifyUpdate(before, spec)
+                                                                      : UpdateEffect::None;
+            if (spec.needsBuild() && container.state == ContainerState::Running &&
+                effect == UpdateEffect::None) {
+                effect = UpdateEffect::Reload;  // a rebuild may have changed the system
+            }
+            auto finishWith = [this, operation](Status status) { finish(operation, std::move(status)); };
+            switch (effect) {
+            case UpdateEffect::None: finishWith(ok()); return;
+            case UpdateEffect::Reload: doReload(operation, finishWith); return;
+            case UpdateEffect::Restart:
+                // The old network plan must go with the old container.
+                containers_.at(name).spec = before;
+                doStop(operation, false, [this, operation, name, spec, finishWith](Status stopped) {
+                    containers_.at(name).spec = spec;
+                    if (!stopped.ok()) {
+                        finishWith(stopped);
+                        return;
+                    }
+                    doStart(operation, finishWith);
+                });
+                return;
+            }
+        };
+        if (spec.needsBuild()) {
+            build(name, spec, [this, operation, apply](Status built) {
+                if (!built.ok()) {
+                    finish(operation, built);
+                    return;
+                }
+                apply();
+            });
+            return;
+        }
+        apply();
+    });
+}
+
+}  // namespace nixos_containers

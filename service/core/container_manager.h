@@ -1,0 +1,112 @@
+#pragma once
+
+#include "address_pool.h"
+#include "container.h"
+#include "container_network.h"
+#include "container_store.h"
+#include "settings.h"
+#include "system_seams.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nixos_containers {
+
+// What the D-Bus layer hears from the core: it publishes objects and emits
+// PropertiesChanged, ObjectManager and build-output signals from these.
+class ContainerObserver {
+public:
+    virtual ~ContainerObserver() = default;
+    virtual void containerAdded(const Container& container) = 0;
+    virtual void containerRemoved(const std::string& name) = 0;
+    // `properties` are the D-Bus property names that changed.
+    virtual void containerChanged(const Container& container,
+                                  const std::vector<std::string>& properties) = 0;
+    virtual void buildOutput(const std::string& name, const std::string& line) = 0;
+};
+
+struct Seams {
+    SystemdManager& systemd;
+    MachineRegistry& machines;
+    Authorizer& authorizer;
+    ContainerNetwork& network;
+    ProcessRunner& processes;
+};
+
+// The verbs that need a container to exist; each is authorised as the
+// polkit action actionFor(verb) with details container=NAME, verb=VERB.
+enum class Verb { Start, Stop, Restart, Terminate, Reload, Update, Destroy };
+std::string_view toString(Verb verb);
+
+// Every container and every operation on them. Runs on the one event loop:
+// no method blocks, every completion is called exactly once, and an
+// operation holds its container exclusively (a second one gets Busy).
+// Validation errors are found before authorisation, and authorisation
+// before any side effect.
+class ContainerManager {
+public:
+    ContainerManager(Settings settings, Seams seams, ContainerObserver& observer);
+    ~ContainerManager();
+    ContainerManager(const ContainerManager&) = delete;
+    ContainerManager& operator=(const ContainerManager&) = delete;
+
+    // Loads every container from disk and learns its state from systemd and
+    // machined; completes when the service knows the world. AutoStart
+    // containers are then started in the background.
+    void recover(StatusCallback done);
+
+    [[nodiscard]] const Container* find(const std::string& name) const;
+    // Throws NoSuchContainer / InvalidArgument.
+    [[nodiscard]] const Container& get(const std::string& name) const;
+    [[nodiscard]] const std::map<std::string, Container>& containers() const { return containers_; }
+
+    void create(const Caller& caller, const std::string& name, ContainerSpec spec,
+                Callback<std::string> done);
+    // Update's spec is the whole new spec (current spec with the changes applied).
+    void update(const Caller& caller, const std::string& name, ContainerSpec spec, StatusCallback done);
+    // Start, Stop, Restart, Terminate, Reload, Destroy.
+    void perform(const Caller& caller, Verb verb, const std::string& name, StatusCallback done);
+
+    [[nodiscard]] std::size_t operationsInFlight() const { return operationsInFlight_; }
+
+private:
+    struct Operation;
+    using OperationPtr = std::shared_ptr<Operation>;
+
+    OperationPtr begin(const Caller& caller, const std::string& name, const std::string& verb,
+                       StatusCallback done);
+    void authorize(const OperationPtr& operation, const std::string& actionId,
+                   std::function<void()> next);
+    void finish(const OperationPtr& operation, Status status);
+
+    void doStart(const OperationPtr& operation, StatusCallback next);
+    void doStop(const OperationPtr& operation, bool terminate, StatusCallback next);
+    void doReload(const OperationPtr& operation, StatusCallback next);
+    void doDestroy(const OperationPtr& operation, StatusCallback next);
+    void build(const std::string& name, const ContainerSpec& spec, StatusCallback next);
+    void afterStopped(const std::string& name, StatusCallback next);
+    void refreshFromSystem(const std::string& name, std::function<void()> next);
+    void refreshMachine(const std::string& name, std::function<void()> next);
+
+    void onUnitChanged(const std::string& unit, const UnitState& state);
+    void onMachineChanged(const std::string& name, bool present);
+    void setState(Container& container, ContainerState state);
+    void setFields(Container& container, const std::vector<std::string>& properties);
+    void publish(Container container);
+    void autoStart();
+
+    Settings settings_;
+    Seams seams_;
+    ContainerObserver& observer_;
+    ContainerStore store_;
+    AddressPool addresses_;
+    std::map<std::string, Container> containers_;
+    std::map<std::string, std::string> unitToContainer_;
+    std::map<std::string, std::string> creating_;  // name -> verb while Create runs
+    std::size_t operationsInFlight_ = 0;
+    std::vector<std::string> nspawnEnvironment_;
+};
+
+}  // namespace nixos_containers

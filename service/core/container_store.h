@@ -1,0 +1,64 @@
+#pragma once
+
+#include "conf_file.h"
+#include "container_paths.h"
+#include "container_spec.h"
+#include "settings.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace nixos_containers {
+
+// The containers on disk: NAME.conf files in the config directory, plus each
+// container's root, profile and gcroots. Failures throw
+// ContainerError(IOError) naming the path and the system error.
+class ContainerStore {
+public:
+    explicit ContainerStore(Settings settings);
+
+    struct Entry {
+        std::string name;
+        ContainerSpec spec;
+        EnvFile conf;  // as read, so keys nobody knows are written back
+        bool declarative = false;
+    };
+
+    // Every NAME.conf with a valid name. A file that cannot be parsed is
+    // reported in `problems` and left alone: never deleted.
+    std::vector<Entry> loadAll(std::vector<std::string>& problems) const;
+    Entry load(const std::string& name) const;
+    [[nodiscard]] bool exists(const std::string& name) const;
+
+    // A container is declarative when NixOS owns it: its conf is a symlink
+    // (environment.etc) or not writable, or a container@NAME.service unit file
+    // exists in one of the declarative unit directories.
+    [[nodiscard]] bool isDeclarative(const std::string& name) const;
+
+    // Writes NAME.conf atomically (temporary file, fsync, rename, fsync of the
+    // directory), keeping `base`'s unknown keys. Writes NAME.nix first when
+    // the spec has Config text.
+    void save(const std::string& name, const ContainerSpec& spec, const EnvFile& base) const;
+    // Writes NAME.nix (the module around Config text) alone, for the builder.
+    void saveConfigText(const std::string& name, const std::string& text) const;
+    // Removes NAME.conf and NAME.nix.
+    void removeConf(const std::string& name) const;
+
+    // The module's pre-start skeleton: etc, var/lib, var/lib/private, root,
+    // empty os-release and machine-id, resolv.conf copied, profile and gcroots
+    // directories; plus an empty usr, without which Debian's nspawn refuses a
+    // root that has no OS tree.
+    void prepareRoot(const ContainerPaths& paths) const;
+    // Points the container's profile at a system (what `nix-env -p P --set S` leaves).
+    void linkSystem(const ContainerPaths& paths, const std::filesystem::path& systemOnHost) const;
+    // Removes root, profile and gcroots; missing parts are fine.
+    void removeData(const ContainerPaths& paths) const;
+
+    [[nodiscard]] const Settings& settings() const { return settings_; }
+
+private:
+    Settings settings_;
+};
+
+}  // namespace nixos_containers

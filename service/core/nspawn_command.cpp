@@ -1,0 +1,110 @@
+#include "nspawn_command.h"
+
+#include <numeric>
+
+namespace nixos_containers {
+
+namespace {
+
+std::string joined(const std::vector<std::string>& items, const std::string& separator) {
+    std::string out;
+    for (const auto& item : items) {
+        if (!out.empty()) {
+            out += separator;
+        }
+        out += item;
+    }
+    return out;
+}
+
+std::string portArgument(const PortForward& port) {
+    auto containerPort = port.containerPort == 0 ? port.hostPort : port.containerPort;
+    return "--port=" + port.protocol + ":" + std::to_string(port.hostPort) + ":" +
+           std::to_string(containerPort);
+}
+
+std::string bindArgument(const BindMount& bind) {
+    std::string flag = bind.readOnly ? "--bind-ro=" : "--bind=";
+    return flag + (bind.hostPath.empty() ? bind.mountPoint : bind.hostPath + ":" + bind.mountPoint);
+}
+
+}  // namespace
+
+std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnInputs& inputs) {
+    const ContainerSpec& spec = *inputs.spec;
+    const auto& paths = inputs.paths;
+    std::vector<std::string> argv = {
+        settings.nspawn.string(), "--keep-unit", "-M", inputs.name, "-D", paths.root.string(),
+    };
+
+    // The module's $extraFlags, network part.
+    if (inputs.network) {
+        argv.push_back("--network-namespace-path=" + inputs.network->netnsPin.string());
+        if (!spec.forwardPorts.empty()) {
+            argv.emplace_back("--private-network");
+        }
+    } else if (spec.privateNetwork) {
+        argv.emplace_back("--private-network");
+    }
+    for (const auto& port : spec.forwardPorts) {
+        argv.push_back(portArgument(port));
+    }
+    if (inputs.personalityX86) {
+        argv.emplace_back("--personality=x86");
+    }
+
+    // $EXTRA_NSPAWN_FLAGS: the bind mounts, then the caller's extra flags.
+    for (const auto& bind : spec.bindMounts) {
+        argv.push_back(bindArgument(bind));
+    }
+    argv.insert(argv.end(), spec.extraFlags.begin(), spec.extraFlags.end());
+
+    argv.emplace_back("--notify-ready=yes");
+    argv.emplace_back("--kill-signal=SIGRTMIN+3");
+    argv.push_back("--bind-ro=" + settings.storeDir.string() + ":/nix/store");
+    if (inputs.bindNixDb) {
+        argv.push_back("--bind-ro=" + (settings.nixStateDir / "db").string() + ":/nix/var/nix/db");
+    }
+    if (inputs.bindNixDaemonSocket) {
+        argv.push_back("--bind-ro=" + (settings.nixStateDir / "daemon-socket").string() +
+                       ":/nix/var/nix/daemon-socket");
+    }
+    argv.push_back("--bind=" + paths.profileDir.string() + ":/nix/var/nix/profiles");
+    argv.push_back("--bind=" + paths.gcrootsDir.string() + ":/nix/var/nix/gcroots");
+    if (!spec.ephemeral) {
+        argv.emplace_back("--link-journal=try-guest");
+    }
+
+    const auto& network = spec.network;
+    auto setenv = [&argv](const std::string& variable, const std::string& value) {
+        argv.emplace_back("--setenv");
+        argv.push_back(variable + "=" + value);
+    };
+    setenv("PRIVATE_NETWORK", spec.privateNetwork ? "1" : "");
+    setenv("HOST_BRIDGE", network.hostBridge);
+    setenv("HOST_ADDRESS", network.hostAddress);
+    setenv("LOCAL_ADDRESS", network.localAddress);
+    setenv("HOST_ADDRESS6", network.hostAddress6);
+    setenv("LOCAL_ADDRESS6", network.localAddress6);
+    std::vector<std::string> ports;
+    for (const auto& port : spec.forwardPorts) {
+        ports.push_back(portArgument(port).substr(std::string("--port=").size()));
+    }
+    setenv("HOST_PORT", joined(ports, ","));
+    setenv("PATH", inputs.path);
+
+    if (spec.ephemeral) {
+        argv.emplace_back("--ephemeral");
+    }
+    auto capabilities = spec.effectiveCapabilities();
+    if (!capabilities.empty()) {
+        argv.push_back("--capability=" + joined(capabilities, ","));
+    }
+    for (const auto& mount : spec.tmpfs) {
+        argv.push_back("--tmpfs=" + mount);
+    }
+    argv.push_back(inputs.systemInContainer + "/init");
+    return argv;
+}
+
+}  // namespace nixos_containers

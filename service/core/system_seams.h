@@ -1,0 +1,106 @@
+#pragma once
+
+// The outside world, as the core sees it. Each seam has a real adapter
+// (service/adapters) proven against the real program in the sandbox, and a
+// fake for fast tests. Every callback runs on the service's one event loop,
+// exactly once, and never re-entrantly from inside the call that set it up.
+
+#include "container_state.h"
+#include "outcome.h"
+#include "transient_unit.h"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nixos_containers {
+
+// org.freedesktop.systemd1.Manager.
+class SystemdManager {
+public:
+    virtual ~SystemdManager() = default;
+    // Completes when the start job finished: ok when its result is "done",
+    // otherwise StartFailed naming the job result and the unit's Result.
+    virtual void startTransientUnit(const TransientUnit& unit, StatusCallback done) = 0;
+    // The same for an existing (declarative) unit.
+    virtual void startUnit(const std::string& unit, StatusCallback done) = 0;
+    // Completes when the stop job finished; a unit that is not loaded is ok.
+    virtual void stopUnit(const std::string& unit, StatusCallback done) = 0;
+    // Forgets a failed unit so a transient unit of that name can be made again.
+    virtual void resetFailedUnit(const std::string& unit, StatusCallback done) = 0;
+    // A unit that is not loaded reads as inactive.
+    virtual void unitState(const std::string& unit, Callback<UnitState> done) = 0;
+    // The loaded units matching shell-style patterns, in one call.
+    virtual void listUnits(const std::vector<std::string>& patterns,
+                           Callback<std::map<std::string, UnitState>> done) = 0;
+    // Every ActiveState change of any unit, from the manager's signals.
+    virtual void watchUnits(std::function<void(const std::string& unit, const UnitState&)> onChange) = 0;
+};
+
+struct MachineInfo {
+    std::string name;
+    std::string unit;
+    std::uint32_t leader = 0;
+};
+
+// org.freedesktop.machine1.Manager.
+class MachineRegistry {
+public:
+    virtual ~MachineRegistry() = default;
+    // A machine that does not exist is ok.
+    virtual void terminateMachine(const std::string& name, StatusCallback done) = 0;
+    virtual void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) = 0;
+    virtual void listMachines(Callback<std::vector<MachineInfo>> done) = 0;
+    virtual void machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) = 0;
+    // MachineNew / MachineRemoved.
+    virtual void watchMachines(std::function<void(const std::string& name, bool present)> onChange) = 0;
+};
+
+struct Caller {
+    std::string busName;
+    std::uint32_t uid = 0;
+    bool allowInteractive = false;
+    // The service itself (AutoStart): no polkit check.
+    bool internal = false;
+};
+
+enum class Authorization { Allowed, Denied, ChallengeRequired };
+
+// org.freedesktop.PolicyKit1.Authority.CheckAuthorization.
+class Authorizer {
+public:
+    virtual ~Authorizer() = default;
+    virtual void check(const Caller& caller, const std::string& actionId,
+                       const std::map<std::string, std::string>& details,
+                       Callback<Authorization> done) = 0;
+};
+
+struct ProcessRequest {
+    std::vector<std::string> argv;  // argv[0] is an absolute path; never a shell
+    std::vector<std::string> environment;
+    // When set, the process runs inside every namespace of this PID and in
+    // its root directory, as `nixos-container run` does.
+    std::optional<pid_t> namespacesOf;
+};
+
+struct ProcessExit {
+    int exitStatus = 0;   // when exited normally
+    int signal = 0;       // when killed
+    [[nodiscard]] bool success() const { return signal == 0 && exitStatus == 0; }
+};
+
+// Runs helper programs (the builder, switch-to-configuration) without
+// blocking the loop; stdout and stderr arrive as lines.
+class ProcessRunner {
+public:
+    virtual ~ProcessRunner() = default;
+    virtual void run(const ProcessRequest& request, std::function<void(const std::string& line)> onLine,
+                     Callback<ProcessExit> done) = 0;
+};
+
+}  // namespace nixos_containers

@@ -1,0 +1,371 @@
+#include "bus_service.h"
+
+#include "bus_names.h"
+#include "container_adaptor.h"
+#include "container_json.h"
+#include "log.h"
+#include "manager_adaptor.h"
+#include "spec_decoder.h"
+
+#include <systemd/sd-bus.h>
+
+namespace nixos_containers {
+
+namespace {
+
+constexpr const char* kContainerInterface = "org.nixos.Containers.Container";
+
+// sdbus-c++ 1.2 has no getter for ALLOW_INTERACTIVE_AUTHORIZATION; the
+// sd_bus_message is a protected member, reachable through a member pointer.
+struct MessageAccess : sdbus::Message {
+    static sd_bus_message* raw(const sdbus::Message& message) {
+        return static_cast<sd_bus_message*>(message.*(&MessageAccess::msg_));
+    }
+};
+
+bool allowsInteraction(const sdbus::Message& message) {
+    return sd_bus_message_get_allow_interactive_authorization(MessageAccess::raw(message)) > 0;
+}
+
+template <typename... Results>
+auto shared(sdbus::Result<Results...>&& result) {
+    return std::make_shared<sdbus::Result<Results...>>(std::move(result));
+}
+
+using PortRows = std::vector<sdbus::Struct<std::string, std::uint16_t, std::uint16_t>>;
+using BindRows = std::vector<sdbus::Struct<std::string, std::string, bool>>;
+using DeviceRows = std::vector<sdbus::Struct<std::string, std::string>>;
+using VethMap = std::map<std::string, std::map<std::string, std::string>>;
+
+}  // namespace
+
+sdbus::Error toBusError(const ContainerError& error) {
+    return sdbus::Error(std::string(errorName(error.code())), error.what());
+}
+
+// ------------------------------------------------------------ the objects
+
+class ManagerObject final
+    : public sdbus::AdaptorInterfaces<org::nixos::Containers_adaptor, sdbus::ObjectManager_adaptor> {
+public:
+    ManagerObject(sdbus::IConnection& connection, BusService& service)
+        : AdaptorInterfaces(connection, BusService::kManagerPath), service_(service) {
+        registerAdaptor();
+    }
+    ~ManagerObject() { unregisterAdaptor(); }
+    ManagerObject(const ManagerObject&) = delete;
+    ManagerObject& operator=(const ManagerObject&) = delete;
+
+private:
+    const sdbus::Message& message() { return *getObject().getCurrentlyProcessedMessage(); }
+
+    void Create(sdbus::Result<sdbus::ObjectPath>&& result, std::string name,
+                std::map<std::string, sdbus::Variant> spec) override {
+        service_.create(message(), std::move(result), name, spec);
+    }
+    void Start(sdbus::Result<>&& result, std::string name) override {
+        service_.perform(message(), std::move(result), Verb::Start, name);
+    }
+    void Stop(sdbus::Result<>&& result, std::string name) override {
+        service_.perform(message(), std::move(result), Verb::Stop, name);
+    }
+    void Restart(sdbus::Result<>&& result, std::string name) override {
+        service_.perform(message(), std::move(result), Verb::Restart, name);
+    }
+    void Terminate(sdbus::Result<>&& result, std::string name) override {
+        service_.perform(message(), std::move(result), Verb::Terminate, name);
+    }
+    void Reload(sdbus::Result<>&& result, std::string name) override {
+        service_.perform(message(), std::move(result), Verb::Reload, name);
+    }
+    void Update(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> changes) override {
+        service_.update(message(), std::move(result), name, changes);
+    }
+    void Destroy(sdbus::Result<>&& result, std::string name) override {
+        service_.perform(message(), std::move(result), Verb::Destroy, name);
+    }
+    std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> List() override {
+        return service_.list();
+    }
+    sdbus::ObjectPath GetContainer(const std::string& name) override { return service_.getContainer(name); }
+    std::string Inspect(const std::string& name) override { return service_.inspect(name); }
+
+    BusService& service_;
+};
+
+class ContainerObject final
+    : public sdbus::AdaptorInterfaces<org::nixos::Containers::Container_adaptor, sdbus::Properties_adaptor,
+                                      sdbus::ManagedObject_adaptor> {
+public:
+    ContainerObject(sdbus::IConnection& connection, BusService& service, std::string name)
+        : AdaptorInterfaces(connection, BusService::containerPath(name)), service_(service), name_(std::move(name)) {
+        registerAdaptor();
+        emitInterfacesAddedSignal({kContainerInterface});
+    }
+    ~ContainerObject() {
+        emitInterfacesRemovedSignal({kContainerInterface});
+        unregisterAdaptor();
+    }
+    ContainerObject(const ContainerObject&) = delete;
+    ContainerObject& operator=(const ContainerObject&) = delete;
+
+private:
+    const sdbus::Message& message() { return *getObject().getCurrentlyProcessedMessage(); }
+    const Container& self() const { return service_.view(name_); }
+    const ContainerSpec& spec() const { return self().spec; }
+
+    void Start(sdbus::Result<>&& result) override { service_.perform(message(), std::move(result), Verb::Start, name_); }
+    void Stop(sdbus::Result<>&& result) override { service_.perform(message(), std::move(result), Verb::Stop, name_); }
+    void Restart(sdbus::Result<>&& result) override {
+        service_.perform(message(), std::move(result), Verb::Restart, name_);
+    }
+    void Terminate(sdbus::Result<>&& result) override {
+        service_.perform(message(), std::move(result), Verb::Terminate, name_);
+    }
+    void Reload(sdbus::Result<>&& result) override {
+        service_.perform(message(), std::move(result), Verb::Reload, name_);
+    }
+    void Update(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> changes) override {
+        service_.update(message(), std::move(result), name_, changes);
+    }
+    void Destroy(sdbus::Result<>&& result) override {
+        service_.perform(message(), std::move(result), Verb::Destroy, name_);
+    }
+
+    std::string Name() override { return name_; }
+    std::string State() override { return std::string(toString(self().state)); }
+    bool Declarative() override { return self().declarative; }
+    std::string Unit() override { return self().unit; }
+    uint32_t Leader() override { return self().leader; }
+    std::string HostInterface() override { return self().hostInterface; }
+    std::string RootDirectory() override { return self().root.string(); }
+    std::vector<std::string> Addresses() override { return self().addresses; }
+    std::string SystemPath() override {
+        return spec().systemPath.empty() ? self().systemOnHost.string() : spec().systemPath;
+    }
+    std::string Config() override { return spec().config; }
+    std::string ConfigFile() override { return spec().configFile; }
+    std::string Flake() override { return spec().flake; }
+    bool PrivateNetwork() override { return spec().privateNetwork; }
+    std::string HostAddress() override { return spec().network.hostAddress; }
+    std::string LocalAddress() override { return spec().network.localAddress; }
+    std::string HostAddress6() override { return spec().network.hostAddress6; }
+    std::string LocalAddress6() override { return spec().network.localAddress6; }
+    std::string HostBridge() override { return spec().network.hostBridge; }
+    PortRows ForwardPorts() override {
+        PortRows rows;
+        for (const auto& port : spec().forwardPorts) {
+            rows.emplace_back(port.protocol, port.hostPort, port.containerPort == 0 ? port.hostPort : port.containerPort);
+        }
+        return rows;
+    }
+    BindRows BindMounts() override {
+        BindRows rows;
+        for (const auto& bind : spec().bindMounts) {
+            rows.emplace_back(bind.mountPoint, bind.hostPath.empty() ? bind.mountPoint : bind.hostPath, bind.readOnly);
+        }
+        return rows;
+    }
+    std::vector<std::string> Tmpfs() override { return spec().tmpfs; }
+    std::vector<std::string> AdditionalCapabilities() override { return spec().additionalCapabilities; }
+    DeviceRows AllowedDevices() override {
+        DeviceRows rows;
+        for (const auto& device : spec().allowedDevices) {
+            rows.emplace_back(device.node, device.modifier);
+        }
+        return rows;
+    }
+    bool EnableTun() override { return spec().enableTun; }
+    bool Ephemeral() override { return spec().ephemeral; }
+    bool AutoStart() override { return spec().autoStart; }
+    std::string TimeoutStartSec() override { return spec().timeoutStartSec; }
+    VethMap ExtraVeths() override {
+        VethMap veths;
+        for (const auto& [name, options] : spec().extraVeths) {
+            veths[name] = {{"HostAddress", options.hostAddress},
+                           {"LocalAddress", options.localAddress},
+                           {"HostAddress6", options.hostAddress6},
+                           {"LocalAddress6", options.localAddress6},
+                           {"HostBridge", options.hostBridge}};
+        }
+        return veths;
+    }
+    std::vector<std::string> Interfaces() override { return spec().interfaces; }
+    std::vector<std::string> Macvlans() override { return spec().macvlans; }
+    std::vector<std::string> ExtraFlags() override { return spec().extraFlags; }
+
+    BusService& service_;
+    std::string name_;
+};
+
+// ------------------------------------------------------------ the service
+
+BusService::BusService(sdbus::IConnection& connection)
+    : connection_(connection),
+      busDaemon_(sdbus::createProxy(connection, "org.freedesktop.DBus", "/org/freedesktop/DBus")),
+      managerObject_(std::make_unique<ManagerObject>(connection, *this)) {
+    busDaemon_->finishRegistration();
+}
+
+BusService::~BusService() {
+    containerObjects_.clear();
+    managerObject_.reset();
+}
+
+void BusService::attach(ContainerManager& manager) { manager_ = &manager; }
+
+std::string BusService::containerPath(const std::string& name) {
+    return std::string(kManagerPath) + "/container/" + busLabelEscape(name);
+}
+
+void BusService::resolveCaller(const sdbus::Message& message, std::function<void(Outcome<Caller>)> next) {
+    Caller caller;
+    caller.busName = message.getSender();
+    caller.allowInteractive = allowsInteraction(message);
+    // Asked of the bus daemon asynchronously: sd-bus's own creds query would
+    // block the loop for a round trip.
+    busDaemon_->callMethodAsync("GetConnectionUnixUser")
+        .onInterface("org.freedesktop.DBus")
+        .withArguments(caller.busName)
+        .uponReplyInvoke([caller, next = std::move(next)](const sdbus::Error* error, std::uint32_t uid) {
+            if (error != nullptr) {
+                next(ContainerError(ErrorCode::AccessDenied, "cannot identify the caller: " + error->getMessage()));
+                return;
+            }
+            auto identified = caller;
+            identified.uid = uid;
+            next(identified);
+        });
+}
+
+void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::ObjectPath>&& result,
+                        const std::string& name, const std::map<std::string, sdbus::Variant>& entries) {
+    auto reply = shared(std::move(result));
+    ContainerSpec spec;
+    try {
+        applySpecEntries(spec, entries);
+    } catch (const ContainerError& error) {
+        reply->returnError(toBusError(error));
+        return;
+    }
+    resolveCaller(message, [this, reply, name, spec](Outcome<Caller> caller) {
+        if (!caller.ok()) {
+            reply->returnError(toBusError(caller.error()));
+            return;
+        }
+        manager_->create(caller.value(), name, spec, [reply](Outcome<std::string> created) {
+            if (!created.ok()) {
+                reply->returnError(toBusError(created.error()));
+                return;
+            }
+            reply->returnResults(sdbus::ObjectPath(containerPath(created.value())));
+        });
+    });
+}
+
+void BusService::perform(const sdbus::Message& message, sdbus::Result<>&& result, Verb verb,
+                         const std::string& name) {
+    auto reply = shared(std::move(result));
+    resolveCaller(message, [this, reply, verb, name](Outcome<Caller> caller) {
+        if (!caller.ok()) {
+            reply->returnError(toBusError(caller.error()));
+            return;
+        }
+        manager_->perform(caller.value(), verb, name, [reply](const Status& status) {
+            if (status.ok()) {
+                reply->returnResults();
+            } else {
+                reply->returnError(toBusError(status.error()));
+            }
+        });
+    });
+}
+
+void BusService::update(const sdbus::Message& message, sdbus::Result<>&& result, const std::string& name,
+                        const std::map<std::string, sdbus::Variant>& changes) {
+    auto reply = shared(std::move(result));
+    resolveCaller(message, [this, reply, name, changes](Outcome<Caller> caller) {
+        if (!caller.ok()) {
+            reply->returnError(toBusError(caller.error()));
+            return;
+        }
+        // Merged when the caller is known, on the loop, so it sees the spec
+        // as it is now.
+        ContainerSpec spec;
+        try {
+            spec = manager_->get(name).spec;
+            applySpecEntries(spec, changes);
+        } catch (const ContainerError& error) {
+            reply->returnError(toBusError(error));
+            return;
+        }
+        manager_->update(caller.value(), name, spec, [reply](const Status& status) {
+            if (status.ok()) {
+                reply->returnResults();
+            } else {
+                reply->returnError(toBusError(status.error()));
+            }
+        });
+    });
+}
+
+std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> BusService::list() const {
+    std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> rows;
+    rows.reserve(manager_->containers().size());
+    for (const auto& [name, container] : manager_->containers()) {
+        rows.emplace_back(name, std::string(toString(container.state)), container.declarative,
+                          sdbus::ObjectPath(containerPath(name)));
+    }
+    return rows;
+}
+
+sdbus::ObjectPath BusService::getContainer(const std::string& name) const {
+    try {
+        return sdbus::ObjectPath(containerPath(manager_->get(name).name));
+    } catch (const ContainerError& error) {
+        throw toBusError(error);
+    }
+}
+
+std::string BusService::inspect(const std::string& name) const {
+    try {
+        return toJson(manager_->get(name)).dump(2);
+    } catch (const ContainerError& error) {
+        throw toBusError(error);
+    }
+}
+
+const Container& BusService::view(const std::string& name) const {
+    static const Container kGone;
+    const auto* container = manager_ == nullptr ? nullptr : manager_->find(name);
+    return container == nullptr ? kGone : *container;
+}
+
+void BusService::containerAdded(const Container& container) {
+    auto object = std::make_unique<ContainerObject>(connection_, *this, container.name);
+    containerObjects_[container.name] = std::move(object);
+    managerObject_->emitContainerNew(container.name, sdbus::ObjectPath(containerPath(container.name)));
+}
+
+void BusService::containerRemoved(const std::string& name) {
+    containerObjects_.erase(name);
+    managerObject_->emitContainerRemoved(name, sdbus::ObjectPath(containerPath(name)));
+}
+
+void BusService::containerChanged(const Container& container, const std::vector<std::string>& properties) {
+    auto found = containerObjects_.find(container.name);
+    if (found == containerObjects_.end() || properties.empty()) {
+        return;
+    }
+    try {
+        found->second->emitPropertiesChangedSignal(kContainerInterface, properties);
+    } catch (const sdbus::Error& error) {
+        logWarning("cannot emit PropertiesChanged for '" + container.name + "': " + error.getMessage());
+    }
+}
+
+void BusService::buildOutput(const std::string& name, const std::string& line) {
+    managerObject_->emitBuildOutput(name, line);
+}
+
+}  // namespace nixos_containers

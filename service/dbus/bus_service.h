@@ -1,0 +1,65 @@
+#pragma once
+
+#include "container_manager.h"
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace nixos_containers {
+
+class ManagerObject;
+class ContainerObject;
+
+// The D-Bus face of the service: the manager object, one object per
+// container, and the glue that unpacks, resolves the caller, calls the core
+// and maps its errors. Both the manager's verbs and each container object's
+// verbs end in the same functions here.
+class BusService final : public ContainerObserver {
+public:
+    explicit BusService(sdbus::IConnection& connection);
+    ~BusService() override;
+    BusService(const BusService&) = delete;
+    BusService& operator=(const BusService&) = delete;
+
+    // The manager is made after this object (it observes us), then attached.
+    void attach(ContainerManager& manager);
+
+    static constexpr const char* kManagerPath = "/org/nixos/Containers";
+    static std::string containerPath(const std::string& name);
+
+    // Entry points of both objects.
+    void create(const sdbus::Message& message, sdbus::Result<sdbus::ObjectPath>&& result, const std::string& name,
+                const std::map<std::string, sdbus::Variant>& spec);
+    void perform(const sdbus::Message& message, sdbus::Result<>&& result, Verb verb, const std::string& name);
+    void update(const sdbus::Message& message, sdbus::Result<>&& result, const std::string& name,
+                const std::map<std::string, sdbus::Variant>& changes);
+    std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> list() const;
+    sdbus::ObjectPath getContainer(const std::string& name) const;
+    std::string inspect(const std::string& name) const;
+    // For property getters: an empty container when it just went away,
+    // since properties are not supposed to return errors.
+    const Container& view(const std::string& name) const;
+
+    // ContainerObserver
+    void containerAdded(const Container& container) override;
+    void containerRemoved(const std::string& name) override;
+    void containerChanged(const Container& container, const std::vector<std::string>& properties) override;
+    void buildOutput(const std::string& name, const std::string& line) override;
+
+private:
+    void resolveCaller(const sdbus::Message& message, std::function<void(Outcome<Caller>)> next);
+
+    sdbus::IConnection& connection_;
+    ContainerManager* manager_ = nullptr;
+    std::unique_ptr<sdbus::IProxy> busDaemon_;
+    std::unique_ptr<ManagerObject> managerObject_;
+    std::map<std::string, std::unique_ptr<ContainerObject>> containerObjects_;
+};
+
+// Maps a core error to its D-Bus error.
+sdbus::Error toBusError(const ContainerError& error);
+
+}  // namespace nixos_containers

@@ -1,0 +1,18 @@
+#pragma once
+
+#include "container_spec.h"
+
+#include <sdbus-c++/Types.h>
+
+#include <map>
+#include <string>
+
+namespace nixos_containers {
+
+// Applies Create's / Update's a{sv} entries onto `spec`. Checks only keys
+// and types; validateSpec checks the values. Throws
+// ContainerError(InvalidArgument): "unknown key 'Foo'", "key 'PrivateNetwork'
+// must have type 'b', not 's'".
+void applySpecEntries(ContainerSpec& spec, const std::map<std::string, sdbus::Variant>& entries);
+
+}  // namespace nixos_containers

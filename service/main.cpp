@@ -1,0 +1,68 @@
+// nixos-containersd: the org.nixos.Containers system service.
+#include "bus_service.h"
+#include "container_manager.h"
+#include "event_loop.h"
+#include "fork_process_runner.h"
+#include "log.h"
+#include "machined_client.h"
+#include "netlink_container_network.h"
+#include "polkit_authorizer.h"
+#include "settings.h"
+#include "systemd_client.h"
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <csignal>
+#include <exception>
+
+using namespace nixos_containers;
+
+int main() {
+    // sd-event wants the signals it watches blocked (SIGCHLD for children).
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+
+    try {
+        auto settings = Settings::fromProcessEnvironment();
+        EventLoop loop;
+        loop.exitOnSignals();
+        auto connection = sdbus::createSystemBusConnection();
+        loop.attach(*connection);
+
+        SystemdClient systemd(*connection);
+        MachinedClient machines(*connection);
+        PolkitAuthorizer authorizer(*connection);
+        NetlinkContainerNetwork network;
+        ForkProcessRunner processes(loop);
+        BusService bus(*connection);
+        ContainerManager manager(settings, Seams{systemd, machines, authorizer, network, processes}, bus);
+        bus.attach(manager);
+
+        // Objects first, name last: a client that sees the name sees every
+        // container with its real state.
+        manager.recover([&connection, &loop, &manager](const Status& status) {
+            if (!status.ok()) {
+                logError(std::string("cannot recover containers: ") + status.error().what());
+                loop.exit(1);
+                return;
+            }
+            try {
+                connection->requestName("org.nixos.Containers");
+            } catch (const sdbus::Error& error) {
+                logError("cannot own org.nixos.Containers: " + error.getMessage());
+                loop.exit(1);
+                return;
+            }
+            logInfo("org.nixos.Containers ready with " + std::to_string(manager.containers().size()) +
+                    " containers");
+        });
+        return loop.run();
+    } catch (const std::exception& error) {
+        logError(std::string("nixos-containersd: ") + error.what());
+        return 1;
+    }
+}
