@@ -358,13 +358,20 @@ EOF
     cp "$dir/prefix/lib/systemd/system/nixos-containers.service" "$u/"
     mkdir -p "$u/multi-user.target.wants" "$u/nixos-containers.service.d"
     ln -sfn ../nixos-containers.service "$u/multi-user.target.wants/nixos-containers.service"
-    # The drop-in: the installed ExecStart= names the configure-time prefix,
-    # not DIR/prefix; settings point everything into DIR.
+    # The drop-in: settings point everything into DIR. The installed unit
+    # is used as it is; only if its ExecStart= does not name the daemon
+    # installed under DIR/prefix (an install that bakes in the configure-time
+    # prefix) is ExecStart= replaced, and that is said.
+    local exec_override=
+    if ! grep -qxF "ExecStart=$dir/prefix/libexec/nixos-containersd" "$u/nixos-containers.service"; then
+        note "installed unit's ExecStart= is not $dir/prefix/libexec/nixos-containersd: overriding it in the drop-in"
+        exec_override="ExecStart=
+ExecStart=$dir/prefix/libexec/nixos-containersd"
+    fi
     cat >"$u/nixos-containers.service.d/sandbox.conf" <<EOF
 # Written by scripts/sandbox/sandbox.sh for the sandbox in $dir.
 [Service]
-ExecStart=
-ExecStart=$dir/prefix/libexec/nixos-containersd
+$exec_override
 Environment=NIXOS_CONTAINERS_CONFIG_DIR=$dir/etc-containers
 Environment=NIXOS_CONTAINERS_STATE_DIR=$dir/state
 Environment=NIXOS_CONTAINERS_RUNTIME_DIR=$dir/runtime
