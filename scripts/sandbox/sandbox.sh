@@ -382,6 +382,8 @@ Environment=NIXOS_CONTAINERS_NIX_STATE_DIR=$dir/nix-state
 Environment=NIXOS_CONTAINERS_NSPAWN=/usr/bin/systemd-nspawn
 Environment=NIXOS_CONTAINERS_NIX_BIN_DIR=$dir/nix-bin
 Environment=NIXOS_CONTAINERS_RESOLV_CONF=$dir/resolv.conf
+# Not the host's /etc/systemd/system: its units are not the sandbox's.
+Environment=NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS=$dir/declarative-units
 EOF
 }
 
@@ -463,6 +465,7 @@ cmd_up() {
     # From here on, a failure tears down what was built.
     # SANDBOX_KEEP_ON_FAILURE=1 leaves it up for a post-mortem (shell, down).
     trap 'rc=$?; if ((rc)) && [[ ${SANDBOX_KEEP_ON_FAILURE:-} != 1 ]]; then note "bring-up failed, tearing down"; cmd_down "$dir" >/dev/null 2>&1 || true; fi' EXIT
+    trap 'exit 130' INT TERM # so that the EXIT trap runs on ^C and kill too
 
     ensure_packages
     cgmode=$(cgroup_mode)
@@ -483,7 +486,7 @@ cmd_up() {
     write_units "$dir" "$with_service"
     write_nix_bin "$dir"
     mkdir -p "$dir/empty" "$dir/etc-containers" "$dir/state" "$dir/runtime" "$dir/profiles" \
-        "$dir/gcroots" "$dir/store" "$dir/nix-state" "$dir/payload"
+        "$dir/gcroots" "$dir/store" "$dir/nix-state" "$dir/payload" "$dir/declarative-units"
     if [[ -f /etc/resolv.conf ]]; then cp /etc/resolv.conf "$dir/resolv.conf"; else : >"$dir/resolv.conf"; fi
     : >"$dir/console.log"
     # The payloads' READY=1 helper (tests/sandbox/payload/make-system.sh uses
@@ -527,7 +530,7 @@ cmd_up() {
     wait_until_up "$dir" "$child" "$with_service" "$t0"
     check_polkit "$dir" "$child" "$with_service"
     wait "$gcc_pid" || { cat "$dir/payload/gcc.log" >&2; die "cannot build notify-init"; }
-    trap - EXIT
+    trap - EXIT INT TERM
     echo "sandbox: up in $(($(now_ms) - t0)) ms: pid $child, bus socket $dir/run-dbus/system_bus_socket"
     echo "sandbox: shell inside: $0 shell $dir"
 }
