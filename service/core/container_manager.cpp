@@ -890,7 +890,13 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Con
             throw ContainerError(ErrorCode::Busy, "container '" + name + "' is busy with " + container.operation);
         }
         before = container.spec;
-        validateSpec(spec, settings_);
+        auto checked = spec;
+        if (!checked.needsBuild() && checked.systemPath.empty()) {
+            // An imperative container of nixos-container runs what its profile
+            // points at; the conf names no system.
+            checked.systemPath = container.systemOnHost.string();
+        }
+        validateSpec(checked, settings_);
     } catch (const ContainerError& error) {
         done(error);
         return;

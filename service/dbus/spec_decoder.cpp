@@ -61,7 +61,10 @@ Table makeTable() {
     setter<Ports>(table, "ForwardPorts", [](ContainerSpec& s, Ports v) {
         s.forwardPorts.clear();
         for (const auto& port : v) {
-            s.forwardPorts.push_back({port.get<0>(), port.get<1>(), port.get<2>()});
+            // 0 means "the host port"; stored explicitly, as the module's mkPortStr does,
+            // so an Update that repeats the same ports is no change.
+            auto containerPort = port.get<2>() == 0 ? port.get<1>() : port.get<2>();
+            s.forwardPorts.push_back({port.get<0>(), port.get<1>(), containerPort});
         }
     });
     setter<Binds>(table, "BindMounts", [](ContainerSpec& s, Binds v) {

@@ -1,0 +1,486 @@
+// The orchestration against fake seams: ordering (validate, authorise, act),
+// exclusivity, exactly-once answers and leaving nothing behind. The same
+// behaviours run against the real programs in tests/bus and tests/sandbox.
+#include "container_manager.h"
+#include "transient_unit.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <filesystem>
+#include <fstream>
+
+namespace nixos_containers {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+// Completions run later, as the real loop runs them: never inside the call.
+struct Deferred {
+    std::deque<std::function<void()>> queue;
+    void post(std::function<void()> work) { queue.push_back(std::move(work)); }
+    void drain() {
+        while (!queue.empty()) {
+            auto work = std::move(queue.front());
+            queue.pop_front();
+            work();
+        }
+    }
+};
+
+struct FakeSystemd final : SystemdManager {
+    explicit FakeSystemd(Deferred& loop) : loop(loop) {}
+    void startTransientUnit(const TransientUnit& unit, StatusCallback done) override {
+        started.push_back(unit);
+        auto finish = [this, unit, done] {
+            if (failStart) {
+                units[unit.name] = {"failed", "failed", "exit-code"};
+                done(ContainerError(ErrorCode::StartFailed, "unit " + unit.name + " job failed; result 'exit-code'"));
+            } else {
+                units[unit.name] = {"active", "running", "success"};
+                done(Done{});
+            }
+        };
+        if (holdStarts) {
+            held.push_back(finish);
+        } else {
+            loop.post(finish);
+        }
+    }
+    void startUnit(const std::string& unit, StatusCallback done) override {
+        loop.post([this, unit, done] {
+            units[unit] = {"active", "running", ""};
+            done(Done{});
+        });
+    }
+    void stopUnit(const std::string& unit, StatusCallback done) override {
+        stopped.push_back(unit);
+        loop.post([this, unit, done] {
+            units.erase(unit);
+            done(Done{});
+        });
+    }
+    void resetFailedUnit(const std::string& unit, StatusCallback done) override {
+        loop.post([this, unit, done] {
+            if (units[unit].activeState == "failed") {
+                units.erase(unit);
+            }
+            done(Done{});
+        });
+    }
+    void unitState(const std::string& unit, Callback<UnitState> done) override {
+        loop.post([this, unit, done] { done(units.contains(unit) ? units[unit] : UnitState{}); });
+    }
+    void listUnits(const std::vector<std::string>&, Callback<std::map<std::string, UnitState>> done) override {
+        loop.post([this, done] { done(units); });
+    }
+    void watchUnits(std::function<void(const std::string&, const UnitState&)> onChange) override {
+        watcher = std::move(onChange);
+    }
+
+    Deferred& loop;
+    std::vector<TransientUnit> started;
+    std::vector<std::string> stopped;
+    std::map<std::string, UnitState> units;
+    bool failStart = false;
+    bool holdStarts = false;
+    std::vector<std::function<void()>> held;
+    std::function<void(const std::string&, const UnitState&)> watcher;
+};
+
+struct FakeMachines final : MachineRegistry {
+    explicit FakeMachines(Deferred& loop) : loop(loop) {}
+    void terminateMachine(const std::string& name, StatusCallback done) override {
+        terminated.push_back(name);
+        loop.post([done] { done(Done{}); });
+    }
+    void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) override {
+        loop.post([this, name, done] {
+            auto found = machines.find(name);
+            done(found == machines.end() ? std::optional<MachineInfo>{} : std::optional(found->second));
+        });
+    }
+    void listMachines(Callback<std::vector<MachineInfo>> done) override {
+        loop.post([this, done] {
+            std::vector<MachineInfo> all;
+            for (const auto& [name, machine] : machines) {
+                all.push_back(machine);
+            }
+            done(all);
+        });
+    }
+    void machineAddresses(const std::string&, Callback<std::vector<std::string>> done) override {
+        loop.post([done] { done(std::vector<std::string>{}); });
+    }
+    void watchMachines(std::function<void(const std::string&, bool)>) override {}
+
+    Deferred& loop;
+    std::map<std::string, MachineInfo> machines;
+    std::vector<std::string> terminated;
+};
+
+struct FakeAuthorizer final : Authorizer {
+    explicit FakeAuthorizer(Deferred& loop) : loop(loop) {}
+    void check(const Caller& caller, const std::string& actionId, const std::map<std::string, std::string>& details,
+               Callback<Authorization> done) override {
+        checks.push_back({actionId, details});
+        auto answer = answers.contains(caller.uid) ? answers[caller.uid] : Authorization::Denied;
+        loop.post([done, answer] { done(answer); });
+    }
+    Deferred& loop;
+    std::map<std::uint32_t, Authorization> answers;
+    std::vector<std::pair<std::string, std::map<std::string, std::string>>> checks;
+};
+
+struct FakeNetwork final : ContainerNetwork {
+    void prepare(const NetworkPlan& plan) override {
+        events.push_back("prepare " + plan.container);
+        if (failPrepare) {
+            throw ContainerError(ErrorCode::NetworkSetupFailed, "bridge 'br9' does not exist");
+        }
+    }
+    void release(const NetworkPlan& plan) override { events.push_back("release " + plan.container); }
+    std::vector<std::string> events;
+    bool failPrepare = false;
+};
+
+struct FakeProcesses final : ProcessRunner {
+    explicit FakeProcesses(Deferred& loop) : loop(loop) {}
+    void run(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
+             Callback<ProcessExit> done) override {
+        requests.push_back(request);
+        loop.post([this, request, onLine, done] {
+            onLine("building...");
+            ProcessExit exit;
+            exit.exitStatus = exitStatus;
+            if (exitStatus == 0 && !buildResult.empty()) {
+                // nix-env -p PROFILE: the profile now points at the result.
+                auto profile = std::find(request.argv.begin(), request.argv.end(), "-p");
+                fs::create_symlink(buildResult, *(profile + 1));
+            }
+            done(exit);
+        });
+    }
+    Deferred& loop;
+    std::vector<ProcessRequest> requests;
+    int exitStatus = 0;
+    fs::path buildResult;
+};
+
+struct RecordingObserver final : ContainerObserver {
+    void containerAdded(const Container& container) override { added.push_back(container.name); }
+    void containerRemoved(const std::string& name) override { removed.push_back(name); }
+    void containerChanged(const Container& container, const std::vector<std::string>& properties) override {
+        if (std::find(properties.begin(), properties.end(), "State") != properties.end()) {
+            states.emplace_back(toString(container.state));
+        }
+    }
+    void buildOutput(const std::string&, const std::string& line) override { buildLines.push_back(line); }
+    std::vector<std::string> added, removed, states, buildLines;
+};
+
+class ContainerManagerTest : public ::testing::Test {
+protected:
+    ContainerManagerTest() {
+        char pattern[] = "/tmp/nc-manager-XXXXXX";
+        top = mkdtemp(pattern);
+        settings.configDir = top / "etc";
+        settings.stateDir = top / "state";
+        settings.runtimeDir = top / "run";
+        settings.profilesDir = top / "profiles";
+        settings.gcrootsDir = top / "gcroots";
+        settings.storeDir = top / "store";
+        settings.nixStateDir = top / "nix";
+        settings.nixBinDir = top / "bin";
+        settings.resolvConf = top / "resolv.conf";
+        settings.declarativeUnitDirs = {top / "units"};
+        fs::create_directories(settings.storeDir / "abc-system");
+        std::ofstream(settings.storeDir / "abc-system/init") << "#!/bin/sh\n";
+        std::ofstream(settings.resolvConf) << "nameserver 10.0.0.1\n";
+        root.uid = 0;
+        user.uid = 61001;
+        user.busName = ":1.42";
+    }
+    ~ContainerManagerTest() override { fs::remove_all(top); }
+
+    ContainerManager& manager() {
+        if (!manager_) {
+            manager_ = std::make_unique<ContainerManager>(
+                settings, Seams{systemd, machines, authorizer, network, processes}, observer);
+            bool recovered = false;
+            manager_->recover([&recovered](const Status&) { recovered = true; });
+            loop.drain();
+            EXPECT_TRUE(recovered);
+        }
+        return *manager_;
+    }
+
+    ContainerSpec systemSpec() {
+        ContainerSpec spec;
+        spec.systemPath = (settings.storeDir / "abc-system").string();
+        return spec;
+    }
+
+    Outcome<std::string> create(const std::string& name, ContainerSpec spec, const Caller& caller) {
+        std::optional<Outcome<std::string>> answer;
+        int answers = 0;
+        manager().create(caller, name, std::move(spec), [&](Outcome<std::string> result) {
+            answer = std::move(result);
+            ++answers;
+        });
+        loop.drain();
+        EXPECT_EQ(answers, 1);
+        return answer.value_or(Outcome<std::string>(ContainerError(ErrorCode::Failed, "no answer")));
+    }
+
+    Status perform(Verb verb, const std::string& name, const Caller& caller) {
+        std::optional<Status> answer;
+        int answers = 0;
+        manager().perform(caller, verb, name, [&](Status result) {
+            answer = std::move(result);
+            ++answers;
+        });
+        loop.drain();
+        EXPECT_EQ(answers, 1);
+        return answer.value_or(Status(ContainerError(ErrorCode::Failed, "no answer")));
+    }
+
+    fs::path top;
+    Settings settings;
+    Deferred loop;
+    FakeSystemd systemd{loop};
+    FakeMachines machines{loop};
+    FakeAuthorizer authorizer{loop};
+    FakeNetwork network;
+    FakeProcesses processes{loop};
+    RecordingObserver observer;
+    Caller root;
+    Caller user;
+    std::unique_ptr<ContainerManager> manager_;
+};
+
+TEST_F(ContainerManagerTest, CreateWritesTheConfAndPublishesTheContainer) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    auto created = create("web", spec, root);
+    ASSERT_TRUE(created.ok()) << created.error().what();
+    EXPECT_TRUE(fs::exists(settings.configDir / "web.conf"));
+    EXPECT_TRUE(fs::is_symlink(settings.profilesDir / "web/system"));
+    EXPECT_THAT(observer.added, Contains("web"));
+    const auto& container = manager().get("web");
+    EXPECT_EQ(container.spec.network.hostAddress, "10.233.0.1");
+    EXPECT_EQ(container.spec.network.localAddress, "10.233.0.2");
+    EXPECT_EQ(container.hostInterface, "ve-web");
+    // A second private network gets the next pair.
+    ASSERT_TRUE(create("db", spec, root).ok());
+    EXPECT_EQ(manager().get("db").spec.network.hostAddress, "10.233.1.1");
+}
+
+TEST_F(ContainerManagerTest, InvalidInputIsRefusedBeforeAuthorizationAndLeavesNothing) {
+    auto spec = systemSpec();
+    spec.forwardPorts = {{"sctp", 80, 0}};
+    spec.privateNetwork = true;
+    auto created = create("web", spec, user);
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(created.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_TRUE(authorizer.checks.empty());
+    EXPECT_FALSE(fs::exists(settings.configDir / "web.conf"));
+    EXPECT_FALSE(fs::exists(settings.profilesDir / "web"));
+
+    auto badName = create("a/b", systemSpec(), root);
+    ASSERT_FALSE(badName.ok());
+    EXPECT_THAT(badName.error().what(), HasSubstr("'a/b'"));
+}
+
+TEST_F(ContainerManagerTest, DeniedCreateChangesNothingAndFreesTheName) {
+    authorizer.answers[61001] = Authorization::Denied;
+    auto denied = create("web", systemSpec(), user);
+    ASSERT_FALSE(denied.ok());
+    EXPECT_EQ(denied.error().code(), ErrorCode::AccessDenied);
+    ASSERT_EQ(authorizer.checks.size(), 1U);
+    EXPECT_EQ(authorizer.checks[0].first, "org.nixos.containers.create");
+    EXPECT_EQ(authorizer.checks[0].second.at("container"), "web");
+    EXPECT_FALSE(fs::exists(settings.configDir / "web.conf"));
+    EXPECT_FALSE(fs::exists(settings.profilesDir / "web"));
+    EXPECT_EQ(manager().operationsInFlight(), 0U);
+
+    authorizer.answers[61001] = Authorization::ChallengeRequired;
+    auto challenged = create("web", systemSpec(), user);
+    ASSERT_FALSE(challenged.ok());
+    EXPECT_EQ(challenged.error().code(), ErrorCode::InteractiveAuthorizationRequired);
+
+    authorizer.answers[61001] = Authorization::Allowed;
+    EXPECT_TRUE(create("web", systemSpec(), user).ok());
+}
+
+TEST_F(ContainerManagerTest, StartPreparesTheNetworkBeforeTheUnitAndStopReleasesIt) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    auto started = perform(Verb::Start, "web", root);
+    ASSERT_TRUE(started.ok()) << started.error().what();
+    ASSERT_EQ(systemd.started.size(), 1U);
+    EXPECT_EQ(systemd.started[0].name, "nixos-container@web.service");
+    EXPECT_THAT(machines.terminated, Contains("web"));  // stale registration first
+    EXPECT_THAT(network.events, Contains("prepare web"));
+    const auto& container = manager().get("web");
+    EXPECT_EQ(container.state, ContainerState::Running);
+    EXPECT_EQ(container.leader, 4242U);
+    EXPECT_TRUE(fs::exists(container.root / "etc/os-release"));
+    EXPECT_TRUE(fs::exists(container.root / "etc/resolv.conf"));
+    EXPECT_THAT(observer.states, Contains("starting"));
+
+    network.events.clear();
+    ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());
+    EXPECT_THAT(network.events, Contains("release web"));
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+    EXPECT_EQ(manager().get("web").leader, 0U);
+}
+
+TEST_F(ContainerManagerTest, ASecondOperationOnABusyContainerIsBusy) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    systemd.holdStarts = true;
+    std::vector<Status> answers;
+    manager().perform(root, Verb::Start, "web", [&](Status status) { answers.push_back(status); });
+    loop.drain();
+    EXPECT_EQ(manager().get("web").state, ContainerState::Starting);
+    auto busy = perform(Verb::Stop, "web", root);
+    ASSERT_FALSE(busy.ok());
+    EXPECT_EQ(busy.error().code(), ErrorCode::Busy);
+    EXPECT_TRUE(answers.empty());
+    for (auto& finish : systemd.held) {
+        finish();
+    }
+    loop.drain();
+    ASSERT_EQ(answers.size(), 1U);
+    EXPECT_TRUE(answers[0].ok());
+}
+
+TEST_F(ContainerManagerTest, FailedStartReportsTheUnitResultAndReleasesTheNetwork) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    systemd.failStart = true;
+    auto started = perform(Verb::Start, "web", root);
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.error().code(), ErrorCode::StartFailed);
+    EXPECT_THAT(started.error().what(), HasSubstr("exit-code"));
+    EXPECT_EQ(manager().get("web").state, ContainerState::Failed);
+    EXPECT_THAT(network.events, Contains("release web"));
+    // Stop forgets the failure, and the next Start works.
+    ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+    systemd.failStart = false;
+    EXPECT_TRUE(perform(Verb::Start, "web", root).ok());
+}
+
+TEST_F(ContainerManagerTest, NetworkFailureIsNamedAndNothingStarts) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    network.failPrepare = true;
+    auto started = perform(Verb::Start, "web", root);
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.error().code(), ErrorCode::NetworkSetupFailed);
+    EXPECT_THAT(started.error().what(), HasSubstr("br9"));
+    EXPECT_TRUE(systemd.started.empty());
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+}
+
+TEST_F(ContainerManagerTest, TooManyOperationsInFlightIsLimitsExceeded) {
+    settings.maxOperations = 1;
+    ASSERT_TRUE(create("a", systemSpec(), root).ok());
+    ASSERT_TRUE(create("b", systemSpec(), root).ok());
+    systemd.holdStarts = true;
+    manager().perform(root, Verb::Start, "a", [](const Status&) {});
+    loop.drain();
+    auto limited = perform(Verb::Start, "b", root);
+    ASSERT_FALSE(limited.ok());
+    EXPECT_EQ(limited.error().code(), ErrorCode::LimitsExceeded);
+}
+
+TEST_F(ContainerManagerTest, DestroyRemovesEverythingOnDisk) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    auto rootDir = manager().get("web").root;
+    ASSERT_TRUE(perform(Verb::Destroy, "web", root).ok());
+    EXPECT_THAT(systemd.stopped, Contains("nixos-container@web.service"));
+    EXPECT_FALSE(fs::exists(settings.configDir / "web.conf"));
+    EXPECT_FALSE(fs::exists(rootDir));
+    EXPECT_FALSE(fs::exists(settings.profilesDir / "web"));
+    EXPECT_FALSE(fs::exists(settings.gcrootsDir / "web"));
+    EXPECT_THAT(observer.removed, Contains("web"));
+    EXPECT_EQ(manager().find("web"), nullptr);
+    auto gone = perform(Verb::Start, "web", root);
+    EXPECT_EQ(gone.error().code(), ErrorCode::NoSuchContainer);
+}
+
+TEST_F(ContainerManagerTest, FailedBuildLeavesNothingBehind) {
+    processes.exitStatus = 1;
+    ContainerSpec spec;
+    spec.config = "services.nginx.enable = true;";
+    auto created = create("web", spec, root);
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(created.error().code(), ErrorCode::BuildFailed);
+    EXPECT_THAT(created.error().what(), HasSubstr("building..."));
+    EXPECT_FALSE(fs::exists(settings.configDir / "web.conf"));
+    EXPECT_FALSE(fs::exists(settings.configDir / "web.nix"));
+    EXPECT_FALSE(fs::exists(settings.profilesDir / "web"));
+    EXPECT_THAT(observer.buildLines, Contains("building..."));
+}
+
+TEST_F(ContainerManagerTest, BuildLinksTheProfileTheWayNixosContainerDoes) {
+    processes.buildResult = settings.storeDir / "abc-system";
+    ContainerSpec spec;
+    spec.config = "services.nginx.enable = true;";
+    ASSERT_TRUE(create("web", spec, root).ok());
+    ASSERT_EQ(processes.requests.size(), 1U);
+    const auto& argv = processes.requests[0].argv;
+    EXPECT_EQ(argv[0], (settings.nixBinDir / "nix-env").string());
+    EXPECT_THAT(argv, Contains("nixos-config=" + (settings.configDir / "web.nix").string()));
+    EXPECT_EQ(manager().get("web").spec.config, "services.nginx.enable = true;");
+}
+
+TEST_F(ContainerManagerTest, RecoveryTakesStateFromSystemdAndMachinedAndAutoStarts) {
+    ASSERT_TRUE(create("running", systemSpec(), root).ok());
+    auto autoSpec = systemSpec();
+    autoSpec.autoStart = true;
+    ASSERT_TRUE(create("auto", autoSpec, root).ok());
+    manager_.reset();  // the service is restarted
+
+    systemd.units["nixos-container@running.service"] = {"active", "running", ""};
+    machines.machines["running"] = {"running", "nixos-container@running.service", 99};
+    systemd.started.clear();
+    auto& restarted = manager();
+    EXPECT_EQ(restarted.get("running").state, ContainerState::Running);
+    EXPECT_EQ(restarted.get("running").leader, 99U);
+    ASSERT_EQ(systemd.started.size(), 1U);
+    EXPECT_EQ(systemd.started[0].name, "nixos-container@auto.service");
+    EXPECT_EQ(restarted.get("auto").state, ContainerState::Running);
+}
+
+TEST_F(ContainerManagerTest, DeclarativeContainersCannotBeChangedOrDestroyed) {
+    fs::create_directories(settings.configDir);
+    std::ofstream(settings.configDir / "nixos.conf") << "SYSTEM_PATH=" << (settings.storeDir / "abc-system").string() << "\n";
+    fs::permissions(settings.configDir / "nixos.conf", fs::perms::owner_read | fs::perms::group_read);
+    fs::create_directories(settings.declarativeUnitDirs[0]);
+    auto& service = manager();
+    ASSERT_NE(service.find("nixos"), nullptr);
+    EXPECT_TRUE(service.get("nixos").declarative);
+    EXPECT_EQ(service.get("nixos").unit, "container@nixos.service");
+    auto destroyed = perform(Verb::Destroy, "nixos", root);
+    EXPECT_EQ(destroyed.error().code(), ErrorCode::Declarative);
+    std::optional<Status> updated;
+    service.update(root, "nixos", systemSpec(), [&](Status status) { updated = status; });
+    loop.drain();
+    ASSERT_TRUE(updated);
+    EXPECT_EQ(updated->error().code(), ErrorCode::Declarative);
+    EXPECT_TRUE(fs::exists(settings.configDir / "nixos.conf"));
+}
+
+}  // namespace
+}  // namespace nixos_containers
