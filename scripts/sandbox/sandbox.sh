@@ -525,6 +525,9 @@ cmd_up() {
         fi
     done
     child_st=$(start_time "$child") || die "sandbox init exited: $(cat "$dir/sandbox.log")"
+    # It must be PID 1 of a new PID namespace ("NSpid: <host pid> 1").
+    grep -qE "^NSpid:[[:space:]]+${child}[[:space:]]+1\$" "/proc/$child/status" ||
+        die "process $child is not the sandbox's PID 1"
     echo "$child $child_st" >"$dir/pid"
 
     wait_until_up "$dir" "$child" "$with_service" "$t0"
