@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on Debian 12, and nothing else:
+# --no-install-recommends keeps libnss-mymachines (which rewrites
+# /etc/nsswitch.conf) and other extras off the machine.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake ninja-build g++ pkg-config
+  libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev libnl-3-dev libnl-route-3-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev
+  # the real programs the tests and the sandbox run
+  dbus-daemon systemd systemd-container polkitd busybox-static iproute2 util-linux
+  libglib2.0-bin libxml2-utils
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "==> installing: ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: run as root to install packages" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

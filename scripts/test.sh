@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this):
+#   1. installs what is missing (Debian 12, as root);
+#   2. builds twice: RelWithDebInfo, and ASan+UBSan;
+#   3. runs every tier under CTest in both builds:
+#      unit (core, fakes), netlink (real kernel, throwaway namespaces),
+#      bus (the real binary on a private dbus-daemon with fake peers),
+#      sandbox (the real binary under real systemd, machined, polkitd and
+#      nspawn, in private namespaces; release build only, it is the slowest).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+"$repo/scripts/install-deps.sh"
+
+echo "==> build (RelWithDebInfo)"
+"$repo/scripts/build.sh" release
+echo "==> build (ASan + UBSan)"
+"$repo/scripts/build.sh" asan
+
+status=0
+echo "==> tests: ASan + UBSan build (unit, netlink, bus)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$repo/build-asan" --output-on-failure -LE sandbox || status=1
+echo "==> tests: release build (all tiers, sandbox included)"
+ctest --test-dir "$repo/build" --output-on-failure || status=1
+
+"$repo/scripts/sandbox/sandbox.sh" check-host || status=1
+exit "$status"
