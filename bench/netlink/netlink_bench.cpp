@@ -45,7 +45,8 @@ Stats stats(std::vector<double> samples) {
     std::sort(samples.begin(), samples.end());
     Stats s;
     s.median = samples[samples.size() / 2];
-    s.mean = std::accumulate(samples.begin(), samples.end(), 0.0) / static_cast<double>(samples.size());
+    s.mean =
+        std::accumulate(samples.begin(), samples.end(), 0.0) / static_cast<double>(samples.size());
     return s;
 }
 
@@ -143,7 +144,8 @@ int main(int argc, char** argv) {
         spec.privateNetwork = true;
         spec.network.hostAddress = address(3, i, 1);
         spec.network.localAddress = address(3, i, 2);
-        auto plan = *planNetwork("bench-container-with-a-long-name-" + std::to_string(i), spec, settings);
+        auto plan =
+            *planNetwork("bench-container-with-a-long-name-" + std::to_string(i), spec, settings);
         auto t0 = Clock::now();
         network.prepare(plan);
         auto t1 = Clock::now();

@@ -157,15 +157,17 @@ MsgPtr linkRequest(int flags, int index) {
     ifi.ifi_index = index;
     check(nlmsg_append(message.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO), "building RTM_GETLINK");
     // Statistics are most of a link message and never used here.
-    check(nla_put_u32(message.get(), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS), "building RTM_GETLINK");
+    check(nla_put_u32(message.get(), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS),
+          "building RTM_GETLINK");
     return message;
 }
 
 std::optional<LinkInfo> getLink(const Socket& socket, MsgPtr message, const std::string& context) {
     std::optional<LinkInfo> found;
     try {
-        query(socket, std::move(message), [&found](nlmsghdr* header) { found = parseLink(header); },
-              context);
+        query(
+            socket, std::move(message), [&found](nlmsghdr* header) { found = parseLink(header); },
+            context);
     } catch (const Error& error) {
         // ENODEV, which libnl reports as NLE_OBJ_NOTFOUND.
         if (error.code() == NLE_OBJ_NOTFOUND || error.code() == NLE_NODEV) {
@@ -187,7 +189,8 @@ int indexOf(const Socket& socket, const std::string& name) {
 }  // namespace
 
 Error::Error(const std::string& context, int code)
-    : std::runtime_error(context + ": " + nl_geterror(code)), code_(code < 0 ? -code : code),
+    : std::runtime_error(context + ": " + nl_geterror(code)),
+      code_(code < 0 ? -code : code),
       text_(nl_geterror(code)) {}
 
 Socket::Socket() : sock_(owned(nl_socket_alloc(), &nl_socket_free, "netlink socket")) {
@@ -459,9 +462,8 @@ void addRoute(const Socket& socket, int index, const IpPrefix& destination,
     rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
     rtnl_route_set_type(route.get(), RTN_UNICAST);
     // ip(8)'s choice: link scope for a device route, universe otherwise and for IPv6.
-    rtnl_route_set_scope(route.get(), destination.family == AF_INET && !gateway
-                                          ? RT_SCOPE_LINK
-                                          : RT_SCOPE_UNIVERSE);
+    rtnl_route_set_scope(
+        route.get(), destination.family == AF_INET && !gateway ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
     NlAddrPtr dst = destination.toNl();
     check(rtnl_route_set_dst(route.get(), dst.get()), "building route");
     rtnl_nexthop* nexthop = rtnl_route_nh_alloc();

@@ -71,7 +71,7 @@ struct IpPrefix {
     // "A" (a host prefix: /32 or /128) or "A/N". Throws std::invalid_argument.
     static IpPrefix parse(std::string_view text);
     static IpPrefix fromNl(const nl_addr* address);
-    [[nodiscard]] IpPrefix host() const;  // the same address as a host prefix
+    [[nodiscard]] IpPrefix host() const;        // the same address as a host prefix
     [[nodiscard]] std::string address() const;  // without the prefix
     [[nodiscard]] std::string str() const;      // "A/N"
     [[nodiscard]] NlAddrPtr toNl() const;
@@ -124,7 +124,8 @@ std::vector<RouteInfo> listRoutes(const Socket& socket);
 int createVeth(const Socket& socket, const std::string& name, const std::string& peerName,
                int peerNetnsFd = -1);
 // Creates a bridge-mode macvlan on `parentIndex`, directly in `netnsFd` when >= 0.
-void createMacvlan(const Socket& socket, const std::string& name, int parentIndex, int netnsFd = -1);
+void createMacvlan(const Socket& socket, const std::string& name, int parentIndex,
+                   int netnsFd = -1);
 // Creates a link of a simple kind ("dummy", "bridge"); returns its ifindex.
 int createLink(const Socket& socket, const std::string& name, const std::string& kind);
 

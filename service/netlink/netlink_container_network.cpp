@@ -73,16 +73,28 @@ private:
 
 std::string macvlanName(const std::string& parent) { return "mv-" + parent; }
 
-// The host end of a planned veth, when it exists and is provably ours: found
-// by its altname, or by its name when it carries the planned altname (or
-// none was planned, for short container names whose host name IS "ve-NAME").
-std::optional<netlink::LinkInfo> findHostEnd(const netlink::Socket& host, const VethPlan& veth) {
+// The host end of a planned veth, when it exists and is provably ours:
+// found by its altname, or, for the main veth of a short container name
+// (whose host name IS "ve-NAME", the module's own convention), by that name.
+// An extra veth's host end is named after a key the user chose and carries no
+// altname, so a link of that name may well be somebody else's: it is never
+// deleted by name. It does not need to be: while its container end exists,
+// deleting that end (inside the namespace) removes it, and once the
+// namespace is gone the pair is gone too.
+std::optional<netlink::LinkInfo> findHostEnd(const netlink::Socket& host, const VethPlan& veth,
+                                             bool main) {
+    if (veth.hostAltName.empty() && !main) {
+        return std::nullopt;
+    }
     const std::string& key = veth.hostAltName.empty() ? veth.hostName : veth.hostAltName;
     auto link = netlink::findLink(host, key);
     if (!link || link->kind != "veth") {
         return std::nullopt;
     }
-    if (!veth.hostAltName.empty() ? !link->hasAltName(veth.hostAltName) : link->name != veth.hostName) {
+    // A link found under the planned host name is ours only if it also
+    // carries the planned altname: the derived name can collide.
+    if (!veth.hostAltName.empty() ? !link->hasAltName(veth.hostAltName)
+                                  : link->name != veth.hostName) {
         return std::nullopt;
     }
     return link;
@@ -345,16 +357,16 @@ void NetlinkContainerNetwork::release(const NetworkPlan& plan) {
     }
 
     if (host) {
-        std::vector<const VethPlan*> veths;
+        std::vector<std::pair<const VethPlan*, bool>> veths;  // with "is the main veth"
         if (plan.mainVeth) {
-            veths.push_back(&*plan.mainVeth);
+            veths.emplace_back(&*plan.mainVeth, true);
         }
         for (const auto& veth : plan.extraVeths) {
-            veths.push_back(&veth);
+            veths.emplace_back(&veth, false);
         }
-        for (const VethPlan* veth : veths) {
+        for (const auto& [veth, main] : veths) {
             attempt("deleting host interface '" + veth->hostName + "'", [&] {
-                auto link = findHostEnd(*host, *veth);
+                auto link = findHostEnd(*host, *veth, main);
                 if (!link) {
                     return;
                 }

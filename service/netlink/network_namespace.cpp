@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <exception>
+#include <mutex>
 #include <system_error>
 #include <thread>
 
@@ -54,6 +55,9 @@ Fd openThreadNamespace() {
 // namespaces created later (nspawn's, for one) hold of it, instead of those
 // copies keeping the namespace alive.
 void makeShared(const std::filesystem::path& directory) {
+    // Two prepare() calls at once must not both bind the directory onto itself.
+    static std::mutex mutex;
+    std::lock_guard lock(mutex);
     bool boundOntoItself = false;
     while (mount("", directory.c_str(), "none", MS_SHARED | MS_REC, nullptr) != 0) {
         if (errno != EINVAL || boundOntoItself) {

@@ -113,8 +113,8 @@ TEST_F(ContainerNetworkTest, Ipv4PairWithHostRoutesAndDefaultRoute) {
     ASSERT_TRUE(eth0);
     EXPECT_TRUE(eth0->up());
     EXPECT_TRUE(netlink::findLink(ns.socket, "lo")->up());
-    EXPECT_EQ(nlAddresses(ns.socket),
-              (std::set<std::string>{"127.0.0.1/8 dev lo", "::1/128 dev lo", "10.0.0.2/32 dev eth0"}));
+    EXPECT_EQ(nlAddresses(ns.socket), (std::set<std::string>{"127.0.0.1/8 dev lo", "::1/128 dev lo",
+                                                             "10.0.0.2/32 dev eth0"}));
     auto routes = nlRoutes(ns.socket);
     EXPECT_TRUE(routes.count("10.0.0.1/32 dev eth0"));
     EXPECT_TRUE(routes.count("0.0.0.0/0 dev eth0 via 10.0.0.1"));
@@ -260,16 +260,17 @@ TEST_F(ContainerNetworkTest, PrivateNetworkAloneHasLoopbackUp) {
     ASSERT_EQ(links.size(), 1u);
     EXPECT_EQ(links[0].name, "lo");
     EXPECT_TRUE(links[0].up());
-    EXPECT_EQ(runCommand("nsenter --net=" + plan.netnsPin.string() + " busybox ping -c1 -W1 127.0.0.1")
-                  .status,
-              0);
+    EXPECT_EQ(
+        runCommand("nsenter --net=" + plan.netnsPin.string() + " busybox ping -c1 -W1 127.0.0.1")
+            .status,
+        0);
     network.release(plan);
     expectNothingLeft();
 }
 
 TEST_F(ContainerNetworkTest, TwoLongNamesSharingAPrefixRunAtOnce) {
     const std::string prefix = "abcdefghijklmnopqrstuvwxyz0123";  // 30 characters
-    const std::string first = prefix + "4567890abc";               // 40 characters
+    const std::string first = prefix + "4567890abc";              // 40 characters
     const std::string second = prefix + "4567890abd";
     auto planA = plan(first, addresses("10.0.3.1", "10.0.3.2"));
     auto planB = plan(second, addresses("10.0.4.1", "10.0.4.2"));
@@ -402,6 +403,21 @@ TEST_F(ContainerNetworkTest, ReleaseAfterACrashMidPrepare) {
     expectNothingLeft();
     network.prepare(plan);
     network.release(plan);
+    expectNothingLeft();
+}
+
+TEST_F(ContainerNetworkTest, AForeignLinkNamedLikeAnExtraVethIsNeverDeleted) {
+    netlink::createVeth(*host, "xv1", "xv1-foreign");
+    takeBaseline();
+    ContainerSpec spec;
+    spec.extraVeths["xv1"].hostAddress = "10.6.0.1";
+    spec.extraVeths["xv1"].localAddress = "10.6.0.2";
+    auto plan = this->plan("extra", spec);
+    network.release(plan);
+    EXPECT_TRUE(netlink::findLink(*host, "xv1"));
+    auto error = prepareError(plan);
+    ASSERT_TRUE(error);
+    EXPECT_STREQ(error->what(), "host interface 'xv1' already exists");
     expectNothingLeft();
 }
 

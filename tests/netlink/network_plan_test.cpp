@@ -14,7 +14,7 @@ TEST(HostInterfaceName, ShortNamesAreTheModulesOwn) {
 
 TEST(HostInterfaceName, LongNamesAreShortStableAndDistinct) {
     const std::string prefix = "abcdefghijklmnopqrstuvwxyz0123";  // 30 characters
-    const std::string a = prefix + "4567890abc";                 // 40 characters
+    const std::string a = prefix + "4567890abc";                  // 40 characters
     const std::string b = prefix + "4567890abd";
     EXPECT_EQ(hostInterfaceName(a).size(), 15u);
     EXPECT_EQ(hostInterfaceName(a).substr(0, 8), "ve-abcd-");

@@ -15,7 +15,8 @@ std::string withPrefix(const std::string& address, int family) {
     if (address.find('/') != std::string::npos) {
         return address;
     }
-    return address + (family == AF_INET6 || address.find(':') != std::string::npos ? "/128" : "/32");
+    return address +
+           (family == AF_INET6 || address.find(':') != std::string::npos ? "/128" : "/32");
 }
 
 bool linkLocal(const std::string& prefix) { return prefix.rfind("fe80:", 0) == 0; }
