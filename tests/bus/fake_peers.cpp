@@ -1,0 +1,541 @@
+#include "fake_peers.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+
+namespace bus_tests {
+
+namespace {
+constexpr const char* kSystemdManager = "org.freedesktop.systemd1.Manager";
+constexpr const char* kSystemdUnit = "org.freedesktop.systemd1.Unit";
+constexpr const char* kSystemdService = "org.freedesktop.systemd1.Service";
+constexpr const char* kMachinedManager = "org.freedesktop.machine1.Manager";
+constexpr const char* kMachine = "org.freedesktop.machine1.Machine";
+constexpr const char* kAuthority = "org.freedesktop.PolicyKit1.Authority";
+
+template <typename T>
+T variantOr(const sdbus::Variant& value, T fallback) {
+    return value.containsValueOfType<T>() ? value.get<T>() : fallback;
+}
+
+TransientUnitRequest decode(const std::string& unit, const std::string& mode,
+                            const std::vector<sdbus::Struct<std::string, sdbus::Variant>>& properties) {
+    using ExitStatus = sdbus::Struct<std::vector<std::int32_t>, std::vector<std::int32_t>>;
+    using ExecCommand = sdbus::Struct<std::string, std::vector<std::string>, bool>;
+    using Strings = std::vector<std::string>;
+    TransientUnitRequest request;
+    request.unit = unit;
+    request.mode = mode;
+    for (const auto& property : properties) {
+        const auto& name = property.get<0>();
+        const auto& value = property.get<1>();
+        request.propertyNames.insert(name);
+        if (name == "Type") request.type = variantOr<std::string>(value, "?");
+        else if (name == "Slice") request.slice = variantOr<std::string>(value, "?");
+        else if (name == "KillMode") request.killMode = variantOr<std::string>(value, "?");
+        else if (name == "NotifyAccess") request.notifyAccess = variantOr<std::string>(value, "?");
+        else if (name == "DevicePolicy") request.devicePolicy = variantOr<std::string>(value, "?");
+        else if (name == "Description") request.description = variantOr<std::string>(value, "?");
+        else if (name == "Restart") request.restart = variantOr<std::string>(value, "?");
+        else if (name == "Delegate") request.delegate = variantOr<bool>(value, false);
+        else if (name == "KillSignal") request.killSignal = variantOr<std::int32_t>(value, -1);
+        else if (name == "TimeoutStartUSec") request.timeoutStartUSec = variantOr<std::uint64_t>(value, 1);
+        else if (name == "SuccessExitStatus") request.successExitStatus = variantOr<ExitStatus>(value, {}).get<0>();
+        else if (name == "RestartForceExitStatus")
+            request.restartForceExitStatus = variantOr<ExitStatus>(value, {}).get<0>();
+        else if (name == "RuntimeDirectory") request.runtimeDirectory = variantOr<Strings>(value, {});
+        else if (name == "RequiresMountsFor") request.requiresMountsFor = variantOr<Strings>(value, {});
+        else if (name == "Environment") request.environment = variantOr<Strings>(value, {});
+        else if (name == "DeviceAllow") {
+            for (const auto& row : variantOr<std::vector<sdbus::Struct<std::string, std::string>>>(value, {})) {
+                request.deviceAllow.emplace_back(row.get<0>(), row.get<1>());
+            }
+        } else if (name == "ExecStart") {
+            auto commands = variantOr<std::vector<ExecCommand>>(value, {});
+            if (commands.size() == 1) {
+                request.execPath = commands.front().get<0>();
+                request.execStart = commands.front().get<1>();
+            }
+        }
+    }
+    return request;
+}
+
+// "-M NAME" in the nspawn argv, as nspawn registers the machine under it.
+std::string machineNameOf(const TransientUnitRequest& request) {
+    const auto& argv = request.execStart;
+    auto flag = std::find(argv.begin(), argv.end(), "-M");
+    return flag != argv.end() && flag + 1 != argv.end() ? *(flag + 1) : std::string();
+}
+
+// container@NAME.service / nixos-container@NAME.service -> NAME
+std::string machineNameOfUnit(const std::string& unit) {
+    auto at = unit.find('@');
+    auto dot = unit.rfind(".service");
+    return at == std::string::npos || dot == std::string::npos ? unit : unit.substr(at + 1, dot - at - 1);
+}
+}  // namespace
+
+std::string busLabelEscape(const std::string& label) {
+    if (label.empty()) {
+        return "_";
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (char c : label) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+            out += c;
+        } else {
+            auto byte = static_cast<unsigned char>(c);
+            out += '_';
+            out += kHex[byte >> 4];
+            out += kHex[byte & 0xf];
+        }
+    }
+    return out;
+}
+
+FakePeers::FakePeers(const std::string& address, PeerOptions options) : options_(options), loop_(address) {
+    loop_.run([this] {
+        if (options_.systemd) {
+            registerSystemd();
+            loop_.connection().requestName("org.freedesktop.systemd1");
+        }
+        if (options_.machined) {
+            registerMachined();
+            loop_.connection().requestName("org.freedesktop.machine1");
+        }
+        if (options_.polkit) {
+            registerPolkit();
+            loop_.connection().requestName("org.freedesktop.PolicyKit1");
+        }
+    });
+}
+
+FakePeers::~FakePeers() {
+    // Once the thread is gone, the objects can be dropped from this one.
+    loop_.stop();
+}
+
+// ------------------------------------------------------------ configuration
+
+void FakePeers::setJobDelay(std::chrono::milliseconds delay) {
+    std::lock_guard lock(mutex_);
+    jobDelay_ = delay;
+}
+
+void FakePeers::setStartResult(const std::string& result) {
+    std::lock_guard lock(mutex_);
+    startResult_ = result;
+}
+
+void FakePeers::holdStartJobs() {
+    std::lock_guard lock(mutex_);
+    holdStarts_ = true;
+}
+
+void FakePeers::releaseStartJobs() {
+    std::vector<std::function<void()>> held;
+    {
+        std::lock_guard lock(mutex_);
+        holdStarts_ = false;
+        held.swap(heldStarts_);
+    }
+    for (auto& job : held) {
+        loop_.post(std::move(job));
+    }
+}
+
+void FakePeers::setPolkitAnswer(std::uint32_t uid, PolkitAnswer answer) {
+    std::lock_guard lock(mutex_);
+    polkitAnswers_[uid] = answer;
+}
+
+void FakePeers::addRunningUnit(const std::string& unit, const std::string& machine, std::uint32_t leader) {
+    loop_.run([this, unit, machine, leader] {
+        setUnitState(unit, "active", "running");
+        addMachine(machine, unit, leader);
+    });
+}
+
+// ------------------------------------------------------------ observations
+
+std::vector<TransientUnitRequest> FakePeers::transientUnits() const {
+    std::lock_guard lock(mutex_);
+    return transientUnits_;
+}
+
+std::vector<std::string> FakePeers::managerCalls() const {
+    std::lock_guard lock(mutex_);
+    return calls_;
+}
+
+std::vector<PolkitCheck> FakePeers::polkitChecks() const {
+    std::lock_guard lock(mutex_);
+    return polkitChecks_;
+}
+
+std::optional<std::string> FakePeers::unitActiveState(const std::string& unit) const {
+    std::lock_guard lock(mutex_);
+    auto found = units_.find(unit);
+    return found == units_.end() ? std::nullopt : std::optional<std::string>(found->second.activeState);
+}
+
+bool FakePeers::hasMachine(const std::string& name) const {
+    std::lock_guard lock(mutex_);
+    return machines_.contains(name);
+}
+
+std::uint32_t FakePeers::machineLeader(const std::string& name) const {
+    std::lock_guard lock(mutex_);
+    auto found = machines_.find(name);
+    return found == machines_.end() ? 0 : found->second.leader;
+}
+
+std::size_t FakePeers::heldStartJobs() const {
+    std::lock_guard lock(mutex_);
+    return heldStarts_.size();
+}
+
+void FakePeers::note(const std::string& call) {
+    std::lock_guard lock(mutex_);
+    calls_.push_back(call);
+}
+
+// ------------------------------------------------------------ systemd
+
+sdbus::ObjectPath FakePeers::newJob() {
+    std::lock_guard lock(mutex_);
+    return sdbus::ObjectPath("/org/freedesktop/systemd1/job/" + std::to_string(nextJob_++));
+}
+
+void FakePeers::ensureUnit(const std::string& unit) {
+    {
+        std::lock_guard lock(mutex_);
+        if (units_.contains(unit)) {
+            return;
+        }
+    }
+    auto object = sdbus::createObject(loop_.connection(), "/org/freedesktop/systemd1/unit/" + busLabelEscape(unit));
+    auto field = [this, unit](std::string Unit::*member) {
+        return [this, unit, member]() {
+            std::lock_guard lock(mutex_);
+            return units_.at(unit).*member;
+        };
+    };
+    object->registerProperty("Id").onInterface(kSystemdUnit).withGetter([unit] { return unit; });
+    object->registerProperty("ActiveState").onInterface(kSystemdUnit).withGetter(field(&Unit::activeState));
+    object->registerProperty("SubState").onInterface(kSystemdUnit).withGetter(field(&Unit::subState));
+    object->registerProperty("Result").onInterface(kSystemdService).withGetter(field(&Unit::result));
+    {
+        std::lock_guard lock(mutex_);
+        units_[unit].object = std::move(object);
+    }
+    std::lock_guard lock(mutex_);
+    units_[unit].object->finishRegistration();
+}
+
+void FakePeers::setUnitState(const std::string& unit, const std::string& active, const std::string& sub,
+                             const std::string& result) {
+    ensureUnit(unit);
+    sdbus::IObject* object = nullptr;
+    {
+        std::lock_guard lock(mutex_);
+        auto& entry = units_.at(unit);
+        entry.activeState = active;
+        entry.subState = sub;
+        entry.result = result;
+        object = entry.object.get();
+    }
+    // Not under the mutex: emitting reads the properties through the getters.
+    object->emitPropertiesChangedSignal(kSystemdUnit, {"ActiveState", "SubState"});
+}
+
+void FakePeers::finishJob(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
+                          const std::string& result) {
+    systemdManager_->emitSignal("JobRemoved").onInterface(kSystemdManager).withArguments(id, job, unit, result);
+}
+
+void FakePeers::completeStart(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
+                              const std::string& machine, const std::string& result) {
+    if (result == "done") {
+        std::uint32_t leader = 0;
+        {
+            std::lock_guard lock(mutex_);
+            leader = nextLeader_++;
+        }
+        // As nspawn: the machine registers before the container reports ready.
+        addMachine(machine, unit, leader);
+        setUnitState(unit, "active", "running");
+    } else {
+        setUnitState(unit, "failed", "failed", result == "timeout" ? "timeout" : "exit-code");
+    }
+    finishJob(id, job, unit, result);
+}
+
+sdbus::ObjectPath FakePeers::startTransientUnit(const std::string& name, const std::string& mode,
+                                                const std::vector<Property>& properties) {
+    note("StartTransientUnit " + name);
+    auto request = decode(name, mode, properties);
+    const auto machine = machineNameOf(request);
+    {
+        std::lock_guard lock(mutex_);
+        if (auto found = units_.find(name);
+            found != units_.end() && (found->second.activeState == "active" || found->second.activeState == "activating")) {
+            throw sdbus::Error("org.freedesktop.systemd1.UnitExists", "Unit " + name + " was already loaded or has a fragment file.");
+        }
+        transientUnits_.push_back(request);
+    }
+    auto job = newJob();
+    const std::uint32_t id = std::stoul(std::string(job).substr(job.rfind('/') + 1));
+    // Runs after this handler returned: the reply always precedes JobRemoved.
+    loop_.post([this, name] { setUnitState(name, "activating", "start"); });
+    std::chrono::milliseconds delay;
+    std::string result;
+    {
+        std::lock_guard lock(mutex_);
+        delay = jobDelay_;
+        result = startResult_;
+        if (holdStarts_) {
+            heldStarts_.push_back([this, id, job, name, machine, result] { completeStart(id, job, name, machine, result); });
+            return job;
+        }
+    }
+    loop_.post([this, id, job, name, machine, result] { completeStart(id, job, name, machine, result); }, delay);
+    return job;
+}
+
+sdbus::ObjectPath FakePeers::stopUnit(const std::string& name) {
+    note("StopUnit " + name);
+    std::chrono::milliseconds delay;
+    {
+        std::lock_guard lock(mutex_);
+        if (!units_.contains(name)) {
+            throw sdbus::Error("org.freedesktop.systemd1.NoSuchUnit", "Unit " + name + " not loaded.");
+        }
+        delay = jobDelay_;
+    }
+    auto job = newJob();
+    const std::uint32_t id = std::stoul(std::string(job).substr(job.rfind('/') + 1));
+    loop_.post([this, name] {
+        if (unitActiveState(name) != "inactive") {
+            setUnitState(name, "deactivating", "stop-sigterm");
+        }
+    });
+    loop_.post([this, id, job, name] {
+        removeMachine(machineNameOfUnit(name));
+        setUnitState(name, "inactive", "dead");
+        finishJob(id, job, name, "done");
+    }, delay);
+    return job;
+}
+
+void FakePeers::registerSystemd() {
+    systemdManager_ = sdbus::createObject(loop_.connection(), "/org/freedesktop/systemd1");
+    auto& manager = *systemdManager_;
+    using AuxUnits = std::vector<sdbus::Struct<std::string, std::vector<Property>>>;
+    manager.registerMethod("Subscribe").onInterface(kSystemdManager).implementedAs([this] { note("Subscribe"); });
+    manager.registerMethod("StartTransientUnit")
+        .onInterface(kSystemdManager)
+        .implementedAs([this](const std::string& name, const std::string& mode, const std::vector<Property>& properties,
+                              const AuxUnits&) { return startTransientUnit(name, mode, properties); });
+    manager.registerMethod("StartUnit")
+        .onInterface(kSystemdManager)
+        .implementedAs([this](const std::string& name, const std::string& /*mode*/) {
+            note("StartUnit " + name);
+            auto job = newJob();
+            const std::uint32_t id = std::stoul(std::string(job).substr(job.rfind('/') + 1));
+            std::string result;
+            std::chrono::milliseconds delay;
+            {
+                std::lock_guard lock(mutex_);
+                result = startResult_;
+                delay = jobDelay_;
+            }
+            loop_.post([this, name] { setUnitState(name, "activating", "start"); });
+            loop_.post([this, id, job, name, result] { completeStart(id, job, name, machineNameOfUnit(name), result); },
+                       delay);
+            return job;
+        });
+    manager.registerMethod("StopUnit")
+        .onInterface(kSystemdManager)
+        .implementedAs([this](const std::string& name, const std::string& /*mode*/) { return stopUnit(name); });
+    manager.registerMethod("ResetFailedUnit").onInterface(kSystemdManager).implementedAs([this](const std::string& name) {
+        note("ResetFailedUnit " + name);
+        bool failed = false;
+        {
+            std::lock_guard lock(mutex_);
+            auto found = units_.find(name);
+            if (found == units_.end()) {
+                throw sdbus::Error("org.freedesktop.systemd1.NoSuchUnit", "Unit " + name + " not loaded.");
+            }
+            failed = found->second.activeState == "failed";
+        }
+        if (failed) {
+            loop_.post([this, name] { setUnitState(name, "inactive", "dead"); });
+        }
+    });
+    using UnitRow = sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
+                                  sdbus::ObjectPath, std::uint32_t, std::string, sdbus::ObjectPath>;
+    manager.registerMethod("ListUnitsByPatterns")
+        .onInterface(kSystemdManager)
+        .implementedAs([this](const std::vector<std::string>& /*states*/, const std::vector<std::string>& patterns) {
+            note("ListUnitsByPatterns");
+            std::vector<UnitRow> rows;
+            std::lock_guard lock(mutex_);
+            for (const auto& [name, unit] : units_) {
+                bool matches = patterns.empty() || std::any_of(patterns.begin(), patterns.end(), [&](const auto& p) {
+                                   return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
+                               });
+                if (!matches || unit.activeState == "inactive") {
+                    continue;  // systemd forgets inactive transient units
+                }
+                rows.emplace_back(name, "fake " + name, "loaded", unit.activeState, unit.subState, "",
+                                  sdbus::ObjectPath("/org/freedesktop/systemd1/unit/" + busLabelEscape(name)),
+                                  0u, "", sdbus::ObjectPath("/"));
+            }
+            return rows;
+        });
+    manager.registerSignal("JobRemoved")
+        .onInterface(kSystemdManager)
+        .withParameters<std::uint32_t, sdbus::ObjectPath, std::string, std::string>();
+    manager.registerSignal("UnitRemoved").onInterface(kSystemdManager).withParameters<std::string, sdbus::ObjectPath>();
+    manager.finishRegistration();
+}
+
+// ------------------------------------------------------------ machined
+
+void FakePeers::addMachine(const std::string& name, const std::string& unit, std::uint32_t leader) {
+    if (!options_.machined) {
+        return;
+    }
+    const auto path = sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name));
+    auto object = sdbus::createObject(loop_.connection(), path);
+    object->registerProperty("Name").onInterface(kMachine).withGetter([name] { return name; });
+    object->registerProperty("Class").onInterface(kMachine).withGetter([] { return std::string("container"); });
+    object->registerProperty("Unit").onInterface(kMachine).withGetter([unit] { return unit; });
+    object->registerProperty("Leader").onInterface(kMachine).withGetter([leader] { return leader; });
+    object->finishRegistration();
+    {
+        std::lock_guard lock(mutex_);
+        machines_[name] = Machine{unit, leader, std::move(object)};
+    }
+    machinedManager_->emitSignal("MachineNew").onInterface(kMachinedManager).withArguments(name, path);
+}
+
+void FakePeers::removeMachine(const std::string& name) {
+    {
+        std::lock_guard lock(mutex_);
+        if (machines_.erase(name) == 0) {
+            return;
+        }
+    }
+    machinedManager_->emitSignal("MachineRemoved")
+        .onInterface(kMachinedManager)
+        .withArguments(name, sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name)));
+}
+
+void FakePeers::registerMachined() {
+    machinedManager_ = sdbus::createObject(loop_.connection(), "/org/freedesktop/machine1");
+    auto& manager = *machinedManager_;
+    auto requireMachine = [this](const std::string& name) {
+        std::lock_guard lock(mutex_);
+        if (!machines_.contains(name)) {
+            throw sdbus::Error("org.freedesktop.machine1.NoSuchMachine", "No machine '" + name + "' known");
+        }
+    };
+    manager.registerMethod("GetMachine").onInterface(kMachinedManager).implementedAs([requireMachine](const std::string& name) {
+        requireMachine(name);
+        return sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name));
+    });
+    manager.registerMethod("ListMachines").onInterface(kMachinedManager).implementedAs([this] {
+        std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> rows;
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, machine] : machines_) {
+            rows.emplace_back(name, "container", "systemd-nspawn",
+                              sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name)));
+        }
+        return rows;
+    });
+    manager.registerMethod("TerminateMachine")
+        .onInterface(kMachinedManager)
+        .implementedAs([this, requireMachine](const std::string& name) {
+            note("TerminateMachine " + name);
+            requireMachine(name);
+            // Killing the leader ends the container and so its unit.
+            loop_.post([this, name] {
+                std::string unit;
+                {
+                    std::lock_guard lock(mutex_);
+                    if (auto found = machines_.find(name); found != machines_.end()) {
+                        unit = found->second.unit;
+                    }
+                }
+                removeMachine(name);
+                if (!unit.empty()) {
+                    setUnitState(unit, "inactive", "dead");
+                }
+            });
+        });
+    manager.registerMethod("GetMachineAddresses")
+        .onInterface(kMachinedManager)
+        .implementedAs([requireMachine](const std::string& name) {
+            requireMachine(name);
+            return std::vector<sdbus::Struct<std::int32_t, std::vector<std::uint8_t>>>{};
+        });
+    manager.registerSignal("MachineNew").onInterface(kMachinedManager).withParameters<std::string, sdbus::ObjectPath>();
+    manager.registerSignal("MachineRemoved").onInterface(kMachinedManager).withParameters<std::string, sdbus::ObjectPath>();
+    manager.finishRegistration();
+}
+
+// ------------------------------------------------------------ polkit
+
+sdbus::Struct<bool, bool, std::map<std::string, std::string>> FakePeers::checkAuthorization(
+    const sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>& subject, const std::string& action,
+    const std::map<std::string, std::string>& details, std::uint32_t flags) {
+    PolkitCheck check;
+    check.subjectKind = subject.get<0>();
+    if (auto name = subject.get<1>().find("name"); name != subject.get<1>().end()) {
+        check.busName = variantOr<std::string>(name->second, "");
+    }
+    check.action = action;
+    check.details = details;
+    check.flags = flags;
+    // As polkitd: the subject's uid comes from the bus, not from the caller.
+    auto bus = sdbus::createProxy(loop_.connection(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
+    bus->finishRegistration();
+    bus->callMethod("GetConnectionUnixUser").onInterface("org.freedesktop.DBus").withArguments(check.busName).storeResultsTo(check.uid);
+    PolkitAnswer answer = PolkitAnswer::Deny;
+    {
+        std::lock_guard lock(mutex_);
+        polkitChecks_.push_back(check);
+        if (auto found = polkitAnswers_.find(check.uid); found != polkitAnswers_.end()) {
+            answer = found->second;
+        }
+    }
+    switch (answer) {
+    case PolkitAnswer::Allow: return {true, false, {}};
+    case PolkitAnswer::Deny: return {false, false, {}};
+    case PolkitAnswer::Challenge:
+        // With interaction allowed, the agent "asked" and the user authenticated.
+        return (flags & 1U) != 0 ? sdbus::Struct<bool, bool, std::map<std::string, std::string>>{true, false, {}}
+                                 : sdbus::Struct<bool, bool, std::map<std::string, std::string>>{false, true, {}};
+    }
+    return {false, false, {}};
+}
+
+void FakePeers::registerPolkit() {
+    authority_ = sdbus::createObject(loop_.connection(), "/org/freedesktop/PolicyKit1/Authority");
+    using Subject = sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>;
+    authority_->registerMethod("CheckAuthorization")
+        .onInterface(kAuthority)
+        .implementedAs([this](const Subject& subject, const std::string& action,
+                              const std::map<std::string, std::string>& details, std::uint32_t flags,
+                              const std::string& /*cancellationId*/) {
+            return checkAuthorization(subject, action, details, flags);
+        });
+    authority_->finishRegistration();
+}
+
+}  // namespace bus_tests

@@ -1,0 +1,148 @@
+// Fake org.freedesktop.systemd1, org.freedesktop.machine1 and
+// org.freedesktop.PolicyKit1 on the private bus: the subset of their APIs
+// the service's adapters use, with everything the service asks recorded for
+// the tests to assert on. All bus work runs on one PeerLoop thread; the
+// recorded state is guarded by one mutex so tests can read it any time.
+#pragma once
+
+#include "peer_loop.h"
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace bus_tests {
+
+// systemd's bus_label_escape, written again here so the tests do not trust
+// the service's own copy.
+std::string busLabelEscape(const std::string& label);
+
+// What one StartTransientUnit asked for, decoded from its a(sv).
+struct TransientUnitRequest {
+    std::string unit;
+    std::string mode;
+    std::set<std::string> propertyNames;
+    std::string type, slice, killMode, notifyAccess, devicePolicy, description, restart;
+    bool delegate = false;
+    std::int32_t killSignal = 0;
+    std::vector<std::int32_t> successExitStatus, restartForceExitStatus;
+    std::uint64_t timeoutStartUSec = 0;
+    std::vector<std::pair<std::string, std::string>> deviceAllow;
+    std::vector<std::string> execStart;  // argv of the single ExecStart command
+    std::string execPath;
+    std::vector<std::string> runtimeDirectory, requiresMountsFor, environment;
+};
+
+struct PolkitCheck {
+    std::string subjectKind;
+    std::string busName;
+    std::uint32_t uid = 0;
+    std::string action;
+    std::map<std::string, std::string> details;
+    std::uint32_t flags = 0;
+};
+
+enum class PolkitAnswer { Allow, Deny, Challenge };
+
+struct PeerOptions {
+    bool systemd = true;
+    bool machined = true;
+    bool polkit = true;
+};
+
+class FakePeers {
+public:
+    FakePeers(const std::string& address, PeerOptions options);
+    ~FakePeers();
+    FakePeers(const FakePeers&) = delete;
+    FakePeers& operator=(const FakePeers&) = delete;
+
+    // ---- configuration (any thread)
+    // How long a start/stop job takes before JobRemoved.
+    void setJobDelay(std::chrono::milliseconds delay);
+    // The result of the next start jobs: "done", "failed", "timeout"...
+    void setStartResult(const std::string& result);
+    // While held, start jobs stay queued until releaseStartJobs().
+    void holdStartJobs();
+    void releaseStartJobs();
+    void setPolkitAnswer(std::uint32_t uid, PolkitAnswer answer);
+
+    // Puts a unit and a machine in place as if started before the service ran.
+    void addRunningUnit(const std::string& unit, const std::string& machine, std::uint32_t leader);
+
+    // ---- observations (any thread)
+    std::vector<TransientUnitRequest> transientUnits() const;
+    std::vector<std::string> managerCalls() const;  // "Method arg", in order
+    std::vector<PolkitCheck> polkitChecks() const;
+    std::optional<std::string> unitActiveState(const std::string& unit) const;
+    bool hasMachine(const std::string& name) const;
+    std::uint32_t machineLeader(const std::string& name) const;
+    std::size_t heldStartJobs() const;
+
+private:
+    struct Unit {
+        std::string activeState = "inactive";
+        std::string subState = "dead";
+        std::string result = "success";
+        std::unique_ptr<sdbus::IObject> object;
+    };
+    struct Machine {
+        std::string unit;
+        std::uint32_t leader = 0;
+        std::unique_ptr<sdbus::IObject> object;
+    };
+    using Property = sdbus::Struct<std::string, sdbus::Variant>;
+
+    void registerSystemd();
+    void registerMachined();
+    void registerPolkit();
+
+    // Loop thread only.
+    sdbus::ObjectPath newJob();
+    void ensureUnit(const std::string& unit);
+    void setUnitState(const std::string& unit, const std::string& active, const std::string& sub,
+                      const std::string& result = "success");
+    void finishJob(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit, const std::string& result);
+    void completeStart(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
+                       const std::string& machine, const std::string& result);
+    void addMachine(const std::string& name, const std::string& unit, std::uint32_t leader);
+    void removeMachine(const std::string& name);
+    void note(const std::string& call);
+
+    sdbus::ObjectPath startTransientUnit(const std::string& name, const std::string& mode,
+                                         const std::vector<Property>& properties);
+    sdbus::ObjectPath stopUnit(const std::string& name);
+    sdbus::Struct<bool, bool, std::map<std::string, std::string>> checkAuthorization(
+        const sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>& subject, const std::string& action,
+        const std::map<std::string, std::string>& details, std::uint32_t flags);
+
+    PeerOptions options_;
+    PeerLoop loop_;
+    std::unique_ptr<sdbus::IObject> systemdManager_;
+    std::unique_ptr<sdbus::IObject> machinedManager_;
+    std::unique_ptr<sdbus::IObject> authority_;
+
+    mutable std::mutex mutex_;
+    std::map<std::string, Unit> units_;
+    std::map<std::string, Machine> machines_;
+    std::vector<TransientUnitRequest> transientUnits_;
+    std::vector<std::string> calls_;
+    std::vector<PolkitCheck> polkitChecks_;
+    std::map<std::uint32_t, PolkitAnswer> polkitAnswers_;
+    std::chrono::milliseconds jobDelay_{0};
+    std::string startResult_ = "done";
+    bool holdStarts_ = false;
+    std::vector<std::function<void()>> heldStarts_;
+    std::uint32_t nextJob_ = 1;
+    std::uint32_t nextLeader_ = 4000;
+};
+
+}  // namespace bus_tests

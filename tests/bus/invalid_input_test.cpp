@@ -1,0 +1,155 @@
+// Every bad input gets its named error, a message that says what was wrong,
+// and leaves nothing behind.
+#include "bus_fixture.h"
+
+namespace bus_tests {
+namespace {
+
+using Ports = std::vector<sdbus::Struct<std::string, std::uint16_t, std::uint16_t>>;
+using Binds = std::vector<sdbus::Struct<std::string, std::string, bool>>;
+using Strings = std::vector<std::string>;
+
+struct BadCreate {
+    std::string label;  // test name suffix
+    std::string name;
+    // Built in the test: a spec refers to the per-test store.
+    std::function<Spec(const fs::path& system, const fs::path& store)> spec;
+    std::string messagePart;
+};
+
+Spec withSystem(const fs::path& system, Spec extra) {
+    extra.emplace("SystemPath", sdbus::Variant(system.string()));
+    return extra;
+}
+
+std::vector<BadCreate> badCreates() {
+    auto plain = [](const fs::path& system, const fs::path&) { return withSystem(system, {}); };
+    return {
+        {"NameWithSlash", "a/b", plain, "name 'a/b' contains '/'"},
+        {"EmptyName", "", plain, "name '' is empty"},
+        {"NameStartingWithDash", "-x", plain, "starts with '-'"},
+        {"NameOf65Characters", std::string(65, 'a'), plain, "is 65 characters long; the limit is 64"},
+        {"NonAsciiName", "\xc3\xa4", plain, "contains"},
+        {"UnknownKey", "web",
+         [](const fs::path& s, const fs::path&) { return withSystem(s, {{"Colour", sdbus::Variant(std::string("red"))}}); },
+         "unknown key 'Colour'"},
+        {"WrongVariantType", "web",
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"PrivateNetwork", sdbus::Variant(std::string("yes"))}});
+         },
+         "key 'PrivateNetwork' must have type 'b', not 's'"},
+        {"BadAddress", "web",
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"PrivateNetwork", sdbus::Variant(true)},
+                                   {"HostAddress", sdbus::Variant(std::string("10.233.0.300"))}});
+         },
+         "HostAddress '10.233.0.300' is not an IPv4"},
+        {"PortZero", "web",
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"PrivateNetwork", sdbus::Variant(true)},
+                                   {"ForwardPorts", sdbus::Variant(Ports{{"tcp", 0, 80}})}});
+         },
+         "host port 0 is outside 1-65535"},
+        {"PortProtocol", "web",
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"PrivateNetwork", sdbus::Variant(true)},
+                                   {"ForwardPorts", sdbus::Variant(Ports{{"sctp", 80, 80}})}});
+         },
+         "protocol 'sctp' is neither tcp nor udp"},
+        {"RelativeBindPath", "web",
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"BindMounts", sdbus::Variant(Binds{{"data", "/srv/data", false}})}});
+         },
+         "BindMounts mount point 'data'"},
+        {"BadCapability", "web",
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"AdditionalCapabilities", sdbus::Variant(Strings{"CAP_NOPE"})}});
+         },
+         "AdditionalCapabilities 'CAP_NOPE' is not a known capability"},
+        {"ReservedFlag", "web",
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"ExtraFlags", sdbus::Variant(Strings{"--machine=x"})}});
+         },
+         "'--machine=x' is set by the service itself"},
+        {"FlagThatIsNoOption", "web",
+         [](const fs::path& s, const fs::path&) { return withSystem(s, {{"ExtraFlags", sdbus::Variant(Strings{"foo"})}}); },
+         "ExtraFlags word 'foo' does not start with '-'"},
+        {"SystemPathOutsideTheStore", "web",
+         [](const fs::path&, const fs::path&) { return Spec{{"SystemPath", sdbus::Variant(std::string("/usr"))}}; },
+         "SystemPath '/usr' is not inside the store"},
+        {"SystemPathWithoutInit", "web",
+         [](const fs::path&, const fs::path& store) {
+             fs::create_directories(store / "00000000000000000000000000000000-empty");
+             return Spec{{"SystemPath", sdbus::Variant((store / "00000000000000000000000000000000-empty").string())}};
+         },
+         "has no init"},
+        {"TwoSources", "web",
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"Config", sdbus::Variant(std::string("{ }"))}});
+         },
+         "are mutually exclusive"},
+        {"NoSource", "web", [](const fs::path&, const fs::path&) { return Spec{}; },
+         "one of SystemPath, Config, ConfigFile or Flake is required"},
+    };
+}
+
+// Keeps gtest from dumping the struct's bytes in failure messages.
+void PrintTo(const BadCreate& bad, std::ostream* out) { *out << bad.label; }
+
+class InvalidCreateTest : public BusTest, public ::testing::WithParamInterface<BadCreate> {};
+
+TEST_P(InvalidCreateTest, IsRefusedAndLeavesNothing) {
+    const auto& bad = GetParam();
+    auto spec = bad.spec(system(), storeDir());
+    EXPECT_TRUE(failsWith([&] { create(bad.name, spec); }, kInvalidArgument, bad.messagePart));
+    EXPECT_TRUE(leftNothingOf(bad.name));
+    // Nothing anywhere, whatever file name the bad name would have made.
+    EXPECT_TRUE(fs::is_empty(configDir()));
+    EXPECT_TRUE(fs::is_empty(stateDir()));
+    EXPECT_TRUE(fs::is_empty(profilesDir()));
+    EXPECT_TRUE(fs::is_empty(gcrootsDir()));
+    EXPECT_TRUE(list().empty());
+    // Validation comes before authorization: polkit was never asked.
+    EXPECT_TRUE(peers().polkitChecks().empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryBadInput, InvalidCreateTest, ::testing::ValuesIn(badCreates()),
+                         [](const auto& info) { return info.param.label; });
+
+using InvalidInputTest = BusTest;
+
+TEST_F(InvalidInputTest, DuplicateIsAlreadyExistsAndKeepsTheFirst) {
+    createSimple("web");
+    auto before = readText(confFile("web"));
+    auto other = makeSystem("other-system");
+    EXPECT_TRUE(failsWith([&] { create("web", {{"SystemPath", sdbus::Variant(other.string())}}); }, kAlreadyExists,
+                          "container 'web' already exists"));
+    EXPECT_EQ(readText(confFile("web")), before);
+    EXPECT_EQ(fs::read_symlink(profilesDir() / "web" / "system"), system());
+}
+
+TEST_F(InvalidInputTest, UnknownContainerIsNoSuchContainerForEveryVerb) {
+    for (const char* method : {"Start", "Stop", "Restart", "Terminate", "Reload", "Destroy", "GetContainer", "Inspect"}) {
+        SCOPED_TRACE(method);
+        EXPECT_TRUE(failsWith([&] { verb(method, "ghost"); }, kNoSuchContainer, "no container named 'ghost'"));
+    }
+    EXPECT_TRUE(failsWith([&] { update("ghost", {{"AutoStart", sdbus::Variant(true)}}); }, kNoSuchContainer,
+                          "no container named 'ghost'"));
+    // A bad name is a bad name, even for a verb.
+    EXPECT_TRUE(failsWith([&] { verb("Start", "a/b"); }, kInvalidArgument, "name 'a/b' contains '/'"));
+    EXPECT_TRUE(peers().transientUnits().empty());
+    EXPECT_TRUE(peers().polkitChecks().empty());
+}
+
+TEST_F(InvalidInputTest, BadUpdateIsRefusedAndKeepsTheConf) {
+    createSimple("web");
+    auto before = readText(confFile("web"));
+    EXPECT_TRUE(failsWith([&] { update("web", {{"AdditionalCapabilities", sdbus::Variant(Strings{"CAP_NOPE"})}}); },
+                          kInvalidArgument, "CAP_NOPE"));
+    EXPECT_TRUE(failsWith([&] { update("web", {{"Colour", sdbus::Variant(std::string("red"))}}); }, kInvalidArgument,
+                          "unknown key 'Colour'"));
+    EXPECT_EQ(readText(confFile("web")), before);
+}
+
+}  // namespace
+}  // namespace bus_tests
