@@ -45,8 +45,7 @@ Stats stats(std::vector<double> samples) {
     std::sort(samples.begin(), samples.end());
     Stats s;
     s.median = samples[samples.size() / 2];
-    s.mean =
-        std::accumulate(samples.begin(), samples.end(), 0.0) / static_cast<double>(samples.size());
+    s.mean = std::accumulate(samples.begin(), samples.end(), 0.0) / static_cast<double>(samples.size());
     return s;
 }
 
@@ -66,8 +65,7 @@ void ip(const std::vector<std::string>& args) {
         _exit(127);
     }
     int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0) {
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         std::fprintf(stderr, "ip failed\n");
         std::exit(1);
     }
@@ -144,8 +142,7 @@ int main(int argc, char** argv) {
         spec.privateNetwork = true;
         spec.network.hostAddress = address(3, i, 1);
         spec.network.localAddress = address(3, i, 2);
-        auto plan =
-            *planNetwork("bench-container-with-a-long-name-" + std::to_string(i), spec, settings);
+        auto plan = *planNetwork("bench-container-with-a-long-name-" + std::to_string(i), spec, settings);
         auto t0 = Clock::now();
         network.prepare(plan);
         auto t1 = Clock::now();
@@ -156,8 +153,7 @@ int main(int argc, char** argv) {
     }
 
     auto oc = stats(oursCreate), ic = stats(ipCreate), os = stats(oursSetup), is = stats(ipSetup);
-    std::printf("netlink_bench: %d containers (host side), %d full prepare+release\n\n", containers,
-                full);
+    std::printf("netlink_bench: %d containers (host side), %d full prepare+release\n\n", containers, full);
     std::printf("host-side up + address + route, per container:\n");
     print("netlink (this service)", os);
     print("ip(8) x3, fork/exec (the module)", is);

@@ -51,7 +51,9 @@ std::unique_ptr<T, Deleter> owned(T* pointer, Deleter deleter, const char* what)
     return std::unique_ptr<T, Deleter>(pointer, deleter);
 }
 
-LinkPtr allocLink() { return owned(rtnl_link_alloc(), &rtnl_link_put, "link"); }
+LinkPtr allocLink() {
+    return owned(rtnl_link_alloc(), &rtnl_link_put, "link");
+}
 
 std::string attrString(const nlattr* attr) {
     const auto* data = static_cast<const char*>(nla_data(attr));
@@ -70,37 +72,37 @@ std::optional<LinkInfo> parseLink(nlmsghdr* header) {
     int remaining = 0;
     nlmsg_for_each_attr(attr, header, sizeof(ifinfomsg), remaining) {
         switch (nla_type(attr)) {
-        case IFLA_IFNAME:
-            link.name = attrString(attr);
-            break;
-        case IFLA_MTU:
-            link.mtu = nla_get_u32(attr);
-            break;
-        case IFLA_MASTER:
-            link.master = static_cast<int>(nla_get_u32(attr));
-            break;
-        case IFLA_LINKINFO: {
-            nlattr* inner = nullptr;
-            int rem = 0;
-            nla_for_each_nested(inner, attr, rem) {
-                if (nla_type(inner) == IFLA_INFO_KIND) {
-                    link.kind = attrString(inner);
+            case IFLA_IFNAME:
+                link.name = attrString(attr);
+                break;
+            case IFLA_MTU:
+                link.mtu = nla_get_u32(attr);
+                break;
+            case IFLA_MASTER:
+                link.master = static_cast<int>(nla_get_u32(attr));
+                break;
+            case IFLA_LINKINFO: {
+                nlattr* inner = nullptr;
+                int rem = 0;
+                nla_for_each_nested(inner, attr, rem) {
+                    if (nla_type(inner) == IFLA_INFO_KIND) {
+                        link.kind = attrString(inner);
+                    }
                 }
+                break;
             }
-            break;
-        }
-        case IFLA_PROP_LIST: {
-            nlattr* inner = nullptr;
-            int rem = 0;
-            nla_for_each_nested(inner, attr, rem) {
-                if (nla_type(inner) == IFLA_ALT_IFNAME) {
-                    link.altNames.push_back(attrString(inner));
+            case IFLA_PROP_LIST: {
+                nlattr* inner = nullptr;
+                int rem = 0;
+                nla_for_each_nested(inner, attr, rem) {
+                    if (nla_type(inner) == IFLA_ALT_IFNAME) {
+                        link.altNames.push_back(attrString(inner));
+                    }
                 }
+                break;
             }
-            break;
-        }
-        default:
-            break;
+            default:
+                break;
         }
     }
     return link;
@@ -157,8 +159,7 @@ MsgPtr linkRequest(int flags, int index) {
     ifi.ifi_index = index;
     check(nlmsg_append(message.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO), "building RTM_GETLINK");
     // Statistics are most of a link message and never used here.
-    check(nla_put_u32(message.get(), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS),
-          "building RTM_GETLINK");
+    check(nla_put_u32(message.get(), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS), "building RTM_GETLINK");
     return message;
 }
 
@@ -166,8 +167,7 @@ std::optional<LinkInfo> getLink(const Socket& socket, MsgPtr message, const std:
     std::optional<LinkInfo> found;
     try {
         query(
-            socket, std::move(message), [&found](nlmsghdr* header) { found = parseLink(header); },
-            context);
+            socket, std::move(message), [&found](nlmsghdr* header) { found = parseLink(header); }, context);
     } catch (const Error& error) {
         // ENODEV, which libnl reports as NLE_OBJ_NOTFOUND.
         if (error.code() == NLE_OBJ_NOTFOUND || error.code() == NLE_NODEV) {
@@ -246,16 +246,20 @@ std::string IpPrefix::address() const {
     return buffer;
 }
 
-std::string IpPrefix::str() const { return address() + "/" + std::to_string(length); }
+std::string IpPrefix::str() const {
+    return address() + "/" + std::to_string(length);
+}
 
 NlAddrPtr IpPrefix::toNl() const {
-    auto address = owned(nl_addr_build(family, bytes.data(), family == AF_INET ? 4 : 16),
-                         &nl_addr_put, "address");
+    auto address =
+        owned(nl_addr_build(family, bytes.data(), family == AF_INET ? 4 : 16), &nl_addr_put, "address");
     nl_addr_set_prefixlen(address.get(), static_cast<int>(length));
     return address;
 }
 
-bool LinkInfo::up() const { return (flags & IFF_UP) != 0; }
+bool LinkInfo::up() const {
+    return (flags & IFF_UP) != 0;
+}
 
 bool LinkInfo::hasAltName(std::string_view altName) const {
     return std::find(altNames.begin(), altNames.end(), altName) != altNames.end();
@@ -341,8 +345,7 @@ std::vector<RouteInfo> listRoutes(const Socket& socket) {
     return routes;
 }
 
-int createVeth(const Socket& socket, const std::string& name, const std::string& peerName,
-               int peerNetnsFd) {
+int createVeth(const Socket& socket, const std::string& name, const std::string& peerName, int peerNetnsFd) {
     checkName(name);
     checkName(peerName);
     LinkPtr link = owned(rtnl_link_veth_alloc(), &rtnl_link_put, "veth");
@@ -422,8 +425,8 @@ void addAltName(const Socket& socket, int index, const std::string& altName) {
     }
     const std::string context = "adding altname '" + altName + "'";
     // What `ip link property add dev X altname Y` sends.
-    MsgPtr message = owned(nlmsg_alloc_simple(RTM_NEWLINKPROP, NLM_F_CREATE | NLM_F_EXCL),
-                           &nlmsg_free, "message");
+    MsgPtr message =
+        owned(nlmsg_alloc_simple(RTM_NEWLINKPROP, NLM_F_CREATE | NLM_F_EXCL), &nlmsg_free, "message");
     ifinfomsg ifi{};
     ifi.ifi_family = AF_UNSPEC;
     ifi.ifi_index = index;
@@ -462,8 +465,8 @@ void addRoute(const Socket& socket, int index, const IpPrefix& destination,
     rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
     rtnl_route_set_type(route.get(), RTN_UNICAST);
     // ip(8)'s choice: link scope for a device route, universe otherwise and for IPv6.
-    rtnl_route_set_scope(
-        route.get(), destination.family == AF_INET && !gateway ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
+    rtnl_route_set_scope(route.get(),
+                         destination.family == AF_INET && !gateway ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
     NlAddrPtr dst = destination.toNl();
     check(rtnl_route_set_dst(route.get(), dst.get()), "building route");
     rtnl_nexthop* nexthop = rtnl_route_nh_alloc();
@@ -478,8 +481,7 @@ void addRoute(const Socket& socket, int index, const IpPrefix& destination,
     // The route owns the nexthop from here on.
     rtnl_route_add_nexthop(route.get(), nexthop);
     std::string context = "adding route " + destination.str() +
-                          (gateway ? " via " + gateway->address() : "") + " dev " +
-                          std::to_string(index);
+                          (gateway ? " via " + gateway->address() : "") + " dev " + std::to_string(index);
     check(rtnl_route_add(socket.get(), route.get(), NLM_F_EXCL), context);
 }
 

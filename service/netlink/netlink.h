@@ -124,13 +124,14 @@ std::vector<RouteInfo> listRoutes(const Socket& socket);
 int createVeth(const Socket& socket, const std::string& name, const std::string& peerName,
                int peerNetnsFd = -1);
 // Creates a bridge-mode macvlan on `parentIndex`, directly in `netnsFd` when >= 0.
-void createMacvlan(const Socket& socket, const std::string& name, int parentIndex,
-                   int netnsFd = -1);
+void createMacvlan(const Socket& socket, const std::string& name, int parentIndex, int netnsFd = -1);
 // Creates a link of a simple kind ("dummy", "bridge"); returns its ifindex.
 int createLink(const Socket& socket, const std::string& name, const std::string& kind);
 
 void changeLink(const Socket& socket, int index, const LinkChange& change);
-inline void setUp(const Socket& socket, int index) { changeLink(socket, index, {.up = true}); }
+inline void setUp(const Socket& socket, int index) {
+    changeLink(socket, index, {.up = true});
+}
 inline void setName(const Socket& socket, int index, const std::string& name) {
     changeLink(socket, index, {.name = name});
 }

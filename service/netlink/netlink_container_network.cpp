@@ -71,7 +71,9 @@ private:
     std::vector<std::function<void()>> steps_;
 };
 
-std::string macvlanName(const std::string& parent) { return "mv-" + parent; }
+std::string macvlanName(const std::string& parent) {
+    return "mv-" + parent;
+}
 
 // The host end of a planned veth, when it exists and is provably ours:
 // found by its altname, or, for the main veth of a short container name
@@ -81,8 +83,7 @@ std::string macvlanName(const std::string& parent) { return "mv-" + parent; }
 // deleted by name. It does not need to be: while its container end exists,
 // deleting that end (inside the namespace) removes it, and once the
 // namespace is gone the pair is gone too.
-std::optional<netlink::LinkInfo> findHostEnd(const netlink::Socket& host, const VethPlan& veth,
-                                             bool main) {
+std::optional<netlink::LinkInfo> findHostEnd(const netlink::Socket& host, const VethPlan& veth, bool main) {
     if (veth.hostAltName.empty() && !main) {
         return std::nullopt;
     }
@@ -93,8 +94,7 @@ std::optional<netlink::LinkInfo> findHostEnd(const netlink::Socket& host, const 
     }
     // A link found under the planned host name is ours only if it also
     // carries the planned altname: the derived name can collide.
-    if (!veth.hostAltName.empty() ? !link->hasAltName(veth.hostAltName)
-                                  : link->name != veth.hostName) {
+    if (!veth.hostAltName.empty() ? !link->hasAltName(veth.hostAltName) : link->name != veth.hostName) {
         return std::nullopt;
     }
     return link;
@@ -321,8 +321,7 @@ void NetlinkContainerNetwork::release(const NetworkPlan& plan) {
     attempt("opening a netlink socket", [&] { host.emplace(); });
 
     std::optional<netlink::Namespace> ns;
-    attempt("opening " + plan.netnsPin.string(),
-            [&] { ns = netlink::openPinnedNamespace(plan.netnsPin); });
+    attempt("opening " + plan.netnsPin.string(), [&] { ns = netlink::openPinnedNamespace(plan.netnsPin); });
     if (ns) {
         // Interfaces lent to the container go back to the host. One the
         // container renamed is not found here; it then follows the kernel's
@@ -364,7 +363,10 @@ void NetlinkContainerNetwork::release(const NetworkPlan& plan) {
         for (const auto& veth : plan.extraVeths) {
             veths.emplace_back(&veth, false);
         }
-        for (const auto& [veth, main] : veths) {
+        for (const auto& entry : veths) {
+            // Not a structured binding: clang cannot capture those in lambdas.
+            const VethPlan* veth = entry.first;
+            const bool main = entry.second;
             attempt("deleting host interface '" + veth->hostName + "'", [&] {
                 auto link = findHostEnd(*host, *veth, main);
                 if (!link) {
@@ -381,8 +383,7 @@ void NetlinkContainerNetwork::release(const NetworkPlan& plan) {
         }
     }
 
-    attempt("removing " + plan.netnsPin.string(),
-            [&] { netlink::removePinnedNamespace(plan.netnsPin); });
+    attempt("removing " + plan.netnsPin.string(), [&] { netlink::removePinnedNamespace(plan.netnsPin); });
 
     if (!failures.empty()) {
         std::string message = "releasing the network of '" + plan.container + "'";

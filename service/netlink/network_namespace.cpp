@@ -149,7 +149,9 @@ void removePinnedNamespace(const std::filesystem::path& pin) {
     }
 }
 
-Fd currentNamespace() { return openThreadNamespace(); }
+Fd currentNamespace() {
+    return openThreadNamespace();
+}
 
 Socket socketIn(int netnsFd) {
     return inThread([netnsFd] {

@@ -2,8 +2,8 @@
 // the module, long names, errors with rollback, release after a crash, and
 // traffic across the pair. Every test runs in its own network namespace.
 
-#include "errors.h"
 #include "netlink_container_network.h"
+#include "errors.h"
 #include "network_namespace.h"
 #include "test_support.h"
 
@@ -33,9 +33,7 @@ protected:
     }
     // A link standing in for a physical host interface (this kernel has no
     // dummy driver): one end of a veth pair whose other end stays behind.
-    void makeHostInterface(const std::string& name) {
-        netlink::createVeth(*host, name, name + "-p");
-    }
+    void makeHostInterface(const std::string& name) { netlink::createVeth(*host, name, name + "-p"); }
     // Call after the test created its host fixtures (bridges, interfaces).
     void takeBaseline() { baseline = snapshot(*host); }
 
@@ -63,8 +61,7 @@ protected:
     }
 
     static bool pingFromInside(const NetworkPlan& plan, const std::string& address) {
-        return runCommand("nsenter --net=" + plan.netnsPin.string() + " busybox ping -c1 -W1 " +
-                          address)
+        return runCommand("nsenter --net=" + plan.netnsPin.string() + " busybox ping -c1 -W1 " + address)
                    .status == 0;
     }
     static bool pingFromHost(const std::string& address) {
@@ -113,8 +110,8 @@ TEST_F(ContainerNetworkTest, Ipv4PairWithHostRoutesAndDefaultRoute) {
     ASSERT_TRUE(eth0);
     EXPECT_TRUE(eth0->up());
     EXPECT_TRUE(netlink::findLink(ns.socket, "lo")->up());
-    EXPECT_EQ(nlAddresses(ns.socket), (std::set<std::string>{"127.0.0.1/8 dev lo", "::1/128 dev lo",
-                                                             "10.0.0.2/32 dev eth0"}));
+    EXPECT_EQ(nlAddresses(ns.socket),
+              (std::set<std::string>{"127.0.0.1/8 dev lo", "::1/128 dev lo", "10.0.0.2/32 dev eth0"}));
     auto routes = nlRoutes(ns.socket);
     EXPECT_TRUE(routes.count("10.0.0.1/32 dev eth0"));
     EXPECT_TRUE(routes.count("0.0.0.0/0 dev eth0 via 10.0.0.1"));
@@ -261,9 +258,7 @@ TEST_F(ContainerNetworkTest, PrivateNetworkAloneHasLoopbackUp) {
     EXPECT_EQ(links[0].name, "lo");
     EXPECT_TRUE(links[0].up());
     EXPECT_EQ(
-        runCommand("nsenter --net=" + plan.netnsPin.string() + " busybox ping -c1 -W1 127.0.0.1")
-            .status,
-        0);
+        runCommand("nsenter --net=" + plan.netnsPin.string() + " busybox ping -c1 -W1 127.0.0.1").status, 0);
     network.release(plan);
     expectNothingLeft();
 }
@@ -432,8 +427,7 @@ TEST_F(ContainerNetworkTest, ACollidingForeignLinkIsNeverDeleted) {
     auto error = prepareError(plan);
     ASSERT_TRUE(error);
     EXPECT_EQ(error->code(), ErrorCode::NetworkSetupFailed);
-    EXPECT_STREQ(error->what(),
-                 ("host interface '" + plan.mainVeth->hostName + "' already exists").c_str());
+    EXPECT_STREQ(error->what(), ("host interface '" + plan.mainVeth->hostName + "' already exists").c_str());
     expectNothingLeft();
 }
 

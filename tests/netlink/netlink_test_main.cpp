@@ -21,8 +21,7 @@ int main(int argc, char** argv) {
     // Listing (gtest_discover_tests) needs no privileges and no sandbox.
     if (!listing) {
         if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) {
-            std::fprintf(stderr,
-                         "netlink_tests: unshare(CLONE_NEWNET|CLONE_NEWNS): %s (run as root)\n",
+            std::fprintf(stderr, "netlink_tests: unshare(CLONE_NEWNET|CLONE_NEWNS): %s (run as root)\n",
                          std::strerror(errno));
             return 1;
         }

@@ -85,8 +85,7 @@ TEST(PlannedContainerAddresses, LocalAddressesWithoutPrefix) {
     spec.network.localAddress6 = "fd00::2";
     spec.network.hostAddress = "10.0.0.1";
     spec.extraVeths["a"].localAddress = "10.1.0.2";
-    EXPECT_EQ(plannedContainerAddresses(spec),
-              (std::vector<std::string>{"10.0.0.2", "fd00::2", "10.1.0.2"}));
+    EXPECT_EQ(plannedContainerAddresses(spec), (std::vector<std::string>{"10.0.0.2", "fd00::2", "10.1.0.2"}));
     spec.privateNetwork = false;
     EXPECT_TRUE(plannedContainerAddresses(spec).empty());
 }

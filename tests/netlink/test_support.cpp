@@ -15,11 +15,12 @@ std::string withPrefix(const std::string& address, int family) {
     if (address.find('/') != std::string::npos) {
         return address;
     }
-    return address +
-           (family == AF_INET6 || address.find(':') != std::string::npos ? "/128" : "/32");
+    return address + (family == AF_INET6 || address.find(':') != std::string::npos ? "/128" : "/32");
 }
 
-bool linkLocal(const std::string& prefix) { return prefix.rfind("fe80:", 0) == 0; }
+bool linkLocal(const std::string& prefix) {
+    return prefix.rfind("fe80:", 0) == 0;
+}
 
 std::map<int, std::string> linkNames(const netlink::Socket& socket) {
     std::map<int, std::string> names;
@@ -62,8 +63,8 @@ std::set<std::string> ipAddresses(const std::filesystem::path& pin) {
     std::set<std::string> addresses;
     for (const auto& link : ipJson("addr show", pin)) {
         for (const auto& info : link.value("addr_info", nlohmann::json::array())) {
-            std::string prefix = info.at("local").get<std::string>() + "/" +
-                                 std::to_string(info.at("prefixlen").get<int>());
+            std::string prefix =
+                info.at("local").get<std::string>() + "/" + std::to_string(info.at("prefixlen").get<int>());
             if (!linkLocal(prefix)) {
                 addresses.insert(prefix + " dev " + link.at("ifname").get<std::string>());
             }
