@@ -682,13 +682,15 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
     TransientUnit unit;
     try {
         fs::path system = spec.systemPath.empty() ? fs::path(paths.systemLink) : fs::path(spec.systemPath);
+        // /nix/store/X names STORE_DIR/X; map first, then follow links.
+        auto location = locateSystem(settings_, system);
         std::error_code error;
-        auto resolved = fs::canonical(system, error);
+        auto resolved = fs::canonical(location.onHost, error);
         if (error) {
             throw ContainerError(ErrorCode::StartFailed,
                                  "the system " + system.string() + " does not exist: " + error.message());
         }
-        auto location = locateSystem(settings_, resolved);
+        location = locateSystem(settings_, resolved);
         container.systemOnHost = location.onHost;
         store_.prepareRoot(paths);
         plan = planNetwork(name, spec, settings_);
