@@ -209,6 +209,24 @@ void BusTest::verb(const std::string& method, const std::string& name) {
     manager_->callMethod(method).onInterface(kManagerInterface).withTimeout(20s).withArguments(name);
 }
 
+std::future<std::optional<BusError>> BusTest::verbAsync(const std::string& method, const std::string& name) {
+    auto promise = std::make_shared<std::promise<std::optional<BusError>>>();
+    auto future = promise->get_future();
+    manager_->callMethodAsync(method)
+        .onInterface(kManagerInterface)
+        .withTimeout(20s)
+        .withArguments(name)
+        .uponReplyInvoke([promise](const sdbus::Error* error) {
+            promise->set_value(error == nullptr ? std::nullopt
+                                                : std::optional<BusError>(BusError{error->getName(), error->getMessage()}));
+        });
+    return future;
+}
+
+std::string BusTest::serviceLinks() {
+    return runCommand({"nsenter", "--net=/proc/" + std::to_string(service_->pid()) + "/ns/net", "ip", "-o", "link"}).output;
+}
+
 void BusTest::update(const std::string& name, const Spec& changes) {
     manager_->callMethod("Update").onInterface(kManagerInterface).withTimeout(20s).withArguments(name, changes);
 }

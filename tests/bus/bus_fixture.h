@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -88,9 +89,12 @@ protected:
 
     // ---- calls as root through the test's own connection
     sdbus::IProxy& manager() { return *manager_; }
+    sdbus::IConnection& client() { return *client_; }
     sdbus::ObjectPath create(const std::string& name, const Spec& spec);
     sdbus::ObjectPath createSimple(const std::string& name);  // SystemPath only
     void verb(const std::string& method, const std::string& name);
+    // Sends the call and returns at once; the future holds its error, if any.
+    std::future<std::optional<BusError>> verbAsync(const std::string& method, const std::string& name);
     void update(const std::string& name, const Spec& changes);
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> list();
     nlohmann::json inspect(const std::string& name);
@@ -128,6 +132,8 @@ protected:
     FakePeers& peers() { return *peers_; }
     const std::string& address() const { return bus_->address(); }
     std::string serviceLog() const { return service_ ? service_->log() : std::string(); }
+    // `ip -o link` inside the service's network namespace.
+    std::string serviceLinks();
 
 private:
     void writeFakeNix();

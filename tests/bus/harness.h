@@ -96,6 +96,7 @@ public:
     ServiceProcess& operator=(const ServiceProcess&) = delete;
     bool running() { return child_.running(); }
     void stop() { child_.stop(); }
+    [[nodiscard]] pid_t pid() const { return child_.pid(); }
     [[nodiscard]] std::string log() const;
 
 private:
