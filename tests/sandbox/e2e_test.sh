@@ -1,0 +1,501 @@
+#!/usr/bin/env bash
+# e2e_test.sh — the end-to-end tier: the installed service against real
+# systemd, dbus-daemon, machined, polkitd and systemd-nspawn, in one sandbox
+# (scripts/sandbox/sandbox.sh), driven through the D-Bus API the way busctl
+# and gdbus clients call it. Every client runs inside the sandbox.
+#
+# Scenarios (issue 3, "End-to-end tests"):
+#   1  Create from SystemPath; Start replies once ready
+#   2  PropertiesChanged carries starting, running, stopping, stopped
+#   3  Stop, Restart, Terminate, Reload, Update, Destroy
+#   4  Start failures (bad init, timeout) give StartFailed and a consistent state
+#   5  20 Start/Stop cycles of the same container
+#   6  the service killed while containers run rediscovers them
+#   7  AutoStart containers come up when the service starts
+#   8  authorization: allowed, denied, challenged users on every privileged verb
+#   9  ten concurrent Starts; List stays responsive
+#  10  private network (veth, addresses, ping, cleanup; long names)
+#  11  bad input leaves nothing; NoSuchContainer; Busy; BuildFailed
+#
+# Runs as root (exit 77 otherwise, "skipped" for ctest). The last line is
+# always "N passed, M failed"; the exit status is non-zero when M > 0.
+# Settings: NIXOS_CONTAINERS_BUILD_DIR (see sandbox.sh), E2E_STEP_TIMEOUT.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO=$(cd "$HERE/../.." && pwd -P)
+SANDBOX=$REPO/scripts/sandbox/sandbox.sh
+MAKE_SYSTEM=$HERE/payload/make-system.sh
+STEP_TIMEOUT=${E2E_STEP_TIMEOUT:-40}
+BUS_NAME=org.nixos.Containers
+MGR_PATH=/org/nixos/Containers
+MGR_IF=org.nixos.Containers
+CT_IF=org.nixos.Containers.Container
+ERR=org.nixos.Containers.Error
+DBUS_ERR=org.freedesktop.DBus.Error
+U_ALLOWED=61001 U_DENIED=61002 U_CHALLENGED=61003
+
+[[ $(id -u) == 0 ]] || { echo "e2e_test: SKIP: needs root" >&2; exit 77; }
+
+DIR=$(mktemp -d /tmp/nc-e2e.XXXXXX)
+[[ $DIR == /tmp/nc-e2e.?* && -d $DIR ]] || { echo "e2e_test: bad mktemp result '$DIR'" >&2; exit 1; }
+WORK=$(mktemp -d /tmp/nc-e2e-work.XXXXXX) # outputs and logs, outside the sandbox dir
+[[ $WORK == /tmp/nc-e2e-work.?* && -d $WORK ]] || { echo "e2e_test: bad mktemp result '$WORK'" >&2; exit 1; }
+LOG=$WORK/step.log
+export DIR SANDBOX WORK
+
+passed=0 failed=0
+declare -a SUMMARY=()
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Shell functions cannot run under timeout(1) directly: hand them to a bash
+# that gets every function definition and the variables they use.
+bounded() { # SECONDS CMD...
+    local t=$1
+    shift
+    if declare -F "$1" >/dev/null; then
+        timeout "$t" bash -c "set -uo pipefail; $(declare -p DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR 2>/dev/null); $(declare -f); \"\$@\"" bounded "$@"
+    else
+        timeout "$t" "$@"
+    fi
+}
+# check DESCRIPTION CMD...: PASS when CMD succeeds within the step timeout,
+# FAIL with its output otherwise.
+check() {
+    local desc=$1 rc=0
+    shift
+    bounded "$STEP_TIMEOUT" "$@" >"$LOG" 2>&1 || rc=$?
+    if ((rc == 0)); then
+        pass "$desc"
+    else
+        fail "$desc (exit $rc): $*"
+        sed 's/^/    | /' "$LOG" | tail -n 25
+    fi
+    return $rc
+}
+
+# Scenario bookkeeping: wall time of each.
+SCEN_NAME='' SCEN_T0=0 SCEN_F0=0 SCEN_P0=0
+scenario() {
+    end_scenario
+    SCEN_NAME=$1 SCEN_T0=$(now_ms) SCEN_F0=$failed SCEN_P0=$passed
+    echo
+    echo "=== scenario $1"
+}
+end_scenario() {
+    [[ -n $SCEN_NAME ]] || return 0
+    local ms=$(($(now_ms) - SCEN_T0)) p=$((passed - SCEN_P0)) f=$((failed - SCEN_F0))
+    SUMMARY+=("$(printf '%-58s %6d ms  %3d passed %3d failed' "$SCEN_NAME" "$ms" "$p" "$f")")
+    SCEN_NAME=''
+}
+
+# ------------------------------------------------------------- helpers ---
+in_sb() { "$SANDBOX" exec "$DIR" "$@"; }
+as_user() { # UID CMD...: run CMD inside the sandbox as that test user
+    local uid=$1
+    shift
+    in_sb setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
+}
+# Manager method through busctl, as root.
+mgr() { in_sb busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" "$@"; }
+# The object path: NAME escaped as bus_label_escape (bytes outside
+# [A-Za-z0-9] become _xx).
+opath() {
+    local n=$1 out='' c i
+    for ((i = 0; i < ${#n}; i++)); do
+        c=${n:i:1}
+        if [[ $c == [A-Za-z0-9] ]]; then out+=$c; else out+=$(printf '_%02x' "'$c"); fi
+    done
+    echo "$MGR_PATH/container/$out"
+}
+# prop NAME PROPERTY: the value, without busctl's type prefix and quotes.
+prop() {
+    local out
+    out=$(in_sb busctl get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" "$2") || return 1
+    out=${out#* }
+    out=${out#\"}
+    out=${out%\"}
+    echo "$out"
+}
+state_is() { # NAME STATE
+    local s
+    s=$(prop "$1" State) || return 1
+    [[ $s == "$2" ]] || { echo "State of $1 is '$s', expected '$2'"; return 1; }
+}
+leader_positive() {
+    local l
+    l=$(prop "$1" Leader) || return 1
+    [[ $l =~ ^[1-9][0-9]*$ ]] || { echo "Leader of $1 is '$l'"; return 1; }
+}
+machines() { in_sb machinectl list --no-legend --no-pager | awk '{print $1}'; }
+machine_listed() { machines | grep -qxF "$1" || { echo "machine $1 not in machinectl list:"; machines; return 1; }; }
+machine_absent() { ! machines | grep -qxF "$1" || { echo "machine $1 still in machinectl list"; return 1; }; }
+machined_leader() { in_sb machinectl show "$1" -p Leader --value; }
+unit_absent() { # NAME: no unit nixos-container@NAME.service loaded at all
+    local l
+    l=$(in_sb systemctl list-units --all --no-legend --plain 'nixos-container@*') || return 1
+    ! grep -qF "nixos-container@$1.service" <<<"$l" || { echo "unit still listed: $l"; return 1; }
+}
+conf_of() { echo "$DIR/etc-containers/$1.conf"; }
+root_of() { echo "$DIR/state/$1"; }
+listed() { mgr List | grep -qF "\"$1\"" || { echo "$1 not in List"; return 1; }; }
+not_listed() { ! mgr List | grep -qF "\"$1\"" || { echo "$1 still in List"; return 1; }; }
+# create NAME SYSTEM [KEY TYPE VALUE]...: Create with SystemPath plus extras.
+create() {
+    local name=$1 sys=$2
+    shift 2
+    mgr Create 'sa{sv}' "$name" $((1 + $# / 3)) SystemPath s "$sys" "$@"
+}
+create_ok() { # as create, and the reply is the object path
+    local out
+    out=$(create "$@") || { echo "$out"; return 1; }
+    [[ $out == "o \"$(opath "$1")\"" ]] || { echo "Create replied '$out', expected o \"$(opath "$1")\""; return 1; }
+}
+# expect_error ERROR SUBSTRING [UID] -- METHOD GVARIANT_ARGS...: a manager
+# call through gdbus (which names the D-Bus error and, without -i, does not
+# allow interactive authorization) must fail with ERROR and a message
+# containing SUBSTRING ("" for any).
+expect_error() {
+    local want=$1 sub=$2 uid=0 out rc=0
+    shift 2
+    if [[ $1 != -- ]]; then uid=$1; shift; fi
+    shift # --
+    local method=$1
+    shift
+    local -a cmd=(gdbus call --system --timeout 30 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.$method" "$@")
+    if ((uid == 0)); then out=$(in_sb "${cmd[@]}" 2>&1) || rc=$?; else out=$(as_user "$uid" "${cmd[@]}" 2>&1) || rc=$?; fi
+    echo "$out"
+    ((rc != 0)) || { echo "expected $want, the call succeeded"; return 1; }
+    grep -qF "GDBus.Error:$want:" <<<"$out" || { echo "expected $want"; return 1; }
+    [[ -z $sub ]] || grep -qF -- "$sub" <<<"$out" || { echo "message does not contain '$sub'"; return 1; }
+}
+# poll DEADLINE_MS CMD...: retry until CMD succeeds or time runs out
+# (the last attempt's output is shown on failure).
+poll() {
+    local deadline=$(($(now_ms) + $1))
+    shift
+    until "$@" >"$WORK/poll.out" 2>&1; do
+        if (($(now_ms) >= deadline)); then cat "$WORK/poll.out"; return 1; fi
+        sleep 0.05
+    done
+}
+service_pid() { in_sb systemctl show -P MainPID nixos-containers.service; }
+service_answers() { mgr List >/dev/null; }
+# Kill the service with SIGKILL and wait until a new instance (Restart=
+# on-failure) answers on the bus.
+kill_service() {
+    local old new
+    old=$(service_pid)
+    [[ $old =~ ^[1-9][0-9]*$ ]] || { echo "service not running (MainPID '$old')"; return 1; }
+    in_sb systemctl kill -s KILL nixos-containers.service || return 1
+    # shellcheck disable=SC2317
+    restarted() {
+        local p
+        p=$(service_pid) && [[ $p =~ ^[1-9][0-9]*$ && $p != "$old" ]] && service_answers
+    }
+    poll 15000 restarted || { echo "service did not come back"; in_sb systemctl status --no-pager nixos-containers.service; return 1; }
+    new=$(service_pid)
+    echo "service pid $old -> $new"
+}
+count_lines() { if [[ -f $1 ]]; then grep -c "$2" "$1"; else echo 0; fi; }
+
+finish() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    [[ -n $SCEN_NAME ]] && ((rc != 0)) && fail "scenario '$SCEN_NAME' aborted (exit $rc)"
+    end_scenario
+    if ((failed > 0)) && [[ -f $DIR/pid ]]; then
+        echo
+        echo "---- journal (service and containers), last 80 lines"
+        "$SANDBOX" exec "$DIR" journalctl -u nixos-containers -u 'nixos-container@*' --no-pager 2>/dev/null | tail -n 80
+    fi
+    echo
+    check "sandbox down" "$SANDBOX" down "$DIR"
+    check "host unchanged (check-host)" "$SANDBOX" check-host "$DIR"
+    rmdir "$DIR" 2>/dev/null
+    rm -rf --one-file-system "$WORK"
+    echo
+    echo "---- scenario wall times"
+    printf '%s\n' "${SUMMARY[@]}"
+    echo "total: $(($(now_ms) - T_START)) ms"
+    echo "$passed passed, $failed failed"
+    ((failed == 0))
+    exit $?
+}
+T_START=$(now_ms)
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------- up ---
+scenario "0  sandbox up, payloads"
+if timeout 60 "$SANDBOX" up "$DIR" >"$LOG" 2>&1; then
+    pass "up: $(grep -o 'up in [0-9]* ms' "$LOG")"
+else
+    fail "up"
+    sed 's/^/    | /' "$LOG" | tail -n 60
+    exit 1
+fi
+export NOTIFY_INIT=$DIR/payload/notify-init
+# The four payloads in parallel (each copies busybox and links its applets).
+mk_pids=()
+for spec in "sysok ok" "sysok2 ok" "sysbad bad-init" "sysslow slow"; do
+    # shellcheck disable=SC2086
+    "$MAKE_SYSTEM" "$DIR/store" $spec >"$WORK/mk.${spec%% *}" 2>&1 &
+    mk_pids+=($!)
+done
+for p in "${mk_pids[@]}"; do wait "$p" || { fail "make-system"; cat "$WORK"/mk.*; exit 1; }; done
+OK=$(cat "$WORK/mk.sysok") OK2=$(cat "$WORK/mk.sysok2") BAD=$(cat "$WORK/mk.sysbad") SLOW=$(cat "$WORK/mk.sysslow")
+pass "payloads: $OK $OK2 $BAD $SLOW"
+check "service is on the bus" in_sb busctl --system status "$BUS_NAME"
+
+# ------------------------------------------------------------ scenario 1 ---
+scenario "1  Create from SystemPath; Start replies once ready"
+C=alpha
+check "Create $C from SystemPath replies its object path" create_ok $C "$OK"
+check "$C.conf written with SYSTEM_PATH" grep -qxF "SYSTEM_PATH=$OK" "$(conf_of $C)"
+check "$C is stopped after Create" state_is $C stopped
+check "List has $C" listed $C
+# shellcheck disable=SC2317
+start_then_look() { # the assertions right after Start returns, no waiting
+    local name=$1 out
+    mgr Start s "$name" || return 1
+    out=$(prop "$name" State)
+    [[ $out == running ]] || { echo "State right after Start: '$out'"; return 1; }
+    leader_positive "$name" || return 1
+    machine_listed "$name" || return 1
+    [[ -s $(root_of "$name")/var/log/payload.log ]] || { echo "no payload.log in $(root_of "$name")"; return 1; }
+    grep -q '^payload: ready' "$(root_of "$name")/var/log/payload.log" || { echo "payload did not say ready"; return 1; }
+}
+check "Start $C: right after the reply State=running, Leader>0, machine listed, payload.log says ready" start_then_look $C
+# shellcheck disable=SC2317
+leader_agrees() { local a b; a=$(prop "$1" Leader) && b=$(machined_leader "$1") && [[ $a == "$b" ]] || { echo "Leader '$a', machined '$b'"; return 1; }; }
+check "Leader property equals machined's Leader" leader_agrees $C
+check "Unit property is nixos-container@$C.service" sh -c "[ \"\$1\" = nixos-container@$C.service ]" sh "$(prop $C Unit)"
+check "unit nixos-container@$C.service is active" in_sb systemctl is-active "nixos-container@$C.service"
+check "machinectl list inside shows $C" sh -c "$SANDBOX exec $DIR machinectl list --no-pager | grep -w $C"
+
+# ------------------------------------------------------------ scenario 2 ---
+scenario "2  live PropertiesChanged: starting running stopping stopped"
+C=live
+check "Create $C" create_ok $C "$OK"
+MON_PID_FILE=$WORK/mon.pid MON_LOG=$WORK/mon.log
+export MON_LOG # read by functions that check() runs in a child bash
+# The monitor runs inside the sandbox; its PID (in there) goes to a file so
+# that it can be stopped by id. timeout bounds it in any case.
+"$SANDBOX" exec "$DIR" sh -c 'echo $$ >"$1"; exec timeout 60 busctl monitor --json=short --match="$2"' sh "$MON_PID_FILE" \
+    "type=signal,interface=org.freedesktop.DBus.Properties,member=PropertiesChanged,path=$(opath $C)" >"$MON_LOG" 2>&1 &
+MON_BG=$!
+# shellcheck disable=SC2317
+monitor_ready() { grep -q 'Monitoring bus message stream' "$MON_LOG"; }
+check "busctl monitor is listening" poll 5000 monitor_ready
+check "Start $C" mgr Start s $C
+check "Stop $C" mgr Stop s $C
+# shellcheck disable=SC2317
+states_seen() { grep -o '"State":{"type":"s","data":"[a-z]*"}' "$MON_LOG" | sed 's/.*"data":"\([a-z]*\)"}/\1/' | tr '\n' ' ' | sed 's/ $//'; }
+# shellcheck disable=SC2317
+saw_all() { [[ $(states_seen) == "starting running stopping stopped" ]] || { echo "seen: '$(states_seen)'"; return 1; }; }
+# The signals may trail the method replies by a moment: wait (bounded).
+check "monitor saw State starting, running, stopping, stopped in order" poll 5000 saw_all
+# shellcheck disable=SC2317
+saw_leader() { grep -qE '"Leader":\{"type":"u","data":[1-9]' "$MON_LOG" || { echo "no Leader>0 in PropertiesChanged"; return 1; }; }
+check "monitor saw Leader change to a PID" saw_leader
+[[ -s $MON_PID_FILE ]] && in_sb kill "$(cat "$MON_PID_FILE")" 2>/dev/null
+wait "$MON_BG" 2>/dev/null
+echo "      states seen: $(states_seen)"
+
+# ------------------------------------------------------------ scenario 3 ---
+scenario "3  Stop, Restart, Terminate, Reload, Update, Destroy"
+C=alpha
+check "Stop $C" mgr Stop s $C
+check "$C stopped" state_is $C stopped
+check "$C Leader is 0" sh -c "[ \"\$1\" = 0 ]" sh "$(prop $C Leader)"
+check "$C not a machine after Stop" machine_absent $C
+check "unit of $C is not active after Stop" sh -c "! $SANDBOX exec $DIR systemctl is-active --quiet nixos-container@$C.service"
+check "payload saw the stop signal" grep -q 'got signal 37' "$(root_of $C)/var/log/payload.log"
+check "Stop of a stopped container succeeds" mgr Stop s $C
+check "Start $C again" mgr Start s $C
+L1=$(prop $C Leader)
+check "Restart $C" mgr Restart s $C
+L2=$(prop $C Leader)
+check "after Restart: running" state_is $C running
+check "after Restart: Leader changed ($L1 -> $L2)" sh -c '[ -n "$1" ] && [ "$1" != 0 ] && [ -n "$2" ] && [ "$2" != 0 ] && [ "$1" != "$2" ]' sh "$L1" "$L2"
+check "after Restart: machined agrees on the Leader" leader_agrees $C
+check "Terminate $C" mgr Terminate s $C
+check "after Terminate: stopped" state_is $C stopped
+check "after Terminate: no machine" machine_absent $C
+check "after Terminate: unit not active" sh -c "! $SANDBOX exec $DIR systemctl is-active --quiet nixos-container@$C.service"
+check "Start $C after Terminate" mgr Start s $C
+SWLOG=$(root_of $C)/var/log/switch.log
+n0=$(count_lines "$SWLOG" '^switch-to-configuration test$')
+check "Reload $C" mgr Reload s $C
+check "Reload ran switch-to-configuration test inside" sh -c '[ "$(grep -c "^switch-to-configuration test$" "$1")" -eq $(($2 + 1)) ]' sh "$SWLOG" "$n0"
+check "Reload of the stopped 'live' gives NotRunning" expect_error "$ERR.NotRunning" "" -- Reload live
+L1=$(prop $C Leader)
+n1=$(count_lines "$SWLOG" '^switch-to-configuration test$')
+check "Update $C SystemPath -> second system while running" mgr Update 'sa{sv}' $C 1 SystemPath s "$OK2"
+check "Update: SystemPath property is the new system" sh -c '[ "$1" = "$2" ]' sh "$(prop $C SystemPath)" "$OK2"
+check "Update: conf has the new SYSTEM_PATH" grep -qxF "SYSTEM_PATH=$OK2" "$(conf_of $C)"
+check "Update SystemPath: switch-to-configuration test ran (reload)" sh -c '[ "$(grep -c "^switch-to-configuration test$" "$1")" -eq $(($2 + 1)) ]' sh "$SWLOG" "$n1"
+check "Update SystemPath: not restarted (Leader kept)" sh -c '[ "$1" = "$2" ]' sh "$L1" "$(prop $C Leader)"
+check "Update SystemPath: still running" state_is $C running
+check "Update $C TimeoutStartSec=30s while running" mgr Update 'sa{sv}' $C 1 TimeoutStartSec s 30s
+L2=$(prop $C Leader)
+check "Update TimeoutStartSec: restarted (Leader $L1 -> $L2)" sh -c '[ -n "$2" ] && [ "$2" != 0 ] && [ "$1" != "$2" ]' sh "$L1" "$L2"
+check "Update TimeoutStartSec: running" state_is $C running
+check "Update TimeoutStartSec: property is 30s" sh -c '[ "$1" = 30s ]' sh "$(prop $C TimeoutStartSec)"
+check "Update TimeoutStartSec: unit has the new start timeout" sh -c "$SANDBOX exec $DIR systemctl show -P TimeoutStartUSec nixos-container@$C.service | grep -qx 30s"
+check "Destroy $C (running)" mgr Destroy s $C
+check "Destroy: no conf" test ! -e "$(conf_of $C)"
+check "Destroy: no root directory" test ! -e "$(root_of $C)"
+check "Destroy: no profile" test ! -e "$DIR/profiles/$C"
+check "Destroy: no gcroots" test ! -e "$DIR/gcroots/$C"
+check "Destroy: no unit in systemctl list-units --all" unit_absent $C
+check "Destroy: no machine" machine_absent $C
+check "Destroy: not in List" not_listed $C
+check "Destroy: object gone" sh -c "! $SANDBOX exec $DIR busctl get-property $BUS_NAME $(opath $C) $CT_IF State"
+check "Destroy: NoSuchContainer afterwards" expect_error "$ERR.NoSuchContainer" "" -- Start "$C"
+check "Destroy of the stopped container 'live'" mgr Destroy s live
+check "'live' gone" not_listed live
+
+# ------------------------------------------------------------ scenario 4 ---
+scenario "4  Start failures: bad init, timeout"
+C=badinit
+check "Create $C (bad-init payload)" create_ok $C "$BAD"
+check "Start $C -> StartFailed naming the unit result exit-code" expect_error "$ERR.StartFailed" "exit-code" -- Start $C
+check "$C State failed" state_is $C failed
+check "$C no machine" machine_absent $C
+check "Stop after the failure succeeds" mgr Stop s $C
+check "$C stopped after Stop" state_is $C stopped
+check "unit of $C not left failed" sh -c "! $SANDBOX exec $DIR systemctl is-failed --quiet nixos-container@$C.service"
+check "Start $C again -> StartFailed again (consistent)" expect_error "$ERR.StartFailed" "exit-code" -- Start $C
+check "Destroy $C (failed)" mgr Destroy s $C
+check "$C gone, nothing left" sh -c '[ ! -e "$1" ] && [ ! -e "$2" ]' sh "$(conf_of $C)" "$(root_of $C)"
+C=slowstart
+check "Create $C (slow payload, TimeoutStartSec 2s)" create_ok $C "$SLOW" TimeoutStartSec s 2s
+t0=$(now_ms)
+check "Start $C -> StartFailed mentioning timeout" expect_error "$ERR.StartFailed" "timeout" -- Start $C
+echo "      slow Start failed after $(($(now_ms) - t0)) ms (TimeoutStartSec=2s)"
+check "$C State failed" state_is $C failed
+check "$C no machine" poll 5000 machine_absent $C
+check "Stop after the timeout succeeds" mgr Stop s $C
+check "$C stopped" state_is $C stopped
+check "Destroy $C" mgr Destroy s $C
+
+# ------------------------------------------------------------ scenario 5 ---
+scenario "5  20 Start/Stop cycles of one container"
+C=cycler
+check "Create $C" create_ok $C "$OK"
+# shellcheck disable=SC2317
+one_cycle() {
+    local name=$1 s
+    machine_absent "$name" || { echo "stale machine before Start"; return 1; }
+    mgr Start s "$name" || return 1
+    s=$(prop "$name" State)
+    [[ $s == running ]] || { echo "after Start: State '$s'"; return 1; }
+    leader_positive "$name" || return 1
+    machine_listed "$name" || return 1
+    mgr Stop s "$name" || return 1
+    s=$(prop "$name" State)
+    [[ $s == stopped ]] || { echo "after Stop: State '$s'"; return 1; }
+    machine_absent "$name" || return 1
+}
+t0=$(now_ms)
+for i in $(seq 1 20); do
+    check "cycle $i: Start running (machine listed), Stop stopped (machine gone)" one_cycle $C
+done
+echo "      20 cycles in $(($(now_ms) - t0)) ms"
+check "payload was started 20 times (+0 before)" sh -c '[ "$(grep -c "^payload: ready" "$1")" -eq 20 ]' sh "$(root_of $C)/var/log/payload.log"
+check "Destroy $C" mgr Destroy s $C
+
+# ------------------------------------------------------------ scenario 8 ---
+scenario "8  authorization: allowed, denied, challenged"
+C=authz
+SPEC="{'SystemPath': <'$OK'>}"
+# busctl as a challenged user, interactive authorization explicitly off:
+# must fail and ask for authentication.
+# shellcheck disable=SC2317
+busctl_challenged() {
+    local out
+    if out=$(as_user 61003 busctl --allow-interactive-authorization=no --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" "$@" 2>&1); then
+        echo "call succeeded: $out"
+        return 1
+    fi
+    echo "$out"
+    grep -qi 'authenticat' <<<"$out"
+}
+as_allowed() { as_user 61001 busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" "$@"; }
+check "nc-denied Create -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- Create $C "$SPEC"
+check "nc-challenged Create -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" $U_CHALLENGED -- Create $C "$SPEC"
+check "nc-challenged busctl --allow-interactive-authorization=no Create fails" busctl_challenged Create 'sa{sv}' $C 1 SystemPath s "$OK"
+check "after refused Creates: no conf, not listed, no root" sh -c "[ ! -e $(conf_of $C) ] && [ ! -e $(root_of $C) ] && ! $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF List | grep -qF '\"$C\"'"
+check "nc-allowed Create" as_allowed Create 'sa{sv}' $C 1 SystemPath s "$OK"
+check "$C exists, stopped" state_is $C stopped
+check "nc-denied Start -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- Start $C
+check "nc-challenged Start -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" $U_CHALLENGED -- Start $C
+check "nc-challenged busctl --allow-interactive-authorization=no Start fails" busctl_challenged Start s $C
+check "after refused Starts: still stopped" state_is $C stopped
+check "after refused Starts: no machine" machine_absent $C
+check "nc-denied Start on the container object -> refused" sh -c "! $SANDBOX exec $DIR setpriv --reuid=$U_DENIED --regid=$U_DENIED --clear-groups busctl call $BUS_NAME $(opath $C) $CT_IF Start"
+check "still stopped" state_is $C stopped
+check "nc-allowed Start" as_allowed Start s $C
+check "$C running" state_is $C running
+L1=$(prop $C Leader)
+SUM1=$(md5sum <"$(conf_of $C)")
+SW1=$(count_lines "$(root_of $C)/var/log/switch.log" .)
+for verb in Stop Restart Terminate Reload Destroy; do
+    check "nc-denied $verb -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- $verb $C
+    check "nc-challenged $verb -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" $U_CHALLENGED -- $verb $C
+done
+check "nc-denied Update -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- Update $C "{'TimeoutStartSec': <'5s'>}"
+check "nc-challenged Update -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" $U_CHALLENGED -- Update $C "{'TimeoutStartSec': <'5s'>}"
+check "nc-challenged busctl --allow-interactive-authorization=no Stop fails" busctl_challenged Stop s $C
+check "after refused verbs: still running" state_is $C running
+check "after refused verbs: same Leader ($L1)" sh -c '[ "$1" = "$2" ]' sh "$L1" "$(prop $C Leader)"
+check "after refused verbs: conf unchanged" sh -c '[ "$1" = "$(md5sum <"$2")" ]' sh "$SUM1" "$(conf_of $C)"
+check "after refused verbs: no Reload ran" sh -c '[ "$1" = "$(grep -c . "$2" 2>/dev/null || echo 0)" ]' sh "$SW1" "$(root_of $C)/var/log/switch.log"
+check "nc-denied List works" as_user $U_DENIED busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" List
+check "nc-denied Inspect works" as_user $U_DENIED busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Inspect s $C
+check "nc-denied GetContainer works" as_user $U_DENIED busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" GetContainer s $C
+check "nc-denied get-property State works (running)" sh -c "$SANDBOX exec $DIR setpriv --reuid=$U_DENIED --regid=$U_DENIED --clear-groups busctl get-property $BUS_NAME $(opath $C) $CT_IF State | grep -qx 's \"running\"'"
+check "nc-allowed Reload" as_allowed Reload s $C
+check "nc-allowed Stop" as_allowed Stop s $C
+check "$C stopped" state_is $C stopped
+check "nc-denied Destroy (stopped) -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- Destroy $C
+check "conf still there" test -e "$(conf_of $C)"
+check "nc-allowed Destroy" as_allowed Destroy s $C
+check "$C gone" sh -c '[ ! -e "$1" ] && [ ! -e "$2" ]' sh "$(conf_of $C)" "$(root_of $C)"
+
+# ----------------------------------------------------------- scenario 11 ---
+scenario "11 bad input leaves nothing; NoSuchContainer; Busy; BuildFailed"
+# shellcheck disable=SC2317
+snapshot() { ls -A "$DIR/etc-containers" "$DIR/state" "$DIR/profiles" "$DIR/gcroots"; mgr List; }
+snapshot >"$WORK/before" 2>&1
+check "Create 'a/b' -> InvalidArgument \"contains '/'\"" expect_error "$ERR.InvalidArgument" "contains '/'" -- Create 'a/b' "$SPEC"
+check "Create '' -> InvalidArgument" expect_error "$ERR.InvalidArgument" "" -- Create '' "$SPEC"
+check "Create '..' -> InvalidArgument" expect_error "$ERR.InvalidArgument" "" -- Create '..' "$SPEC"
+check "Create without a system source -> InvalidArgument" expect_error "$ERR.InvalidArgument" "" -- Create badspec "{'AutoStart': <false>}"
+check "Create with an unknown key -> InvalidArgument" expect_error "$ERR.InvalidArgument" "" -- Create badspec "{'SystemPath': <'$OK'>, 'NoSuchKey': <1>}"
+check "Create with a mistyped value -> InvalidArgument" expect_error "$ERR.InvalidArgument" "" -- Create badspec "{'SystemPath': <'$OK'>, 'PrivateNetwork': <'yes'>}"
+check "Create from Config -> BuildFailed (no Nix in the sandbox)" expect_error "$ERR.BuildFailed" "" -- Create built "{'Config': <'{ }'>}"
+# shellcheck disable=SC2317
+unchanged() { snapshot >"$WORK/after" 2>&1; diff -u "$WORK/before" "$WORK/after"; }
+check "nothing left behind by the refused Creates (conf, state, profiles, gcroots, List)" unchanged
+for verb in Start Stop Inspect GetContainer Destroy; do
+    check "$verb of an unknown container -> NoSuchContainer" expect_error "$ERR.NoSuchContainer" "" -- $verb nosuchcontainer
+done
+check "Create dup" create_ok dup "$OK"
+check "Create dup again -> AlreadyExists" expect_error "$ERR.AlreadyExists" "" -- Create dup "$SPEC"
+check "Destroy dup" mgr Destroy s dup
+C=busyslow
+check "Create $C (slow payload, TimeoutStartSec 4s)" create_ok $C "$SLOW" TimeoutStartSec s 4s
+"$SANDBOX" exec "$DIR" gdbus call --system --timeout 30 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Start" $C >"$WORK/busy1.out" 2>&1 &
+BG=$!
+check "$C is starting" poll 3000 state_is $C starting
+check "a second Start meanwhile -> Busy" expect_error "$ERR.Busy" "" -- Start $C
+wait $BG
+check "the first Start ends in StartFailed (timeout)" grep -q "GDBus.Error:$ERR.StartFailed:.*timeout" "$WORK/busy1.out"
+check "Stop $C" mgr Stop s $C
+check "Destroy $C" mgr Destroy s $C
