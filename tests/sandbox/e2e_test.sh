@@ -499,3 +499,153 @@ wait $BG
 check "the first Start ends in StartFailed (timeout)" grep -q "GDBus.Error:$ERR.StartFailed:.*timeout" "$WORK/busy1.out"
 check "Stop $C" mgr Stop s $C
 check "Destroy $C" mgr Destroy s $C
+
+# ------------------------------------------------------------ scenario 9 ---
+scenario "9  ten concurrent Starts; List stays responsive"
+CONC=()
+for i in 0 1 2 3 4 5 6 7 8 9; do CONC+=("conc$i"); done
+for c in "${CONC[@]}"; do check "Create $c" create_ok "$c" "$OK"; done
+t0=$(now_ms)
+declare -a START_BG=()
+for c in "${CONC[@]}"; do
+    { "$SANDBOX" exec "$DIR" busctl --timeout=60 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Start s "$c" >"$WORK/start.$c" 2>&1; echo $? >"$WORK/rc.$c"; } &
+    START_BG+=($!)
+done
+# List, back to back, from inside the sandbox while the Starts run (so that
+# the timing is busctl's and the service's, not nsenter's); it stops when
+# the marker file goes away, and after 60 s at most.
+: >"$WORK/starts.running"
+# shellcheck disable=SC2016 # expanded by the inner bash
+"$SANDBOX" exec "$DIR" bash -c '
+    end=$((SECONDS + 60))
+    while [[ -e $1 ]] && ((SECONDS < end)); do
+        t0=$(date +%s%N)
+        if busctl --timeout=5 call org.nixos.Containers /org/nixos/Containers org.nixos.Containers List >/dev/null 2>&1; then r=ok; else r=FAIL; fi
+        echo "$r $((($(date +%s%N) - t0) / 1000000))"
+    done' bash "$WORK/starts.running" >"$WORK/list.latency" 2>&1 &
+LIST_BG=$!
+for p in "${START_BG[@]}"; do wait "$p"; done
+rm -f "$WORK/starts.running"
+wait "$LIST_BG"
+ln=$(grep -c . "$WORK/list.latency") lfail=$(grep -vc '^ok ' "$WORK/list.latency")
+lmax=$(awk 'BEGIN{m=0} {if ($2 > m) m = $2} END{print m}' "$WORK/list.latency")
+lmean=$(awk '{s += $2; n++} END{print n ? int(s / n) : 0}' "$WORK/list.latency")
+echo "      10 concurrent Starts done in $(($(now_ms) - t0)) ms; $ln List calls meanwhile (inside the sandbox), max $lmax ms, mean $lmean ms"
+check "List answered every time during the Starts ($ln calls, $lfail failed)" test "$ln" -gt 0 -a "$lfail" -eq 0
+check "List latency during the Starts stays under 1 s (max $lmax ms)" test "$lmax" -lt 1000
+for c in "${CONC[@]}"; do
+    # shellcheck disable=SC2317
+    conc_ok() { [[ $(cat "$WORK/rc.$1") == 0 ]] || { cat "$WORK/start.$1"; return 1; }; state_is "$1" running && machine_listed "$1"; }
+    check "$c: Start replied ok, running, machine listed" conc_ok "$c"
+done
+
+# ------------------------------------------------------------ scenario 6 ---
+scenario "6  service killed while containers run"
+declare -A LEADER=()
+for c in "${CONC[@]}"; do LEADER[$c]=$(prop "$c" Leader); done
+check "kill -9 the service; it comes back (Restart=on-failure) and answers" kill_service
+mgr List >"$WORK/list.after" 2>&1
+for c in "${CONC[@]}"; do
+    # shellcheck disable=SC2317
+    rediscovered() { # NAME LEADER
+        grep -qF "\"$1\" \"running\"" "$WORK/list.after" || { echo "List: $(cat "$WORK/list.after")"; return 1; }
+        local l m
+        l=$(prop "$1" Leader) m=$(machined_leader "$1")
+        [[ $l == "$2" && $m == "$2" ]] || { echo "Leader property '$l', machined '$m', before the kill '$2'"; return 1; }
+    }
+    check "$c rediscovered: List says running, Leader ${LEADER[$c]} kept" rediscovered "$c" "${LEADER[$c]}"
+done
+# shellcheck disable=SC2317
+stop_all() { # concurrently, as a client with many containers would
+    local c rc=0
+    local -a pids=()
+    for c in "$@"; do mgr Stop s "$c" >"$WORK/stop.$c" 2>&1 & pids+=($!); done
+    for c in "${pids[@]}"; do wait "$c" || rc=1; done
+    for c in "$@"; do state_is "$c" stopped || rc=1; machine_absent "$c" || rc=1; done
+    ((rc == 0)) || cat "$WORK"/stop.*
+    return $rc
+}
+check "Stop works on every rediscovered container (all stopped, no machines)" stop_all "${CONC[@]}"
+for c in "${CONC[@]}"; do mgr Destroy s "$c" >"$LOG" 2>&1 || { fail "Destroy $c"; cat "$LOG"; }; done
+check "the ten are destroyed" sh -c "! $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF List | grep -q conc"
+
+# ------------------------------------------------------------ scenario 7 ---
+scenario "7  AutoStart on service start"
+C=auto
+check "Create $C with AutoStart" create_ok $C "$OK" AutoStart b true
+check "$C is stopped after Create" state_is $C stopped
+check "AutoStart property true" sh -c '[ "$1" = true ]' sh "$(prop $C AutoStart)"
+check "$C no machine yet" machine_absent $C
+check "kill -9 the service; it comes back" kill_service
+check "$C comes up running" poll 20000 state_is $C running
+check "$C machine listed" machine_listed $C
+check "$C Leader>0" leader_positive $C
+check "Stop $C" mgr Stop s $C
+check "Destroy $C" mgr Destroy s $C
+
+# ----------------------------------------------------------- scenario 10 ---
+scenario "10 private network: veth, addresses, ping, cleanup"
+C=netc
+# Addresses as the property and as Inspect's JSON report them, one line each.
+# shellcheck disable=SC2317
+addresses_prop() {
+    in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Addresses |
+        python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["data"]))'
+}
+# shellcheck disable=SC2317
+addresses_inspect() {
+    in_sb busctl --json=short call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Inspect s "$1" |
+        python3 -c 'import json,sys; print(" ".join(json.loads(json.load(sys.stdin)["data"][0])["Addresses"]))'
+}
+# shellcheck disable=SC2317
+addresses_agree() {
+    local a b
+    a=$(addresses_prop "$1") && b=$(addresses_inspect "$1") || return 1
+    [[ $a == "$b" ]] || { echo "property: '$a', Inspect: '$b'"; return 1; }
+    echo "both: '$a'"
+}
+# shellcheck disable=SC2317
+no_ve_links() { ! in_sb ip -br link | grep -E '^ve-' || { echo "ve-* links remain (above)"; return 1; }; }
+check "Create $C with PrivateNetwork" create_ok $C "$OK" PrivateNetwork b true
+HA=$(prop $C HostAddress) LA=$(prop $C LocalAddress)
+check "automatic addresses 10.233.N.1 / 10.233.N.2 ($HA / $LA)" sh -c '
+    h=${1%/*} l=${2%/*}
+    case $h in 10.233.*.1) ;; *) exit 1 ;; esac
+    [ "${h%.1}" = "${l%.2}" ] && [ "$l" = "${h%.1}.2" ]' sh "$HA" "$LA"
+check "Start $C" mgr Start s $C
+check "$C running" state_is $C running
+IFACE=$(prop $C HostInterface)
+check "HostInterface is set ('$IFACE')" test -n "$IFACE"
+check "host link $IFACE exists in the sandbox's namespace" in_sb ip link show dev "$IFACE"
+check "ping -c1 -W2 ${LA%/*} from the container's host" in_sb busybox ping -c1 -W2 "${LA%/*}"
+check "Addresses property has ${LA%/*}" sh -c "$SANDBOX exec $DIR busctl get-property $BUS_NAME $(opath $C) $CT_IF Addresses | grep -qF '\"${LA%/*}\"'"
+check "Inspect's Addresses and the Addresses property agree while running" addresses_agree $C
+check "Stop $C" mgr Stop s $C
+check "no ve-* link left after Stop (ip -br link)" no_ve_links
+check "Inspect's Addresses and the Addresses property agree after Stop" addresses_agree $C
+echo "      Addresses after Stop: $(addresses_prop $C)"
+check "Destroy $C" mgr Destroy s $C
+# Two 40-character names sharing a 30-character prefix: their veth names
+# (15 bytes at most) must still differ.
+P=n30-prefix-abcdefghijklmnopqrs
+LN1=${P}aaaaaaaaa1 LN2=${P}bbbbbbbbb2
+check "names: prefix ${#P}, names ${#LN1} and ${#LN2} characters" sh -c '[ "$1" = 30 ] && [ "$2" = 40 ] && [ "$3" = 40 ]' sh "${#P}" "${#LN1}" "${#LN2}"
+check "Create $LN1 with PrivateNetwork" create_ok "$LN1" "$OK" PrivateNetwork b true
+check "Create $LN2 with PrivateNetwork" create_ok "$LN2" "$OK" PrivateNetwork b true
+check "Start $LN1" mgr Start s "$LN1"
+check "Start $LN2" mgr Start s "$LN2"
+# shellcheck disable=SC2317
+both_running() { state_is "$1" running && state_is "$2" running; }
+check "both running at once" both_running "$LN1" "$LN2"
+I1=$(prop "$LN1" HostInterface) I2=$(prop "$LN2" HostInterface)
+check "distinct host interfaces ('$I1', '$I2'), each at most 15 bytes" sh -c '[ -n "$1" ] && [ -n "$2" ] && [ "$1" != "$2" ] && [ ${#1} -le 15 ] && [ ${#2} -le 15 ]' sh "$I1" "$I2"
+check "both host links exist" sh -c "$SANDBOX exec $DIR ip link show dev '$I1' && $SANDBOX exec $DIR ip link show dev '$I2'"
+check "altname ve-$LN1 names the first link" sh -c "$SANDBOX exec $DIR ip link show dev '$I1' | grep -qF 'altname ve-$LN1'"
+check "ping the first ($(prop "$LN1" LocalAddress))" in_sb busybox ping -c1 -W2 "$(prop "$LN1" LocalAddress | cut -d/ -f1)"
+check "ping the second ($(prop "$LN2" LocalAddress))" in_sb busybox ping -c1 -W2 "$(prop "$LN2" LocalAddress | cut -d/ -f1)"
+check "Stop $LN1" mgr Stop s "$LN1"
+check "Stop $LN2" mgr Stop s "$LN2"
+check "no ve-* link left" no_ve_links
+check "Destroy $LN1" mgr Destroy s "$LN1"
+check "Destroy $LN2" mgr Destroy s "$LN2"
+check "nothing left in etc-containers and state" sh -c '[ -z "$(ls -A "$1" "$2" | grep -v ":$" | grep .)" ]' sh "$DIR/etc-containers" "$DIR/state"
