@@ -159,6 +159,22 @@ void FakePeers::addRunningUnit(const std::string& unit, const std::string& machi
     });
 }
 
+void FakePeers::terminateFromOutside(const std::string& machine) {
+    loop_.run([this, machine] {
+        std::string unit;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto found = machines_.find(machine); found != machines_.end()) {
+                unit = found->second.unit;
+            }
+        }
+        removeMachine(machine);
+        if (!unit.empty()) {
+            setUnitState(unit, "inactive", "dead");
+        }
+    });
+}
+
 // ------------------------------------------------------------ observations
 
 std::vector<TransientUnitRequest> FakePeers::transientUnits() const {

@@ -77,6 +77,8 @@ public:
 
     // Puts a unit and a machine in place as if started before the service ran.
     void addRunningUnit(const std::string& unit, const std::string& machine, std::uint32_t leader);
+    // The container ends on its own (poweroff inside): machine gone, unit inactive.
+    void terminateFromOutside(const std::string& machine);
 
     // ---- observations (any thread)
     std::vector<TransientUnitRequest> transientUnits() const;

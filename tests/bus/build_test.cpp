@@ -1,0 +1,112 @@
+// Create from Config, ConfigFile and Flake through the fake builders in
+// NIXOS_CONTAINERS_NIX_BIN_DIR: output as BuildOutput signals, the profile
+// linked, and a failed build leaving nothing behind.
+#include "bus_fixture.h"
+
+#include <gmock/gmock.h>
+
+namespace bus_tests {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+using BuildTest = BusTest;
+
+std::vector<std::string> buildLines(const std::vector<RecordedSignal>& all, const std::string& name) {
+    std::vector<std::string> lines;
+    for (const auto& signal : all) {
+        if (signal.member == "BuildOutput" && signal.args.size() == 2 && signal.args[0] == name) {
+            lines.push_back(signal.args[1]);
+        }
+    }
+    return lines;
+}
+
+TEST_F(BuildTest, ConfigTextIsBuiltWithItsOutputAsSignals) {
+    const std::string text = "services.nginx.enable = true;";
+    create("web", {{"Config", sdbus::Variant(text)}});
+
+    const auto module = configDir() / "web.nix";
+    ASSERT_TRUE(fs::exists(module));
+    EXPECT_THAT(readText(module), HasSubstr(text));
+    auto lines = buildLines(signals(), "web");
+    EXPECT_THAT(lines, Contains("building the system configuration..."));
+    EXPECT_THAT(lines, Contains("evaluating " + module.string()));
+    EXPECT_THAT(lines, Contains(StartsWith("built " + storeDir().string())));
+
+    auto profile = fs::read_symlink(profilesDir() / "web" / "system");
+    EXPECT_EQ(profile.parent_path(), storeDir());
+    EXPECT_TRUE(fs::exists(profile / "init"));
+    EXPECT_EQ(property<std::string>("web", "Config"), text);
+    EXPECT_EQ(property<std::string>("web", "SystemPath"), profile.string());
+    EXPECT_EQ(readConf("web")["CONFIG_TEXT_FILE"], module.string());
+
+    // And it starts from the built system.
+    verb("Start", "web");
+    EXPECT_EQ(peers().transientUnits().at(0).execStart.back(), inStore(profile) + "/init");
+}
+
+TEST_F(BuildTest, ConfigFileIsBuiltFromThatFile) {
+    const auto file = configDir().parent_path() / "modules" / "web.nix";
+    writeText(file, "{ ... }: { }\n");
+    create("web", {{"ConfigFile", sdbus::Variant(file.string())}});
+    EXPECT_THAT(buildLines(signals(), "web"), Contains("evaluating " + file.string()));
+    EXPECT_EQ(readConf("web")["CONFIG_FILE"], file.string());
+    EXPECT_TRUE(fs::exists(profilesDir() / "web" / "system" / "init"));
+    EXPECT_FALSE(fs::exists(configDir() / "web.nix"));
+}
+
+TEST_F(BuildTest, FlakeIsBuiltWithNixBuild) {
+    create("web", {{"Flake", sdbus::Variant(std::string("path:/srv/flake"))}});
+    EXPECT_THAT(buildLines(signals(), "web"),
+                Contains("building path:/srv/flake#nixosConfigurations.\"web\".config.system.build.toplevel"));
+    EXPECT_EQ(readConf("web")["FLAKE"], "path:/srv/flake");
+    EXPECT_TRUE(fs::exists(profilesDir() / "web" / "system" / "init"));
+}
+
+TEST_F(BuildTest, FailedBuildIsBuildFailedWithItsOutputAndLeavesNothing) {
+    auto error = errorOf([&] { create("web", {{"Config", sdbus::Variant(std::string("BUILD_FAILS"))}}); });
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->name, kBuildFailed);
+    EXPECT_THAT(error->message, HasSubstr("exited with status 1"));
+    EXPECT_THAT(error->message, HasSubstr("undefined variable 'BUILD_FAILS'"));
+    // The failing line reached the callers as a signal too.
+    EXPECT_TRUE(waitUntil([&] {
+        auto lines = buildLines(signals(), "web");
+        return std::any_of(lines.begin(), lines.end(), [](const auto& l) { return l.find("BUILD_FAILS") != std::string::npos; });
+    }));
+    EXPECT_TRUE(leftNothingOf("web"));
+    EXPECT_TRUE(fs::is_empty(configDir()));
+    // The name is free again.
+    createSimple("web");
+}
+
+TEST_F(BuildTest, FailedFlakeBuildLeavesNothing) {
+    EXPECT_TRUE(failsWith([&] { create("web", {{"Flake", sdbus::Variant(std::string("path:/BUILD_FAILS"))}}); },
+                          kBuildFailed, "flake has no such output"));
+    EXPECT_TRUE(leftNothingOf("web"));
+}
+
+TEST_F(BuildTest, UpdateWithNewConfigRebuilds) {
+    createSimple("web");
+    update("web", {{"Config", sdbus::Variant(std::string("networking.firewall.enable = false;"))}});
+    auto conf = readConf("web");
+    EXPECT_EQ(conf.count("SYSTEM_PATH"), 0U);
+    EXPECT_EQ(conf["CONFIG_TEXT_FILE"], (configDir() / "web.nix").string());
+    EXPECT_FALSE(buildLines(signals(), "web").empty());
+    EXPECT_NE(fs::read_symlink(profilesDir() / "web" / "system"), system());
+}
+
+TEST_F(BuildTest, FailedUpdateBuildKeepsTheOldContainer) {
+    createSimple("web");
+    auto conf = readText(confFile("web"));
+    EXPECT_TRUE(failsWith([&] { update("web", {{"Config", sdbus::Variant(std::string("BUILD_FAILS"))}}); },
+                          kBuildFailed, "undefined variable"));
+    EXPECT_EQ(readText(confFile("web")), conf);
+    EXPECT_EQ(property<std::string>("web", "SystemPath"), system().string());
+}
+
+}  // namespace
+}  // namespace bus_tests
