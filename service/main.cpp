@@ -9,6 +9,7 @@
 #include "polkit_authorizer.h"
 #include "settings.h"
 #include "systemd_client.h"
+#include "worker_pool.h"
 
 #include <sdbus-c++/sdbus-c++.h>
 
@@ -38,8 +39,11 @@ int main() {
         PolkitAuthorizer authorizer(*connection);
         NetlinkContainerNetwork network;
         ForkProcessRunner processes(loop);
+        // Two threads: link deletion waits on the kernel (~15 ms each), and
+        // more threads would only queue behind the same rtnl lock.
+        WorkerPool worker(loop, 2);
         BusService bus(*connection);
-        ContainerManager manager(settings, Seams{systemd, machines, authorizer, network, processes}, bus);
+        ContainerManager manager(settings, Seams{systemd, machines, authorizer, network, processes, worker}, bus);
         bus.attach(manager);
 
         // Objects first, name last: a client that sees the name sees every

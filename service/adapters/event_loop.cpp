@@ -4,6 +4,10 @@
 
 #include <sdbus-c++/IConnection.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <stdexcept>
@@ -32,9 +36,17 @@ EventLoop::EventLoop() : event_(newEvent(), sd_event_unref) {
     check(sd_event_add_defer(event_.get(), &source, &EventLoop::onPosted, this), "sd_event_add_defer");
     posted_.reset(source);
     check(sd_event_source_set_enabled(source, SD_EVENT_OFF), "sd_event_source_set_enabled");
+    wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    check(wakeFd_ < 0 ? -errno : 0, "eventfd");
+    check(sd_event_add_io(event_.get(), &source, wakeFd_, EPOLLIN, &EventLoop::onWake, this), "sd_event_add_io");
+    wake_.reset(source);
 }
 
 EventLoop::~EventLoop() {
+    wake_.reset();
+    if (wakeFd_ >= 0) {
+        ::close(wakeFd_);
+    }
     // Sources first: they point at this object.
     busIo_.reset();
     busTime_.reset();
@@ -111,6 +123,31 @@ int EventLoop::onPosted(sd_event_source* source, void* userdata) {
     }
     if (!self->queue_.empty()) {
         sd_event_source_set_enabled(source, SD_EVENT_ON);
+    }
+    return 0;
+}
+
+void EventLoop::postFromAnyThread(std::function<void()> work) {
+    {
+        std::lock_guard lock(crossThreadMutex_);
+        crossThreadQueue_.push_back(std::move(work));
+    }
+    std::uint64_t one = 1;
+    // A full counter still wakes the loop; nothing is lost.
+    (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+int EventLoop::onWake(sd_event_source* /*source*/, int fd, uint32_t /*events*/, void* userdata) {
+    auto* self = static_cast<EventLoop*>(userdata);
+    std::uint64_t count = 0;
+    (void)!::read(fd, &count, sizeof(count));
+    std::deque<std::function<void()>> batch;
+    {
+        std::lock_guard lock(self->crossThreadMutex_);
+        batch.swap(self->crossThreadQueue_);
+    }
+    for (auto& work : batch) {
+        work();
     }
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace sdbus {
@@ -32,6 +33,8 @@ public:
     // Runs `work` on a later iteration: completions never run inside the
     // call that asked for them.
     void post(std::function<void()> work);
+    // The same from any thread (the worker pool): wakes the loop through an eventfd.
+    void postFromAnyThread(std::function<void()> work);
     // Ends run() on SIGTERM and SIGINT (which main() blocked).
     void exitOnSignals();
     int run();
@@ -42,6 +45,7 @@ private:
     static int onBusTime(sd_event_source* source, uint64_t usec, void* userdata);
     static int onBusPrepare(sd_event_source* source, void* userdata);
     static int onPosted(sd_event_source* source, void* userdata);
+    static int onWake(sd_event_source* source, int fd, uint32_t events, void* userdata);
     void processBus();
 
     std::unique_ptr<sd_event, decltype(&sd_event_unref)> event_;
@@ -51,6 +55,10 @@ private:
     EventSourcePtr posted_{nullptr, sd_event_source_unref};
     std::vector<EventSourcePtr> signals_;
     std::deque<std::function<void()>> queue_;
+    int wakeFd_ = -1;
+    EventSourcePtr wake_{nullptr, sd_event_source_unref};
+    std::mutex crossThreadMutex_;
+    std::deque<std::function<void()>> crossThreadQueue_;
 };
 
 }  // namespace nixos_containers

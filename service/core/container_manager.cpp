@@ -223,6 +223,43 @@ void ContainerManager::setFields(Container& container, const std::vector<std::st
     observer_.containerChanged(container, properties);
 }
 
+void ContainerManager::inBackground(const std::string& name, std::function<void()> work, StatusCallback done) {
+    auto& queue = background_[name];
+    queue.push_back({std::move(work), std::move(done)});
+    if (queue.size() == 1) {
+        runNextInBackground(name);
+    }
+}
+
+void ContainerManager::runNextInBackground(const std::string& name) {
+    seams_.worker.run(background_[name].front().work, [this, name](Status status) {
+        auto& queue = background_[name];
+        auto done = std::move(queue.front().done);
+        queue.pop_front();
+        if (queue.empty()) {
+            background_.erase(name);
+        } else {
+            runNextInBackground(name);
+        }
+        done(std::move(status));
+    });
+}
+
+void ContainerManager::releaseNetwork(const std::string& name, const ContainerSpec& spec, StatusCallback done) {
+    auto plan = planNetwork(name, spec, settings_);
+    if (!plan) {
+        done(ok());
+        return;
+    }
+    inBackground(name, [&network = seams_.network, plan = *plan] { network.release(plan); },
+                 [name, done = std::move(done)](Status status) {
+                     if (!status.ok()) {
+                         logWarning("cannot release the network of '" + name + "': " + status.error().what());
+                     }
+                     done(ok());
+                 });
+}
+
 // ---------------------------------------------------------------- discovery
 
 void ContainerManager::recover(StatusCallback done) {
@@ -416,13 +453,7 @@ void ContainerManager::onUnitChanged(const std::string& unit, const UnitState& s
     if ((container.state == ContainerState::Stopped || container.state == ContainerState::Failed) &&
         before != container.state) {
         // It went away by itself (poweroff inside, crash): clean up its host side too.
-        if (auto plan = planNetwork(name, container.spec, settings_)) {
-            try {
-                seams_.network.release(*plan);
-            } catch (const ContainerError& error) {
-                logWarning("cannot release the network of '" + name + "': " + error.what());
-            }
-        }
+        releaseNetwork(name, container.spec, [](const Status&) {});
     }
 }
 
@@ -724,33 +755,38 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
             logWarning("cannot terminate a stale machine '" + name + "': " + terminated.error().what());
         }
         seams_.systemd.resetFailedUnit(unit.name, [this, name, plan, unit, next](Status) {
-            auto& container = containers_.at(name);
-            if (plan) {
-                try {
-                    seams_.network.release(*plan);
-                    seams_.network.prepare(*plan);
-                } catch (const ContainerError& error) {
-                    setState(container, ContainerState::Stopped);
-                    next(withCode(ErrorCode::NetworkSetupFailed, error));
-                    return;
-                }
-            }
-            seams_.systemd.startTransientUnit(unit, [this, name, plan, next](Status started) {
-                if (!started.ok()) {
-                    if (plan) {
-                        try {
-                            seams_.network.release(*plan);
-                        } catch (const ContainerError& error) {
-                            logWarning("cannot release the network of '" + name + "': " + error.what());
-                        }
+            auto startUnit = [this, name, unit, next]() {
+                seams_.systemd.startTransientUnit(unit, [this, name, next](Status started) {
+                    if (!started.ok()) {
+                        releaseNetwork(name, containers_.at(name).spec, [this, name, next, started](const Status&) {
+                            refreshFromSystem(name, [next, started] { next(started); });
+                        });
+                        return;
                     }
-                    refreshFromSystem(name, [next, started] { next(started); });
-                    return;
-                }
-                auto& container = containers_.at(name);
-                setState(container, ContainerState::Running);
-                refreshMachine(name, [next] { next(ok()); });
-            });
+                    setState(containers_.at(name), ContainerState::Running);
+                    refreshMachine(name, [next] { next(ok()); });
+                });
+            };
+            if (!plan) {
+                startUnit();
+                return;
+            }
+            // Stale links of a crashed run go first; prepare() undoes its own
+            // partial work when it fails.
+            inBackground(
+                name,
+                [&network = seams_.network, plan = *plan] {
+                    network.release(plan);
+                    network.prepare(plan);
+                },
+                [this, name, next, startUnit](Status prepared) {
+                    if (!prepared.ok()) {
+                        setState(containers_.at(name), ContainerState::Stopped);
+                        next(withCode(ErrorCode::NetworkSetupFailed, prepared.error()));
+                        return;
+                    }
+                    startUnit();
+                });
         });
     });
 }
@@ -799,20 +835,23 @@ void ContainerManager::doStop(const OperationPtr& operation, bool terminate, Sta
 
 void ContainerManager::afterStopped(const std::string& name, StatusCallback next) {
     auto& container = containers_.at(name);
-    if (auto plan = planNetwork(name, container.spec, settings_)) {
-        try {
-            seams_.network.release(*plan);
-        } catch (const ContainerError& error) {
-            logWarning("cannot release the network of '" + name + "': " + error.what());
-        }
-    }
-    if (container.spec.ephemeral) {
-        std::error_code error;
-        fs::remove_all(containerPaths(settings_, name, true).root, error);
-    }
     container.leader = 0;
     container.addresses = plannedContainerAddresses(container.spec);
-    refreshFromSystem(name, [next = std::move(next)] { next(ok()); });
+    auto refresh = [this, name, next = std::move(next)](const Status&) {
+        refreshFromSystem(name, [next] { next(ok()); });
+    };
+    if (!container.spec.ephemeral) {
+        releaseNetwork(name, container.spec, refresh);
+        return;
+    }
+    releaseNetwork(name, container.spec, [this, name, refresh](const Status&) {
+        inBackground(
+            name, [root = containerPaths(settings_, name, true).root] {
+                std::error_code error;
+                fs::remove_all(root, error);
+            },
+            refresh);
+    });
 }
 
 void ContainerManager::doReload(const OperationPtr& operation, StatusCallback next) {
@@ -858,22 +897,32 @@ void ContainerManager::doDestroy(const OperationPtr& operation, StatusCallback n
             next(stopped);
             return;
         }
-        auto found = containers_.find(name);
-        auto& container = found->second;
         try {
+            // The conf goes first: from here on the container is gone, even
+            // if the service dies while its data is being removed.
             store_.removeConf(name);
-            store_.removeData(containerPaths(settings_, name, false));
-            store_.removeData(containerPaths(settings_, name, true));
         } catch (const ContainerError& error) {
             next(error);
             return;
         }
+        auto& container = containers_.at(name);
         addresses_.forget(container.spec);
-        containers_.erase(found);
-        unitToContainer_.erase(serviceUnitName(name));
-        unitToContainer_.erase(declarativeUnitName(name));
-        observer_.containerRemoved(name);
-        next(ok());
+        container.state = ContainerState::Stopped;
+        // A root tree can be large: removed off the loop.
+        inBackground(
+            name,
+            [store = &store_, stateful = containerPaths(settings_, name, false),
+             ephemeral = containerPaths(settings_, name, true)] {
+                store->removeData(stateful);
+                store->removeData(ephemeral);
+            },
+            [this, name, next](Status removed) {
+                containers_.erase(name);
+                unitToContainer_.erase(serviceUnitName(name));
+                unitToContainer_.erase(declarativeUnitName(name));
+                observer_.containerRemoved(name);
+                next(removed);
+            });
     });
 }
 

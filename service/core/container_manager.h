@@ -7,6 +7,7 @@
 #include "settings.h"
 #include "system_seams.h"
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,8 +32,9 @@ struct Seams {
     SystemdManager& systemd;
     MachineRegistry& machines;
     Authorizer& authorizer;
-    ContainerNetwork& network;
+    ContainerNetwork& network;  // called from the worker, never from the loop
     ProcessRunner& processes;
+    Worker& worker;
 };
 
 // The verbs that need a container to exist; each is authorised as the
@@ -90,6 +92,12 @@ private:
     void refreshFromSystem(const std::string& name, std::function<void()> next);
     void refreshMachine(const std::string& name, std::function<void()> next);
 
+    // Work off the loop, one job at a time per container, in order: a
+    // release after a crash can never overtake or race the next prepare.
+    void inBackground(const std::string& name, std::function<void()> work, StatusCallback done);
+    void runNextInBackground(const std::string& name);
+    void releaseNetwork(const std::string& name, const ContainerSpec& spec, StatusCallback done);
+
     void onUnitChanged(const std::string& unit, const UnitState& state);
     void onMachineChanged(const std::string& name, bool present);
     void setState(Container& container, ContainerState state);
@@ -107,6 +115,11 @@ private:
     std::map<std::string, std::string> creating_;  // name -> verb while Create runs
     std::size_t operationsInFlight_ = 0;
     std::vector<std::string> nspawnEnvironment_;
+    struct BackgroundJob {
+        std::function<void()> work;
+        StatusCallback done;
+    };
+    std::map<std::string, std::deque<BackgroundJob>> background_;
 };
 
 }  // namespace nixos_containers

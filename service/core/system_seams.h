@@ -103,4 +103,13 @@ public:
                      Callback<ProcessExit> done) = 0;
 };
 
+// Runs slow, self-contained work (netlink link deletion, removing a root
+// tree) off the event loop. `work` must not touch the core's state; `done`
+// runs on the loop with the ContainerError `work` threw, if any.
+class Worker {
+public:
+    virtual ~Worker() = default;
+    virtual void run(std::function<void()> work, StatusCallback done) = 0;
+};
+
 }  // namespace nixos_containers

@@ -170,6 +170,23 @@ struct FakeProcesses final : ProcessRunner {
     fs::path buildResult;
 };
 
+// Runs the work inline, later, as if on another thread.
+struct FakeWorker final : Worker {
+    explicit FakeWorker(Deferred& loop) : loop(loop) {}
+    void run(std::function<void()> work, StatusCallback done) override {
+        loop.post([work, done] {
+            try {
+                work();
+            } catch (const ContainerError& error) {
+                done(error);
+                return;
+            }
+            done(Done{});
+        });
+    }
+    Deferred& loop;
+};
+
 struct RecordingObserver final : ContainerObserver {
     void containerAdded(const Container& container) override { added.push_back(container.name); }
     void containerRemoved(const std::string& name) override { removed.push_back(name); }
@@ -209,7 +226,7 @@ protected:
     ContainerManager& manager() {
         if (!manager_) {
             manager_ = std::make_unique<ContainerManager>(
-                settings, Seams{systemd, machines, authorizer, network, processes}, observer);
+                settings, Seams{systemd, machines, authorizer, network, processes, worker}, observer);
             bool recovered = false;
             manager_->recover([&recovered](const Status&) { recovered = true; });
             loop.drain();
@@ -256,6 +273,7 @@ protected:
     FakeAuthorizer authorizer{loop};
     FakeNetwork network;
     FakeProcesses processes{loop};
+    FakeWorker worker{loop};
     RecordingObserver observer;
     Caller root;
     Caller user;
