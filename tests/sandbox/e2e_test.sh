@@ -20,6 +20,9 @@
 # Runs as root (exit 77 otherwise, "skipped" for ctest). The last line is
 # always "N passed, M failed"; the exit status is non-zero when M > 0.
 # Settings: NIXOS_CONTAINERS_BUILD_DIR (see sandbox.sh), E2E_STEP_TIMEOUT.
+# Many checks pass single-quoted scripts to sh -c (SC2016) and functions run
+# only through check/poll (SC2317).
+# shellcheck disable=SC2016,SC2317
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -56,7 +59,7 @@ bounded() { # SECONDS CMD...
     local t=$1
     shift
     if declare -F "$1" >/dev/null; then
-        timeout "$t" bash -c "set -uo pipefail; $(declare -p DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR 2>/dev/null); $(declare -f); \"\$@\"" bounded "$@"
+        timeout "$t" bash -c "set -uo pipefail; $(declare -p DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR U_ALLOWED U_DENIED U_CHALLENGED 2>/dev/null); $(declare -f); \"\$@\"" bounded "$@"
     else
         timeout "$t" "$@"
     fi
@@ -271,7 +274,11 @@ start_then_look() { # the assertions right after Start returns, no waiting
 }
 check "Start $C: right after the reply State=running, Leader>0, machine listed, payload.log says ready" start_then_look $C
 # shellcheck disable=SC2317
-leader_agrees() { local a b; a=$(prop "$1" Leader) && b=$(machined_leader "$1") && [[ $a == "$b" ]] || { echo "Leader '$a', machined '$b'"; return 1; }; }
+leader_agrees() {
+    local a b
+    a=$(prop "$1" Leader) && b=$(machined_leader "$1") || return 1
+    [[ $a == "$b" ]] || { echo "Leader '$a', machined '$b'"; return 1; }
+}
 check "Leader property equals machined's Leader" leader_agrees $C
 check "Unit property is nixos-container@$C.service" sh -c "[ \"\$1\" = nixos-container@$C.service ]" sh "$(prop $C Unit)"
 check "unit nixos-container@$C.service is active" in_sb systemctl is-active "nixos-container@$C.service"
@@ -419,14 +426,14 @@ SPEC="{'SystemPath': <'$OK'>}"
 # shellcheck disable=SC2317
 busctl_challenged() {
     local out
-    if out=$(as_user 61003 busctl --allow-interactive-authorization=no --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" "$@" 2>&1); then
+    if out=$(as_user "$U_CHALLENGED" busctl --allow-interactive-authorization=no --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" "$@" 2>&1); then
         echo "call succeeded: $out"
         return 1
     fi
     echo "$out"
     grep -qi 'authenticat' <<<"$out"
 }
-as_allowed() { as_user 61001 busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" "$@"; }
+as_allowed() { as_user "$U_ALLOWED" busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" "$@"; }
 check "nc-denied Create -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- Create $C "$SPEC"
 check "nc-challenged Create -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" $U_CHALLENGED -- Create $C "$SPEC"
 check "nc-challenged busctl --allow-interactive-authorization=no Create fails" busctl_challenged Create 'sa{sv}' $C 1 SystemPath s "$OK"
