@@ -63,6 +63,24 @@ TEST_F(DeclarativeTest, StartUsesTheNixOSUnit) {
     EXPECT_EQ(state("ro"), "stopped");
 }
 
+class RunningDeclarativeTest : public DeclarativeTest {
+protected:
+    void beforeServiceStart() override {
+        DeclarativeTest::beforeServiceStart();
+        // Started by NixOS's own template before the service ran.
+        peers().addRunningUnit("container@ro.service", "ro", 777);
+    }
+};
+
+TEST_F(RunningDeclarativeTest, IsFoundRunningUnderItsTemplateUnit) {
+    EXPECT_EQ(state("ro"), "running");
+    EXPECT_EQ(property<std::uint32_t>("ro", "Leader"), 777U);
+    EXPECT_EQ(property<std::string>("ro", "Unit"), "container@ro.service");
+    verb("Stop", "ro");
+    EXPECT_THAT(peers().managerCalls(), Contains("StopUnit container@ro.service"));
+    EXPECT_EQ(state("ro"), "stopped");
+}
+
 class RecoveryTest : public BusTest {
 protected:
     void beforeServiceStart() override {

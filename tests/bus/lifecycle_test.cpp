@@ -194,6 +194,19 @@ TEST_F(LifecycleTest, StopReleasesTheHostSideOfThePrivateNetwork) {
     EXPECT_THAT(serviceLinks(), Not(HasSubstr(hostInterface + "@")));
 }
 
+TEST_F(LifecycleTest, FailedStartReleasesTheHostSideOfThePrivateNetwork) {
+    create("web", {{"SystemPath", sdbus::Variant(system().string())}, {"PrivateNetwork", sdbus::Variant(true)}});
+    peers().setStartResult("failed");
+    auto hostInterface = property<std::string>("web", "HostInterface");
+    ASSERT_FALSE(hostInterface.empty());
+    EXPECT_TRUE(failsWith([&] { verb("Start", "web"); }, kStartFailed, "job failed"));
+    EXPECT_THAT(serviceLinks(), Not(HasSubstr(hostInterface + "@")));
+    // And a later start can make it again.
+    peers().setStartResult("done");
+    verb("Start", "web");
+    EXPECT_THAT(serviceLinks(), HasSubstr(hostInterface + "@"));
+}
+
 TEST_F(LifecycleTest, ReloadOfAStoppedContainerIsNotRunning) {
     createSimple("web");
     EXPECT_TRUE(failsWith([&] { verb("Reload", "web"); }, kNotRunning, "container 'web' is not running"));
