@@ -18,15 +18,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kLiveProperties = {"State", "Leader", "Addresses", "HostInterface",
-                                                  "Unit", "RootDirectory"};
+const std::vector<std::string> kLiveProperties = {"State",         "Leader", "Addresses",
+                                                  "HostInterface", "Unit",   "RootDirectory"};
 
-const std::vector<std::string> kSpecProperties = {
-    "SystemPath", "Config", "ConfigFile", "Flake", "PrivateNetwork", "HostAddress", "LocalAddress",
-    "HostAddress6", "LocalAddress6", "HostBridge", "ForwardPorts", "BindMounts", "Tmpfs",
-    "AdditionalCapabilities", "AllowedDevices", "EnableTun", "Ephemeral", "AutoStart",
-    "TimeoutStartSec", "ExtraVeths", "Interfaces", "Macvlans", "ExtraFlags", "HostInterface",
-    "RootDirectory", "Addresses"};
+const std::vector<std::string> kSpecProperties = {"SystemPath",      "Config",
+                                                  "ConfigFile",      "Flake",
+                                                  "PrivateNetwork",  "HostAddress",
+                                                  "LocalAddress",    "HostAddress6",
+                                                  "LocalAddress6",   "HostBridge",
+                                                  "ForwardPorts",    "BindMounts",
+                                                  "Tmpfs",           "AdditionalCapabilities",
+                                                  "AllowedDevices",  "EnableTun",
+                                                  "Ephemeral",       "AutoStart",
+                                                  "TimeoutStartSec", "ExtraVeths",
+                                                  "Interfaces",      "Macvlans",
+                                                  "ExtraFlags",      "HostInterface",
+                                                  "RootDirectory",   "Addresses"};
 
 std::string actionFor(std::string_view verb) {
     if (verb == "create") {
@@ -41,7 +48,9 @@ std::string actionFor(std::string_view verb) {
     return "org.nixos.containers.manage";
 }
 
-Status ok() { return Done{}; }
+Status ok() {
+    return Done{};
+}
 
 ContainerError withCode(ErrorCode code, const ContainerError& error) {
     return {code, error.what()};
@@ -84,13 +93,20 @@ bool isI686System(const fs::path& system) {
 
 std::string_view toString(Verb verb) {
     switch (verb) {
-    case Verb::Start: return "start";
-    case Verb::Stop: return "stop";
-    case Verb::Restart: return "restart";
-    case Verb::Terminate: return "terminate";
-    case Verb::Reload: return "reload";
-    case Verb::Update: return "update";
-    case Verb::Destroy: return "destroy";
+        case Verb::Start:
+            return "start";
+        case Verb::Stop:
+            return "stop";
+        case Verb::Restart:
+            return "restart";
+        case Verb::Terminate:
+            return "terminate";
+        case Verb::Reload:
+            return "reload";
+        case Verb::Update:
+            return "update";
+        case Verb::Destroy:
+            return "destroy";
     }
     return "start";
 }
@@ -133,9 +149,9 @@ const Container& ContainerManager::get(const std::string& name) const {
 ContainerManager::OperationPtr ContainerManager::begin(const Caller& caller, const std::string& name,
                                                        const std::string& verb, StatusCallback done) {
     if (operationsInFlight_ >= settings_.maxOperations) {
-        done(ContainerError(ErrorCode::LimitsExceeded,
-                            "too many operations in flight (" + std::to_string(operationsInFlight_) +
-                                "); try again later"));
+        done(ContainerError(
+            ErrorCode::LimitsExceeded,
+            "too many operations in flight (" + std::to_string(operationsInFlight_) + "); try again later"));
         return nullptr;
     }
     auto operation = std::make_shared<Operation>();
@@ -179,8 +195,7 @@ void ContainerManager::authorize(const OperationPtr& operation, const std::strin
         next();
         return;
     }
-    std::map<std::string, std::string> details = {{"container", operation->name},
-                                                  {"verb", operation->verb}};
+    std::map<std::string, std::string> details = {{"container", operation->name}, {"verb", operation->verb}};
     seams_.authorizer.check(
         caller, actionId, details,
         [this, operation, actionId, next = std::move(next)](Outcome<Authorization> answer) {
@@ -188,22 +203,24 @@ void ContainerManager::authorize(const OperationPtr& operation, const std::strin
             const auto what = actionId + " (" + operation->verb + " '" + operation->name + "')";
             if (!answer.ok()) {
                 // No polkit is a denial, never an open door.
-                finish(operation, ContainerError(ErrorCode::AccessDenied,
-                                                 "cannot check authorization of " + what + ": " +
-                                                     answer.error().what()));
+                finish(operation,
+                       ContainerError(ErrorCode::AccessDenied, "cannot check authorization of " + what +
+                                                                   ": " + answer.error().what()));
                 return;
             }
             switch (answer.value()) {
-            case Authorization::Allowed: next(); return;
-            case Authorization::ChallengeRequired:
-                finish(operation, ContainerError(ErrorCode::InteractiveAuthorizationRequired,
-                                                 who + " must authenticate for " + what +
-                                                     "; call with interactive authorization allowed"));
-                return;
-            case Authorization::Denied:
-                finish(operation,
-                       ContainerError(ErrorCode::AccessDenied, who + " is not authorized for " + what));
-                return;
+                case Authorization::Allowed:
+                    next();
+                    return;
+                case Authorization::ChallengeRequired:
+                    finish(operation, ContainerError(ErrorCode::InteractiveAuthorizationRequired,
+                                                     who + " must authenticate for " + what +
+                                                         "; call with interactive authorization allowed"));
+                    return;
+                case Authorization::Denied:
+                    finish(operation,
+                           ContainerError(ErrorCode::AccessDenied, who + " is not authorized for " + what));
+                    return;
             }
         });
 }
@@ -223,7 +240,8 @@ void ContainerManager::setFields(Container& container, const std::vector<std::st
     observer_.containerChanged(container, properties);
 }
 
-void ContainerManager::inBackground(const std::string& name, std::function<void()> work, StatusCallback done) {
+void ContainerManager::inBackground(const std::string& name, std::function<void()> work,
+                                    StatusCallback done) {
     auto& queue = background_[name];
     queue.push_back({std::move(work), std::move(done)});
     if (queue.size() == 1) {
@@ -245,19 +263,21 @@ void ContainerManager::runNextInBackground(const std::string& name) {
     });
 }
 
-void ContainerManager::releaseNetwork(const std::string& name, const ContainerSpec& spec, StatusCallback done) {
+void ContainerManager::releaseNetwork(const std::string& name, const ContainerSpec& spec,
+                                      StatusCallback done) {
     auto plan = planNetwork(name, spec, settings_);
     if (!plan) {
         done(ok());
         return;
     }
-    inBackground(name, [&network = seams_.network, plan = *plan] { network.release(plan); },
-                 [name, done = std::move(done)](Status status) {
-                     if (!status.ok()) {
-                         logWarning("cannot release the network of '" + name + "': " + status.error().what());
-                     }
-                     done(ok());
-                 });
+    inBackground(
+        name, [&network = seams_.network, plan = *plan] { network.release(plan); },
+        [name, done = std::move(done)](Status status) {
+            if (!status.ok()) {
+                logWarning("cannot release the network of '" + name + "': " + status.error().what());
+            }
+            done(ok());
+        });
 }
 
 // ---------------------------------------------------------------- discovery
@@ -388,38 +408,38 @@ void ContainerManager::refreshFromSystem(const std::string& name, std::function<
 }
 
 void ContainerManager::refreshMachine(const std::string& name, std::function<void()> next) {
-    seams_.machines.getMachine(name, [this, name, next = std::move(next)](
-                                         Outcome<std::optional<MachineInfo>> machine) mutable {
-        auto found = containers_.find(name);
-        if (found == containers_.end()) {
-            next();
-            return;
-        }
-        auto& container = found->second;
-        container.leader = machine.ok() && machine.value() ? machine.value()->leader : 0;
-        if (container.leader == 0) {
-            container.addresses = plannedContainerAddresses(container.spec);
-            setFields(container, {"Leader", "Addresses"});
-            next();
-            return;
-        }
-        seams_.machines.machineAddresses(
-            name, [this, name, next = std::move(next)](Outcome<std::vector<std::string>> addresses) {
-                auto found = containers_.find(name);
-                if (found != containers_.end()) {
-                    auto& container = found->second;
-                    // Without a private network machined sees the host's
-                    // addresses; the planned ones are then the honest answer.
-                    if (addresses.ok() && container.spec.privateNetwork && !addresses.value().empty()) {
-                        container.addresses = addresses.value();
-                    } else {
-                        container.addresses = plannedContainerAddresses(container.spec);
-                    }
-                    setFields(container, {"Leader", "Addresses"});
-                }
+    seams_.machines.getMachine(
+        name, [this, name, next = std::move(next)](Outcome<std::optional<MachineInfo>> machine) mutable {
+            auto found = containers_.find(name);
+            if (found == containers_.end()) {
                 next();
-            });
-    });
+                return;
+            }
+            auto& container = found->second;
+            container.leader = machine.ok() && machine.value() ? machine.value()->leader : 0;
+            if (container.leader == 0) {
+                container.addresses = plannedContainerAddresses(container.spec);
+                setFields(container, {"Leader", "Addresses"});
+                next();
+                return;
+            }
+            seams_.machines.machineAddresses(
+                name, [this, name, next = std::move(next)](Outcome<std::vector<std::string>> addresses) {
+                    auto found = containers_.find(name);
+                    if (found != containers_.end()) {
+                        auto& container = found->second;
+                        // Without a private network machined sees the host's
+                        // addresses; the planned ones are then the honest answer.
+                        if (addresses.ok() && container.spec.privateNetwork && !addresses.value().empty()) {
+                            container.addresses = addresses.value();
+                        } else {
+                            container.addresses = plannedContainerAddresses(container.spec);
+                        }
+                        setFields(container, {"Leader", "Addresses"});
+                    }
+                    next();
+                });
+        });
 }
 
 void ContainerManager::onUnitChanged(const std::string& unit, const UnitState& state) {
@@ -526,23 +546,27 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
             }
         };
         auto commit = [this, operation, name, spec, paths, undo, done]() {
-            try {
-                store_.save(name, spec, EnvFile{});
-                Container container;
-                container.name = name;
-                container.spec = spec;
-                container.conf = store_.load(name).conf;
-                creating_.erase(name);
-                addresses_.forget(spec);  // publish() notes them again
-                publish(std::move(container));
-            } catch (const ContainerError& error) {
-                undo();
-                finish(operation, error);
-                return;
-            }
-            operation->done = [](const Status&) {};
-            finish(operation, ok());
-            done(name);
+            // The write (with its fsyncs) runs off the loop; the container
+            // exists for everyone once it is on disk.
+            inBackground(
+                name, [store = &store_, name, spec] { store->save(name, spec, EnvFile{}); },
+                [this, operation, name, spec, paths, undo, done](Status saved) {
+                    if (!saved.ok()) {
+                        undo();
+                        finish(operation, saved);
+                        return;
+                    }
+                    Container container;
+                    container.name = name;
+                    container.spec = spec;
+                    container.conf = confFromSpec(spec, EnvFile{}, paths.configTextFile);
+                    creating_.erase(name);
+                    addresses_.forget(spec);  // publish() notes them again
+                    publish(std::move(container));
+                    operation->done = [](const Status&) {};
+                    finish(operation, ok());
+                    done(name);
+                });
         };
         if (spec.needsBuild()) {
             build(name, spec, [this, operation, commit, undo](Status built) {
@@ -573,8 +597,8 @@ void ContainerManager::build(const std::string& name, const ContainerSpec& spec,
         std::error_code error;
         fs::create_directories(paths.profileDir, error);
         if (error) {
-            throw ContainerError(ErrorCode::IOError, "cannot create '" + paths.profileDir.string() +
-                                                         "': " + error.message());
+            throw ContainerError(ErrorCode::IOError,
+                                 "cannot create '" + paths.profileDir.string() + "': " + error.message());
         }
         fs::create_directories(paths.gcrootsDir, error);
         if (!spec.flake.empty()) {
@@ -582,8 +606,11 @@ void ContainerManager::build(const std::string& name, const ContainerSpec& spec,
             auto hash = spec.flake.find('#');
             auto ref = spec.flake.substr(0, hash);
             auto attribute = hash == std::string::npos ? name : spec.flake.substr(hash + 1);
-            request.argv = {(settings_.nixBinDir / "nix").string(), "build", "--profile",
-                            paths.systemLink.string(), "--",
+            request.argv = {(settings_.nixBinDir / "nix").string(),
+                            "build",
+                            "--profile",
+                            paths.systemLink.string(),
+                            "--",
                             ref + "#nixosConfigurations.\"" + attribute + "\".config.system.build.toplevel"};
         } else {
             std::string moduleFile = spec.configFile;
@@ -592,8 +619,15 @@ void ContainerManager::build(const std::string& name, const ContainerSpec& spec,
                 store_.saveConfigText(name, spec.config);
                 moduleFile = paths.configTextFile.string();
             }
-            request.argv = {(settings_.nixBinDir / "nix-env").string(), "-p", paths.systemLink.string(),
-                            "-I", "nixos-config=" + moduleFile, "-f", "<nixpkgs/nixos>", "--set", "-A",
+            request.argv = {(settings_.nixBinDir / "nix-env").string(),
+                            "-p",
+                            paths.systemLink.string(),
+                            "-I",
+                            "nixos-config=" + moduleFile,
+                            "-f",
+                            "<nixpkgs/nixos>",
+                            "--set",
+                            "-A",
                             "system"};
         }
     } catch (const ContainerError& error) {
@@ -617,9 +651,9 @@ void ContainerManager::build(const std::string& name, const ContainerSpec& spec,
                 return;
             }
             if (!exit.value().success()) {
-                next(ContainerError(ErrorCode::BuildFailed, "builder " + builder + " " +
-                                                                describeExit(exit.value()) + ": " +
-                                                                tail->text()));
+                next(ContainerError(
+                    ErrorCode::BuildFailed,
+                    "builder " + builder + " " + describeExit(exit.value()) + ": " + tail->text()));
                 return;
             }
             try {
@@ -629,9 +663,9 @@ void ContainerManager::build(const std::string& name, const ContainerSpec& spec,
                                          "the built system " + system.onHost.string() + " has no init");
                 }
             } catch (const fs::filesystem_error& error) {
-                next(ContainerError(ErrorCode::BuildFailed,
-                                    "builder " + builder + " left no system at " +
-                                        paths.systemLink.string() + ": " + error.code().message()));
+                next(ContainerError(ErrorCode::BuildFailed, "builder " + builder + " left no system at " +
+                                                                paths.systemLink.string() + ": " +
+                                                                error.code().message()));
                 return;
             } catch (const ContainerError& error) {
                 next(withCode(ErrorCode::BuildFailed, error));
@@ -649,12 +683,13 @@ void ContainerManager::perform(const Caller& caller, Verb verb, const std::strin
     try {
         container = &get(name);
         if (verb == Verb::Destroy && container->declarative) {
-            throw ContainerError(ErrorCode::Declarative,
-                                 "container '" + name + "' is declarative: remove it from the NixOS configuration");
+            throw ContainerError(
+                ErrorCode::Declarative,
+                "container '" + name + "' is declarative: remove it from the NixOS configuration");
         }
         if (!container->operation.empty()) {
-            throw ContainerError(ErrorCode::Busy, "container '" + name + "' is busy with " +
-                                                      container->operation);
+            throw ContainerError(ErrorCode::Busy,
+                                 "container '" + name + "' is busy with " + container->operation);
         }
     } catch (const ContainerError& error) {
         done(error);
@@ -668,21 +703,32 @@ void ContainerManager::perform(const Caller& caller, Verb verb, const std::strin
     authorize(operation, actionFor(verbName), [this, operation, verb] {
         auto finishWith = [this, operation](Status status) { finish(operation, std::move(status)); };
         switch (verb) {
-        case Verb::Start: doStart(operation, finishWith); return;
-        case Verb::Stop: doStop(operation, false, finishWith); return;
-        case Verb::Terminate: doStop(operation, true, finishWith); return;
-        case Verb::Restart:
-            doStop(operation, false, [this, operation, finishWith](Status stopped) {
-                if (!stopped.ok()) {
-                    finishWith(stopped);
-                    return;
-                }
+            case Verb::Start:
                 doStart(operation, finishWith);
-            });
-            return;
-        case Verb::Reload: doReload(operation, finishWith); return;
-        case Verb::Destroy: doDestroy(operation, finishWith); return;
-        case Verb::Update: break;  // update() has its own entry: it carries a spec
+                return;
+            case Verb::Stop:
+                doStop(operation, false, finishWith);
+                return;
+            case Verb::Terminate:
+                doStop(operation, true, finishWith);
+                return;
+            case Verb::Restart:
+                doStop(operation, false, [this, operation, finishWith](Status stopped) {
+                    if (!stopped.ok()) {
+                        finishWith(stopped);
+                        return;
+                    }
+                    doStart(operation, finishWith);
+                });
+                return;
+            case Verb::Reload:
+                doReload(operation, finishWith);
+                return;
+            case Verb::Destroy:
+                doDestroy(operation, finishWith);
+                return;
+            case Verb::Update:
+                break;  // update() has its own entry: it carries a spec
         }
         finishWith(ContainerError(ErrorCode::InvalidArgument, "use Update to change a container"));
     });
@@ -723,7 +769,6 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
         }
         location = locateSystem(settings_, resolved);
         container.systemOnHost = location.onHost;
-        store_.prepareRoot(paths);
         plan = planNetwork(name, spec, settings_);
         NspawnInputs inputs;
         inputs.name = name;
@@ -750,45 +795,57 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
     // The module's pre-start: a stale machine registration of that name is
     // terminated (nixpkgs #486775), a failed unit of that name forgotten, and
     // stale links removed; then the network is made, before the init runs.
-    seams_.machines.terminateMachine(name, [this, name, plan, unit, next = std::move(next)](Status terminated) {
-        if (!terminated.ok()) {
-            logWarning("cannot terminate a stale machine '" + name + "': " + terminated.error().what());
-        }
-        seams_.systemd.resetFailedUnit(unit.name, [this, name, plan, unit, next](Status) {
-            auto startUnit = [this, name, unit, next]() {
-                seams_.systemd.startTransientUnit(unit, [this, name, next](Status started) {
-                    if (!started.ok()) {
-                        releaseNetwork(name, containers_.at(name).spec, [this, name, next, started](const Status&) {
-                            refreshFromSystem(name, [next, started] { next(started); });
-                        });
-                        return;
-                    }
-                    setState(containers_.at(name), ContainerState::Running);
-                    refreshMachine(name, [next] { next(ok()); });
-                });
-            };
-            if (!plan) {
-                startUnit();
-                return;
+    seams_.machines.terminateMachine(
+        name, [this, name, plan, unit, next = std::move(next)](Status terminated) {
+            if (!terminated.ok()) {
+                logWarning("cannot terminate a stale machine '" + name + "': " + terminated.error().what());
             }
-            // Stale links of a crashed run go first; prepare() undoes its own
-            // partial work when it fails.
-            inBackground(
-                name,
-                [&network = seams_.network, plan = *plan] {
-                    network.release(plan);
-                    network.prepare(plan);
-                },
-                [this, name, next, startUnit](Status prepared) {
-                    if (!prepared.ok()) {
-                        setState(containers_.at(name), ContainerState::Stopped);
-                        next(withCode(ErrorCode::NetworkSetupFailed, prepared.error()));
-                        return;
-                    }
-                    startUnit();
-                });
+            seams_.systemd.resetFailedUnit(unit.name, [this, name, plan, unit, next](Status) {
+                auto startUnit = [this, name, unit, next]() {
+                    seams_.systemd.startTransientUnit(unit, [this, name, next](Status started) {
+                        if (!started.ok()) {
+                            releaseNetwork(name, containers_.at(name).spec,
+                                           [this, name, next, started](const Status&) {
+                                               refreshFromSystem(name, [next, started] { next(started); });
+                                           });
+                            return;
+                        }
+                        setState(containers_.at(name), ContainerState::Running);
+                        refreshMachine(name, [next] { next(ok()); });
+                    });
+                };
+                // The module's skeleton, then the network: stale links of a
+                // crashed run go first; prepare() undoes its own partial work.
+                auto paths = containerPaths(settings_, name, containers_.at(name).spec.ephemeral);
+                inBackground(
+                    name, [store = &store_, paths] { store->prepareRoot(paths); },
+                    [this, name, plan, next, startUnit](Status prepared) {
+                        if (!prepared.ok()) {
+                            setState(containers_.at(name), ContainerState::Stopped);
+                            next(withCode(ErrorCode::StartFailed, prepared.error()));
+                            return;
+                        }
+                        if (!plan) {
+                            startUnit();
+                            return;
+                        }
+                        inBackground(
+                            name,
+                            [&network = seams_.network, plan = *plan] {
+                                network.release(plan);
+                                network.prepare(plan);
+                            },
+                            [this, name, next, startUnit](Status networked) {
+                                if (!networked.ok()) {
+                                    setState(containers_.at(name), ContainerState::Stopped);
+                                    next(withCode(ErrorCode::NetworkSetupFailed, networked.error()));
+                                    return;
+                                }
+                                startUnit();
+                            });
+                    });
+            });
         });
-    });
 }
 
 void ContainerManager::doStop(const OperationPtr& operation, bool terminate, StatusCallback next) {
@@ -797,9 +854,8 @@ void ContainerManager::doStop(const OperationPtr& operation, bool terminate, Sta
     const auto unit = container.unit;
     if (container.state == ContainerState::Failed) {
         // Stopping a failed container forgets the failure, as systemctl reset-failed.
-        seams_.systemd.resetFailedUnit(unit, [this, name, next = std::move(next)](Status) {
-            afterStopped(name, next);
-        });
+        seams_.systemd.resetFailedUnit(
+            unit, [this, name, next = std::move(next)](Status) { afterStopped(name, next); });
         return;
     }
     if (container.state == ContainerState::Stopped) {
@@ -810,9 +866,8 @@ void ContainerManager::doStop(const OperationPtr& operation, bool terminate, Sta
     auto stopUnit = [this, name, unit, next = std::move(next)]() {
         seams_.systemd.stopUnit(unit, [this, name, next](Status stopped) {
             if (!stopped.ok()) {
-                refreshFromSystem(name, [next, stopped] {
-                    next(withCode(ErrorCode::StopFailed, stopped.error()));
-                });
+                refreshFromSystem(
+                    name, [next, stopped] { next(withCode(ErrorCode::StopFailed, stopped.error())); });
                 return;
             }
             afterStopped(name, next);
@@ -846,7 +901,8 @@ void ContainerManager::afterStopped(const std::string& name, StatusCallback next
     }
     releaseNetwork(name, container.spec, [this, name, refresh](const Status&) {
         inBackground(
-            name, [root = containerPaths(settings_, name, true).root] {
+            name,
+            [root = containerPaths(settings_, name, true).root] {
                 std::error_code error;
                 fs::remove_all(root, error);
             },
@@ -880,9 +936,9 @@ void ContainerManager::doReload(const OperationPtr& operation, StatusCallback ne
                 if (!exit.ok()) {
                     next(withCode(ErrorCode::ReloadFailed, exit.error()));
                 } else if (!exit.value().success()) {
-                    next(ContainerError(ErrorCode::ReloadFailed,
-                                        "switch-to-configuration test in '" + name + "' " +
-                                            describeExit(exit.value()) + ": " + tail->text()));
+                    next(ContainerError(ErrorCode::ReloadFailed, "switch-to-configuration test in '" + name +
+                                                                     "' " + describeExit(exit.value()) +
+                                                                     ": " + tail->text()));
                 } else {
                     next(ok());
                 }
@@ -934,11 +990,13 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Con
     try {
         const auto& container = get(name);
         if (container.declarative) {
-            throw ContainerError(ErrorCode::Declarative,
-                                 "container '" + name + "' is declarative: change it in the NixOS configuration");
+            throw ContainerError(
+                ErrorCode::Declarative,
+                "container '" + name + "' is declarative: change it in the NixOS configuration");
         }
         if (!container.operation.empty()) {
-            throw ContainerError(ErrorCode::Busy, "container '" + name + "' is busy with " + container.operation);
+            throw ContainerError(ErrorCode::Busy,
+                                 "container '" + name + "' is busy with " + container.operation);
         }
         before = container.spec;
         auto checked = spec;
@@ -972,59 +1030,27 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Con
             }
         }
         auto apply = [this, operation, name, before, spec]() {
-            auto& container = containers_.at(name);
             try {
                 if (!spec.needsBuild() && sourceChanged(before, spec)) {
                     store_.linkSystem(containerPaths(settings_, name, spec.ephemeral),
                                       locateSystem(settings_, spec.systemPath).onHost);
                 }
-                store_.save(name, spec, container.conf);
-                container.conf = store_.load(name).conf;
             } catch (const ContainerError& error) {
                 finish(operation, error);
                 return;
             }
-            addresses_.forget(before);
-            addresses_.noteUsed(spec);
-            container.spec = spec;
-            std::error_code error;
-            if (spec.systemPath.empty()) {
-                container.systemOnHost =
-                    fs::canonical(containerPaths(settings_, name, spec.ephemeral).systemLink, error);
-            } else {
-                container.systemOnHost = locateSystem(settings_, spec.systemPath).onHost;
-            }
-            auto plan = planNetwork(name, spec, settings_);
-            container.hostInterface = plan && plan->mainVeth ? plan->mainVeth->hostName : "";
-            container.root = containerPaths(settings_, name, spec.ephemeral).root;
-            if (container.state != ContainerState::Running) {
-                container.addresses = plannedContainerAddresses(spec);
-            }
-            setFields(container, kSpecProperties);
-
-            auto effect = container.state == ContainerState::Running ? classifyUpdate(before, spec)
-                                                                      : UpdateEffect::None;
-            if (spec.needsBuild() && container.state == ContainerState::Running &&
-                effect == UpdateEffect::None) {
-                effect = UpdateEffect::Reload;  // a rebuild may have changed the system
-            }
-            auto finishWith = [this, operation](Status status) { finish(operation, std::move(status)); };
-            switch (effect) {
-            case UpdateEffect::None: finishWith(ok()); return;
-            case UpdateEffect::Reload: doReload(operation, finishWith); return;
-            case UpdateEffect::Restart:
-                // The old network plan must go with the old container.
-                containers_.at(name).spec = before;
-                doStop(operation, false, [this, operation, name, spec, finishWith](Status stopped) {
-                    containers_.at(name).spec = spec;
-                    if (!stopped.ok()) {
-                        finishWith(stopped);
+            auto conf = containers_.at(name).conf;
+            inBackground(
+                name, [store = &store_, name, spec, conf] { store->save(name, spec, conf); },
+                [this, operation, name, before, spec, conf](Status saved) {
+                    if (!saved.ok()) {
+                        finish(operation, saved);
                         return;
                     }
-                    doStart(operation, finishWith);
+                    containers_.at(name).conf =
+                        confFromSpec(spec, conf, containerPaths(settings_, name, false).configTextFile);
+                    applyUpdate(operation, before, spec);
                 });
-                return;
-            }
         };
         if (spec.needsBuild()) {
             build(name, spec, [this, operation, apply](Status built) {
@@ -1038,6 +1064,56 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Con
         }
         apply();
     });
+}
+
+void ContainerManager::applyUpdate(const OperationPtr& operation, const ContainerSpec& before,
+                                   const ContainerSpec& spec) {
+    const auto name = operation->name;
+    auto& container = containers_.at(name);
+    addresses_.forget(before);
+    addresses_.noteUsed(spec);
+    container.spec = spec;
+    std::error_code error;
+    if (spec.systemPath.empty()) {
+        container.systemOnHost =
+            fs::canonical(containerPaths(settings_, name, spec.ephemeral).systemLink, error);
+    } else {
+        container.systemOnHost = locateSystem(settings_, spec.systemPath).onHost;
+    }
+    auto plan = planNetwork(name, spec, settings_);
+    container.hostInterface = plan && plan->mainVeth ? plan->mainVeth->hostName : "";
+    container.root = containerPaths(settings_, name, spec.ephemeral).root;
+    if (container.state != ContainerState::Running) {
+        container.addresses = plannedContainerAddresses(spec);
+    }
+    setFields(container, kSpecProperties);
+
+    auto effect =
+        container.state == ContainerState::Running ? classifyUpdate(before, spec) : UpdateEffect::None;
+    if (spec.needsBuild() && container.state == ContainerState::Running && effect == UpdateEffect::None) {
+        effect = UpdateEffect::Reload;  // a rebuild may have changed the system
+    }
+    auto finishWith = [this, operation](Status status) { finish(operation, std::move(status)); };
+    switch (effect) {
+        case UpdateEffect::None:
+            finishWith(ok());
+            return;
+        case UpdateEffect::Reload:
+            doReload(operation, finishWith);
+            return;
+        case UpdateEffect::Restart:
+            // The old network plan must go with the old container.
+            containers_.at(name).spec = before;
+            doStop(operation, false, [this, operation, name, spec, finishWith](Status stopped) {
+                containers_.at(name).spec = spec;
+                if (!stopped.ok()) {
+                    finishWith(stopped);
+                    return;
+                }
+                doStart(operation, finishWith);
+            });
+            return;
+    }
 }
 
 }  // namespace nixos_containers

@@ -23,8 +23,7 @@ public:
     virtual void containerAdded(const Container& container) = 0;
     virtual void containerRemoved(const std::string& name) = 0;
     // `properties` are the D-Bus property names that changed.
-    virtual void containerChanged(const Container& container,
-                                  const std::vector<std::string>& properties) = 0;
+    virtual void containerChanged(const Container& container, const std::vector<std::string>& properties) = 0;
     virtual void buildOutput(const std::string& name, const std::string& line) = 0;
 };
 
@@ -79,14 +78,14 @@ private:
 
     OperationPtr begin(const Caller& caller, const std::string& name, const std::string& verb,
                        StatusCallback done);
-    void authorize(const OperationPtr& operation, const std::string& actionId,
-                   std::function<void()> next);
+    void authorize(const OperationPtr& operation, const std::string& actionId, std::function<void()> next);
     void finish(const OperationPtr& operation, Status status);
 
     void doStart(const OperationPtr& operation, StatusCallback next);
     void doStop(const OperationPtr& operation, bool terminate, StatusCallback next);
     void doReload(const OperationPtr& operation, StatusCallback next);
     void doDestroy(const OperationPtr& operation, StatusCallback next);
+    void applyUpdate(const OperationPtr& operation, const ContainerSpec& before, const ContainerSpec& spec);
     void build(const std::string& name, const ContainerSpec& spec, StatusCallback next);
     void afterStopped(const std::string& name, StatusCallback next);
     void refreshFromSystem(const std::string& name, std::function<void()> next);
