@@ -389,7 +389,23 @@ void FakePeers::registerSystemd() {
             failed = found->second.activeState == "failed";
         }
         if (failed) {
-            loop_.post([this, name] { setUnitState(name, "inactive", "dead"); });
+            // As systemd: the state changes before the reply (a GetAll right
+            // after it sees "inactive"); only the signal follows.
+            {
+                std::lock_guard lock(mutex_);
+                auto& unit = units_.at(name);
+                unit.activeState = "inactive";
+                unit.subState = "dead";
+                unit.result = "success";
+            }
+            loop_.post([this, name] {
+                sdbus::IObject* object = nullptr;
+                {
+                    std::lock_guard lock(mutex_);
+                    object = units_.at(name).object.get();
+                }
+                object->emitPropertiesChangedSignal(kSystemdUnit, {"ActiveState", "SubState"});
+            });
         }
     });
     using UnitRow = sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
