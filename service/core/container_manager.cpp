@@ -487,6 +487,34 @@ void ContainerManager::onMachineChanged(const std::string& name, bool /*present*
 
 // ---------------------------------------------------------------- create
 
+void ContainerManager::checkPortsFree(const std::string& name, const ContainerSpec& spec) const {
+    auto clash = [&spec](const ContainerSpec& other) -> const PortForward* {
+        for (const auto& port : spec.forwardPorts) {
+            for (const auto& taken : other.forwardPorts) {
+                if (port.protocol == taken.protocol && port.hostPort == taken.hostPort) {
+                    return &port;
+                }
+            }
+        }
+        return nullptr;
+    };
+    auto check = [&](const std::string& owner, const ContainerSpec& other) {
+        if (owner == name) {
+            return;
+        }
+        if (const auto* port = clash(other)) {
+            throwInvalid("ForwardPorts: " + port->protocol + " port " + std::to_string(port->hostPort) +
+                         " is already forwarded to container '" + owner + "'");
+        }
+    };
+    for (const auto& [owner, container] : containers_) {
+        check(owner, container.spec);
+    }
+    for (const auto& [owner, pending] : creating_) {
+        check(owner, pending);
+    }
+}
+
 void ContainerManager::create(const Caller& caller, const std::string& name, ContainerSpec spec,
                               Callback<std::string> done) {
     std::optional<std::pair<std::string, std::string>> allocated;
@@ -496,6 +524,7 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
             throw ContainerError(ErrorCode::AlreadyExists, "container '" + name + "' already exists");
         }
         validateSpec(spec, settings_);
+        checkPortsFree(name, spec);
         if (spec.privateNetwork && !spec.network.hasAddress() && spec.network.hostBridge.empty()) {
             allocated = addresses_.allocate();
             spec.network.hostAddress = allocated->first;
@@ -530,7 +559,7 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
         return;
     }
     operation->creating = true;
-    creating_[name] = "create";
+    creating_[name] = spec;
 
     authorize(operation, actionFor("create"), [this, operation, name, spec, done]() mutable {
         const auto paths = containerPaths(settings_, name, spec.ephemeral);
@@ -1006,6 +1035,7 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Con
             checked.systemPath = container.systemOnHost.string();
         }
         validateSpec(checked, settings_);
+        checkPortsFree(name, spec);
     } catch (const ContainerError& error) {
         done(error);
         return;

@@ -85,6 +85,9 @@ private:
     void doStop(const OperationPtr& operation, bool terminate, StatusCallback next);
     void doReload(const OperationPtr& operation, StatusCallback next);
     void doDestroy(const OperationPtr& operation, StatusCallback next);
+    // Throws InvalidArgument when another container (existing or being
+    // created) already forwards one of spec's host ports.
+    void checkPortsFree(const std::string& name, const ContainerSpec& spec) const;
     void applyUpdate(const OperationPtr& operation, const ContainerSpec& before, const ContainerSpec& spec);
     void build(const std::string& name, const ContainerSpec& spec, StatusCallback next);
     void afterStopped(const std::string& name, StatusCallback next);
@@ -111,7 +114,7 @@ private:
     AddressPool addresses_;
     std::map<std::string, Container> containers_;
     std::map<std::string, std::string> unitToContainer_;
-    std::map<std::string, std::string> creating_;  // name -> verb while Create runs
+    std::map<std::string, ContainerSpec> creating_;  // specs of the Creates in progress
     std::size_t operationsInFlight_ = 0;
     std::vector<std::string> nspawnEnvironment_;
     struct BackgroundJob {

@@ -297,6 +297,20 @@ TEST_F(ContainerManagerTest, CreateWritesTheConfAndPublishesTheContainer) {
     EXPECT_EQ(manager().get("db").spec.network.hostAddress, "10.233.1.1");
 }
 
+TEST_F(ContainerManagerTest, AHostPortIsForwardedToOneContainerOnly) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    spec.forwardPorts = {{"tcp", 8080, 80}};
+    ASSERT_TRUE(create("web", spec, root).ok());
+    auto clash = create("web2", spec, root);
+    ASSERT_FALSE(clash.ok());
+    EXPECT_EQ(clash.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_THAT(clash.error().what(), HasSubstr("tcp port 8080 is already forwarded to container 'web'"));
+    EXPECT_FALSE(fs::exists(settings.configDir / "web2.conf"));
+    spec.forwardPorts = {{"udp", 8080, 80}};  // another protocol is another port
+    EXPECT_TRUE(create("web3", spec, root).ok());
+}
+
 TEST_F(ContainerManagerTest, InvalidInputIsRefusedBeforeAuthorizationAndLeavesNothing) {
     auto spec = systemSpec();
     spec.forwardPorts = {{"sctp", 80, 0}};
