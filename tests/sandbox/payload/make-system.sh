@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make-system.sh STORE_DIR NAME [ok|bad-init|slow]
+# make-system.sh STORE_DIR NAME [ok|bad-init|slow|ping-first|listener]
 #
 # Creates a fake "NixOS system" STORE_DIR/<hash>-NAME for the sandbox tests
 # and prints its path as the container sees it: /nix/store/<hash>-NAME
@@ -16,6 +16,20 @@
 #             then reports READY=1 and sleeps; on signal 37 it exits 0.
 #   bad-init  init exits 1 at once, without READY=1.
 #   slow      like ok, but never reports READY=1 (start times out).
+#   ping-first
+#             init's very first action, before anything else, is one ping
+#             (busybox ping -c1 -W1) to each of: ${HOST_ADDRESS%/*},
+#             ${HOST_ADDRESS6%/*} (ping6), and each address in PING_TARGETS
+#             (comma-separated, as ExtraFlags words take no spaces; one with
+#             a colon gets ping6); nspawn --setenv passes
+#             them to init. Only then does it create /var/log and append one
+#             line per target to /var/log/ping-first.log:
+#               "ping-first: TARGET ok" or "ping-first: TARGET FAIL rc=N"
+#             then "ping-first: done", and behaves like ok.
+#   listener  like ok, and before READY=1 starts a persistent TCP listener,
+#             busybox "nc -ll -p ${LISTEN_PORT:-80} -e answer", waiting until
+#             it listens; each connection gets one line,
+#             "listener-answer HOSTNAME PORT", and is closed.
 # bin/switch-to-configuration appends "switch-to-configuration ARGS" to
 # /var/log/switch.log inside the container and exits 0.
 #
@@ -23,10 +37,10 @@
 # compiled here from notify-init.c (gcc -static).
 set -euo pipefail
 
-usage() { echo "usage: $0 STORE_DIR NAME [ok|bad-init|slow]" >&2; exit 2; }
+usage() { echo "usage: $0 STORE_DIR NAME [ok|bad-init|slow|ping-first|listener]" >&2; exit 2; }
 [[ $# -ge 2 && $# -le 3 ]] || usage
 store=$1 name=$2 variant=${3:-ok}
-case $variant in ok | bad-init | slow) ;; *) usage ;; esac
+case $variant in ok | bad-init | slow | ping-first | listener) ;; *) usage ;; esac
 [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || { echo "make-system: bad NAME '$name'" >&2; exit 2; }
 [[ $store == /* && $store != / ]] || { echo "make-system: STORE_DIR must be an absolute path other than /" >&2; exit 2; }
 [[ -d $store ]] || mkdir -p "$store"
@@ -66,6 +80,26 @@ else
 fi
 echo x86_64-linux >"$tmp/system"
 
+# Variant-specific lines run just before READY=1 (none for ok, slow, bad-init:
+# their payload.sh stays byte for byte what it was).
+pre_ready=
+if [[ $variant == listener ]]; then
+    pre_ready="port=\${LISTEN_PORT:-80}
+nc -ll -p \"\$port\" -e $inside/bin/answer &
+echo \"payload: listener pid \$! on tcp port \$port\" >>\"\$log\"
+i=0
+until netstat -ltn 2>/dev/null | grep -q \":\$port \"; do
+    i=\$((i + 1))
+    [ \$i -lt 200 ] || { echo \"payload: listener not listening\" >>\"\$log\"; break; }
+    usleep 10000
+done
+"
+    # answer: one line per connection, naming the container and the port.
+    printf '#!%s/bin/sh\necho "listener-answer $(%s/bin/hostname) ${LISTEN_PORT:-80}"\n' \
+        "$inside" "$inside" >"$tmp/bin/answer"
+    chmod 0755 "$tmp/bin/answer"
+fi
+
 # The payload's main script: run by busybox sh as the child of notify-init.
 cat >"$tmp/payload.sh" <<SCRIPT
 # Sandbox test payload ($variant): records what it sees, then waits for the
@@ -88,7 +122,7 @@ stopping() {
 sleeper=
 trap stopping 37
 trap 'echo "payload: got SIGTERM, exiting 0" >>"\$log"; exit 0' TERM
-if [ "\${PAYLOAD_NO_READY:-}" != 1 ]; then
+${pre_ready}if [ "\${PAYLOAD_NO_READY:-}" != 1 ]; then
     echo "payload: ready" >>"\$log"
     kill -USR1 1    # notify-init (PID 1) sends READY=1 now
 fi
@@ -100,7 +134,7 @@ done
 SCRIPT
 
 case $variant in
-ok)
+ok | listener)
     printf '#!%s/bin/sh\nexec %s/bin/notify-init --on-usr1 %s/bin/sh %s/payload.sh "$@"\n' \
         "$inside" "$inside" "$inside" "$inside" >"$tmp/init"
     ;;
@@ -109,6 +143,29 @@ slow)
     # so its trap still makes the stop clean.
     printf '#!%s/bin/sh\nPAYLOAD_NO_READY=1 exec %s/bin/sh %s/payload.sh "$@"\n' \
         "$inside" "$inside" "$inside" >"$tmp/init"
+    ;;
+ping-first)
+    # Nothing before the pings: no PATH, no mkdir, no logging. The results
+    # are kept in a variable and written once the pings are done.
+    cat >"$tmp/init" <<INIT
+#!$inside/bin/sh
+r=
+IFS=' ,'
+for t in \${HOST_ADDRESS%/*} \${HOST_ADDRESS6%/*} \${PING_TARGETS:-}; do
+    case \$t in *:*) p=ping6 ;; *) p=ping ;; esac
+    if $inside/bin/\$p -c1 -W1 "\$t" >/dev/null 2>&1; then
+        r="\$r
+ping-first: \$t ok"
+    else
+        r="\$r
+ping-first: \$t FAIL rc=\$?"
+    fi
+done
+unset IFS
+$inside/bin/mkdir -p /var/log
+{ [ -z "\$r" ] || echo "\${r#?}"; echo "ping-first: done"; } >>/var/log/ping-first.log
+exec $inside/bin/notify-init --on-usr1 $inside/bin/sh $inside/payload.sh "\$@"
+INIT
     ;;
 bad-init)
     printf '#!%s/bin/sh\n%s/bin/mkdir -p /var/log\necho "payload: bad-init exits 1" >>/var/log/payload.log\nexit 1\n' \

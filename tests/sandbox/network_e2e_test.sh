@@ -1,0 +1,447 @@
+#!/usr/bin/env bash
+# network_e2e_test.sh — container networking end to end (issue 4): the
+# installed service against real systemd, machined and systemd-nspawn in one
+# sandbox (scripts/sandbox/sandbox.sh). The sandbox's own network namespace
+# plays "the host"; every client runs inside it. The service prepares each
+# container's namespace and links over netlink before nspawn starts; tests
+# may use ip(8) for their own fixtures (bridges, interfaces to move).
+#
+# Scenarios:
+#   1  network ready before init: the ping-first payload's first ping
+#      succeeds, 5 start/stop runs out of 5
+#   2  IPv6 only, and IPv4 + IPv6: pings both ways; the Addresses property,
+#      Inspect, machined's GetMachineAddresses and machinectl status agree
+#   3  HostBridge: two containers on br0 reach the host and each other
+#   4  ForwardPorts: tcp (listener payload) and udp, from the sandbox and
+#      from a client namespace behind it
+#   5  ExtraVeths: an addressed one and a bridged one; gone after Stop
+#   6  Interfaces moved in and returned; Macvlans created inside
+#   7  errors: missing bridge, address in use, missing interface, a port
+#      forwarded twice; nothing left half-configured
+#   8  the service killed while a private-network container starts or runs:
+#      after stopping everything no ve-* link and no namespace pin remain
+#
+# Runs as root (exit 77 otherwise, "skipped" for ctest). The last line is
+# always "N passed, M failed"; the exit status is non-zero when M > 0.
+# Settings: NIXOS_CONTAINERS_BUILD_DIR (see sandbox.sh), E2E_STEP_TIMEOUT.
+# Many checks pass single-quoted scripts to sh -c (SC2016) and functions run
+# only through check/poll (SC2317).
+# shellcheck disable=SC2016,SC2317
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO=$(cd "$HERE/../.." && pwd -P)
+SANDBOX=$REPO/scripts/sandbox/sandbox.sh
+MAKE_SYSTEM=$HERE/payload/make-system.sh
+STEP_TIMEOUT=${E2E_STEP_TIMEOUT:-40}
+BUS_NAME=org.nixos.Containers
+MGR_PATH=/org/nixos/Containers
+MGR_IF=org.nixos.Containers
+CT_IF=org.nixos.Containers.Container
+ERR=org.nixos.Containers.Error
+
+[[ $(id -u) == 0 ]] || { echo "network_e2e_test: SKIP: needs root" >&2; exit 77; }
+
+DIR=$(mktemp -d /tmp/nc-net-e2e.XXXXXX)
+[[ $DIR == /tmp/nc-net-e2e.?* && -d $DIR ]] || { echo "network_e2e_test: bad mktemp result '$DIR'" >&2; exit 1; }
+WORK=$(mktemp -d /tmp/nc-net-e2e-work.XXXXXX) # outputs and logs, outside the sandbox dir
+[[ $WORK == /tmp/nc-net-e2e-work.?* && -d $WORK ]] || { echo "network_e2e_test: bad mktemp result '$WORK'" >&2; exit 1; }
+LOG=$WORK/step.log
+NETNS_DIR=$DIR/runtime/netns # where the service pins namespaces (NIXOS_CONTAINERS_RUNTIME_DIR/netns)
+export DIR SANDBOX WORK NETNS_DIR
+
+passed=0 failed=0
+declare -a SUMMARY=()
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+note() { echo "      $*"; }
+# grep -q under pipefail: it may leave early and SIGPIPE its writer.
+has() { grep "$@" >/dev/null; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Shell functions cannot run under timeout(1) directly: hand them to a bash
+# that gets every function definition and the variables they use.
+bounded() { # SECONDS CMD...
+    local t=$1
+    shift
+    if declare -F "$1" >/dev/null; then
+        timeout "$t" bash -c "set -uo pipefail; $(declare -p DIR SANDBOX WORK NETNS_DIR BUS_NAME MGR_PATH MGR_IF CT_IF ERR 2>/dev/null); $(declare -f); \"\$@\"" bounded "$@"
+    else
+        timeout "$t" "$@"
+    fi
+}
+# check DESCRIPTION CMD...: PASS when CMD succeeds within the step timeout,
+# FAIL with its output otherwise.
+check() {
+    local desc=$1 rc=0
+    shift
+    bounded "$STEP_TIMEOUT" "$@" >"$LOG" 2>&1 || rc=$?
+    if ((rc == 0)); then
+        pass "$desc"
+    else
+        fail "$desc (exit $rc): $*"
+        sed 's/^/    | /' "$LOG" | tail -n 25
+    fi
+    return $rc
+}
+
+# Scenario bookkeeping: wall time of each.
+SCEN_NAME='' SCEN_T0=0 SCEN_F0=0 SCEN_P0=0
+scenario() {
+    end_scenario
+    SCEN_NAME=$1 SCEN_T0=$(now_ms) SCEN_F0=$failed SCEN_P0=$passed
+    echo
+    echo "=== scenario $1"
+}
+end_scenario() {
+    [[ -n $SCEN_NAME ]] || return 0
+    local ms=$(($(now_ms) - SCEN_T0)) p=$((passed - SCEN_P0)) f=$((failed - SCEN_F0))
+    SUMMARY+=("$(printf '%-58s %6d ms  %3d passed %3d failed' "$SCEN_NAME" "$ms" "$p" "$f")")
+    echo "--- scenario wall time: $ms ms"
+    SCEN_NAME=''
+}
+
+# ------------------------------------------------------------- helpers ---
+in_sb() { "$SANDBOX" exec "$DIR" "$@"; }
+# Manager method through busctl, as root. "--" ends busctl's options, so
+# that arguments such as ExtraFlags' "--setenv=..." are taken as words.
+mgr() { in_sb busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" -- "$@"; }
+# The object path: NAME escaped as bus_label_escape.
+opath() {
+    local n=$1 out='' c i
+    for ((i = 0; i < ${#n}; i++)); do
+        c=${n:i:1}
+        if [[ $c == [A-Za-z0-9] ]]; then out+=$c; else out+=$(printf '_%02x' "'$c"); fi
+    done
+    echo "$MGR_PATH/container/$out"
+}
+# prop NAME PROPERTY: the value, without busctl's type prefix and quotes.
+prop() {
+    local out
+    out=$(in_sb busctl get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" "$2") || return 1
+    out=${out#* }
+    out=${out#\"}
+    out=${out%\"}
+    echo "$out"
+}
+state_is() { # NAME STATE
+    local s
+    s=$(prop "$1" State) || return 1
+    [[ $s == "$2" ]] || { echo "State of $1 is '$s', expected '$2'"; return 1; }
+}
+root_of() { echo "$DIR/state/$1"; }
+leader() { prop "$1" Leader; }
+# in_ct NAME CMD...: run CMD (the sandbox's binaries) in NAME's network
+# namespace, through its leader.
+in_ct() {
+    local l
+    l=$(leader "$1") || return 1
+    [[ $l =~ ^[1-9][0-9]*$ ]] || { echo "no leader for $1 ('$l')"; return 1; }
+    shift
+    in_sb nsenter -t "$l" -n "$@"
+}
+# create NAME SYSTEM [KEY TYPE VALUE...]...: Create with SystemPath plus
+# extras (busctl's typed argument syntax; COUNT is the number of keys).
+create_ok() { # NAME COUNT_OF_EXTRA_KEYS SYSTEM ARGS...
+    local name=$1 n=$2 sys=$3 out
+    shift 3
+    out=$(mgr Create 'sa{sv}' "$name" $((n + 1)) SystemPath s "$sys" "$@") || { echo "$out"; return 1; }
+    [[ $out == "o \"$(opath "$name")\"" ]] || { echo "Create replied '$out'"; return 1; }
+}
+# expect_error ERROR SUBSTRING -- METHOD GVARIANT_ARGS...: a manager call
+# through gdbus must fail with ERROR and a message containing SUBSTRING.
+# The whole answer goes to stdout (and so into the log of the check).
+expect_error() {
+    local want=$1 sub=$2 out rc=0
+    shift 3
+    local method=$1
+    shift
+    out=$(in_sb gdbus call --system --timeout 30 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.$method" "$@" 2>&1) || rc=$?
+    echo "$out"
+    echo "$out" >"$WORK/last-error"
+    ((rc != 0)) || { echo "expected $want, the call succeeded"; return 1; }
+    grep -qF "GDBus.Error:$want:" <<<"$out" || { echo "expected $want"; return 1; }
+    [[ -z $sub ]] || has -F -- "$sub" <<<"$out" || { echo "message does not contain '$sub'"; return 1; }
+}
+# poll DEADLINE_MS CMD...: retry until CMD succeeds or time runs out.
+poll() {
+    local deadline=$(($(now_ms) + $1))
+    shift
+    until "$@" >"$WORK/poll.out" 2>&1; do
+        if (($(now_ms) >= deadline)); then cat "$WORK/poll.out"; return 1; fi
+        sleep 0.05
+    done
+}
+ping4() { in_sb busybox ping -c1 -W2 "$1"; }
+ping6() { in_sb busybox ping6 -c1 -W2 "$1"; }
+# The ping-first payload's log must be exactly one "ok" line per TARGET, in
+# order, then "done".
+first_pings_ok() { # NAME TARGET...
+    local f
+    f=$(root_of "$1")/var/log/ping-first.log
+    shift
+    [[ -f $f ]] || { echo "no $f"; return 1; }
+    local want='' t
+    for t in "$@"; do want+="ping-first: $t ok"$'\n'; done
+    want+="ping-first: done"
+    [[ $(cat "$f") == "$want" ]] || { echo "ping-first.log:"; cat "$f"; echo "expected:"; echo "$want"; return 1; }
+}
+# Links: no ve-* / vb-* link at all in the sandbox's namespace.
+no_ve_links() {
+    local l
+    l=$(in_sb ip -o link show | awk -F': ' '{print $2}' | grep -E '^(ve|vb)-') || true
+    [[ -z $l ]] || { echo "links left: $l"; in_sb ip -br link; return 1; }
+}
+# Nothing of NAME's network on the sandbox side: no link with the name or
+# altname ve-NAME, nor HOSTIF (its recorded host interface), no pin.
+net_gone() { # NAME [HOSTIF]
+    local name=$1 hostif=${2:-}
+    if in_sb ip link show dev "ve-$name" >/dev/null 2>&1; then echo "link ve-$name exists"; in_sb ip link show dev "ve-$name"; return 1; fi
+    if [[ -n $hostif ]] && in_sb ip link show dev "$hostif" >/dev/null 2>&1; then echo "link $hostif exists"; return 1; fi
+    pin_gone "$name"
+}
+pin_gone() {
+    if in_sb test -e "$NETNS_DIR/$1"; then echo "pin $NETNS_DIR/$1 exists"; in_sb findmnt "$NETNS_DIR/$1"; return 1; fi
+}
+pins_empty() {
+    local l
+    l=$(in_sb sh -c 'ls -A "$1" 2>/dev/null; findmnt -rn -o TARGET | grep -F "$1/" || true' sh "$NETNS_DIR")
+    [[ -z $l ]] || { echo "left under $NETNS_DIR: $l"; return 1; }
+}
+nothing_left() { no_ve_links && pins_empty; }
+pin_mounted() { in_sb findmnt -n "$NETNS_DIR/$1" | has nsfs || { echo "no nsfs mount at $NETNS_DIR/$1"; return 1; }; }
+unit_argv() { in_sb systemctl show -P ExecStart "nixos-container@$1.service"; }
+argv_has() { # NAME WORD...: the nspawn argv of NAME's unit has every WORD
+    local a w
+    a=$(unit_argv "$1") || return 1
+    shift
+    for w in "$@"; do
+        tr ' ' '\n' <<<"$a" | has -xF -- "$w" || { echo "argv lacks '$w': $a"; return 1; }
+    done
+}
+
+# The container's addresses four ways, each as a sorted, space-separated
+# list: the Addresses property, Inspect's "Addresses", machined's
+# GetMachineAddresses, and machinectl status's "Address:" lines.
+addrs_prop() {
+    in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Addresses |
+        python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["data"])))'
+}
+addrs_inspect() {
+    in_sb busctl --json=short call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Inspect s "$1" |
+        python3 -c 'import json,sys; print(" ".join(sorted(json.loads(json.load(sys.stdin)["data"][0])["Addresses"])))'
+}
+addrs_machined() {
+    in_sb busctl --json=short call org.freedesktop.machine1 /org/freedesktop/machine1 \
+        org.freedesktop.machine1.Manager GetMachineAddresses s "$1" |
+        python3 -c '
+import ipaddress, json, sys
+d = json.load(sys.stdin)["data"][0]
+print(" ".join(sorted(str(ipaddress.ip_address(bytes(a))) for _, a in d)))'
+}
+addrs_machinectl() {
+    in_sb machinectl status "$1" --no-pager --lines=0 |
+        awk '/^[[:space:]]*Address:/ {on=1; sub(/^[[:space:]]*Address:[[:space:]]*/, ""); print; next}
+             on && /^[[:space:]]*[A-Z][A-Za-z]*: / {on=0}
+             on {gsub(/[[:space:]]/, ""); print}' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+# addresses_agree NAME MUST...: all four agree, and contain each MUST.
+addresses_agree() {
+    local name=$1 p i m c a
+    shift
+    p=$(addrs_prop "$name") && i=$(addrs_inspect "$name") && m=$(addrs_machined "$name") && c=$(addrs_machinectl "$name") || return 1
+    echo "property:   '$p'"
+    echo "Inspect:    '$i'"
+    echo "machined:   '$m'"
+    echo "machinectl: '$c'"
+    [[ $p == "$i" && $p == "$m" && $p == "$c" ]] || { echo "they differ"; return 1; }
+    for a in "$@"; do [[ " $p " == *" $a "* ]] || { echo "'$a' missing"; return 1; }; done
+}
+service_pid() { in_sb systemctl show -P MainPID nixos-containers.service; }
+service_answers() { mgr List >/dev/null; }
+kill_service() {
+    local old
+    old=$(service_pid)
+    [[ $old =~ ^[1-9][0-9]*$ ]] || { echo "service not running (MainPID '$old')"; return 1; }
+    in_sb systemctl kill -s KILL nixos-containers.service || return 1
+    restarted() {
+        local p
+        p=$(service_pid) && [[ $p =~ ^[1-9][0-9]*$ && $p != "$old" ]] && service_answers
+    }
+    poll 15000 restarted || { echo "service did not come back"; in_sb systemctl status --no-pager nixos-containers.service; return 1; }
+    echo "service pid $old -> $(service_pid)"
+}
+
+finish() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    [[ -n $SCEN_NAME ]] && ((rc != 0)) && fail "scenario '$SCEN_NAME' aborted (exit $rc)"
+    end_scenario
+    if ((failed > 0)) && [[ -f $DIR/pid ]]; then
+        echo
+        echo "---- journal (service and containers), last 80 lines"
+        "$SANDBOX" exec "$DIR" journalctl --no-pager -u nixos-containers -u 'nixos-container@*' 2>/dev/null | tail -n 80
+    fi
+    echo
+    check "sandbox down" "$SANDBOX" down "$DIR"
+    check "host unchanged (check-host)" "$SANDBOX" check-host "$DIR"
+    rmdir "$DIR" 2>/dev/null
+    rm -rf --one-file-system "$WORK"
+    echo
+    echo "---- scenario wall times"
+    printf '%s\n' "${SUMMARY[@]}"
+    echo "total: $(($(now_ms) - T_START)) ms"
+    echo "$passed passed, $failed failed"
+    ((failed == 0))
+    exit $?
+}
+T_START=$(now_ms)
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------- up ---
+scenario "0  sandbox up, payloads"
+if timeout 60 "$SANDBOX" up "$DIR" >"$LOG" 2>&1; then
+    pass "up: $(grep -o 'up in [0-9]* ms' "$LOG")"
+else
+    fail "up"
+    sed 's/^/    | /' "$LOG" | tail -n 60
+    exit 1
+fi
+export NOTIFY_INIT=$DIR/payload/notify-init
+mk_pids=()
+for spec in "netping ping-first" "netlisten listener" "netslow slow"; do
+    # shellcheck disable=SC2086
+    "$MAKE_SYSTEM" "$DIR/store" $spec >"$WORK/mk.${spec%% *}" 2>&1 &
+    mk_pids+=($!)
+done
+for p in "${mk_pids[@]}"; do wait "$p" || { fail "make-system"; cat "$WORK"/mk.*; exit 1; }; done
+PF=$(cat "$WORK/mk.netping") LISTEN=$(cat "$WORK/mk.netlisten") SLOW=$(cat "$WORK/mk.netslow")
+pass "payloads: $PF $LISTEN $SLOW"
+check "service is on the bus" in_sb busctl --system status "$BUS_NAME"
+check "no ve-* link and no pin before the first container" nothing_left
+
+# ------------------------------------------------------------ scenario 1 ---
+scenario "1  network ready before init: first ping, 5 of 5 runs"
+s1_argv() { argv_has "$1" "--network-namespace-path=$NETNS_DIR/$1" && ! unit_argv "$1" | has -- --private-network; }
+s1_host_end() {
+    in_sb ip -o addr show dev "ve-$1" | has -F 'inet 10.40.0.1/32' &&
+        in_sb ip route show 10.40.0.2 | has -F "dev ve-$1"
+}
+s1_container_end() {
+    in_ct "$1" ip -o addr show dev eth0 | has -F 'inet 10.40.0.2/32' &&
+        in_ct "$1" ip route show default | has -F 'via 10.40.0.1 dev eth0'
+}
+C=pfirst
+check "Create $C: ping-first, PrivateNetwork, HostAddress 10.40.0.1, LocalAddress 10.40.0.2" \
+    create_ok $C 3 "$PF" PrivateNetwork b true HostAddress s 10.40.0.1 LocalAddress s 10.40.0.2
+for run in 1 2 3 4 5; do
+    rm -f "$(root_of $C)/var/log/ping-first.log"
+    t0=$(now_ms)
+    check "run $run: Start $C" mgr Start s $C
+    note "run $run: Start took $(($(now_ms) - t0)) ms"
+    check "run $run: init's first action, ping 10.40.0.1, succeeded" first_pings_ok $C 10.40.0.1
+    if ((run == 1)); then
+        check "nspawn got --network-namespace-path=$NETNS_DIR/$C and no --private-network" s1_argv $C
+        check "the namespace is pinned at $NETNS_DIR/$C (nsfs)" pin_mounted $C
+        check "HostInterface is ve-$C" sh -c '[ "$1" = "ve-$2" ]' sh "$(prop $C HostInterface)" $C
+        check "the host reaches the container: ping 10.40.0.2" ping4 10.40.0.2
+        check "host end ve-$C has 10.40.0.1/32 and a route to 10.40.0.2" s1_host_end $C
+        check "container end is eth0 with 10.40.0.2/32 and a default route via 10.40.0.1" s1_container_end $C
+    fi
+    check "run $run: Stop $C" mgr Stop s $C
+    check "run $run: after Stop no ve-$C link and no pin" net_gone $C
+done
+check "Destroy $C" mgr Destroy s $C
+
+# ------------------------------------------------------------ scenario 2 ---
+scenario "2  IPv6 only; IPv4 + IPv6"
+C6=only6 C46=dual
+check "Create $C6: HostAddress6 fc00::1, LocalAddress6 fc00::2" \
+    create_ok $C6 3 "$PF" PrivateNetwork b true HostAddress6 s fc00::1 LocalAddress6 s fc00::2
+check "Create $C46: 10.46.0.1/10.46.0.2 and fc00:46::1/fc00:46::2" \
+    create_ok $C46 5 "$PF" PrivateNetwork b true HostAddress s 10.46.0.1 LocalAddress s 10.46.0.2 \
+    HostAddress6 s fc00:46::1 LocalAddress6 s fc00:46::2
+check "Start $C6" mgr Start s $C6
+check "Start $C46" mgr Start s $C46
+check "$C6: init's first ping6 fc00::1 succeeded" first_pings_ok $C6 fc00::1
+check "$C46: init's first pings 10.46.0.1 and fc00:46::1 succeeded" first_pings_ok $C46 10.46.0.1 fc00:46::1
+check "host -> $C6: ping6 fc00::2" ping6 fc00::2
+check "host -> $C46: ping 10.46.0.2" ping4 10.46.0.2
+check "host -> $C46: ping6 fc00:46::2" ping6 fc00:46::2
+check "$C6 -> host now too (nsenter ping6 fc00::1)" in_ct $C6 busybox ping6 -c1 -W2 fc00::1
+no_ipv4() { ! in_ct "$1" ip -4 -o addr show | grep -v ' lo ' | grep inet; }
+check "$C6 has no IPv4 address but loopback's" no_ipv4 $C6
+s2_host_end() {
+    in_sb ip -o -6 addr show dev "ve-$1" | grep -F 'inet6 fc00::1/128' | has -v tentative &&
+        in_sb ip -6 route show fc00::2 | has -F "dev ve-$1"
+}
+check "host end ve-$C6 has fc00::1/128 (not tentative) and a route to fc00::2" s2_host_end $C6
+check "$C6 addresses agree (property, Inspect, GetMachineAddresses, machinectl) and have fc00::2" addresses_agree $C6 fc00::2
+check "$C46 addresses agree and have 10.46.0.2 and fc00:46::2" addresses_agree $C46 10.46.0.2 fc00:46::2
+for c in $C6 $C46; do note "$c: $(addrs_prop "$c")"; done
+check "Stop $C6" mgr Stop s $C6
+check "Stop $C46" mgr Stop s $C46
+check "no ve-* link, no pin" nothing_left
+planned_agree() { # NAME EXPECTED
+    local p i
+    p=$(addrs_prop "$1") && i=$(addrs_inspect "$1") || return 1
+    echo "property '$p', Inspect '$i'"
+    [[ $p == "$i" && $p == "$2" ]]
+}
+check "after Stop, property and Inspect agree on the planned addresses of $C46" planned_agree $C46 "10.46.0.2 fc00:46::2"
+check "Destroy $C6" mgr Destroy s $C6
+check "Destroy $C46" mgr Destroy s $C46
+
+# ------------------------------------------------------------ scenario 7 ---
+scenario "7  errors: precise, nothing half-configured"
+# after_failure NAME: stopped, no link, no pin.
+after_failure() { state_is "$1" stopped && net_gone "$1" && no_ve_links && pins_empty; }
+record_error() { note "$1 -> $(grep -o 'GDBus.Error:.*' "$WORK/last-error" 2>/dev/null)"; }
+C=badbridge
+check "Create $C with HostBridge nosuchbr0" create_ok $C 3 "$PF" PrivateNetwork b true HostBridge s nosuchbr0 LocalAddress s 10.51.0.2/24
+check "Start $C -> NetworkSetupFailed naming the bridge" \
+    expect_error "$ERR.NetworkSetupFailed" "nosuchbr0" -- Start $C
+record_error "missing bridge"
+check "$C: stopped, no link, no pin" after_failure $C
+
+C=addrinuse
+blocker() { in_sb ip link add blk0 type veth peer name blk1 && in_sb ip addr add 10.44.0.1/24 dev blk0; }
+check "fixture: 10.44.0.1/24 on blk0 (one end of a veth pair) in the sandbox" blocker
+check "Create $C with HostAddress 10.44.0.1" create_ok $C 3 "$PF" PrivateNetwork b true HostAddress s 10.44.0.1 LocalAddress s 10.44.0.2
+check "Start $C -> NetworkSetupFailed naming 10.44.0.1 and blk0" \
+    expect_error "$ERR.NetworkSetupFailed" "10.44.0.1" -- Start $C
+record_error "address in use"
+check "the message names the interface that has it (blk0)" grep -qF blk0 "$WORK/last-error"
+check "$C: stopped, no link, no pin" after_failure $C
+blocker_kept() { in_sb ip -o addr show dev blk0 | has -F 'inet 10.44.0.1/24'; }
+check "blk0 keeps its address" blocker_kept
+check "fixture: address removed from blk0" in_sb ip addr del 10.44.0.1/24 dev blk0
+check "Start $C now succeeds (nothing stale in the way)" mgr Start s $C
+check "$C: first ping succeeded" first_pings_ok $C 10.44.0.1
+check "Stop $C" mgr Stop s $C
+check "$C: no link, no pin" net_gone $C
+
+C=nosuchif
+check "Create $C with Interfaces [nosuchif0]" create_ok $C 4 "$PF" PrivateNetwork b true HostAddress s 10.45.0.1 LocalAddress s 10.45.0.2 Interfaces as 1 nosuchif0
+check "Start $C -> NetworkSetupFailed naming nosuchif0" \
+    expect_error "$ERR.NetworkSetupFailed" "nosuchif0" -- Start $C
+record_error "missing interface"
+check "$C: stopped, no link (its main veth was not left behind), no pin" after_failure $C
+
+check "Create port1 forwarding tcp 9090" create_ok port1 2 "$PF" PrivateNetwork b true ForwardPorts 'a(sqq)' 1 tcp 9090 80
+check "Create port2 forwarding the same tcp 9090 -> InvalidArgument at Create" \
+    expect_error "$ERR.InvalidArgument" "9090" -- Create port2 \
+    "{'SystemPath': <'$PF'>, 'PrivateNetwork': <true>, 'ForwardPorts': <[('tcp', uint16 9090, uint16 81)]>}"
+record_error "tcp 9090 forwarded twice"
+check "port2 does not exist" expect_error "$ERR.NoSuchContainer" "" -- GetContainer port2
+check "Create port3 forwarding udp 9090 (another protocol) succeeds" create_ok port3 2 "$PF" PrivateNetwork b true ForwardPorts 'a(sqq)' 1 udp 9090 80
+check "Update port3 to forward tcp 9090 too -> InvalidArgument" \
+    expect_error "$ERR.InvalidArgument" "9090" -- Update port3 "{'ForwardPorts': <[('tcp', uint16 9090, uint16 80)]>}"
+record_error "Update to a port forwarded elsewhere"
+for c in badbridge addrinuse nosuchif port1 port3; do
+    check "Destroy $c" mgr Destroy s $c
+done
+in_sb ip link del blk0 >/dev/null 2>&1
+check "no ve-* link, no pin" nothing_left
