@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <system_error>
 
@@ -98,15 +99,105 @@ void makeDirectory(const fs::path& path, fs::perms perms) {
     checked("cannot set permissions of", path, error);
 }
 
-void touch(const fs::path& path) {
-    if (fs::exists(fs::symlink_status(path))) {
-        return;
+
+class UniqueFd {
+public:
+    explicit UniqueFd(int fd = -1) : fd_(fd) {}
+    ~UniqueFd() {
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
     }
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    UniqueFd& operator=(UniqueFd&& other) noexcept {
+        if (this != &other) {
+            if (fd_ >= 0) {
+                ::close(fd_);
+            }
+            fd_ = std::exchange(other.fd_, -1);
+        }
+        return *this;
+    }
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    [[nodiscard]] int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+// Opens (creating it with `mode` when missing) the directory `relative`
+// below `rootFd`, one component at a time, refusing links: a directory that
+// turned out to be a link fails with ELOOP/ENOTDIR instead of leading out.
+// Only a directory it creates gets `mode`; an existing one keeps its own.
+UniqueFd directoryBeneath(int rootFd, const fs::path& root, const fs::path& relative, mode_t mode) {
+    UniqueFd current(::fcntl(rootFd, F_DUPFD_CLOEXEC, 3));
+    fs::path walked = root;
+    for (const auto& component : relative) {
+        walked /= component;
+        if (::mkdirat(current.get(), component.c_str(), mode) == 0) {
+            // mkdir's mode passed through the umask; set what the module asks.
+            UniqueFd created(::openat(current.get(), component.c_str(),
+                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (created.get() < 0 || ::fchmod(created.get(), mode) != 0) {
+                throwIo("cannot set permissions of", walked, errno);
+            }
+        } else if (errno != EEXIST) {
+            throwIo("cannot create directory", walked, errno);
+        }
+        UniqueFd next(::openat(current.get(), component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (next.get() < 0) {
+            throwIo("refusing to use", walked, errno);
+        }
+        current = std::move(next);
+    }
+    return current;
+}
+
+void createEmptyBeneath(int directoryFd, const fs::path& directory, const char* name) {
+    int fd = ::openat(directoryFd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        ::close(fd);
+    } else if (errno != EEXIST) {
+        throwIo("cannot create", directory / name, errno);
+    }
+}
+
+void replaceFileBeneath(int directoryFd, const fs::path& directory, const char* name, const std::string& contents) {
+    // A fresh, unguessable name with O_EXCL: nothing planted can be reused.
+    std::string temporary;
+    int fd = -1;
+    for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+        std::random_device random;
+        temporary = "." + std::string(name) + "." + std::to_string(random()) + ".tmp";
+        fd = ::openat(directoryFd, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST) {
+            break;
+        }
+    }
     if (fd < 0) {
-        throwIo("cannot create", path, errno);
+        throwIo("cannot create", directory / temporary, errno);
     }
-    ::close(fd);
+    UniqueFd file(fd);
+    std::size_t written = 0;
+    while (written < contents.size()) {
+        auto count = ::write(file.get(), contents.data() + written, contents.size() - written);
+        if (count < 0 && errno == EINTR) {
+            continue;
+        }
+        if (count < 0) {
+            int error = errno;
+            ::unlinkat(directoryFd, temporary.c_str(), 0);
+            throwIo("cannot write", directory / temporary, error);
+        }
+        written += static_cast<std::size_t>(count);
+    }
+    // renameat replaces a link itself, not what it points to.
+    if (::renameat(directoryFd, temporary.c_str(), directoryFd, name) != 0) {
+        int error = errno;
+        ::unlinkat(directoryFd, temporary.c_str(), 0);
+        throwIo("cannot replace", directory / name, error);
+    }
 }
 
 constexpr std::string_view kConfigBegin = "  # BEGIN Config (org.nixos.Containers)\n";
@@ -246,24 +337,29 @@ void ContainerStore::prepareRoot(const ContainerPaths& paths) const {
     const auto& root = paths.root;
     const auto open = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                       fs::perms::others_read | fs::perms::others_exec;
+    // The root's parents belong to the host; everything below it may have
+    // been planted by the container's root user, so from here on each step
+    // is relative to a directory fd and never follows a link.
     makeDirectory(root, open);
-    makeDirectory(root / "etc", open);
-    makeDirectory(root / "var/lib", open);
-    makeDirectory(root / "usr", open);
-    makeDirectory(root / "var/lib/private", fs::perms::owner_all);
-    makeDirectory(root / "root", fs::perms::owner_all);
-    touch(root / "etc/os-release");
-    touch(root / "etc/machine-id");
+    UniqueFd rootFd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (rootFd.get() < 0) {
+        throwIo("cannot open", root, errno);
+    }
+    auto etc = directoryBeneath(rootFd.get(), root, "etc", 0755);
+    directoryBeneath(rootFd.get(), root, "var/lib", 0755);
+    directoryBeneath(rootFd.get(), root, "usr", 0755);
+    directoryBeneath(rootFd.get(), root, "var/lib/private", 0700);
+    directoryBeneath(rootFd.get(), root, "root", 0700);
+    createEmptyBeneath(etc.get(), root / "etc", "os-release");
+    createEmptyBeneath(etc.get(), root / "etc", "machine-id");
     makeDirectory(paths.profileDir, open);
     makeDirectory(paths.gcrootsDir, open);
 
-    // cp --remove-destination: a symlink left by the container is replaced,
-    // never followed out of the root.
-    const auto resolv = root / "etc/resolv.conf";
+    // cp --remove-destination: whatever the container left there (a link
+    // included) is replaced, never followed out of the root.
     std::error_code error;
-    fs::remove(resolv, error);
     if (fs::exists(settings_.resolvConf, error)) {
-        writeAtomically(resolv, readFile(settings_.resolvConf), 0644);
+        replaceFileBeneath(etc.get(), root / "etc", "resolv.conf", readFile(settings_.resolvConf));
     }
 }
 

@@ -1,0 +1,98 @@
+// The store against a container whose root user planted links: nothing
+// outside the root may be written, created or chmod'ed.
+#include "container_store.h"
+#include "errors.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace nixos_containers {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string contents(const fs::path& path) {
+    std::ifstream in(path);
+    std::stringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+class ContainerStoreTest : public ::testing::Test {
+protected:
+    ContainerStoreTest() {
+        char pattern[] = "/tmp/nc-store-XXXXXX";
+        top = mkdtemp(pattern);
+        settings.configDir = top / "etc";
+        settings.stateDir = top / "state";
+        settings.profilesDir = top / "profiles";
+        settings.gcrootsDir = top / "gcroots";
+        settings.resolvConf = top / "resolv.conf";
+        std::ofstream(settings.resolvConf) << "nameserver 10.0.0.1\n";
+        outside = top / "outside";
+        fs::create_directories(outside);
+        std::ofstream(outside / "secret") << "do not touch\n";
+        fs::permissions(outside, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+        paths = containerPaths(settings, "web", false);
+    }
+    ~ContainerStoreTest() override { fs::remove_all(top); }
+
+    fs::path top;
+    fs::path outside;
+    Settings settings;
+    ContainerPaths paths;
+};
+
+TEST_F(ContainerStoreTest, PreparesTheModulesSkeleton) {
+    ContainerStore store(settings);
+    store.prepareRoot(paths);
+    EXPECT_TRUE(fs::is_directory(paths.root / "var/lib/private"));
+    EXPECT_TRUE(fs::is_directory(paths.root / "usr"));
+    EXPECT_TRUE(fs::is_regular_file(paths.root / "etc/os-release"));
+    EXPECT_TRUE(fs::is_regular_file(paths.root / "etc/machine-id"));
+    EXPECT_EQ(contents(paths.root / "etc/resolv.conf"), "nameserver 10.0.0.1\n");
+    struct stat info {};
+    ASSERT_EQ(::stat((paths.root / "root").c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 07777, 0700U);
+    ASSERT_EQ(::stat((paths.root / "etc").c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 07777, 0755U);
+    store.prepareRoot(paths);  // again: idempotent
+}
+
+TEST_F(ContainerStoreTest, AResolvConfLinkIsReplacedNotFollowed) {
+    fs::create_directories(paths.root / "etc");
+    fs::create_symlink(outside / "secret", paths.root / "etc/resolv.conf");
+    ContainerStore(settings).prepareRoot(paths);
+    EXPECT_EQ(contents(outside / "secret"), "do not touch\n");
+    EXPECT_FALSE(fs::is_symlink(paths.root / "etc/resolv.conf"));
+    EXPECT_EQ(contents(paths.root / "etc/resolv.conf"), "nameserver 10.0.0.1\n");
+}
+
+TEST_F(ContainerStoreTest, LinkedDirectoriesAreRefusedAndTheirTargetsUntouched) {
+    fs::create_directories(paths.root);
+    fs::create_symlink(outside, paths.root / "root");  // chmod 0700 would land on `outside`
+    auto before = fs::status(outside).permissions();
+    try {
+        ContainerStore(settings).prepareRoot(paths);
+        FAIL() << "expected IOError";
+    } catch (const ContainerError& error) {
+        EXPECT_EQ(error.code(), ErrorCode::IOError);
+        EXPECT_NE(std::string(error.what()).find("root"), std::string::npos);
+    }
+    EXPECT_EQ(fs::status(outside).permissions(), before);
+
+    fs::remove(paths.root / "root");
+    fs::remove_all(paths.root / "etc");  // made by the refused attempt above
+    fs::create_symlink(outside, paths.root / "etc");  // os-release would be created in `outside`
+    EXPECT_THROW(ContainerStore(settings).prepareRoot(paths), ContainerError);
+    EXPECT_FALSE(fs::exists(outside / "os-release"));
+    EXPECT_FALSE(fs::exists(outside / "resolv.conf"));
+}
+
+}  // namespace
+}  // namespace nixos_containers
