@@ -2,6 +2,7 @@
 
 #include "log.h"
 
+#include <sdbus-c++/Error.h>
 #include <sdbus-c++/IConnection.h>
 
 #include <sys/eventfd.h>
@@ -87,13 +88,25 @@ int EventLoop::onBusPrepare(sd_event_source* /*source*/, void* userdata) {
 }
 
 void EventLoop::processBus() {
-    try {
-        while (connection_->processPendingRequest()) {
+    for (;;) {
+        try {
+            while (connection_->processPendingRequest()) {
+            }
+            return;
+        } catch (const sdbus::Error& error) {
+            // sdbus-c++ reports sd_bus_process's own failure so: the connection
+            // is gone and nothing more can be served. Anything else came from
+            // a handler.
+            if (error.getMessage().starts_with("Failed to process bus requests")) {
+                logError("bus connection failed: " + error.getMessage());
+                exit(1);
+                return;
+            }
+            logError("unexpected failure in a bus handler: " + error.getMessage());
+        } catch (const std::exception& error) {
+            // A handler failed in a way nobody caught: log it and serve on.
+            logError(std::string("unexpected failure in a bus handler: ") + error.what());
         }
-    } catch (const std::exception& error) {
-        // The bus connection is gone: nothing more can be served.
-        logError(std::string("bus connection failed: ") + error.what());
-        exit(1);
     }
 }
 

@@ -1108,7 +1108,12 @@ void ContainerManager::applyUpdate(const OperationPtr& operation, const Containe
         container.systemOnHost =
             fs::canonical(containerPaths(settings_, name, spec.ephemeral).systemLink, error);
     } else {
-        container.systemOnHost = locateSystem(settings_, spec.systemPath).onHost;
+        try {
+            container.systemOnHost = locateSystem(settings_, spec.systemPath).onHost;
+        } catch (const ContainerError&) {
+            // Checked before the update; gone since. Start reports it if it stays so.
+            container.systemOnHost = spec.systemPath;
+        }
     }
     auto plan = planNetwork(name, spec, settings_);
     container.hostInterface = plan && plan->mainVeth ? plan->mainVeth->hostName : "";

@@ -1,6 +1,7 @@
 #include "container_store.h"
 
 #include "errors.h"
+#include "utf8.h"
 #include "validation.h"
 
 #include <fcntl.h>
@@ -270,7 +271,7 @@ ContainerStore::Entry ContainerStore::load(const std::string& name) const {
     entry.conf = EnvFile::parse(readFile(paths.confFile));
     entry.spec = specFromConf(entry.conf);
     if (const auto* textFile = entry.conf.find("CONFIG_TEXT_FILE"); textFile != nullptr) {
-        entry.spec.config = configTextFromModule(readFile(*textFile));
+        entry.spec.config = sanitizeUtf8(configTextFromModule(readFile(*textFile)));
     }
     entry.declarative = isDeclarative(name);
     return entry;

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "manager_adaptor.h"
 #include "spec_decoder.h"
+#include "utf8.h"
 
 #include <systemd/sd-bus.h>
 
@@ -40,8 +41,18 @@ using VethMap = std::map<std::string, std::map<std::string, std::string>>;
 }  // namespace
 
 sdbus::Error toBusError(const ContainerError& error) {
-    return sdbus::Error(std::string(errorName(error.code())), error.what());
+    return sdbus::Error(std::string(errorName(error.code())), sanitizeUtf8(error.what()));
 }
+
+namespace {
+// Whatever escapes the core becomes an error reply, never an exception
+// unwinding through sd-bus into the loop.
+template <typename Reply>
+void replyFailure(const Reply& reply, const std::exception& error) {
+    logError(std::string("unexpected failure: ") + error.what());
+    reply->returnError(sdbus::Error("org.freedesktop.DBus.Error.Failed", sanitizeUtf8(error.what())));
+}
+}  // namespace
 
 // ------------------------------------------------------------ the objects
 
@@ -253,6 +264,7 @@ void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::Obje
             reply->returnError(toBusError(caller.error()));
             return;
         }
+        try {
         manager_->create(caller.value(), name, spec, [reply](Outcome<std::string> created) {
             if (!created.ok()) {
                 reply->returnError(toBusError(created.error()));
@@ -260,6 +272,9 @@ void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::Obje
             }
             reply->returnResults(sdbus::ObjectPath(containerPath(created.value())));
         });
+        } catch (const std::exception& error) {
+            replyFailure(reply, error);
+        }
     });
 }
 
@@ -271,13 +286,17 @@ void BusService::perform(const sdbus::Message& message, sdbus::Result<>&& result
             reply->returnError(toBusError(caller.error()));
             return;
         }
-        manager_->perform(caller.value(), verb, name, [reply](const Status& status) {
-            if (status.ok()) {
-                reply->returnResults();
-            } else {
-                reply->returnError(toBusError(status.error()));
-            }
-        });
+        try {
+            manager_->perform(caller.value(), verb, name, [reply](const Status& status) {
+                if (status.ok()) {
+                    reply->returnResults();
+                } else {
+                    reply->returnError(toBusError(status.error()));
+                }
+            });
+        } catch (const std::exception& error) {
+            replyFailure(reply, error);
+        }
     });
 }
 
@@ -299,13 +318,17 @@ void BusService::update(const sdbus::Message& message, sdbus::Result<>&& result,
             reply->returnError(toBusError(error));
             return;
         }
-        manager_->update(caller.value(), name, spec, [reply](const Status& status) {
-            if (status.ok()) {
-                reply->returnResults();
-            } else {
-                reply->returnError(toBusError(status.error()));
-            }
-        });
+        try {
+            manager_->update(caller.value(), name, spec, [reply](const Status& status) {
+                if (status.ok()) {
+                    reply->returnResults();
+                } else {
+                    reply->returnError(toBusError(status.error()));
+                }
+            });
+        } catch (const std::exception& error) {
+            replyFailure(reply, error);
+        }
     });
 }
 
@@ -329,7 +352,8 @@ sdbus::ObjectPath BusService::getContainer(const std::string& name) const {
 
 std::string BusService::inspect(const std::string& name) const {
     try {
-        return toJson(manager_->get(name)).dump(2);
+        // Text from disk may not be UTF-8: replaced, never thrown.
+        return toJson(manager_->get(name)).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
     } catch (const ContainerError& error) {
         throw toBusError(error);
     }
@@ -365,7 +389,11 @@ void BusService::containerChanged(const Container& container, const std::vector<
 }
 
 void BusService::buildOutput(const std::string& name, const std::string& line) {
-    managerObject_->emitBuildOutput(name, line);
+    try {
+        managerObject_->emitBuildOutput(name, sanitizeUtf8(line));
+    } catch (const sdbus::Error& error) {
+        logWarning("cannot emit BuildOutput for '" + name + "': " + error.getMessage());
+    }
 }
 
 }  // namespace nixos_containers
