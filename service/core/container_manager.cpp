@@ -187,39 +187,50 @@ void ContainerManager::finish(const OperationPtr& operation, Status status) {
     done(std::move(status));
 }
 
-void ContainerManager::authorize(const OperationPtr& operation, const std::string& actionId,
-                                 std::function<void()> next) {
-    const auto& caller = operation->caller;
+void ContainerManager::authorize(const Caller& caller, const std::string& name, const std::string& verb,
+                                 StatusCallback done) {
     // As systemd does: root needs no polkit, and the service itself neither.
     if (caller.internal || caller.uid == 0) {
-        next();
+        done(ok());
         return;
     }
-    std::map<std::string, std::string> details = {{"container", operation->name}, {"verb", operation->verb}};
+    // A caller whose polkit agent never answers must not pile up checks.
+    auto& pending = pendingAuthorizations_[caller.uid];
+    if (pending >= kMaxPendingAuthorizationsPerCaller) {
+        done(ContainerError(ErrorCode::LimitsExceeded, "uid " + std::to_string(caller.uid) + " has " +
+                                                           std::to_string(pending) +
+                                                           " authorizations pending; try again later"));
+        return;
+    }
+    ++pending;
+    const auto actionId = actionFor(verb);
+    std::map<std::string, std::string> details = {{"container", name}, {"verb", verb}};
     seams_.authorizer.check(
         caller, actionId, details,
-        [this, operation, actionId, next = std::move(next)](Outcome<Authorization> answer) {
-            const auto who = "uid " + std::to_string(operation->caller.uid);
-            const auto what = actionId + " (" + operation->verb + " '" + operation->name + "')";
+        [this, uid = caller.uid, name, verb, actionId,
+         done = std::move(done)](Outcome<Authorization> answer) {
+            if (--pendingAuthorizations_[uid] == 0) {
+                pendingAuthorizations_.erase(uid);
+            }
+            const auto who = "uid " + std::to_string(uid);
+            const auto what = actionId + " (" + verb + " '" + name + "')";
             if (!answer.ok()) {
                 // No polkit is a denial, never an open door.
-                finish(operation,
-                       ContainerError(ErrorCode::AccessDenied, "cannot check authorization of " + what +
-                                                                   ": " + answer.error().what()));
+                done(ContainerError(ErrorCode::AccessDenied,
+                                    "cannot check authorization of " + what + ": " + answer.error().what()));
                 return;
             }
             switch (answer.value()) {
                 case Authorization::Allowed:
-                    next();
+                    done(ok());
                     return;
                 case Authorization::ChallengeRequired:
-                    finish(operation, ContainerError(ErrorCode::InteractiveAuthorizationRequired,
-                                                     who + " must authenticate for " + what +
-                                                         "; call with interactive authorization allowed"));
+                    done(ContainerError(ErrorCode::InteractiveAuthorizationRequired,
+                                        who + " must authenticate for " + what +
+                                            "; call with interactive authorization allowed"));
                     return;
                 case Authorization::Denied:
-                    finish(operation,
-                           ContainerError(ErrorCode::AccessDenied, who + " is not authorized for " + what));
+                    done(ContainerError(ErrorCode::AccessDenied, who + " is not authorized for " + what));
                     return;
             }
         });
@@ -513,17 +524,39 @@ void ContainerManager::checkPortsFree(const std::string& name, const ContainerSp
     for (const auto& [owner, pending] : creating_) {
         check(owner, pending);
     }
+    for (const auto& [owner, pending] : updating_) {
+        check(owner, pending);
+    }
 }
 
 void ContainerManager::create(const Caller& caller, const std::string& name, ContainerSpec spec,
                               Callback<std::string> done) {
-    std::optional<std::pair<std::string, std::string>> allocated;
     try {
         validateName(name);
+        validateSpec(spec, settings_);
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    authorize(caller, name, "create",
+              [this, caller, name, spec = std::move(spec), done = std::move(done)](const Status& allowed) {
+                  if (!allowed.ok()) {
+                      done(allowed.error());
+                      return;
+                  }
+                  createAuthorized(caller, name, spec, done);
+              });
+}
+
+void ContainerManager::createAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,
+                                        const Callback<std::string>& done) {
+    // Checked and reserved now, after authorisation, in one turn of the loop:
+    // nothing can slip in between, and a caller waiting for polkit holds nothing.
+    std::optional<std::pair<std::string, std::string>> allocated;
+    try {
         if (containers_.contains(name) || creating_.contains(name) || store_.exists(name)) {
             throw ContainerError(ErrorCode::AlreadyExists, "container '" + name + "' already exists");
         }
-        validateSpec(spec, settings_);
         checkPortsFree(name, spec);
         if (spec.privateNetwork && !spec.network.hasAddress() && spec.network.hostBridge.empty()) {
             allocated = addresses_.allocate();
@@ -531,16 +564,12 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
             spec.network.localAddress = allocated->second;
         }
     } catch (const ContainerError& error) {
-        if (allocated) {
-            addresses_.release(*allocated);
-        }
         done(error);
         return;
     }
     if (!allocated) {
         addresses_.noteUsed(spec);
     }
-
     auto release = [this, name, spec, allocated] {
         creating_.erase(name);
         if (allocated) {
@@ -561,62 +590,60 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
     operation->creating = true;
     creating_[name] = spec;
 
-    authorize(operation, actionFor("create"), [this, operation, name, spec, done]() mutable {
-        const auto paths = containerPaths(settings_, name, spec.ephemeral);
-        // Undo everything Create may have made; the conf goes last on success,
-        // so a crash before it leaves no container behind, only files we own.
-        auto undo = [this, name, paths] {
-            try {
-                store_.removeConf(name);
-                store_.removeData(paths);
-                store_.removeData(containerPaths(settings_, name, false));
-            } catch (const ContainerError& error) {
-                logError("cannot clean up after a failed Create of '" + name + "': " + error.what());
-            }
-        };
-        auto commit = [this, operation, name, spec, paths, undo, done]() {
-            // The write (with its fsyncs) runs off the loop; the container
-            // exists for everyone once it is on disk.
-            inBackground(
-                name, [store = &store_, name, spec] { store->save(name, spec, EnvFile{}); },
-                [this, operation, name, spec, paths, undo, done](Status saved) {
-                    if (!saved.ok()) {
-                        undo();
-                        finish(operation, saved);
-                        return;
-                    }
-                    Container container;
-                    container.name = name;
-                    container.spec = spec;
-                    container.conf = confFromSpec(spec, EnvFile{}, paths.configTextFile);
-                    creating_.erase(name);
-                    addresses_.forget(spec);  // publish() notes them again
-                    publish(std::move(container));
-                    operation->done = [](const Status&) {};
-                    finish(operation, ok());
-                    done(name);
-                });
-        };
-        if (spec.needsBuild()) {
-            build(name, spec, [this, operation, commit, undo](Status built) {
-                if (!built.ok()) {
+    const auto paths = containerPaths(settings_, name, spec.ephemeral);
+    // Undo everything Create may have made; the conf goes last on success,
+    // so a crash before it leaves no container behind, only files we own.
+    auto undo = [this, name, paths] {
+        try {
+            store_.removeConf(name);
+            store_.removeData(paths);
+            store_.removeData(containerPaths(settings_, name, false));
+        } catch (const ContainerError& error) {
+            logError("cannot clean up after a failed Create of '" + name + "': " + error.what());
+        }
+    };
+    auto commit = [this, operation, name, spec, paths, undo, done]() {
+        // The write (with its fsyncs) runs off the loop; the container
+        // exists for everyone once it is on disk.
+        inBackground(
+            name, [store = &store_, name, spec] { store->save(name, spec, EnvFile{}); },
+            [this, operation, name, spec, paths, undo, done](Status saved) {
+                if (!saved.ok()) {
                     undo();
-                    finish(operation, built);
+                    finish(operation, saved);
                     return;
                 }
-                commit();
+                Container container;
+                container.name = name;
+                container.spec = spec;
+                container.conf = confFromSpec(spec, EnvFile{}, paths.configTextFile);
+                creating_.erase(name);
+                addresses_.forget(spec);  // publish() notes them again
+                publish(std::move(container));
+                operation->done = [](const Status&) {};
+                finish(operation, ok());
+                done(name);
             });
-            return;
-        }
-        try {
-            store_.linkSystem(paths, locateSystem(settings_, spec.systemPath).onHost);
-        } catch (const ContainerError& error) {
-            undo();
-            finish(operation, error);
-            return;
-        }
-        commit();
-    });
+    };
+    if (spec.needsBuild()) {
+        build(name, spec, [this, operation, commit, undo](Status built) {
+            if (!built.ok()) {
+                undo();
+                finish(operation, built);
+                return;
+            }
+            commit();
+        });
+        return;
+    }
+    try {
+        store_.linkSystem(paths, locateSystem(settings_, spec.systemPath).onHost);
+    } catch (const ContainerError& error) {
+        undo();
+        finish(operation, error);
+        return;
+    }
+    commit();
 }
 
 void ContainerManager::build(const std::string& name, const ContainerSpec& spec, StatusCallback next) {
@@ -708,59 +735,75 @@ void ContainerManager::build(const std::string& name, const ContainerSpec& spec,
 
 void ContainerManager::perform(const Caller& caller, Verb verb, const std::string& name,
                                StatusCallback done) {
-    const Container* container = nullptr;
-    try {
-        container = &get(name);
-        if (verb == Verb::Destroy && container->declarative) {
+    auto check = [this, verb, &name]() -> const Container& {
+        const auto& container = get(name);
+        if (verb == Verb::Destroy && container.declarative) {
             throw ContainerError(
                 ErrorCode::Declarative,
                 "container '" + name + "' is declarative: remove it from the NixOS configuration");
         }
-        if (!container->operation.empty()) {
-            throw ContainerError(ErrorCode::Busy,
-                                 "container '" + name + "' is busy with " + container->operation);
-        }
+        return container;
+    };
+    try {
+        check();
     } catch (const ContainerError& error) {
         done(error);
         return;
     }
     const std::string verbName(toString(verb));
-    auto operation = begin(caller, name, verbName, std::move(done));
-    if (!operation) {
-        return;
-    }
-    authorize(operation, actionFor(verbName), [this, operation, verb] {
-        auto finishWith = [this, operation](Status status) { finish(operation, std::move(status)); };
-        switch (verb) {
-            case Verb::Start:
-                doStart(operation, finishWith);
+    authorize(
+        caller, name, verbName, [this, caller, verb, verbName, name, check, done](const Status& allowed) {
+            if (!allowed.ok()) {
+                done(allowed.error());
                 return;
-            case Verb::Stop:
-                doStop(operation, false, finishWith);
+            }
+            // The world may have changed while polkit thought: check again, then
+            // take the container.
+            try {
+                const auto& container = check();
+                if (!container.operation.empty()) {
+                    throw ContainerError(ErrorCode::Busy,
+                                         "container '" + name + "' is busy with " + container.operation);
+                }
+            } catch (const ContainerError& error) {
+                done(error);
                 return;
-            case Verb::Terminate:
-                doStop(operation, true, finishWith);
+            }
+            auto operation = begin(caller, name, verbName, done);
+            if (!operation) {
                 return;
-            case Verb::Restart:
-                doStop(operation, false, [this, operation, finishWith](Status stopped) {
-                    if (!stopped.ok()) {
-                        finishWith(stopped);
-                        return;
-                    }
+            }
+            auto finishWith = [this, operation](Status status) { finish(operation, std::move(status)); };
+            switch (verb) {
+                case Verb::Start:
                     doStart(operation, finishWith);
-                });
-                return;
-            case Verb::Reload:
-                doReload(operation, finishWith);
-                return;
-            case Verb::Destroy:
-                doDestroy(operation, finishWith);
-                return;
-            case Verb::Update:
-                break;  // update() has its own entry: it carries a spec
-        }
-        finishWith(ContainerError(ErrorCode::InvalidArgument, "use Update to change a container"));
-    });
+                    return;
+                case Verb::Stop:
+                    doStop(operation, false, finishWith);
+                    return;
+                case Verb::Terminate:
+                    doStop(operation, true, finishWith);
+                    return;
+                case Verb::Restart:
+                    doStop(operation, false, [this, operation, finishWith](Status stopped) {
+                        if (!stopped.ok()) {
+                            finishWith(stopped);
+                            return;
+                        }
+                        doStart(operation, finishWith);
+                    });
+                    return;
+                case Verb::Reload:
+                    doReload(operation, finishWith);
+                    return;
+                case Verb::Destroy:
+                    doDestroy(operation, finishWith);
+                    return;
+                case Verb::Update:
+                    break;  // update() has its own entry: it carries a spec
+            }
+            finishWith(ContainerError(ErrorCode::InvalidArgument, "use Update to change a container"));
+        });
 }
 
 void ContainerManager::doStart(const OperationPtr& operation, StatusCallback next) {
@@ -1015,19 +1058,17 @@ void ContainerManager::doDestroy(const OperationPtr& operation, StatusCallback n
 
 void ContainerManager::update(const Caller& caller, const std::string& name, ContainerSpec spec,
                               StatusCallback done) {
-    ContainerSpec before;
-    try {
+    auto check = [this, &name]() -> const Container& {
         const auto& container = get(name);
         if (container.declarative) {
             throw ContainerError(
                 ErrorCode::Declarative,
                 "container '" + name + "' is declarative: change it in the NixOS configuration");
         }
-        if (!container.operation.empty()) {
-            throw ContainerError(ErrorCode::Busy,
-                                 "container '" + name + "' is busy with " + container.operation);
-        }
-        before = container.spec;
+        return container;
+    };
+    try {
+        const auto& container = check();
         auto checked = spec;
         if (!checked.needsBuild() && checked.systemPath.empty()) {
             // An imperative container of nixos-container runs what its profile
@@ -1035,73 +1076,107 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Con
             checked.systemPath = container.systemOnHost.string();
         }
         validateSpec(checked, settings_);
-        checkPortsFree(name, spec);
     } catch (const ContainerError& error) {
         done(error);
         return;
     }
-    auto operation = begin(caller, name, "update", std::move(done));
+    authorize(
+        caller, name, "update",
+        [this, caller, name, check, spec = std::move(spec), done = std::move(done)](const Status& allowed) {
+            if (!allowed.ok()) {
+                done(allowed.error());
+                return;
+            }
+            updateAuthorized(caller, name, spec, done);
+        });
+}
+
+void ContainerManager::updateAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,
+                                        const StatusCallback& done) {
+    ContainerSpec before;
+    try {
+        const auto& container = get(name);
+        if (container.declarative) {
+            throw ContainerError(ErrorCode::Declarative, "container '" + name + "' is declarative");
+        }
+        if (!container.operation.empty()) {
+            throw ContainerError(ErrorCode::Busy,
+                                 "container '" + name + "' is busy with " + container.operation);
+        }
+        before = container.spec;
+        checkPortsFree(name, spec);
+        if (spec.privateNetwork && !spec.network.hasAddress() && spec.network.hostBridge.empty()) {
+            if (before.privateNetwork && !before.network.hostAddress.empty() &&
+                before.network.hostBridge.empty()) {
+                spec.network = before.network;  // keep the pair it already has
+            } else {
+                auto pair = addresses_.allocate();
+                addresses_.release(pair);
+                spec.network.hostAddress = pair.first;
+                spec.network.localAddress = pair.second;
+            }
+        }
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    // What the new spec uses is held from now until the update is applied
+    // (or fails), so no concurrent Create or Update can take it.
+    addresses_.noteUsed(spec);
+    updating_[name] = spec;
+    auto committed = std::make_shared<bool>(false);
+    auto operation = begin(caller, name, "update", [this, name, spec, committed, done](Status status) {
+        updating_.erase(name);
+        if (!*committed) {
+            addresses_.forget(spec);
+        }
+        done(std::move(status));
+    });
     if (!operation) {
         return;
     }
-    authorize(operation, actionFor("update"), [this, operation, name, before, spec]() mutable {
-        if (spec.privateNetwork && !spec.network.hasAddress() && spec.network.hostBridge.empty()) {
-            try {
-                addresses_.forget(before);
-                auto pair = addresses_.allocate();
-                spec.network.hostAddress = pair.first;
-                spec.network.localAddress = pair.second;
-                addresses_.release(pair);
-                addresses_.noteUsed(before);
-            } catch (const ContainerError& error) {
-                addresses_.noteUsed(before);
-                finish(operation, error);
-                return;
+    auto apply = [this, operation, name, before, spec, committed]() {
+        try {
+            if (!spec.needsBuild() && sourceChanged(before, spec)) {
+                store_.linkSystem(containerPaths(settings_, name, spec.ephemeral),
+                                  locateSystem(settings_, spec.systemPath).onHost);
             }
-        }
-        auto apply = [this, operation, name, before, spec]() {
-            try {
-                if (!spec.needsBuild() && sourceChanged(before, spec)) {
-                    store_.linkSystem(containerPaths(settings_, name, spec.ephemeral),
-                                      locateSystem(settings_, spec.systemPath).onHost);
-                }
-            } catch (const ContainerError& error) {
-                finish(operation, error);
-                return;
-            }
-            auto conf = containers_.at(name).conf;
-            inBackground(
-                name, [store = &store_, name, spec, conf] { store->save(name, spec, conf); },
-                [this, operation, name, before, spec, conf](Status saved) {
-                    if (!saved.ok()) {
-                        finish(operation, saved);
-                        return;
-                    }
-                    containers_.at(name).conf =
-                        confFromSpec(spec, conf, containerPaths(settings_, name, false).configTextFile);
-                    applyUpdate(operation, before, spec);
-                });
-        };
-        if (spec.needsBuild()) {
-            build(name, spec, [this, operation, apply](Status built) {
-                if (!built.ok()) {
-                    finish(operation, built);
-                    return;
-                }
-                apply();
-            });
+        } catch (const ContainerError& error) {
+            finish(operation, error);
             return;
         }
-        apply();
-    });
+        auto conf = containers_.at(name).conf;
+        inBackground(
+            name, [store = &store_, name, spec, conf] { store->save(name, spec, conf); },
+            [this, operation, name, before, spec, conf, committed](Status saved) {
+                if (!saved.ok()) {
+                    finish(operation, saved);
+                    return;
+                }
+                containers_.at(name).conf =
+                    confFromSpec(spec, conf, containerPaths(settings_, name, false).configTextFile);
+                *committed = true;
+                applyUpdate(operation, before, spec);
+            });
+    };
+    if (spec.needsBuild()) {
+        build(name, spec, [this, operation, apply](Status built) {
+            if (!built.ok()) {
+                finish(operation, built);
+                return;
+            }
+            apply();
+        });
+        return;
+    }
+    apply();
 }
 
 void ContainerManager::applyUpdate(const OperationPtr& operation, const ContainerSpec& before,
                                    const ContainerSpec& spec) {
     const auto name = operation->name;
     auto& container = containers_.at(name);
-    addresses_.forget(before);
-    addresses_.noteUsed(spec);
+    addresses_.forget(before);  // the new ones were noted when the update began
     container.spec = spec;
     std::error_code error;
     if (spec.systemPath.empty()) {

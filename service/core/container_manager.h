@@ -78,7 +78,13 @@ private:
 
     OperationPtr begin(const Caller& caller, const std::string& name, const std::string& verb,
                        StatusCallback done);
-    void authorize(const OperationPtr& operation, const std::string& actionId, std::function<void()> next);
+    // Completes with ok when `caller` may do `verb` on `name`, else with
+    // AccessDenied / InteractiveAuthorizationRequired / LimitsExceeded.
+    void authorize(const Caller& caller, const std::string& name, const std::string& verb, StatusCallback done);
+    void createAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,
+                          const Callback<std::string>& done);
+    void updateAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,
+                          const StatusCallback& done);
     void finish(const OperationPtr& operation, Status status);
 
     void doStart(const OperationPtr& operation, StatusCallback next);
@@ -115,6 +121,9 @@ private:
     std::map<std::string, Container> containers_;
     std::map<std::string, std::string> unitToContainer_;
     std::map<std::string, ContainerSpec> creating_;  // specs of the Creates in progress
+    std::map<std::string, ContainerSpec> updating_;  // new specs of the Updates in progress
+    static constexpr std::size_t kMaxPendingAuthorizationsPerCaller = 16;
+    std::map<std::uint32_t, std::size_t> pendingAuthorizations_;
     std::size_t operationsInFlight_ = 0;
     std::vector<std::string> nspawnEnvironment_;
     struct BackgroundJob {

@@ -128,8 +128,14 @@ struct FakeAuthorizer final : Authorizer {
                Callback<Authorization> done) override {
         checks.push_back({actionId, details});
         auto answer = answers.contains(caller.uid) ? answers[caller.uid] : Authorization::Denied;
-        loop.post([done, answer] { done(answer); });
+        if (hold) {
+            held.push_back([done, answer] { done(answer); });
+        } else {
+            loop.post([done, answer] { done(answer); });
+        }
     }
+    bool hold = false;
+    std::vector<std::function<void()>> held;
     Deferred& loop;
     std::map<std::uint32_t, Authorization> answers;
     std::vector<std::pair<std::string, std::map<std::string, std::string>>> checks;
@@ -346,6 +352,37 @@ TEST_F(ContainerManagerTest, DeniedCreateChangesNothingAndFreesTheName) {
 
     authorizer.answers[61001] = Authorization::Allowed;
     EXPECT_TRUE(create("web", systemSpec(), user).ok());
+}
+
+TEST_F(ContainerManagerTest, ACallerWaitingForPolkitHoldsNothing) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    spec.forwardPorts = {{"tcp", 8080, 0}};
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    authorizer.answers[61001] = Authorization::Allowed;
+    authorizer.hold = true;  // a polkit agent that takes its time
+    std::vector<Status> started;
+    std::vector<Outcome<std::string>> created;
+    manager().perform(user, Verb::Start, "web", [&](Status status) { started.push_back(status); });
+    manager().create(user, "db", spec, [&](Outcome<std::string> result) { created.push_back(result); });
+    loop.drain();
+    EXPECT_TRUE(manager().get("web").operation.empty());
+    EXPECT_EQ(manager().operationsInFlight(), 0U);
+    // Root is not blocked, and the name, port and addresses are still free.
+    EXPECT_TRUE(perform(Verb::Stop, "web", root).ok());
+    auto competing = create("db", spec, root);
+    ASSERT_TRUE(competing.ok());
+    EXPECT_EQ(manager().get("db").spec.network.hostAddress, "10.233.0.1");
+    // When polkit finally answers, the world is checked again.
+    for (auto& answer : authorizer.held) {
+        answer();
+    }
+    loop.drain();
+    ASSERT_EQ(started.size(), 1U);
+    EXPECT_TRUE(started[0].ok());
+    ASSERT_EQ(created.size(), 1U);
+    ASSERT_FALSE(created[0].ok());
+    EXPECT_EQ(created[0].error().code(), ErrorCode::AlreadyExists);
 }
 
 TEST_F(ContainerManagerTest, StartPreparesTheNetworkBeforeTheUnitAndStopReleasesIt) {
