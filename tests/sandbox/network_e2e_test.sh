@@ -484,6 +484,12 @@ for c in bra brb; do check "Destroy $c" mgr Destroy s $c; done
 
 # ------------------------------------------------------------ scenario 4 ---
 scenario "4  ForwardPorts: tcp and udp"
+# What nspawn 252's --port needs here: --private-network next to
+# --network-namespace-path (without it: "Cannot use --port= without private
+# networking"); its DNAT then answers on every local address of the host but
+# 127.0.0.0/8 (its OUTPUT rule skips loopback: 127.0.0.1:8080 is refused),
+# and a client in another namespace reaches it only with ip_forward=1 on
+# the host, which nspawn does not set.
 C=fwd
 check "Create $C: listener payload, 10.41.0.1/10.41.0.2, tcp 8080->80, udp 8081->81, tcp 8082->(0: same)" \
     create_ok $C 4 "$LISTEN" PrivateNetwork b true HostAddress s 10.41.0.1 LocalAddress s 10.41.0.2 \
