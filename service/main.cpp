@@ -64,7 +64,9 @@ int main() {
             logInfo("org.nixos.Containers ready with " + std::to_string(manager.containers().size()) +
                     " containers");
         });
-        return loop.run();
+        int result = loop.run();
+        worker.stop();
+        return result;
     } catch (const std::exception& error) {
         logError(std::string("nixos-containersd: ") + error.what());
         return 1;

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -58,7 +60,10 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
 
 // In the child: only async-signal-safe calls from here on.
 [[noreturn]] void execChild(int output, const std::vector<std::pair<int, int>>& namespaces, int rootFd,
-                            char* const* argv, char* const* envp) {
+                            char* const* argv, char* const* envp, const sigset_t* noSignals) {
+    // The service blocks SIGCHLD, SIGTERM and SIGINT for sd-event; a child
+    // must not inherit that.
+    ::sigprocmask(SIG_SETMASK, noSignals, nullptr);
     int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) {
         ::dup2(devnull, STDIN_FILENO);
@@ -89,6 +94,9 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
             ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         }
     }
+    // Only 0, 1 and 2 go to the program: no fd the service opened (on any
+    // thread, with or without O_CLOEXEC) leaks into it.
+    ::close_range(3, ~0U, 0);
     ::execve(argv[0], argv, envp);
     static const char message[] = "cannot execute the command\n";
     (void)!::write(STDERR_FILENO, message, sizeof(message) - 1);
@@ -126,7 +134,15 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
     // Everything the child needs is made before fork.
     std::vector<std::pair<Fd, int>> namespaceFds;
     Fd rootFd;
+    Fd pidFd;
     if (request.namespacesOf) {
+        // Pinned first, checked after the namespaces are open: if the PID was
+        // reused in between, the pidfd says the process we meant is gone.
+        pidFd.reset(static_cast<int>(::syscall(SYS_pidfd_open, *request.namespacesOf, 0)));
+        if (pidFd.get() < 0) {
+            fail("container init " + std::to_string(*request.namespacesOf) + " is gone: " + std::strerror(errno));
+            return;
+        }
         const auto proc = "/proc/" + std::to_string(*request.namespacesOf);
         for (const auto& [name, type] : kNamespaces) {
             Fd fd(::open((proc + "/ns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
@@ -144,6 +160,10 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
             return;
         }
     }
+    if (pidFd.get() >= 0 && ::syscall(SYS_pidfd_send_signal, pidFd.get(), 0, nullptr, 0) != 0) {
+        fail("container init " + std::to_string(*request.namespacesOf) + " exited while being entered");
+        return;
+    }
     std::vector<std::pair<int, int>> namespaces;
     for (const auto& [fd, type] : namespaceFds) {
         namespaces.emplace_back(fd.get(), type);
@@ -153,6 +173,8 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
     auto argv = cStrings(argvStrings);
     auto envp = cStrings(envStrings);
 
+    sigset_t noSignals;
+    sigemptyset(&noSignals);
     int pipeFds[2];
     if (::pipe2(pipeFds, O_CLOEXEC) != 0) {
         fail(std::string("pipe: ") + std::strerror(errno));
@@ -166,7 +188,7 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
         return;
     }
     if (pid == 0) {
-        execChild(writeEnd.get(), namespaces, rootFd.get(), argv.data(), envp.data());
+        execChild(writeEnd.get(), namespaces, rootFd.get(), argv.data(), envp.data(), &noSignals);
     }
     writeEnd.reset();
     ::fcntl(readEnd.get(), F_SETFL, O_NONBLOCK);

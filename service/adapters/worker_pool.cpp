@@ -8,14 +8,19 @@ WorkerPool::WorkerPool(EventLoop& loop, std::size_t threads) : loop_(loop) {
     }
 }
 
-WorkerPool::~WorkerPool() {
+WorkerPool::~WorkerPool() { stop(); }
+
+void WorkerPool::stop() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
+        jobs_.clear();
     }
     wakeup_.notify_all();
     for (auto& thread : threads_) {
-        thread.join();
+        if (thread.joinable()) {
+            thread.join();
+        }
     }
 }
 

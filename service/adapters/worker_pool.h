@@ -21,6 +21,9 @@ public:
     WorkerPool& operator=(const WorkerPool&) = delete;
 
     void run(std::function<void()> work, StatusCallback done) override;
+    // Drops the jobs not yet started and waits for the running ones. Called
+    // before the core is destroyed: a queued job may refer to it.
+    void stop();
 
 private:
     struct Job {

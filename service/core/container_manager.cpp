@@ -185,6 +185,30 @@ void ContainerManager::finish(const OperationPtr& operation, Status status) {
     }
     auto done = std::move(operation->done);
     done(std::move(status));
+    if (!operation->creating) {
+        reconcile(operation->name);
+    }
+}
+
+void ContainerManager::reconcile(const std::string& name) {
+    // Unit signals that came during the operation were only shown, not
+    // acted on: ask systemd once more, and clean up after a container that
+    // went away meanwhile.
+    const auto* container = find(name);
+    if (container == nullptr || !container->operation.empty()) {
+        return;
+    }
+    auto before = container->state;
+    refreshFromSystem(name, [this, name, before] {
+        auto found = containers_.find(name);
+        if (found == containers_.end() || !found->second.operation.empty()) {
+            return;
+        }
+        auto now = found->second.state;
+        if (now != before && (now == ContainerState::Stopped || now == ContainerState::Failed)) {
+            releaseNetwork(name, found->second.spec, [](const Status&) {});
+        }
+    });
 }
 
 void ContainerManager::authorize(const Caller& caller, const std::string& name, const std::string& verb,
@@ -315,13 +339,19 @@ void ContainerManager::recover(StatusCallback done) {
     seams_.systemd.listUnits(
         {"nixos-container@*.service", "container@*.service"},
         [this, done = std::move(done)](Outcome<std::map<std::string, UnitState>> units) mutable {
+            // Without the world's answer every container would look stopped, and
+            // AutoStart would start again what runs: fail, and let systemd retry.
             if (!units.ok()) {
-                logWarning(std::string("cannot list units: ") + units.error().what());
+                done(ContainerError(ErrorCode::Failed,
+                                    std::string("cannot list units: ") + units.error().what()));
+                return;
             }
             seams_.machines.listMachines([this, units = std::move(units), done = std::move(done)](
                                              Outcome<std::vector<MachineInfo>> machines) {
                 if (!machines.ok()) {
-                    logWarning(std::string("cannot list machines: ") + machines.error().what());
+                    done(ContainerError(ErrorCode::Failed,
+                                        std::string("cannot list machines: ") + machines.error().what()));
+                    return;
                 }
                 std::map<std::string, MachineInfo> machineByName;
                 if (machines.ok()) {
@@ -593,11 +623,12 @@ void ContainerManager::createAuthorized(const Caller& caller, const std::string&
     const auto paths = containerPaths(settings_, name, spec.ephemeral);
     // Undo everything Create may have made; the conf goes last on success,
     // so a crash before it leaves no container behind, only files we own.
+    // Create never makes a root: a root left by an earlier container of that
+    // name is the owner's data and stays.
     auto undo = [this, name, paths] {
         try {
             store_.removeConf(name);
-            store_.removeData(paths);
-            store_.removeData(containerPaths(settings_, name, false));
+            store_.removeProfile(paths);
         } catch (const ContainerError& error) {
             logError("cannot clean up after a failed Create of '" + name + "': " + error.what());
         }
@@ -647,48 +678,58 @@ void ContainerManager::createAuthorized(const Caller& caller, const std::string&
 }
 
 void ContainerManager::build(const std::string& name, const ContainerSpec& spec, StatusCallback next) {
+    // Directories and the module file (fsync'ed) are made off the loop.
+    inBackground(
+        name,
+        [store = &store_, paths = containerPaths(settings_, name, spec.ephemeral), name, spec] {
+            std::error_code error;
+            for (const auto& directory : {paths.profileDir, paths.gcrootsDir}) {
+                fs::create_directories(directory, error);
+                if (error) {
+                    throw ContainerError(ErrorCode::IOError,
+                                         "cannot create '" + directory.string() + "': " + error.message());
+                }
+            }
+            if (!spec.config.empty()) {
+                store->saveConfigText(name, spec.config);
+            }
+        },
+        [this, name, spec, next](Status prepared) {
+            if (!prepared.ok()) {
+                next(withCode(ErrorCode::BuildFailed, prepared.error()));
+                return;
+            }
+            runBuilder(name, spec, next);
+        });
+}
+
+void ContainerManager::runBuilder(const std::string& name, const ContainerSpec& spec, StatusCallback next) {
     const auto paths = containerPaths(settings_, name, spec.ephemeral);
     ProcessRequest request;
-    try {
-        std::error_code error;
-        fs::create_directories(paths.profileDir, error);
-        if (error) {
-            throw ContainerError(ErrorCode::IOError,
-                                 "cannot create '" + paths.profileDir.string() + "': " + error.message());
-        }
-        fs::create_directories(paths.gcrootsDir, error);
-        if (!spec.flake.empty()) {
-            // nixos-container: the attribute is nixosConfigurations.NAME unless the URI names one.
-            auto hash = spec.flake.find('#');
-            auto ref = spec.flake.substr(0, hash);
-            auto attribute = hash == std::string::npos ? name : spec.flake.substr(hash + 1);
-            request.argv = {(settings_.nixBinDir / "nix").string(),
-                            "build",
-                            "--profile",
-                            paths.systemLink.string(),
-                            "--",
-                            ref + "#nixosConfigurations.\"" + attribute + "\".config.system.build.toplevel"};
-        } else {
-            std::string moduleFile = spec.configFile;
-            if (!spec.config.empty()) {
-                // The module text is written where the conf will point at it.
-                store_.saveConfigText(name, spec.config);
-                moduleFile = paths.configTextFile.string();
-            }
-            request.argv = {(settings_.nixBinDir / "nix-env").string(),
-                            "-p",
-                            paths.systemLink.string(),
-                            "-I",
-                            "nixos-config=" + moduleFile,
-                            "-f",
-                            "<nixpkgs/nixos>",
-                            "--set",
-                            "-A",
-                            "system"};
-        }
-    } catch (const ContainerError& error) {
-        next(withCode(ErrorCode::BuildFailed, error));
-        return;
+    if (!spec.flake.empty()) {
+        // nixos-container: the attribute is nixosConfigurations.NAME unless the URI names one.
+        auto hash = spec.flake.find('#');
+        auto ref = spec.flake.substr(0, hash);
+        auto attribute = hash == std::string::npos ? name : spec.flake.substr(hash + 1);
+        request.argv = {(settings_.nixBinDir / "nix").string(),
+                        "build",
+                        "--profile",
+                        paths.systemLink.string(),
+                        "--",
+                        ref + "#nixosConfigurations.\"" + attribute + "\".config.system.build.toplevel"};
+    } else {
+        // Module text lives where the conf points at it (written by build()).
+        auto moduleFile = spec.config.empty() ? spec.configFile : paths.configTextFile.string();
+        request.argv = {(settings_.nixBinDir / "nix-env").string(),
+                        "-p",
+                        paths.systemLink.string(),
+                        "-I",
+                        "nixos-config=" + moduleFile,
+                        "-f",
+                        "<nixpkgs/nixos>",
+                        "--set",
+                        "-A",
+                        "system"};
     }
     if (const char* path = std::getenv("PATH"); path != nullptr) {
         request.environment.push_back(std::string("PATH=") + path);
@@ -930,11 +971,11 @@ void ContainerManager::doStop(const OperationPtr& operation, bool terminate, Sta
             unit, [this, name, next = std::move(next)](Status) { afterStopped(name, next); });
         return;
     }
-    if (container.state == ContainerState::Stopped) {
-        next(ok());
-        return;
+    // Even a container we believe stopped gets a StopUnit (a no-op for a
+    // unit that is not loaded): Destroy must never act on a stale belief.
+    if (container.state != ContainerState::Stopped) {
+        setState(container, ContainerState::Stopping);
     }
-    setState(container, ContainerState::Stopping);
     auto stopUnit = [this, name, unit, next = std::move(next)]() {
         seams_.systemd.stopUnit(unit, [this, name, next](Status stopped) {
             if (!stopped.ok()) {

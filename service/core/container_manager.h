@@ -80,12 +80,14 @@ private:
                        StatusCallback done);
     // Completes with ok when `caller` may do `verb` on `name`, else with
     // AccessDenied / InteractiveAuthorizationRequired / LimitsExceeded.
-    void authorize(const Caller& caller, const std::string& name, const std::string& verb, StatusCallback done);
+    void authorize(const Caller& caller, const std::string& name, const std::string& verb,
+                   StatusCallback done);
     void createAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,
                           const Callback<std::string>& done);
     void updateAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,
                           const StatusCallback& done);
     void finish(const OperationPtr& operation, Status status);
+    void reconcile(const std::string& name);
 
     void doStart(const OperationPtr& operation, StatusCallback next);
     void doStop(const OperationPtr& operation, bool terminate, StatusCallback next);
@@ -96,6 +98,7 @@ private:
     void checkPortsFree(const std::string& name, const ContainerSpec& spec) const;
     void applyUpdate(const OperationPtr& operation, const ContainerSpec& before, const ContainerSpec& spec);
     void build(const std::string& name, const ContainerSpec& spec, StatusCallback next);
+    void runBuilder(const std::string& name, const ContainerSpec& spec, StatusCallback next);
     void afterStopped(const std::string& name, StatusCallback next);
     void refreshFromSystem(const std::string& name, std::function<void()> next);
     void refreshMachine(const std::string& name, std::function<void()> next);

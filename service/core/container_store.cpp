@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <system_error>
@@ -31,7 +32,6 @@ void checked(const std::string& what, const fs::path& path, const std::error_cod
         throwIo(what, path, error.value());
     }
 }
-
 
 void fsyncPath(const fs::path& path, int flags) {
     int fd = ::open(path.c_str(), flags | O_CLOEXEC);
@@ -100,7 +100,6 @@ void makeDirectory(const fs::path& path, fs::perms perms) {
     checked("cannot set permissions of", path, error);
 }
 
-
 class UniqueFd {
 public:
     explicit UniqueFd(int fd = -1) : fd_(fd) {}
@@ -138,15 +137,16 @@ UniqueFd directoryBeneath(int rootFd, const fs::path& root, const fs::path& rela
         walked /= component;
         if (::mkdirat(current.get(), component.c_str(), mode) == 0) {
             // mkdir's mode passed through the umask; set what the module asks.
-            UniqueFd created(::openat(current.get(), component.c_str(),
-                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            UniqueFd created(
+                ::openat(current.get(), component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (created.get() < 0 || ::fchmod(created.get(), mode) != 0) {
                 throwIo("cannot set permissions of", walked, errno);
             }
         } else if (errno != EEXIST) {
             throwIo("cannot create directory", walked, errno);
         }
-        UniqueFd next(::openat(current.get(), component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd next(
+            ::openat(current.get(), component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (next.get() < 0) {
             throwIo("refusing to use", walked, errno);
         }
@@ -164,14 +164,16 @@ void createEmptyBeneath(int directoryFd, const fs::path& directory, const char* 
     }
 }
 
-void replaceFileBeneath(int directoryFd, const fs::path& directory, const char* name, const std::string& contents) {
+void replaceFileBeneath(int directoryFd, const fs::path& directory, const char* name,
+                        const std::string& contents) {
     // A fresh, unguessable name with O_EXCL: nothing planted can be reused.
     std::string temporary;
     int fd = -1;
     for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
         std::random_device random;
         temporary = "." + std::string(name) + "." + std::to_string(random()) + ".tmp";
-        fd = ::openat(directoryFd, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        fd = ::openat(directoryFd, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      0644);
         if (fd < 0 && errno != EEXIST) {
             break;
         }
@@ -199,6 +201,32 @@ void replaceFileBeneath(int directoryFd, const fs::path& directory, const char* 
         ::unlinkat(directoryFd, temporary.c_str(), 0);
         throwIo("cannot replace", directory / name, error);
     }
+}
+
+// The first mount point strictly below `directory`, from /proc/self/mountinfo
+// (field 5; octal escapes as the kernel writes them).
+std::optional<std::string> mountBelow(const fs::path& directory) {
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    const std::string prefix = directory.lexically_normal().string() + "/";
+    std::string line;
+    while (std::getline(mountinfo, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, device, root, mountPoint;
+        fields >> id >> parent >> device >> root >> mountPoint;
+        std::string decoded;
+        for (std::size_t i = 0; i < mountPoint.size(); ++i) {
+            if (mountPoint[i] == '\\' && i + 3 < mountPoint.size()) {
+                decoded += static_cast<char>(std::stoi(mountPoint.substr(i + 1, 3), nullptr, 8));
+                i += 3;
+            } else {
+                decoded += mountPoint[i];
+            }
+        }
+        if (decoded.starts_with(prefix)) {
+            return decoded;
+        }
+    }
+    return std::nullopt;
 }
 
 constexpr std::string_view kConfigBegin = "  # BEGIN Config (org.nixos.Containers)\n";
@@ -380,7 +408,18 @@ void ContainerStore::linkSystem(const ContainerPaths& paths, const fs::path& sys
 }
 
 void ContainerStore::removeData(const ContainerPaths& paths) const {
-    for (const auto& path : {paths.root, paths.profileDir, paths.gcrootsDir}) {
+    if (auto mount = mountBelow(paths.root)) {
+        throw ContainerError(ErrorCode::IOError, "refusing to remove '" + paths.root.string() + "': '" +
+                                                     *mount + "' is mounted below it");
+    }
+    std::error_code error;
+    fs::remove_all(paths.root, error);
+    checked("cannot remove", paths.root, error);
+    removeProfile(paths);
+}
+
+void ContainerStore::removeProfile(const ContainerPaths& paths) const {
+    for (const auto& path : {paths.profileDir, paths.gcrootsDir}) {
         std::error_code error;
         fs::remove_all(path, error);
         checked("cannot remove", path, error);

@@ -52,8 +52,12 @@ public:
     void prepareRoot(const ContainerPaths& paths) const;
     // Points the container's profile at a system (what `nix-env -p P --set S` leaves).
     void linkSystem(const ContainerPaths& paths, const std::filesystem::path& systemOnHost) const;
-    // Removes root, profile and gcroots; missing parts are fine.
+    // Removes root, profile and gcroots; missing parts are fine. Refuses
+    // (IOError) a root with anything mounted below it: remove_all would
+    // descend into the mount and delete what is not the container's.
     void removeData(const ContainerPaths& paths) const;
+    // Removes profile and gcroots only.
+    void removeProfile(const ContainerPaths& paths) const;
 
     [[nodiscard]] const Settings& settings() const { return settings_; }
 
