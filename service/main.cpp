@@ -43,7 +43,8 @@ int main() {
         // more threads would only queue behind the same rtnl lock.
         WorkerPool worker(loop, 2);
         BusService bus(*connection);
-        ContainerManager manager(settings, Seams{systemd, machines, authorizer, network, processes, worker}, bus);
+        ContainerManager manager(settings, Seams{systemd, machines, authorizer, network, processes, worker},
+                                 bus);
         bus.attach(manager);
 
         // Objects first, name last: a client that sees the name sees every

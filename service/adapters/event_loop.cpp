@@ -39,7 +39,8 @@ EventLoop::EventLoop() : event_(newEvent(), sd_event_unref) {
     check(sd_event_source_set_enabled(source, SD_EVENT_OFF), "sd_event_source_set_enabled");
     wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     check(wakeFd_ < 0 ? -errno : 0, "eventfd");
-    check(sd_event_add_io(event_.get(), &source, wakeFd_, EPOLLIN, &EventLoop::onWake, this), "sd_event_add_io");
+    check(sd_event_add_io(event_.get(), &source, wakeFd_, EPOLLIN, &EventLoop::onWake, this),
+          "sd_event_add_io");
     wake_.reset(source);
 }
 
@@ -67,9 +68,9 @@ void EventLoop::attach(sdbus::IConnection& connection) {
     // queued output) and until when (a method call's timeout, or 0 when
     // messages are already queued).
     check(sd_event_source_set_prepare(source, &EventLoop::onBusPrepare), "sd_event_source_set_prepare");
-    check(sd_event_add_time(event_.get(), &source, CLOCK_MONOTONIC, UINT64_MAX, 0, &EventLoop::onBusTime,
-                            this),
-          "sd_event_add_time");
+    check(
+        sd_event_add_time(event_.get(), &source, CLOCK_MONOTONIC, UINT64_MAX, 0, &EventLoop::onBusTime, this),
+        "sd_event_add_time");
     busTime_.reset(source);
     check(sd_event_source_set_enabled(source, SD_EVENT_OFF), "sd_event_source_set_enabled");
 }
@@ -173,8 +174,12 @@ void EventLoop::exitOnSignals() {
     }
 }
 
-int EventLoop::run() { return sd_event_loop(event_.get()); }
+int EventLoop::run() {
+    return sd_event_loop(event_.get());
+}
 
-void EventLoop::exit(int code) { sd_event_exit(event_.get(), code); }
+void EventLoop::exit(int code) {
+    sd_event_exit(event_.get(), code);
+}
 
 }  // namespace nixos_containers

@@ -140,7 +140,8 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
         // reused in between, the pidfd says the process we meant is gone.
         pidFd.reset(static_cast<int>(::syscall(SYS_pidfd_open, *request.namespacesOf, 0)));
         if (pidFd.get() < 0) {
-            fail("container init " + std::to_string(*request.namespacesOf) + " is gone: " + std::strerror(errno));
+            fail("container init " + std::to_string(*request.namespacesOf) +
+                 " is gone: " + std::strerror(errno));
             return;
         }
         const auto proc = "/proc/" + std::to_string(*request.namespacesOf);

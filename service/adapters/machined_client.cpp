@@ -21,14 +21,16 @@ MachinedClient::MachinedClient(sdbus::IConnection& connection, std::string desti
     : connection_(connection),
       destination_(std::move(destination)),
       manager_(sdbus::createProxy(connection, destination_, "/org/freedesktop/machine1")) {
-    manager_->uponSignal("MachineNew").onInterface(kManager).call(
-        [this](const std::string& name, const sdbus::ObjectPath&) {
+    manager_->uponSignal("MachineNew")
+        .onInterface(kManager)
+        .call([this](const std::string& name, const sdbus::ObjectPath&) {
             if (onChange_) {
                 onChange_(name, true);
             }
         });
-    manager_->uponSignal("MachineRemoved").onInterface(kManager).call(
-        [this](const std::string& name, const sdbus::ObjectPath&) {
+    manager_->uponSignal("MachineRemoved")
+        .onInterface(kManager)
+        .call([this](const std::string& name, const sdbus::ObjectPath&) {
             if (onChange_) {
                 onChange_(name, false);
             }
@@ -82,52 +84,54 @@ void MachinedClient::getMachine(const std::string& name, Callback<std::optional<
     manager_->callMethodAsync("GetMachine")
         .onInterface(kManager)
         .withArguments(name)
-        .uponReplyInvoke([this, name, done = std::move(done)](const sdbus::Error* error,
-                                                                const sdbus::ObjectPath& path) {
-            if (error != nullptr) {
-                if (error->getName() == kNoSuchMachine) {
-                    done(std::optional<MachineInfo>{});
-                } else {
-                    done(peerError("machined cannot find '" + name + "'", *error));
+        .uponReplyInvoke(
+            [this, name, done = std::move(done)](const sdbus::Error* error, const sdbus::ObjectPath& path) {
+                if (error != nullptr) {
+                    if (error->getName() == kNoSuchMachine) {
+                        done(std::optional<MachineInfo>{});
+                    } else {
+                        done(peerError("machined cannot find '" + name + "'", *error));
+                    }
+                    return;
                 }
-                return;
-            }
-            readMachine(name, path, done);
-        });
+                readMachine(name, path, done);
+            });
 }
 
 void MachinedClient::listMachines(Callback<std::vector<MachineInfo>> done) {
     using Row = sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>;
     manager_->callMethodAsync("ListMachines")
         .onInterface(kManager)
-        .uponReplyInvoke([this, done = std::move(done)](const sdbus::Error* error, const std::vector<Row>& rows) {
-            if (error != nullptr) {
-                done(peerError("machined cannot list machines", *error));
-                return;
-            }
-            struct Gather {
-                std::vector<MachineInfo> machines;
-                std::size_t waiting = 0;
-                Callback<std::vector<MachineInfo>> done;
-            };
-            auto gather = std::make_shared<Gather>();
-            gather->waiting = rows.size();
-            gather->done = done;
-            if (rows.empty()) {
-                done(std::vector<MachineInfo>{});
-                return;
-            }
-            for (const auto& row : rows) {
-                readMachine(row.get<0>(), row.get<3>(), [gather](Outcome<std::optional<MachineInfo>> machine) {
-                    if (machine.ok() && machine.value()) {
-                        gather->machines.push_back(*machine.value());
-                    }
-                    if (--gather->waiting == 0) {
-                        gather->done(gather->machines);
-                    }
-                });
-            }
-        });
+        .uponReplyInvoke(
+            [this, done = std::move(done)](const sdbus::Error* error, const std::vector<Row>& rows) {
+                if (error != nullptr) {
+                    done(peerError("machined cannot list machines", *error));
+                    return;
+                }
+                struct Gather {
+                    std::vector<MachineInfo> machines;
+                    std::size_t waiting = 0;
+                    Callback<std::vector<MachineInfo>> done;
+                };
+                auto gather = std::make_shared<Gather>();
+                gather->waiting = rows.size();
+                gather->done = done;
+                if (rows.empty()) {
+                    done(std::vector<MachineInfo>{});
+                    return;
+                }
+                for (const auto& row : rows) {
+                    readMachine(row.get<0>(), row.get<3>(),
+                                [gather](Outcome<std::optional<MachineInfo>> machine) {
+                                    if (machine.ok() && machine.value()) {
+                                        gather->machines.push_back(*machine.value());
+                                    }
+                                    if (--gather->waiting == 0) {
+                                        gather->done(gather->machines);
+                                    }
+                                });
+                }
+            });
 }
 
 void MachinedClient::machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) {
@@ -135,24 +139,25 @@ void MachinedClient::machineAddresses(const std::string& name, Callback<std::vec
     manager_->callMethodAsync("GetMachineAddresses")
         .onInterface(kManager)
         .withArguments(name)
-        .uponReplyInvoke([name, done = std::move(done)](const sdbus::Error* error,
-                                                         const std::vector<Address>& addresses) {
-            if (error != nullptr) {
-                done(peerError("machined cannot list addresses of '" + name + "'", *error));
-                return;
-            }
-            std::vector<std::string> out;
-            for (const auto& address : addresses) {
-                char text[INET6_ADDRSTRLEN] = {};
-                const auto& bytes = address.get<1>();
-                int family = address.get<0>();
-                bool sized = (family == AF_INET && bytes.size() == 4) || (family == AF_INET6 && bytes.size() == 16);
-                if (sized && inet_ntop(family, bytes.data(), text, sizeof(text)) != nullptr) {
-                    out.emplace_back(text);
+        .uponReplyInvoke(
+            [name, done = std::move(done)](const sdbus::Error* error, const std::vector<Address>& addresses) {
+                if (error != nullptr) {
+                    done(peerError("machined cannot list addresses of '" + name + "'", *error));
+                    return;
                 }
-            }
-            done(out);
-        });
+                std::vector<std::string> out;
+                for (const auto& address : addresses) {
+                    char text[INET6_ADDRSTRLEN] = {};
+                    const auto& bytes = address.get<1>();
+                    int family = address.get<0>();
+                    bool sized = (family == AF_INET && bytes.size() == 4) ||
+                                 (family == AF_INET6 && bytes.size() == 16);
+                    if (sized && inet_ntop(family, bytes.data(), text, sizeof(text)) != nullptr) {
+                        out.emplace_back(text);
+                    }
+                }
+                done(out);
+            });
 }
 
 }  // namespace nixos_containers

@@ -12,7 +12,8 @@ namespace nixos_containers {
 // MachineRegistry over org.freedesktop.machine1.
 class MachinedClient final : public MachineRegistry {
 public:
-    explicit MachinedClient(sdbus::IConnection& connection, std::string destination = "org.freedesktop.machine1");
+    explicit MachinedClient(sdbus::IConnection& connection,
+                            std::string destination = "org.freedesktop.machine1");
 
     void terminateMachine(const std::string& name, StatusCallback done) override;
     void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) override;

@@ -15,9 +15,11 @@ PolkitAuthorizer::PolkitAuthorizer(sdbus::IConnection& connection)
 }
 
 void PolkitAuthorizer::check(const Caller& caller, const std::string& actionId,
-                             const std::map<std::string, std::string>& details, Callback<Authorization> done) {
+                             const std::map<std::string, std::string>& details,
+                             Callback<Authorization> done) {
     using Subject = sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>;
-    Subject subject("system-bus-name", std::map<std::string, sdbus::Variant>{{"name", sdbus::Variant(caller.busName)}});
+    Subject subject("system-bus-name",
+                    std::map<std::string, sdbus::Variant>{{"name", sdbus::Variant(caller.busName)}});
     std::uint32_t flags = caller.allowInteractive ? kAllowUserInteraction : 0;
     // A person may be typing a password: give an interactive check time.
     auto timeout = caller.allowInteractive ? std::chrono::minutes(5) : std::chrono::minutes(1);
@@ -25,8 +27,9 @@ void PolkitAuthorizer::check(const Caller& caller, const std::string& actionId,
         .onInterface("org.freedesktop.PolicyKit1.Authority")
         .withTimeout(timeout)
         .withArguments(subject, actionId, details, flags, std::string())
-        .uponReplyInvoke([done = std::move(done)](const sdbus::Error* error,
-                                                  const sdbus::Struct<bool, bool, std::map<std::string, std::string>>& result) {
+        .uponReplyInvoke([done = std::move(done)](
+                             const sdbus::Error* error,
+                             const sdbus::Struct<bool, bool, std::map<std::string, std::string>>& result) {
             if (error != nullptr) {
                 done(ContainerError(ErrorCode::AccessDenied,
                                     "polkit: " + error->getMessage() + " (" + error->getName() + ")"));

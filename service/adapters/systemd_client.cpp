@@ -33,7 +33,8 @@ std::vector<Property> unitProperties(const TransientUnit& unit) {
         {"Delegate", sdbus::Variant(unit.delegate)},
         {"KillMode", sdbus::Variant(unit.killMode)},
         {"KillSignal", sdbus::Variant(std::int32_t{unit.killSignal})},
-        {"SuccessExitStatus", sdbus::Variant(ExitStatus(unit.successExitStatus, std::vector<std::int32_t>{}))},
+        {"SuccessExitStatus",
+         sdbus::Variant(ExitStatus(unit.successExitStatus, std::vector<std::int32_t>{}))},
         {"RestartForceExitStatus",
          sdbus::Variant(ExitStatus(unit.restartForceExitStatus, std::vector<std::int32_t>{}))},
         {"Restart", sdbus::Variant(unit.restart)},
@@ -75,11 +76,13 @@ SystemdClient::SystemdClient(sdbus::IConnection& connection, std::string destina
     manager_->finishRegistration();
     // Unit PropertiesChanged and JobRemoved for jobs of others reach only
     // subscribers. The reply is not awaited: the match is in place already.
-    manager_->callMethodAsync("Subscribe").onInterface(kManager).uponReplyInvoke([](const sdbus::Error* error) {
-        if (error != nullptr) {
-            logWarning("systemd Subscribe failed: " + error->getMessage());
-        }
-    });
+    manager_->callMethodAsync("Subscribe")
+        .onInterface(kManager)
+        .uponReplyInvoke([](const sdbus::Error* error) {
+            if (error != nullptr) {
+                logWarning("systemd Subscribe failed: " + error->getMessage());
+            }
+        });
 }
 
 void SystemdClient::watchUnits(std::function<void(const std::string&, const UnitState&)> onChange) {
@@ -175,34 +178,34 @@ void SystemdClient::startTransientUnit(const TransientUnit& unit, StatusCallback
         .onInterface(kManager)
         .withArguments(unit.name, std::string("fail"), unitProperties(unit),
                        std::vector<sdbus::Struct<std::string, std::vector<Property>>>{})
-        .uponReplyInvoke([this, name, done = std::move(done)](const sdbus::Error* error,
-                                                                const sdbus::ObjectPath& job) {
-            awaitJob(name, ErrorCode::StartFailed, done, error, job);
-        });
+        .uponReplyInvoke(
+            [this, name, done = std::move(done)](const sdbus::Error* error, const sdbus::ObjectPath& job) {
+                awaitJob(name, ErrorCode::StartFailed, done, error, job);
+            });
 }
 
 void SystemdClient::startUnit(const std::string& unit, StatusCallback done) {
     manager_->callMethodAsync("StartUnit")
         .onInterface(kManager)
         .withArguments(unit, std::string("replace"))
-        .uponReplyInvoke([this, unit, done = std::move(done)](const sdbus::Error* error,
-                                                                const sdbus::ObjectPath& job) {
-            awaitJob(unit, ErrorCode::StartFailed, done, error, job);
-        });
+        .uponReplyInvoke(
+            [this, unit, done = std::move(done)](const sdbus::Error* error, const sdbus::ObjectPath& job) {
+                awaitJob(unit, ErrorCode::StartFailed, done, error, job);
+            });
 }
 
 void SystemdClient::stopUnit(const std::string& unit, StatusCallback done) {
     manager_->callMethodAsync("StopUnit")
         .onInterface(kManager)
         .withArguments(unit, std::string("replace"))
-        .uponReplyInvoke([this, unit, done = std::move(done)](const sdbus::Error* error,
-                                                                const sdbus::ObjectPath& job) {
-            if (error != nullptr && error->getName() == kNoSuchUnit) {
-                done(Done{});
-                return;
-            }
-            awaitJob(unit, ErrorCode::StopFailed, done, error, job);
-        });
+        .uponReplyInvoke(
+            [this, unit, done = std::move(done)](const sdbus::Error* error, const sdbus::ObjectPath& job) {
+                if (error != nullptr && error->getName() == kNoSuchUnit) {
+                    done(Done{});
+                    return;
+                }
+                awaitJob(unit, ErrorCode::StopFailed, done, error, job);
+            });
 }
 
 void SystemdClient::resetFailedUnit(const std::string& unit, StatusCallback done) {
@@ -241,7 +244,7 @@ void SystemdClient::unitState(const std::string& unit, Callback<UnitState> done)
             proxy->callMethodAsync("Get")
                 .onInterface(kProperties)
                 .withArguments(std::string("org.freedesktop.systemd1.Service"), std::string("Result"))
-                .uponReplyInvoke([proxy, state, done = std::move(done)](const sdbus::Error* error,
+                .uponReplyInvoke([proxy, state, done](const sdbus::Error* error,
                                                                         const sdbus::Variant& result) {
                     auto withResult = state;
                     if (error == nullptr) {
@@ -254,25 +257,27 @@ void SystemdClient::unitState(const std::string& unit, Callback<UnitState> done)
 
 void SystemdClient::listUnits(const std::vector<std::string>& patterns,
                               Callback<std::map<std::string, UnitState>> done) {
-    using UnitRow = sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
-                                  sdbus::ObjectPath, std::uint32_t, std::string, sdbus::ObjectPath>;
+    using UnitRow =
+        sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
+                      sdbus::ObjectPath, std::uint32_t, std::string, sdbus::ObjectPath>;
     manager_->callMethodAsync("ListUnitsByPatterns")
         .onInterface(kManager)
         .withArguments(std::vector<std::string>{}, patterns)
-        .uponReplyInvoke([done = std::move(done)](const sdbus::Error* error, const std::vector<UnitRow>& rows) {
-            if (error != nullptr) {
-                done(peerError(ErrorCode::Failed, "cannot list units", *error));
-                return;
-            }
-            std::map<std::string, UnitState> units;
-            for (const auto& row : rows) {
-                UnitState state;
-                state.activeState = row.get<3>();
-                state.subState = row.get<4>();
-                units.emplace(row.get<0>(), state);
-            }
-            done(units);
-        });
+        .uponReplyInvoke(
+            [done = std::move(done)](const sdbus::Error* error, const std::vector<UnitRow>& rows) {
+                if (error != nullptr) {
+                    done(peerError(ErrorCode::Failed, "cannot list units", *error));
+                    return;
+                }
+                std::map<std::string, UnitState> units;
+                for (const auto& row : rows) {
+                    UnitState state;
+                    state.activeState = row.get<3>();
+                    state.subState = row.get<4>();
+                    units.emplace(row.get<0>(), state);
+                }
+                done(units);
+            });
 }
 
 }  // namespace nixos_containers

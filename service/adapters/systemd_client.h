@@ -13,7 +13,8 @@ namespace nixos_containers {
 // SystemdManager over org.freedesktop.systemd1, asynchronous throughout.
 class SystemdClient final : public SystemdManager {
 public:
-    explicit SystemdClient(sdbus::IConnection& connection, std::string destination = "org.freedesktop.systemd1");
+    explicit SystemdClient(sdbus::IConnection& connection,
+                           std::string destination = "org.freedesktop.systemd1");
 
     void startTransientUnit(const TransientUnit& unit, StatusCallback done) override;
     void startUnit(const std::string& unit, StatusCallback done) override;

@@ -8,7 +8,9 @@ WorkerPool::WorkerPool(EventLoop& loop, std::size_t threads) : loop_(loop) {
     }
 }
 
-WorkerPool::~WorkerPool() { stop(); }
+WorkerPool::~WorkerPool() {
+    stop();
+}
 
 void WorkerPool::stop() {
     {

@@ -34,11 +34,19 @@ std::string shown(std::string_view value) {
     return out;
 }
 
-bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
-bool isSpace(char c) { return isBlank(c) || c == '\n'; }
+bool isBlank(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+bool isSpace(char c) {
+    return isBlank(c) || c == '\n';
+}
 
-bool isKeyStart(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
-bool isKeyChar(char c) { return isKeyStart(c) || (c >= '0' && c <= '9'); }
+bool isKeyStart(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+bool isKeyChar(char c) {
+    return isKeyStart(c) || (c >= '0' && c <= '9');
+}
 
 bool isValidKey(std::string_view key) {
     return !key.empty() && isKeyStart(key.front()) && std::all_of(key.begin(), key.end(), isKeyChar);
@@ -92,7 +100,8 @@ std::string parseValue(std::string_view text, std::size_t number, std::string_vi
         if (!closed) {
             badLine(number, line, "unterminated quote (multi-line values are not supported)");
         }
-        while (i < text.size() && isBlank(text[i])) ++i;
+        while (i < text.size() && isBlank(text[i]))
+            ++i;
         if (i != text.size()) {
             badLine(number, line, "text after the closing quote");
         }
@@ -110,7 +119,8 @@ std::string parseValue(std::string_view text, std::size_t number, std::string_vi
         value += c;
     }
     // systemd strips trailing whitespace of unquoted values.
-    while (!value.empty() && isBlank(value.back())) value.pop_back();
+    while (!value.empty() && isBlank(value.back()))
+        value.pop_back();
     return value;
 }
 
@@ -118,9 +128,11 @@ std::vector<std::string> splitWords(std::string_view text) {
     std::vector<std::string> words;
     std::size_t i = 0;
     while (i < text.size()) {
-        while (i < text.size() && isSpace(text[i])) ++i;
+        while (i < text.size() && isSpace(text[i]))
+            ++i;
         auto start = i;
-        while (i < text.size() && !isSpace(text[i])) ++i;
+        while (i < text.size() && !isSpace(text[i]))
+            ++i;
         if (i > start) {
             words.emplace_back(text.substr(start, i - start));
         }
@@ -144,7 +156,8 @@ std::vector<std::string> splitOn(std::string_view text, char separator) {
 std::string joinWords(const std::vector<std::string>& words, char separator = ' ') {
     std::string out;
     for (const auto& word : words) {
-        if (!out.empty()) out += separator;
+        if (!out.empty())
+            out += separator;
         out += word;
     }
     return out;
@@ -181,9 +194,8 @@ std::uint16_t parsePort(std::string_view entry, std::string_view text) {
 }
 
 bool isAllDigits(std::string_view text) {
-    return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-               return c >= '0' && c <= '9';
-           });
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // The module's mkPortStr `protocol:hostPort:containerPort`, plus nspawn's
@@ -204,16 +216,14 @@ PortForward parsePortEntry(std::string_view entry) {
         port.hostPort = parsePort(entry, parts[1]);
         port.containerPort = parsePort(entry, parts[2]);
     } else {
-        throwInvalid("HOST_PORT entry " + shown(entry) +
-                     " is not [protocol:]hostPort[:containerPort]");
+        throwInvalid("HOST_PORT entry " + shown(entry) + " is not [protocol:]hostPort[:containerPort]");
     }
     return port;
 }
 
 std::string portEntry(const PortForward& port) {
     auto containerPort = port.containerPort == 0 ? port.hostPort : port.containerPort;
-    return port.protocol + ":" + std::to_string(port.hostPort) + ":" +
-           std::to_string(containerPort);
+    return port.protocol + ":" + std::to_string(port.hostPort) + ":" + std::to_string(containerPort);
 }
 
 // Bind flags exactly as the module's mkBindFlag writes them: the host path,
@@ -267,11 +277,10 @@ NetworkOptions parseVeth(std::string_view entry, std::string& name) {
 // HOST_PORT); an item holding one would come back as something else.
 void requireWord(std::string_view key, std::string_view item, std::string_view separators) {
     bool bad = item.empty() || std::any_of(item.begin(), item.end(), [&](char c) {
-        return isSpace(c) || separators.find(c) != std::string_view::npos;
-    });
+                   return isSpace(c) || separators.find(c) != std::string_view::npos;
+               });
     if (bad) {
-        throwInvalid(std::string(key) + " item " + shown(item) +
-                     " is empty or contains a separator");
+        throwInvalid(std::string(key) + " item " + shown(item) + " is empty or contains a separator");
     }
 }
 
@@ -316,19 +325,23 @@ EnvFile EnvFile::parse(std::string_view text) {
         ++number;
 
         std::size_t i = 0;
-        while (i < line.size() && isBlank(line[i])) ++i;
+        while (i < line.size() && isBlank(line[i]))
+            ++i;
         if (i == line.size() || line[i] == '#' || line[i] == ';') {
             continue;
         }
         auto keyStart = i;
-        while (i < line.size() && isKeyChar(line[i])) ++i;
+        while (i < line.size() && isKeyChar(line[i]))
+            ++i;
         auto key = line.substr(keyStart, i - keyStart);
-        while (i < line.size() && isBlank(line[i])) ++i;
+        while (i < line.size() && isBlank(line[i]))
+            ++i;
         if (!isValidKey(key) || i == line.size() || line[i] != '=') {
             badLine(number, line, "expected KEY=value");
         }
         ++i;
-        while (i < line.size() && isBlank(line[i])) ++i;
+        while (i < line.size() && isBlank(line[i]))
+            ++i;
         auto value = parseValue(line.substr(i), number, line);
 
         // systemd lets a later assignment win; keep the first position.
@@ -351,8 +364,7 @@ std::string EnvFile::serialize() const {
             out += value;
         } else if (std::none_of(value.begin(), value.end(), isForbiddenValueChar)) {
             out += '"' + value + '"';
-        } else if (value.find('\'') == std::string::npos &&
-                   value.find('\n') == std::string::npos) {
+        } else if (value.find('\'') == std::string::npos && value.find('\n') == std::string::npos) {
             // Only parsed values get here (set() refuses these characters):
             // single quotes keep them literal for systemd.
             out += '\'' + value + '\'';
@@ -372,8 +384,8 @@ std::string EnvFile::serialize() const {
 }
 
 const std::string* EnvFile::find(std::string_view key) const {
-    auto found = std::find_if(entries_.begin(), entries_.end(),
-                              [&](const auto& entry) { return entry.first == key; });
+    auto found =
+        std::find_if(entries_.begin(), entries_.end(), [&](const auto& entry) { return entry.first == key; });
     return found == entries_.end() ? nullptr : &found->second;
 }
 
@@ -381,14 +393,12 @@ void EnvFile::set(const std::string& key, const std::string& value) {
     if (!isValidKey(key)) {
         throwInvalid("conf key " + shown(key) + " is not a valid variable name");
     }
-    if (auto bad = std::find_if(value.begin(), value.end(), isForbiddenValueChar);
-        bad != value.end()) {
-        throwInvalid(key + " value " + shown(value) + " contains " +
-                     shown(std::string_view(&*bad, 1)) +
+    if (auto bad = std::find_if(value.begin(), value.end(), isForbiddenValueChar); bad != value.end()) {
+        throwInvalid(key + " value " + shown(value) + " contains " + shown(std::string_view(&*bad, 1)) +
                      ", which the container@ template cannot pass on unchanged");
     }
-    auto found = std::find_if(entries_.begin(), entries_.end(),
-                              [&](const auto& entry) { return entry.first == key; });
+    auto found =
+        std::find_if(entries_.begin(), entries_.end(), [&](const auto& entry) { return entry.first == key; });
     if (found != entries_.end()) {
         found->second = value;
     } else {
@@ -471,8 +481,7 @@ ContainerSpec specFromConf(const EnvFile& conf) {
     return spec;
 }
 
-EnvFile confFromSpec(const ContainerSpec& spec, EnvFile base,
-                     const std::filesystem::path& configTextFile) {
+EnvFile confFromSpec(const ContainerSpec& spec, EnvFile base, const std::filesystem::path& configTextFile) {
     EnvFile& conf = base;
     setOrErase(conf, "SYSTEM_PATH", spec.systemPath);
     setOrErase(conf, "CONFIG_FILE", spec.configFile);
@@ -524,9 +533,8 @@ EnvFile confFromSpec(const ContainerSpec& spec, EnvFile base,
     for (const auto& [name, options] : spec.extraVeths) {
         requireWord("EXTRA_VETHS", name, ",");
         std::string entry = name;
-        for (const auto* field : {&options.hostAddress, &options.localAddress,
-                                  &options.hostAddress6, &options.localAddress6,
-                                  &options.hostBridge}) {
+        for (const auto* field : {&options.hostAddress, &options.localAddress, &options.hostAddress6,
+                                  &options.localAddress6, &options.hostBridge}) {
             if (!field->empty()) {
                 requireWord("EXTRA_VETHS", *field, ",");
             }

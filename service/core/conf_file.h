@@ -48,9 +48,7 @@ public:
     [[nodiscard]] const std::string* find(std::string_view key) const;
     void set(const std::string& key, const std::string& value);
     void erase(std::string_view key);
-    [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& entries() const {
-        return entries_;
-    }
+    [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& entries() const { return entries_; }
 
 private:
     std::vector<std::pair<std::string, std::string>> entries_;
@@ -61,7 +59,6 @@ private:
 ContainerSpec specFromConf(const EnvFile& conf);
 // Writes every key the spec sets onto `base` (a previous conf, so unknown
 // keys survive) and removes the keys it does not set.
-EnvFile confFromSpec(const ContainerSpec& spec, EnvFile base,
-                     const std::filesystem::path& configTextFile);
+EnvFile confFromSpec(const ContainerSpec& spec, EnvFile base, const std::filesystem::path& configTextFile);
 
 }  // namespace nixos_containers

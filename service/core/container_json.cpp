@@ -4,8 +4,10 @@ namespace nixos_containers {
 
 namespace {
 nlohmann::json networkJson(const NetworkOptions& options) {
-    return {{"HostAddress", options.hostAddress},   {"LocalAddress", options.localAddress},
-            {"HostAddress6", options.hostAddress6}, {"LocalAddress6", options.localAddress6},
+    return {{"HostAddress", options.hostAddress},
+            {"LocalAddress", options.localAddress},
+            {"HostAddress6", options.hostAddress6},
+            {"LocalAddress6", options.localAddress6},
             {"HostBridge", options.hostBridge}};
 }
 }  // namespace

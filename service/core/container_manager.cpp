@@ -425,9 +425,9 @@ void ContainerManager::autoStart() {
             continue;
         }
         logInfo("starting '" + name + "' (AutoStart)");
-        perform(service, Verb::Start, name, [name](const Status& status) {
+        perform(service, Verb::Start, name, [started = name](const Status& status) {
             if (!status.ok()) {
-                logWarning("AutoStart of '" + name + "' failed: " + status.error().what());
+                logWarning("AutoStart of '" + started + "' failed: " + status.error().what());
             }
         });
     }
@@ -1121,15 +1121,14 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Con
         done(error);
         return;
     }
-    authorize(
-        caller, name, "update",
-        [this, caller, name, check, spec = std::move(spec), done = std::move(done)](const Status& allowed) {
-            if (!allowed.ok()) {
-                done(allowed.error());
-                return;
-            }
-            updateAuthorized(caller, name, spec, done);
-        });
+    authorize(caller, name, "update",
+              [this, caller, name, spec = std::move(spec), done = std::move(done)](const Status& allowed) {
+                  if (!allowed.ok()) {
+                      done(allowed.error());
+                      return;
+                  }
+                  updateAuthorized(caller, name, spec, done);
+              });
 }
 
 void ContainerManager::updateAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,

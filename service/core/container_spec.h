@@ -71,9 +71,7 @@ struct ContainerSpec {
     bool operator==(const ContainerSpec&) const = default;
 
     // True when the system comes from a build (config, configFile, flake).
-    [[nodiscard]] bool needsBuild() const {
-        return !config.empty() || !configFile.empty() || !flake.empty();
-    }
+    [[nodiscard]] bool needsBuild() const { return !config.empty() || !configFile.empty() || !flake.empty(); }
     // The module's enableTun: adds /dev/net/tun rw and CAP_NET_ADMIN.
     [[nodiscard]] std::vector<AllowedDevice> effectiveAllowedDevices() const;
     [[nodiscard]] std::vector<std::string> effectiveCapabilities() const;

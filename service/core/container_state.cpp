@@ -4,11 +4,16 @@ namespace nixos_containers {
 
 std::string_view toString(ContainerState state) {
     switch (state) {
-    case ContainerState::Stopped: return "stopped";
-    case ContainerState::Starting: return "starting";
-    case ContainerState::Running: return "running";
-    case ContainerState::Stopping: return "stopping";
-    case ContainerState::Failed: return "failed";
+        case ContainerState::Stopped:
+            return "stopped";
+        case ContainerState::Starting:
+            return "starting";
+        case ContainerState::Running:
+            return "running";
+        case ContainerState::Stopping:
+            return "stopping";
+        case ContainerState::Failed:
+            return "failed";
     }
     return "failed";
 }

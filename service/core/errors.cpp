@@ -4,23 +4,38 @@ namespace nixos_containers {
 
 std::string_view errorName(ErrorCode code) {
     switch (code) {
-    case ErrorCode::NoSuchContainer: return "org.nixos.Containers.Error.NoSuchContainer";
-    case ErrorCode::AlreadyExists: return "org.nixos.Containers.Error.AlreadyExists";
-    case ErrorCode::InvalidArgument: return "org.nixos.Containers.Error.InvalidArgument";
-    case ErrorCode::Busy: return "org.nixos.Containers.Error.Busy";
-    case ErrorCode::Declarative: return "org.nixos.Containers.Error.Declarative";
-    case ErrorCode::BuildFailed: return "org.nixos.Containers.Error.BuildFailed";
-    case ErrorCode::StartFailed: return "org.nixos.Containers.Error.StartFailed";
-    case ErrorCode::StopFailed: return "org.nixos.Containers.Error.StopFailed";
-    case ErrorCode::ReloadFailed: return "org.nixos.Containers.Error.ReloadFailed";
-    case ErrorCode::NotRunning: return "org.nixos.Containers.Error.NotRunning";
-    case ErrorCode::NetworkSetupFailed: return "org.nixos.Containers.Error.NetworkSetupFailed";
-    case ErrorCode::LimitsExceeded: return "org.nixos.Containers.Error.LimitsExceeded";
-    case ErrorCode::IOError: return "org.nixos.Containers.Error.IOError";
-    case ErrorCode::AccessDenied: return "org.freedesktop.DBus.Error.AccessDenied";
-    case ErrorCode::InteractiveAuthorizationRequired:
-        return "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired";
-    case ErrorCode::Failed: return "org.freedesktop.DBus.Error.Failed";
+        case ErrorCode::NoSuchContainer:
+            return "org.nixos.Containers.Error.NoSuchContainer";
+        case ErrorCode::AlreadyExists:
+            return "org.nixos.Containers.Error.AlreadyExists";
+        case ErrorCode::InvalidArgument:
+            return "org.nixos.Containers.Error.InvalidArgument";
+        case ErrorCode::Busy:
+            return "org.nixos.Containers.Error.Busy";
+        case ErrorCode::Declarative:
+            return "org.nixos.Containers.Error.Declarative";
+        case ErrorCode::BuildFailed:
+            return "org.nixos.Containers.Error.BuildFailed";
+        case ErrorCode::StartFailed:
+            return "org.nixos.Containers.Error.StartFailed";
+        case ErrorCode::StopFailed:
+            return "org.nixos.Containers.Error.StopFailed";
+        case ErrorCode::ReloadFailed:
+            return "org.nixos.Containers.Error.ReloadFailed";
+        case ErrorCode::NotRunning:
+            return "org.nixos.Containers.Error.NotRunning";
+        case ErrorCode::NetworkSetupFailed:
+            return "org.nixos.Containers.Error.NetworkSetupFailed";
+        case ErrorCode::LimitsExceeded:
+            return "org.nixos.Containers.Error.LimitsExceeded";
+        case ErrorCode::IOError:
+            return "org.nixos.Containers.Error.IOError";
+        case ErrorCode::AccessDenied:
+            return "org.freedesktop.DBus.Error.AccessDenied";
+        case ErrorCode::InteractiveAuthorizationRequired:
+            return "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired";
+        case ErrorCode::Failed:
+            return "org.freedesktop.DBus.Error.Failed";
     }
     return "org.freedesktop.DBus.Error.Failed";
 }

@@ -32,8 +32,7 @@ std::string_view errorName(ErrorCode code);
 // Thrown by core functions; carried as a value by asynchronous completions.
 class ContainerError : public std::runtime_error {
 public:
-    ContainerError(ErrorCode code, const std::string& message)
-        : std::runtime_error(message), code_(code) {}
+    ContainerError(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
     [[nodiscard]] ErrorCode code() const { return code_; }
 
 private:

@@ -14,8 +14,8 @@ namespace nixos_containers {
 template <typename T>
 class Outcome {
 public:
-    Outcome(T value) : state_(std::move(value)) {}                 // NOLINT(google-explicit-constructor)
-    Outcome(ContainerError error) : state_(std::move(error)) {}    // NOLINT(google-explicit-constructor)
+    Outcome(T value) : state_(std::move(value)) {}               // NOLINT(google-explicit-constructor)
+    Outcome(ContainerError error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
     [[nodiscard]] bool ok() const { return std::holds_alternative<T>(state_); }
     [[nodiscard]] const T& value() const { return std::get<T>(state_); }

@@ -1,9 +1,9 @@
 #include "settings.h"
 
+#include <unistd.h>
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace nixos_containers {
 
@@ -37,8 +37,7 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
             *target = absolutePath(variable, found->second);
         }
     }
-    if (auto found = environment.find("NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS");
-        found != environment.end()) {
+    if (auto found = environment.find("NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS"); found != environment.end()) {
         settings.declarativeUnitDirs.clear();
         std::string_view rest = found->second;
         while (!rest.empty()) {
@@ -51,14 +50,13 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
             rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
         }
     }
-    if (auto found = environment.find("NIXOS_CONTAINERS_MAX_OPERATIONS");
-        found != environment.end()) {
+    if (auto found = environment.find("NIXOS_CONTAINERS_MAX_OPERATIONS"); found != environment.end()) {
         const auto& text = found->second;
         std::size_t value = 0;
         auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
         if (error != std::errc{} || end != text.data() + text.size() || value == 0) {
-            throw std::invalid_argument(
-                "NIXOS_CONTAINERS_MAX_OPERATIONS must be a positive integer, got '" + text + "'");
+            throw std::invalid_argument("NIXOS_CONTAINERS_MAX_OPERATIONS must be a positive integer, got '" +
+                                        text + "'");
         }
         settings.maxOperations = value;
     }

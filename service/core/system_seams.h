@@ -76,8 +76,7 @@ class Authorizer {
 public:
     virtual ~Authorizer() = default;
     virtual void check(const Caller& caller, const std::string& actionId,
-                       const std::map<std::string, std::string>& details,
-                       Callback<Authorization> done) = 0;
+                       const std::map<std::string, std::string>& details, Callback<Authorization> done) = 0;
 };
 
 struct ProcessRequest {
@@ -89,8 +88,8 @@ struct ProcessRequest {
 };
 
 struct ProcessExit {
-    int exitStatus = 0;   // when exited normally
-    int signal = 0;       // when killed
+    int exitStatus = 0;  // when exited normally
+    int signal = 0;      // when killed
     [[nodiscard]] bool success() const { return signal == 0 && exitStatus == 0; }
 };
 

@@ -30,11 +30,11 @@ struct TransientUnit {
     std::uint64_t timeoutStartUsec = 60'000'000;
     std::string devicePolicy = "closed";
     std::vector<std::pair<std::string, std::string>> deviceAllow;
-    std::vector<std::string> runtimeDirectory;   // relative to /run
+    std::vector<std::string> runtimeDirectory;  // relative to /run
     std::vector<std::string> requiresMountsFor;
-    std::vector<std::string> environment;        // VAR=value
+    std::vector<std::string> environment;  // VAR=value
     std::string syslogIdentifier;
-    std::vector<std::string> execStart;          // argv; argv[0] is the binary
+    std::vector<std::string> execStart;  // argv; argv[0] is the binary
 };
 
 struct TransientUnitInputs {

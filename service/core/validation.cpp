@@ -43,7 +43,9 @@ std::string shown(std::string_view value) {
     return out;
 }
 
-std::string shownChar(char c) { return shown(std::string_view(&c, 1)); }
+std::string shownChar(char c) {
+    return shown(std::string_view(&c, 1));
+}
 
 bool isAsciiSpace(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -61,7 +63,9 @@ bool isConfUnsafe(char c) {
     return c == '"' || c == '\'' || c == '\\' || c == '$' || c == '`' || isControlOrNonAscii(c);
 }
 
-bool isGlobChar(char c) { return c == '*' || c == '?' || c == '['; }
+bool isGlobChar(char c) {
+    return c == '*' || c == '?' || c == '[';
+}
 
 // Rejects characters that would not survive NAME.conf (see isConfUnsafe)
 // or that the conf format uses as separators (whitespace).
@@ -167,13 +171,11 @@ void validateAddress(const std::string& what, std::string_view value, bool ipv6)
     // truncate the check, so the copy is compared by length below.
     std::string address(value.substr(0, slash));
     if (address.find('\0') != std::string::npos) {
-        throwInvalid(what + " " + shown(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") +
-                     " address");
+        throwInvalid(what + " " + shown(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") + " address");
     }
     std::array<unsigned char, 16> buffer{};
     if (inet_pton(ipv6 ? AF_INET6 : AF_INET, address.c_str(), buffer.data()) != 1) {
-        throwInvalid(what + " " + shown(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") +
-                     " address");
+        throwInvalid(what + " " + shown(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") + " address");
     }
     if (slash != std::string_view::npos) {
         unsigned maxPrefix = ipv6 ? 128 : 32;
@@ -194,13 +196,11 @@ void validateNetworkOptions(const std::string& prefix, const NetworkOptions& opt
         // The module: "Only one of hostAddress* or hostBridge can be given".
         if (!options.hostAddress.empty()) {
             throwInvalid(prefix + "HostBridge " + shown(options.hostBridge) + " and " + prefix +
-                         "HostAddress " + shown(options.hostAddress) +
-                         " are mutually exclusive");
+                         "HostAddress " + shown(options.hostAddress) + " are mutually exclusive");
         }
         if (!options.hostAddress6.empty()) {
             throwInvalid(prefix + "HostBridge " + shown(options.hostBridge) + " and " + prefix +
-                         "HostAddress6 " + shown(options.hostAddress6) +
-                         " are mutually exclusive");
+                         "HostAddress6 " + shown(options.hostAddress6) + " are mutually exclusive");
         }
     }
 }
@@ -231,8 +231,7 @@ void validateNetwork(const ContainerSpec& spec) {
     std::set<std::pair<std::string, std::uint16_t>> seenPorts;
     for (const auto& port : spec.forwardPorts) {
         if (port.protocol != "tcp" && port.protocol != "udp") {
-            throwInvalid("ForwardPorts protocol " + shown(port.protocol) +
-                         " is neither tcp nor udp");
+            throwInvalid("ForwardPorts protocol " + shown(port.protocol) + " is neither tcp nor udp");
         }
         if (port.hostPort == 0) {
             throwInvalid("ForwardPorts host port 0 is outside 1-65535");
@@ -276,8 +275,7 @@ void validateMounts(const ContainerSpec& spec) {
     for (const auto& bind : spec.bindMounts) {
         validateBindPath("BindMounts mount point", bind.mountPoint);
         if (std::filesystem::path(bind.mountPoint).lexically_normal() == "/") {
-            throwInvalid("BindMounts mount point " + shown(bind.mountPoint) +
-                         " is the container's root");
+            throwInvalid("BindMounts mount point " + shown(bind.mountPoint) + " is the container's root");
         }
         if (!bind.hostPath.empty()) {
             validateBindPath("BindMounts host path", bind.hostPath);
@@ -295,16 +293,46 @@ void validateMounts(const ContainerSpec& spec) {
 
 // The kernel's capabilities (linux/capability.h, up to CAP_LAST_CAP in 5.9+).
 constexpr std::array<std::string_view, 41> kCapabilities = {
-    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",     "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID",          "CAP_KILL",             "CAP_SETGID",          "CAP_SETUID",
-    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE",  "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",       "CAP_NET_RAW",          "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",        "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",        "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",         "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-    "CAP_LEASE",           "CAP_AUDIT_WRITE",      "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",        "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",       "CAP_PERFMON",         "CAP_BPF",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 };
 
@@ -314,10 +342,8 @@ void validateCapabilities(const ContainerSpec& spec) {
         if (capability == "all") {
             continue;
         }
-        if (std::find(kCapabilities.begin(), kCapabilities.end(), capability) ==
-            kCapabilities.end()) {
-            throwInvalid("AdditionalCapabilities " + shown(capability) +
-                         " is not a known capability");
+        if (std::find(kCapabilities.begin(), kCapabilities.end(), capability) == kCapabilities.end()) {
+            throwInvalid("AdditionalCapabilities " + shown(capability) + " is not a known capability");
         }
     }
 }
@@ -328,8 +354,7 @@ void validateDevices(const ContainerSpec& spec) {
         // space separated NODE:MODIFIER: no whitespace or ':' in the node.
         requireConfSafe("AllowedDevices node", device.node);
         if (!device.node.starts_with("/dev/") || device.node.size() == 5) {
-            throwInvalid("AllowedDevices node " + shown(device.node) +
-                         " is not a path below /dev/");
+            throwInvalid("AllowedDevices node " + shown(device.node) + " is not a path below /dev/");
         }
         if (device.node.find(':') != std::string::npos) {
             throwInvalid("AllowedDevices node " + shown(device.node) + " contains ':'");
@@ -348,8 +373,8 @@ void validateDevices(const ContainerSpec& spec) {
             seen[index] = true;
         }
         if (!valid) {
-            throwInvalid("AllowedDevices modifier " + shown(device.modifier) + " of " +
-                         shown(device.node) + " is not a combination of r, w and m");
+            throwInvalid("AllowedDevices modifier " + shown(device.modifier) + " of " + shown(device.node) +
+                         " is not a combination of r, w and m");
         }
     }
 }
@@ -365,16 +390,14 @@ bool isFlagValueChar(char c) {
 }
 
 bool isOptionNameChar(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
 // Options whose value the service decides itself; a second one would fight
 // with it (or make nspawn fail on a duplicate).
 constexpr std::array<std::string_view, 9> kReservedLongOptions = {
-    "directory",  "machine",     "keep-unit",
-    "register",   "notify-ready", "kill-signal",
-    "network-namespace-path", "image", "boot",
+    "directory", "machine", "keep-unit", "register", "notify-ready", "kill-signal", "network-namespace-path",
+    "image",     "boot",
 };
 constexpr std::string_view kReservedShortOptions = "DMib";
 
@@ -390,28 +413,23 @@ void validateExtraFlags(const ContainerSpec& spec) {
                 throwInvalid("ExtraFlags word " + shown(word) + " is not an option");
             }
             if (kReservedShortOptions.find(word[1]) != std::string_view::npos) {
-                throwInvalid("ExtraFlags option " + shown(word) +
-                             " is set by the service itself");
+                throwInvalid("ExtraFlags option " + shown(word) + " is set by the service itself");
             }
             continue;
         }
         if (!word.starts_with("--") || word.size() == 2) {
-            throwInvalid("ExtraFlags word " + shown(word) +
-                         " is not --option or --option=value");
+            throwInvalid("ExtraFlags word " + shown(word) + " is not --option or --option=value");
         }
         auto body = std::string_view(word).substr(2);
         auto equals = body.find('=');
         auto name = body.substr(0, equals);
-        if (name.empty() || name.front() == '-' ||
-            !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
-            throwInvalid("ExtraFlags word " + shown(word) +
-                         " is not --option or --option=value");
+        if (name.empty() || name.front() == '-' || !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
+            throwInvalid("ExtraFlags word " + shown(word) + " is not --option or --option=value");
         }
         if (equals != std::string_view::npos) {
             for (char c : body.substr(equals + 1)) {
                 if (!isFlagValueChar(c)) {
-                    throwInvalid("ExtraFlags word " + shown(word) + " contains " +
-                                 shownChar(c));
+                    throwInvalid("ExtraFlags word " + shown(word) + " contains " + shownChar(c));
                 }
             }
         }
@@ -472,7 +490,9 @@ constexpr std::array<TimeUnit, 30> kTimeUnits = {{
     {"years", 31557600 * kUsecPerSec},
 }};
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isDigit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 bool addChecked(std::uint64_t& total, std::uint64_t value) {
     if (value > std::numeric_limits<std::uint64_t>::max() - total) {
@@ -517,8 +537,7 @@ void validateName(std::string_view name) {
     // nixos-container's /^[a-zA-Z0-9_-]+$/, a subset of what machined and
     // unit names allow.
     for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '_' ||
-                  c == '-';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '_' || c == '-';
         if (!ok) {
             throwInvalid("name " + shown(name) + " contains " + shownChar(c));
         }
@@ -533,8 +552,7 @@ void validateInterfaceName(std::string_view what, std::string_view name) {
         throwInvalid(std::string(what) + " '' is empty");
     }
     if (name.size() > 15) {
-        throwInvalid(std::string(what) + " " + shown(name) + " is " +
-                     std::to_string(name.size()) +
+        throwInvalid(std::string(what) + " " + shown(name) + " is " + std::to_string(name.size()) +
                      " bytes long; interface names are at most 15");
     }
     if (name == "." || name == "..") {
@@ -552,8 +570,10 @@ void validateInterfaceName(std::string_view what, std::string_view name) {
 
 std::uint64_t parseTimespanUsec(std::string_view text) {
     auto trim = [](std::string_view s) {
-        while (!s.empty() && isAsciiSpace(s.front())) s.remove_prefix(1);
-        while (!s.empty() && isAsciiSpace(s.back())) s.remove_suffix(1);
+        while (!s.empty() && isAsciiSpace(s.front()))
+            s.remove_prefix(1);
+        while (!s.empty() && isAsciiSpace(s.back()))
+            s.remove_suffix(1);
         return s;
     };
     std::string_view rest = trim(text);
@@ -582,14 +602,16 @@ std::uint64_t parseTimespanUsec(std::string_view text) {
         if (i < rest.size() && rest[i] == '.') {
             ++i;
             auto start = i;
-            while (i < rest.size() && isDigit(rest[i])) ++i;
+            while (i < rest.size() && isDigit(rest[i]))
+                ++i;
             fraction = rest.substr(start, i - start);
             digits = digits || !fraction.empty();
         }
         if (!digits) {
             badTimespan(text, "expected a number at " + shown(rest));
         }
-        while (i < rest.size() && isAsciiSpace(rest[i])) ++i;
+        while (i < rest.size() && isAsciiSpace(rest[i]))
+            ++i;
         auto unitStart = i;
         while (i < rest.size() && !isDigit(rest[i]) && !isAsciiSpace(rest[i]) && rest[i] != '.') {
             ++i;
@@ -615,7 +637,8 @@ std::uint64_t parseTimespanUsec(std::string_view text) {
         std::uint64_t scale = multiplier;
         for (char c : fraction) {
             scale /= 10;
-            if (scale == 0) break;
+            if (scale == 0)
+                break;
             if (!addChecked(total, static_cast<std::uint64_t>(c - '0') * scale)) {
                 badTimespan(text, "it is too large");
             }

@@ -89,7 +89,8 @@ private:
     void Reload(sdbus::Result<>&& result, std::string name) override {
         service_.perform(message(), std::move(result), Verb::Reload, name);
     }
-    void Update(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> changes) override {
+    void Update(sdbus::Result<>&& result, std::string name,
+                std::map<std::string, sdbus::Variant> changes) override {
         service_.update(message(), std::move(result), name, changes);
     }
     void Destroy(sdbus::Result<>&& result, std::string name) override {
@@ -109,7 +110,9 @@ class ContainerObject final
                                       sdbus::ManagedObject_adaptor> {
 public:
     ContainerObject(sdbus::IConnection& connection, BusService& service, std::string name)
-        : AdaptorInterfaces(connection, BusService::containerPath(name)), service_(service), name_(std::move(name)) {
+        : AdaptorInterfaces(connection, BusService::containerPath(name)),
+          service_(service),
+          name_(std::move(name)) {
         registerAdaptor();
         emitInterfacesAddedSignal({kContainerInterface});
     }
@@ -125,8 +128,12 @@ private:
     const Container& self() const { return service_.view(name_); }
     const ContainerSpec& spec() const { return self().spec; }
 
-    void Start(sdbus::Result<>&& result) override { service_.perform(message(), std::move(result), Verb::Start, name_); }
-    void Stop(sdbus::Result<>&& result) override { service_.perform(message(), std::move(result), Verb::Stop, name_); }
+    void Start(sdbus::Result<>&& result) override {
+        service_.perform(message(), std::move(result), Verb::Start, name_);
+    }
+    void Stop(sdbus::Result<>&& result) override {
+        service_.perform(message(), std::move(result), Verb::Stop, name_);
+    }
     void Restart(sdbus::Result<>&& result) override {
         service_.perform(message(), std::move(result), Verb::Restart, name_);
     }
@@ -166,14 +173,16 @@ private:
     PortRows ForwardPorts() override {
         PortRows rows;
         for (const auto& port : spec().forwardPorts) {
-            rows.emplace_back(port.protocol, port.hostPort, port.containerPort == 0 ? port.hostPort : port.containerPort);
+            rows.emplace_back(port.protocol, port.hostPort,
+                              port.containerPort == 0 ? port.hostPort : port.containerPort);
         }
         return rows;
     }
     BindRows BindMounts() override {
         BindRows rows;
         for (const auto& bind : spec().bindMounts) {
-            rows.emplace_back(bind.mountPoint, bind.hostPath.empty() ? bind.mountPoint : bind.hostPath, bind.readOnly);
+            rows.emplace_back(bind.mountPoint, bind.hostPath.empty() ? bind.mountPoint : bind.hostPath,
+                              bind.readOnly);
         }
         return rows;
     }
@@ -223,7 +232,9 @@ BusService::~BusService() {
     managerObject_.reset();
 }
 
-void BusService::attach(ContainerManager& manager) { manager_ = &manager; }
+void BusService::attach(ContainerManager& manager) {
+    manager_ = &manager;
+}
 
 std::string BusService::containerPath(const std::string& name) {
     return std::string(kManagerPath) + "/container/" + busLabelEscape(name);
@@ -240,7 +251,8 @@ void BusService::resolveCaller(const sdbus::Message& message, std::function<void
         .withArguments(caller.busName)
         .uponReplyInvoke([caller, next = std::move(next)](const sdbus::Error* error, std::uint32_t uid) {
             if (error != nullptr) {
-                next(ContainerError(ErrorCode::AccessDenied, "cannot identify the caller: " + error->getMessage()));
+                next(ContainerError(ErrorCode::AccessDenied,
+                                    "cannot identify the caller: " + error->getMessage()));
                 return;
             }
             auto identified = caller;
@@ -265,13 +277,13 @@ void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::Obje
             return;
         }
         try {
-        manager_->create(caller.value(), name, spec, [reply](Outcome<std::string> created) {
-            if (!created.ok()) {
-                reply->returnError(toBusError(created.error()));
-                return;
-            }
-            reply->returnResults(sdbus::ObjectPath(containerPath(created.value())));
-        });
+            manager_->create(caller.value(), name, spec, [reply](Outcome<std::string> created) {
+                if (!created.ok()) {
+                    reply->returnError(toBusError(created.error()));
+                    return;
+                }
+                reply->returnResults(sdbus::ObjectPath(containerPath(created.value())));
+            });
         } catch (const std::exception& error) {
             replyFailure(reply, error);
         }

@@ -31,8 +31,8 @@ public:
     static std::string containerPath(const std::string& name);
 
     // Entry points of both objects.
-    void create(const sdbus::Message& message, sdbus::Result<sdbus::ObjectPath>&& result, const std::string& name,
-                const std::map<std::string, sdbus::Variant>& spec);
+    void create(const sdbus::Message& message, sdbus::Result<sdbus::ObjectPath>&& result,
+                const std::string& name, const std::map<std::string, sdbus::Variant>& spec);
     void perform(const sdbus::Message& message, sdbus::Result<>&& result, Verb verb, const std::string& name);
     void update(const sdbus::Message& message, sdbus::Result<>&& result, const std::string& name,
                 const std::map<std::string, sdbus::Variant>& changes);

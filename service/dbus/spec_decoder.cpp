@@ -16,8 +16,10 @@ using Veths = std::map<std::string, std::map<std::string, std::string>>;
 NetworkOptions vethOptions(const std::string& veth, const std::map<std::string, std::string>& fields) {
     NetworkOptions options;
     const std::map<std::string, std::string NetworkOptions::*> known = {
-        {"HostAddress", &NetworkOptions::hostAddress},   {"LocalAddress", &NetworkOptions::localAddress},
-        {"HostAddress6", &NetworkOptions::hostAddress6}, {"LocalAddress6", &NetworkOptions::localAddress6},
+        {"HostAddress", &NetworkOptions::hostAddress},
+        {"LocalAddress", &NetworkOptions::localAddress},
+        {"HostAddress6", &NetworkOptions::hostAddress6},
+        {"LocalAddress6", &NetworkOptions::localAddress6},
         {"HostBridge", &NetworkOptions::hostBridge}};
     for (const auto& [key, value] : fields) {
         auto found = known.find(key);

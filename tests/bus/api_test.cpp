@@ -10,15 +10,16 @@ namespace {
 using ::testing::HasSubstr;
 
 using ApiTest = BusTest;
-using ManagedObjects = std::map<sdbus::ObjectPath, std::map<std::string, std::map<std::string, sdbus::Variant>>>;
+using ManagedObjects =
+    std::map<sdbus::ObjectPath, std::map<std::string, std::map<std::string, sdbus::Variant>>>;
 
 TEST_F(ApiTest, IntrospectionShowsTheContract) {
     auto result = busctl({"introspect", kService, kManagerPath});
     ASSERT_EQ(result.exitStatus, 0) << result.output;
-    for (const char* member : {".Create", ".Start", ".Stop", ".Restart", ".Terminate", ".Reload", ".Update",
-                               ".Destroy", ".List", ".GetContainer", ".Inspect", ".ContainerNew",
-                               ".ContainerRemoved", ".BuildOutput", "org.freedesktop.DBus.ObjectManager",
-                               ".GetManagedObjects"}) {
+    for (const char* member :
+         {".Create", ".Start", ".Stop", ".Restart", ".Terminate", ".Reload", ".Update", ".Destroy", ".List",
+          ".GetContainer", ".Inspect", ".ContainerNew", ".ContainerRemoved", ".BuildOutput",
+          "org.freedesktop.DBus.ObjectManager", ".GetManagedObjects"}) {
         EXPECT_THAT(result.output, HasSubstr(member));
     }
     EXPECT_THAT(result.output, HasSubstr("sa{sv}"));
@@ -27,12 +28,18 @@ TEST_F(ApiTest, IntrospectionShowsTheContract) {
 
 TEST_F(ApiTest, ObjectManagerListsContainersWithTheirProperties) {
     ManagedObjects objects;
-    manager().callMethod("GetManagedObjects").onInterface("org.freedesktop.DBus.ObjectManager").storeResultsTo(objects);
+    manager()
+        .callMethod("GetManagedObjects")
+        .onInterface("org.freedesktop.DBus.ObjectManager")
+        .storeResultsTo(objects);
     EXPECT_TRUE(objects.empty());
 
     createSimple("web");
     createSimple("db");
-    manager().callMethod("GetManagedObjects").onInterface("org.freedesktop.DBus.ObjectManager").storeResultsTo(objects);
+    manager()
+        .callMethod("GetManagedObjects")
+        .onInterface("org.freedesktop.DBus.ObjectManager")
+        .storeResultsTo(objects);
     ASSERT_EQ(objects.size(), 2U);
     auto web = objects.find(sdbus::ObjectPath(containerPath("web")));
     ASSERT_NE(web, objects.end());
@@ -44,11 +51,12 @@ TEST_F(ApiTest, ObjectManagerListsContainersWithTheirProperties) {
 }
 
 TEST_F(ApiTest, CreateFromSystemPathPublishesEverything) {
-    Spec spec = {{"SystemPath", sdbus::Variant(system().string())},
-                 {"PrivateNetwork", sdbus::Variant(true)},
-                 {"ForwardPorts", sdbus::Variant(std::vector<sdbus::Struct<std::string, std::uint16_t, std::uint16_t>>{
-                                      {"tcp", 8080, 80}})},
-                 {"AutoStart", sdbus::Variant(false)}};
+    Spec spec = {
+        {"SystemPath", sdbus::Variant(system().string())},
+        {"PrivateNetwork", sdbus::Variant(true)},
+        {"ForwardPorts", sdbus::Variant(std::vector<sdbus::Struct<std::string, std::uint16_t, std::uint16_t>>{
+                             {"tcp", 8080, 80}})},
+        {"AutoStart", sdbus::Variant(false)}};
     auto path = create("web-1", spec);
     // '-' is escaped as systemd's bus_label_escape does.
     EXPECT_EQ(std::string(path), "/org/nixos/Containers/container/web_2d1");
@@ -77,7 +85,11 @@ TEST_F(ApiTest, CreateFromSystemPathPublishesEverything) {
     EXPECT_EQ(std::string(rows[0].get<3>()), containerPath("web-1"));
 
     sdbus::ObjectPath got;
-    manager().callMethod("GetContainer").onInterface(kManagerInterface).withArguments(std::string("web-1")).storeResultsTo(got);
+    manager()
+        .callMethod("GetContainer")
+        .onInterface(kManagerInterface)
+        .withArguments(std::string("web-1"))
+        .storeResultsTo(got);
     EXPECT_EQ(std::string(got), containerPath("web-1"));
 
     auto json = inspect("web-1");
@@ -137,7 +149,8 @@ TEST_F(ApiTest, ReadMethodsAnswerUnprivilegedCallersWithoutPolkit) {
     EXPECT_THAT(inspected.output, HasSubstr("\"Name\": \"web\""));
     auto found = callAs(kDeniedUid, {"GetContainer", "web"});
     EXPECT_THAT(found.output, HasSubstr("OK /org/nixos/Containers/container/web"));
-    auto property = busctl({"get-property", kService, containerPath("web"), kContainerInterface, "State"}, kDeniedUid);
+    auto property =
+        busctl({"get-property", kService, containerPath("web"), kContainerInterface, "State"}, kDeniedUid);
     ASSERT_EQ(property.exitStatus, 0) << property.output;
     EXPECT_THAT(property.output, HasSubstr("s \"stopped\""));
     // None of that asked polkit.

@@ -31,7 +31,8 @@ TEST_F(AuthorizationTest, AllowedCallerStartsWithTheRightActionAndDetails) {
     EXPECT_EQ(checks[0].subjectKind, "system-bus-name");
     EXPECT_EQ(checks[0].uid, kAllowedUid);
     EXPECT_EQ(checks[0].action, "org.nixos.containers.manage");
-    EXPECT_EQ(checks[0].details, (std::map<std::string, std::string>{{"container", "web"}, {"verb", "start"}}));
+    EXPECT_EQ(checks[0].details,
+              (std::map<std::string, std::string>{{"container", "web"}, {"verb", "start"}}));
     EXPECT_EQ(checks[0].flags, 0U);
 }
 
@@ -59,8 +60,9 @@ TEST_F(AuthorizationTest, DeniedCallerGetsAccessDeniedAndChangesNothing) {
 
     auto started = callAs(kDeniedUid, {"Start", "web"});
     EXPECT_EQ(started.exitStatus, 2);
-    EXPECT_THAT(started.output, HasSubstr("ERROR org.freedesktop.DBus.Error.AccessDenied: uid 61002 is not authorized "
-                                          "for org.nixos.containers.manage (start 'web')"));
+    EXPECT_THAT(started.output,
+                HasSubstr("ERROR org.freedesktop.DBus.Error.AccessDenied: uid 61002 is not authorized "
+                          "for org.nixos.containers.manage (start 'web')"));
     auto destroyed = callAs(kDeniedUid, {"Destroy", "web"});
     EXPECT_THAT(destroyed.output, HasSubstr("ERROR org.freedesktop.DBus.Error.AccessDenied:"));
     auto updated = callAs(kDeniedUid, {"Update", "web", "AutoStart=b:true"});
@@ -74,7 +76,8 @@ TEST_F(AuthorizationTest, DeniedCallerGetsAccessDeniedAndChangesNothing) {
     EXPECT_TRUE(leftNothingOf("other"));
     // busctl shows the same refusal; for this standard error it prints
     // strerror(EACCES), neither the name nor the service's message.
-    auto viaBusctl = busctl({"call", kService, kManagerPath, kManagerInterface, "Start", "s", "web"}, kDeniedUid);
+    auto viaBusctl =
+        busctl({"call", kService, kManagerPath, kManagerInterface, "Start", "s", "web"}, kDeniedUid);
     EXPECT_NE(viaBusctl.exitStatus, 0);
     EXPECT_THAT(viaBusctl.output, HasSubstr("Call failed: Access denied"));
 }
@@ -82,8 +85,9 @@ TEST_F(AuthorizationTest, DeniedCallerGetsAccessDeniedAndChangesNothing) {
 TEST_F(AuthorizationTest, ChallengeNeedsTheInteractiveFlag) {
     createSimple("web");
     auto refused = callAs(kChallengedUid, {"Start", "web"});
-    EXPECT_THAT(refused.output, HasSubstr("ERROR org.freedesktop.DBus.Error.InteractiveAuthorizationRequired: uid "
-                                          "61003 must authenticate"));
+    EXPECT_THAT(refused.output,
+                HasSubstr("ERROR org.freedesktop.DBus.Error.InteractiveAuthorizationRequired: uid "
+                          "61003 must authenticate"));
     EXPECT_TRUE(peers().transientUnits().empty());
 
     auto allowed = callAs(kChallengedUid, {"Start", "web"}, /*interactive=*/true);
@@ -104,7 +108,8 @@ TEST_F(AuthorizationTest, RootNeedsNoPolkit) {
 TEST_F(AuthorizationTest, ValidationComesBeforeAuthorization) {
     // A denied caller with a bad name learns it is bad, and polkit is not bothered.
     auto result = callAs(kDeniedUid, {"Create", "a/b", "SystemPath=s:" + system().string()});
-    EXPECT_THAT(result.output, HasSubstr("ERROR org.nixos.Containers.Error.InvalidArgument: name 'a/b' contains '/'"));
+    EXPECT_THAT(result.output,
+                HasSubstr("ERROR org.nixos.Containers.Error.InvalidArgument: name 'a/b' contains '/'"));
     auto missing = callAs(kDeniedUid, {"Start", "ghost"});
     EXPECT_THAT(missing.output, HasSubstr("ERROR org.nixos.Containers.Error.NoSuchContainer:"));
     EXPECT_TRUE(peers().polkitChecks().empty());
@@ -119,7 +124,8 @@ TEST_F(PolkitAbsentTest, AbsentPolkitIsADenial) {
     createSimple("web");  // as root: no polkit needed
     auto result = callAs(kAllowedUid, {"Start", "web"});
     EXPECT_EQ(result.exitStatus, 2);
-    EXPECT_THAT(result.output, HasSubstr("ERROR org.freedesktop.DBus.Error.AccessDenied: cannot check authorization"));
+    EXPECT_THAT(result.output,
+                HasSubstr("ERROR org.freedesktop.DBus.Error.AccessDenied: cannot check authorization"));
     EXPECT_TRUE(peers().transientUnits().empty());
     EXPECT_EQ(state("web"), "stopped");
     // Reads still work.

@@ -60,8 +60,9 @@ TEST_F(BuildTest, ConfigFileIsBuiltFromThatFile) {
 
 TEST_F(BuildTest, FlakeIsBuiltWithNixBuild) {
     create("web", {{"Flake", sdbus::Variant(std::string("path:/srv/flake"))}});
-    EXPECT_THAT(buildLines(signals(), "web"),
-                Contains("building path:/srv/flake#nixosConfigurations.\"web\".config.system.build.toplevel"));
+    EXPECT_THAT(
+        buildLines(signals(), "web"),
+        Contains("building path:/srv/flake#nixosConfigurations.\"web\".config.system.build.toplevel"));
     EXPECT_EQ(readConf("web")["FLAKE"], "path:/srv/flake");
     EXPECT_TRUE(fs::exists(profilesDir() / "web" / "system" / "init"));
 }
@@ -75,7 +76,8 @@ TEST_F(BuildTest, FailedBuildIsBuildFailedWithItsOutputAndLeavesNothing) {
     // The failing line reached the callers as a signal too.
     EXPECT_TRUE(waitUntil([&] {
         auto lines = buildLines(signals(), "web");
-        return std::any_of(lines.begin(), lines.end(), [](const auto& l) { return l.find("BUILD_FAILS") != std::string::npos; });
+        return std::any_of(lines.begin(), lines.end(),
+                           [](const auto& l) { return l.find("BUILD_FAILS") != std::string::npos; });
     }));
     EXPECT_TRUE(leftNothingOf("web"));
     EXPECT_TRUE(fs::is_empty(configDir()));
@@ -84,8 +86,11 @@ TEST_F(BuildTest, FailedBuildIsBuildFailedWithItsOutputAndLeavesNothing) {
 }
 
 TEST_F(BuildTest, FailedFlakeBuildLeavesNothing) {
-    EXPECT_TRUE(failsWith([&] { create("web", {{"Flake", sdbus::Variant(std::string("path:/BUILD_FAILS"))}}); },
-                          kBuildFailed, "flake has no such output"));
+    EXPECT_TRUE(failsWith(
+        [&] {
+            create("web", {{"Flake", sdbus::Variant(std::string("path:/BUILD_FAILS"))}});
+        },
+        kBuildFailed, "flake has no such output"));
     EXPECT_TRUE(leftNothingOf("web"));
 }
 
@@ -102,8 +107,11 @@ TEST_F(BuildTest, UpdateWithNewConfigRebuilds) {
 TEST_F(BuildTest, FailedUpdateBuildKeepsTheOldContainer) {
     createSimple("web");
     auto conf = readText(confFile("web"));
-    EXPECT_TRUE(failsWith([&] { update("web", {{"Config", sdbus::Variant(std::string("BUILD_FAILS"))}}); },
-                          kBuildFailed, "undefined variable"));
+    EXPECT_TRUE(failsWith(
+        [&] {
+            update("web", {{"Config", sdbus::Variant(std::string("BUILD_FAILS"))}});
+        },
+        kBuildFailed, "undefined variable"));
     EXPECT_EQ(readText(confFile("web")), conf);
     EXPECT_EQ(property<std::string>("web", "SystemPath"), system().string());
 }

@@ -16,7 +16,8 @@
 namespace {
 
 int usage() {
-    std::fprintf(stderr, "usage: bus_caller ADDRESS [--interactive] METHOD [NAME [KEY=s:VALUE|KEY=b:BOOL ...]]\n");
+    std::fprintf(stderr,
+                 "usage: bus_caller ADDRESS [--interactive] METHOD [NAME [KEY=s:VALUE|KEY=b:BOOL ...]]\n");
     return 64;
 }
 
@@ -31,15 +32,20 @@ int appendSpec(sd_bus_message* message, const std::vector<std::string>& entries)
         const char type = entry[equals + 1];
         const auto value = entry.substr(equals + 3);
         r = sd_bus_message_open_container(message, 'e', "sv");
-        if (r >= 0) r = sd_bus_message_append(message, "s", key.c_str());
+        if (r >= 0)
+            r = sd_bus_message_append(message, "s", key.c_str());
         if (type == 'b') {
-            if (r >= 0) r = sd_bus_message_append(message, "v", "b", value == "true" ? 1 : 0);
+            if (r >= 0)
+                r = sd_bus_message_append(message, "v", "b", value == "true" ? 1 : 0);
         } else {
-            if (r >= 0) r = sd_bus_message_append(message, "v", "s", value.c_str());
+            if (r >= 0)
+                r = sd_bus_message_append(message, "v", "s", value.c_str());
         }
-        if (r >= 0) r = sd_bus_message_close_container(message);
+        if (r >= 0)
+            r = sd_bus_message_close_container(message);
     }
-    if (r >= 0) r = sd_bus_message_close_container(message);
+    if (r >= 0)
+        r = sd_bus_message_close_container(message);
     return r;
 }
 
@@ -64,9 +70,12 @@ int main(int argc, char** argv) {
 
     sd_bus* bus = nullptr;
     int r = sd_bus_new(&bus);
-    if (r >= 0) r = sd_bus_set_address(bus, address.c_str());
-    if (r >= 0) r = sd_bus_set_bus_client(bus, 1);
-    if (r >= 0) r = sd_bus_start(bus);
+    if (r >= 0)
+        r = sd_bus_set_address(bus, address.c_str());
+    if (r >= 0)
+        r = sd_bus_set_bus_client(bus, 1);
+    if (r >= 0)
+        r = sd_bus_start(bus);
     if (r < 0) {
         std::printf("CONNECT FAILED: %s\n", std::strerror(-r));
         return 3;
@@ -74,7 +83,8 @@ int main(int argc, char** argv) {
     sd_bus_message* call = nullptr;
     r = sd_bus_message_new_method_call(bus, &call, "org.nixos.Containers", "/org/nixos/Containers",
                                        "org.nixos.Containers", method.c_str());
-    if (r >= 0 && interactive) r = sd_bus_message_set_allow_interactive_authorization(call, 1);
+    if (r >= 0 && interactive)
+        r = sd_bus_message_set_allow_interactive_authorization(call, 1);
     if (r >= 0 && method != "List") {
         if (next >= args.size()) {
             return usage();
@@ -90,10 +100,11 @@ int main(int argc, char** argv) {
     }
     sd_bus_error error = SD_BUS_ERROR_NULL;
     sd_bus_message* reply = nullptr;
-    r = sd_bus_call(bus, call, 20 * 1000 * 1000, &error, &reply);
+    r = sd_bus_call(bus, call, std::uint64_t{20} * 1000 * 1000, &error, &reply);
     int status = 0;
     if (r < 0) {
-        std::printf("ERROR %s: %s\n", error.name ? error.name : "(none)", error.message ? error.message : std::strerror(-r));
+        std::printf("ERROR %s: %s\n", error.name ? error.name : "(none)",
+                    error.message ? error.message : std::strerror(-r));
         status = 2;
     } else if (method == "Create" || method == "GetContainer") {
         const char* path = nullptr;

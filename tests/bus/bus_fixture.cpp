@@ -34,7 +34,8 @@ if grep -q BUILD_FAILS "$config" 2>/dev/null; then
   echo "error: undefined variable 'BUILD_FAILS' at $config:6:3" >&2
   exit 1
 fi
-out=")" + store.string() + R"(/$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')-nixos-system-built"
+out=")" + store.string() +
+           R"(/$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')-nixos-system-built"
 mkdir -p "$out"
 printf '#!/bin/sh\n' > "$out/init"
 chmod 755 "$out/init"
@@ -56,7 +57,8 @@ while [ $# -gt 0 ]; do
 done
 echo "building $ref"
 case "$ref" in *BUILD_FAILS*) echo "error: flake has no such output" >&2; exit 1 ;; esac
-out=")" + store.string() + R"(/$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')-nixos-system-flake"
+out=")" + store.string() +
+           R"(/$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')-nixos-system-flake"
 mkdir -p "$out"
 printf '#!/bin/sh\n' > "$out/init"
 chmod 755 "$out/init"
@@ -68,7 +70,8 @@ constexpr fs::perms kExecutable = fs::perms::owner_all | fs::perms::group_read |
                                   fs::perms::others_read | fs::perms::others_exec;
 
 std::string unquote(std::string value) {
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
         return value.substr(1, value.size() - 2);
     }
     return value;
@@ -81,8 +84,9 @@ void BusTest::SetUp() {
         GTEST_SKIP() << "bus tests need root: they make network and mount namespaces";
     }
     root_ = std::make_unique<TempDir>();
-    for (const auto& directory : {configDir(), stateDir(), runtimeDir(), profilesDir(), gcrootsDir(), storeDir(),
-                                  nixBinDir(), declarativeUnitDir(), root_->path() / "nix-state"}) {
+    for (const auto& directory :
+         {configDir(), stateDir(), runtimeDir(), profilesDir(), gcrootsDir(), storeDir(), nixBinDir(),
+          declarativeUnitDir(), root_->path() / "nix-state"}) {
         fs::create_directories(directory);
     }
     writeFakeNix();
@@ -155,17 +159,23 @@ void BusTest::startService() {
     for (const auto& [key, value] : extraEnvironment()) {
         environment[key] = value;
     }
-    service_ = std::make_unique<ServiceProcess>(NIXOS_CONTAINERSD, environment, root_->path() / "service.log");
+    service_ =
+        std::make_unique<ServiceProcess>(NIXOS_CONTAINERSD, environment, root_->path() / "service.log");
     auto bus = sdbus::createProxy(*client_, "org.freedesktop.DBus", "/org/freedesktop/DBus");
     bus->finishRegistration();
-    bool owned = waitUntil([&] {
-        if (!service_->running()) {
-            return true;  // reported below, without waiting out the timeout
-        }
-        bool hasOwner = false;
-        bus->callMethod("NameHasOwner").onInterface("org.freedesktop.DBus").withArguments(std::string(kService)).storeResultsTo(hasOwner);
-        return hasOwner;
-    }, 10s);
+    bool owned = waitUntil(
+        [&] {
+            if (!service_->running()) {
+                return true;  // reported below, without waiting out the timeout
+            }
+            bool hasOwner = false;
+            bus->callMethod("NameHasOwner")
+                .onInterface("org.freedesktop.DBus")
+                .withArguments(std::string(kService))
+                .storeResultsTo(hasOwner);
+            return hasOwner;
+        },
+        10s);
     ASSERT_TRUE(owned && service_->running()) << "nixos-containersd did not come up:\n" << service_->log();
 }
 
@@ -175,7 +185,10 @@ void BusTest::stopService() {
     bus->finishRegistration();
     ASSERT_TRUE(waitUntil([&] {
         bool hasOwner = true;
-        bus->callMethod("NameHasOwner").onInterface("org.freedesktop.DBus").withArguments(std::string(kService)).storeResultsTo(hasOwner);
+        bus->callMethod("NameHasOwner")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(std::string(kService))
+            .storeResultsTo(hasOwner);
         return !hasOwner;
     }));
 }
@@ -197,7 +210,11 @@ std::map<std::string, std::string> BusTest::readConf(const std::string& name) co
 
 sdbus::ObjectPath BusTest::create(const std::string& name, const Spec& spec) {
     sdbus::ObjectPath path;
-    manager_->callMethod("Create").onInterface(kManagerInterface).withTimeout(20s).withArguments(name, spec).storeResultsTo(path);
+    manager_->callMethod("Create")
+        .onInterface(kManagerInterface)
+        .withTimeout(20s)
+        .withArguments(name, spec)
+        .storeResultsTo(path);
     return path;
 }
 
@@ -217,18 +234,24 @@ std::future<std::optional<BusError>> BusTest::verbAsync(const std::string& metho
         .withTimeout(20s)
         .withArguments(name)
         .uponReplyInvoke([promise](const sdbus::Error* error) {
-            promise->set_value(error == nullptr ? std::nullopt
-                                                : std::optional<BusError>(BusError{error->getName(), error->getMessage()}));
+            promise->set_value(
+                error == nullptr ? std::nullopt
+                                 : std::optional<BusError>(BusError{error->getName(), error->getMessage()}));
         });
     return future;
 }
 
 std::string BusTest::serviceLinks() {
-    return runCommand({"nsenter", "--net=/proc/" + std::to_string(service_->pid()) + "/ns/net", "ip", "-o", "link"}).output;
+    return runCommand(
+               {"nsenter", "--net=/proc/" + std::to_string(service_->pid()) + "/ns/net", "ip", "-o", "link"})
+        .output;
 }
 
 void BusTest::update(const std::string& name, const Spec& changes) {
-    manager_->callMethod("Update").onInterface(kManagerInterface).withTimeout(20s).withArguments(name, changes);
+    manager_->callMethod("Update")
+        .onInterface(kManagerInterface)
+        .withTimeout(20s)
+        .withArguments(name, changes);
 }
 
 std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> BusTest::list() {
@@ -243,7 +266,9 @@ nlohmann::json BusTest::inspect(const std::string& name) {
     return nlohmann::json::parse(json);
 }
 
-std::string BusTest::state(const std::string& name) { return property<std::string>(name, "State"); }
+std::string BusTest::state(const std::string& name) {
+    return property<std::string>(name, "State");
+}
 
 std::optional<BusError> BusTest::errorOf(const std::function<void()>& call) {
     try {
@@ -261,8 +286,9 @@ std::optional<BusError> BusTest::errorOf(const std::function<void()>& call) {
         return ::testing::AssertionFailure() << "the call succeeded; expected " << errorName;
     }
     if (error->name != errorName || error->message.find(substring) == std::string::npos) {
-        return ::testing::AssertionFailure() << "failed with " << error->name << ": \"" << error->message
-                                             << "\"; expected " << errorName << " mentioning \"" << substring << "\"";
+        return ::testing::AssertionFailure()
+               << "failed with " << error->name << ": \"" << error->message << "\"; expected " << errorName
+               << " mentioning \"" << substring << "\"";
     }
     return ::testing::AssertionSuccess();
 }
@@ -274,8 +300,8 @@ std::optional<BusError> BusTest::errorOf(const std::function<void()>& call) {
     // For an empty name these would be the directories themselves; callers
     // check those are empty instead.
     if (!name.empty()) {
-        paths.insert(paths.end(), {configDir() / (name + ".nix"), stateDir() / name, runtimeDir() / "roots" / name,
-                                   profilesDir() / name, gcrootsDir() / name});
+        paths.insert(paths.end(), {configDir() / (name + ".nix"), stateDir() / name,
+                                   runtimeDir() / "roots" / name, profilesDir() / name, gcrootsDir() / name});
     }
     for (const auto& path : paths) {
         if (fs::exists(fs::symlink_status(path, error))) {
@@ -303,8 +329,12 @@ std::optional<BusError> BusTest::errorOf(const std::function<void()>& call) {
 }
 
 CommandResult BusTest::callAs(unsigned uid, const std::vector<std::string>& arguments, bool interactive) {
-    std::vector<std::string> argv = {"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid),
-                                     "--clear-groups", BUS_CALLER, bus_->address()};
+    std::vector<std::string> argv = {"setpriv",
+                                     "--reuid=" + std::to_string(uid),
+                                     "--regid=" + std::to_string(uid),
+                                     "--clear-groups",
+                                     BUS_CALLER,
+                                     bus_->address()};
     if (interactive) {
         argv.emplace_back("--interactive");
     }
@@ -315,7 +345,8 @@ CommandResult BusTest::callAs(unsigned uid, const std::vector<std::string>& argu
 CommandResult BusTest::busctl(const std::vector<std::string>& arguments, unsigned uid) {
     std::vector<std::string> argv;
     if (uid != 0) {
-        argv = {"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid), "--clear-groups"};
+        argv = {"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid),
+                "--clear-groups"};
     }
     argv.emplace_back("busctl");
     argv.push_back("--address=" + bus_->address());

@@ -7,13 +7,13 @@
 #include "harness.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sdbus-c++/sdbus-c++.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
-#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -39,13 +39,14 @@ inline constexpr const char* kBuildFailed = "org.nixos.Containers.Error.BuildFai
 inline constexpr const char* kStartFailed = "org.nixos.Containers.Error.StartFailed";
 inline constexpr const char* kNotRunning = "org.nixos.Containers.Error.NotRunning";
 inline constexpr const char* kAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
-inline constexpr const char* kInteractiveRequired = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired";
+inline constexpr const char* kInteractiveRequired =
+    "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired";
 
 // One signal the service emitted, decoded on the client's loop thread.
 struct RecordedSignal {
     std::string path;
     std::string member;
-    std::vector<std::string> args;                  // ContainerNew/Removed, BuildOutput
+    std::vector<std::string> args;                   // ContainerNew/Removed, BuildOutput
     std::map<std::string, std::string> changedText;  // PropertiesChanged: string values
     std::vector<std::string> changedNames;           // PropertiesChanged: every name
 };
@@ -113,8 +114,8 @@ protected:
     // The error a call fails with, or nothing when it succeeds.
     static std::optional<BusError> errorOf(const std::function<void()>& call);
     // Asserts the call fails with exactly `errorName` and a message containing `substring`.
-    static ::testing::AssertionResult failsWith(const std::function<void()>& call, const std::string& errorName,
-                                                const std::string& substring);
+    static ::testing::AssertionResult failsWith(const std::function<void()>& call,
+                                                const std::string& errorName, const std::string& substring);
     // No trace of NAME: no conf, .nix, root, profile, gcroots, unit or object.
     ::testing::AssertionResult leftNothingOf(const std::string& name);
 

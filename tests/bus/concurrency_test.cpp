@@ -10,7 +10,6 @@
 namespace bus_tests {
 namespace {
 
-using ::testing::HasSubstr;
 
 using ConcurrencyTest = BusTest;
 
@@ -24,7 +23,11 @@ TEST_F(ConcurrencyTest, ASecondOperationOnAPendingContainerIsBusy) {
         SCOPED_TRACE(method);
         EXPECT_TRUE(failsWith([&] { verb(method, "web"); }, kBusy, "container 'web' is busy with start"));
     }
-    EXPECT_TRUE(failsWith([&] { update("web", {{"AutoStart", sdbus::Variant(true)}}); }, kBusy, "busy with start"));
+    EXPECT_TRUE(failsWith(
+        [&] {
+            update("web", {{"AutoStart", sdbus::Variant(true)}});
+        },
+        kBusy, "busy with start"));
     // Reads answer at once while the start is pending.
     auto rows = list();
     ASSERT_EQ(rows.size(), 1U);
@@ -58,8 +61,15 @@ TEST_F(ConcurrencyTest, TenContainersCreatedAndStartedFromTenConnections) {
                 sdbus::ObjectPath path;
                 Spec spec = {{"SystemPath", sdbus::Variant(system().string())},
                              {"PrivateNetwork", sdbus::Variant(true)}};
-                proxy->callMethod("Create").onInterface(kManagerInterface).withTimeout(20s).withArguments(name, spec).storeResultsTo(path);
-                proxy->callMethod("Start").onInterface(kManagerInterface).withTimeout(20s).withArguments(name);
+                proxy->callMethod("Create")
+                    .onInterface(kManagerInterface)
+                    .withTimeout(20s)
+                    .withArguments(name, spec)
+                    .storeResultsTo(path);
+                proxy->callMethod("Start")
+                    .onInterface(kManagerInterface)
+                    .withTimeout(20s)
+                    .withArguments(name);
             } catch (const sdbus::Error& error) {
                 failures[static_cast<std::size_t>(i)] = error.getName() + ": " + error.getMessage();
             }
@@ -71,7 +81,8 @@ TEST_F(ConcurrencyTest, TenContainersCreatedAndStartedFromTenConnections) {
     auto rows = list();
     EXPECT_LT(std::chrono::steady_clock::now() - listStart, 250ms);
     for (const auto& row : rows) {
-        EXPECT_THAT((std::set<std::string>{"stopped", "starting", "running"}), ::testing::Contains(row.get<1>()));
+        EXPECT_THAT((std::set<std::string>{"stopped", "starting", "running"}),
+                    ::testing::Contains(row.get<1>()));
     }
     for (auto& caller : callers) {
         caller.join();
@@ -104,7 +115,10 @@ TEST_F(ConcurrencyTest, ConcurrentCreatesOfOneNameYieldOneContainer) {
                 auto proxy = sdbus::createProxy(*connection, kService, kManagerPath);
                 proxy->finishRegistration();
                 Spec spec = {{"Config", sdbus::Variant(std::string("{ }"))}};
-                proxy->callMethod("Create").onInterface(kManagerInterface).withTimeout(20s).withArguments(std::string("web"), spec);
+                proxy->callMethod("Create")
+                    .onInterface(kManagerInterface)
+                    .withTimeout(20s)
+                    .withArguments(std::string("web"), spec);
                 outcomes[static_cast<std::size_t>(i)] = "ok";
             } catch (const sdbus::Error& error) {
                 outcomes[static_cast<std::size_t>(i)] = error.getName();

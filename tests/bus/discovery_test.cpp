@@ -13,9 +13,8 @@ class DeclarativeTest : public BusTest {
 protected:
     void beforeServiceStart() override {
         // A read-only conf, as NixOS writes declarative ones into /etc.
-        writeText(confFile("ro"), "SYSTEM_PATH=" + system().string() + "\n", fs::perms::owner_read |
-                                                                             fs::perms::group_read |
-                                                                             fs::perms::others_read);
+        writeText(confFile("ro"), "SYSTEM_PATH=" + system().string() + "\n",
+                  fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
         // A symlinked conf, as environment.etc makes them.
         writeText(root_path() / "etc-static" / "linked.conf", "SYSTEM_PATH=" + system().string() + "\n");
         fs::create_symlink(root_path() / "etc-static" / "linked.conf", confFile("linked"));
@@ -33,7 +32,8 @@ TEST_F(DeclarativeTest, DeclarativeContainersAreListedAsSuch) {
     for (const auto& row : list()) {
         declarative[row.get<0>()] = row.get<2>();
     }
-    EXPECT_EQ(declarative, (std::map<std::string, bool>{{"linked", true}, {"mine", false}, {"ro", true}, {"unit", true}}));
+    EXPECT_EQ(declarative,
+              (std::map<std::string, bool>{{"linked", true}, {"mine", false}, {"ro", true}, {"unit", true}}));
     EXPECT_TRUE(property<bool>("ro", "Declarative"));
     EXPECT_EQ(property<std::string>("ro", "Unit"), "container@ro.service");
     EXPECT_EQ(inspect("linked")["Declarative"], true);
@@ -44,8 +44,11 @@ TEST_F(DeclarativeTest, UpdateAndDestroyAreRefused) {
     for (const char* name : {"ro", "linked", "unit"}) {
         SCOPED_TRACE(name);
         auto before = readText(confFile(name));
-        EXPECT_TRUE(failsWith([&] { update(name, {{"AutoStart", sdbus::Variant(true)}}); }, kDeclarative,
-                              "is declarative"));
+        EXPECT_TRUE(failsWith(
+            [&] {
+                update(name, {{"AutoStart", sdbus::Variant(true)}});
+            },
+            kDeclarative, "is declarative"));
         EXPECT_TRUE(failsWith([&] { verb("Destroy", name); }, kDeclarative, "is declarative"));
         EXPECT_EQ(readText(confFile(name)), before);
     }

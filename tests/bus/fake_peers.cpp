@@ -31,24 +31,39 @@ TransientUnitRequest decode(const std::string& unit, const std::string& mode,
         const auto& name = property.get<0>();
         const auto& value = property.get<1>();
         request.propertyNames.insert(name);
-        if (name == "Type") request.type = variantOr<std::string>(value, "?");
-        else if (name == "Slice") request.slice = variantOr<std::string>(value, "?");
-        else if (name == "KillMode") request.killMode = variantOr<std::string>(value, "?");
-        else if (name == "NotifyAccess") request.notifyAccess = variantOr<std::string>(value, "?");
-        else if (name == "DevicePolicy") request.devicePolicy = variantOr<std::string>(value, "?");
-        else if (name == "Description") request.description = variantOr<std::string>(value, "?");
-        else if (name == "Restart") request.restart = variantOr<std::string>(value, "?");
-        else if (name == "Delegate") request.delegate = variantOr<bool>(value, false);
-        else if (name == "KillSignal") request.killSignal = variantOr<std::int32_t>(value, -1);
-        else if (name == "TimeoutStartUSec") request.timeoutStartUSec = variantOr<std::uint64_t>(value, 1);
-        else if (name == "SuccessExitStatus") request.successExitStatus = variantOr<ExitStatus>(value, {}).get<0>();
+        if (name == "Type")
+            request.type = variantOr<std::string>(value, "?");
+        else if (name == "Slice")
+            request.slice = variantOr<std::string>(value, "?");
+        else if (name == "KillMode")
+            request.killMode = variantOr<std::string>(value, "?");
+        else if (name == "NotifyAccess")
+            request.notifyAccess = variantOr<std::string>(value, "?");
+        else if (name == "DevicePolicy")
+            request.devicePolicy = variantOr<std::string>(value, "?");
+        else if (name == "Description")
+            request.description = variantOr<std::string>(value, "?");
+        else if (name == "Restart")
+            request.restart = variantOr<std::string>(value, "?");
+        else if (name == "Delegate")
+            request.delegate = variantOr<bool>(value, false);
+        else if (name == "KillSignal")
+            request.killSignal = variantOr<std::int32_t>(value, -1);
+        else if (name == "TimeoutStartUSec")
+            request.timeoutStartUSec = variantOr<std::uint64_t>(value, 1);
+        else if (name == "SuccessExitStatus")
+            request.successExitStatus = variantOr<ExitStatus>(value, {}).get<0>();
         else if (name == "RestartForceExitStatus")
             request.restartForceExitStatus = variantOr<ExitStatus>(value, {}).get<0>();
-        else if (name == "RuntimeDirectory") request.runtimeDirectory = variantOr<Strings>(value, {});
-        else if (name == "RequiresMountsFor") request.requiresMountsFor = variantOr<Strings>(value, {});
-        else if (name == "Environment") request.environment = variantOr<Strings>(value, {});
+        else if (name == "RuntimeDirectory")
+            request.runtimeDirectory = variantOr<Strings>(value, {});
+        else if (name == "RequiresMountsFor")
+            request.requiresMountsFor = variantOr<Strings>(value, {});
+        else if (name == "Environment")
+            request.environment = variantOr<Strings>(value, {});
         else if (name == "DeviceAllow") {
-            for (const auto& row : variantOr<std::vector<sdbus::Struct<std::string, std::string>>>(value, {})) {
+            for (const auto& row :
+                 variantOr<std::vector<sdbus::Struct<std::string, std::string>>>(value, {})) {
                 request.deviceAllow.emplace_back(row.get<0>(), row.get<1>());
             }
         } else if (name == "ExecStart") {
@@ -233,7 +248,8 @@ void FakePeers::ensureUnit(const std::string& unit) {
             return;
         }
     }
-    auto object = sdbus::createObject(loop_.connection(), "/org/freedesktop/systemd1/unit/" + busLabelEscape(unit));
+    auto object =
+        sdbus::createObject(loop_.connection(), "/org/freedesktop/systemd1/unit/" + busLabelEscape(unit));
     auto field = [this, unit](std::string Unit::*member) {
         return [this, unit, member]() {
             std::lock_guard lock(mutex_);
@@ -270,7 +286,9 @@ void FakePeers::setUnitState(const std::string& unit, const std::string& active,
 
 void FakePeers::finishJob(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
                           const std::string& result) {
-    systemdManager_->emitSignal("JobRemoved").onInterface(kSystemdManager).withArguments(id, job, unit, result);
+    systemdManager_->emitSignal("JobRemoved")
+        .onInterface(kSystemdManager)
+        .withArguments(id, job, unit, result);
 }
 
 void FakePeers::completeStart(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
@@ -298,8 +316,10 @@ sdbus::ObjectPath FakePeers::startTransientUnit(const std::string& name, const s
     {
         std::lock_guard lock(mutex_);
         if (auto found = units_.find(name);
-            found != units_.end() && (found->second.activeState == "active" || found->second.activeState == "activating")) {
-            throw sdbus::Error("org.freedesktop.systemd1.UnitExists", "Unit " + name + " was already loaded or has a fragment file.");
+            found != units_.end() &&
+            (found->second.activeState == "active" || found->second.activeState == "activating")) {
+            throw sdbus::Error("org.freedesktop.systemd1.UnitExists",
+                               "Unit " + name + " was already loaded or has a fragment file.");
         }
         transientUnits_.push_back(request);
     }
@@ -314,11 +334,13 @@ sdbus::ObjectPath FakePeers::startTransientUnit(const std::string& name, const s
         delay = jobDelay_;
         result = startResult_;
         if (holdStarts_) {
-            heldStarts_.push_back([this, id, job, name, machine, result] { completeStart(id, job, name, machine, result); });
+            heldStarts_.push_back(
+                [this, id, job, name, machine, result] { completeStart(id, job, name, machine, result); });
             return job;
         }
     }
-    loop_.post([this, id, job, name, machine, result] { completeStart(id, job, name, machine, result); }, delay);
+    loop_.post([this, id, job, name, machine, result] { completeStart(id, job, name, machine, result); },
+               delay);
     return job;
 }
 
@@ -339,11 +361,13 @@ sdbus::ObjectPath FakePeers::stopUnit(const std::string& name) {
             setUnitState(name, "deactivating", "stop-sigterm");
         }
     });
-    loop_.post([this, id, job, name] {
-        removeMachine(machineNameOfUnit(name));
-        setUnitState(name, "inactive", "dead");
-        finishJob(id, job, name, "done");
-    }, delay);
+    loop_.post(
+        [this, id, job, name] {
+            removeMachine(machineNameOfUnit(name));
+            setUnitState(name, "inactive", "dead");
+            finishJob(id, job, name, "done");
+        },
+        delay);
     return job;
 }
 
@@ -351,10 +375,13 @@ void FakePeers::registerSystemd() {
     systemdManager_ = sdbus::createObject(loop_.connection(), "/org/freedesktop/systemd1");
     auto& manager = *systemdManager_;
     using AuxUnits = std::vector<sdbus::Struct<std::string, std::vector<Property>>>;
-    manager.registerMethod("Subscribe").onInterface(kSystemdManager).implementedAs([this] { note("Subscribe"); });
+    manager.registerMethod("Subscribe").onInterface(kSystemdManager).implementedAs([this] {
+        note("Subscribe");
+    });
     manager.registerMethod("StartTransientUnit")
         .onInterface(kSystemdManager)
-        .implementedAs([this](const std::string& name, const std::string& mode, const std::vector<Property>& properties,
+        .implementedAs([this](const std::string& name, const std::string& mode,
+                              const std::vector<Property>& properties,
                               const AuxUnits&) { return startTransientUnit(name, mode, properties); });
     manager.registerMethod("StartUnit")
         .onInterface(kSystemdManager)
@@ -370,56 +397,65 @@ void FakePeers::registerSystemd() {
                 delay = jobDelay_;
             }
             loop_.post([this, name] { setUnitState(name, "activating", "start"); });
-            loop_.post([this, id, job, name, result] { completeStart(id, job, name, machineNameOfUnit(name), result); },
+            loop_.post([this, id, job, name,
+                        result] { completeStart(id, job, name, machineNameOfUnit(name), result); },
                        delay);
             return job;
         });
     manager.registerMethod("StopUnit")
         .onInterface(kSystemdManager)
-        .implementedAs([this](const std::string& name, const std::string& /*mode*/) { return stopUnit(name); });
-    manager.registerMethod("ResetFailedUnit").onInterface(kSystemdManager).implementedAs([this](const std::string& name) {
-        note("ResetFailedUnit " + name);
-        bool failed = false;
-        {
-            std::lock_guard lock(mutex_);
-            auto found = units_.find(name);
-            if (found == units_.end()) {
-                throw sdbus::Error("org.freedesktop.systemd1.NoSuchUnit", "Unit " + name + " not loaded.");
-            }
-            failed = found->second.activeState == "failed";
-        }
-        if (failed) {
-            // As systemd: the state changes before the reply (a GetAll right
-            // after it sees "inactive"); only the signal follows.
+        .implementedAs(
+            [this](const std::string& name, const std::string& /*mode*/) { return stopUnit(name); });
+    manager.registerMethod("ResetFailedUnit")
+        .onInterface(kSystemdManager)
+        .implementedAs([this](const std::string& name) {
+            note("ResetFailedUnit " + name);
+            bool failed = false;
             {
                 std::lock_guard lock(mutex_);
-                auto& unit = units_.at(name);
-                unit.activeState = "inactive";
-                unit.subState = "dead";
-                unit.result = "success";
+                auto found = units_.find(name);
+                if (found == units_.end()) {
+                    throw sdbus::Error("org.freedesktop.systemd1.NoSuchUnit",
+                                       "Unit " + name + " not loaded.");
+                }
+                failed = found->second.activeState == "failed";
             }
-            loop_.post([this, name] {
-                sdbus::IObject* object = nullptr;
+            if (failed) {
+                // As systemd: the state changes before the reply (a GetAll right
+                // after it sees "inactive"); only the signal follows.
                 {
                     std::lock_guard lock(mutex_);
-                    object = units_.at(name).object.get();
+                    auto& unit = units_.at(name);
+                    unit.activeState = "inactive";
+                    unit.subState = "dead";
+                    unit.result = "success";
                 }
-                object->emitPropertiesChangedSignal(kSystemdUnit, {"ActiveState", "SubState"});
-            });
-        }
-    });
-    using UnitRow = sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
-                                  sdbus::ObjectPath, std::uint32_t, std::string, sdbus::ObjectPath>;
+                loop_.post([this, name] {
+                    sdbus::IObject* object = nullptr;
+                    {
+                        std::lock_guard lock(mutex_);
+                        object = units_.at(name).object.get();
+                    }
+                    object->emitPropertiesChangedSignal(kSystemdUnit, {"ActiveState", "SubState"});
+                });
+            }
+        });
+    using UnitRow =
+        sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
+                      sdbus::ObjectPath, std::uint32_t, std::string, sdbus::ObjectPath>;
     manager.registerMethod("ListUnitsByPatterns")
         .onInterface(kSystemdManager)
-        .implementedAs([this](const std::vector<std::string>& /*states*/, const std::vector<std::string>& patterns) {
+        .implementedAs([this](const std::vector<std::string>& /*states*/,
+                              const std::vector<std::string>& patterns) {
             note("ListUnitsByPatterns");
             std::vector<UnitRow> rows;
             std::lock_guard lock(mutex_);
             for (const auto& [name, unit] : units_) {
-                bool matches = patterns.empty() || std::any_of(patterns.begin(), patterns.end(), [&](const auto& p) {
-                                   return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
-                               });
+                const auto& unitName = name;
+                bool matches =
+                    patterns.empty() || std::any_of(patterns.begin(), patterns.end(), [&](const auto& p) {
+                        return ::fnmatch(p.c_str(), unitName.c_str(), 0) == 0;
+                    });
                 if (!matches || unit.activeState == "inactive") {
                     continue;  // systemd forgets inactive transient units
                 }
@@ -432,7 +468,9 @@ void FakePeers::registerSystemd() {
     manager.registerSignal("JobRemoved")
         .onInterface(kSystemdManager)
         .withParameters<std::uint32_t, sdbus::ObjectPath, std::string, std::string>();
-    manager.registerSignal("UnitRemoved").onInterface(kSystemdManager).withParameters<std::string, sdbus::ObjectPath>();
+    manager.registerSignal("UnitRemoved")
+        .onInterface(kSystemdManager)
+        .withParameters<std::string, sdbus::ObjectPath>();
     manager.finishRegistration();
 }
 
@@ -445,7 +483,8 @@ void FakePeers::addMachine(const std::string& name, const std::string& unit, std
     const auto path = sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name));
     auto object = sdbus::createObject(loop_.connection(), path);
     object->registerProperty("Name").onInterface(kMachine).withGetter([name] { return name; });
-    object->registerProperty("Class").onInterface(kMachine).withGetter([] { return std::string("container"); });
+    object->registerProperty("Class").onInterface(kMachine).withGetter(
+        [] { return std::string("container"); });
     object->registerProperty("Unit").onInterface(kMachine).withGetter([unit] { return unit; });
     object->registerProperty("Leader").onInterface(kMachine).withGetter([leader] { return leader; });
     object->finishRegistration();
@@ -477,10 +516,12 @@ void FakePeers::registerMachined() {
             throw sdbus::Error("org.freedesktop.machine1.NoSuchMachine", "No machine '" + name + "' known");
         }
     };
-    manager.registerMethod("GetMachine").onInterface(kMachinedManager).implementedAs([requireMachine](const std::string& name) {
-        requireMachine(name);
-        return sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name));
-    });
+    manager.registerMethod("GetMachine")
+        .onInterface(kMachinedManager)
+        .implementedAs([requireMachine](const std::string& name) {
+            requireMachine(name);
+            return sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name));
+        });
     manager.registerMethod("ListMachines").onInterface(kMachinedManager).implementedAs([this] {
         std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> rows;
         std::lock_guard lock(mutex_);
@@ -516,16 +557,20 @@ void FakePeers::registerMachined() {
             requireMachine(name);
             return std::vector<sdbus::Struct<std::int32_t, std::vector<std::uint8_t>>>{};
         });
-    manager.registerSignal("MachineNew").onInterface(kMachinedManager).withParameters<std::string, sdbus::ObjectPath>();
-    manager.registerSignal("MachineRemoved").onInterface(kMachinedManager).withParameters<std::string, sdbus::ObjectPath>();
+    manager.registerSignal("MachineNew")
+        .onInterface(kMachinedManager)
+        .withParameters<std::string, sdbus::ObjectPath>();
+    manager.registerSignal("MachineRemoved")
+        .onInterface(kMachinedManager)
+        .withParameters<std::string, sdbus::ObjectPath>();
     manager.finishRegistration();
 }
 
 // ------------------------------------------------------------ polkit
 
 sdbus::Struct<bool, bool, std::map<std::string, std::string>> FakePeers::checkAuthorization(
-    const sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>& subject, const std::string& action,
-    const std::map<std::string, std::string>& details, std::uint32_t flags) {
+    const sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>& subject,
+    const std::string& action, const std::map<std::string, std::string>& details, std::uint32_t flags) {
     PolkitCheck check;
     check.subjectKind = subject.get<0>();
     if (auto name = subject.get<1>().find("name"); name != subject.get<1>().end()) {
@@ -537,7 +582,10 @@ sdbus::Struct<bool, bool, std::map<std::string, std::string>> FakePeers::checkAu
     // As polkitd: the subject's uid comes from the bus, not from the caller.
     auto bus = sdbus::createProxy(loop_.connection(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
     bus->finishRegistration();
-    bus->callMethod("GetConnectionUnixUser").onInterface("org.freedesktop.DBus").withArguments(check.busName).storeResultsTo(check.uid);
+    bus->callMethod("GetConnectionUnixUser")
+        .onInterface("org.freedesktop.DBus")
+        .withArguments(check.busName)
+        .storeResultsTo(check.uid);
     PolkitAnswer answer = PolkitAnswer::Deny;
     {
         std::lock_guard lock(mutex_);
@@ -547,12 +595,15 @@ sdbus::Struct<bool, bool, std::map<std::string, std::string>> FakePeers::checkAu
         }
     }
     switch (answer) {
-    case PolkitAnswer::Allow: return {true, false, {}};
-    case PolkitAnswer::Deny: return {false, false, {}};
-    case PolkitAnswer::Challenge:
-        // With interaction allowed, the agent "asked" and the user authenticated.
-        return (flags & 1U) != 0 ? sdbus::Struct<bool, bool, std::map<std::string, std::string>>{true, false, {}}
-                                 : sdbus::Struct<bool, bool, std::map<std::string, std::string>>{false, true, {}};
+        case PolkitAnswer::Allow:
+            return {true, false, {}};
+        case PolkitAnswer::Deny:
+            return {false, false, {}};
+        case PolkitAnswer::Challenge:
+            // With interaction allowed, the agent "asked" and the user authenticated.
+            return (flags & 1U) != 0
+                       ? sdbus::Struct<bool, bool, std::map<std::string, std::string>>{true, false, {}}
+                       : sdbus::Struct<bool, bool, std::map<std::string, std::string>>{false, true, {}};
     }
     return {false, false, {}};
 }

@@ -112,7 +112,8 @@ private:
     void ensureUnit(const std::string& unit);
     void setUnitState(const std::string& unit, const std::string& active, const std::string& sub,
                       const std::string& result = "success");
-    void finishJob(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit, const std::string& result);
+    void finishJob(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
+                   const std::string& result);
     void completeStart(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
                        const std::string& machine, const std::string& result);
     void addMachine(const std::string& name, const std::string& unit, std::uint32_t leader);
@@ -123,8 +124,8 @@ private:
                                          const std::vector<Property>& properties);
     sdbus::ObjectPath stopUnit(const std::string& name);
     sdbus::Struct<bool, bool, std::map<std::string, std::string>> checkAuthorization(
-        const sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>& subject, const std::string& action,
-        const std::map<std::string, std::string>& details, std::uint32_t flags);
+        const sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>& subject,
+        const std::string& action, const std::map<std::string, std::string>& details, std::uint32_t flags);
 
     PeerOptions options_;
     PeerLoop loop_;

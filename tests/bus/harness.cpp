@@ -123,9 +123,13 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::vect
     ::close(log);
 }
 
-ChildProcess::~ChildProcess() { stop(); }
+ChildProcess::~ChildProcess() {
+    stop();
+}
 
-ChildProcess::ChildProcess(ChildProcess&& other) noexcept : pid_(other.pid_) { other.pid_ = -1; }
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept : pid_(other.pid_) {
+    other.pid_ = -1;
+}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     if (this != &other) {
@@ -183,7 +187,8 @@ CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::mill
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     bool timedOut = false;
     while (true) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                          std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             timedOut = true;
             break;
@@ -223,7 +228,8 @@ std::string busConfig(const fs::path& directory) {
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>custom</type>
-  <listen>unix:dir=)" + directory.string() + R"(</listen>
+  <listen>unix:dir=)" +
+           directory.string() + R"(</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow user="*"/>
@@ -273,9 +279,9 @@ PrivateBus::PrivateBus(const fs::path& directory) {
                ::mount(passwdPath.c_str(), "/etc/passwd", nullptr, MS_BIND, nullptr) == 0 &&
                ::mount(groupPath.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) == 0;
     };
-    daemon_ = ChildProcess({"/usr/bin/dbus-daemon", "--config-file=" + config.string(), "--nofork",
-                            "--print-address=3"},
-                           {"PATH=/usr/bin:/bin"}, directory / "dbus-daemon.log", setup, pipeFds[1]);
+    daemon_ = ChildProcess(
+        {"/usr/bin/dbus-daemon", "--config-file=" + config.string(), "--nofork", "--print-address=3"},
+        {"PATH=/usr/bin:/bin"}, directory / "dbus-daemon.log", setup, pipeFds[1]);
     ::close(pipeFds[1]);
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (address_.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
@@ -294,11 +300,14 @@ PrivateBus::PrivateBus(const fs::path& directory) {
     if (auto newline = address_.find('\n'); newline != std::string::npos) {
         address_.resize(newline);
     } else {
-        throw std::runtime_error("dbus-daemon printed no address: " + readText(directory / "dbus-daemon.log"));
+        throw std::runtime_error("dbus-daemon printed no address: " +
+                                 readText(directory / "dbus-daemon.log"));
     }
 }
 
-PrivateBus::~PrivateBus() { daemon_.stop(); }
+PrivateBus::~PrivateBus() {
+    daemon_.stop();
+}
 
 // ------------------------------------------------------------ ServiceProcess
 
@@ -316,8 +325,12 @@ ServiceProcess::ServiceProcess(const fs::path& binary, const std::map<std::strin
     child_ = ChildProcess({binary.string()}, env, logFile, setup);
 }
 
-ServiceProcess::~ServiceProcess() { child_.stop(); }
+ServiceProcess::~ServiceProcess() {
+    child_.stop();
+}
 
-std::string ServiceProcess::log() const { return readText(logFile_); }
+std::string ServiceProcess::log() const {
+    return readText(logFile_);
+}
 
 }  // namespace bus_tests

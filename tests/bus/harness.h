@@ -105,9 +105,11 @@ private:
 };
 
 std::string readText(const std::filesystem::path& path);
-void writeText(const std::filesystem::path& path, const std::string& text, std::filesystem::perms perms =
-                   std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                   std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+void writeText(const std::filesystem::path& path, const std::string& text,
+               std::filesystem::perms perms = std::filesystem::perms::owner_read |
+                                              std::filesystem::perms::owner_write |
+                                              std::filesystem::perms::group_read |
+                                              std::filesystem::perms::others_read);
 
 // The uids the tests call as; PrivateBus gives them passwd entries.
 inline constexpr unsigned kAllowedUid = 61001;

@@ -31,7 +31,9 @@ std::vector<BadCreate> badCreates() {
         {"NameOf65Characters", std::string(65, 'a'), plain, "is 65 characters long; the limit is 64"},
         {"NonAsciiName", "\xc3\xa4", plain, "contains"},
         {"UnknownKey", "web",
-         [](const fs::path& s, const fs::path&) { return withSystem(s, {{"Colour", sdbus::Variant(std::string("red"))}}); },
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"Colour", sdbus::Variant(std::string("red"))}});
+         },
          "unknown key 'Colour'"},
         {"WrongVariantType", "web",
          [](const fs::path& s, const fs::path&) {
@@ -72,15 +74,20 @@ std::vector<BadCreate> badCreates() {
          },
          "'--machine=x' is set by the service itself"},
         {"FlagThatIsNoOption", "web",
-         [](const fs::path& s, const fs::path&) { return withSystem(s, {{"ExtraFlags", sdbus::Variant(Strings{"foo"})}}); },
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(s, {{"ExtraFlags", sdbus::Variant(Strings{"foo"})}});
+         },
          "ExtraFlags word 'foo' does not start with '-'"},
         {"SystemPathOutsideTheStore", "web",
-         [](const fs::path&, const fs::path&) { return Spec{{"SystemPath", sdbus::Variant(std::string("/usr"))}}; },
+         [](const fs::path&, const fs::path&) {
+             return Spec{{"SystemPath", sdbus::Variant(std::string("/usr"))}};
+         },
          "SystemPath '/usr' is not inside the store"},
         {"SystemPathWithoutInit", "web",
          [](const fs::path&, const fs::path& store) {
              fs::create_directories(store / "00000000000000000000000000000000-empty");
-             return Spec{{"SystemPath", sdbus::Variant((store / "00000000000000000000000000000000-empty").string())}};
+             return Spec{
+                 {"SystemPath", sdbus::Variant((store / "00000000000000000000000000000000-empty").string())}};
          },
          "has no init"},
         {"TwoSources", "web",
@@ -94,7 +101,9 @@ std::vector<BadCreate> badCreates() {
 }
 
 // Keeps gtest from dumping the struct's bytes in failure messages.
-void PrintTo(const BadCreate& bad, std::ostream* out) { *out << bad.label; }
+void PrintTo(const BadCreate& bad, std::ostream* out) {
+    *out << bad.label;
+}
 
 class InvalidCreateTest : public BusTest, public ::testing::WithParamInterface<BadCreate> {};
 
@@ -122,19 +131,27 @@ TEST_F(InvalidInputTest, DuplicateIsAlreadyExistsAndKeepsTheFirst) {
     createSimple("web");
     auto before = readText(confFile("web"));
     auto other = makeSystem("other-system");
-    EXPECT_TRUE(failsWith([&] { create("web", {{"SystemPath", sdbus::Variant(other.string())}}); }, kAlreadyExists,
-                          "container 'web' already exists"));
+    EXPECT_TRUE(failsWith(
+        [&] {
+            create("web", {{"SystemPath", sdbus::Variant(other.string())}});
+        },
+        kAlreadyExists, "container 'web' already exists"));
     EXPECT_EQ(readText(confFile("web")), before);
     EXPECT_EQ(fs::read_symlink(profilesDir() / "web" / "system"), system());
 }
 
 TEST_F(InvalidInputTest, UnknownContainerIsNoSuchContainerForEveryVerb) {
-    for (const char* method : {"Start", "Stop", "Restart", "Terminate", "Reload", "Destroy", "GetContainer", "Inspect"}) {
+    for (const char* method :
+         {"Start", "Stop", "Restart", "Terminate", "Reload", "Destroy", "GetContainer", "Inspect"}) {
         SCOPED_TRACE(method);
-        EXPECT_TRUE(failsWith([&] { verb(method, "ghost"); }, kNoSuchContainer, "no container named 'ghost'"));
+        EXPECT_TRUE(
+            failsWith([&] { verb(method, "ghost"); }, kNoSuchContainer, "no container named 'ghost'"));
     }
-    EXPECT_TRUE(failsWith([&] { update("ghost", {{"AutoStart", sdbus::Variant(true)}}); }, kNoSuchContainer,
-                          "no container named 'ghost'"));
+    EXPECT_TRUE(failsWith(
+        [&] {
+            update("ghost", {{"AutoStart", sdbus::Variant(true)}});
+        },
+        kNoSuchContainer, "no container named 'ghost'"));
     // A bad name is a bad name, even for a verb.
     EXPECT_TRUE(failsWith([&] { verb("Start", "a/b"); }, kInvalidArgument, "name 'a/b' contains '/'"));
     EXPECT_TRUE(peers().transientUnits().empty());
@@ -144,10 +161,16 @@ TEST_F(InvalidInputTest, UnknownContainerIsNoSuchContainerForEveryVerb) {
 TEST_F(InvalidInputTest, BadUpdateIsRefusedAndKeepsTheConf) {
     createSimple("web");
     auto before = readText(confFile("web"));
-    EXPECT_TRUE(failsWith([&] { update("web", {{"AdditionalCapabilities", sdbus::Variant(Strings{"CAP_NOPE"})}}); },
-                          kInvalidArgument, "CAP_NOPE"));
-    EXPECT_TRUE(failsWith([&] { update("web", {{"Colour", sdbus::Variant(std::string("red"))}}); }, kInvalidArgument,
-                          "unknown key 'Colour'"));
+    EXPECT_TRUE(failsWith(
+        [&] {
+            update("web", {{"AdditionalCapabilities", sdbus::Variant(Strings{"CAP_NOPE"})}});
+        },
+        kInvalidArgument, "CAP_NOPE"));
+    EXPECT_TRUE(failsWith(
+        [&] {
+            update("web", {{"Colour", sdbus::Variant(std::string("red"))}});
+        },
+        kInvalidArgument, "unknown key 'Colour'"));
     EXPECT_EQ(readText(confFile("web")), before);
 }
 

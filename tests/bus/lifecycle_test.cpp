@@ -71,13 +71,14 @@ TEST_F(LifecycleTest, StartAsksSystemdForTheUnitTheModuleDescribes) {
     EXPECT_EQ(unit.execPath, "/usr/bin/systemd-nspawn");
     EXPECT_EQ(argv.front(), "/usr/bin/systemd-nspawn");
     EXPECT_TRUE(hasSequence(argv, {"--keep-unit", "-M", "web", "-D", (stateDir() / "web").string()}));
-    for (const auto& word : Strings{
-             "--notify-ready=yes", "--kill-signal=SIGRTMIN+3", "--bind-ro=" + storeDir().string() + ":/nix/store",
-             "--bind=" + (profilesDir() / "web").string() + ":/nix/var/nix/profiles",
-             "--bind=" + (gcrootsDir() / "web").string() + ":/nix/var/nix/gcroots",
-             "--network-namespace-path=" + (runtimeDir() / "netns" / "web").string(), "--port=tcp:8080:80",
-             "--bind-ro=/srv/data:/data", "--tmpfs=/var/tmp", "--capability=CAP_SYS_TIME,CAP_NET_ADMIN", "-U",
-             "--link-journal=try-guest"}) {
+    for (const auto& word :
+         Strings{"--notify-ready=yes", "--kill-signal=SIGRTMIN+3",
+                 "--bind-ro=" + storeDir().string() + ":/nix/store",
+                 "--bind=" + (profilesDir() / "web").string() + ":/nix/var/nix/profiles",
+                 "--bind=" + (gcrootsDir() / "web").string() + ":/nix/var/nix/gcroots",
+                 "--network-namespace-path=" + (runtimeDir() / "netns" / "web").string(),
+                 "--port=tcp:8080:80", "--bind-ro=/srv/data:/data", "--tmpfs=/var/tmp",
+                 "--capability=CAP_SYS_TIME,CAP_NET_ADMIN", "-U", "--link-journal=try-guest"}) {
         EXPECT_THAT(argv, Contains(word));
     }
     EXPECT_TRUE(hasSequence(argv, {"--setenv", "LOCAL_ADDRESS=10.233.0.2"}));
@@ -128,7 +129,8 @@ TEST_F(LifecycleTest, StateGoesStartingThenRunningThroughSignals) {
     auto error = started.get();
     EXPECT_FALSE(error) << error->name << ": " << error->message;
     EXPECT_EQ(state("web"), "running");
-    EXPECT_TRUE(waitUntil([&] { return !stateChanges("web").empty() && stateChanges("web").back() == "running"; }));
+    EXPECT_TRUE(
+        waitUntil([&] { return !stateChanges("web").empty() && stateChanges("web").back() == "running"; }));
     EXPECT_THAT(stateChanges("web"), ElementsAre("starting", "running"));
     EXPECT_EQ(property<std::uint32_t>("web", "Leader"), peers().machineLeader("web"));
 }
@@ -188,7 +190,8 @@ TEST_F(LifecycleTest, StopRestartAndTerminate) {
 }
 
 TEST_F(LifecycleTest, StopReleasesTheHostSideOfThePrivateNetwork) {
-    create("web", {{"SystemPath", sdbus::Variant(system().string())}, {"PrivateNetwork", sdbus::Variant(true)}});
+    create("web",
+           {{"SystemPath", sdbus::Variant(system().string())}, {"PrivateNetwork", sdbus::Variant(true)}});
     verb("Start", "web");
     auto hostInterface = property<std::string>("web", "HostInterface");
     ASSERT_THAT(serviceLinks(), HasSubstr(hostInterface + "@"));
@@ -197,7 +200,8 @@ TEST_F(LifecycleTest, StopReleasesTheHostSideOfThePrivateNetwork) {
 }
 
 TEST_F(LifecycleTest, FailedStartReleasesTheHostSideOfThePrivateNetwork) {
-    create("web", {{"SystemPath", sdbus::Variant(system().string())}, {"PrivateNetwork", sdbus::Variant(true)}});
+    create("web",
+           {{"SystemPath", sdbus::Variant(system().string())}, {"PrivateNetwork", sdbus::Variant(true)}});
     peers().setStartResult("failed");
     auto hostInterface = property<std::string>("web", "HostInterface");
     ASSERT_FALSE(hostInterface.empty());
@@ -215,19 +219,22 @@ TEST_F(LifecycleTest, ReloadOfAStoppedContainerIsNotRunning) {
 }
 
 TEST_F(LifecycleTest, DestroyRemovesEverything) {
-    create("web", {{"SystemPath", sdbus::Variant(system().string())}, {"PrivateNetwork", sdbus::Variant(true)}});
+    create("web",
+           {{"SystemPath", sdbus::Variant(system().string())}, {"PrivateNetwork", sdbus::Variant(true)}});
     verb("Start", "web");
     ASSERT_TRUE(fs::exists(stateDir() / "web"));
     verb("Destroy", "web");
     EXPECT_THAT(peers().managerCalls(), Contains("StopUnit nixos-container@web.service"));
-    for (const auto& path : {confFile("web"), stateDir() / "web", profilesDir() / "web", gcrootsDir() / "web"}) {
+    for (const auto& path :
+         {confFile("web"), stateDir() / "web", profilesDir() / "web", gcrootsDir() / "web"}) {
         EXPECT_FALSE(fs::exists(fs::symlink_status(path))) << path;
     }
     EXPECT_TRUE(waitUntil([&] { return sawSignal("ContainerRemoved", "web"); }));
     EXPECT_TRUE(list().empty());
     EXPECT_TRUE(failsWith([&] { verb("GetContainer", "web"); }, kNoSuchContainer, "'web'"));
     // The addresses are free again.
-    create("next", {{"SystemPath", sdbus::Variant(system().string())}, {"PrivateNetwork", sdbus::Variant(true)}});
+    create("next",
+           {{"SystemPath", sdbus::Variant(system().string())}, {"PrivateNetwork", sdbus::Variant(true)}});
     EXPECT_EQ(readConf("next")["HOST_ADDRESS"], "10.233.0.1");
 }
 
@@ -259,8 +266,10 @@ TEST_F(LifecycleTest, UpdateOfPrivateNetworkWhileRunningRestarts) {
     update("web", {{"PrivateNetwork", sdbus::Variant(true)}});
     auto units = peers().transientUnits();
     ASSERT_EQ(units.size(), 2U);
-    EXPECT_THAT(units[1].execStart, Contains("--network-namespace-path=" + (runtimeDir() / "netns" / "web").string()));
-    EXPECT_THAT(units[0].execStart, Not(Contains("--network-namespace-path=" + (runtimeDir() / "netns" / "web").string())));
+    EXPECT_THAT(units[1].execStart,
+                Contains("--network-namespace-path=" + (runtimeDir() / "netns" / "web").string()));
+    EXPECT_THAT(units[0].execStart,
+                Not(Contains("--network-namespace-path=" + (runtimeDir() / "netns" / "web").string())));
     EXPECT_THAT(peers().managerCalls(), Contains("StopUnit nixos-container@web.service"));
     auto conf = readConf("web");
     EXPECT_EQ(conf["PRIVATE_NETWORK"], "1");

@@ -139,7 +139,7 @@ TEST(EnvFile, SetReplacesInPlaceAndEraseRemoves) {
 TEST(EnvFile, SetRefusesWhatTheTemplateCannotPassOn) {
     EnvFile file;
     const std::vector<std::pair<std::string, std::string>> values = {
-        {"a\"b", "contains '\"'"}, {"a\\b", "contains '\\'"}, {"$HOME", "contains '$'"},
+        {"a\"b", "contains '\"'"}, {"a\\b", "contains '\\'"},    {"$HOME", "contains '$'"},
         {"`id`", "contains '`'"},  {"a\nb", "contains '\\x0a'"},
     };
     for (const auto& testCase : values) {
@@ -189,7 +189,8 @@ TEST(EnvFile, RandomEntriesRoundTrip) {
             } else {
                 text += '"';
                 for (char c : value) {
-                    if (c == '"' || c == '\\' || c == '$' || c == '`') text += '\\';
+                    if (c == '"' || c == '\\' || c == '$' || c == '`')
+                        text += '\\';
                     text += c;
                 }
                 text += "\"\n";
@@ -312,8 +313,8 @@ TEST(SpecFromConf, ServiceFormatWithEveryKey) {
 }
 
 TEST(SpecFromConf, ConfigTextFileLeavesConfigEmpty) {
-    auto spec = specFromConf(EnvFile::parse(
-        "CONFIG_TEXT_FILE=/etc/nixos-containers/web.nix\nCONFIG_FILE=/etc/nixos/web.nix\n"));
+    auto spec = specFromConf(
+        EnvFile::parse("CONFIG_TEXT_FILE=/etc/nixos-containers/web.nix\nCONFIG_FILE=/etc/nixos/web.nix\n"));
     EXPECT_TRUE(spec.config.empty());
     EXPECT_EQ(spec.configFile, "/etc/nixos/web.nix");
 }
@@ -328,8 +329,7 @@ TEST(SpecFromConf, PortSyntaxes) {
     EXPECT_EQ(ports("8080:80"), (std::vector<PortForward>{{"tcp", 8080, 80}}));
     EXPECT_EQ(ports("udp:53"), (std::vector<PortForward>{{"udp", 53, 0}}));
     EXPECT_EQ(ports("udp:53:5353"), (std::vector<PortForward>{{"udp", 53, 5353}}));
-    EXPECT_EQ(ports("tcp:1:2,,udp:3:4,"),
-              (std::vector<PortForward>{{"tcp", 1, 2}, {"udp", 3, 4}}));
+    EXPECT_EQ(ports("tcp:1:2,,udp:3:4,"), (std::vector<PortForward>{{"tcp", 1, 2}, {"udp", 3, 4}}));
 }
 
 TEST(SpecFromConf, RejectsBadValuesNamingKeyAndValue) {
@@ -449,8 +449,8 @@ TEST(ConfFromSpec, NetworkKeysOnlyWithPrivateNetwork) {
     ContainerSpec spec = richSpec();
     spec.privateNetwork = false;
     auto conf = confFromSpec(spec, {}, "/x.nix");
-    for (const char* key : {"PRIVATE_NETWORK", "HOST_BRIDGE", "HOST_PORT", "HOST_ADDRESS",
-                            "HOST_ADDRESS6", "LOCAL_ADDRESS", "LOCAL_ADDRESS6"}) {
+    for (const char* key : {"PRIVATE_NETWORK", "HOST_BRIDGE", "HOST_PORT", "HOST_ADDRESS", "HOST_ADDRESS6",
+                            "LOCAL_ADDRESS", "LOCAL_ADDRESS6"}) {
         EXPECT_EQ(conf.find(key), nullptr) << key;
     }
 }
@@ -480,9 +480,9 @@ TEST(ConfFromSpec, KeepsUnknownKeysAndDropsUnsetOnes) {
 }
 
 TEST(ConfFromSpec, ModuleFixturesSurviveARewrite) {
-    for (const char* name : {"module-minimal.conf", "module-veth.conf", "module-bridge.conf",
-                             "nixos-container-config.conf", "nixos-container-flake.conf",
-                             "service-full.conf"}) {
+    for (const char* name :
+         {"module-minimal.conf", "module-veth.conf", "module-bridge.conf", "nixos-container-config.conf",
+          "nixos-container-flake.conf", "service-full.conf"}) {
         SCOPED_TRACE(name);
         auto original = EnvFile::parse(readFixture(name));
         auto spec = specFromConf(original);
@@ -491,7 +491,8 @@ TEST(ConfFromSpec, ModuleFixturesSurviveARewrite) {
         // containerPort 0 (nspawn's bare "5432") is written the module's way,
         // as the host port: the same forwarding.
         for (auto& port : spec.forwardPorts) {
-            if (port.containerPort == 0) port.containerPort = port.hostPort;
+            if (port.containerPort == 0)
+                port.containerPort = port.hostPort;
         }
         EXPECT_EQ(reread, spec);
         // Unknown keys stay, in their order.

@@ -38,7 +38,8 @@ struct FakeSystemd final : SystemdManager {
         auto finish = [this, unit, done] {
             if (failStart) {
                 units[unit.name] = {"failed", "failed", "exit-code"};
-                done(ContainerError(ErrorCode::StartFailed, "unit " + unit.name + " job failed; result 'exit-code'"));
+                done(ContainerError(ErrorCode::StartFailed,
+                                    "unit " + unit.name + " job failed; result 'exit-code'"));
             } else {
                 units[unit.name] = {"active", "running", "success"};
                 done(Done{});
@@ -74,7 +75,8 @@ struct FakeSystemd final : SystemdManager {
     void unitState(const std::string& unit, Callback<UnitState> done) override {
         loop.post([this, unit, done] { done(units.contains(unit) ? units[unit] : UnitState{}); });
     }
-    void listUnits(const std::vector<std::string>&, Callback<std::map<std::string, UnitState>> done) override {
+    void listUnits(const std::vector<std::string>&,
+                   Callback<std::map<std::string, UnitState>> done) override {
         loop.post([this, done] { done(units); });
     }
     void watchUnits(std::function<void(const std::string&, const UnitState&)> onChange) override {
@@ -124,8 +126,8 @@ struct FakeMachines final : MachineRegistry {
 
 struct FakeAuthorizer final : Authorizer {
     explicit FakeAuthorizer(Deferred& loop) : loop(loop) {}
-    void check(const Caller& caller, const std::string& actionId, const std::map<std::string, std::string>& details,
-               Callback<Authorization> done) override {
+    void check(const Caller& caller, const std::string& actionId,
+               const std::map<std::string, std::string>& details, Callback<Authorization> done) override {
         checks.push_back({actionId, details});
         auto answer = answers.contains(caller.uid) ? answers[caller.uid] : Authorization::Denied;
         if (hold) {
@@ -534,7 +536,8 @@ TEST_F(ContainerManagerTest, RecoveryTakesStateFromSystemdAndMachinedAndAutoStar
 
 TEST_F(ContainerManagerTest, DeclarativeContainersCannotBeChangedOrDestroyed) {
     fs::create_directories(settings.configDir);
-    std::ofstream(settings.configDir / "nixos.conf") << "SYSTEM_PATH=" << (settings.storeDir / "abc-system").string() << "\n";
+    std::ofstream(settings.configDir / "nixos.conf")
+        << "SYSTEM_PATH=" << (settings.storeDir / "abc-system").string() << "\n";
     fs::permissions(settings.configDir / "nixos.conf", fs::perms::owner_read | fs::perms::group_read);
     fs::create_directories(settings.declarativeUnitDirs[0]);
     auto& service = manager();

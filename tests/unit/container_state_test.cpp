@@ -1,6 +1,6 @@
+#include "container_state.h"
 #include "address_pool.h"
 #include "container_spec.h"
-#include "container_state.h"
 #include "errors.h"
 
 #include <gtest/gtest.h>

@@ -87,7 +87,7 @@ TEST_F(ContainerStoreTest, LinkedDirectoriesAreRefusedAndTheirTargetsUntouched) 
     EXPECT_EQ(fs::status(outside).permissions(), before);
 
     fs::remove(paths.root / "root");
-    fs::remove_all(paths.root / "etc");  // made by the refused attempt above
+    fs::remove_all(paths.root / "etc");               // made by the refused attempt above
     fs::create_symlink(outside, paths.root / "etc");  // os-release would be created in `outside`
     EXPECT_THROW(ContainerStore(settings).prepareRoot(paths), ContainerError);
     EXPECT_FALSE(fs::exists(outside / "os-release"));

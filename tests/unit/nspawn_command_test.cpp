@@ -1,7 +1,7 @@
 // The argv and unit properties checked against the module's startScript and
 // serviceDirectives (shared/reference/nixos-containers.nix).
-#include "container_paths.h"
 #include "nspawn_command.h"
+#include "container_paths.h"
 #include "transient_unit.h"
 
 #include <gmock/gmock.h>

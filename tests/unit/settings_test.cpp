@@ -88,8 +88,7 @@ TEST(Settings, RejectsBadValuesNamingTheVariable) {
             Settings::fromEnvironment({{variable, value}});
             ADD_FAILURE() << "accepted";
         } catch (const std::invalid_argument& error) {
-            EXPECT_NE(std::string(error.what()).find(variable), std::string::npos)
-                << error.what();
+            EXPECT_NE(std::string(error.what()).find(variable), std::string::npos) << error.what();
         }
     }
 }

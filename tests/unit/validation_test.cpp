@@ -1,6 +1,6 @@
+#include "validation.h"
 #include "conf_file.h"
 #include "errors.h"
-#include "validation.h"
 
 #include <gtest/gtest.h>
 
@@ -35,8 +35,7 @@ void expectInvalid(Action&& action, const std::string& fragment) {
 // ---- names -----------------------------------------------------------------
 
 TEST(ValidateName, AcceptsNixosContainerNames) {
-    for (const char* name : {"web", "a", "A-b_9", "container_1", "x-", "_hidden",
-                             "averyveryverylongname"}) {
+    for (const char* name : {"web", "a", "A-b_9", "container_1", "x-", "_hidden", "averyveryverylongname"}) {
         EXPECT_NO_THROW(validateName(name)) << name;
     }
     // Longer than 11 is fine: host interface names are derived elsewhere.
@@ -127,8 +126,8 @@ TEST(ParseTimespan, SystemdUnits) {
         {" 2m ", 120 * s},
         {"1h", 3600 * s},
         {"1hr", 3600 * s},
-        {"2d", 2 * 86400 * s},
-        {"1w", 7 * 86400 * s},
+        {"2d", std::uint64_t{2} * 86400 * s},
+        {"1w", std::uint64_t{7} * 86400 * s},
         {"500ms", 500000},
         {"10us", 10},
         {"10usec", 10},
@@ -219,13 +218,16 @@ protected:
         spec.ephemeral = true;
         spec.autoStart = true;
         spec.timeoutStartSec = "1min 30s";
-        spec.extraVeths = {{"ve-a", {"10.1.0.1", "10.1.0.2", "", "", ""}},
-                           {"ve-b", {"", "", "", "", "br1"}}};
+        spec.extraVeths = {{"ve-a", {"10.1.0.1", "10.1.0.2", "", "", ""}}, {"ve-b", {"", "", "", "", "br1"}}};
         spec.interfaces = {"eth1", "eth2"};
         spec.macvlans = {"enp3s0"};
-        spec.extraFlags = {"--drop-capability=CAP_SYS_CHROOT", "--resolv-conf=bind-host", "-U",
-                           "--private-users=pick", "--setenv=LANG=C.UTF-8",
-                           "--property=CPUQuota=50%", "--bind=/a:/b:norbind"};
+        spec.extraFlags = {"--drop-capability=CAP_SYS_CHROOT",
+                           "--resolv-conf=bind-host",
+                           "-U",
+                           "--private-users=pick",
+                           "--setenv=LANG=C.UTF-8",
+                           "--property=CPUQuota=50%",
+                           "--bind=/a:/b:norbind"};
         return spec;
     }
 
@@ -237,7 +239,8 @@ protected:
             auto conf = confFromSpec(spec, {}, "/etc/nixos-containers/x.nix");
             auto reread = specFromConf(EnvFile::parse(conf.serialize()));
             for (auto& port : spec.forwardPorts) {
-                if (port.containerPort == 0) port.containerPort = port.hostPort;
+                if (port.containerPort == 0)
+                    port.containerPort = port.hostPort;
             }
             spec.config.clear();
             EXPECT_EQ(reread, spec);
@@ -301,8 +304,7 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
          "one of SystemPath, Config, ConfigFile or Flake is required"},
         {"path and flake", [](auto& s) { s.flake = "github:x/y#web"; },
          "SystemPath and Flake are mutually exclusive"},
-        {"path and config", [](auto& s) { s.config = "{}"; },
-         "SystemPath and Config are mutually exclusive"},
+        {"path and config", [](auto& s) { s.config = "{}"; }, "SystemPath and Config are mutually exclusive"},
         {"config and file",
          [](auto& s) {
              s.systemPath.clear();
@@ -314,13 +316,10 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
          "SystemPath 'nix/store/x' is not an absolute path"},
         {"outside store", [](auto& s) { s.systemPath = "/tmp/x"; },
          "SystemPath '/tmp/x' is not inside the store"},
-        {"no init", [](auto& s) { s.systemPath = "/nix/store/x"; },
-         "SystemPath '/nix/store/x' has no init"},
-        {"no init in store",
-         [store](auto& s) { s.systemPath = store + "/bbbb-no-init"; }, "has no init"},
+        {"no init", [](auto& s) { s.systemPath = "/nix/store/x"; }, "SystemPath '/nix/store/x' has no init"},
+        {"no init in store", [store](auto& s) { s.systemPath = store + "/bbbb-no-init"; }, "has no init"},
         {"store itself", [](auto& s) { s.systemPath = "/nix/store"; }, "is not inside the store"},
-        {"escape store", [](auto& s) { s.systemPath = "/nix/store/../etc"; },
-         "is not inside the store"},
+        {"escape store", [](auto& s) { s.systemPath = "/nix/store/../etc"; }, "is not inside the store"},
         {"quote in path", [](auto& s) { s.systemPath = "/nix/store/a\"b"; },
          "SystemPath '/nix/store/a\"b' contains '\"'"},
         {"relative config file",
@@ -342,7 +341,10 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
          "LocalAddress6 requires PrivateNetwork"},
         {"bridge without private network", [](auto& s) { s.network.hostBridge = "br0"; },
          "HostBridge requires PrivateNetwork"},
-        {"ports without private network", [](auto& s) { s.forwardPorts = {{"tcp", 80, 80}}; },
+        {"ports without private network",
+         [](auto& s) {
+             s.forwardPorts = {{"tcp", 80, 80}};
+         },
          "ForwardPorts requires PrivateNetwork"},
         {"veths without private network", [](auto& s) { s.extraVeths["ve-a"] = {}; },
          "ExtraVeths requires PrivateNetwork"},
@@ -478,23 +480,50 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
          },
          "Macvlans '' is empty"},
         // bind mounts
-        {"relative mount point", [](auto& s) { s.bindMounts = {{"mnt", "", true}}; },
+        {"relative mount point",
+         [](auto& s) {
+             s.bindMounts = {{"mnt", "", true}};
+         },
          "BindMounts mount point 'mnt' is not an absolute path"},
-        {"root mount point", [](auto& s) { s.bindMounts = {{"/", "/srv", true}}; },
+        {"root mount point",
+         [](auto& s) {
+             s.bindMounts = {{"/", "/srv", true}};
+         },
          "BindMounts mount point '/' is the container's root"},
-        {"root mount point, spelt oddly", [](auto& s) { s.bindMounts = {{"//./", "/srv", true}}; },
+        {"root mount point, spelt oddly",
+         [](auto& s) {
+             s.bindMounts = {{"//./", "/srv", true}};
+         },
          "is the container's root"},
-        {"colon in mount point", [](auto& s) { s.bindMounts = {{"/a:b", "", true}}; },
+        {"colon in mount point",
+         [](auto& s) {
+             s.bindMounts = {{"/a:b", "", true}};
+         },
          "BindMounts mount point '/a:b' contains ':'"},
-        {"space in host path", [](auto& s) { s.bindMounts = {{"/mnt", "/my files", true}}; },
+        {"space in host path",
+         [](auto& s) {
+             s.bindMounts = {{"/mnt", "/my files", true}};
+         },
          "BindMounts host path '/my files' contains ' '"},
-        {"dotdot in host path", [](auto& s) { s.bindMounts = {{"/mnt", "/srv/../etc", true}}; },
+        {"dotdot in host path",
+         [](auto& s) {
+             s.bindMounts = {{"/mnt", "/srv/../etc", true}};
+         },
          "BindMounts host path '/srv/../etc' contains '..'"},
-        {"relative host path", [](auto& s) { s.bindMounts = {{"/mnt", "srv", true}}; },
+        {"relative host path",
+         [](auto& s) {
+             s.bindMounts = {{"/mnt", "srv", true}};
+         },
          "BindMounts host path 'srv' is not an absolute path"},
-        {"glob in host path", [](auto& s) { s.bindMounts = {{"/mnt", "/srv/*", true}}; },
+        {"glob in host path",
+         [](auto& s) {
+             s.bindMounts = {{"/mnt", "/srv/*", true}};
+         },
          "contains '*'"},
-        {"dollar in mount point", [](auto& s) { s.bindMounts = {{"/$HOME", "", true}}; },
+        {"dollar in mount point",
+         [](auto& s) {
+             s.bindMounts = {{"/$HOME", "", true}};
+         },
          "contains '$'"},
         // tmpfs
         {"relative tmpfs", [](auto& s) { s.tmpfs = {"var"}; }, "Tmpfs 'var' is not an absolute path"},
@@ -511,50 +540,69 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
         {"empty capability", [](auto& s) { s.additionalCapabilities = {""}; },
          "AdditionalCapabilities '' is not a known capability"},
         // devices
-        {"device outside /dev", [](auto& s) { s.allowedDevices = {{"/etc/shadow", "r"}}; },
+        {"device outside /dev",
+         [](auto& s) {
+             s.allowedDevices = {{"/etc/shadow", "r"}};
+         },
          "AllowedDevices node '/etc/shadow' is not a path below /dev/"},
-        {"device /dev itself", [](auto& s) { s.allowedDevices = {{"/dev/", "r"}}; },
+        {"device /dev itself",
+         [](auto& s) {
+             s.allowedDevices = {{"/dev/", "r"}};
+         },
          "is not a path below /dev/"},
-        {"device dotdot", [](auto& s) { s.allowedDevices = {{"/dev/../etc/shadow", "r"}}; },
+        {"device dotdot",
+         [](auto& s) {
+             s.allowedDevices = {{"/dev/../etc/shadow", "r"}};
+         },
          "AllowedDevices node '/dev/../etc/shadow' contains '..'"},
-        {"device with space", [](auto& s) { s.allowedDevices = {{"/dev/a b", "r"}}; },
+        {"device with space",
+         [](auto& s) {
+             s.allowedDevices = {{"/dev/a b", "r"}};
+         },
          "contains whitespace"},
-        {"empty modifier", [](auto& s) { s.allowedDevices = {{"/dev/fuse", ""}}; },
+        {"empty modifier",
+         [](auto& s) {
+             s.allowedDevices = {{"/dev/fuse", ""}};
+         },
          "AllowedDevices modifier '' of '/dev/fuse' is not a combination of r, w and m"},
-        {"bad modifier", [](auto& s) { s.allowedDevices = {{"/dev/fuse", "rx"}}; },
+        {"bad modifier",
+         [](auto& s) {
+             s.allowedDevices = {{"/dev/fuse", "rx"}};
+         },
          "AllowedDevices modifier 'rx'"},
-        {"repeated modifier", [](auto& s) { s.allowedDevices = {{"/dev/fuse", "rr"}}; },
+        {"repeated modifier",
+         [](auto& s) {
+             s.allowedDevices = {{"/dev/fuse", "rr"}};
+         },
          "AllowedDevices modifier 'rr'"},
         // time span
-        {"timeout", [](auto& s) { s.timeoutStartSec = "soon"; },
-         "TimeoutStartSec 'soon' is not a time span"},
-        {"empty timeout", [](auto& s) { s.timeoutStartSec = ""; },
-         "TimeoutStartSec '' is not a time span"},
+        {"timeout", [](auto& s) { s.timeoutStartSec = "soon"; }, "TimeoutStartSec 'soon' is not a time span"},
+        {"empty timeout", [](auto& s) { s.timeoutStartSec = ""; }, "TimeoutStartSec '' is not a time span"},
         {"timeout with newline", [](auto& s) { s.timeoutStartSec = "1min\n30s"; },
          "TimeoutStartSec '1min\\x0a30s' contains '\\x0a'"},
         {"timeout with tab", [](auto& s) { s.timeoutStartSec = "\t90"; }, "contains '\\x09'"},
         // extra flags
         {"not an option", [](auto& s) { s.extraFlags = {"foo"}; },
          "ExtraFlags word 'foo' does not start with '-'"},
-        {"separate value", [](auto& s) { s.extraFlags = {"--bind", "/a"}; },
+        {"separate value",
+         [](auto& s) {
+             s.extraFlags = {"--bind", "/a"};
+         },
          "ExtraFlags word '/a' does not start with '-'"},
         {"empty word", [](auto& s) { s.extraFlags = {""}; }, "ExtraFlags word '' does not start"},
         {"just dashes", [](auto& s) { s.extraFlags = {"--"}; },
          "ExtraFlags word '--' is not --option or --option=value"},
         {"attached short value", [](auto& s) { s.extraFlags = {"-Dfoo"}; },
          "ExtraFlags word '-Dfoo' is not --option or --option=value"},
-        {"triple dash", [](auto& s) { s.extraFlags = {"---x"}; },
-         "is not --option or --option=value"},
+        {"triple dash", [](auto& s) { s.extraFlags = {"---x"}; }, "is not --option or --option=value"},
         {"space in flag", [](auto& s) { s.extraFlags = {"--setenv=A=b c"}; },
          "ExtraFlags word '--setenv=A=b c' contains ' '"},
         {"dollar in flag", [](auto& s) { s.extraFlags = {"--setenv=A=$HOME"}; }, "contains '$'"},
         {"quote in flag", [](auto& s) { s.extraFlags = {"--setenv=A='b'"}; }, "contains '''"},
-        {"backslash in flag", [](auto& s) { s.extraFlags = {"--setenv=A=\\n"}; },
-         "contains '\\'"},
+        {"backslash in flag", [](auto& s) { s.extraFlags = {"--setenv=A=\\n"}; }, "contains '\\'"},
         {"backtick in flag", [](auto& s) { s.extraFlags = {"--setenv=A=`id`"}; }, "contains '`'"},
         {"glob in flag", [](auto& s) { s.extraFlags = {"--bind=/srv/*"}; }, "contains '*'"},
-        {"semicolon in flag", [](auto& s) { s.extraFlags = {"--setenv=A=b;rm"}; },
-         "contains ';'"},
+        {"semicolon in flag", [](auto& s) { s.extraFlags = {"--setenv=A=b;rm"}; }, "contains ';'"},
         {"reserved directory", [](auto& s) { s.extraFlags = {"--directory=/"}; },
          "ExtraFlags option '--directory=/' is set by the service itself"},
         {"reserved machine", [](auto& s) { s.extraFlags = {"--machine=other"}; },
@@ -594,8 +642,8 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
 // as anything but ContainerError.
 TEST_F(ValidateSpec, RandomInputOnlyEverThrowsContainerError) {
     std::mt19937 random(12345);
-    const std::string alphabet = std::string("abcXYZ019 -_./:,=@$\"'\\`*?[]\t\n\x01\xff") +
-                                 std::string(1, '\0');
+    const std::string alphabet =
+        std::string("abcXYZ019 -_./:,=@$\"'\\`*?[]\t\n\x01\xff") + std::string(1, '\0');
     auto text = [&](std::size_t maxLength) {
         std::string out;
         auto length = random() % (maxLength + 1);
@@ -606,10 +654,20 @@ TEST_F(ValidateSpec, RandomInputOnlyEverThrowsContainerError) {
     };
     // Valid values for the fields, so that some specs pass and the
     // accepted path (conf round trip) is exercised too.
-    const std::vector<std::string> seeds = {
-        "10.0.0.1", "fc00::1/64", "/dev/fuse",     "--bind=/a:/b:norbind", "CAP_NET_ADMIN",
-        "1min 30s", "tcp",        "udp",           "rw",                   "/mnt",
-        "br0",      "-U",         "/tmp:mode=1777", "/nix/store/aaaa-nixos-system-web"};
+    const std::vector<std::string> seeds = {"10.0.0.1",
+                                            "fc00::1/64",
+                                            "/dev/fuse",
+                                            "--bind=/a:/b:norbind",
+                                            "CAP_NET_ADMIN",
+                                            "1min 30s",
+                                            "tcp",
+                                            "udp",
+                                            "rw",
+                                            "/mnt",
+                                            "br0",
+                                            "-U",
+                                            "/tmp:mode=1777",
+                                            "/nix/store/aaaa-nixos-system-web"};
     auto value = [&](std::size_t maxLength) {
         return random() % 2 == 0 ? seeds[random() % seeds.size()] : text(maxLength);
     };
@@ -617,27 +675,47 @@ TEST_F(ValidateSpec, RandomInputOnlyEverThrowsContainerError) {
     for (int round = 0; round < 5000; ++round) {
         ContainerSpec spec = validSpec();
         switch (random() % 4) {
-        case 0: spec.systemPath = value(20); break;
-        case 1: spec.systemPath.clear(); spec.config = value(5); break;
-        case 2: spec.systemPath.clear(); spec.flake = value(10); break;
-        default: break;
+            case 0:
+                spec.systemPath = value(20);
+                break;
+            case 1:
+                spec.systemPath.clear();
+                spec.config = value(5);
+                break;
+            case 2:
+                spec.systemPath.clear();
+                spec.flake = value(10);
+                break;
+            default:
+                break;
         }
         spec.privateNetwork = random() % 2 == 0;
-        if (random() % 2) spec.network.hostAddress = value(16);
-        if (random() % 3 == 0) spec.network.localAddress6 = value(16);
-        if (random() % 4 == 0) spec.network.hostBridge = value(18);
+        if (random() % 2)
+            spec.network.hostAddress = value(16);
+        if (random() % 3 == 0)
+            spec.network.localAddress6 = value(16);
+        if (random() % 4 == 0)
+            spec.network.hostBridge = value(18);
         if (random() % 3 == 0) {
-            spec.forwardPorts.push_back({value(4), static_cast<std::uint16_t>(random()),
-                                         static_cast<std::uint16_t>(random())});
+            spec.forwardPorts.push_back(
+                {value(4), static_cast<std::uint16_t>(random()), static_cast<std::uint16_t>(random())});
         }
-        if (random() % 3 == 0) spec.bindMounts.push_back({value(10), value(10), random() % 2 == 0});
-        if (random() % 3 == 0) spec.tmpfs.push_back(value(10));
-        if (random() % 3 == 0) spec.additionalCapabilities.push_back(value(14));
-        if (random() % 3 == 0) spec.allowedDevices.push_back({value(12), value(3)});
-        if (random() % 2) spec.timeoutStartSec = value(12);
-        if (random() % 3 == 0) spec.extraVeths[value(8)] = {value(10), value(10), "", "", ""};
-        if (random() % 3 == 0) spec.interfaces.push_back(value(17));
-        if (random() % 3 == 0) spec.extraFlags.push_back(value(20));
+        if (random() % 3 == 0)
+            spec.bindMounts.push_back({value(10), value(10), random() % 2 == 0});
+        if (random() % 3 == 0)
+            spec.tmpfs.push_back(value(10));
+        if (random() % 3 == 0)
+            spec.additionalCapabilities.push_back(value(14));
+        if (random() % 3 == 0)
+            spec.allowedDevices.push_back({value(12), value(3)});
+        if (random() % 2)
+            spec.timeoutStartSec = value(12);
+        if (random() % 3 == 0)
+            spec.extraVeths[value(8)] = {value(10), value(10), "", "", ""};
+        if (random() % 3 == 0)
+            spec.interfaces.push_back(value(17));
+        if (random() % 3 == 0)
+            spec.extraFlags.push_back(value(20));
         bool valid = false;
         try {
             validateSpec(spec, settings_);

@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 static void notify_ready(void) {
-    const char *path = getenv("NOTIFY_SOCKET");
+    const char* path = getenv("NOTIFY_SOCKET");
     if (!path || !*path)
         return;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -55,7 +55,7 @@ static void notify_ready(void) {
         return;
     }
     static const char msg[] = "READY=1";
-    if (sendto(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+    if (sendto(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL, (struct sockaddr*)&sa,
                (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
         perror("notify-init: sendto NOTIFY_SOCKET");
     close(fd);
@@ -71,7 +71,7 @@ static void on_signal(int sig) {
         pending_signal = sig;
 }
 
-static int supervise(char **argv) {
+static int supervise(char** argv) {
     const int forwarded[] = {SIGRTMIN + 3, SIGTERM, SIGINT, SIGHUP};
     sigset_t all, old;
     sigfillset(&all);
@@ -112,8 +112,7 @@ static int supervise(char **argv) {
         /* Reap everything: as PID 1 we inherit every orphan. */
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             if (pid == child)
-                return WIFEXITED(status) ? WEXITSTATUS(status)
-                                         : 128 + WTERMSIG(status);
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         }
         if (pid < 0 && errno == ECHILD)
             return 1;
@@ -130,7 +129,7 @@ static int supervise(char **argv) {
     }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     if (argc >= 3 && strcmp(argv[1], "--on-usr1") == 0)
         return supervise(argv + 2);
     if (argc < 2) {
