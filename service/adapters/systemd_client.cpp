@@ -244,14 +244,14 @@ void SystemdClient::unitState(const std::string& unit, Callback<UnitState> done)
             proxy->callMethodAsync("Get")
                 .onInterface(kProperties)
                 .withArguments(std::string("org.freedesktop.systemd1.Service"), std::string("Result"))
-                .uponReplyInvoke([proxy, state, done](const sdbus::Error* error,
-                                                                        const sdbus::Variant& result) {
-                    auto withResult = state;
-                    if (error == nullptr) {
-                        withResult.result = result.get<std::string>();
-                    }
-                    done(withResult);
-                });
+                .uponReplyInvoke(
+                    [proxy, state, done](const sdbus::Error* error, const sdbus::Variant& result) {
+                        auto withResult = state;
+                        if (error == nullptr) {
+                            withResult.result = result.get<std::string>();
+                        }
+                        done(withResult);
+                    });
         });
 }
 

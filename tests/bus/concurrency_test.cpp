@@ -10,7 +10,6 @@
 namespace bus_tests {
 namespace {
 
-
 using ConcurrencyTest = BusTest;
 
 TEST_F(ConcurrencyTest, ASecondOperationOnAPendingContainerIsBusy) {
