@@ -1,0 +1,410 @@
+// nc-bench: the benchmark driver behind bench/run.sh. It runs inside the
+// sandbox (on its system bus) and measures the service against a baseline
+// taken in the same process, on the same connection where that matters:
+//
+//   nc-bench reads NAME ITERS
+//       GetId (bus daemon round trip) interleaved with List, GetContainer,
+//       Get(State) and Inspect of NAME, all over one connection.
+//   nc-bench start NAME ITERS
+//       Start NAME through the service, against the identical nspawn command
+//       (ExecStart, Environment and the rest copied from the service's unit)
+//       started directly with StartTransientUnit, alternating.
+//   nc-bench storm CLIENTS NAME...
+//       Start every NAME from CLIENTS concurrent clients (own connections),
+//       while a sampler calls List (and GetId) on its own connection; then
+//       Stop them all the same way.
+//   nc-bench startup ITERS
+//       RestartUnit nixos-containers.service; from the unit's
+//       ExecMainStartTimestampMonotonic until NameOwnerChanged gives
+//       org.nixos.Containers an owner.
+//
+// Output: one "key value..." line per figure (times in microseconds), read
+// by run.sh.
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <poll.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr const char* kService = "org.nixos.Containers";
+constexpr const char* kManagerPath = "/org/nixos/Containers";
+constexpr const char* kManagerIf = "org.nixos.Containers";
+constexpr const char* kContainerIf = "org.nixos.Containers.Container";
+constexpr const char* kSystemd = "org.freedesktop.systemd1";
+constexpr const char* kSystemdPath = "/org/freedesktop/systemd1";
+constexpr const char* kSystemdManager = "org.freedesktop.systemd1.Manager";
+constexpr const char* kMachined = "org.freedesktop.machine1";
+constexpr const char* kMachinedPath = "/org/freedesktop/machine1";
+constexpr const char* kMachinedManager = "org.freedesktop.machine1.Manager";
+constexpr auto kLongTimeout = std::chrono::seconds(180);
+
+std::int64_t nowUs() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+double percentile(std::vector<std::int64_t> values, double p) {
+    if (values.empty()) {
+        return 0;
+    }
+    std::sort(values.begin(), values.end());
+    auto index = static_cast<std::size_t>(p / 100.0 * static_cast<double>(values.size() - 1) + 0.5);
+    return static_cast<double>(values[std::min(index, values.size() - 1)]);
+}
+
+void report(const std::string& key, const std::vector<std::int64_t>& samples) {
+    std::printf("%s p50 %.0f p99 %.0f n %zu\n", key.c_str(), percentile(samples, 50), percentile(samples, 99),
+                samples.size());
+    std::fflush(stdout);
+}
+
+std::string escapeLabel(const std::string& name) {  // as sd-bus's bus_label_escape
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : name) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            out += static_cast<char>(c);
+        } else {
+            out += '_';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+std::string containerPath(const std::string& name) {
+    return std::string(kManagerPath) + "/container/" + escapeLabel(name);
+}
+
+std::string unitPath(const std::string& unit) {
+    return "/org/freedesktop/systemd1/unit/" + escapeLabel(unit);
+}
+
+// Drive a connection that has no loop thread until pred() or the deadline.
+template <typename Pred>
+void pump(sdbus::IConnection& connection, Pred pred, std::chrono::milliseconds limit) {
+    auto deadline = nowUs() + std::chrono::duration_cast<std::chrono::microseconds>(limit).count();
+    while (!pred()) {
+        while (connection.processPendingRequest()) {
+            if (pred()) {
+                return;
+            }
+        }
+        if (pred()) {
+            return;
+        }
+        auto left = deadline - nowUs();
+        if (left <= 0) {
+            throw std::runtime_error("timed out waiting for a bus event");
+        }
+        auto data = connection.getEventLoopPollData();
+        pollfd fd{data.fd, static_cast<short>(data.events), 0};
+        ::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left / 1000 + 1, 100)));
+    }
+}
+
+// ------------------------------------------------------------------ reads
+
+int reads(const std::string& name, int iters) {
+    auto connection = sdbus::createSystemBusConnection();
+    auto bus = sdbus::createProxy(*connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+    auto manager = sdbus::createProxy(*connection, kService, kManagerPath);
+    auto container = sdbus::createProxy(*connection, kService, containerPath(name));
+    std::vector<std::int64_t> getId, list, get, prop, inspect;
+    std::size_t listed = 0, json = 0;
+    for (int i = -20; i < iters; ++i) {  // 20 rounds of warm-up
+        std::string id;
+        auto t0 = nowUs();
+        bus->callMethod("GetId").onInterface("org.freedesktop.DBus").storeResultsTo(id);
+        auto t1 = nowUs();
+        std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> rows;
+        manager->callMethod("List").onInterface(kManagerIf).storeResultsTo(rows);
+        auto t2 = nowUs();
+        sdbus::ObjectPath path;
+        manager->callMethod("GetContainer").onInterface(kManagerIf).withArguments(name).storeResultsTo(path);
+        auto t3 = nowUs();
+        sdbus::Variant state = container->getProperty("State").onInterface(kContainerIf);
+        auto t4 = nowUs();
+        std::string text;
+        manager->callMethod("Inspect").onInterface(kManagerIf).withArguments(name).storeResultsTo(text);
+        auto t5 = nowUs();
+        if (i >= 0) {
+            getId.push_back(t1 - t0);
+            list.push_back(t2 - t1);
+            get.push_back(t3 - t2);
+            prop.push_back(t4 - t3);
+            inspect.push_back(t5 - t4);
+        }
+        listed = rows.size();
+        json = text.size();
+        (void)state.get<std::string>();
+    }
+    std::printf("listed %zu\ninspect_bytes %zu\n", listed, json);
+    report("getid", getId);
+    report("list", list);
+    report("getcontainer", get);
+    report("property", prop);
+    report("inspect", inspect);
+    return 0;
+}
+
+// ------------------------------------------------------------------ start
+
+using ExecStart = sdbus::Struct<std::string, std::vector<std::string>, bool, std::uint64_t, std::uint64_t,
+                                std::uint64_t, std::uint64_t, std::uint32_t, std::int32_t, std::int32_t>;
+using Property = sdbus::Struct<std::string, sdbus::Variant>;
+
+struct Jobs {
+    std::map<std::string, std::pair<std::int64_t, std::string>> done;  // job -> (time, result)
+};
+
+void waitMachineGone(sdbus::IProxy& machined, const std::string& name) {
+    auto deadline = nowUs() + 10'000'000;
+    while (nowUs() < deadline) {
+        try {
+            sdbus::ObjectPath path;
+            machined.callMethod("GetMachine").onInterface(kMachinedManager).withArguments(name).storeResultsTo(path);
+        } catch (const sdbus::Error&) {
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    throw std::runtime_error("machine " + name + " did not go away");
+}
+
+int start(const std::string& name, int iters) {
+    auto connection = sdbus::createSystemBusConnection();
+    auto manager = sdbus::createProxy(*connection, kService, kManagerPath);
+    auto systemd = sdbus::createProxy(*connection, kSystemd, kSystemdPath);
+    auto machined = sdbus::createProxy(*connection, kMachined, kMachinedPath);
+    Jobs jobs;
+    systemd->uponSignal("JobRemoved")
+        .onInterface(kSystemdManager)
+        .call([&jobs](std::uint32_t, const sdbus::ObjectPath& job, const std::string&, const std::string& result) {
+            jobs.done[job] = {nowUs(), result};
+        });
+    systemd->finishRegistration();
+    systemd->callMethod("Subscribe").onInterface(kSystemdManager);
+
+    const std::string unit = "nixos-container@" + name + ".service";
+    const std::string baseUnit = "nc-bench-baseline.service";
+    std::vector<std::int64_t> service, baseline;
+    for (int i = 0; i < iters; ++i) {
+        auto t0 = nowUs();
+        manager->callMethod("Start").onInterface(kManagerIf).withTimeout(kLongTimeout).withArguments(name);
+        auto t1 = nowUs();
+        service.push_back(t1 - t0);
+
+        // The command the service ran, as systemd has it.
+        auto u = sdbus::createProxy(*connection, kSystemd, unitPath(unit));
+        auto exec = u->getProperty("ExecStart").onInterface("org.freedesktop.systemd1.Service").get<std::vector<ExecStart>>();
+        auto env = u->getProperty("Environment").onInterface("org.freedesktop.systemd1.Service").get<std::vector<std::string>>();
+        auto timeout = u->getProperty("TimeoutStartUSec").onInterface("org.freedesktop.systemd1.Service").get<std::uint64_t>();
+        auto devices = u->getProperty("DeviceAllow").onInterface("org.freedesktop.systemd1.Service")
+                           .get<std::vector<sdbus::Struct<std::string, std::string>>>();
+        auto mounts = u->getProperty("RequiresMountsFor").onInterface("org.freedesktop.systemd1.Unit").get<std::vector<std::string>>();
+        if (exec.empty()) {
+            throw std::runtime_error("no ExecStart on " + unit);
+        }
+        manager->callMethod("Stop").onInterface(kManagerIf).withTimeout(kLongTimeout).withArguments(name);
+        waitMachineGone(*machined, name);
+
+        using ExecCommand = sdbus::Struct<std::string, std::vector<std::string>, bool>;
+        using ExitStatus = sdbus::Struct<std::vector<std::int32_t>, std::vector<std::int32_t>>;
+        std::vector<Property> props = {
+            {"Description", sdbus::Variant(std::string("nc-bench baseline"))},
+            {"Slice", sdbus::Variant(std::string("machine.slice"))},
+            {"Type", sdbus::Variant(std::string("notify"))},
+            {"NotifyAccess", sdbus::Variant(std::string("all"))},
+            {"Delegate", sdbus::Variant(true)},
+            {"KillMode", sdbus::Variant(std::string("mixed"))},
+            {"KillSignal", sdbus::Variant(std::int32_t{15})},
+            {"SuccessExitStatus", sdbus::Variant(ExitStatus({133}, {}))},
+            {"RestartForceExitStatus", sdbus::Variant(ExitStatus({133}, {}))},
+            {"Restart", sdbus::Variant(std::string("no"))},
+            {"TimeoutStartUSec", sdbus::Variant(timeout)},
+            {"DevicePolicy", sdbus::Variant(std::string("closed"))},
+            {"DeviceAllow", sdbus::Variant(devices)},
+            {"SyslogIdentifier", sdbus::Variant(std::string("nc-bench baseline"))},
+            {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{
+                              ExecCommand(exec.front().get<0>(), exec.front().get<1>(), false)})},
+        };
+        if (!mounts.empty()) {
+            props.emplace_back("RequiresMountsFor", sdbus::Variant(mounts));
+        }
+        if (!env.empty()) {
+            props.emplace_back("Environment", sdbus::Variant(env));
+        }
+        std::vector<sdbus::Struct<std::string, std::vector<Property>>> aux;
+        sdbus::ObjectPath job;
+        auto b0 = nowUs();
+        systemd->callMethod("StartTransientUnit")
+            .onInterface(kSystemdManager)
+            .withArguments(baseUnit, std::string("fail"), props, aux)
+            .storeResultsTo(job);
+        pump(*connection, [&] { return jobs.done.count(job) > 0; }, kLongTimeout);
+        auto [b1, result] = jobs.done[job];
+        if (result != "done") {
+            throw std::runtime_error("baseline unit start: " + result);
+        }
+        baseline.push_back(b1 - b0);
+
+        sdbus::ObjectPath stopJob;
+        systemd->callMethod("StopUnit")
+            .onInterface(kSystemdManager)
+            .withArguments(baseUnit, std::string("replace"))
+            .storeResultsTo(stopJob);
+        pump(*connection, [&] { return jobs.done.count(stopJob) > 0; }, kLongTimeout);
+        waitMachineGone(*machined, name);
+    }
+    report("start_service", service);
+    report("start_baseline", baseline);
+    return 0;
+}
+
+// ------------------------------------------------------------------ storm
+
+int storm(int clients, const std::vector<std::string>& names) {
+    std::atomic<bool> running{true};
+    std::atomic<int> failures{0};
+    std::vector<std::int64_t> listSamples, idSamples;
+    std::mutex mutex;
+    std::thread sampler([&] {
+        auto connection = sdbus::createSystemBusConnection();
+        auto bus = sdbus::createProxy(*connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+        auto manager = sdbus::createProxy(*connection, kService, kManagerPath);
+        while (running) {
+            std::string id;
+            auto t0 = nowUs();
+            bus->callMethod("GetId").onInterface("org.freedesktop.DBus").storeResultsTo(id);
+            auto t1 = nowUs();
+            std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> rows;
+            manager->callMethod("List").onInterface(kManagerIf).storeResultsTo(rows);
+            auto t2 = nowUs();
+            {
+                std::lock_guard lock(mutex);
+                idSamples.push_back(t1 - t0);
+                listSamples.push_back(t2 - t1);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    });
+    auto phase = [&](const char* verb) {
+        std::vector<std::thread> threads;
+        auto t0 = nowUs();
+        for (int k = 0; k < clients; ++k) {
+            threads.emplace_back([&, k] {
+                auto connection = sdbus::createSystemBusConnection();
+                auto manager = sdbus::createProxy(*connection, kService, kManagerPath);
+                for (std::size_t i = static_cast<std::size_t>(k); i < names.size(); i += clients) {
+                    try {
+                        manager->callMethod(verb).onInterface(kManagerIf).withTimeout(kLongTimeout).withArguments(
+                            names[i]);
+                    } catch (const sdbus::Error& error) {
+                        std::fprintf(stderr, "%s %s: %s\n", verb, names[i].c_str(), error.getMessage().c_str());
+                        ++failures;
+                    }
+                }
+            });
+        }
+        for (auto& t : threads) {
+            t.join();
+        }
+        return nowUs() - t0;
+    };
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a few idle samples first
+    auto startUs = phase("Start");
+    std::vector<std::int64_t> stormList, stormId;
+    {
+        std::lock_guard lock(mutex);
+        stormList = listSamples;
+        stormId = idSamples;
+    }
+    auto stopUs = phase("Stop");
+    running = false;
+    sampler.join();
+    std::printf("storm_start_all %lld\nstorm_stop_all %lld\nstorm_failures %d\n", static_cast<long long>(startUs),
+                static_cast<long long>(stopUs), failures.load());
+    report("storm_list", stormList);
+    report("storm_getid", stormId);
+    return failures == 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------- startup
+
+int startup(int iters) {
+    auto connection = sdbus::createSystemBusConnection();
+    auto bus = sdbus::createProxy(*connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+    auto systemd = sdbus::createProxy(*connection, kSystemd, kSystemdPath);
+    auto unit = sdbus::createProxy(*connection, kSystemd, unitPath("nixos-containers.service"));
+    std::int64_t acquired = 0;
+    bus->uponSignal("NameOwnerChanged")
+        .onInterface("org.freedesktop.DBus")
+        .call([&acquired](const std::string& name, const std::string&, const std::string& owner) {
+            if (name == kService && !owner.empty()) {
+                acquired = nowUs();
+            }
+        });
+    bus->finishRegistration();
+    std::vector<std::int64_t> samples;
+    for (int i = 0; i < iters; ++i) {
+        acquired = 0;
+        sdbus::ObjectPath job;
+        systemd->callMethod("RestartUnit")
+            .onInterface(kSystemdManager)
+            .withArguments(std::string("nixos-containers.service"), std::string("replace"))
+            .storeResultsTo(job);
+        pump(*connection, [&] { return acquired != 0; }, std::chrono::seconds(60));
+        auto started = unit->getProperty("ExecMainStartTimestampMonotonic")
+                           .onInterface("org.freedesktop.systemd1.Service")
+                           .get<std::uint64_t>();
+        samples.push_back(acquired - static_cast<std::int64_t>(started));
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it settle
+    }
+    report("startup", samples);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        std::string cmd = argc > 1 ? argv[1] : "";
+        if (cmd == "reads" && argc == 4) {
+            return reads(argv[2], std::atoi(argv[3]));
+        }
+        if (cmd == "start" && argc == 4) {
+            return start(argv[2], std::atoi(argv[3]));
+        }
+        if (cmd == "storm" && argc >= 4) {
+            return storm(std::atoi(argv[2]), std::vector<std::string>(argv + 3, argv + argc));
+        }
+        if (cmd == "startup" && argc == 3) {
+            return startup(std::atoi(argv[2]));
+        }
+        std::fprintf(stderr,
+                     "usage: nc-bench reads NAME ITERS | start NAME ITERS | storm CLIENTS NAME... | startup ITERS\n");
+        return 2;
+    } catch (const sdbus::Error& error) {
+        std::fprintf(stderr, "nc-bench: %s: %s\n", error.getName().c_str(), error.getMessage().c_str());
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "nc-bench: %s\n", error.what());
+    }
+    return 1;
+}
