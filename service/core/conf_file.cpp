@@ -11,29 +11,6 @@ namespace nixos_containers {
 
 namespace {
 
-// Same rendering as in validation.cpp: messages travel over D-Bus (valid
-// UTF-8 only) and conf files may hold any bytes.
-std::string shown(std::string_view value) {
-    constexpr std::size_t kShown = 80;
-    std::string out = "'";
-    for (std::size_t i = 0; i < value.size() && i < kShown; ++i) {
-        auto byte = static_cast<unsigned char>(value[i]);
-        if (byte >= 0x20 && byte < 0x7f) {
-            out += static_cast<char>(byte);
-        } else {
-            static constexpr char kHex[] = "0123456789abcdef";
-            out += "\\x";
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xf];
-        }
-    }
-    if (value.size() > kShown) {
-        out += "\xe2\x80\xa6";
-    }
-    out += "'";
-    return out;
-}
-
 bool isBlank(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
@@ -65,7 +42,7 @@ bool isForbiddenValueChar(char c) {
 }
 
 [[noreturn]] void badLine(std::size_t number, std::string_view line, const std::string& why) {
-    throwInvalid("conf line " + std::to_string(number) + " " + shown(line) + ": " + why);
+    throwInvalid("conf line " + std::to_string(number) + " " + quoteValue(line) + ": " + why);
 }
 
 // Parses the value part of one line, systemd EnvironmentFile= style, limited
@@ -181,14 +158,14 @@ bool getFlag(const EnvFile& conf, std::string_view key) {
         return true;
     }
     // The template tests `= 1`; anything else is a mistake worth naming.
-    throwInvalid(std::string(key) + " " + shown(*value) + " is neither 0 nor 1");
+    throwInvalid(std::string(key) + " " + quoteValue(*value) + " is neither 0 nor 1");
 }
 
 std::uint16_t parsePort(std::string_view entry, std::string_view text) {
     unsigned value = 0;
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value > 65535) {
-        throwInvalid("HOST_PORT entry " + shown(entry) + " has a bad port " + shown(text));
+        throwInvalid("HOST_PORT entry " + quoteValue(entry) + " has a bad port " + quoteValue(text));
     }
     return static_cast<std::uint16_t>(value);
 }
@@ -216,7 +193,7 @@ PortForward parsePortEntry(std::string_view entry) {
         port.hostPort = parsePort(entry, parts[1]);
         port.containerPort = parsePort(entry, parts[2]);
     } else {
-        throwInvalid("HOST_PORT entry " + shown(entry) + " is not [protocol:]hostPort[:containerPort]");
+        throwInvalid("HOST_PORT entry " + quoteValue(entry) + " is not [protocol:]hostPort[:containerPort]");
     }
     return port;
 }
@@ -266,7 +243,7 @@ std::string bindWord(const BindMount& bind) {
 NetworkOptions parseVeth(std::string_view entry, std::string& name) {
     auto fields = splitOn(entry, ',');
     if (fields.size() != 6 || fields[0].empty()) {
-        throwInvalid("EXTRA_VETHS entry " + shown(entry) +
+        throwInvalid("EXTRA_VETHS entry " + quoteValue(entry) +
                      " is not name,hostAddress,localAddress,hostAddress6,localAddress6,hostBridge");
     }
     name = fields[0];
@@ -280,7 +257,7 @@ void requireWord(std::string_view key, std::string_view item, std::string_view s
                    return isSpace(c) || separators.find(c) != std::string_view::npos;
                });
     if (bad) {
-        throwInvalid(std::string(key) + " item " + shown(item) + " is empty or contains a separator");
+        throwInvalid(std::string(key) + " item " + quoteValue(item) + " is empty or contains a separator");
     }
 }
 
@@ -391,10 +368,11 @@ const std::string* EnvFile::find(std::string_view key) const {
 
 void EnvFile::set(const std::string& key, const std::string& value) {
     if (!isValidKey(key)) {
-        throwInvalid("conf key " + shown(key) + " is not a valid variable name");
+        throwInvalid("conf key " + quoteValue(key) + " is not a valid variable name");
     }
     if (auto bad = std::find_if(value.begin(), value.end(), isForbiddenValueChar); bad != value.end()) {
-        throwInvalid(key + " value " + shown(value) + " contains " + shown(std::string_view(&*bad, 1)) +
+        throwInvalid(key + " value " + quoteValue(value) + " contains " +
+                     quoteValue(std::string_view(&*bad, 1)) +
                      ", which the container@ template cannot pass on unchanged");
     }
     auto found =
@@ -464,7 +442,7 @@ ContainerSpec specFromConf(const EnvFile& conf) {
             // NODE:MODIFIER; the modifier never holds ':', the node might.
             auto colon = word.rfind(':');
             if (colon == std::string::npos || colon == 0) {
-                throwInvalid("ALLOWED_DEVICES entry " + shown(word) + " is not node:modifier");
+                throwInvalid("ALLOWED_DEVICES entry " + quoteValue(word) + " is not node:modifier");
             }
             spec.allowedDevices.push_back({word.substr(0, colon), word.substr(colon + 1)});
         }
@@ -474,7 +452,7 @@ ContainerSpec specFromConf(const EnvFile& conf) {
             std::string name;
             auto options = parseVeth(word, name);
             if (!spec.extraVeths.emplace(name, options).second) {
-                throwInvalid("EXTRA_VETHS names " + shown(name) + " twice");
+                throwInvalid("EXTRA_VETHS names " + quoteValue(name) + " twice");
             }
         }
     }

@@ -40,4 +40,25 @@ std::string_view errorName(ErrorCode code) {
     return "org.freedesktop.DBus.Error.Failed";
 }
 
+std::string quoteValue(std::string_view value) {
+    constexpr std::size_t kShown = 80;
+    std::string out = "'";
+    for (std::size_t i = 0; i < value.size() && i < kShown; ++i) {
+        auto byte = static_cast<unsigned char>(value[i]);
+        if (byte >= 0x20 && byte < 0x7f) {
+            out += static_cast<char>(byte);
+        } else {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[byte >> 4];
+            out += kHex[byte & 0xf];
+        }
+    }
+    if (value.size() > kShown) {
+        out += "\xe2\x80\xa6";  // U+2026, the ellipsis
+    }
+    out += "'";
+    return out;
+}
+
 }  // namespace nixos_containers

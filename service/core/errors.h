@@ -39,6 +39,11 @@ private:
     ErrorCode code_;
 };
 
+// A value for an error message: quoted, printable ASCII as is, every other
+// byte escaped (messages travel over D-Bus, which takes valid UTF-8 only,
+// and values may come from a fuzzer or a hand-edited conf), cut at 80 bytes.
+std::string quoteValue(std::string_view value);
+
 [[noreturn]] inline void throwInvalid(const std::string& message) {
     throw ContainerError(ErrorCode::InvalidArgument, message);
 }

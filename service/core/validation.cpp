@@ -19,32 +19,8 @@ namespace nixos_containers {
 
 namespace {
 
-// Values end up in D-Bus error messages, which must be valid UTF-8, and may
-// come from a fuzzer or a hand-edited conf file: show printable ASCII as is,
-// escape every other byte, and cut very long values so a message stays short.
-std::string shown(std::string_view value) {
-    constexpr std::size_t kShown = 80;
-    std::string out = "'";
-    for (std::size_t i = 0; i < value.size() && i < kShown; ++i) {
-        auto byte = static_cast<unsigned char>(value[i]);
-        if (byte >= 0x20 && byte < 0x7f) {
-            out += static_cast<char>(byte);
-        } else {
-            static constexpr char kHex[] = "0123456789abcdef";
-            out += "\\x";
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xf];
-        }
-    }
-    if (value.size() > kShown) {
-        out += "\xe2\x80\xa6";  // U+2026, the ellipsis
-    }
-    out += "'";
-    return out;
-}
-
 std::string shownChar(char c) {
-    return shown(std::string_view(&c, 1));
+    return quoteValue(std::string_view(&c, 1));
 }
 
 bool isAsciiSpace(char c) {
@@ -72,10 +48,10 @@ bool isGlobChar(char c) {
 void requireConfSafe(std::string_view what, std::string_view value) {
     for (char c : value) {
         if (isAsciiSpace(c)) {
-            throwInvalid(std::string(what) + " " + shown(value) + " contains whitespace");
+            throwInvalid(std::string(what) + " " + quoteValue(value) + " contains whitespace");
         }
         if (isConfUnsafe(c)) {
-            throwInvalid(std::string(what) + " " + shown(value) + " contains " + shownChar(c));
+            throwInvalid(std::string(what) + " " + quoteValue(value) + " contains " + shownChar(c));
         }
     }
 }
@@ -98,7 +74,7 @@ bool hasDotDotComponent(std::string_view path) {
 
 void requireAbsolute(std::string_view what, std::string_view path) {
     if (path.empty() || path.front() != '/') {
-        throwInvalid(std::string(what) + " " + shown(path) + " is not an absolute path");
+        throwInvalid(std::string(what) + " " + quoteValue(path) + " is not an absolute path");
     }
 }
 
@@ -131,7 +107,7 @@ void validateSource(const ContainerSpec& spec, const Settings& settings) {
         auto location = locateSystem(settings, spec.systemPath);
         std::error_code error;
         if (!std::filesystem::exists(location.onHost / "init", error)) {
-            throwInvalid("SystemPath " + shown(spec.systemPath) + " has no init");
+            throwInvalid("SystemPath " + quoteValue(spec.systemPath) + " has no init");
         }
     }
     if (!spec.configFile.empty()) {
@@ -171,16 +147,16 @@ void validateAddress(const std::string& what, std::string_view value, bool ipv6)
     // truncate the check, so the copy is compared by length below.
     std::string address(value.substr(0, slash));
     if (address.find('\0') != std::string::npos) {
-        throwInvalid(what + " " + shown(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") + " address");
+        throwInvalid(what + " " + quoteValue(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") + " address");
     }
     std::array<unsigned char, 16> buffer{};
     if (inet_pton(ipv6 ? AF_INET6 : AF_INET, address.c_str(), buffer.data()) != 1) {
-        throwInvalid(what + " " + shown(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") + " address");
+        throwInvalid(what + " " + quoteValue(value) + " is not an " + (ipv6 ? "IPv6" : "IPv4") + " address");
     }
     if (slash != std::string_view::npos) {
         unsigned maxPrefix = ipv6 ? 128 : 32;
         if (!parsePrefix(value.substr(slash + 1), maxPrefix)) {
-            throwInvalid(what + " " + shown(value) + " has a prefix length outside 0-" +
+            throwInvalid(what + " " + quoteValue(value) + " has a prefix length outside 0-" +
                          std::to_string(maxPrefix));
         }
     }
@@ -195,12 +171,12 @@ void validateNetworkOptions(const std::string& prefix, const NetworkOptions& opt
         validateInterfaceName(prefix + "HostBridge", options.hostBridge);
         // The module: "Only one of hostAddress* or hostBridge can be given".
         if (!options.hostAddress.empty()) {
-            throwInvalid(prefix + "HostBridge " + shown(options.hostBridge) + " and " + prefix +
-                         "HostAddress " + shown(options.hostAddress) + " are mutually exclusive");
+            throwInvalid(prefix + "HostBridge " + quoteValue(options.hostBridge) + " and " + prefix +
+                         "HostAddress " + quoteValue(options.hostAddress) + " are mutually exclusive");
         }
         if (!options.hostAddress6.empty()) {
-            throwInvalid(prefix + "HostBridge " + shown(options.hostBridge) + " and " + prefix +
-                         "HostAddress6 " + shown(options.hostAddress6) + " are mutually exclusive");
+            throwInvalid(prefix + "HostBridge " + quoteValue(options.hostBridge) + " and " + prefix +
+                         "HostAddress6 " + quoteValue(options.hostAddress6) + " are mutually exclusive");
         }
     }
 }
@@ -231,7 +207,7 @@ void validateNetwork(const ContainerSpec& spec) {
     std::set<std::pair<std::string, std::uint16_t>> seenPorts;
     for (const auto& port : spec.forwardPorts) {
         if (port.protocol != "tcp" && port.protocol != "udp") {
-            throwInvalid("ForwardPorts protocol " + shown(port.protocol) + " is neither tcp nor udp");
+            throwInvalid("ForwardPorts protocol " + quoteValue(port.protocol) + " is neither tcp nor udp");
         }
         if (port.hostPort == 0) {
             throwInvalid("ForwardPorts host port 0 is outside 1-65535");
@@ -263,11 +239,11 @@ void validateBindPath(std::string_view what, std::string_view path) {
     requireAbsolute(what, path);
     for (char c : path) {
         if (c == ':' || isAsciiSpace(c) || isConfUnsafe(c) || isGlobChar(c)) {
-            throwInvalid(std::string(what) + " " + shown(path) + " contains " + shownChar(c));
+            throwInvalid(std::string(what) + " " + quoteValue(path) + " contains " + shownChar(c));
         }
     }
     if (hasDotDotComponent(path)) {
-        throwInvalid(std::string(what) + " " + shown(path) + " contains '..'");
+        throwInvalid(std::string(what) + " " + quoteValue(path) + " contains '..'");
     }
 }
 
@@ -275,7 +251,8 @@ void validateMounts(const ContainerSpec& spec) {
     for (const auto& bind : spec.bindMounts) {
         validateBindPath("BindMounts mount point", bind.mountPoint);
         if (std::filesystem::path(bind.mountPoint).lexically_normal() == "/") {
-            throwInvalid("BindMounts mount point " + shown(bind.mountPoint) + " is the container's root");
+            throwInvalid("BindMounts mount point " + quoteValue(bind.mountPoint) +
+                         " is the container's root");
         }
         if (!bind.hostPath.empty()) {
             validateBindPath("BindMounts host path", bind.hostPath);
@@ -343,7 +320,7 @@ void validateCapabilities(const ContainerSpec& spec) {
             continue;
         }
         if (std::find(kCapabilities.begin(), kCapabilities.end(), capability) == kCapabilities.end()) {
-            throwInvalid("AdditionalCapabilities " + shown(capability) + " is not a known capability");
+            throwInvalid("AdditionalCapabilities " + quoteValue(capability) + " is not a known capability");
         }
     }
 }
@@ -354,13 +331,13 @@ void validateDevices(const ContainerSpec& spec) {
         // space separated NODE:MODIFIER: no whitespace or ':' in the node.
         requireConfSafe("AllowedDevices node", device.node);
         if (!device.node.starts_with("/dev/") || device.node.size() == 5) {
-            throwInvalid("AllowedDevices node " + shown(device.node) + " is not a path below /dev/");
+            throwInvalid("AllowedDevices node " + quoteValue(device.node) + " is not a path below /dev/");
         }
         if (device.node.find(':') != std::string::npos) {
-            throwInvalid("AllowedDevices node " + shown(device.node) + " contains ':'");
+            throwInvalid("AllowedDevices node " + quoteValue(device.node) + " contains ':'");
         }
         if (hasDotDotComponent(device.node)) {
-            throwInvalid("AllowedDevices node " + shown(device.node) + " contains '..'");
+            throwInvalid("AllowedDevices node " + quoteValue(device.node) + " contains '..'");
         }
         bool seen[3] = {false, false, false};
         bool valid = !device.modifier.empty() && device.modifier.size() <= 3;
@@ -373,8 +350,8 @@ void validateDevices(const ContainerSpec& spec) {
             seen[index] = true;
         }
         if (!valid) {
-            throwInvalid("AllowedDevices modifier " + shown(device.modifier) + " of " + shown(device.node) +
-                         " is not a combination of r, w and m");
+            throwInvalid("AllowedDevices modifier " + quoteValue(device.modifier) + " of " +
+                         quoteValue(device.node) + " is not a combination of r, w and m");
         }
     }
 }
@@ -404,45 +381,45 @@ constexpr std::string_view kReservedShortOptions = "DMib";
 void validateExtraFlags(const ContainerSpec& spec) {
     for (const auto& word : spec.extraFlags) {
         if (word.empty() || word.front() != '-') {
-            throwInvalid("ExtraFlags word " + shown(word) +
+            throwInvalid("ExtraFlags word " + quoteValue(word) +
                          " does not start with '-' (each word must be a whole option)");
         }
         if (word.size() == 2 && word[1] != '-') {
             // A short option without a value, e.g. -U.
             if (!isOptionNameChar(word[1])) {
-                throwInvalid("ExtraFlags word " + shown(word) + " is not an option");
+                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not an option");
             }
             if (kReservedShortOptions.find(word[1]) != std::string_view::npos) {
-                throwInvalid("ExtraFlags option " + shown(word) + " is set by the service itself");
+                throwInvalid("ExtraFlags option " + quoteValue(word) + " is set by the service itself");
             }
             continue;
         }
         if (!word.starts_with("--") || word.size() == 2) {
-            throwInvalid("ExtraFlags word " + shown(word) + " is not --option or --option=value");
+            throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
         }
         auto body = std::string_view(word).substr(2);
         auto equals = body.find('=');
         auto name = body.substr(0, equals);
         if (name.empty() || name.front() == '-' || !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
-            throwInvalid("ExtraFlags word " + shown(word) + " is not --option or --option=value");
+            throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
         }
         if (equals != std::string_view::npos) {
             for (char c : body.substr(equals + 1)) {
                 if (!isFlagValueChar(c)) {
-                    throwInvalid("ExtraFlags word " + shown(word) + " contains " + shownChar(c));
+                    throwInvalid("ExtraFlags word " + quoteValue(word) + " contains " + shownChar(c));
                 }
             }
         }
         if (std::find(kReservedLongOptions.begin(), kReservedLongOptions.end(), name) !=
             kReservedLongOptions.end()) {
-            throwInvalid("ExtraFlags option " + shown(word) + " is set by the service itself");
+            throwInvalid("ExtraFlags option " + quoteValue(word) + " is set by the service itself");
         }
         // A plain bind in EXTRA_NSPAWN_FLAGS reads back as a BindMount (that
         // is where the module keeps them), so the spec would change under
         // the caller. Binds with mount options (a third ':' field) stay.
         if ((name == "bind" || name == "bind-ro") && equals != std::string_view::npos &&
             std::count(word.begin(), word.end(), ':') < 2) {
-            throwInvalid("ExtraFlags option " + shown(word) + " is a bind mount: use BindMounts");
+            throwInvalid("ExtraFlags option " + quoteValue(word) + " is a bind mount: use BindMounts");
         }
     }
 }
@@ -503,7 +480,7 @@ bool addChecked(std::uint64_t& total, std::uint64_t value) {
 }
 
 [[noreturn]] void badTimespan(std::string_view text, const std::string& why) {
-    throwInvalid(shown(text) + " is not a time span: " + why);
+    throwInvalid(quoteValue(text) + " is not a time span: " + why);
 }
 
 void validateTimeout(const std::string& timeout) {
@@ -516,7 +493,7 @@ void validateTimeout(const std::string& timeout) {
     // value is written into NAME.conf: plain spaces only.
     for (char c : timeout) {
         if (c != ' ' && isAsciiSpace(c)) {
-            throwInvalid("TimeoutStartSec " + shown(timeout) + " contains " + shownChar(c));
+            throwInvalid("TimeoutStartSec " + quoteValue(timeout) + " contains " + shownChar(c));
         }
     }
 }
@@ -528,18 +505,18 @@ void validateName(std::string_view name) {
         throwInvalid("name '' is empty");
     }
     if (name.size() > kMaxNameLength) {
-        throwInvalid("name " + shown(name) + " is " + std::to_string(name.size()) +
+        throwInvalid("name " + quoteValue(name) + " is " + std::to_string(name.size()) +
                      " characters long; the limit is " + std::to_string(kMaxNameLength));
     }
     if (name.front() == '-') {
-        throwInvalid("name " + shown(name) + " starts with '-'");
+        throwInvalid("name " + quoteValue(name) + " starts with '-'");
     }
     // nixos-container's /^[a-zA-Z0-9_-]+$/, a subset of what machined and
     // unit names allow.
     for (char c : name) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '_' || c == '-';
         if (!ok) {
-            throwInvalid("name " + shown(name) + " contains " + shownChar(c));
+            throwInvalid("name " + quoteValue(name) + " contains " + shownChar(c));
         }
     }
 }
@@ -552,18 +529,18 @@ void validateInterfaceName(std::string_view what, std::string_view name) {
         throwInvalid(std::string(what) + " '' is empty");
     }
     if (name.size() > 15) {
-        throwInvalid(std::string(what) + " " + shown(name) + " is " + std::to_string(name.size()) +
+        throwInvalid(std::string(what) + " " + quoteValue(name) + " is " + std::to_string(name.size()) +
                      " bytes long; interface names are at most 15");
     }
     if (name == "." || name == "..") {
-        throwInvalid(std::string(what) + " " + shown(name) + " is not an interface name");
+        throwInvalid(std::string(what) + " " + quoteValue(name) + " is not an interface name");
     }
     for (char c : name) {
         if (isAsciiSpace(c)) {
-            throwInvalid(std::string(what) + " " + shown(name) + " contains whitespace");
+            throwInvalid(std::string(what) + " " + quoteValue(name) + " contains whitespace");
         }
         if (c == '/' || c == ':' || c == ',' || isConfUnsafe(c) || isGlobChar(c)) {
-            throwInvalid(std::string(what) + " " + shown(name) + " contains " + shownChar(c));
+            throwInvalid(std::string(what) + " " + quoteValue(name) + " contains " + shownChar(c));
         }
     }
 }
@@ -608,7 +585,7 @@ std::uint64_t parseTimespanUsec(std::string_view text) {
             digits = digits || !fraction.empty();
         }
         if (!digits) {
-            badTimespan(text, "expected a number at " + shown(rest));
+            badTimespan(text, "expected a number at " + quoteValue(rest));
         }
         while (i < rest.size() && isAsciiSpace(rest[i]))
             ++i;
@@ -622,7 +599,7 @@ std::uint64_t parseTimespanUsec(std::string_view text) {
             auto unit = std::find_if(kTimeUnits.begin(), kTimeUnits.end(),
                                      [&](const TimeUnit& u) { return u.name == unitName; });
             if (unit == kTimeUnits.end()) {
-                badTimespan(text, "unknown unit " + shown(unitName));
+                badTimespan(text, "unknown unit " + quoteValue(unitName));
             }
             multiplier = unit->usec;
         }
