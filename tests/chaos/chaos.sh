@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# chaos.sh — the bounded, Jepsen-style chaos run of issue 5.
+#
+# Brings a sandbox up (scripts/sandbox/sandbox.sh), builds two "ok" payload
+# systems, and runs chaos_driver inside it: 8 clients issue random Create,
+# Start, Stop, Restart, Reload, Update and Destroy calls on six names (two of
+# 40 characters, three with PrivateNetwork) while the service is SIGKILLed at
+# random moments (6-16 s apart) and started again. After every restart and at
+# the end the invariants (invariants.py, and replies in the driver) are
+# checked. Teardown and check-host always run (trap).
+#
+# Settings:
+#   CHAOS_SECONDS   how long the clients run (default 120)
+#   CHAOS_SEED      the seed (default: random; printed). Same seed => same
+#                   operations per client and the same kill schedule; the
+#                   timing, so the interleaving, differs between runs.
+#   CHAOS_CLIENTS   number of clients (default 8)
+#   CHAOS_KEEP=1    leave the sandbox up for a post-mortem (then: sandbox.sh down DIR)
+#   CHAOS_OUT=DIR   keep the history, the driver's output and the journal there
+#   NIXOS_CONTAINERS_BUILD_DIR  the build tree (default REPO/build); the driver
+#                   is BUILD/tests/chaos/chaos_driver
+#
+# Runs as root (exit 77 otherwise). The last line is "N passed, M failed";
+# the exit status is non-zero when M > 0.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO=$(cd "$HERE/../.." && pwd -P)
+SANDBOX=$REPO/scripts/sandbox/sandbox.sh
+MAKE_SYSTEM=$REPO/tests/sandbox/payload/make-system.sh
+BUILD=${NIXOS_CONTAINERS_BUILD_DIR:-$REPO/build}
+DRIVER=$BUILD/tests/chaos/chaos_driver
+SECONDS_RUN=${CHAOS_SECONDS:-120}
+SEED=${CHAOS_SEED:-$(( ($(od -An -N4 -tu4 /dev/urandom) % 1000000000) + 1 ))}
+CLIENTS=${CHAOS_CLIENTS:-8}
+
+[[ $(id -u) == 0 ]] || { echo "chaos: SKIP: needs root" >&2; exit 77; }
+[[ $SECONDS_RUN =~ ^[0-9]+$ && $SEED =~ ^[0-9]+$ && $CLIENTS =~ ^[1-9][0-9]*$ ]] ||
+    { echo "chaos: CHAOS_SECONDS, CHAOS_SEED and CHAOS_CLIENTS must be numbers" >&2; exit 2; }
+[[ -x $DRIVER ]] || { echo "chaos: no driver at $DRIVER (cmake --build $BUILD --target chaos_driver)" >&2; exit 1; }
+
+DIR=$(mktemp -d /tmp/nc-chaos.XXXXXX)
+[[ $DIR == /tmp/nc-chaos.?* && -d $DIR ]] || { echo "chaos: bad mktemp result '$DIR'" >&2; exit 1; }
+OUT=${CHAOS_OUT:-$(mktemp -d /tmp/nc-chaos-out.XXXXXX)}
+mkdir -p "$OUT"
+
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+in_sb() { "$SANDBOX" exec "$DIR" "$@"; }
+
+finish() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    ((rc == 0 || rc == 1)) || fail "chaos.sh aborted (exit $rc)"
+    if [[ -f $DIR/pid ]]; then
+        in_sb journalctl --no-pager -u nixos-containers -u 'nixos-container@*' >"$OUT/journal.txt" 2>&1
+        if ((failed > 0)); then
+            echo
+            echo "---- journal (service and containers), last 60 lines; all of it in $OUT/journal.txt"
+            tail -n 60 "$OUT/journal.txt"
+        fi
+    fi
+    if [[ ${CHAOS_KEEP:-} == 1 ]]; then
+        echo "chaos: CHAOS_KEEP=1: sandbox left up in $DIR ($SANDBOX down $DIR)"
+    else
+        if "$SANDBOX" down "$DIR" >"$OUT/down.log" 2>&1; then pass "sandbox down"; else fail "sandbox down"; sed 's/^/    | /' "$OUT/down.log"; fi
+        if "$SANDBOX" check-host "$DIR" >"$OUT/check-host.log" 2>&1; then
+            pass "host unchanged (check-host)"
+        else
+            fail "host unchanged (check-host)"
+            sed 's/^/    | /' "$OUT/check-host.log"
+        fi
+        rmdir "$DIR" 2>/dev/null
+    fi
+    echo
+    echo "chaos: seed $SEED, $SECONDS_RUN s; history in $OUT/history.txt, driver output in $OUT/driver.log"
+    echo "chaos: replay: CHAOS_SEED=$SEED CHAOS_SECONDS=$SECONDS_RUN $0"
+    echo "$passed passed, $failed failed"
+    ((failed == 0))
+    exit $?
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+echo "chaos: seed $SEED, $SECONDS_RUN s, $CLIENTS clients, sandbox $DIR, output $OUT"
+if timeout 90 "$SANDBOX" up "$DIR" >"$OUT/up.log" 2>&1; then
+    pass "sandbox up: $(grep -o 'up in [0-9]* ms' "$OUT/up.log")"
+else
+    fail "sandbox up"
+    sed 's/^/    | /' "$OUT/up.log" | tail -n 40
+    exit 1
+fi
+export NOTIFY_INIT=$DIR/payload/notify-init
+SYS_A=$("$MAKE_SYSTEM" "$DIR/store" chaosa ok 2>"$OUT/mk.a") && SYS_B=$("$MAKE_SYSTEM" "$DIR/store" chaosb ok 2>"$OUT/mk.b") ||
+    { fail "payload systems"; cat "$OUT/mk.a" "$OUT/mk.b"; exit 1; }
+pass "payload systems $SYS_A, $SYS_B"
+
+CHECKER="python3 $HERE/invariants.py --config-dir $DIR/etc-containers --state-dir $DIR/state --runtime-dir $DIR/runtime --settle 30"
+in_sb "$DRIVER" --seed "$SEED" --seconds "$SECONDS_RUN" --clients "$CLIENTS" \
+    --system-a "$SYS_A" --system-b "$SYS_B" --checker "$CHECKER" --history "$OUT/history.txt" \
+    >"$OUT/driver.log" 2>&1
+drc=$?
+# Everything but the (long) history on the terminal; the history is in the file.
+awk '/^---- history/{skip=1} /^---- outcomes/{skip=0} !skip' "$OUT/driver.log"
+echo "chaos: history excerpt (first and last 15 calls; all in $OUT/history.txt):"
+grep -v '^#' "$OUT/history.txt" 2>/dev/null | head -n 15 | sed 's/^/  /'
+echo "  ..."
+grep -v '^#' "$OUT/history.txt" 2>/dev/null | tail -n 15 | sed 's/^/  /'
+line=$(grep -E '^chaos-driver: [0-9]+ passed, [0-9]+ failed$' "$OUT/driver.log" | tail -n 1)
+if [[ -z $line ]]; then
+    fail "chaos driver finished (exit $drc, no summary line)"
+    tail -n 30 "$OUT/driver.log" | sed 's/^/    | /'
+else
+    read -r _ p _ f _ <<<"$line"
+    passed=$((passed + p)) failed=$((failed + f))
+    ((drc == 0 || f > 0)) || fail "chaos driver exit $drc with no failed check"
+fi
