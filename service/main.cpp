@@ -49,12 +49,13 @@ int main() {
 
         // Objects first, name last: a client that sees the name sees every
         // container with its real state.
-        manager.recover([&connection, &loop, &manager](const Status& status) {
+        manager.recover([&connection, &loop, &manager, &bus](const Status& status) {
             if (!status.ok()) {
                 logError(std::string("cannot recover containers: ") + status.error().what());
                 loop.exit(1);
                 return;
             }
+            bus.announce();
             try {
                 connection->requestName("org.nixos.Containers");
             } catch (const sdbus::Error& error) {

@@ -109,12 +109,14 @@ class ContainerObject final
     : public sdbus::AdaptorInterfaces<org::nixos::Containers::Container_adaptor, sdbus::Properties_adaptor,
                                       sdbus::ManagedObject_adaptor> {
 public:
-    ContainerObject(sdbus::IConnection& connection, BusService& service, std::string name)
+    ContainerObject(sdbus::IConnection& connection, BusService& service, std::string name, bool announce)
         : AdaptorInterfaces(connection, BusService::containerPath(name)),
           service_(service),
           name_(std::move(name)) {
         registerAdaptor();
-        emitInterfacesAddedSignal({kContainerInterface});
+        if (announce) {
+            emitInterfacesAddedSignal({kContainerInterface});
+        }
     }
     ~ContainerObject() {
         emitInterfacesRemovedSignal({kContainerInterface});
@@ -378,9 +380,11 @@ const Container& BusService::view(const std::string& name) const {
 }
 
 void BusService::containerAdded(const Container& container) {
-    auto object = std::make_unique<ContainerObject>(connection_, *this, container.name);
+    auto object = std::make_unique<ContainerObject>(connection_, *this, container.name, announcing_);
     containerObjects_[container.name] = std::move(object);
-    managerObject_->emitContainerNew(container.name, sdbus::ObjectPath(containerPath(container.name)));
+    if (announcing_) {
+        managerObject_->emitContainerNew(container.name, sdbus::ObjectPath(containerPath(container.name)));
+    }
 }
 
 void BusService::containerRemoved(const std::string& name) {
@@ -390,7 +394,7 @@ void BusService::containerRemoved(const std::string& name) {
 
 void BusService::containerChanged(const Container& container, const std::vector<std::string>& properties) {
     auto found = containerObjects_.find(container.name);
-    if (found == containerObjects_.end() || properties.empty()) {
+    if (!announcing_ || found == containerObjects_.end() || properties.empty()) {
         return;
     }
     try {

@@ -26,6 +26,11 @@ public:
 
     // The manager is made after this object (it observes us), then attached.
     void attach(ContainerManager& manager);
+    // Until the service owns its name nobody can follow its signals: objects
+    // are published silently (no InterfacesAdded, ContainerNew or
+    // PropertiesChanged), which with many containers is most of the startup.
+    // Call right before requesting the name.
+    void announce() { announcing_ = true; }
 
     static constexpr const char* kManagerPath = "/org/nixos/Containers";
     static std::string containerPath(const std::string& name);
@@ -57,6 +62,7 @@ private:
     std::unique_ptr<sdbus::IProxy> busDaemon_;
     std::unique_ptr<ManagerObject> managerObject_;
     std::map<std::string, std::unique_ptr<ContainerObject>> containerObjects_;
+    bool announcing_ = false;
 };
 
 // Maps a core error to its D-Bus error.
