@@ -12,6 +12,8 @@ packages=(
   # the real programs the tests and the sandbox run
   dbus-daemon systemd systemd-container polkitd busybox-static iproute2 util-linux
   libglib2.0-bin libxml2-utils
+  # test drivers: the chaos invariants and a UDP echo server are small Python scripts
+  python3
 )
 
 missing=()

@@ -380,6 +380,15 @@ void ContainerManager::recover(StatusCallback done) {
                     }
                     observer_.containerChanged(container, {"State", "Leader", "Unit"});
                 }
+                // A container that stopped while the service was down left its
+                // network behind (no one was there to release it): release it now.
+                // Queued per container, so an AutoStart below runs after it.
+                for (const auto& [name, container] : containers_) {
+                    if (container.state == ContainerState::Stopped ||
+                        container.state == ContainerState::Failed) {
+                        releaseNetwork(name, container.spec, [](const Status&) {});
+                    }
+                }
                 done(ok());
                 autoStart();
             });
