@@ -6,7 +6,9 @@
 #      unit (core, fakes), netlink (real kernel, throwaway namespaces),
 #      bus (the real binary on a private dbus-daemon with fake peers),
 #      sandbox (the real binary under real systemd, machined, polkitd and
-#      nspawn, in private namespaces; release build only, it is the slowest).
+#      nspawn, in private namespaces; release build only, it is the slowest),
+#      chaos (a 2-minute seeded run with the service SIGKILLed, invariants checked);
+#   4. a libFuzzer smoke run of every fuzz target (clang build, ASan+UBSan).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -22,8 +24,10 @@ status=0
 echo "==> tests: ASan + UBSan build (unit, netlink, bus)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$repo/build-asan" --output-on-failure -LE sandbox || status=1
-echo "==> tests: release build (all tiers, sandbox included)"
+echo "==> tests: release build (all tiers, sandbox and chaos included)"
 ctest --test-dir "$repo/build" --output-on-failure || status=1
+echo "==> fuzz smoke run (15 s per target; scripts/fuzz.sh N runs longer)"
+"$repo/scripts/fuzz.sh" 15 || status=1
 
 "$repo/scripts/sandbox/sandbox.sh" check-host || status=1
 exit "$status"
