@@ -103,7 +103,7 @@ struct CallRecord {
 };
 struct KillRecord {
     unsigned index = 0;
-    double tKill = 0, tBack = 0;
+    double tKill = 0, tKillDone = 0, tBack = 0;  // before and after systemctl kill; answering again
     std::string wall;
     std::string oldPid, newPid;
     bool manualStart = false;
@@ -325,6 +325,11 @@ bool killAndRestart(unsigned index) {
         gKills.push_back(k);  // tKill visible at once for classification
     }
     int rc = std::system((std::string("systemctl kill -s KILL ") + kUnit).c_str());
+    k.tKillDone = since0();  // the signal landed somewhere in [tKill, tKillDone]
+    {
+        std::lock_guard<std::mutex> lock(gHist);
+        gKills.back().tKillDone = k.tKillDone;
+    }
     say("kill #" + std::to_string(index) + " at " + std::to_string(k.tKill) + " (" + k.wall + "), pid " + k.oldPid +
         (rc == 0 ? "" : " (systemctl kill exit " + std::to_string(rc) + ")"));
     auto deadline = Clock::now() + std::chrono::seconds(20);
@@ -385,7 +390,9 @@ void checkReplies(const std::string& when) {
         if (c.outcome == "ok") continue;
         bool inFlightAtKill = false;
         for (const auto& k : gKills) {
-            if (c.t0 <= k.tKill && c.t1 >= k.tKill) inFlightAtKill = true;
+            // In flight while the signal may have landed: started before
+            // systemctl kill returned, replied after it was called.
+            if (c.t0 <= k.tKillDone && c.t1 >= k.tKill) inFlightAtKill = true;
         }
         if (isKillRelated(c.outcome)) {
             if (inFlightAtKill) {
@@ -560,7 +567,7 @@ int main(int argc, char** argv) {
     std::ostringstream hist;
     hist << "# chaos history: seed " << opt.seed << ", " << opt.clients << " clients, " << opt.seconds << " s\n";
     for (const auto& k : gKills) {
-        hist << "# kill #" << k.index << " at " << k.tKill << " (" << k.wall << ") pid " << k.oldPid << " -> "
+        hist << "# kill #" << k.index << " at " << k.tKill << "-" << k.tKillDone << " (" << k.wall << ") pid " << k.oldPid << " -> "
              << k.newPid << " back at " << k.tBack << (k.manualStart ? " (started by hand)" : "") << "\n";
     }
     for (const auto& c : calls) hist << formatCall(c) << "\n";
