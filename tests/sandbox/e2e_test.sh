@@ -26,107 +26,11 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-REPO=$(cd "$HERE/../.." && pwd -P)
-SANDBOX=$REPO/scripts/sandbox/sandbox.sh
-MAKE_SYSTEM=$HERE/payload/make-system.sh
-STEP_TIMEOUT=${E2E_STEP_TIMEOUT:-40}
-BUS_NAME=org.nixos.Containers
-MGR_PATH=/org/nixos/Containers
-MGR_IF=org.nixos.Containers
-CT_IF=org.nixos.Containers.Container
-ERR=org.nixos.Containers.Error
-DBUS_ERR=org.freedesktop.DBus.Error
-U_ALLOWED=61001 U_DENIED=61002 U_CHALLENGED=61003
-
-[[ $(id -u) == 0 ]] || { echo "e2e_test: SKIP: needs root" >&2; exit 77; }
-
-DIR=$(mktemp -d /tmp/nc-e2e.XXXXXX)
-[[ $DIR == /tmp/nc-e2e.?* && -d $DIR ]] || { echo "e2e_test: bad mktemp result '$DIR'" >&2; exit 1; }
-WORK=$(mktemp -d /tmp/nc-e2e-work.XXXXXX) # outputs and logs, outside the sandbox dir
-[[ $WORK == /tmp/nc-e2e-work.?* && -d $WORK ]] || { echo "e2e_test: bad mktemp result '$WORK'" >&2; exit 1; }
-LOG=$WORK/step.log
-export DIR SANDBOX WORK
-
-passed=0 failed=0
-declare -a SUMMARY=()
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# Shell functions cannot run under timeout(1) directly: hand them to a bash
-# that gets every function definition and the variables they use.
-bounded() { # SECONDS CMD...
-    local t=$1
-    shift
-    if declare -F "$1" >/dev/null; then
-        timeout "$t" bash -c "set -uo pipefail; $(declare -p DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR U_ALLOWED U_DENIED U_CHALLENGED 2>/dev/null); $(declare -f); \"\$@\"" bounded "$@"
-    else
-        timeout "$t" "$@"
-    fi
-}
-# check DESCRIPTION CMD...: PASS when CMD succeeds within the step timeout,
-# FAIL with its output otherwise.
-check() {
-    local desc=$1 rc=0
-    shift
-    bounded "$STEP_TIMEOUT" "$@" >"$LOG" 2>&1 || rc=$?
-    if ((rc == 0)); then
-        pass "$desc"
-    else
-        fail "$desc (exit $rc): $*"
-        sed 's/^/    | /' "$LOG" | tail -n 25
-    fi
-    return $rc
-}
-
-# Scenario bookkeeping: wall time of each.
-SCEN_NAME='' SCEN_T0=0 SCEN_F0=0 SCEN_P0=0
-scenario() {
-    end_scenario
-    SCEN_NAME=$1 SCEN_T0=$(now_ms) SCEN_F0=$failed SCEN_P0=$passed
-    echo
-    echo "=== scenario $1"
-}
-end_scenario() {
-    [[ -n $SCEN_NAME ]] || return 0
-    local ms=$(($(now_ms) - SCEN_T0)) p=$((passed - SCEN_P0)) f=$((failed - SCEN_F0))
-    SUMMARY+=("$(printf '%-58s %6d ms  %3d passed %3d failed' "$SCEN_NAME" "$ms" "$p" "$f")")
-    SCEN_NAME=''
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
+sandbox_test_begin e2e
 
 # ------------------------------------------------------------- helpers ---
-in_sb() { "$SANDBOX" exec "$DIR" "$@"; }
-as_user() { # UID CMD...: run CMD inside the sandbox as that test user
-    local uid=$1
-    shift
-    in_sb setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
-}
-# Manager method through busctl, as root.
-mgr() { in_sb busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" "$@"; }
-# The object path: NAME escaped as bus_label_escape (bytes outside
-# [A-Za-z0-9] become _xx).
-opath() {
-    local n=$1 out='' c i
-    for ((i = 0; i < ${#n}; i++)); do
-        c=${n:i:1}
-        if [[ $c == [A-Za-z0-9] ]]; then out+=$c; else out+=$(printf '_%02x' "'$c"); fi
-    done
-    echo "$MGR_PATH/container/$out"
-}
-# prop NAME PROPERTY: the value, without busctl's type prefix and quotes.
-prop() {
-    local out
-    out=$(in_sb busctl get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" "$2") || return 1
-    out=${out#* }
-    out=${out#\"}
-    out=${out%\"}
-    echo "$out"
-}
-state_is() { # NAME STATE
-    local s
-    s=$(prop "$1" State) || return 1
-    [[ $s == "$2" ]] || { echo "State of $1 is '$s', expected '$2'"; return 1; }
-}
 leader_positive() {
     local l
     l=$(prop "$1" Leader) || return 1
@@ -142,7 +46,6 @@ unit_absent() { # NAME: no unit nixos-container@NAME.service loaded at all
     ! grep -qF "nixos-container@$1.service" <<<"$l" || { echo "unit still listed: $l"; return 1; }
 }
 conf_of() { echo "$DIR/etc-containers/$1.conf"; }
-root_of() { echo "$DIR/state/$1"; }
 listed() { mgr List | grep -qF "\"$1\"" || { echo "$1 not in List"; return 1; }; }
 not_listed() { ! mgr List | grep -qF "\"$1\"" || { echo "$1 still in List"; return 1; }; }
 # create NAME SYSTEM [KEY TYPE VALUE]...: Create with SystemPath plus extras.
@@ -176,16 +79,6 @@ expect_error() {
 }
 # poll DEADLINE_MS CMD...: retry until CMD succeeds or time runs out
 # (the last attempt's output is shown on failure).
-poll() {
-    local deadline=$(($(now_ms) + $1))
-    shift
-    until "$@" >"$WORK/poll.out" 2>&1; do
-        if (($(now_ms) >= deadline)); then cat "$WORK/poll.out"; return 1; fi
-        sleep 0.05
-    done
-}
-service_pid() { in_sb systemctl show -P MainPID nixos-containers.service; }
-service_answers() { mgr List >/dev/null; }
 # Kill the service with SIGKILL and wait until a new instance (Restart=
 # on-failure) answers on the bus.
 kill_service() {
@@ -204,33 +97,6 @@ kill_service() {
 }
 count_lines() { if [[ -f $1 ]]; then grep -c "$2" "$1"; else echo 0; fi; }
 
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    [[ -n $SCEN_NAME ]] && ((rc != 0)) && fail "scenario '$SCEN_NAME' aborted (exit $rc)"
-    end_scenario
-    if ((failed > 0)) && [[ -f $DIR/pid ]]; then
-        echo
-        echo "---- journal (service and containers), last 80 lines"
-        "$SANDBOX" exec "$DIR" journalctl -u nixos-containers -u 'nixos-container@*' --no-pager 2>/dev/null | tail -n 80
-    fi
-    echo
-    check "sandbox down" "$SANDBOX" down "$DIR"
-    check "host unchanged (check-host)" "$SANDBOX" check-host "$DIR"
-    rmdir "$DIR" 2>/dev/null
-    rm -rf --one-file-system "$WORK"
-    echo
-    echo "---- scenario wall times"
-    printf '%s\n' "${SUMMARY[@]}"
-    echo "total: $(($(now_ms) - T_START)) ms"
-    echo "$passed passed, $failed failed"
-    ((failed == 0))
-    exit $?
-}
-T_START=$(now_ms)
-trap finish EXIT
-trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------- up ---
 scenario "0  sandbox up, payloads"
@@ -434,14 +300,14 @@ busctl_challenged() {
     grep -qi 'authenticat' <<<"$out"
 }
 as_allowed() { as_user "$U_ALLOWED" busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" "$@"; }
-check "nc-denied Create -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- Create $C "$SPEC"
-check "nc-challenged Create -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" $U_CHALLENGED -- Create $C "$SPEC"
+check "nc-denied Create -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_DENIED" -- Create $C "$SPEC"
+check "nc-challenged Create -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" "$U_CHALLENGED" -- Create $C "$SPEC"
 check "nc-challenged busctl --allow-interactive-authorization=no Create fails" busctl_challenged Create 'sa{sv}' $C 1 SystemPath s "$OK"
 check "after refused Creates: no conf, not listed, no root" sh -c "[ ! -e $(conf_of $C) ] && [ ! -e $(root_of $C) ] && ! $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF List | grep -qF '\"$C\"'"
 check "nc-allowed Create" as_allowed Create 'sa{sv}' $C 1 SystemPath s "$OK"
 check "$C exists, stopped" state_is $C stopped
-check "nc-denied Start -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- Start $C
-check "nc-challenged Start -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" $U_CHALLENGED -- Start $C
+check "nc-denied Start -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_DENIED" -- Start $C
+check "nc-challenged Start -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" "$U_CHALLENGED" -- Start $C
 check "nc-challenged busctl --allow-interactive-authorization=no Start fails" busctl_challenged Start s $C
 check "after refused Starts: still stopped" state_is $C stopped
 check "after refused Starts: no machine" machine_absent $C
@@ -453,11 +319,11 @@ L1=$(prop $C Leader)
 SUM1=$(md5sum <"$(conf_of $C)")
 SW1=$(count_lines "$(root_of $C)/var/log/switch.log" .)
 for verb in Stop Restart Terminate Reload Destroy; do
-    check "nc-denied $verb -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- $verb $C
-    check "nc-challenged $verb -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" $U_CHALLENGED -- $verb $C
+    check "nc-denied $verb -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_DENIED" -- $verb $C
+    check "nc-challenged $verb -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" "$U_CHALLENGED" -- $verb $C
 done
-check "nc-denied Update -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- Update $C "{'TimeoutStartSec': <'5s'>}"
-check "nc-challenged Update -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" $U_CHALLENGED -- Update $C "{'TimeoutStartSec': <'5s'>}"
+check "nc-denied Update -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_DENIED" -- Update $C "{'TimeoutStartSec': <'5s'>}"
+check "nc-challenged Update -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" "$U_CHALLENGED" -- Update $C "{'TimeoutStartSec': <'5s'>}"
 check "nc-challenged busctl --allow-interactive-authorization=no Stop fails" busctl_challenged Stop s $C
 check "after refused verbs: still running" state_is $C running
 check "after refused verbs: same Leader ($L1)" sh -c '[ "$1" = "$2" ]' sh "$L1" "$(prop $C Leader)"
@@ -470,7 +336,7 @@ check "nc-denied get-property State works (running)" sh -c "$SANDBOX exec $DIR s
 check "nc-allowed Reload" as_allowed Reload s $C
 check "nc-allowed Stop" as_allowed Stop s $C
 check "$C stopped" state_is $C stopped
-check "nc-denied Destroy (stopped) -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" $U_DENIED -- Destroy $C
+check "nc-denied Destroy (stopped) -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_DENIED" -- Destroy $C
 check "conf still there" test -e "$(conf_of $C)"
 check "nc-allowed Destroy" as_allowed Destroy s $C
 check "$C gone" sh -c '[ ! -e "$1" ] && [ ! -e "$2" ]' sh "$(conf_of $C)" "$(root_of $C)"

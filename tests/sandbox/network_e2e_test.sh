@@ -30,106 +30,14 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-REPO=$(cd "$HERE/../.." && pwd -P)
-SANDBOX=$REPO/scripts/sandbox/sandbox.sh
-MAKE_SYSTEM=$HERE/payload/make-system.sh
-STEP_TIMEOUT=${E2E_STEP_TIMEOUT:-40}
-BUS_NAME=org.nixos.Containers
-MGR_PATH=/org/nixos/Containers
-MGR_IF=org.nixos.Containers
-CT_IF=org.nixos.Containers.Container
-ERR=org.nixos.Containers.Error
-
-[[ $(id -u) == 0 ]] || { echo "network_e2e_test: SKIP: needs root" >&2; exit 77; }
-
-DIR=$(mktemp -d /tmp/nc-net-e2e.XXXXXX)
-[[ $DIR == /tmp/nc-net-e2e.?* && -d $DIR ]] || { echo "network_e2e_test: bad mktemp result '$DIR'" >&2; exit 1; }
-WORK=$(mktemp -d /tmp/nc-net-e2e-work.XXXXXX) # outputs and logs, outside the sandbox dir
-[[ $WORK == /tmp/nc-net-e2e-work.?* && -d $WORK ]] || { echo "network_e2e_test: bad mktemp result '$WORK'" >&2; exit 1; }
-LOG=$WORK/step.log
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
+sandbox_test_begin net-e2e
 NETNS_DIR=$DIR/runtime/netns # where the service pins namespaces (NIXOS_CONTAINERS_RUNTIME_DIR/netns)
-export DIR SANDBOX WORK NETNS_DIR
-
-passed=0 failed=0
-declare -a SUMMARY=()
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-note() { echo "      $*"; }
-# grep -q under pipefail: it may leave early and SIGPIPE its writer.
-has() { grep "$@" >/dev/null; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# Shell functions cannot run under timeout(1) directly: hand them to a bash
-# that gets every function definition and the variables they use.
-bounded() { # SECONDS CMD...
-    local t=$1
-    shift
-    if declare -F "$1" >/dev/null; then
-        timeout "$t" bash -c "set -uo pipefail; $(declare -p DIR SANDBOX WORK NETNS_DIR BUS_NAME MGR_PATH MGR_IF CT_IF ERR 2>/dev/null); $(declare -f); \"\$@\"" bounded "$@"
-    else
-        timeout "$t" "$@"
-    fi
-}
-# check DESCRIPTION CMD...: PASS when CMD succeeds within the step timeout,
-# FAIL with its output otherwise.
-check() {
-    local desc=$1 rc=0
-    shift
-    bounded "$STEP_TIMEOUT" "$@" >"$LOG" 2>&1 || rc=$?
-    if ((rc == 0)); then
-        pass "$desc"
-    else
-        fail "$desc (exit $rc): $*"
-        sed 's/^/    | /' "$LOG" | tail -n 25
-    fi
-    return $rc
-}
-
-# Scenario bookkeeping: wall time of each.
-SCEN_NAME='' SCEN_T0=0 SCEN_F0=0 SCEN_P0=0
-scenario() {
-    end_scenario
-    SCEN_NAME=$1 SCEN_T0=$(now_ms) SCEN_F0=$failed SCEN_P0=$passed
-    echo
-    echo "=== scenario $1"
-}
-end_scenario() {
-    [[ -n $SCEN_NAME ]] || return 0
-    local ms=$(($(now_ms) - SCEN_T0)) p=$((passed - SCEN_P0)) f=$((failed - SCEN_F0))
-    SUMMARY+=("$(printf '%-58s %6d ms  %3d passed %3d failed' "$SCEN_NAME" "$ms" "$p" "$f")")
-    echo "--- scenario wall time: $ms ms"
-    SCEN_NAME=''
-}
+export NETNS_DIR
+BOUNDED_VARS+=(NETNS_DIR)
 
 # ------------------------------------------------------------- helpers ---
-in_sb() { "$SANDBOX" exec "$DIR" "$@"; }
-# Manager method through busctl, as root. "--" ends busctl's options, so
-# that arguments such as ExtraFlags' "--setenv=..." are taken as words.
-mgr() { in_sb busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" -- "$@"; }
-# The object path: NAME escaped as bus_label_escape.
-opath() {
-    local n=$1 out='' c i
-    for ((i = 0; i < ${#n}; i++)); do
-        c=${n:i:1}
-        if [[ $c == [A-Za-z0-9] ]]; then out+=$c; else out+=$(printf '_%02x' "'$c"); fi
-    done
-    echo "$MGR_PATH/container/$out"
-}
-# prop NAME PROPERTY: the value, without busctl's type prefix and quotes.
-prop() {
-    local out
-    out=$(in_sb busctl get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" "$2") || return 1
-    out=${out#* }
-    out=${out#\"}
-    out=${out%\"}
-    echo "$out"
-}
-state_is() { # NAME STATE
-    local s
-    s=$(prop "$1" State) || return 1
-    [[ $s == "$2" ]] || { echo "State of $1 is '$s', expected '$2'"; return 1; }
-}
-root_of() { echo "$DIR/state/$1"; }
 leader() { prop "$1" Leader; }
 # in_ct NAME CMD...: run CMD (the sandbox's binaries) in NAME's network
 # namespace, through its leader.
@@ -164,14 +72,6 @@ expect_error() {
     [[ -z $sub ]] || has -F -- "$sub" <<<"$out" || { echo "message does not contain '$sub'"; return 1; }
 }
 # poll DEADLINE_MS CMD...: retry until CMD succeeds or time runs out.
-poll() {
-    local deadline=$(($(now_ms) + $1))
-    shift
-    until "$@" >"$WORK/poll.out" 2>&1; do
-        if (($(now_ms) >= deadline)); then cat "$WORK/poll.out"; return 1; fi
-        sleep 0.05
-    done
-}
 ping4() { in_sb busybox ping -c1 -W2 "$1"; }
 ping6() { in_sb busybox ping6 -c1 -W2 "$1"; }
 # The ping-first payload's log must be exactly one "ok" line per TARGET, in
@@ -258,8 +158,6 @@ addresses_agree() {
     [[ $p == "$i" && $p == "$m" && $p == "$c" ]] || { echo "they differ"; return 1; }
     for a in "$@"; do [[ " $p " == *" $a "* ]] || { echo "'$a' missing"; return 1; }; done
 }
-service_pid() { in_sb systemctl show -P MainPID nixos-containers.service; }
-service_answers() { mgr List >/dev/null; }
 kill_service() {
     local old
     old=$(service_pid)
@@ -273,33 +171,6 @@ kill_service() {
     echo "service pid $old -> $(service_pid)"
 }
 
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    [[ -n $SCEN_NAME ]] && ((rc != 0)) && fail "scenario '$SCEN_NAME' aborted (exit $rc)"
-    end_scenario
-    if ((failed > 0)) && [[ -f $DIR/pid ]]; then
-        echo
-        echo "---- journal (service and containers), last 80 lines"
-        "$SANDBOX" exec "$DIR" journalctl --no-pager -u nixos-containers -u 'nixos-container@*' 2>/dev/null | tail -n 80
-    fi
-    echo
-    check "sandbox down" "$SANDBOX" down "$DIR"
-    check "host unchanged (check-host)" "$SANDBOX" check-host "$DIR"
-    rmdir "$DIR" 2>/dev/null
-    rm -rf --one-file-system "$WORK"
-    echo
-    echo "---- scenario wall times"
-    printf '%s\n' "${SUMMARY[@]}"
-    echo "total: $(($(now_ms) - T_START)) ms"
-    echo "$passed passed, $failed failed"
-    ((failed == 0))
-    exit $?
-}
-T_START=$(now_ms)
-trap finish EXIT
-trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------- up ---
 scenario "0  sandbox up, payloads"
