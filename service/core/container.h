@@ -27,6 +27,9 @@ struct Container {
     std::vector<std::string> addresses;  // machined's while running, else the planned ones
     std::string operation;               // the verb in progress; empty when idle
     std::string lastError;               // why the last operation failed
+    // Unit signals seen so far: an answer to a state query asked before the
+    // latest signal is older than what the signal said, and is dropped.
+    std::uint64_t unitEvents = 0;
 };
 
 }  // namespace nixos_containers

@@ -448,9 +448,10 @@ void ContainerManager::refreshFromSystem(const std::string& name, std::function<
         next();
         return;
     }
-    seams_.systemd.unitState(container->unit, [this, name, next = std::move(next)](Outcome<UnitState> state) {
+    seams_.systemd.unitState(container->unit, [this, name, asked = container->unitEvents,
+                                               next = std::move(next)](Outcome<UnitState> state) {
         auto found = containers_.find(name);
-        if (found != containers_.end() && state.ok()) {
+        if (found != containers_.end() && state.ok() && found->second.unitEvents == asked) {
             setState(found->second, stateFromUnit(state.value()));
         }
         next();
@@ -513,6 +514,8 @@ void ContainerManager::onUnitChanged(const std::string& unit, const UnitState& s
         }
         return;
     }
+    // Applied from here on: older answers to state queries must not undo it.
+    ++container.unitEvents;
     container.unit = unit;
     auto before = container.state;
     setState(container, stateFromUnit(state));
@@ -917,56 +920,71 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
     // The module's pre-start: a stale machine registration of that name is
     // terminated (nixpkgs #486775), a failed unit of that name forgotten, and
     // stale links removed; then the network is made, before the init runs.
-    seams_.machines.terminateMachine(
-        name, [this, name, plan, unit, next = std::move(next)](Status terminated) {
-            if (!terminated.ok()) {
-                logWarning("cannot terminate a stale machine '" + name + "': " + terminated.error().what());
-            }
-            seams_.systemd.resetFailedUnit(unit.name, [this, name, plan, unit, next](Status) {
-                auto startUnit = [this, name, unit, next]() {
-                    seams_.systemd.startTransientUnit(unit, [this, name, next](Status started) {
-                        if (!started.ok()) {
-                            releaseNetwork(name, containers_.at(name).spec,
-                                           [this, name, next, started](const Status&) {
-                                               refreshFromSystem(name, [next, started] { next(started); });
-                                           });
-                            return;
-                        }
-                        setState(containers_.at(name), ContainerState::Running);
-                        refreshMachine(name, [next] { next(ok()); });
-                    });
-                };
-                // The module's skeleton, then the network: stale links of a
-                // crashed run go first; prepare() undoes its own partial work.
-                auto paths = containerPaths(settings_, name, containers_.at(name).spec.ephemeral);
-                inBackground(
-                    name, [store = &store_, paths] { store->prepareRoot(paths); },
-                    [this, name, plan, next, startUnit](Status prepared) {
-                        if (!prepared.ok()) {
-                            setState(containers_.at(name), ContainerState::Stopped);
-                            next(withCode(ErrorCode::StartFailed, prepared.error()));
-                            return;
-                        }
-                        if (!plan) {
-                            startUnit();
-                            return;
-                        }
-                        inBackground(
-                            name,
-                            [&network = seams_.network, plan = *plan] {
-                                network.release(plan);
-                                network.prepare(plan);
-                            },
-                            [this, name, next, startUnit](Status networked) {
-                                if (!networked.ok()) {
-                                    setState(containers_.at(name), ContainerState::Stopped);
-                                    next(withCode(ErrorCode::NetworkSetupFailed, networked.error()));
-                                    return;
-                                }
-                                startUnit();
-                            });
-                    });
+    // The three pre-start steps are independent: they go out at once, and
+    // the network and the unit wait for all of them.
+    auto pending = std::make_shared<int>(3);
+    auto prepareFailure = std::make_shared<std::optional<ContainerError>>();
+    auto afterPreStart = [this, name, plan, unit, next = std::move(next), pending, prepareFailure]() {
+        if (--*pending > 0) {
+            return;
+        }
+        auto startUnit = [this, name, unit, next]() {
+            seams_.systemd.startTransientUnit(unit, [this, name, next](Status started) {
+                if (!started.ok()) {
+                    releaseNetwork(name, containers_.at(name).spec,
+                                   [this, name, next, started](const Status&) {
+                                       refreshFromSystem(name, [next, started] { next(started); });
+                                   });
+                    return;
+                }
+                setState(containers_.at(name), ContainerState::Running);
+                refreshMachine(name, [next] { next(ok()); });
             });
+        };
+        if (*prepareFailure) {
+            setState(containers_.at(name), ContainerState::Stopped);
+            next(withCode(ErrorCode::StartFailed, **prepareFailure));
+            return;
+        }
+        // The network: stale links of a crashed run go first;
+        // prepare() undoes its own partial work.
+        if (!plan) {
+            startUnit();
+            return;
+        }
+        inBackground(
+            name,
+            [&network = seams_.network, plan = *plan] {
+                network.release(plan);
+                network.prepare(plan);
+            },
+            [this, name, next, startUnit](Status networked) {
+                if (!networked.ok()) {
+                    setState(containers_.at(name), ContainerState::Stopped);
+                    next(withCode(ErrorCode::NetworkSetupFailed, networked.error()));
+                    return;
+                }
+                startUnit();
+            });
+    };
+    seams_.machines.terminateMachine(name, [name, afterPreStart](Status terminated) {
+        if (!terminated.ok()) {
+            logWarning("cannot terminate a stale machine '" + name + "': " + terminated.error().what());
+        }
+        afterPreStart();
+    });
+    seams_.systemd.resetFailedUnit(unit.name, [afterPreStart](const Status&) { afterPreStart(); });
+    // The module's skeleton, off the loop.
+    inBackground(
+        name,
+        [store = &store_, paths = containerPaths(settings_, name, spec.ephemeral)] {
+            store->prepareRoot(paths);
+        },
+        [afterPreStart, prepareFailure](Status prepared) {
+            if (!prepared.ok()) {
+                *prepareFailure = prepared.error();
+            }
+            afterPreStart();
         });
 }
 
