@@ -788,7 +788,7 @@ void ContainerManager::runBuilder(const std::string& name, const ContainerSpec& 
 
 void ContainerManager::perform(const Caller& caller, Verb verb, const std::string& name,
                                StatusCallback done) {
-    auto check = [this, verb, &name]() -> const Container& {
+    auto check = [this, verb, name]() -> const Container& {
         const auto& container = get(name);
         if (verb == Verb::Destroy && container.declarative) {
             throw ContainerError(
@@ -1126,7 +1126,7 @@ void ContainerManager::doDestroy(const OperationPtr& operation, StatusCallback n
 
 void ContainerManager::update(const Caller& caller, const std::string& name, ContainerSpec spec,
                               StatusCallback done) {
-    auto check = [this, &name]() -> const Container& {
+    auto check = [this, name]() -> const Container& {
         const auto& container = get(name);
         if (container.declarative) {
             throw ContainerError(

@@ -246,21 +246,33 @@ void BusService::resolveCaller(const sdbus::Message& message, std::function<void
     Caller caller;
     caller.busName = message.getSender();
     caller.allowInteractive = allowsInteraction(message);
+    // A unique bus name is never given to another connection, so its uid
+    // can be remembered: a client's second call costs no round trip.
+    if (auto known = callerUids_.find(caller.busName); known != callerUids_.end()) {
+        caller.uid = known->second;
+        next(caller);
+        return;
+    }
     // Asked of the bus daemon asynchronously: sd-bus's own creds query would
     // block the loop for a round trip.
     busDaemon_->callMethodAsync("GetConnectionUnixUser")
         .onInterface("org.freedesktop.DBus")
         .withArguments(caller.busName)
-        .uponReplyInvoke([caller, next = std::move(next)](const sdbus::Error* error, std::uint32_t uid) {
-            if (error != nullptr) {
-                next(ContainerError(ErrorCode::AccessDenied,
-                                    "cannot identify the caller: " + error->getMessage()));
-                return;
-            }
-            auto identified = caller;
-            identified.uid = uid;
-            next(identified);
-        });
+        .uponReplyInvoke(
+            [this, caller, next = std::move(next)](const sdbus::Error* error, std::uint32_t uid) {
+                if (error != nullptr) {
+                    next(ContainerError(ErrorCode::AccessDenied,
+                                        "cannot identify the caller: " + error->getMessage()));
+                    return;
+                }
+                if (callerUids_.size() >= kMaxRememberedCallers) {
+                    callerUids_.clear();  // names of gone clients; cheap to learn again
+                }
+                callerUids_.emplace(caller.busName, uid);
+                auto identified = caller;
+                identified.uid = uid;
+                next(identified);
+            });
 }
 
 void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::ObjectPath>&& result,

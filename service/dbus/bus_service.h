@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 namespace nixos_containers {
 
@@ -62,6 +63,8 @@ private:
     std::unique_ptr<sdbus::IProxy> busDaemon_;
     std::unique_ptr<ManagerObject> managerObject_;
     std::map<std::string, std::unique_ptr<ContainerObject>> containerObjects_;
+    static constexpr std::size_t kMaxRememberedCallers = 4096;
+    std::unordered_map<std::string, std::uint32_t> callerUids_;
     bool announcing_ = false;
 };
 

@@ -40,9 +40,11 @@ TEST_F(AuthorizationTest, EachVerbAsksForItsAction) {
     auto created = callAs(kAllowedUid, {"Create", "web", "SystemPath=s:" + system().string()});
     ASSERT_EQ(created.exitStatus, 0) << created.output;
     EXPECT_THAT(created.output, HasSubstr("OK /org/nixos/Containers/container/web"));
-    ASSERT_EQ(callAs(kAllowedUid, {"Update", "web", "AutoStart=b:true"}).exitStatus, 0);
+    auto updated = callAs(kAllowedUid, {"Update", "web", "AutoStart=b:true"});
+    ASSERT_EQ(updated.exitStatus, 0) << updated.output;
     ASSERT_EQ(callAs(kAllowedUid, {"Stop", "web"}).exitStatus, 0);
-    ASSERT_EQ(callAs(kAllowedUid, {"Destroy", "web"}).exitStatus, 0);
+    auto destroyed = callAs(kAllowedUid, {"Destroy", "web"});
+    ASSERT_EQ(destroyed.exitStatus, 0) << destroyed.output;
     std::vector<std::pair<std::string, std::string>> asked;
     for (const auto& check : peers().polkitChecks()) {
         asked.emplace_back(check.action, check.details.at("verb"));
