@@ -47,6 +47,17 @@ sdbus::Error toBusError(const ContainerError& error) {
 namespace {
 // Whatever escapes the core becomes an error reply, never an exception
 // unwinding through sd-bus into the loop.
+// The completion of a verb without results: an empty reply or the named error.
+StatusCallback replyWith(const std::shared_ptr<sdbus::Result<>>& reply) {
+    return [reply](const Status& status) {
+        if (status.ok()) {
+            reply->returnResults();
+        } else {
+            reply->returnError(toBusError(status.error()));
+        }
+    };
+}
+
 template <typename Reply>
 void replyFailure(const Reply& reply, const std::exception& error) {
     logError(std::string("unexpected failure: ") + error.what());
@@ -313,13 +324,7 @@ void BusService::perform(const sdbus::Message& message, sdbus::Result<>&& result
             return;
         }
         try {
-            manager_->perform(caller.value(), verb, name, [reply](const Status& status) {
-                if (status.ok()) {
-                    reply->returnResults();
-                } else {
-                    reply->returnError(toBusError(status.error()));
-                }
-            });
+            manager_->perform(caller.value(), verb, name, replyWith(reply));
         } catch (const std::exception& error) {
             replyFailure(reply, error);
         }
@@ -345,13 +350,7 @@ void BusService::update(const sdbus::Message& message, sdbus::Result<>&& result,
             return;
         }
         try {
-            manager_->update(caller.value(), name, spec, [reply](const Status& status) {
-                if (status.ok()) {
-                    reply->returnResults();
-                } else {
-                    reply->returnError(toBusError(status.error()));
-                }
-            });
+            manager_->update(caller.value(), name, spec, replyWith(reply));
         } catch (const std::exception& error) {
             replyFailure(reply, error);
         }

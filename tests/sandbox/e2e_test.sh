@@ -100,14 +100,7 @@ count_lines() { if [[ -f $1 ]]; then grep -c "$2" "$1"; else echo 0; fi; }
 
 # ------------------------------------------------------------------- up ---
 scenario "0  sandbox up, payloads"
-if timeout 60 "$SANDBOX" up "$DIR" >"$LOG" 2>&1; then
-    pass "up: $(grep -o 'up in [0-9]* ms' "$LOG")"
-else
-    fail "up"
-    sed 's/^/    | /' "$LOG" | tail -n 60
-    exit 1
-fi
-export NOTIFY_INIT=$DIR/payload/notify-init
+sandbox_up
 # The four payloads in parallel (each copies busybox and links its applets).
 mk_pids=()
 for spec in "sysok ok" "sysok2 ok" "sysbad bad-init" "sysslow slow"; do

@@ -162,3 +162,16 @@ state_is() { # NAME STATE
 root_of() { echo "$DIR/state/$1"; }
 service_pid() { in_sb systemctl show -P MainPID nixos-containers.service; }
 service_answers() { mgr List >/dev/null; }
+
+# sandbox_up: scenario 0's first half, the same in every script: the sandbox
+# comes up (or the script ends), and payloads can be made.
+sandbox_up() {
+    if timeout 60 "$SANDBOX" up "$DIR" >"$LOG" 2>&1; then
+        pass "up: $(grep -o 'up in [0-9]* ms' "$LOG")"
+    else
+        fail "up"
+        sed 's/^/    | /' "$LOG" | tail -n 60
+        exit 1
+    fi
+    export NOTIFY_INIT=$DIR/payload/notify-init
+}

@@ -174,14 +174,7 @@ kill_service() {
 
 # ------------------------------------------------------------------- up ---
 scenario "0  sandbox up, payloads"
-if timeout 60 "$SANDBOX" up "$DIR" >"$LOG" 2>&1; then
-    pass "up: $(grep -o 'up in [0-9]* ms' "$LOG")"
-else
-    fail "up"
-    sed 's/^/    | /' "$LOG" | tail -n 60
-    exit 1
-fi
-export NOTIFY_INIT=$DIR/payload/notify-init
+sandbox_up
 mk_pids=()
 for spec in "netping ping-first" "netlisten listener" "netslow slow"; do
     # shellcheck disable=SC2086
