@@ -317,6 +317,18 @@ std::vector<ContainerStore::Entry> ContainerStore::loadAll(std::vector<std::stri
     }
     for (const auto& file : iterator) {
         const auto& path = file.path();
+        // A service killed between writing a temporary and renaming it over
+        // NAME.conf / NAME.nix left the temporary: never a container, always ours.
+        const auto filename = path.filename().string();
+        if (filename.ends_with(".conf.tmp") || filename.ends_with(".nix.tmp")) {
+            std::error_code removeError;
+            fs::remove(path, removeError);
+            if (removeError) {
+                problems.push_back("cannot remove the stale temporary '" + path.string() +
+                                   "': " + removeError.message());
+            }
+            continue;
+        }
         if (path.extension() != ".conf") {
             continue;
         }

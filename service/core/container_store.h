@@ -26,7 +26,8 @@ public:
     };
 
     // Every NAME.conf with a valid name. A file that cannot be parsed is
-    // reported in `problems` and left alone: never deleted.
+    // reported in `problems` and left alone: never deleted. Temporaries of
+    // an atomic write the service did not finish (killed) are removed.
     std::vector<Entry> loadAll(std::vector<std::string>& problems) const;
     Entry load(const std::string& name) const;
     [[nodiscard]] bool exists(const std::string& name) const;

@@ -94,5 +94,26 @@ TEST_F(ContainerStoreTest, LinkedDirectoriesAreRefusedAndTheirTargetsUntouched) 
     EXPECT_FALSE(fs::exists(outside / "resolv.conf"));
 }
 
+TEST_F(ContainerStoreTest, LoadingRemovesTemporariesOfAKilledWriteAndKeepsEverythingElse) {
+    ContainerStore store(settings);
+    ContainerSpec spec;
+    spec.systemPath = "/nix/store/abc-system";
+    store.save("web", spec, EnvFile{});
+    fs::copy_file(settings.configDir / "web.conf", settings.configDir / "db.conf.tmp");  // killed mid-write
+    std::ofstream(settings.configDir / "db.nix.tmp") << "{ }";
+    std::ofstream(settings.configDir / "broken.conf") << "NOT A LINE\n";
+    std::ofstream(settings.configDir / "notes.txt") << "the admin's\n";
+    std::vector<std::string> problems;
+    auto entries = store.loadAll(problems);
+    ASSERT_EQ(entries.size(), 1U);
+    EXPECT_EQ(entries[0].name, "web");
+    EXPECT_FALSE(fs::exists(settings.configDir / "db.conf.tmp"));
+    EXPECT_FALSE(fs::exists(settings.configDir / "db.nix.tmp"));
+    // What is not ours to judge stays: a conf that does not parse, other files.
+    EXPECT_TRUE(fs::exists(settings.configDir / "broken.conf"));
+    EXPECT_TRUE(fs::exists(settings.configDir / "notes.txt"));
+    EXPECT_EQ(problems.size(), 1U);
+}
+
 }  // namespace
 }  // namespace nixos_containers
