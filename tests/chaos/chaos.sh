@@ -17,6 +17,7 @@
 #   CHAOS_CLIENTS   number of clients (default 8)
 #   CHAOS_KEEP=1    leave the sandbox up for a post-mortem (then: sandbox.sh down DIR)
 #   CHAOS_OUT=DIR   keep the history, the driver's output and the journal there
+#                   (without it they are kept only when the run fails)
 #   NIXOS_CONTAINERS_BUILD_DIR  the build tree (default REPO/build); the driver
 #                   is BUILD/tests/chaos/chaos_driver
 #
@@ -75,7 +76,13 @@ finish() {
         rmdir "$DIR" 2>/dev/null
     fi
     echo
-    echo "chaos: seed $SEED, $SECONDS_RUN s; history in $OUT/history.txt, driver output in $OUT/driver.log"
+    # The history is kept where it helps: after a failure, or where the caller asked for it.
+    if ((failed == 0)) && [[ -z ${CHAOS_OUT:-} && $OUT == /tmp/nc-chaos-out.?* ]]; then
+        rm -rf --one-file-system "$OUT"
+        echo "chaos: seed $SEED, $SECONDS_RUN s; green, output removed (CHAOS_OUT=DIR keeps it)"
+    else
+        echo "chaos: seed $SEED, $SECONDS_RUN s; history in $OUT/history.txt, driver output in $OUT/driver.log"
+    fi
     echo "chaos: replay: CHAOS_SEED=$SEED CHAOS_SECONDS=$SECONDS_RUN $0"
     echo "$passed passed, $failed failed"
     ((failed == 0))
@@ -93,8 +100,12 @@ else
     exit 1
 fi
 export NOTIFY_INIT=$DIR/payload/notify-init
-SYS_A=$("$MAKE_SYSTEM" "$DIR/store" chaosa ok 2>"$OUT/mk.a") && SYS_B=$("$MAKE_SYSTEM" "$DIR/store" chaosb ok 2>"$OUT/mk.b") ||
-    { fail "payload systems"; cat "$OUT/mk.a" "$OUT/mk.b"; exit 1; }
+if ! SYS_A=$("$MAKE_SYSTEM" "$DIR/store" chaosa ok 2>"$OUT/mk.a") ||
+    ! SYS_B=$("$MAKE_SYSTEM" "$DIR/store" chaosb ok 2>"$OUT/mk.b"); then
+    fail "payload systems"
+    cat "$OUT/mk.a" "$OUT/mk.b"
+    exit 1
+fi
 pass "payload systems $SYS_A, $SYS_B"
 
 CHECKER="python3 $HERE/invariants.py --config-dir $DIR/etc-containers --state-dir $DIR/state --runtime-dir $DIR/runtime --settle 30"
