@@ -452,17 +452,6 @@ check "Destroy $C" mgr Destroy s $C
 # ----------------------------------------------------------- scenario 10 ---
 scenario "10 private network: veth, addresses, ping, cleanup"
 C=netc
-# Addresses as the property and as Inspect's JSON report them, one line each.
-# shellcheck disable=SC2317
-addresses_prop() {
-    in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Addresses |
-        python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["data"]))'
-}
-# shellcheck disable=SC2317
-addresses_inspect() {
-    in_sb busctl --json=short call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Inspect s "$1" |
-        python3 -c 'import json,sys; print(" ".join(json.loads(json.load(sys.stdin)["data"][0])["Addresses"]))'
-}
 # shellcheck disable=SC2317
 addresses_agree() {
     local a b

@@ -175,3 +175,14 @@ sandbox_up() {
     fi
     export NOTIFY_INIT=$DIR/payload/notify-init
 }
+
+# A container's addresses as a sorted, space-separated list: as its
+# Addresses property, and as Inspect's "Addresses".
+addresses_prop() {
+    in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Addresses |
+        python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["data"])))'
+}
+addresses_inspect() {
+    in_sb busctl --json=short call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Inspect s "$1" |
+        python3 -c 'import json,sys; print(" ".join(sorted(json.loads(json.load(sys.stdin)["data"][0])["Addresses"])))'
+}

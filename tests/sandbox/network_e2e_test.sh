@@ -121,17 +121,9 @@ argv_has() { # NAME WORD...: the nspawn argv of NAME's unit has every WORD
     done
 }
 
-# The container's addresses four ways, each as a sorted, space-separated
-# list: the Addresses property, Inspect's "Addresses", machined's
-# GetMachineAddresses, and machinectl status's "Address:" lines.
-addrs_prop() {
-    in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Addresses |
-        python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["data"])))'
-}
-addrs_inspect() {
-    in_sb busctl --json=short call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Inspect s "$1" |
-        python3 -c 'import json,sys; print(" ".join(sorted(json.loads(json.load(sys.stdin)["data"][0])["Addresses"])))'
-}
+# The container's addresses, beyond the property and Inspect (lib.sh), as
+# machined's GetMachineAddresses and machinectl status's "Address:" lines,
+# each as a sorted, space-separated list.
 addrs_machined() {
     in_sb busctl --json=short call org.freedesktop.machine1 /org/freedesktop/machine1 \
         org.freedesktop.machine1.Manager GetMachineAddresses s "$1" |
@@ -150,7 +142,7 @@ addrs_machinectl() {
 addresses_agree() {
     local name=$1 p i m c a
     shift
-    p=$(addrs_prop "$name") && i=$(addrs_inspect "$name") && m=$(addrs_machined "$name") && c=$(addrs_machinectl "$name") || return 1
+    p=$(addresses_prop "$name") && i=$(addresses_inspect "$name") && m=$(addrs_machined "$name") && c=$(addrs_machinectl "$name") || return 1
     echo "property:   '$p'"
     echo "Inspect:    '$i'"
     echo "machined:   '$m'"
@@ -245,13 +237,13 @@ s2_host_end() {
 check "host end ve-$C6 has fc00::1/128 (not tentative) and a route to fc00::2" s2_host_end $C6
 check "$C6 addresses agree (property, Inspect, GetMachineAddresses, machinectl) and have fc00::2" addresses_agree $C6 fc00::2
 check "$C46 addresses agree and have 10.46.0.2 and fc00:46::2" addresses_agree $C46 10.46.0.2 fc00:46::2
-for c in $C6 $C46; do note "$c: $(addrs_prop "$c")"; done
+for c in $C6 $C46; do note "$c: $(addresses_prop "$c")"; done
 check "Stop $C6" mgr Stop s $C6
 check "Stop $C46" mgr Stop s $C46
 check "no ve-* link, no pin" nothing_left
 planned_agree() { # NAME EXPECTED
     local p i
-    p=$(addrs_prop "$1") && i=$(addrs_inspect "$1") || return 1
+    p=$(addresses_prop "$1") && i=$(addresses_inspect "$1") || return 1
     echo "property '$p', Inspect '$i'"
     [[ $p == "$i" && $p == "$2" ]]
 }

@@ -1,6 +1,8 @@
 #include "conf_file.h"
 #include "errors.h"
 
+#include "expect_error.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -31,18 +33,6 @@ std::string readFixture(const std::string& name) {
     std::ostringstream text;
     text << in.rdbuf();
     return text.str();
-}
-
-template <typename Action>
-void expectInvalid(Action&& action, const std::string& fragment) {
-    try {
-        action();
-        ADD_FAILURE() << "accepted; expected an error containing \"" << fragment << "\"";
-    } catch (const ContainerError& error) {
-        EXPECT_EQ(error.code(), ErrorCode::InvalidArgument) << error.what();
-        EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos)
-            << "message: " << error.what() << "\nexpected to contain: " << fragment;
-    }
 }
 
 using Entries = std::vector<std::pair<std::string, std::string>>;

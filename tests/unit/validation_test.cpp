@@ -2,6 +2,8 @@
 #include "conf_file.h"
 #include "errors.h"
 
+#include "expect_error.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -17,20 +19,6 @@ namespace nixos_containers {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Runs `action` and checks it throws ContainerError(InvalidArgument) whose
-// message contains `fragment`.
-template <typename Action>
-void expectInvalid(Action&& action, const std::string& fragment) {
-    try {
-        action();
-        ADD_FAILURE() << "accepted; expected an error containing \"" << fragment << "\"";
-    } catch (const ContainerError& error) {
-        EXPECT_EQ(error.code(), ErrorCode::InvalidArgument) << error.what();
-        EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos)
-            << "message: " << error.what() << "\nexpected to contain: " << fragment;
-    }
-}
 
 // ---- names -----------------------------------------------------------------
 
