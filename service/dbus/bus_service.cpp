@@ -5,6 +5,7 @@
 #include "container_json.h"
 #include "log.h"
 #include "manager_adaptor.h"
+#include "object_subtree.h"
 #include "spec_decoder.h"
 #include "utf8.h"
 
@@ -116,54 +117,44 @@ private:
     BusService& service_;
 };
 
-class ContainerObject final
-    : public sdbus::AdaptorInterfaces<org::nixos::Containers::Container_adaptor, sdbus::Properties_adaptor,
-                                      sdbus::ManagedObject_adaptor> {
+// The container interface, served for every container by one ObjectSubtree:
+// each call and property read is for the container the subtree names.
+class ContainerInterface final : public org::nixos::Containers::Container_adaptor {
 public:
-    ContainerObject(sdbus::IConnection& connection, BusService& service, std::string name, bool announce)
-        : AdaptorInterfaces(connection, BusService::containerPath(name)),
-          service_(service),
-          name_(std::move(name)) {
-        registerAdaptor();
-        if (announce) {
-            emitInterfacesAddedSignal({kContainerInterface});
-        }
-    }
-    ~ContainerObject() {
-        emitInterfacesRemovedSignal({kContainerInterface});
-        unregisterAdaptor();
-    }
-    ContainerObject(const ContainerObject&) = delete;
-    ContainerObject& operator=(const ContainerObject&) = delete;
+    ContainerInterface(ObjectSubtree& subtree, BusService& service)
+        : Container_adaptor(subtree.recorder()), subtree_(subtree), service_(service) {}
+    ContainerInterface(const ContainerInterface&) = delete;
+    ContainerInterface& operator=(const ContainerInterface&) = delete;
 
 private:
-    const sdbus::Message& message() { return *getObject().getCurrentlyProcessedMessage(); }
-    const Container& self() const { return service_.view(name_); }
+    const sdbus::Message& message() const { return *subtree_.currentMessage(); }
+    const std::string& name() const { return subtree_.currentKey(); }
+    const Container& self() const { return service_.view(name()); }
     const ContainerSpec& spec() const { return self().spec; }
 
     void Start(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Start, name_);
+        service_.perform(message(), std::move(result), Verb::Start, name());
     }
     void Stop(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Stop, name_);
+        service_.perform(message(), std::move(result), Verb::Stop, name());
     }
     void Restart(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Restart, name_);
+        service_.perform(message(), std::move(result), Verb::Restart, name());
     }
     void Terminate(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Terminate, name_);
+        service_.perform(message(), std::move(result), Verb::Terminate, name());
     }
     void Reload(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Reload, name_);
+        service_.perform(message(), std::move(result), Verb::Reload, name());
     }
     void Update(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> changes) override {
-        service_.update(message(), std::move(result), name_, changes);
+        service_.update(message(), std::move(result), name(), changes);
     }
     void Destroy(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Destroy, name_);
+        service_.perform(message(), std::move(result), Verb::Destroy, name());
     }
 
-    std::string Name() override { return name_; }
+    std::string Name() override { return name(); }
     std::string State() override { return std::string(toString(self().state)); }
     bool Declarative() override { return self().declarative; }
     std::string Unit() override { return self().unit; }
@@ -227,8 +218,8 @@ private:
     std::vector<std::string> Macvlans() override { return spec().macvlans; }
     std::vector<std::string> ExtraFlags() override { return spec().extraFlags; }
 
+    ObjectSubtree& subtree_;
     BusService& service_;
-    std::string name_;
 };
 
 // ------------------------------------------------------------ the service
@@ -236,14 +227,15 @@ private:
 BusService::BusService(sdbus::IConnection& connection)
     : connection_(connection),
       busDaemon_(sdbus::createProxy(connection, "org.freedesktop.DBus", "/org/freedesktop/DBus")),
-      managerObject_(std::make_unique<ManagerObject>(connection, *this)) {
+      managerObject_(std::make_unique<ManagerObject>(connection, *this)),
+      containerObjects_(std::make_unique<ObjectSubtree>(connection, std::string(kManagerPath) + "/container",
+                                                        kContainerInterface)),
+      containerInterface_(std::make_unique<ContainerInterface>(*containerObjects_, *this)) {
+    containerObjects_->finishRegistration();
     busDaemon_->finishRegistration();
 }
 
-BusService::~BusService() {
-    containerObjects_.clear();
-    managerObject_.reset();
-}
+BusService::~BusService() = default;
 
 void BusService::attach(ContainerManager& manager) {
     manager_ = &manager;
@@ -361,8 +353,9 @@ std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> Bu
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> rows;
     rows.reserve(manager_->containers().size());
     for (const auto& [name, container] : manager_->containers()) {
+        auto path = paths_.find(name);
         rows.emplace_back(name, std::string(toString(container.state)), container.declarative,
-                          sdbus::ObjectPath(containerPath(name)));
+                          sdbus::ObjectPath(path != paths_.end() ? path->second : containerPath(name)));
     }
     return rows;
 }
@@ -391,27 +384,27 @@ const Container& BusService::view(const std::string& name) const {
 }
 
 void BusService::containerAdded(const Container& container) {
-    auto object = std::make_unique<ContainerObject>(connection_, *this, container.name, announcing_);
-    containerObjects_[container.name] = std::move(object);
+    auto path = containerPath(container.name);
+    containerObjects_->add(path, container.name, announcing_);
+    paths_.insert_or_assign(container.name, std::move(path));
     if (announcing_) {
         managerObject_->emitContainerNew(container.name, sdbus::ObjectPath(containerPath(container.name)));
     }
 }
 
 void BusService::containerRemoved(const std::string& name) {
-    containerObjects_.erase(name);
-    managerObject_->emitContainerRemoved(name, sdbus::ObjectPath(containerPath(name)));
+    auto path = containerPath(name);
+    containerObjects_->remove(path);
+    paths_.erase(name);
+    managerObject_->emitContainerRemoved(name, sdbus::ObjectPath(path));
 }
 
 void BusService::containerChanged(const Container& container, const std::vector<std::string>& properties) {
-    auto found = containerObjects_.find(container.name);
-    if (!announcing_ || found == containerObjects_.end() || properties.empty()) {
+    if (!announcing_) {
         return;
     }
-    try {
-        found->second->emitPropertiesChangedSignal(kContainerInterface, properties);
-    } catch (const sdbus::Error& error) {
-        logWarning("cannot emit PropertiesChanged for '" + container.name + "': " + error.getMessage());
+    if (auto path = paths_.find(container.name); path != paths_.end()) {
+        containerObjects_->emitPropertiesChanged(path->second, properties);
     }
 }
 

@@ -12,7 +12,8 @@
 namespace nixos_containers {
 
 class ManagerObject;
-class ContainerObject;
+class ContainerInterface;
+class ObjectSubtree;
 
 // The D-Bus face of the service: the manager object, one object per
 // container, and the glue that unpacks, resolves the caller, calls the core
@@ -62,7 +63,9 @@ private:
     ContainerManager* manager_ = nullptr;
     std::unique_ptr<sdbus::IProxy> busDaemon_;
     std::unique_ptr<ManagerObject> managerObject_;
-    std::map<std::string, std::unique_ptr<ContainerObject>> containerObjects_;
+    std::unique_ptr<ObjectSubtree> containerObjects_;
+    std::unique_ptr<ContainerInterface> containerInterface_;
+    std::unordered_map<std::string, std::string> paths_;  // object path by container name
     static constexpr std::size_t kMaxRememberedCallers = 4096;
     std::unordered_map<std::string, std::uint32_t> callerUids_;
     bool announcing_ = false;
