@@ -85,8 +85,15 @@ SystemdClient::SystemdClient(sdbus::IConnection& connection, std::string destina
         });
 }
 
-void SystemdClient::watchUnits(std::function<void(const std::string&, const UnitState&)> onChange) {
+void SystemdClient::watchUnits(const std::vector<std::string>& unitPrefixes,
+                               std::function<void(const std::string&, const UnitState&)> onChange) {
     onUnitChange_ = std::move(onChange);
+    // bus_label_escape works a byte at a time, so an escaped prefix is a
+    // prefix of every escaped name it begins.
+    watchedPathPrefixes_.clear();
+    for (const auto& prefix : unitPrefixes) {
+        watchedPathPrefixes_.push_back(kUnitPathPrefix + busLabelEscape(prefix));
+    }
     propertiesMatch_ = connection_.addMatch(
         "type='signal',sender='" + destination_ +
             "',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
@@ -95,14 +102,17 @@ void SystemdClient::watchUnits(std::function<void(const std::string&, const Unit
 }
 
 void SystemdClient::onUnitProperties(sdbus::Message& message) {
+    // Every unit's changes arrive here (a match cannot select unit names);
+    // decoding the others' dozens of properties cost a storm of starts dearly.
+    const std::string path = message.getPath();
+    if (!onUnitChange_ || std::none_of(watchedPathPrefixes_.begin(), watchedPathPrefixes_.end(),
+                                       [&](const std::string& prefix) { return path.starts_with(prefix); })) {
+        return;
+    }
     std::string interface;
     std::map<std::string, sdbus::Variant> changed;
     std::vector<std::string> invalidated;
     message >> interface >> changed >> invalidated;
-    std::string path = message.getPath();
-    if (!onUnitChange_ || !path.starts_with(kUnitPathPrefix)) {
-        return;
-    }
     auto unit = busLabelUnescape(path.substr(std::string_view(kUnitPathPrefix).size()));
     if (auto active = changed.find("ActiveState"); active != changed.end()) {
         UnitState state;

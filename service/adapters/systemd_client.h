@@ -23,7 +23,8 @@ public:
     void unitState(const std::string& unit, Callback<UnitState> done) override;
     void listUnits(const std::vector<std::string>& patterns,
                    Callback<std::map<std::string, UnitState>> done) override;
-    void watchUnits(std::function<void(const std::string&, const UnitState&)> onChange) override;
+    void watchUnits(const std::vector<std::string>& unitPrefixes,
+                    std::function<void(const std::string&, const UnitState&)> onChange) override;
 
 private:
     struct PendingJob {
@@ -45,6 +46,7 @@ private:
     // JobRemoved that came before the reply naming the job (they can race).
     std::map<std::string, std::string> earlyResults_;
     std::function<void(const std::string&, const UnitState&)> onUnitChange_;
+    std::vector<std::string> watchedPathPrefixes_;  // object paths of the watched unit prefixes
 };
 
 }  // namespace nixos_containers

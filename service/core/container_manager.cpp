@@ -332,6 +332,7 @@ void ContainerManager::recover(StatusCallback done) {
         publish(std::move(container));
     }
     seams_.systemd.watchUnits(
+        {kServiceUnitPrefix, kDeclarativeUnitPrefix},
         [this](const std::string& unit, const UnitState& state) { onUnitChanged(unit, state); });
     seams_.machines.watchMachines(
         [this](const std::string& name, bool present) { onMachineChanged(name, present); });

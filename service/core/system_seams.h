@@ -38,8 +38,10 @@ public:
     // The loaded units matching shell-style patterns, in one call.
     virtual void listUnits(const std::vector<std::string>& patterns,
                            Callback<std::map<std::string, UnitState>> done) = 0;
-    // Every ActiveState change of any unit, from the manager's signals.
-    virtual void watchUnits(std::function<void(const std::string& unit, const UnitState&)> onChange) = 0;
+    // Every ActiveState change of a unit whose name starts with one of
+    // `unitPrefixes`, from the manager's signals.
+    virtual void watchUnits(const std::vector<std::string>& unitPrefixes,
+                            std::function<void(const std::string& unit, const UnitState&)> onChange) = 0;
 };
 
 struct MachineInfo {

@@ -5,11 +5,11 @@
 namespace nixos_containers {
 
 std::string serviceUnitName(const std::string& container) {
-    return "nixos-container@" + container + ".service";
+    return kServiceUnitPrefix + container + ".service";
 }
 
 std::string declarativeUnitName(const std::string& container) {
-    return "container@" + container + ".service";
+    return kDeclarativeUnitPrefix + container + ".service";
 }
 
 TransientUnit buildTransientUnit(const TransientUnitInputs& inputs) {

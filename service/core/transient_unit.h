@@ -53,6 +53,9 @@ struct TransientUnitInputs {
 std::string serviceUnitName(const std::string& container);
 // The unit NixOS itself runs a declarative container as.
 std::string declarativeUnitName(const std::string& container);
+// What every name of either kind begins with.
+inline constexpr const char* kServiceUnitPrefix = "nixos-container@";
+inline constexpr const char* kDeclarativeUnitPrefix = "container@";
 
 // The module's serviceDirectives for this container.
 TransientUnit buildTransientUnit(const TransientUnitInputs& inputs);

@@ -352,10 +352,16 @@ void BusService::update(const sdbus::Message& message, sdbus::Result<>&& result,
 std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> BusService::list() const {
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> rows;
     rows.reserve(manager_->containers().size());
+    // Both maps are ordered by name and hold the same names: walked side by
+    // side, a row costs no lookup.
+    auto path = paths_.begin();
     for (const auto& [name, container] : manager_->containers()) {
-        auto path = paths_.find(name);
+        while (path != paths_.end() && path->first < name) {
+            ++path;
+        }
+        const bool known = path != paths_.end() && path->first == name;
         rows.emplace_back(name, std::string(toString(container.state)), container.declarative,
-                          sdbus::ObjectPath(path != paths_.end() ? path->second : containerPath(name)));
+                          sdbus::ObjectPath(known ? path->second : containerPath(name)));
     }
     return rows;
 }

@@ -65,7 +65,7 @@ private:
     std::unique_ptr<ManagerObject> managerObject_;
     std::unique_ptr<ObjectSubtree> containerObjects_;
     std::unique_ptr<ContainerInterface> containerInterface_;
-    std::unordered_map<std::string, std::string> paths_;  // object path by container name
+    std::map<std::string, std::string> paths_;  // object path by container name, ordered as the manager's
     static constexpr std::size_t kMaxRememberedCallers = 4096;
     std::unordered_map<std::string, std::uint32_t> callerUids_;
     bool announcing_ = false;

@@ -79,7 +79,8 @@ struct FakeSystemd final : SystemdManager {
                    Callback<std::map<std::string, UnitState>> done) override {
         loop.post([this, done] { done(units); });
     }
-    void watchUnits(std::function<void(const std::string&, const UnitState&)> onChange) override {
+    void watchUnits(const std::vector<std::string>&,
+                    std::function<void(const std::string&, const UnitState&)> onChange) override {
         watcher = std::move(onChange);
     }
 
