@@ -3,8 +3,9 @@
 // taken in the same process, on the same connection where that matters:
 //
 //   nc-bench reads NAME ITERS
-//       GetId (bus daemon round trip) interleaved with List, GetContainer,
-//       Get(State) and Inspect of NAME, all over one connection.
+//       List, GetContainer, Get(State) and Inspect of NAME, one after the
+//       other, each call paired with a GetId (bus daemon round trip) right
+//       before it, all over one connection.
 //   nc-bench start NAME ITERS
 //       Start NAME through the service, against the identical nspawn command
 //       (ExecStart, Environment and the rest copied from the service's unit)
@@ -31,6 +32,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -126,41 +128,55 @@ int reads(const std::string& name, int iters) {
     auto bus = sdbus::createProxy(*connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
     auto manager = sdbus::createProxy(*connection, kService, kManagerPath);
     auto container = sdbus::createProxy(*connection, kService, containerPath(name));
-    std::vector<std::int64_t> getId, list, get, prop, inspect;
     std::size_t listed = 0, json = 0;
-    for (int i = -20; i < iters; ++i) {  // 20 rounds of warm-up
-        std::string id;
-        auto t0 = nowUs();
-        bus->callMethod("GetId").onInterface("org.freedesktop.DBus").storeResultsTo(id);
-        auto t1 = nowUs();
-        std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> rows;
-        manager->callMethod("List").onInterface(kManagerIf).storeResultsTo(rows);
-        auto t2 = nowUs();
-        sdbus::ObjectPath path;
-        manager->callMethod("GetContainer").onInterface(kManagerIf).withArguments(name).storeResultsTo(path);
-        auto t3 = nowUs();
-        sdbus::Variant state = container->getProperty("State").onInterface(kContainerIf);
-        auto t4 = nowUs();
-        std::string text;
-        manager->callMethod("Inspect").onInterface(kManagerIf).withArguments(name).storeResultsTo(text);
-        auto t5 = nowUs();
-        if (i >= 0) {
-            getId.push_back(t1 - t0);
-            list.push_back(t2 - t1);
-            get.push_back(t3 - t2);
-            prop.push_back(t4 - t3);
-            inspect.push_back(t5 - t4);
+    std::vector<std::pair<std::string, std::function<void()>>> reads = {
+        {"list",
+         [&] {
+             std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> rows;
+             manager->callMethod("List").onInterface(kManagerIf).storeResultsTo(rows);
+             listed = rows.size();
+         }},
+        {"getcontainer",
+         [&] {
+             sdbus::ObjectPath path;
+             manager->callMethod("GetContainer")
+                 .onInterface(kManagerIf)
+                 .withArguments(name)
+                 .storeResultsTo(path);
+         }},
+        {"property",
+         [&] {
+             sdbus::Variant state = container->getProperty("State").onInterface(kContainerIf);
+             (void)state.get<std::string>();
+         }},
+        {"inspect",
+         [&] {
+             std::string text;
+             manager->callMethod("Inspect").onInterface(kManagerIf).withArguments(name).storeResultsTo(text);
+             json = text.size();
+         }},
+    };
+    // One read at a time, each sample right after its own GetId sample: the
+    // pair sees the same caches and clock, and a big List does not slow the
+    // next figure's calls.
+    for (const auto& [key, read] : reads) {
+        std::vector<std::int64_t> baseline, samples;
+        for (int i = -20; i < iters; ++i) {  // 20 rounds of warm-up
+            std::string id;
+            auto t0 = nowUs();
+            bus->callMethod("GetId").onInterface("org.freedesktop.DBus").storeResultsTo(id);
+            auto t1 = nowUs();
+            read();
+            auto t2 = nowUs();
+            if (i >= 0) {
+                baseline.push_back(t1 - t0);
+                samples.push_back(t2 - t1);
+            }
         }
-        listed = rows.size();
-        json = text.size();
-        (void)state.get<std::string>();
+        report("getid_" + key, baseline);
+        report(key, samples);
     }
     std::printf("listed %zu\ninspect_bytes %zu\n", listed, json);
-    report("getid", getId);
-    report("list", list);
-    report("getcontainer", get);
-    report("property", prop);
-    report("inspect", inspect);
     return 0;
 }
 
@@ -179,7 +195,10 @@ void waitMachineGone(sdbus::IProxy& machined, const std::string& name) {
     while (nowUs() < deadline) {
         try {
             sdbus::ObjectPath path;
-            machined.callMethod("GetMachine").onInterface(kMachinedManager).withArguments(name).storeResultsTo(path);
+            machined.callMethod("GetMachine")
+                .onInterface(kMachinedManager)
+                .withArguments(name)
+                .storeResultsTo(path);
         } catch (const sdbus::Error&) {
             return;
         }
@@ -196,7 +215,8 @@ int start(const std::string& name, int iters) {
     Jobs jobs;
     systemd->uponSignal("JobRemoved")
         .onInterface(kSystemdManager)
-        .call([&jobs](std::uint32_t, const sdbus::ObjectPath& job, const std::string&, const std::string& result) {
+        .call([&jobs](std::uint32_t, const sdbus::ObjectPath& job, const std::string&,
+                      const std::string& result) {
             jobs.done[job] = {nowUs(), result};
         });
     systemd->finishRegistration();
@@ -213,12 +233,21 @@ int start(const std::string& name, int iters) {
 
         // The command the service ran, as systemd has it.
         auto u = sdbus::createProxy(*connection, kSystemd, unitPath(unit));
-        auto exec = u->getProperty("ExecStart").onInterface("org.freedesktop.systemd1.Service").get<std::vector<ExecStart>>();
-        auto env = u->getProperty("Environment").onInterface("org.freedesktop.systemd1.Service").get<std::vector<std::string>>();
-        auto timeout = u->getProperty("TimeoutStartUSec").onInterface("org.freedesktop.systemd1.Service").get<std::uint64_t>();
-        auto devices = u->getProperty("DeviceAllow").onInterface("org.freedesktop.systemd1.Service")
+        auto exec = u->getProperty("ExecStart")
+                        .onInterface("org.freedesktop.systemd1.Service")
+                        .get<std::vector<ExecStart>>();
+        auto env = u->getProperty("Environment")
+                       .onInterface("org.freedesktop.systemd1.Service")
+                       .get<std::vector<std::string>>();
+        auto timeout = u->getProperty("TimeoutStartUSec")
+                           .onInterface("org.freedesktop.systemd1.Service")
+                           .get<std::uint64_t>();
+        auto devices = u->getProperty("DeviceAllow")
+                           .onInterface("org.freedesktop.systemd1.Service")
                            .get<std::vector<sdbus::Struct<std::string, std::string>>>();
-        auto mounts = u->getProperty("RequiresMountsFor").onInterface("org.freedesktop.systemd1.Unit").get<std::vector<std::string>>();
+        auto mounts = u->getProperty("RequiresMountsFor")
+                          .onInterface("org.freedesktop.systemd1.Unit")
+                          .get<std::vector<std::string>>();
         if (exec.empty()) {
             throw std::runtime_error("no ExecStart on " + unit);
         }
@@ -258,7 +287,8 @@ int start(const std::string& name, int iters) {
             .onInterface(kSystemdManager)
             .withArguments(baseUnit, std::string("fail"), props, aux)
             .storeResultsTo(job);
-        pump(*connection, [&] { return jobs.done.count(job) > 0; }, kLongTimeout);
+        pump(
+            *connection, [&] { return jobs.done.count(job) > 0; }, kLongTimeout);
         auto [b1, result] = jobs.done[job];
         if (result != "done") {
             throw std::runtime_error("baseline unit start: " + result);
@@ -270,7 +300,8 @@ int start(const std::string& name, int iters) {
             .onInterface(kSystemdManager)
             .withArguments(baseUnit, std::string("replace"))
             .storeResultsTo(stopJob);
-        pump(*connection, [&] { return jobs.done.count(stopJob) > 0; }, kLongTimeout);
+        pump(
+            *connection, [&] { return jobs.done.count(stopJob) > 0; }, kLongTimeout);
         waitMachineGone(*machined, name);
     }
     report("start_service", service);
@@ -314,10 +345,13 @@ int storm(int clients, const std::vector<std::string>& names) {
                 auto manager = sdbus::createProxy(*connection, kService, kManagerPath);
                 for (std::size_t i = static_cast<std::size_t>(k); i < names.size(); i += clients) {
                     try {
-                        manager->callMethod(verb).onInterface(kManagerIf).withTimeout(kLongTimeout).withArguments(
-                            names[i]);
+                        manager->callMethod(verb)
+                            .onInterface(kManagerIf)
+                            .withTimeout(kLongTimeout)
+                            .withArguments(names[i]);
                     } catch (const sdbus::Error& error) {
-                        std::fprintf(stderr, "%s %s: %s\n", verb, names[i].c_str(), error.getMessage().c_str());
+                        std::fprintf(stderr, "%s %s: %s\n", verb, names[i].c_str(),
+                                     error.getMessage().c_str());
                         ++failures;
                     }
                 }
@@ -339,8 +373,8 @@ int storm(int clients, const std::vector<std::string>& names) {
     auto stopUs = phase("Stop");
     running = false;
     sampler.join();
-    std::printf("storm_start_all %lld\nstorm_stop_all %lld\nstorm_failures %d\n", static_cast<long long>(startUs),
-                static_cast<long long>(stopUs), failures.load());
+    std::printf("storm_start_all %lld\nstorm_stop_all %lld\nstorm_failures %d\n",
+                static_cast<long long>(startUs), static_cast<long long>(stopUs), failures.load());
     report("storm_list", stormList);
     report("storm_getid", stormId);
     return failures == 0 ? 0 : 1;
@@ -374,7 +408,8 @@ int startup(int iters) {
             .onInterface(kSystemdManager)
             .withArguments(std::string("nixos-containers.service"), std::string("replace"))
             .storeResultsTo(job);
-        pump(*connection, [&] { return acquired != 0; }, std::chrono::seconds(60));
+        pump(
+            *connection, [&] { return acquired != 0; }, std::chrono::seconds(60));
         auto started = unit->getProperty("ExecMainStartTimestampMonotonic")
                            .onInterface("org.freedesktop.systemd1.Service")
                            .get<std::uint64_t>();
@@ -402,8 +437,9 @@ int main(int argc, char** argv) {
         if (cmd == "startup" && argc == 3) {
             return startup(std::atoi(argv[2]));
         }
-        std::fprintf(stderr,
-                     "usage: nc-bench reads NAME ITERS | start NAME ITERS | storm CLIENTS NAME... | startup ITERS\n");
+        std::fprintf(
+            stderr,
+            "usage: nc-bench reads NAME ITERS | start NAME ITERS | storm CLIENTS NAME... | startup ITERS\n");
         return 2;
     } catch (const sdbus::Error& error) {
         std::fprintf(stderr, "nc-bench: %s: %s\n", error.getName().c_str(), error.getMessage().c_str());
