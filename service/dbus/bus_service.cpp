@@ -235,7 +235,10 @@ BusService::BusService(sdbus::IConnection& connection)
     busDaemon_->finishRegistration();
 }
 
-BusService::~BusService() = default;
+BusService::~BusService() {
+    // The subtree's vtable calls into the interface: it goes first.
+    containerObjects_.reset();
+}
 
 void BusService::attach(ContainerManager& manager) {
     manager_ = &manager;

@@ -253,8 +253,6 @@ void ObjectSubtree::remove(const std::string& path) {
     if (objects_.find(path) == objects_.end()) {
         return;
     }
-    // Sent while the object still answers: the signal carries no properties,
-    // but a listener that asks right away still finds it consistent.
     int result = sd_bus_emit_interfaces_removed(bus_, path.c_str(), interface_.c_str(), nullptr);
     if (result < 0) {
         logWarning("cannot emit InterfacesRemoved for " + path + ": " + std::strerror(-result));
@@ -294,34 +292,43 @@ int ObjectSubtree::findObject(sd_bus*, const char* path, const char*, void* user
 
 int ObjectSubtree::enumerateObjects(sd_bus*, const char*, void* userdata, char*** nodes, sd_bus_error*) {
     const auto& self = *static_cast<const ObjectSubtree*>(userdata);
-    // An sd-bus strv: sd-bus frees it and its strings with free().
-    auto* paths = static_cast<char**>(std::calloc(self.objects_.size() + 1, sizeof(char*)));
-    if (paths == nullptr) {
+    // sd-bus takes a NULL-terminated array and frees it and its strings with
+    // free(): malloc'd memory is the contract here.
+    // NOLINTBEGIN(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory)
+    struct StrvFree {
+        void operator()(char** strv) const {
+            for (char** entry = strv; *entry != nullptr; ++entry) {
+                std::free(*entry);
+            }
+            std::free(static_cast<void*>(strv));
+        }
+    };
+    std::unique_ptr<char*, StrvFree> paths(
+        static_cast<char**>(std::calloc(self.objects_.size() + 1, sizeof(char*))));
+    if (!paths) {
         return -ENOMEM;
     }
     std::size_t count = 0;
     for (const auto& [path, entry] : self.objects_) {
-        paths[count] = strdup(path.c_str());
-        if (paths[count] == nullptr) {
-            for (std::size_t i = 0; i < count; ++i) {
-                std::free(paths[i]);
-            }
-            std::free(static_cast<void*>(paths));
+        paths.get()[count] = strdup(path.c_str());
+        if (paths.get()[count] == nullptr) {
             return -ENOMEM;
         }
         ++count;
     }
-    *nodes = paths;
+    // NOLINTEND(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory)
+    *nodes = paths.release();
     return 0;
 }
 
 int ObjectSubtree::callMethod(sd_bus_message* message, void* userdata, sd_bus_error* error) {
     auto& entry = *static_cast<Entry*>(userdata);
     auto& self = *entry.owner;
-    const char* member = sd_bus_message_get_member(message);
-    auto method = self.methodByName_.find(member == nullptr ? "" : member);
+    const char* memberOrNull = sd_bus_message_get_member(message);
+    const std::string member = memberOrNull == nullptr ? "" : memberOrNull;
+    auto method = self.methodByName_.find(member);
     if (method == self.methodByName_.end()) {
-        return setError(error, SD_BUS_ERROR_UNKNOWN_METHOD, std::string("unknown method ") + member);
+        return setError(error, SD_BUS_ERROR_UNKNOWN_METHOD, "unknown method '" + member + "'");
     }
     // The entry can go while the method runs: keep the key.
     const std::string key = entry.key;
