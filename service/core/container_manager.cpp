@@ -766,7 +766,7 @@ void ContainerManager::runBuilder(const std::string& name, const ContainerSpec& 
                 return;
             }
             try {
-                auto system = locateSystem(settings_, fs::canonical(paths.systemLink));
+                auto system = locateSystem(settings_, fs::canonical(paths.systemLink).native());
                 if (!fs::exists(system.onHost / "init")) {
                     throw ContainerError(ErrorCode::BuildFailed,
                                          "the built system " + system.onHost.string() + " has no init");
@@ -885,14 +885,14 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
     try {
         fs::path system = spec.systemPath.empty() ? fs::path(paths.systemLink) : fs::path(spec.systemPath);
         // /nix/store/X names STORE_DIR/X; map first, then follow links.
-        auto location = locateSystem(settings_, system);
+        auto location = locateSystem(settings_, system.native());
         std::error_code error;
         auto resolved = fs::canonical(location.onHost, error);
         if (error) {
             throw ContainerError(ErrorCode::StartFailed,
                                  "the system " + system.string() + " does not exist: " + error.message());
         }
-        location = locateSystem(settings_, resolved);
+        location = locateSystem(settings_, resolved.native());
         container.systemOnHost = location.onHost;
         plan = planNetwork(name, spec, settings_);
         NspawnInputs inputs;
@@ -1060,7 +1060,7 @@ void ContainerManager::doReload(const OperationPtr& operation, StatusCallback ne
         }
         ProcessRequest request;
         try {
-            auto system = locateSystem(settings_, container.systemOnHost);
+            auto system = locateSystem(settings_, container.systemOnHost.native());
             request.argv = {(system.inContainer / "bin/switch-to-configuration").string(), "test"};
         } catch (const ContainerError& error) {
             next(withCode(ErrorCode::ReloadFailed, error));

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace nixos_containers {
 
@@ -20,6 +21,13 @@ struct ContainerPaths {
 
 ContainerPaths containerPaths(const Settings& settings, const std::string& name, bool ephemeral);
 
+// Single members of containerPaths, for callers that need one or two: each
+// is built by concatenation, without re-parsing the settings' directories.
+std::string confFilePath(const Settings& settings, std::string_view name);
+std::filesystem::path rootPath(const Settings& settings, std::string_view name, bool ephemeral);
+std::filesystem::path systemLinkPath(const Settings& settings, std::string_view name);
+std::filesystem::path netnsPinPath(const Settings& settings, std::string_view name);
+
 // Maps a SystemPath as the caller gave it (/nix/store/X, storeDir/X, or a
 // profile link resolving into the store) to the host path and to the path the
 // container sees under /nix/store. Throws InvalidArgument when outside the store.
@@ -27,6 +35,6 @@ struct SystemLocation {
     std::filesystem::path onHost;
     std::filesystem::path inContainer;
 };
-SystemLocation locateSystem(const Settings& settings, const std::filesystem::path& systemPath);
+SystemLocation locateSystem(const Settings& settings, std::string_view systemPath);
 
 }  // namespace nixos_containers
