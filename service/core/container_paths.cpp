@@ -2,37 +2,12 @@
 
 #include "errors.h"
 
-#include <initializer_list>
 #include <system_error>
 
 namespace nixos_containers {
 
 namespace {
 constexpr std::string_view kContainerStore = "/nix/store";
-
-// `base / part / ...` as std::filesystem::path's operator/ makes it on POSIX
-// (an absolute part replaces; a separator goes in unless the path so far is
-// empty or ends in one), built as one string instead of re-parsing `base`.
-std::string joined(std::string_view base, std::initializer_list<std::string_view> parts) {
-    std::string path;
-    std::size_t size = base.size();
-    for (auto part : parts) {
-        size += part.size() + 1;
-    }
-    path.reserve(size);
-    path.append(base);
-    for (auto part : parts) {
-        if (!part.empty() && part.front() == '/') {
-            path.assign(part);
-            continue;
-        }
-        if (!path.empty() && path.back() != '/') {
-            path += '/';
-        }
-        path.append(part);
-    }
-    return path;
-}
 
 std::string withSuffix(std::string_view name, std::string_view suffix) {
     std::string file;
@@ -79,33 +54,54 @@ std::string below(std::string_view path, std::string_view base) {
 }
 }  // namespace
 
+std::string joinPath(std::string_view base, std::initializer_list<std::string_view> parts) {
+    std::string path;
+    std::size_t size = base.size();
+    for (auto part : parts) {
+        size += part.size() + 1;
+    }
+    path.reserve(size);
+    path.append(base);
+    for (auto part : parts) {
+        if (!part.empty() && part.front() == '/') {
+            path.assign(part);
+            continue;
+        }
+        if (!path.empty() && path.back() != '/') {
+            path += '/';
+        }
+        path.append(part);
+    }
+    return path;
+}
+
 ContainerPaths containerPaths(const Settings& settings, const std::string& name, bool ephemeral) {
     ContainerPaths paths;
     paths.confFile = confFilePath(settings, name);
-    paths.configTextFile = joined(settings.configDir.native(), {withSuffix(name, ".nix")});
+    paths.configTextFile = joinPath(settings.configDir.native(), {withSuffix(name, ".nix")});
     paths.root = rootPath(settings, name, ephemeral);
-    paths.profileDir = joined(settings.profilesDir.native(), {name});
+    paths.profileDir = joinPath(settings.profilesDir.native(), {name});
     paths.systemLink = systemLinkPath(settings, name);
-    paths.gcrootsDir = joined(settings.gcrootsDir.native(), {name});
+    paths.gcrootsDir = joinPath(settings.gcrootsDir.native(), {name});
     paths.netnsPin = netnsPinPath(settings, name);
     return paths;
 }
 
 std::string confFilePath(const Settings& settings, std::string_view name) {
-    return joined(settings.configDir.native(), {withSuffix(name, ".conf")});
+    return joinPath(settings.configDir.native(), {withSuffix(name, ".conf")});
 }
 
 std::filesystem::path rootPath(const Settings& settings, std::string_view name, bool ephemeral) {
-    return ephemeral ? joined(settings.runtimeDir.native(), {"roots", name})
-                     : joined(settings.stateDir.native(), {name});
+    return ephemeral ? joinPath(settings.runtimeDir.native(), {"roots", name})
+                     : joinPath(settings.stateDir.native(), {name});
 }
 
 std::filesystem::path systemLinkPath(const Settings& settings, std::string_view name) {
-    return joined(settings.profilesDir.native(), {name, "system"});
+    return joinPath(settings.profilesDir.native(), {name, "system"});
 }
 
 std::filesystem::path netnsPinPath(const Settings& settings, std::string_view name) {
-    return joined(settings.runtimeDir.native(), {"netns", name});
+    return joinPath(settings.runtimeDir.native(), {"netns", name});
 }
 
 SystemLocation locateSystem(const Settings& settings, std::string_view systemPath) {
@@ -129,7 +125,7 @@ SystemLocation locateSystem(const Settings& settings, std::string_view systemPat
         throwInvalid("SystemPath '" + std::string(systemPath) + "' is not inside the store '" +
                      settings.storeDir.string() + "'");
     }
-    return {joined(settings.storeDir.native(), {inStore}), joined(kContainerStore, {inStore})};
+    return {joinPath(settings.storeDir.native(), {inStore}), joinPath(kContainerStore, {inStore})};
 }
 
 }  // namespace nixos_containers

@@ -3,6 +3,7 @@
 #include "settings.h"
 
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,11 @@ struct ContainerPaths {
 };
 
 ContainerPaths containerPaths(const Settings& settings, const std::string& name, bool ephemeral);
+
+// `base / part / ...` as std::filesystem::path's operator/ makes it on POSIX
+// (an absolute part replaces; a separator goes in unless the path so far is
+// empty or ends in one), built as one string instead of re-parsing `base`.
+std::string joinPath(std::string_view base, std::initializer_list<std::string_view> parts);
 
 // Single members of containerPaths, for callers that need one or two: each
 // is built by concatenation, without re-parsing the settings' directories.
