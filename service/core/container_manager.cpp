@@ -398,20 +398,20 @@ void ContainerManager::recover(StatusCallback done) {
 void ContainerManager::publish(Container container) {
     const auto& name = container.name;
     container.unit = container.declarative ? declarativeUnitName(name) : serviceUnitName(name);
-    auto paths = containerPaths(settings_, name, container.spec.ephemeral);
-    container.root = paths.root;
+    container.root = rootPath(settings_, name, container.spec.ephemeral);
     if (!container.spec.systemPath.empty()) {
         try {
-            container.systemOnHost = locateSystem(settings_, container.spec.systemPath).onHost;
+            container.systemOnHost = systemOnHost(settings_, container.spec.systemPath);
         } catch (const ContainerError&) {
             container.systemOnHost = container.spec.systemPath;
         }
     } else {
         std::error_code error;
-        container.systemOnHost = fs::canonical(paths.systemLink, error);
+        container.systemOnHost = fs::canonical(systemLinkPath(settings_, name), error);
     }
-    if (auto plan = planNetwork(name, container.spec, settings_); plan && plan->mainVeth) {
-        container.hostInterface = plan->mainVeth->hostName;
+    // planNetwork's main veth, without planning the rest.
+    if (hasMainVeth(container.spec)) {
+        container.hostInterface = hostInterfaceName(name);
     } else {
         container.hostInterface.clear();
     }

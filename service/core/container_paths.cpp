@@ -52,6 +52,32 @@ std::string below(std::string_view path, std::string_view base) {
     }
     return relative.native();
 }
+
+// The path of the system below the store, as locateSystem maps it; throws
+// InvalidArgument when it is not there.
+std::string storeRelative(const Settings& settings, std::string_view systemPath) {
+    if (systemPath.empty() || systemPath.front() != '/') {
+        throwInvalid("SystemPath '" + std::string(systemPath) + "' is not absolute");
+    }
+    std::string inStore = below(systemPath, settings.storeDir.native());
+    if (inStore.empty()) {
+        inStore = below(systemPath, kContainerStore);
+    }
+    if (inStore.empty()) {
+        // A profile link (e.g. /nix/var/nix/profiles/per-container/web/system):
+        // what matters is where it points.
+        std::error_code error;
+        auto resolved = std::filesystem::canonical(systemPath, error);
+        if (!error) {
+            inStore = below(resolved.native(), settings.storeDir.native());
+        }
+    }
+    if (inStore.empty()) {
+        throwInvalid("SystemPath '" + std::string(systemPath) + "' is not inside the store '" +
+                     settings.storeDir.string() + "'");
+    }
+    return inStore;
+}
 }  // namespace
 
 std::string joinPath(std::string_view base, std::initializer_list<std::string_view> parts) {
@@ -105,27 +131,12 @@ std::filesystem::path netnsPinPath(const Settings& settings, std::string_view na
 }
 
 SystemLocation locateSystem(const Settings& settings, std::string_view systemPath) {
-    if (systemPath.empty() || systemPath.front() != '/') {
-        throwInvalid("SystemPath '" + std::string(systemPath) + "' is not absolute");
-    }
-    std::string inStore = below(systemPath, settings.storeDir.native());
-    if (inStore.empty()) {
-        inStore = below(systemPath, kContainerStore);
-    }
-    if (inStore.empty()) {
-        // A profile link (e.g. /nix/var/nix/profiles/per-container/web/system):
-        // what matters is where it points.
-        std::error_code error;
-        auto resolved = std::filesystem::canonical(systemPath, error);
-        if (!error) {
-            inStore = below(resolved.native(), settings.storeDir.native());
-        }
-    }
-    if (inStore.empty()) {
-        throwInvalid("SystemPath '" + std::string(systemPath) + "' is not inside the store '" +
-                     settings.storeDir.string() + "'");
-    }
+    auto inStore = storeRelative(settings, systemPath);
     return {joinPath(settings.storeDir.native(), {inStore}), joinPath(kContainerStore, {inStore})};
+}
+
+std::filesystem::path systemOnHost(const Settings& settings, std::string_view systemPath) {
+    return joinPath(settings.storeDir.native(), {storeRelative(settings, systemPath)});
 }
 
 }  // namespace nixos_containers

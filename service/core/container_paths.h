@@ -42,5 +42,7 @@ struct SystemLocation {
     std::filesystem::path inContainer;
 };
 SystemLocation locateSystem(const Settings& settings, std::string_view systemPath);
+// locateSystem(...).onHost alone.
+std::filesystem::path systemOnHost(const Settings& settings, std::string_view systemPath);
 
 }  // namespace nixos_containers
