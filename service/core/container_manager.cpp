@@ -306,7 +306,7 @@ void ContainerManager::releaseNetwork(const std::string& name, const ContainerSp
         return;
     }
     inBackground(
-        name, [&network = seams_.network, plan = *plan] { network.release(plan); },
+        name, [&network = seams_.network, plan = std::move(*plan)] { network.release(plan); },
         [name, done = std::move(done)](Status status) {
             if (!status.ok()) {
                 logWarning("cannot release the network of '" + name + "': " + status.error().what());
@@ -325,7 +325,7 @@ void ContainerManager::recover(StatusCallback done) {
     }
     for (auto& entry : entries) {
         Container container;
-        container.name = entry.name;
+        container.name = std::move(entry.name);
         container.spec = std::move(entry.spec);
         container.conf = std::move(entry.conf);
         container.declarative = entry.declarative;
@@ -397,7 +397,9 @@ void ContainerManager::recover(StatusCallback done) {
 
 void ContainerManager::publish(Container container) {
     const auto& name = container.name;
-    container.unit = container.declarative ? declarativeUnitName(name) : serviceUnitName(name);
+    auto serviceUnit = serviceUnitName(name);
+    auto declarativeUnit = declarativeUnitName(name);
+    container.unit = container.declarative ? declarativeUnit : serviceUnit;
     container.root = rootPath(settings_, name, container.spec.ephemeral);
     if (!container.spec.systemPath.empty()) {
         try {
@@ -417,8 +419,8 @@ void ContainerManager::publish(Container container) {
     }
     container.addresses = plannedContainerAddresses(container.spec);
     addresses_.noteUsed(container.spec);
-    unitToContainer_[serviceUnitName(name)] = name;
-    unitToContainer_[declarativeUnitName(name)] = name;
+    unitToContainer_.insert_or_assign(std::move(serviceUnit), name);
+    unitToContainer_.insert_or_assign(std::move(declarativeUnit), name);
     auto [where, inserted] = containers_.insert_or_assign(name, std::move(container));
     if (inserted) {
         observer_.containerAdded(where->second);
