@@ -48,6 +48,26 @@ bool isForbiddenValueChar(char c) {
 // Parses the value part of one line, systemd EnvironmentFile= style, limited
 // to single-line values.
 std::string parseValue(std::string_view text, std::size_t number, std::string_view line) {
+    // Most values have nothing to unescape: taken whole. Anything else,
+    // errors included, goes the long way below.
+    if (!text.empty() && (text.front() == '"' || text.front() == '\'')) {
+        const char quote = text.front();
+        const auto close = text.find(quote, 1);
+        if (close != std::string_view::npos) {
+            const auto inside = text.substr(1, close - 1);
+            const auto after = text.substr(close + 1);
+            if ((quote == '\'' || inside.find('\\') == std::string_view::npos) &&
+                std::all_of(after.begin(), after.end(), isBlank)) {
+                return std::string(inside);
+            }
+        }
+    } else if (text.find('\\') == std::string_view::npos) {
+        auto end = text.size();
+        // systemd strips trailing whitespace of unquoted values.
+        while (end > 0 && isBlank(text[end - 1]))
+            --end;
+        return std::string(text.substr(0, end));
+    }
     std::string value;
     std::size_t i = 0;
     if (i < text.size() && (text[i] == '"' || text[i] == '\'')) {
@@ -140,13 +160,15 @@ std::string joinWords(const std::vector<std::string>& words, char separator = ' 
     return out;
 }
 
-// Reads a key as the template does: absent and empty are the same.
-std::optional<std::string> get(const EnvFile& conf, std::string_view key) {
+// Reads a key as the template does: absent and empty are the same (null).
+const std::string* get(const EnvFile& conf, std::string_view key) {
     const auto* value = conf.find(key);
-    if (value == nullptr || value->empty()) {
-        return std::nullopt;
-    }
-    return *value;
+    return value == nullptr || value->empty() ? nullptr : value;
+}
+
+std::string getOr(const EnvFile& conf, std::string_view key, std::string_view fallback = {}) {
+    const auto* value = get(conf, key);
+    return std::string(value == nullptr ? fallback : std::string_view(*value));
 }
 
 bool getFlag(const EnvFile& conf, std::string_view key) {
@@ -290,9 +312,12 @@ constexpr std::string_view kDefaultTimeout = "1min";
 
 EnvFile EnvFile::parse(std::string_view text) {
     EnvFile file;
-    // Position of each key in entries_, so a large (or fuzzed) file with many
-    // keys is not quadratic to read.
-    std::unordered_map<std::string, std::size_t> positions;
+    // The keys as they appear in `text`, in entries_'s order. A handful is
+    // searched in place; past that, an index keeps a large (or fuzzed) file
+    // with many keys from being quadratic to read.
+    constexpr std::size_t kIndexFrom = 16;
+    std::vector<std::string_view> keys;
+    std::unordered_map<std::string_view, std::size_t> positions;
     std::size_t number = 0;
     std::size_t start = 0;
     while (start < text.size()) {
@@ -322,11 +347,22 @@ EnvFile EnvFile::parse(std::string_view text) {
         auto value = parseValue(line.substr(i), number, line);
 
         // systemd lets a later assignment win; keep the first position.
-        auto [position, added] = positions.try_emplace(std::string(key), file.entries_.size());
-        if (added) {
+        std::size_t position = keys.size();
+        if (keys.size() < kIndexFrom) {
+            position = static_cast<std::size_t>(std::find(keys.begin(), keys.end(), key) - keys.begin());
+        } else {
+            if (positions.empty()) {
+                for (std::size_t known = 0; known < keys.size(); ++known) {
+                    positions.emplace(keys[known], known);
+                }
+            }
+            position = positions.try_emplace(key, keys.size()).first->second;
+        }
+        if (position == keys.size()) {
+            keys.push_back(key);
             file.entries_.emplace_back(std::string(key), std::move(value));
         } else {
-            file.entries_[position->second].second = std::move(value);
+            file.entries_[position].second = std::move(value);
         }
     }
     return file;
@@ -390,18 +426,18 @@ void EnvFile::erase(std::string_view key) {
 
 ContainerSpec specFromConf(const EnvFile& conf) {
     ContainerSpec spec;
-    spec.systemPath = get(conf, "SYSTEM_PATH").value_or("");
-    spec.configFile = get(conf, "CONFIG_FILE").value_or("");
-    spec.flake = get(conf, "FLAKE").value_or("");
+    spec.systemPath = getOr(conf, "SYSTEM_PATH");
+    spec.configFile = getOr(conf, "CONFIG_FILE");
+    spec.flake = getOr(conf, "FLAKE");
 
     spec.privateNetwork = getFlag(conf, "PRIVATE_NETWORK");
     // Read even without PRIVATE_NETWORK=1, as the template does;
     // validateSpec then says what is wrong.
-    spec.network.hostBridge = get(conf, "HOST_BRIDGE").value_or("");
-    spec.network.hostAddress = get(conf, "HOST_ADDRESS").value_or("");
-    spec.network.hostAddress6 = get(conf, "HOST_ADDRESS6").value_or("");
-    spec.network.localAddress = get(conf, "LOCAL_ADDRESS").value_or("");
-    spec.network.localAddress6 = get(conf, "LOCAL_ADDRESS6").value_or("");
+    spec.network.hostBridge = getOr(conf, "HOST_BRIDGE");
+    spec.network.hostAddress = getOr(conf, "HOST_ADDRESS");
+    spec.network.hostAddress6 = getOr(conf, "HOST_ADDRESS6");
+    spec.network.localAddress = getOr(conf, "LOCAL_ADDRESS");
+    spec.network.localAddress6 = getOr(conf, "LOCAL_ADDRESS6");
     if (auto ports = get(conf, "HOST_PORT")) {
         // The template splits on ',' with bash, which drops empty fields.
         for (const auto& entry : splitOn(*ports, ',')) {
@@ -430,7 +466,7 @@ ContainerSpec specFromConf(const EnvFile& conf) {
 
     spec.ephemeral = getFlag(conf, "EPHEMERAL");
     spec.enableTun = getFlag(conf, "ENABLE_TUN");
-    spec.timeoutStartSec = get(conf, "TIMEOUT_START_SEC").value_or(std::string(kDefaultTimeout));
+    spec.timeoutStartSec = getOr(conf, "TIMEOUT_START_SEC", kDefaultTimeout);
     if (auto capabilities = get(conf, "ADDITIONAL_CAPABILITIES")) {
         spec.additionalCapabilities = splitWords(*capabilities);
     }

@@ -306,7 +306,7 @@ void ContainerManager::releaseNetwork(const std::string& name, const ContainerSp
         return;
     }
     inBackground(
-        name, [&network = seams_.network, plan = *plan] { network.release(plan); },
+        name, [&network = seams_.network, plan = std::move(*plan)] { network.release(plan); },
         [name, done = std::move(done)](Status status) {
             if (!status.ok()) {
                 logWarning("cannot release the network of '" + name + "': " + status.error().what());
@@ -325,7 +325,7 @@ void ContainerManager::recover(StatusCallback done) {
     }
     for (auto& entry : entries) {
         Container container;
-        container.name = entry.name;
+        container.name = std::move(entry.name);
         container.spec = std::move(entry.spec);
         container.conf = std::move(entry.conf);
         container.declarative = entry.declarative;
@@ -398,28 +398,30 @@ void ContainerManager::recover(StatusCallback done) {
 
 void ContainerManager::publish(Container container) {
     const auto& name = container.name;
-    container.unit = container.declarative ? declarativeUnitName(name) : serviceUnitName(name);
-    auto paths = containerPaths(settings_, name, container.spec.ephemeral);
-    container.root = paths.root;
+    auto serviceUnit = serviceUnitName(name);
+    auto declarativeUnit = declarativeUnitName(name);
+    container.unit = container.declarative ? declarativeUnit : serviceUnit;
+    container.root = rootPath(settings_, name, container.spec.ephemeral);
     if (!container.spec.systemPath.empty()) {
         try {
-            container.systemOnHost = locateSystem(settings_, container.spec.systemPath).onHost;
+            container.systemOnHost = systemOnHost(settings_, container.spec.systemPath);
         } catch (const ContainerError&) {
             container.systemOnHost = container.spec.systemPath;
         }
     } else {
         std::error_code error;
-        container.systemOnHost = fs::canonical(paths.systemLink, error);
+        container.systemOnHost = fs::canonical(systemLinkPath(settings_, name), error);
     }
-    if (auto plan = planNetwork(name, container.spec, settings_); plan && plan->mainVeth) {
-        container.hostInterface = plan->mainVeth->hostName;
+    // planNetwork's main veth, without planning the rest.
+    if (hasMainVeth(container.spec)) {
+        container.hostInterface = hostInterfaceName(name);
     } else {
         container.hostInterface.clear();
     }
     container.addresses = plannedContainerAddresses(container.spec);
     addresses_.noteUsed(container.spec);
-    unitToContainer_[serviceUnitName(name)] = name;
-    unitToContainer_[declarativeUnitName(name)] = name;
+    unitToContainer_.insert_or_assign(std::move(serviceUnit), name);
+    unitToContainer_.insert_or_assign(std::move(declarativeUnit), name);
     auto [where, inserted] = containers_.insert_or_assign(name, std::move(container));
     if (inserted) {
         observer_.containerAdded(where->second);
@@ -767,7 +769,7 @@ void ContainerManager::runBuilder(const std::string& name, const ContainerSpec& 
                 return;
             }
             try {
-                auto system = locateSystem(settings_, fs::canonical(paths.systemLink));
+                auto system = locateSystem(settings_, fs::canonical(paths.systemLink).native());
                 if (!fs::exists(system.onHost / "init")) {
                     throw ContainerError(ErrorCode::BuildFailed,
                                          "the built system " + system.onHost.string() + " has no init");
@@ -886,14 +888,14 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
     try {
         fs::path system = spec.systemPath.empty() ? fs::path(paths.systemLink) : fs::path(spec.systemPath);
         // /nix/store/X names STORE_DIR/X; map first, then follow links.
-        auto location = locateSystem(settings_, system);
+        auto location = locateSystem(settings_, system.native());
         std::error_code error;
         auto resolved = fs::canonical(location.onHost, error);
         if (error) {
             throw ContainerError(ErrorCode::StartFailed,
                                  "the system " + system.string() + " does not exist: " + error.message());
         }
-        location = locateSystem(settings_, resolved);
+        location = locateSystem(settings_, resolved.native());
         container.systemOnHost = location.onHost;
         plan = planNetwork(name, spec, settings_);
         NspawnInputs inputs;
@@ -1061,7 +1063,7 @@ void ContainerManager::doReload(const OperationPtr& operation, StatusCallback ne
         }
         ProcessRequest request;
         try {
-            auto system = locateSystem(settings_, container.systemOnHost);
+            auto system = locateSystem(settings_, container.systemOnHost.native());
             request.argv = {(system.inContainer / "bin/switch-to-configuration").string(), "test"};
         } catch (const ContainerError& error) {
             next(withCode(ErrorCode::ReloadFailed, error));

@@ -3,7 +3,9 @@
 #include "settings.h"
 
 #include <filesystem>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 
 namespace nixos_containers {
 
@@ -20,6 +22,18 @@ struct ContainerPaths {
 
 ContainerPaths containerPaths(const Settings& settings, const std::string& name, bool ephemeral);
 
+// `base / part / ...` as std::filesystem::path's operator/ makes it on POSIX
+// (an absolute part replaces; a separator goes in unless the path so far is
+// empty or ends in one), built as one string instead of re-parsing `base`.
+std::string joinPath(std::string_view base, std::initializer_list<std::string_view> parts);
+
+// Single members of containerPaths, for callers that need one or two: each
+// is built by concatenation, without re-parsing the settings' directories.
+std::string confFilePath(const Settings& settings, std::string_view name);
+std::filesystem::path rootPath(const Settings& settings, std::string_view name, bool ephemeral);
+std::filesystem::path systemLinkPath(const Settings& settings, std::string_view name);
+std::filesystem::path netnsPinPath(const Settings& settings, std::string_view name);
+
 // Maps a SystemPath as the caller gave it (/nix/store/X, storeDir/X, or a
 // profile link resolving into the store) to the host path and to the path the
 // container sees under /nix/store. Throws InvalidArgument when outside the store.
@@ -27,6 +41,8 @@ struct SystemLocation {
     std::filesystem::path onHost;
     std::filesystem::path inContainer;
 };
-SystemLocation locateSystem(const Settings& settings, const std::filesystem::path& systemPath);
+SystemLocation locateSystem(const Settings& settings, std::string_view systemPath);
+// locateSystem(...).onHost alone.
+std::filesystem::path systemOnHost(const Settings& settings, std::string_view systemPath);
 
 }  // namespace nixos_containers

@@ -4,6 +4,7 @@
 #include "utf8.h"
 #include "validation.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -82,16 +83,6 @@ void writeAtomically(const fs::path& path, const std::string& contents, mode_t m
     fsyncPath(path.parent_path(), O_RDONLY | O_DIRECTORY);
 }
 
-std::string readFile(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        throwIo("cannot read", path, errno == 0 ? EIO : errno);
-    }
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
-
 void makeDirectory(const fs::path& path, fs::perms perms) {
     std::error_code error;
     fs::create_directories(path, error);
@@ -125,6 +116,41 @@ public:
 private:
     int fd_;
 };
+
+// The whole file, following links as any reader of the conf does.
+std::string readFile(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+        throwIo("cannot read", path, errno);
+    }
+    struct stat info {};
+    std::size_t expected = 0;
+    if (::fstat(fd.get(), &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0) {
+        expected = static_cast<std::size_t>(info.st_size);
+    }
+    // One byte more than the size, so a file read whole ends in one read and
+    // one short (end of file) read.
+    std::string contents(expected > 0 ? expected + 1 : 4096, '\0');
+    std::size_t size = 0;
+    while (true) {
+        if (size == contents.size()) {
+            contents.resize(contents.size() * 2);
+        }
+        auto count = ::read(fd.get(), contents.data() + size, contents.size() - size);
+        if (count < 0 && errno == EINTR) {
+            continue;
+        }
+        if (count < 0) {
+            throwIo("cannot read", path, errno);
+        }
+        if (count == 0) {
+            break;
+        }
+        size += static_cast<std::size_t>(count);
+    }
+    contents.resize(size);
+    return contents;
+}
 
 // Opens (creating it with `mode` when missing) the directory `relative`
 // below `rootFd`, one component at a time, refusing links: a directory that
@@ -267,25 +293,21 @@ std::string configTextFromModule(const std::string& module) {
 ContainerStore::ContainerStore(Settings settings) : settings_(std::move(settings)) {}
 
 bool ContainerStore::exists(const std::string& name) const {
-    std::error_code error;
-    return fs::exists(fs::symlink_status(containerPaths(settings_, name, false).confFile, error));
+    struct stat info {};
+    return ::lstat(confFilePath(settings_, name).c_str(), &info) == 0;
 }
 
 bool ContainerStore::isDeclarative(const std::string& name) const {
-    const auto conf = containerPaths(settings_, name, false).confFile;
-    std::error_code error;
-    auto status = fs::symlink_status(conf, error);
-    if (!error && fs::is_symlink(status)) {
-        return true;
+    const auto conf = confFilePath(settings_, name);
+    struct stat info {};
+    if (::lstat(conf.c_str(), &info) == 0) {
+        if (S_ISLNK(info.st_mode) || ::access(conf.c_str(), W_OK) != 0 || (info.st_mode & S_IWUSR) == 0) {
+            return true;
+        }
     }
-    if (!error && fs::exists(status) && ::access(conf.c_str(), W_OK) != 0) {
-        return true;
-    }
-    if (!error && fs::exists(status) && (status.permissions() & fs::perms::owner_write) == fs::perms::none) {
-        return true;
-    }
+    const auto unit = "container@" + name + ".service";
     for (const auto& directory : settings_.declarativeUnitDirs) {
-        if (fs::exists(directory / ("container@" + name + ".service"), error)) {
+        if (::stat(joinPath(directory.native(), {unit}).c_str(), &info) == 0) {
             return true;
         }
     }
@@ -293,10 +315,9 @@ bool ContainerStore::isDeclarative(const std::string& name) const {
 }
 
 ContainerStore::Entry ContainerStore::load(const std::string& name) const {
-    const auto paths = containerPaths(settings_, name, false);
     Entry entry;
     entry.name = name;
-    entry.conf = EnvFile::parse(readFile(paths.confFile));
+    entry.conf = EnvFile::parse(readFile(confFilePath(settings_, name)));
     entry.spec = specFromConf(entry.conf);
     if (const auto* textFile = entry.conf.find("CONFIG_TEXT_FILE"); textFile != nullptr) {
         entry.spec.config = sanitizeUtf8(configTextFromModule(readFile(*textFile)));
@@ -307,20 +328,39 @@ ContainerStore::Entry ContainerStore::load(const std::string& name) const {
 
 std::vector<ContainerStore::Entry> ContainerStore::loadAll(std::vector<std::string>& problems) const {
     std::vector<Entry> entries;
-    std::error_code error;
-    fs::directory_iterator iterator(settings_.configDir, error);
-    if (error) {
-        if (error != std::errc::no_such_file_or_directory) {
-            problems.push_back("cannot list '" + settings_.configDir.string() + "': " + error.message());
+    const auto& configDir = settings_.configDir.native();
+    auto cannotList = [&](int error) {
+        problems.push_back("cannot list '" + configDir + "': " + std::generic_category().message(error));
+    };
+    int fd = ::open(configDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    std::unique_ptr<DIR, int (*)(DIR*)> directory(fd < 0 ? nullptr : ::fdopendir(fd), &::closedir);
+    if (!directory) {
+        int error = errno;
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        if (error != ENOENT) {
+            cannotList(error);
         }
         return entries;
     }
-    for (const auto& file : iterator) {
-        const auto& path = file.path();
+    while (true) {
+        errno = 0;
+        const dirent* file = ::readdir(directory.get());
+        if (file == nullptr) {
+            if (errno != 0) {
+                cannotList(errno);
+            }
+            break;
+        }
+        const std::string_view filename = file->d_name;
+        if (filename == "." || filename == "..") {
+            continue;
+        }
         // A service killed between writing a temporary and renaming it over
         // NAME.conf / NAME.nix left the temporary: never a container, always ours.
-        const auto filename = path.filename().string();
         if (filename.ends_with(".conf.tmp") || filename.ends_with(".nix.tmp")) {
+            const fs::path path = joinPath(configDir, {filename});
             std::error_code removeError;
             fs::remove(path, removeError);
             if (removeError) {
@@ -329,15 +369,17 @@ std::vector<ContainerStore::Entry> ContainerStore::loadAll(std::vector<std::stri
             }
             continue;
         }
-        if (path.extension() != ".conf") {
+        // NAME.conf; ".conf" alone has no extension (a hidden file).
+        constexpr std::string_view kExtension = ".conf";
+        if (filename.size() <= kExtension.size() || !filename.ends_with(kExtension)) {
             continue;
         }
-        auto name = path.stem().string();
+        std::string name(filename.substr(0, filename.size() - kExtension.size()));
         try {
             validateName(name);
             entries.push_back(load(name));
         } catch (const ContainerError& failure) {
-            problems.push_back(path.string() + ": " + failure.what());
+            problems.push_back(joinPath(configDir, {filename}) + ": " + failure.what());
         }
     }
     return entries;
@@ -400,7 +442,7 @@ void ContainerStore::prepareRoot(const ContainerPaths& paths) const {
     // included) is replaced, never followed out of the root.
     std::error_code error;
     if (fs::exists(settings_.resolvConf, error)) {
-        replaceFileBeneath(etc.get(), root / "etc", "resolv.conf", readFile(settings_.resolvConf));
+        replaceFileBeneath(etc.get(), root / "etc", "resolv.conf", readFile(settings_.resolvConf.native()));
     }
 }
 

@@ -50,6 +50,10 @@ std::string hostInterfaceName(std::string_view container) {
     return "ve-" + std::string(container.substr(0, 4)) + "-" + hash;
 }
 
+bool hasMainVeth(const ContainerSpec& spec) {
+    return spec.privateNetwork && (spec.network.hasAddress() || !spec.network.hostBridge.empty());
+}
+
 std::optional<NetworkPlan> planNetwork(const std::string& container, const ContainerSpec& spec,
                                        const Settings& settings) {
     if (!spec.privateNetwork) {
@@ -57,8 +61,8 @@ std::optional<NetworkPlan> planNetwork(const std::string& container, const Conta
     }
     NetworkPlan plan;
     plan.container = container;
-    plan.netnsPin = containerPaths(settings, container, false).netnsPin;
-    if (spec.network.hasAddress() || !spec.network.hostBridge.empty()) {
+    plan.netnsPin = netnsPinPath(settings, container);
+    if (hasMainVeth(spec)) {
         std::string hostName = hostInterfaceName(container);
         std::string altName = "ve-" + container;
         // The kernel refuses an altname equal to the link's own name, and a

@@ -40,6 +40,10 @@ struct NetworkPlan {
 // that share a prefix still get distinct, stable host names.
 std::string hostInterfaceName(std::string_view container);
 
+// True when planNetwork gives the spec a main veth (eth0): a private network
+// with an address or a host bridge.
+bool hasMainVeth(const ContainerSpec& spec);
+
 // Empty optional when the spec has no private network.
 std::optional<NetworkPlan> planNetwork(const std::string& container, const ContainerSpec& spec,
                                        const Settings& settings);
