@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -47,7 +48,7 @@ struct Options {
     unsigned seconds = 120;
     std::uint64_t seed = 1;
     unsigned clients = 8;
-    unsigned callTimeout = 60;  // seconds
+    unsigned callTimeout = 60;           // seconds
     unsigned killMin = 6, killMax = 16;  // seconds between kills
     std::string systemA, systemB;
     std::string checker;  // command run after every restart and at the end
@@ -103,7 +104,9 @@ struct CallRecord {
 };
 struct KillRecord {
     unsigned index = 0;
-    double tKill = 0, tKillDone = 0, tBack = 0;  // before and after systemctl kill; answering again
+    // Before and after systemctl kill; the bus no longer routing to the old
+    // process; a new instance answering.
+    double tKill = 0, tKillDone = 0, tGone = 0, tBack = 0;
     std::string wall;
     std::string oldPid, newPid;
     bool manualStart = false;
@@ -115,11 +118,14 @@ std::vector<KillRecord> gKills;
 
 std::string formatCall(const CallRecord& c) {
     char head[160];
-    std::snprintf(head, sizeof head, "[c%u #%u] %8.3f-%8.3f (%s) ", c.client, c.seq, c.t0, c.t1, c.wall0.c_str());
+    std::snprintf(head, sizeof head, "[c%u #%u] %8.3f-%8.3f (%s) ", c.client, c.seq, c.t0, c.t1,
+                  c.wall0.c_str());
     std::string line = head + c.op + " " + c.name;
-    if (!c.args.empty()) line += " " + c.args;
+    if (!c.args.empty())
+        line += " " + c.args;
     line += " => " + c.outcome;
-    if (!c.message.empty()) line += ": " + c.message;
+    if (!c.message.empty())
+        line += ": " + c.message;
     return line;
 }
 
@@ -127,15 +133,20 @@ std::string formatCall(const CallRecord& c) {
 std::string capture(const std::string& cmd) {
     std::string out;
     FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return out;
+    if (!p)
+        return out;
     char buf[4096];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        out.append(buf, n);
     pclose(p);
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+        out.pop_back();
     return out;
 }
-std::string mainPid() { return capture(std::string("systemctl show -P MainPID ") + kUnit + " 2>/dev/null"); }
+std::string mainPid() {
+    return capture(std::string("systemctl show -P MainPID ") + kUnit + " 2>/dev/null");
+}
 
 // ---------------------------------------------------------------- checks
 std::atomic<unsigned> gPassed{0}, gFailed{0};
@@ -168,14 +179,15 @@ bool isServiceDown(const std::string& error) {
            error.rfind("org.freedesktop.DBus.Error.Spawn.", 0) == 0;
 }
 bool isNamed(const std::string& error) {
-    return error.rfind("org.nixos.Containers.Error.", 0) == 0 || error.rfind("org.freedesktop.DBus.Error.", 0) == 0;
+    return error.rfind("org.nixos.Containers.Error.", 0) == 0 ||
+           error.rfind("org.freedesktop.DBus.Error.", 0) == 0;
 }
 
 class Client {
 public:
-    Client(unsigned id, const Options& opt)
-        : id_(id), opt_(opt) {
-        std::seed_seq seq{static_cast<std::uint32_t>(opt.seed), static_cast<std::uint32_t>(opt.seed >> 32), id};
+    Client(unsigned id, const Options& opt) : id_(id), opt_(opt) {
+        std::seed_seq seq{static_cast<std::uint32_t>(opt.seed), static_cast<std::uint32_t>(opt.seed >> 32),
+                          id};
         rng_.seed(seq);
     }
 
@@ -197,7 +209,8 @@ public:
                     --gParked;
                 }
             }
-            if (gStop) break;
+            if (gStop)
+                break;
             step();
         }
     }
@@ -207,11 +220,12 @@ private:
     // seed, same sequence of calls for this client.
     void step() {
         static const std::vector<std::pair<std::string, int>> kOps = {
-            {"Create", 20}, {"Start", 22}, {"Stop", 14}, {"Restart", 10},
+            {"Create", 20}, {"Start", 22},  {"Stop", 14},   {"Restart", 10},
             {"Reload", 8},  {"Update", 12}, {"Destroy", 9},
         };
         int total = 0;
-        for (const auto& op : kOps) total += op.second;
+        for (const auto& op : kOps)
+            total += op.second;
         int pick = std::uniform_int_distribution<int>(0, total - 1)(rng_);
         std::string op;
         for (const auto& [name, weight] : kOps) {
@@ -250,18 +264,18 @@ private:
         } else if (op == "Update") {
             std::map<std::string, sdbus::Variant> changes;
             switch (variant % 3) {
-            case 0:  // the system only: a reload when running
-                changes["SystemPath"] = sdbus::Variant((variant & 1) ? opt_.systemB : opt_.systemA);
-                rec.args = std::string("SystemPath=") + ((variant & 1) ? "B" : "A");
-                break;
-            case 1:  // the unit reads it: a restart when running
-                changes["TimeoutStartSec"] = sdbus::Variant(std::string((variant & 1) ? "31s" : "30s"));
-                rec.args = std::string("TimeoutStartSec=") + ((variant & 1) ? "31s" : "30s");
-                break;
-            default:
-                changes["AutoStart"] = sdbus::Variant(variant >= 3);
-                rec.args = std::string("AutoStart=") + (variant >= 3 ? "true" : "false");
-                break;
+                case 0:  // the system only: a reload when running
+                    changes["SystemPath"] = sdbus::Variant((variant & 1) ? opt_.systemB : opt_.systemA);
+                    rec.args = std::string("SystemPath=") + ((variant & 1) ? "B" : "A");
+                    break;
+                case 1:  // the unit reads it: a restart when running
+                    changes["TimeoutStartSec"] = sdbus::Variant(std::string((variant & 1) ? "31s" : "30s"));
+                    rec.args = std::string("TimeoutStartSec=") + ((variant & 1) ? "31s" : "30s");
+                    break;
+                default:
+                    changes["AutoStart"] = sdbus::Variant(variant >= 3);
+                    rec.args = std::string("AutoStart=") + (variant >= 3 ? "true" : "false");
+                    break;
             }
             call << changes;
         }
@@ -286,7 +300,8 @@ private:
             std::lock_guard<std::mutex> lock(gHist);
             gCalls.push_back(rec);
         }
-        if (std::getenv("CHAOS_VERBOSE")) say("op " + formatCall(rec));
+        if (std::getenv("CHAOS_VERBOSE"))
+            say("op " + formatCall(rec));
         std::this_thread::sleep_for(std::chrono::milliseconds(thinkMs));
     }
 
@@ -312,6 +327,34 @@ bool serviceAnswers() {
     }
 }
 
+// True once PID has exited (gone, or a zombie: its sockets are closed).
+bool processGone(const std::string& pid) {
+    std::ifstream stat("/proc/" + pid + "/stat");
+    std::string line;
+    if (!stat || !std::getline(stat, line)) {
+        return true;
+    }
+    // "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+    auto close = line.rfind(')');
+    return close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'Z' ||
+           line[close + 2] == 'X';
+}
+
+// True while the bus daemon still gives the service's name to PID (it has
+// not yet seen that process's connection close).
+bool nameStillOwnedBy(sdbus::IProxy& busDaemon, const std::string& pid) {
+    try {
+        std::uint32_t owner = 0;
+        busDaemon.callMethod("GetConnectionUnixProcessID")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(std::string(kBus))
+            .storeResultsTo(owner);
+        return std::to_string(owner) == pid;
+    } catch (const sdbus::Error&) {
+        return false;  // no owner
+    }
+}
+
 // Kill the service, wait until a new instance answers. Returns false when
 // it never came back.
 bool killAndRestart(unsigned index) {
@@ -330,7 +373,29 @@ bool killAndRestart(unsigned index) {
         std::lock_guard<std::mutex> lock(gHist);
         gKills.back().tKillDone = k.tKillDone;
     }
-    say("kill #" + std::to_string(index) + " at " + std::to_string(k.tKill) + " (" + k.wall + "), pid " + k.oldPid +
+    // The signal is sent when systemctl returns, but the process still owns
+    // the name (and takes calls it will never answer) until it is dead.
+    auto goneDeadline = Clock::now() + std::chrono::seconds(5);
+    while (!k.oldPid.empty() && k.oldPid != "0" && !processGone(k.oldPid) && Clock::now() < goneDeadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    try {
+        auto connection = sdbus::createSystemBusConnection();
+        auto busDaemon = sdbus::createProxy(*connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+        while (nameStillOwnedBy(*busDaemon, k.oldPid) && Clock::now() < goneDeadline) {
+            std::this_thread::sleep_for(std::chrono::microseconds(500));
+        }
+    } catch (const sdbus::Error& error) {
+        say("kill #" + std::to_string(index) +
+            ": cannot ask the bus who owns the name: " + error.getMessage());
+    }
+    k.tGone = since0();
+    {
+        std::lock_guard<std::mutex> lock(gHist);
+        gKills.back().tGone = k.tGone;
+    }
+    say("kill #" + std::to_string(index) + " at " + std::to_string(k.tKill) + " (" + k.wall + "), pid " +
+        k.oldPid + " dead after " + std::to_string(k.tGone - k.tKill) + " s" +
         (rc == 0 ? "" : " (systemctl kill exit " + std::to_string(rc) + ")"));
     auto deadline = Clock::now() + std::chrono::seconds(20);
     auto manualAt = Clock::now() + std::chrono::seconds(6);
@@ -345,7 +410,8 @@ bool killAndRestart(unsigned index) {
         if (!k.manualStart && Clock::now() > manualAt) {
             k.manualStart = true;
             say("kill #" + std::to_string(index) + ": not back after 6 s, reset-failed + start");
-            std::system((std::string("systemctl reset-failed ") + kUnit + "; systemctl start " + kUnit).c_str());
+            std::system(
+                (std::string("systemctl reset-failed ") + kUnit + "; systemctl start " + kUnit).c_str());
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -384,15 +450,18 @@ void checkReplies(const std::string& when) {
     unsigned n = 0, killed = 0, down = 0;
     std::vector<std::string> bad;
     for (auto& c : gCalls) {
-        if (c.checked) continue;
+        if (c.checked)
+            continue;
         c.checked = true;
         ++n;
-        if (c.outcome == "ok") continue;
+        if (c.outcome == "ok")
+            continue;
         bool inFlightAtKill = false;
         for (const auto& k : gKills) {
-            // In flight while the signal may have landed: started before
-            // systemctl kill returned, replied after it was called.
-            if (c.t0 <= k.tKillDone && c.t1 >= k.tKill) inFlightAtKill = true;
+            // In flight while the old process may have taken it: started
+            // before that process was dead, replied after the kill began.
+            if (c.t0 <= std::max(k.tKillDone, k.tGone) && c.t1 >= k.tKill)
+                inFlightAtKill = true;
         }
         if (isKillRelated(c.outcome)) {
             if (inFlightAtKill) {
@@ -406,7 +475,8 @@ void checkReplies(const std::string& when) {
             // Only between a kill and the new instance answering.
             bool inDownWindow = false;
             for (const auto& k : gKills) {
-                if (c.t0 >= k.tKill && c.t0 <= k.tBack) inDownWindow = true;
+                if (c.t0 >= k.tKill && c.t0 <= k.tBack)
+                    inDownWindow = true;
             }
             if (inDownWindow) {
                 ++down;
@@ -415,22 +485,26 @@ void checkReplies(const std::string& when) {
             bad.push_back("service unreachable outside any kill window: " + formatCall(c));
             continue;
         }
-        if (!isNamed(c.outcome)) bad.push_back("unnamed error: " + formatCall(c));
+        if (!isNamed(c.outcome))
+            bad.push_back("unnamed error: " + formatCall(c));
     }
-    std::string what = "[inv5 replies] " + when + ": " + std::to_string(n) + " calls, each one reply or a named error (" +
-                       std::to_string(killed) + " NoReply/Timeout, all in flight at a kill; " + std::to_string(down) +
+    std::string what = "[inv5 replies] " + when + ": " + std::to_string(n) +
+                       " calls, each one reply or a named error (" + std::to_string(killed) +
+                       " NoReply/Timeout, all in flight at a kill; " + std::to_string(down) +
                        " ServiceUnknown, all sent while the service was down)";
     if (bad.empty()) {
         pass(what);
     } else {
         std::string detail;
-        for (const auto& b : bad) detail += "\n    " + b;
+        for (const auto& b : bad)
+            detail += "\n    " + b;
         fail(what + detail);
     }
 }
 
 void runChecker(const Options& opt, const std::string& when) {
-    if (opt.checker.empty()) return;
+    if (opt.checker.empty())
+        return;
     std::string cmd = opt.checker + " --when '" + when + "' 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) {
@@ -440,7 +514,8 @@ void runChecker(const Options& opt, const std::string& when) {
     char buf[8192];
     while (fgets(buf, sizeof buf, p)) {
         std::string line(buf);
-        while (!line.empty() && line.back() == '\n') line.pop_back();
+        while (!line.empty() && line.back() == '\n')
+            line.pop_back();
         if (line.rfind("PASS: ", 0) == 0) {
             ++gPassed;
         } else if (line.rfind("FAIL: ", 0) == 0) {
@@ -449,7 +524,8 @@ void runChecker(const Options& opt, const std::string& when) {
         say(line);
     }
     int rc = pclose(p);
-    if (rc != 0 && rc != (1 << 8)) fail(when + ": invariant checker exited with status " + std::to_string(rc));
+    if (rc != 0 && rc != (1 << 8))
+        fail(when + ": invariant checker exited with status " + std::to_string(rc));
 }
 
 void checkpoint(const Options& opt, const std::string& when) {
@@ -481,16 +557,26 @@ int main(int argc, char** argv) {
             }
             return argv[++i];
         };
-        if (a == "--seconds") opt.seconds = parseNum(next(), a.c_str());
-        else if (a == "--seed") opt.seed = parseNum(next(), a.c_str());
-        else if (a == "--clients") opt.clients = parseNum(next(), a.c_str());
-        else if (a == "--call-timeout") opt.callTimeout = parseNum(next(), a.c_str());
-        else if (a == "--kill-min") opt.killMin = parseNum(next(), a.c_str());
-        else if (a == "--kill-max") opt.killMax = parseNum(next(), a.c_str());
-        else if (a == "--system-a") opt.systemA = next();
-        else if (a == "--system-b") opt.systemB = next();
-        else if (a == "--checker") opt.checker = next();
-        else if (a == "--history") opt.historyFile = next();
+        if (a == "--seconds")
+            opt.seconds = parseNum(next(), a.c_str());
+        else if (a == "--seed")
+            opt.seed = parseNum(next(), a.c_str());
+        else if (a == "--clients")
+            opt.clients = parseNum(next(), a.c_str());
+        else if (a == "--call-timeout")
+            opt.callTimeout = parseNum(next(), a.c_str());
+        else if (a == "--kill-min")
+            opt.killMin = parseNum(next(), a.c_str());
+        else if (a == "--kill-max")
+            opt.killMax = parseNum(next(), a.c_str());
+        else if (a == "--system-a")
+            opt.systemA = next();
+        else if (a == "--system-b")
+            opt.systemB = next();
+        else if (a == "--checker")
+            opt.checker = next();
+        else if (a == "--history")
+            opt.historyFile = next();
         else {
             std::cerr << "usage: chaos_driver --seed S --seconds N --system-a PATH --system-b PATH "
                          "[--clients 8] [--call-timeout 60] [--kill-min 6] [--kill-max 16] "
@@ -504,10 +590,11 @@ int main(int argc, char** argv) {
     }
     gT0 = Clock::now();
     say("chaos-driver: seed " + std::to_string(opt.seed) + ", " + std::to_string(opt.clients) + " clients, " +
-        std::to_string(opt.seconds) + " s, call timeout " + std::to_string(opt.callTimeout) + " s, kills every " +
-        std::to_string(opt.killMin) + "-" + std::to_string(opt.killMax) + " s; started " + wallClock());
-    say("chaos-driver: replay with CHAOS_SEED=" + std::to_string(opt.seed) + " CHAOS_SECONDS=" +
-        std::to_string(opt.seconds) +
+        std::to_string(opt.seconds) + " s, call timeout " + std::to_string(opt.callTimeout) +
+        " s, kills every " + std::to_string(opt.killMin) + "-" + std::to_string(opt.killMax) +
+        " s; started " + wallClock());
+    say("chaos-driver: replay with CHAOS_SEED=" + std::to_string(opt.seed) +
+        " CHAOS_SECONDS=" + std::to_string(opt.seconds) +
         " (same operations per client and the same kill schedule; timing and interleaving differ)");
     for (const auto& t : kTargets) {
         say("chaos-driver: name " + t.name + " (" + std::to_string(t.name.size()) + " chars" +
@@ -516,11 +603,14 @@ int main(int argc, char** argv) {
 
     std::vector<std::thread> threads;
     std::vector<std::unique_ptr<Client>> clients;
-    for (unsigned i = 0; i < opt.clients; ++i) clients.push_back(std::make_unique<Client>(i, opt));
-    for (auto& c : clients) threads.emplace_back([&c] { c->run(); });
+    for (unsigned i = 0; i < opt.clients; ++i)
+        clients.push_back(std::make_unique<Client>(i, opt));
+    for (auto& c : clients)
+        threads.emplace_back([&c] { c->run(); });
 
     // The kill schedule: seconds after the start, from the seed alone.
-    std::seed_seq killSeq{static_cast<std::uint32_t>(opt.seed), static_cast<std::uint32_t>(opt.seed >> 32), 0xC4A05u};
+    std::seed_seq killSeq{static_cast<std::uint32_t>(opt.seed), static_cast<std::uint32_t>(opt.seed >> 32),
+                          0xC4A05u};
     std::mt19937 killRng(killSeq);
     auto end = gT0 + std::chrono::seconds(opt.seconds);
     unsigned killIndex = 0;
@@ -529,7 +619,8 @@ int main(int argc, char** argv) {
         auto wait = std::chrono::milliseconds(
             std::uniform_int_distribution<unsigned>(opt.killMin * 1000, opt.killMax * 1000)(killRng));
         auto at = Clock::now() + wait;
-        if (at >= end) break;
+        if (at >= end)
+            break;
         std::this_thread::sleep_until(at);
         ++killIndex;
         if (!killAndRestart(killIndex)) {
@@ -543,7 +634,8 @@ int main(int argc, char** argv) {
         checkpoint(opt, "after restart #" + std::to_string(killIndex));
         resumeClients();
     }
-    if (!serviceLost) std::this_thread::sleep_until(end);
+    if (!serviceLost)
+        std::this_thread::sleep_until(end);
 
     // The end: no new calls; wait for those in flight.
     {
@@ -552,7 +644,8 @@ int main(int argc, char** argv) {
         gPause = false;
         gPauseCv.notify_all();
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     checkpoint(opt, "at the end");
 
     // The history: every call, ordered by start time.
@@ -561,26 +654,34 @@ int main(int argc, char** argv) {
         std::lock_guard<std::mutex> lock(gHist);
         calls = gCalls;
     }
-    std::sort(calls.begin(), calls.end(), [](const CallRecord& a, const CallRecord& b) { return a.t0 < b.t0; });
+    std::sort(calls.begin(), calls.end(),
+              [](const CallRecord& a, const CallRecord& b) { return a.t0 < b.t0; });
     std::map<std::string, unsigned> byOutcome;
-    for (const auto& c : calls) ++byOutcome[c.op + " " + c.outcome];
+    for (const auto& c : calls)
+        ++byOutcome[c.op + " " + c.outcome];
     std::ostringstream hist;
-    hist << "# chaos history: seed " << opt.seed << ", " << opt.clients << " clients, " << opt.seconds << " s\n";
+    hist << "# chaos history: seed " << opt.seed << ", " << opt.clients << " clients, " << opt.seconds
+         << " s\n";
     for (const auto& k : gKills) {
-        hist << "# kill #" << k.index << " at " << k.tKill << "-" << k.tKillDone << " (" << k.wall << ") pid " << k.oldPid << " -> "
-             << k.newPid << " back at " << k.tBack << (k.manualStart ? " (started by hand)" : "") << "\n";
+        hist << "# kill #" << k.index << " at " << k.tKill << "-" << k.tKillDone << ", dead at " << k.tGone
+             << " (" << k.wall << ") pid " << k.oldPid << " -> " << k.newPid << " back at " << k.tBack
+             << (k.manualStart ? " (started by hand)" : "") << "\n";
     }
-    for (const auto& c : calls) hist << formatCall(c) << "\n";
+    for (const auto& c : calls)
+        hist << formatCall(c) << "\n";
     if (!opt.historyFile.empty()) {
         std::ofstream f(opt.historyFile);
         f << hist.str();
     }
-    say("---- history (" + std::to_string(calls.size()) + " calls, " + std::to_string(gKills.size()) + " kills)");
+    say("---- history (" + std::to_string(calls.size()) + " calls, " + std::to_string(gKills.size()) +
+        " kills)");
     std::cout << hist.str();
     say("---- outcomes");
-    for (const auto& [k, n] : byOutcome) say("  " + std::to_string(n) + "  " + k);
+    for (const auto& [k, n] : byOutcome)
+        say("  " + std::to_string(n) + "  " + k);
     say("chaos-driver: seed " + std::to_string(opt.seed) + ", " + std::to_string(calls.size()) + " calls, " +
         std::to_string(gKills.size()) + " kills, " + std::to_string(since0()) + " s");
-    say("chaos-driver: " + std::to_string(gPassed.load()) + " passed, " + std::to_string(gFailed.load()) + " failed");
+    say("chaos-driver: " + std::to_string(gPassed.load()) + " passed, " + std::to_string(gFailed.load()) +
+        " failed");
     return gFailed.load() == 0 ? 0 : 1;
 }
