@@ -13,7 +13,7 @@
 # Not a test: CI does not run it.
 #
 # Settings: NIXOS_CONTAINERS_BUILD_DIR, BENCH_ITERS (read calls per figure,
-# default 1000), BENCH_START_ITERS (default 10), BENCH_KEEP=1 (leave the
+# default 1000), BENCH_START_ITERS (default 30), BENCH_KEEP=1 (leave the
 # sandbox up; take it down with scripts/sandbox/sandbox.sh down DIR).
 set -euo pipefail
 
@@ -23,7 +23,7 @@ BUILD_DIR=${NIXOS_CONTAINERS_BUILD_DIR:-$REPO/build}
 export NIXOS_CONTAINERS_BUILD_DIR=$BUILD_DIR
 SANDBOX=$REPO/scripts/sandbox/sandbox.sh
 ITERS=${BENCH_ITERS:-1000}
-START_ITERS=${BENCH_START_ITERS:-10}
+START_ITERS=${BENCH_START_ITERS:-30}
 STORM_N=100 STORM_CLIENTS=10 MANY=1000
 
 [[ $(id -u) == 0 ]] || { echo "bench: must run as root (the sandbox needs it)" >&2; exit 2; }

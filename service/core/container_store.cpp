@@ -1,6 +1,7 @@
 #include "container_store.h"
 
 #include "errors.h"
+#include "transient_unit.h"
 #include "utf8.h"
 #include "validation.h"
 
@@ -305,7 +306,7 @@ bool ContainerStore::isDeclarative(const std::string& name) const {
             return true;
         }
     }
-    const auto unit = "container@" + name + ".service";
+    const auto unit = declarativeUnitName(name);
     for (const auto& directory : settings_.declarativeUnitDirs) {
         if (::stat(joinPath(directory.native(), {unit}).c_str(), &info) == 0) {
             return true;
