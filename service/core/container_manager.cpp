@@ -471,28 +471,28 @@ void ContainerManager::refreshMachine(const std::string& name, std::function<voi
             }
             auto& container = found->second;
             container.leader = machine.ok() && machine.value() ? machine.value()->leader : 0;
-            if (container.leader == 0) {
-                container.addresses = plannedContainerAddresses(container.spec);
-                setFields(container, {"Leader", "Addresses"});
+            // Until machined says otherwise (and always without a private
+            // network, where machined would report the host's addresses).
+            container.addresses = plannedContainerAddresses(container.spec);
+            setFields(container, {"Leader", "Addresses"});
+            if (container.leader == 0 || !container.spec.privateNetwork) {
                 next();
                 return;
             }
+            // machined reads them inside the container, which takes
+            // milliseconds: the caller does not wait, PropertiesChanged follows.
             seams_.machines.machineAddresses(
-                name, [this, name, next = std::move(next)](Outcome<std::vector<std::string>> addresses) {
+                name, [this, name, leader = container.leader](Outcome<std::vector<std::string>> addresses) {
                     auto found = containers_.find(name);
-                    if (found != containers_.end()) {
-                        auto& container = found->second;
-                        // Without a private network machined sees the host's
-                        // addresses; the planned ones are then the honest answer.
-                        if (addresses.ok() && container.spec.privateNetwork && !addresses.value().empty()) {
-                            container.addresses = addresses.value();
-                        } else {
-                            container.addresses = plannedContainerAddresses(container.spec);
-                        }
-                        setFields(container, {"Leader", "Addresses"});
+                    // Stopped or started again meanwhile: not its addresses.
+                    if (found == containers_.end() || found->second.leader != leader || !addresses.ok() ||
+                        addresses.value().empty()) {
+                        return;
                     }
-                    next();
+                    found->second.addresses = addresses.value();
+                    setFields(found->second, {"Addresses"});
                 });
+            next();
         });
 }
 

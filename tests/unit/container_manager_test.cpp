@@ -115,14 +115,24 @@ struct FakeMachines final : MachineRegistry {
             done(all);
         });
     }
-    void machineAddresses(const std::string&, Callback<std::vector<std::string>> done) override {
-        loop.post([done] { done(std::vector<std::string>{}); });
+    void machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) override {
+        ++addressQueries;
+        auto answer = [this, name, done] { done(addresses[name]); };
+        if (holdAddresses) {
+            heldAddresses.push_back(answer);
+        } else {
+            loop.post(answer);
+        }
     }
     void watchMachines(std::function<void(const std::string&, bool)>) override {}
 
     Deferred& loop;
     std::map<std::string, MachineInfo> machines;
     std::vector<std::string> terminated;
+    std::map<std::string, std::vector<std::string>> addresses;
+    int addressQueries = 0;
+    bool holdAddresses = false;
+    std::vector<std::function<void()>> heldAddresses;
 };
 
 struct FakeAuthorizer final : Authorizer {
@@ -203,9 +213,13 @@ struct RecordingObserver final : ContainerObserver {
         if (std::find(properties.begin(), properties.end(), "State") != properties.end()) {
             states.emplace_back(toString(container.state));
         }
+        if (std::find(properties.begin(), properties.end(), "Addresses") != properties.end()) {
+            addresses.push_back(container.addresses);
+        }
     }
     void buildOutput(const std::string&, const std::string& line) override { buildLines.push_back(line); }
     std::vector<std::string> added, removed, states, buildLines;
+    std::vector<std::vector<std::string>> addresses;  // each Addresses change
 };
 
 class ContainerManagerTest : public ::testing::Test {
@@ -411,6 +425,51 @@ TEST_F(ContainerManagerTest, StartPreparesTheNetworkBeforeTheUnitAndStopReleases
     EXPECT_THAT(network.events, Contains("release web"));
     EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
     EXPECT_EQ(manager().get("web").leader, 0U);
+}
+
+// machined reads a container's addresses inside it, which takes
+// milliseconds: Start does not wait for them.
+TEST_F(ContainerManagerTest, StartAnswersBeforeMachinedsAddressesWhichFollow) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    machines.addresses["web"] = {"10.233.0.2", "fe80::2"};
+    machines.holdAddresses = true;
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+    EXPECT_EQ(manager().get("web").addresses, std::vector<std::string>{"10.233.0.2"});  // planned
+    ASSERT_EQ(machines.heldAddresses.size(), 1U);
+
+    observer.addresses.clear();
+    machines.heldAddresses[0]();
+    loop.drain();
+    EXPECT_EQ(manager().get("web").addresses, (std::vector<std::string>{"10.233.0.2", "fe80::2"}));
+    EXPECT_THAT(observer.addresses, Contains(std::vector<std::string>{"10.233.0.2", "fe80::2"}));
+}
+
+TEST_F(ContainerManagerTest, AddressesAnsweredAfterTheContainerStoppedAreDropped) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    machines.addresses["web"] = {"10.233.0.2", "fe80::2"};
+    machines.holdAddresses = true;
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    machines.machines.erase("web");
+    ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());
+    ASSERT_FALSE(machines.heldAddresses.empty());
+    machines.heldAddresses[0]();
+    loop.drain();
+    EXPECT_EQ(manager().get("web").addresses, std::vector<std::string>{"10.233.0.2"});
+}
+
+TEST_F(ContainerManagerTest, WithoutAPrivateNetworkMachinedIsNotAskedForAddresses) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+    EXPECT_EQ(machines.addressQueries, 0);
 }
 
 TEST_F(ContainerManagerTest, ASecondOperationOnABusyContainerIsBusy) {
