@@ -134,9 +134,12 @@ echo "rss kb $(rss_kb "$(service_pid)")" | record n1000after
 # ----------------------------------------------------------------- table
 misses=0
 row() { # FIGURE VALUE BASELINE(label value) RATIO TARGET OK
-    local verdict=PASS
-    [[ $6 == 1 ]] || { verdict=MISS; misses=$((misses + 1)); }
-    [[ $6 != - ]] || verdict=info
+    local verdict
+    case $6 in
+        1) verdict=PASS ;;
+        -) verdict=info ;;
+        *) verdict=MISS misses=$((misses + 1)) ;;
+    esac
     printf '%-44s %12s  %-26s %8s  %-22s %s\n' "$1" "$2" "$3" "$4" "$5" "$verdict"
 }
 ms() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v / 1000 }'; }
