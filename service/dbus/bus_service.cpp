@@ -1,5 +1,13 @@
 #include "bus_service.h"
 
+// List's reply is written by the overload below, not by sdbus-c++'s generic
+// vector-of-structs code, which builds the "(ssbo)" signature as strings for
+// every row (most of a List). Declared before the adaptor that returns
+// the rows, so the adaptor's reply finds it.
+namespace sdbus {
+Message& operator<<(Message& message, const std::vector<Struct<std::string, std::string, bool, ObjectPath>>& rows);
+}  // namespace sdbus
+
 #include "bus_names.h"
 #include "container_adaptor.h"
 #include "container_json.h"
@@ -10,6 +18,8 @@
 #include "utf8.h"
 
 #include <systemd/sd-bus.h>
+
+#include <cstring>
 
 namespace nixos_containers {
 
@@ -24,6 +34,33 @@ struct MessageAccess : sdbus::Message {
         return static_cast<sd_bus_message*>(message.*(&MessageAccess::msg_));
     }
 };
+
+}  // namespace
+}  // namespace nixos_containers
+
+sdbus::Message& sdbus::operator<<(Message& message,
+                                  const std::vector<Struct<std::string, std::string, bool, ObjectPath>>& rows) {
+    auto* raw = nixos_containers::MessageAccess::raw(message);
+    int result = sd_bus_message_open_container(raw, SD_BUS_TYPE_ARRAY, "(ssbo)");
+    for (const auto& row : rows) {
+        if (result < 0) {
+            break;
+        }
+        result = sd_bus_message_append(raw, "(ssbo)", std::get<0>(row).c_str(), std::get<1>(row).c_str(),
+                                       static_cast<int>(std::get<2>(row)), std::get<3>(row).c_str());
+    }
+    if (result >= 0) {
+        result = sd_bus_message_close_container(raw);
+    }
+    if (result < 0) {
+        throw sdbus::Error("org.freedesktop.DBus.Error.Failed",
+                           std::string("cannot write the list of containers: ") + std::strerror(-result));
+    }
+    return message;
+}
+
+namespace nixos_containers {
+namespace {
 
 bool allowsInteraction(const sdbus::Message& message) {
     return sd_bus_message_get_allow_interactive_authorization(MessageAccess::raw(message)) > 0;
