@@ -465,35 +465,35 @@ void ContainerManager::refreshMachine(const std::string& name, std::function<voi
     seams_.machines.getMachine(
         name, [this, name, next = std::move(next)](Outcome<std::optional<MachineInfo>> machine) mutable {
             auto found = containers_.find(name);
-            if (found == containers_.end()) {
-                next();
-                return;
+            if (found != containers_.end()) {
+                found->second.leader = machine.ok() && machine.value() ? machine.value()->leader : 0;
+                refreshAddresses(found->second);
             }
-            auto& container = found->second;
-            container.leader = machine.ok() && machine.value() ? machine.value()->leader : 0;
-            // Until machined says otherwise (and always without a private
-            // network, where machined would report the host's addresses).
-            container.addresses = plannedContainerAddresses(container.spec);
-            setFields(container, {"Leader", "Addresses"});
-            if (container.leader == 0 || !container.spec.privateNetwork) {
-                next();
-                return;
-            }
-            // machined reads them inside the container, which takes
-            // milliseconds: the caller does not wait, PropertiesChanged follows.
-            seams_.machines.machineAddresses(
-                name, [this, name, leader = container.leader](Outcome<std::vector<std::string>> addresses) {
-                    auto found = containers_.find(name);
-                    // Stopped or started again meanwhile: not its addresses.
-                    if (found == containers_.end() || found->second.leader != leader || !addresses.ok() ||
-                        addresses.value().empty()) {
-                        return;
-                    }
-                    found->second.addresses = addresses.value();
-                    setFields(found->second, {"Addresses"});
-                });
             next();
         });
+}
+
+void ContainerManager::refreshAddresses(Container& container) {
+    // Until machined says otherwise (and always without a private network,
+    // where machined would report the host's addresses).
+    container.addresses = plannedContainerAddresses(container.spec);
+    setFields(container, {"Leader", "Addresses"});
+    if (container.leader == 0 || !container.spec.privateNetwork) {
+        return;
+    }
+    // machined reads them inside the container, which takes milliseconds:
+    // nobody waits, PropertiesChanged follows.
+    seams_.machines.machineAddresses(container.name, [this, name = container.name, leader = container.leader](
+                                                         Outcome<std::vector<std::string>> addresses) {
+        auto found = containers_.find(name);
+        // Stopped or started again meanwhile: not its addresses.
+        if (found == containers_.end() || found->second.leader != leader || !addresses.ok() ||
+            addresses.value().empty()) {
+            return;
+        }
+        found->second.addresses = addresses.value();
+        setFields(found->second, {"Addresses"});
+    });
 }
 
 void ContainerManager::onUnitChanged(const std::string& unit, const UnitState& state) {
@@ -533,12 +533,27 @@ void ContainerManager::onUnitChanged(const std::string& unit, const UnitState& s
     }
 }
 
-void ContainerManager::onMachineChanged(const std::string& name, bool /*present*/) {
+void ContainerManager::onMachineChanged(const std::string& name, bool present) {
     auto found = containers_.find(name);
-    if (found == containers_.end() || !found->second.operation.empty()) {
+    if (found == containers_.end()) {
         return;
     }
-    refreshMachine(name, [] {});
+    if (found->second.operation.empty()) {
+        refreshMachine(name, [] {});
+        return;
+    }
+    // nspawn registers the machine well before the init is ready: learn the
+    // leader now, so that a Start can answer as soon as its job is done.
+    if (present && found->second.state == ContainerState::Starting) {
+        seams_.machines.getMachine(name, [this, name](Outcome<std::optional<MachineInfo>> machine) {
+            auto found = containers_.find(name);
+            if (found != containers_.end() && found->second.state == ContainerState::Starting &&
+                machine.ok() && machine.value()) {
+                found->second.leader = machine.value()->leader;
+                setFields(found->second, {"Leader"});
+            }
+        });
+    }
 }
 
 // ---------------------------------------------------------------- create
@@ -869,6 +884,9 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
         next(ok());
         return;
     }
+    // A leader learned before is a stale machine's: the new one comes with
+    // MachineNew or the lookup after the job.
+    container.leader = 0;
     setState(container, ContainerState::Starting);
     if (container.declarative) {
         seams_.systemd.startUnit(container.unit, [this, name, next = std::move(next)](Status started) {
@@ -940,7 +958,13 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
                                    });
                     return;
                 }
-                setState(containers_.at(name), ContainerState::Running);
+                auto& container = containers_.at(name);
+                setState(container, ContainerState::Running);
+                if (container.leader != 0) {  // learned from MachineNew while starting
+                    refreshAddresses(container);
+                    next(ok());
+                    return;
+                }
                 refreshMachine(name, [next] { next(ok()); });
             });
         };

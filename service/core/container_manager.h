@@ -102,6 +102,8 @@ private:
     void afterStopped(const std::string& name, StatusCallback next);
     void refreshFromSystem(const std::string& name, std::function<void()> next);
     void refreshMachine(const std::string& name, std::function<void()> next);
+    // Publishes the planned addresses, then machined's when it has them.
+    void refreshAddresses(Container& container);
 
     // Work off the loop, one job at a time per container, in order: a
     // release after a crash can never overtake or race the next prepare.

@@ -101,6 +101,7 @@ struct FakeMachines final : MachineRegistry {
         loop.post([done] { done(Done{}); });
     }
     void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) override {
+        ++lookups;
         loop.post([this, name, done] {
             auto found = machines.find(name);
             done(found == machines.end() ? std::optional<MachineInfo>{} : std::optional(found->second));
@@ -124,12 +125,16 @@ struct FakeMachines final : MachineRegistry {
             loop.post(answer);
         }
     }
-    void watchMachines(std::function<void(const std::string&, bool)>) override {}
+    void watchMachines(std::function<void(const std::string&, bool)> onChange) override {
+        watcher = std::move(onChange);
+    }
 
     Deferred& loop;
     std::map<std::string, MachineInfo> machines;
     std::vector<std::string> terminated;
     std::map<std::string, std::vector<std::string>> addresses;
+    std::function<void(const std::string&, bool)> watcher;  // MachineNew/MachineRemoved
+    int lookups = 0;
     int addressQueries = 0;
     bool holdAddresses = false;
     std::vector<std::function<void()>> heldAddresses;
@@ -446,6 +451,40 @@ TEST_F(ContainerManagerTest, StartAnswersBeforeMachinedsAddressesWhichFollow) {
     loop.drain();
     EXPECT_EQ(manager().get("web").addresses, (std::vector<std::string>{"10.233.0.2", "fe80::2"}));
     EXPECT_THAT(observer.addresses, Contains(std::vector<std::string>{"10.233.0.2", "fe80::2"}));
+}
+
+TEST_F(ContainerManagerTest, AStartLearnsItsLeaderFromMachineNewAndAnswersWithoutAskingAgain) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    systemd.holdStarts = true;
+    std::optional<Status> answer;
+    manager().perform(root, Verb::Start, "web", [&](Status status) { answer = std::move(status); });
+    loop.drain();
+    ASSERT_EQ(systemd.held.size(), 1U);
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    ASSERT_TRUE(machines.watcher);
+    machines.watcher("web", true);  // nspawn registered the machine; the init is not ready yet
+    loop.drain();
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+    EXPECT_FALSE(answer.has_value());
+
+    const int lookups = machines.lookups;
+    systemd.held[0]();
+    loop.drain();
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_TRUE(answer->ok());
+    EXPECT_EQ(machines.lookups, lookups);  // answered without another lookup
+    EXPECT_EQ(manager().get("web").state, ContainerState::Running);
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+}
+
+TEST_F(ContainerManagerTest, AStartNeverKeepsTheLeaderOfAnEarlierMachine) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 111};  // a stale registration
+    machines.watcher("web", true);
+    loop.drain();
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    EXPECT_EQ(manager().get("web").leader, 4242U);
 }
 
 TEST_F(ContainerManagerTest, AddressesAnsweredAfterTheContainerStoppedAreDropped) {
