@@ -158,6 +158,10 @@ for n in 1 100 1000; do
         v=$(fig "n$n" "$op" p50)
         row "$op @$n (p50; p99 $(ms "$(fig "n$n" "$op" p99)"))" "$(ms "$v")" "GetId $(ms "$base")" \
             "$(ratio "$v" "$base")" "<= 2x GetId" "$(le "$v" "$((2 * base))")"
+        if [[ $op == list ]]; then
+            d=$(fig "n$n" list_client_decoding p50)
+            row "  of which sdbus-c++ unpacking in the client" "$(ms "$d")" "" "" "-" -
+        fi
     done
 done
 v=$(fig n1000 list p50)
@@ -167,6 +171,8 @@ sv=$(fig start start_service p50) bv=$(fig start start_baseline p50)
 row "Start, service (p50 of $START_ITERS)" "$(ms "$sv")" "unit $(ms "$bv")" "$(ratio "$sv" "$bv")" "-" -
 row "Start: added by the service (p50)" "$(ms "$((sv - bv))")" "unit $(ms "$bv")" "$(ratio "$sv" "$bv")" \
     "<= 2 ms added" "$(le "$((sv - bv))" 2000)"
+pv=$(fig start start_baseline_plain_name p50)
+row "Start: added, against a plainly named unit" "$(ms "$((sv - pv))")" "unit $(ms "$pv")" "$(ratio "$sv" "$pv")" "-" -
 v=$(awk '$1 == "storm" && $2 == "storm_start_all" {print $3}' "$WORK/figures")
 row "storm: $STORM_N started, $STORM_CLIENTS clients" "$(ms "$v")" "$STORM_N x unit $(ms "$((STORM_N * bv))")" \
     "$(ratio "$v" "$((STORM_N * bv))")" "-" -
