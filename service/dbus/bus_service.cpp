@@ -5,7 +5,8 @@
 // every row (most of a List). Declared before the adaptor that returns
 // the rows, so the adaptor's reply finds it.
 namespace sdbus {
-Message& operator<<(Message& message, const std::vector<Struct<std::string, std::string, bool, ObjectPath>>& rows);
+Message& operator<<(Message& message,
+                    const std::vector<Struct<std::string, std::string, bool, ObjectPath>>& rows);
 }  // namespace sdbus
 
 #include "bus_names.h"
@@ -38,8 +39,8 @@ struct MessageAccess : sdbus::Message {
 }  // namespace
 }  // namespace nixos_containers
 
-sdbus::Message& sdbus::operator<<(Message& message,
-                                  const std::vector<Struct<std::string, std::string, bool, ObjectPath>>& rows) {
+sdbus::Message& sdbus::operator<<(
+    Message& message, const std::vector<Struct<std::string, std::string, bool, ObjectPath>>& rows) {
     auto* raw = nixos_containers::MessageAccess::raw(message);
     int result = sd_bus_message_open_container(raw, SD_BUS_TYPE_ARRAY, "(ssbo)");
     for (const auto& row : rows) {
