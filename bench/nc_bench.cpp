@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -67,7 +68,7 @@ double percentile(std::vector<std::int64_t> values, double p) {
         return 0;
     }
     std::sort(values.begin(), values.end());
-    auto index = static_cast<std::size_t>(p / 100.0 * static_cast<double>(values.size() - 1) + 0.5);
+    auto index = static_cast<std::size_t>(std::lround(p / 100.0 * static_cast<double>(values.size() - 1)));
     return static_cast<double>(values[std::min(index, values.size() - 1)]);
 }
 

@@ -56,7 +56,8 @@ struct Silent final : nc::SystemdManager,
                    nc::Callback<std::map<std::string, nc::UnitState>> done) override {
         later.emplace_back([done = std::move(done)] { done(std::map<std::string, nc::UnitState>{}); });
     }
-    void watchUnits(std::function<void(const std::string&, const nc::UnitState&)>) override {}
+    void watchUnits(const std::vector<std::string>&,
+                    std::function<void(const std::string&, const nc::UnitState&)>) override {}
     void terminateMachine(const std::string&, nc::StatusCallback) override {}
     void getMachine(const std::string&, nc::Callback<std::optional<nc::MachineInfo>>) override {}
     void listMachines(nc::Callback<std::vector<nc::MachineInfo>> done) override {
