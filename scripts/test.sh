@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
 #   1. installs what is missing (Debian 12, as root);
-#   2. builds twice: RelWithDebInfo, and ASan+UBSan;
+#   2. builds twice: RelWithDebInfo (with the benchmarks), and ASan+UBSan;
 #   3. runs every tier under CTest in both builds:
 #      unit (core, fakes), netlink (real kernel, throwaway namespaces),
 #      bus (the real binary on a private dbus-daemon with fake peers),
@@ -19,6 +19,10 @@ echo "==> build (RelWithDebInfo)"
 "$repo/scripts/build.sh" release
 echo "==> build (ASan + UBSan)"
 "$repo/scripts/build.sh" asan
+# The benchmarks are outside the default build: compiled here so they
+# cannot rot unseen (bench/run.sh runs them).
+echo "==> build the benchmarks"
+cmake --build "$repo/build" --target nc-bench startup-bench netlink_bench
 
 status=0
 echo "==> tests: ASan + UBSan build (unit, netlink, bus)"
