@@ -466,8 +466,13 @@ void ContainerManager::refreshMachine(const std::string& name, std::function<voi
         name, [this, name, next = std::move(next)](Outcome<std::optional<MachineInfo>> machine) mutable {
             auto found = containers_.find(name);
             if (found != containers_.end()) {
-                found->second.leader = machine.ok() && machine.value() ? machine.value()->leader : 0;
-                refreshAddresses(found->second);
+                auto& container = found->second;
+                // A machine of that name while the container is not running
+                // is somebody else's (or a stale one): not its leader.
+                const bool running =
+                    container.state == ContainerState::Running || container.state == ContainerState::Starting;
+                container.leader = running && machine.ok() && machine.value() ? machine.value()->leader : 0;
+                refreshAddresses(container);
             }
             next();
         });

@@ -487,6 +487,15 @@ TEST_F(ContainerManagerTest, AStartNeverKeepsTheLeaderOfAnEarlierMachine) {
     EXPECT_EQ(manager().get("web").leader, 4242U);
 }
 
+TEST_F(ContainerManagerTest, AMachineOfItsNameDoesNotGiveAStoppedContainerALeader) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    machines.machines["web"] = {"web", "other.service", 777};  // somebody else's nspawn -M web
+    machines.watcher("web", true);
+    loop.drain();
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+    EXPECT_EQ(manager().get("web").leader, 0U);
+}
+
 TEST_F(ContainerManagerTest, AddressesAnsweredAfterTheContainerStoppedAreDropped) {
     auto spec = systemSpec();
     spec.privateNetwork = true;
