@@ -50,6 +50,7 @@ struct Silent final : nc::SystemdManager,
     void startTransientUnit(const nc::TransientUnit&, nc::StatusCallback) override {}
     void startUnit(const std::string&, nc::StatusCallback) override {}
     void stopUnit(const std::string&, nc::StatusCallback) override {}
+    void killUnit(const std::string&, int, nc::StatusCallback) override {}
     void resetFailedUnit(const std::string&, nc::StatusCallback) override {}
     void unitState(const std::string&, nc::Callback<nc::UnitState>) override {}
     void listUnits(const std::vector<std::string>&,

@@ -137,10 +137,8 @@ void SystemdClient::awaitJob(const std::string& unit, ErrorCode failure, StatusC
         return;
     }
     PendingJob pending{unit, failure, std::move(done)};
-    if (auto early = earlyResults_.find(job); early != earlyResults_.end()) {
-        auto result = early->second;
-        earlyResults_.erase(early);
-        completeJob(std::move(pending), result);
+    if (auto finished = finishedJobs_.find(job); finished != finishedJobs_.end()) {
+        completeJob(std::move(pending), finished->second);
         return;
     }
     jobs_.emplace(job, std::move(pending));
@@ -148,19 +146,21 @@ void SystemdClient::awaitJob(const std::string& unit, ErrorCode failure, StatusC
 
 void SystemdClient::onJobRemoved(const sdbus::ObjectPath& job, const std::string& /*unit*/,
                                  const std::string& result) {
-    auto found = jobs_.find(job);
-    if (found == jobs_.end()) {
-        // Maybe ours with its reply still in flight; the set stays small because
-        // job paths of others are forgotten once it grows.
-        if (earlyResults_.size() > 256) {
-            earlyResults_.clear();
-        }
-        earlyResults_[job] = result;
-        return;
+    // Remembered for waiters whose reply is still in flight; jobs of others
+    // land here too, so the memory is bounded by forgetting now and then.
+    if (finishedJobs_.size() > 256) {
+        finishedJobs_.clear();
     }
-    auto pending = std::move(found->second);
-    jobs_.erase(found);
-    completeJob(std::move(pending), result);
+    finishedJobs_[job] = result;
+    auto [first, last] = jobs_.equal_range(job);
+    std::vector<PendingJob> waiting;
+    for (auto it = first; it != last; ++it) {
+        waiting.push_back(std::move(it->second));
+    }
+    jobs_.erase(first, last);
+    for (auto& pending : waiting) {
+        completeJob(std::move(pending), result);
+    }
 }
 
 void SystemdClient::completeJob(PendingJob pending, const std::string& result) {
@@ -216,6 +216,19 @@ void SystemdClient::stopUnit(const std::string& unit, StatusCallback done) {
                 }
                 awaitJob(unit, ErrorCode::StopFailed, done, error, job);
             });
+}
+
+void SystemdClient::killUnit(const std::string& unit, int signal, StatusCallback done) {
+    manager_->callMethodAsync("KillUnit")
+        .onInterface(kManager)
+        .withArguments(unit, std::string("all"), std::int32_t{signal})
+        .uponReplyInvoke([unit, done = std::move(done)](const sdbus::Error* error) {
+            if (error != nullptr && error->getName() != kNoSuchUnit) {
+                done(peerError(ErrorCode::StopFailed, "cannot kill " + unit, *error));
+                return;
+            }
+            done(Done{});
+        });
 }
 
 void SystemdClient::resetFailedUnit(const std::string& unit, StatusCallback done) {

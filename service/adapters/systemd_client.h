@@ -19,6 +19,7 @@ public:
     void startTransientUnit(const TransientUnit& unit, StatusCallback done) override;
     void startUnit(const std::string& unit, StatusCallback done) override;
     void stopUnit(const std::string& unit, StatusCallback done) override;
+    void killUnit(const std::string& unit, int signal, StatusCallback done) override;
     void resetFailedUnit(const std::string& unit, StatusCallback done) override;
     void unitState(const std::string& unit, Callback<UnitState> done) override;
     void listUnits(const std::vector<std::string>& patterns,
@@ -42,9 +43,12 @@ private:
     std::string destination_;
     std::unique_ptr<sdbus::IProxy> manager_;
     sdbus::Slot propertiesMatch_;
-    std::map<std::string, PendingJob> jobs_;
-    // JobRemoved that came before the reply naming the job (they can race).
-    std::map<std::string, std::string> earlyResults_;
+    // By job path. systemd answers a request that an already queued job
+    // satisfies (a second StopUnit) with that job: one job, several waiters.
+    std::multimap<std::string, PendingJob> jobs_;
+    // Results of finished jobs, for a waiter whose reply comes after the
+    // JobRemoved (they can race); job paths are never reused.
+    std::map<std::string, std::string> finishedJobs_;
     std::function<void(const std::string&, const UnitState&)> onUnitChange_;
     std::vector<std::string> watchedPathPrefixes_;  // object paths of the watched unit prefixes
 };

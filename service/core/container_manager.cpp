@@ -6,6 +6,7 @@
 #include "transient_unit.h"
 #include "validation.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <deque>
 #include <fstream>
@@ -118,7 +119,17 @@ struct ContainerManager::Operation {
     StatusCallback done;
     bool finished = false;
     bool creating = false;
+    // A start (or restart) a Stop or Terminate cancelled: it gives up at its
+    // next step, or systemd cancels the job it waits for.
+    std::string cancelledBy;
+    std::string unitStarting;  // the unit whose start job it waits for
 };
+
+namespace {
+ContainerError cancelledError(const std::string& verb, const std::string& name, const std::string& by) {
+    return {ErrorCode::StartFailed, "the " + verb + " of '" + name + "' was cancelled by a " + by};
+}
+}  // namespace
 
 ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObserver& observer)
     : settings_(std::move(settings)), seams_(seams), observer_(observer), store_(settings_) {
@@ -164,6 +175,7 @@ ContainerManager::OperationPtr ContainerManager::begin(const Caller& caller, con
         found->second.operation = verb;
         observer_.containerChanged(found->second, {});
     }
+    operations_[name] = operation;
     return operation;
 }
 
@@ -174,6 +186,10 @@ void ContainerManager::finish(const OperationPtr& operation, Status status) {
     }
     operation->finished = true;
     --operationsInFlight_;
+    if (auto held = operations_.find(operation->name);
+        held != operations_.end() && held->second.lock() == operation) {
+        operations_.erase(held);
+    }
     if (auto found = containers_.find(operation->name); found != containers_.end() && !operation->creating) {
         auto& container = found->second;
         container.operation.clear();
@@ -185,9 +201,41 @@ void ContainerManager::finish(const OperationPtr& operation, Status status) {
     }
     auto done = std::move(operation->done);
     done(std::move(status));
+    if (auto queued = afterCancelledStart_.find(operation->name); queued != afterCancelledStart_.end()) {
+        auto next = std::move(queued->second);
+        afterCancelledStart_.erase(queued);
+        performAuthorized(next.caller, next.verb, operation->name, std::move(next.done));
+        return;  // it reconciles when it ends
+    }
     if (!operation->creating) {
         reconcile(operation->name);
     }
+}
+
+bool ContainerManager::cancelStart(const Caller& caller, Verb verb, const std::string& name,
+                                   StatusCallback& done) {
+    auto held = operations_.find(name);
+    auto operation = held == operations_.end() ? nullptr : held->second.lock();
+    if (!operation ||
+        (operation->verb != toString(Verb::Start) && operation->verb != toString(Verb::Restart)) ||
+        !operation->cancelledBy.empty() || afterCancelledStart_.contains(name)) {
+        return false;
+    }
+    operation->cancelledBy = toString(verb);
+    afterCancelledStart_.emplace(name, QueuedVerb{caller, verb, std::move(done)});
+    logInfo("cancelling the " + operation->verb + " of '" + name + "' for a " + operation->cancelledBy);
+    if (!operation->unitStarting.empty()) {
+        // Killed, not halted: the container never became ready, and nspawn
+        // loses a halt request that comes before the container's init runs
+        // (the stop would then wait for the stop timeout). The start's job
+        // fails; the Stop or Terminate then finds a failed unit.
+        seams_.systemd.killUnit(operation->unitStarting, SIGKILL, [name](const Status& killed) {
+            if (!killed.ok()) {
+                logWarning("cannot cancel the start of '" + name + "': " + killed.error().what());
+            }
+        });
+    }
+    return true;
 }
 
 void ContainerManager::reconcile(const std::string& name) {
@@ -809,77 +857,86 @@ void ContainerManager::runBuilder(const std::string& name, const ContainerSpec& 
 
 // ---------------------------------------------------------------- verbs
 
+const Container& ContainerManager::target(Verb verb, const std::string& name) const {
+    const auto& container = get(name);
+    if (verb == Verb::Destroy && container.declarative) {
+        throw ContainerError(
+            ErrorCode::Declarative,
+            "container '" + name + "' is declarative: remove it from the NixOS configuration");
+    }
+    return container;
+}
+
 void ContainerManager::perform(const Caller& caller, Verb verb, const std::string& name,
                                StatusCallback done) {
-    auto check = [this, verb, name]() -> const Container& {
-        const auto& container = get(name);
-        if (verb == Verb::Destroy && container.declarative) {
-            throw ContainerError(
-                ErrorCode::Declarative,
-                "container '" + name + "' is declarative: remove it from the NixOS configuration");
-        }
-        return container;
-    };
     try {
-        check();
+        target(verb, name);
     } catch (const ContainerError& error) {
         done(error);
         return;
     }
     const std::string verbName(toString(verb));
-    authorize(
-        caller, name, verbName, [this, caller, verb, verbName, name, check, done](const Status& allowed) {
-            if (!allowed.ok()) {
-                done(allowed.error());
+    authorize(caller, name, verbName, [this, caller, verb, name, done](const Status& allowed) {
+        if (!allowed.ok()) {
+            done(allowed.error());
+            return;
+        }
+        performAuthorized(caller, verb, name, done);
+    });
+}
+
+void ContainerManager::performAuthorized(const Caller& caller, Verb verb, const std::string& name,
+                                         StatusCallback done) {
+    const std::string verbName(toString(verb));
+    // The world may have changed while polkit thought: check again, then
+    // take the container.
+    try {
+        const auto& container = target(verb, name);
+        if (!container.operation.empty()) {
+            if ((verb == Verb::Stop || verb == Verb::Terminate) && cancelStart(caller, verb, name, done)) {
                 return;
             }
-            // The world may have changed while polkit thought: check again, then
-            // take the container.
-            try {
-                const auto& container = check();
-                if (!container.operation.empty()) {
-                    throw ContainerError(ErrorCode::Busy,
-                                         "container '" + name + "' is busy with " + container.operation);
+            throw ContainerError(ErrorCode::Busy,
+                                 "container '" + name + "' is busy with " + container.operation);
+        }
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    auto operation = begin(caller, name, verbName, std::move(done));
+    if (!operation) {
+        return;
+    }
+    auto finishWith = [this, operation](Status status) { finish(operation, std::move(status)); };
+    switch (verb) {
+        case Verb::Start:
+            doStart(operation, finishWith);
+            return;
+        case Verb::Stop:
+            doStop(operation, false, finishWith);
+            return;
+        case Verb::Terminate:
+            doStop(operation, true, finishWith);
+            return;
+        case Verb::Restart:
+            doStop(operation, false, [this, operation, finishWith](Status stopped) {
+                if (!stopped.ok()) {
+                    finishWith(stopped);
+                    return;
                 }
-            } catch (const ContainerError& error) {
-                done(error);
-                return;
-            }
-            auto operation = begin(caller, name, verbName, done);
-            if (!operation) {
-                return;
-            }
-            auto finishWith = [this, operation](Status status) { finish(operation, std::move(status)); };
-            switch (verb) {
-                case Verb::Start:
-                    doStart(operation, finishWith);
-                    return;
-                case Verb::Stop:
-                    doStop(operation, false, finishWith);
-                    return;
-                case Verb::Terminate:
-                    doStop(operation, true, finishWith);
-                    return;
-                case Verb::Restart:
-                    doStop(operation, false, [this, operation, finishWith](Status stopped) {
-                        if (!stopped.ok()) {
-                            finishWith(stopped);
-                            return;
-                        }
-                        doStart(operation, finishWith);
-                    });
-                    return;
-                case Verb::Reload:
-                    doReload(operation, finishWith);
-                    return;
-                case Verb::Destroy:
-                    doDestroy(operation, finishWith);
-                    return;
-                case Verb::Update:
-                    break;  // update() has its own entry: it carries a spec
-            }
-            finishWith(ContainerError(ErrorCode::InvalidArgument, "use Update to change a container"));
-        });
+                doStart(operation, finishWith);
+            });
+            return;
+        case Verb::Reload:
+            doReload(operation, finishWith);
+            return;
+        case Verb::Destroy:
+            doDestroy(operation, finishWith);
+            return;
+        case Verb::Update:
+            break;  // update() has its own entry: it carries a spec
+    }
+    finishWith(ContainerError(ErrorCode::InvalidArgument, "use Update to change a container"));
 }
 
 void ContainerManager::doStart(const OperationPtr& operation, StatusCallback next) {
@@ -894,8 +951,12 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
     container.leader = 0;
     setState(container, ContainerState::Starting);
     if (container.declarative) {
-        seams_.systemd.startUnit(container.unit, [this, name, next = std::move(next)](Status started) {
-            refreshFromSystem(name, [this, name, started, next] {
+        operation->unitStarting = container.unit;
+        seams_.systemd.startUnit(container.unit, [this, operation, next = std::move(next)](Status started) {
+            if (!started.ok() && !operation->cancelledBy.empty()) {
+                started = cancelledError(operation->verb, operation->name, operation->cancelledBy);
+            }
+            refreshFromSystem(operation->name, [this, name = operation->name, started, next] {
                 refreshMachine(name, [started, next] { next(started); });
             });
         });
@@ -950,12 +1011,24 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
     // the network and the unit wait for all of them.
     auto pending = std::make_shared<int>(3);
     auto prepareFailure = std::make_shared<std::optional<ContainerError>>();
-    auto afterPreStart = [this, name, plan, unit, next = std::move(next), pending, prepareFailure]() {
+    auto afterPreStart = [this, operation, name, plan, unit, next = std::move(next), pending,
+                          prepareFailure]() {
         if (--*pending > 0) {
             return;
         }
-        auto startUnit = [this, name, unit, next]() {
-            seams_.systemd.startTransientUnit(unit, [this, name, next](Status started) {
+        auto startUnit = [this, operation, name, unit, next]() {
+            if (!operation->cancelledBy.empty()) {
+                releaseNetwork(name, containers_.at(name).spec, [this, operation, name, next](const Status&) {
+                    setState(containers_.at(name), ContainerState::Stopped);
+                    next(cancelledError(operation->verb, operation->name, operation->cancelledBy));
+                });
+                return;
+            }
+            operation->unitStarting = unit.name;
+            seams_.systemd.startTransientUnit(unit, [this, operation, name, next](Status started) {
+                if (!started.ok() && !operation->cancelledBy.empty()) {
+                    started = cancelledError(operation->verb, operation->name, operation->cancelledBy);
+                }
                 if (!started.ok()) {
                     releaseNetwork(name, containers_.at(name).spec,
                                    [this, name, next, started](const Status&) {

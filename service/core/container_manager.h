@@ -88,6 +88,15 @@ private:
                           const StatusCallback& done);
     void finish(const OperationPtr& operation, Status status);
     void reconcile(const std::string& name);
+    // The container `verb` acts on; throws NoSuchContainer, or Declarative
+    // for a Destroy of a declarative one.
+    const Container& target(Verb verb, const std::string& name) const;
+    // After authorization: take the container and run the verb.
+    void performAuthorized(const Caller& caller, Verb verb, const std::string& name, StatusCallback done);
+    // A Stop or Terminate while the container starts: the start is cancelled
+    // (systemd cancels its job) and the verb runs when the start has ended.
+    // False, `done` untouched, when no start is there to cancel.
+    bool cancelStart(const Caller& caller, Verb verb, const std::string& name, StatusCallback& done);
 
     void doStart(const OperationPtr& operation, StatusCallback next);
     void doStop(const OperationPtr& operation, bool terminate, StatusCallback next);
@@ -131,6 +140,15 @@ private:
     std::map<std::uint32_t, std::size_t> pendingAuthorizations_;
     std::size_t operationsInFlight_ = 0;
     std::vector<std::string> nspawnEnvironment_;
+    // The operation holding each container, while it runs.
+    std::map<std::string, std::weak_ptr<Operation>> operations_;
+    struct QueuedVerb {
+        Caller caller;
+        Verb verb;
+        StatusCallback done;
+    };
+    // A Stop or Terminate waiting for the start it cancelled to end.
+    std::map<std::string, QueuedVerb> afterCancelledStart_;
     struct BackgroundJob {
         std::function<void()> work;
         StatusCallback done;

@@ -470,6 +470,13 @@ void ContainerStore::removeData(const ContainerPaths& paths) const {
     std::error_code error;
     fs::remove_all(paths.root, error);
     checked("cannot remove", paths.root, error);
+    // nspawn's lock file beside the root (.#NAME.lck): it removes it when it
+    // exits cleanly, not when it is killed (a cancelled start, a stop timeout).
+    const auto lock = paths.root.parent_path() / (".#" + paths.root.filename().string() + ".lck");
+    if (auto status = fs::symlink_status(lock, error); fs::exists(status) && !fs::is_directory(status)) {
+        fs::remove(lock, error);
+        checked("cannot remove", lock, error);
+    }
     removeProfile(paths);
 }
 

@@ -31,6 +31,9 @@ public:
     virtual void startUnit(const std::string& unit, StatusCallback done) = 0;
     // Completes when the stop job finished; a unit that is not loaded is ok.
     virtual void stopUnit(const std::string& unit, StatusCallback done) = 0;
+    // Sends `signal` to every process of the unit (no job); a unit that is
+    // not loaded is ok.
+    virtual void killUnit(const std::string& unit, int signal, StatusCallback done) = 0;
     // Forgets a failed unit so a transient unit of that name can be made again.
     virtual void resetFailedUnit(const std::string& unit, StatusCallback done) = 0;
     // A unit that is not loaded reads as inactive.

@@ -18,7 +18,7 @@ TEST_F(ConcurrencyTest, ASecondOperationOnAPendingContainerIsBusy) {
     auto first = verbAsync("Start", "web");
     ASSERT_TRUE(waitUntil([&] { return peers().heldStartJobs() == 1; }));
 
-    for (const char* method : {"Start", "Stop", "Restart", "Terminate", "Destroy"}) {
+    for (const char* method : {"Start", "Restart", "Destroy"}) {
         SCOPED_TRACE(method);
         EXPECT_TRUE(failsWith([&] { verb(method, "web"); }, kBusy, "container 'web' is busy with start"));
     }
@@ -40,6 +40,27 @@ TEST_F(ConcurrencyTest, ASecondOperationOnAPendingContainerIsBusy) {
     // Not busy any more.
     verb("Stop", "web");
     EXPECT_EQ(state("web"), "stopped");
+}
+
+// As systemctl stop: a Stop while the start job runs cancels it.
+TEST_F(ConcurrencyTest, AStopWhileTheContainerStartsCancelsTheStart) {
+    createSimple("web");
+    peers().holdStartJobs();
+    auto started = verbAsync("Start", "web");
+    ASSERT_TRUE(waitUntil([&] { return peers().heldStartJobs() == 1; }));
+
+    verb("Stop", "web");
+    ASSERT_EQ(started.wait_for(10s), std::future_status::ready);
+    auto error = started.get();
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->name, kStartFailed);
+    EXPECT_THAT(error->message, ::testing::HasSubstr("the start of 'web' was cancelled by a stop"));
+    EXPECT_EQ(state("web"), "stopped");
+    EXPECT_EQ(peers().heldStartJobs(), 0U);
+    peers().releaseStartJobs();
+    // Nothing is left holding the container.
+    verb("Start", "web");
+    EXPECT_EQ(state("web"), "running");
 }
 
 TEST_F(ConcurrencyTest, TenContainersCreatedAndStartedFromTenConnections) {

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace bus_tests {
 
@@ -151,14 +152,14 @@ void FakePeers::holdStartJobs() {
 }
 
 void FakePeers::releaseStartJobs() {
-    std::vector<std::function<void()>> held;
+    std::vector<HeldStart> held;
     {
         std::lock_guard lock(mutex_);
         holdStarts_ = false;
         held.swap(heldStarts_);
     }
     for (auto& job : held) {
-        loop_.post(std::move(job));
+        loop_.post(std::move(job.complete));
     }
 }
 
@@ -334,8 +335,9 @@ sdbus::ObjectPath FakePeers::startTransientUnit(const std::string& name, const s
         delay = jobDelay_;
         result = startResult_;
         if (holdStarts_) {
-            heldStarts_.push_back(
-                [this, id, job, name, machine, result] { completeStart(id, job, name, machine, result); });
+            heldStarts_.push_back({name, id, job, [this, id, job, name, machine, result] {
+                                       completeStart(id, job, name, machine, result);
+                                   }});
             return job;
         }
     }
@@ -347,15 +349,31 @@ sdbus::ObjectPath FakePeers::startTransientUnit(const std::string& name, const s
 sdbus::ObjectPath FakePeers::stopUnit(const std::string& name) {
     note("StopUnit " + name);
     std::chrono::milliseconds delay;
+    std::vector<HeldStart> cancelled;
     {
         std::lock_guard lock(mutex_);
         if (!units_.contains(name)) {
             throw sdbus::Error("org.freedesktop.systemd1.NoSuchUnit", "Unit " + name + " not loaded.");
         }
         delay = jobDelay_;
+        if (auto pending = pendingStops_.find(name); pending != pendingStops_.end()) {
+            return pending->second;
+        }
+        // As systemd: the stop job replaces the unit's pending start job.
+        auto held = std::stable_partition(heldStarts_.begin(), heldStarts_.end(),
+                                          [&name](const HeldStart& start) { return start.unit != name; });
+        std::move(held, heldStarts_.end(), std::back_inserter(cancelled));
+        heldStarts_.erase(held, heldStarts_.end());
+    }
+    for (const auto& start : cancelled) {
+        loop_.post([this, start] { finishJob(start.id, start.job, start.unit, "canceled"); });
     }
     auto job = newJob();
     const std::uint32_t id = std::stoul(std::string(job).substr(job.rfind('/') + 1));
+    {
+        std::lock_guard lock(mutex_);
+        pendingStops_[name] = job;
+    }
     loop_.post([this, name] {
         if (unitActiveState(name) != "inactive") {
             setUnitState(name, "deactivating", "stop-sigterm");
@@ -363,6 +381,10 @@ sdbus::ObjectPath FakePeers::stopUnit(const std::string& name) {
     });
     loop_.post(
         [this, id, job, name] {
+            {
+                std::lock_guard lock(mutex_);
+                pendingStops_.erase(name);
+            }
             removeMachine(machineNameOfUnit(name));
             setUnitState(name, "inactive", "dead");
             finishJob(id, job, name, "done");
@@ -406,6 +428,32 @@ void FakePeers::registerSystemd() {
         .onInterface(kSystemdManager)
         .implementedAs(
             [this](const std::string& name, const std::string& /*mode*/) { return stopUnit(name); });
+    manager.registerMethod("KillUnit")
+        .onInterface(kSystemdManager)
+        .implementedAs([this](const std::string& name, const std::string& /*who*/, std::int32_t signal) {
+            note("KillUnit " + name + " " + std::to_string(signal));
+            std::vector<HeldStart> killed;
+            {
+                std::lock_guard lock(mutex_);
+                if (!units_.contains(name)) {
+                    throw sdbus::Error("org.freedesktop.systemd1.NoSuchUnit",
+                                       "Unit " + name + " not loaded.");
+                }
+                // The main process dies: a pending start job fails.
+                auto held =
+                    std::stable_partition(heldStarts_.begin(), heldStarts_.end(),
+                                          [&name](const HeldStart& start) { return start.unit != name; });
+                std::move(held, heldStarts_.end(), std::back_inserter(killed));
+                heldStarts_.erase(held, heldStarts_.end());
+            }
+            for (const auto& start : killed) {
+                loop_.post([this, start] {
+                    removeMachine(machineNameOfUnit(start.unit));
+                    setUnitState(start.unit, "failed", "failed", "signal");
+                    finishJob(start.id, start.job, start.unit, "failed");
+                });
+            }
+        });
     manager.registerMethod("ResetFailedUnit")
         .onInterface(kSystemdManager)
         .implementedAs([this](const std::string& name) {

@@ -143,7 +143,15 @@ private:
     std::chrono::milliseconds jobDelay_{0};
     std::string startResult_ = "done";
     bool holdStarts_ = false;
-    std::vector<std::function<void()>> heldStarts_;
+    struct HeldStart {
+        std::string unit;
+        std::uint32_t id;
+        sdbus::ObjectPath job;
+        std::function<void()> complete;
+    };
+    std::vector<HeldStart> heldStarts_;
+    // As systemd: a StopUnit while the unit's stop job is queued gets that job.
+    std::map<std::string, sdbus::ObjectPath> pendingStops_;
     std::uint32_t nextJob_ = 1;
     std::uint32_t nextLeader_ = 4000;
 };

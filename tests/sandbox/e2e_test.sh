@@ -365,6 +365,29 @@ wait $BG
 check "the first Start ends in StartFailed (timeout)" grep -q "GDBus.Error:$ERR.StartFailed:.*timeout" "$WORK/busy1.out"
 check "Stop $C" mgr Stop s $C
 check "Destroy $C" mgr Destroy s $C
+# As systemctl stop: a Stop while the container starts cancels the start
+# instead of answering Busy until TimeoutStartSec.
+C=stopslow
+check "Create $C (slow payload, TimeoutStartSec 60s)" create_ok $C "$SLOW" TimeoutStartSec s 60s
+"$SANDBOX" exec "$DIR" gdbus call --system --timeout 90 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Start" $C >"$WORK/stopslow.out" 2>&1 &
+BG=$!
+check "$C is starting" poll 3000 state_is $C starting
+check "$C's machine is registered" poll 3000 machine_listed $C
+# The payload's init traps the stop signal once its shell runs; before that
+# the kernel drops it (a namespace's init has no default action), and the
+# stop would wait for TimeoutStopSec, as it would with systemctl.
+payload_waits() { grep -q "environment:" "$(root_of "$1")/var/log/payload.log" 2>/dev/null; }
+check "$C's payload runs (its trap is set)" poll 5000 payload_waits $C
+sleep 0.3
+t0=$(now_ms)
+check "Stop while $C starts" mgr Stop s $C
+note "Stop returned after $(($(now_ms) - t0)) ms (TimeoutStartSec=60s)"
+wait $BG
+check "the Start ends in StartFailed, cancelled by the stop" grep -q "GDBus.Error:$ERR.StartFailed:.*cancelled by a stop" "$WORK/stopslow.out"
+check "$C is stopped" state_is $C stopped
+check "$C's machine is gone" machine_absent $C
+check "$C's unit is gone" poll 5000 unit_absent $C
+check "Destroy $C" mgr Destroy s $C
 
 # ------------------------------------------------------------ scenario 9 ---
 scenario "9  ten concurrent Starts; List stays responsive"
@@ -503,4 +526,5 @@ check "Stop $LN2" mgr Stop s "$LN2"
 check "no ve-* link left" no_ve_links
 check "Destroy $LN1" mgr Destroy s "$LN1"
 check "Destroy $LN2" mgr Destroy s "$LN2"
-check "nothing left in etc-containers and state" sh -c '[ -z "$(ls -A "$1" "$2" | grep -v ":$" | grep .)" ]' sh "$DIR/etc-containers" "$DIR/state"
+left_in() { local l; l=$(ls -A "$@" | grep -v ":$" | grep .) || return 0; echo "left: $l"; return 1; }
+check "nothing left in etc-containers and state" left_in "$DIR/etc-containers" "$DIR/state"

@@ -7,9 +7,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 namespace nixos_containers {
 namespace {
@@ -36,7 +38,11 @@ struct FakeSystemd final : SystemdManager {
     void startTransientUnit(const TransientUnit& unit, StatusCallback done) override {
         started.push_back(unit);
         auto finish = [this, unit, done] {
-            if (failStart) {
+            if (cancelled.erase(unit.name) > 0) {
+                units[unit.name] = {"failed", "failed", "signal"};
+                done(ContainerError(ErrorCode::StartFailed,
+                                    "unit " + unit.name + " job failed; result 'signal'"));
+            } else if (failStart) {
                 units[unit.name] = {"failed", "failed", "exit-code"};
                 done(ContainerError(ErrorCode::StartFailed,
                                     "unit " + unit.name + " job failed; result 'exit-code'"));
@@ -47,6 +53,7 @@ struct FakeSystemd final : SystemdManager {
         };
         if (holdStarts) {
             held.push_back(finish);
+            heldUnits.push_back(unit.name);
         } else {
             loop.post(finish);
         }
@@ -56,6 +63,18 @@ struct FakeSystemd final : SystemdManager {
             units[unit] = {"active", "running", ""};
             done(Done{});
         });
+    }
+    void killUnit(const std::string& unit, int signal, StatusCallback done) override {
+        killed.emplace_back(unit, signal);
+        // The main process dies: the unit's pending start job fails.
+        for (std::size_t i = 0; i < held.size(); ++i) {
+            if (heldUnits[i] == unit && held[i]) {
+                cancelled.insert(unit);
+                loop.post(std::move(held[i]));
+                held[i] = nullptr;
+            }
+        }
+        loop.post([done] { done(Done{}); });
     }
     void stopUnit(const std::string& unit, StatusCallback done) override {
         stopped.push_back(unit);
@@ -91,6 +110,9 @@ struct FakeSystemd final : SystemdManager {
     bool failStart = false;
     bool holdStarts = false;
     std::vector<std::function<void()>> held;
+    std::vector<std::string> heldUnits;  // the unit of each held start
+    std::set<std::string> cancelled;
+    std::vector<std::pair<std::string, int>> killed;
     std::function<void(const std::string&, const UnitState&)> watcher;
 };
 
@@ -520,6 +542,101 @@ TEST_F(ContainerManagerTest, WithoutAPrivateNetworkMachinedIsNotAskedForAddresse
     EXPECT_EQ(machines.addressQueries, 0);
 }
 
+// As systemctl stop: a Stop while the container starts cancels the start
+// instead of waiting for it (up to TimeoutStartSec) or answering Busy.
+TEST_F(ContainerManagerTest, AStopWhileTheJobRunsCancelsTheStart) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    systemd.holdStarts = true;
+    std::optional<Status> started;
+    manager().perform(root, Verb::Start, "web", [&](Status status) { started = std::move(status); });
+    loop.drain();
+    ASSERT_EQ(systemd.held.size(), 1U);
+    EXPECT_EQ(manager().get("web").state, ContainerState::Starting);
+
+    auto stopped = perform(Verb::Stop, "web", root);  // drains: the cancel, then the stop
+    EXPECT_TRUE(stopped.ok()) << stopped.error().what();
+    ASSERT_TRUE(started.has_value());
+    ASSERT_FALSE(started->ok());
+    EXPECT_EQ(started->error().code(), ErrorCode::StartFailed);
+    EXPECT_THAT(started->error().what(), HasSubstr("the start of 'web' was cancelled by a stop"));
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+    EXPECT_TRUE(manager().get("web").operation.empty());
+    EXPECT_THAT(network.events, Contains("release web"));
+    EXPECT_EQ(manager().operationsInFlight(), 0U);
+    // Killed, not halted: nspawn can lose a halt that comes before the init runs.
+    ASSERT_EQ(systemd.killed.size(), 1U);
+    EXPECT_EQ(systemd.killed[0], std::make_pair(std::string("nixos-container@web.service"), int{SIGKILL}));
+}
+
+TEST_F(ContainerManagerTest, AStopBeforeTheUnitIsAskedForStartsNothing) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    std::optional<Status> started;
+    std::optional<Status> stopped;
+    manager().perform(root, Verb::Start, "web", [&](Status status) { started = std::move(status); });
+    // The Start is in its pre-start steps (nothing drained yet).
+    manager().perform(root, Verb::Terminate, "web", [&](Status status) { stopped = std::move(status); });
+    loop.drain();
+    ASSERT_TRUE(started.has_value());
+    EXPECT_EQ(started->error().code(), ErrorCode::StartFailed);
+    EXPECT_THAT(started->error().what(), HasSubstr("cancelled by a terminate"));
+    ASSERT_TRUE(stopped.has_value());
+    EXPECT_TRUE(stopped->ok()) << stopped->error().what();
+    EXPECT_TRUE(systemd.started.empty());  // no unit was ever asked for
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+}
+
+TEST_F(ContainerManagerTest, AStopDuringARestartCancelsTheStartHalf) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    const auto startsBefore = systemd.started.size();
+    std::optional<Status> restarted;
+    std::optional<Status> stopped;
+    manager().perform(root, Verb::Restart, "web", [&](Status status) { restarted = std::move(status); });
+    // Still stopping: the start half has not begun.
+    manager().perform(root, Verb::Stop, "web", [&](Status status) { stopped = std::move(status); });
+    loop.drain();
+    ASSERT_TRUE(restarted.has_value());
+    EXPECT_EQ(restarted->error().code(), ErrorCode::StartFailed);
+    EXPECT_THAT(restarted->error().what(), HasSubstr("the restart of 'web' was cancelled by a stop"));
+    ASSERT_TRUE(stopped.has_value());
+    EXPECT_TRUE(stopped->ok());
+    EXPECT_EQ(systemd.started.size(), startsBefore);  // never started again
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+}
+
+TEST_F(ContainerManagerTest, OnlyOneStopWaitsForACancelledStart) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    systemd.holdStarts = true;
+    std::vector<Status> answers;
+    manager().perform(root, Verb::Start, "web", [&](Status status) { answers.push_back(status); });
+    loop.drain();
+    std::optional<Status> first;
+    manager().perform(root, Verb::Stop, "web", [&](Status status) { first = std::move(status); });
+    auto second = perform(Verb::Stop, "web", root);
+    EXPECT_EQ(second.error().code(), ErrorCode::Busy);
+    loop.drain();
+    ASSERT_TRUE(first.has_value());
+    EXPECT_TRUE(first->ok());
+    ASSERT_EQ(answers.size(), 1U);
+    EXPECT_EQ(answers[0].error().code(), ErrorCode::StartFailed);
+}
+
+// nspawn leaves .#NAME.lck beside the root when it is killed.
+TEST_F(ContainerManagerTest, DestroyRemovesTheLockFileAKilledNspawnLeft) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    fs::create_directories(settings.stateDir);
+    const auto lock = settings.stateDir / ".#web.lck";
+    std::ofstream(lock) << "";
+    ASSERT_TRUE(fs::exists(lock));
+    const auto other = settings.stateDir / ".#webby.lck";  // another container's
+    std::ofstream(other) << "";
+    ASSERT_TRUE(perform(Verb::Destroy, "web", root).ok());
+    EXPECT_FALSE(fs::exists(fs::symlink_status(lock)));
+    EXPECT_TRUE(fs::exists(other));
+}
+
 TEST_F(ContainerManagerTest, ASecondOperationOnABusyContainerIsBusy) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
     systemd.holdStarts = true;
@@ -527,9 +644,11 @@ TEST_F(ContainerManagerTest, ASecondOperationOnABusyContainerIsBusy) {
     manager().perform(root, Verb::Start, "web", [&](Status status) { answers.push_back(status); });
     loop.drain();
     EXPECT_EQ(manager().get("web").state, ContainerState::Starting);
-    auto busy = perform(Verb::Stop, "web", root);
-    ASSERT_FALSE(busy.ok());
-    EXPECT_EQ(busy.error().code(), ErrorCode::Busy);
+    for (auto verb : {Verb::Start, Verb::Restart, Verb::Reload, Verb::Destroy}) {
+        auto busy = perform(verb, "web", root);
+        ASSERT_FALSE(busy.ok());
+        EXPECT_EQ(busy.error().code(), ErrorCode::Busy) << toString(verb);
+    }
     EXPECT_TRUE(answers.empty());
     for (auto& finish : systemd.held) {
         finish();
