@@ -946,6 +946,10 @@ void ContainerManager::doStart(const OperationPtr& operation, StatusCallback nex
         next(ok());
         return;
     }
+    if (!operation->cancelledBy.empty()) {  // a Restart whose stop half was followed by a Stop
+        next(cancelledError(operation->verb, name, operation->cancelledBy));
+        return;
+    }
     // A leader learned before is a stale machine's: the new one comes with
     // MachineNew or the lookup after the job.
     container.leader = 0;

@@ -59,6 +59,7 @@ struct FakeSystemd final : SystemdManager {
         }
     }
     void startUnit(const std::string& unit, StatusCallback done) override {
+        startedUnits.push_back(unit);
         loop.post([this, unit, done] {
             units[unit] = {"active", "running", ""};
             done(Done{});
@@ -113,6 +114,7 @@ struct FakeSystemd final : SystemdManager {
     std::vector<std::string> heldUnits;  // the unit of each held start
     std::set<std::string> cancelled;
     std::vector<std::pair<std::string, int>> killed;
+    std::vector<std::string> startedUnits;  // startUnit (declarative units)
     std::function<void(const std::string&, const UnitState&)> watcher;
 };
 
@@ -604,6 +606,26 @@ TEST_F(ContainerManagerTest, AStopDuringARestartCancelsTheStartHalf) {
     EXPECT_TRUE(stopped->ok());
     EXPECT_EQ(systemd.started.size(), startsBefore);  // never started again
     EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+}
+
+TEST_F(ContainerManagerTest, AStopDuringTheRestartOfADeclarativeContainerStartsNothing) {
+    fs::create_directories(settings.configDir);
+    std::ofstream(settings.configDir / "decl.conf")
+        << "SYSTEM_PATH=" << (settings.storeDir / "abc-system").string() << "\n";
+    fs::permissions(settings.configDir / "decl.conf", fs::perms::owner_read | fs::perms::group_read);
+    systemd.units["container@decl.service"] = {"active", "running", ""};
+    machines.machines["decl"] = {"decl", "container@decl.service", 77};
+    ASSERT_TRUE(manager().get("decl").declarative);
+    std::optional<Status> restarted;
+    std::optional<Status> stopped;
+    manager().perform(root, Verb::Restart, "decl", [&](Status status) { restarted = std::move(status); });
+    manager().perform(root, Verb::Stop, "decl", [&](Status status) { stopped = std::move(status); });
+    loop.drain();
+    ASSERT_TRUE(restarted.has_value());
+    EXPECT_EQ(restarted->error().code(), ErrorCode::StartFailed);
+    ASSERT_TRUE(stopped.has_value());
+    EXPECT_TRUE(stopped->ok());
+    EXPECT_TRUE(systemd.startedUnits.empty());  // its start half never ran
 }
 
 TEST_F(ContainerManagerTest, OnlyOneStopWaitsForACancelledStart) {
