@@ -40,6 +40,20 @@ int setError(sd_bus_error* error, const std::string& name, const std::string& me
     return sd_bus_error_set(error, name.c_str(), message.c_str());
 }
 
+// Runs a recorded handler; what it throws becomes the call's error, as in
+// sdbus-c++'s own dispatch, never an exception through sd-bus.
+template <typename Handler>
+int runHandler(sd_bus_error* error, Handler&& handler) {
+    try {
+        handler();
+    } catch (const sdbus::Error& failure) {
+        return setError(error, failure.getName(), failure.getMessage());
+    } catch (const std::exception& failure) {
+        return setError(error, SD_BUS_ERROR_FAILED, failure.what());
+    }
+    return 1;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------- recording
@@ -334,14 +348,7 @@ int ObjectSubtree::callMethod(sd_bus_message* message, void* userdata, sd_bus_er
     const std::string key = entry.key;
     WrappedCall call(message, self.busWrapper_);
     Dispatch dispatch(self, key, &call);
-    try {
-        method->second->callback(call);
-    } catch (const sdbus::Error& failure) {
-        return setError(error, failure.getName(), failure.getMessage());
-    } catch (const std::exception& failure) {
-        return setError(error, SD_BUS_ERROR_FAILED, failure.what());
-    }
-    return 1;
+    return runHandler(error, [&] { method->second->callback(call); });
 }
 
 int ObjectSubtree::getProperty(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,
@@ -355,14 +362,7 @@ int ObjectSubtree::getProperty(sd_bus*, const char*, const char*, const char* pr
     const std::string key = entry.key;
     WrappedGetReply wrapped(reply, self.busWrapper_);
     Dispatch dispatch(self, key, nullptr);
-    try {
-        found->second->getter(wrapped);
-    } catch (const sdbus::Error& failure) {
-        return setError(error, failure.getName(), failure.getMessage());
-    } catch (const std::exception& failure) {
-        return setError(error, SD_BUS_ERROR_FAILED, failure.what());
-    }
-    return 1;
+    return runHandler(error, [&] { found->second->getter(wrapped); });
 }
 
 }  // namespace nixos_containers

@@ -305,6 +305,19 @@ protected:
         return answer.value_or(Outcome<std::string>(ContainerError(ErrorCode::Failed, "no answer")));
     }
 
+    // Two verbs on one container, the second sent before anything of the
+    // first ran (as two callers racing); their answers once all is done.
+    std::pair<std::optional<Status>, std::optional<Status>> performRacing(Verb first, Verb second,
+                                                                          const std::string& name) {
+        std::pair<std::optional<Status>, std::optional<Status>> answers;
+        manager().perform(root, first, name,
+                          [&answers](Status status) { answers.first = std::move(status); });
+        manager().perform(root, second, name,
+                          [&answers](Status status) { answers.second = std::move(status); });
+        loop.drain();
+        return answers;
+    }
+
     Status perform(Verb verb, const std::string& name, const Caller& caller) {
         std::optional<Status> answer;
         int answers = 0;
@@ -574,12 +587,8 @@ TEST_F(ContainerManagerTest, AStopWhileTheJobRunsCancelsTheStart) {
 
 TEST_F(ContainerManagerTest, AStopBeforeTheUnitIsAskedForStartsNothing) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
-    std::optional<Status> started;
-    std::optional<Status> stopped;
-    manager().perform(root, Verb::Start, "web", [&](Status status) { started = std::move(status); });
-    // The Start is in its pre-start steps (nothing drained yet).
-    manager().perform(root, Verb::Terminate, "web", [&](Status status) { stopped = std::move(status); });
-    loop.drain();
+    // The Terminate comes while the Start is in its pre-start steps.
+    auto [started, stopped] = performRacing(Verb::Start, Verb::Terminate, "web");
     ASSERT_TRUE(started.has_value());
     EXPECT_EQ(started->error().code(), ErrorCode::StartFailed);
     EXPECT_THAT(started->error().what(), HasSubstr("cancelled by a terminate"));
@@ -593,12 +602,8 @@ TEST_F(ContainerManagerTest, AStopDuringARestartCancelsTheStartHalf) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     const auto startsBefore = systemd.started.size();
-    std::optional<Status> restarted;
-    std::optional<Status> stopped;
-    manager().perform(root, Verb::Restart, "web", [&](Status status) { restarted = std::move(status); });
-    // Still stopping: the start half has not begun.
-    manager().perform(root, Verb::Stop, "web", [&](Status status) { stopped = std::move(status); });
-    loop.drain();
+    // The Stop comes while the Restart still stops: its start half has not begun.
+    auto [restarted, stopped] = performRacing(Verb::Restart, Verb::Stop, "web");
     ASSERT_TRUE(restarted.has_value());
     EXPECT_EQ(restarted->error().code(), ErrorCode::StartFailed);
     EXPECT_THAT(restarted->error().what(), HasSubstr("the restart of 'web' was cancelled by a stop"));
@@ -616,11 +621,7 @@ TEST_F(ContainerManagerTest, AStopDuringTheRestartOfADeclarativeContainerStartsN
     systemd.units["container@decl.service"] = {"active", "running", ""};
     machines.machines["decl"] = {"decl", "container@decl.service", 77};
     ASSERT_TRUE(manager().get("decl").declarative);
-    std::optional<Status> restarted;
-    std::optional<Status> stopped;
-    manager().perform(root, Verb::Restart, "decl", [&](Status status) { restarted = std::move(status); });
-    manager().perform(root, Verb::Stop, "decl", [&](Status status) { stopped = std::move(status); });
-    loop.drain();
+    auto [restarted, stopped] = performRacing(Verb::Restart, Verb::Stop, "decl");
     ASSERT_TRUE(restarted.has_value());
     EXPECT_EQ(restarted->error().code(), ErrorCode::StartFailed);
     ASSERT_TRUE(stopped.has_value());
