@@ -305,6 +305,17 @@ protected:
         return answer.value_or(Outcome<std::string>(ContainerError(ErrorCode::Failed, "no answer")));
     }
 
+    // "web" with a private network; machined will report 10.233.0.2 and
+    // fe80::2 for it, but answers only when the test runs its held answer.
+    void createWebWithMachinedAddressesHeld() {
+        auto spec = systemSpec();
+        spec.privateNetwork = true;
+        ASSERT_TRUE(create("web", spec, root).ok());
+        machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+        machines.addresses["web"] = {"10.233.0.2", "fe80::2"};
+        machines.holdAddresses = true;
+    }
+
     // Two verbs on one container, the second sent before anything of the
     // first ran (as two callers racing); their answers once all is done.
     std::pair<std::optional<Status>, std::optional<Status>> performRacing(Verb first, Verb second,
@@ -472,12 +483,7 @@ TEST_F(ContainerManagerTest, StartPreparesTheNetworkBeforeTheUnitAndStopReleases
 // machined reads a container's addresses inside it, which takes
 // milliseconds: Start does not wait for them.
 TEST_F(ContainerManagerTest, StartAnswersBeforeMachinedsAddressesWhichFollow) {
-    auto spec = systemSpec();
-    spec.privateNetwork = true;
-    ASSERT_TRUE(create("web", spec, root).ok());
-    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
-    machines.addresses["web"] = {"10.233.0.2", "fe80::2"};
-    machines.holdAddresses = true;
+    createWebWithMachinedAddressesHeld();
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     EXPECT_EQ(manager().get("web").leader, 4242U);
     EXPECT_EQ(manager().get("web").addresses, std::vector<std::string>{"10.233.0.2"});  // planned
@@ -534,12 +540,7 @@ TEST_F(ContainerManagerTest, AMachineOfItsNameDoesNotGiveAStoppedContainerALeade
 }
 
 TEST_F(ContainerManagerTest, AddressesAnsweredAfterTheContainerStoppedAreDropped) {
-    auto spec = systemSpec();
-    spec.privateNetwork = true;
-    ASSERT_TRUE(create("web", spec, root).ok());
-    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
-    machines.addresses["web"] = {"10.233.0.2", "fe80::2"};
-    machines.holdAddresses = true;
+    createWebWithMachinedAddressesHeld();
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     machines.machines.erase("web");
     ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());
