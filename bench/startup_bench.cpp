@@ -75,7 +75,7 @@ struct Silent final : nc::SystemdManager,
     void run(std::function<void()>, nc::StatusCallback) override {}
     void containerAdded(const nc::Container&) override {}
     void containerRemoved(const std::string&) override {}
-    void containerChanged(const nc::Container&, const std::vector<std::string>&) override {}
+    void containerChanged(const nc::Container&, nc::ContainerFields) override {}
     void buildOutput(const std::string&, const std::string&) override {}
 
     // The answers of listUnits and listMachines, run after the call as the loop would.

@@ -19,22 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kLiveProperties = {"State",         "Leader", "Addresses",
-                                                  "HostInterface", "Unit",   "RootDirectory"};
-
-const std::vector<std::string> kSpecProperties = {"SystemPath",      "Config",
-                                                  "ConfigFile",      "Flake",
-                                                  "PrivateNetwork",  "HostAddress",
-                                                  "LocalAddress",    "HostAddress6",
-                                                  "LocalAddress6",   "HostBridge",
-                                                  "ForwardPorts",    "BindMounts",
-                                                  "Tmpfs",           "AdditionalCapabilities",
-                                                  "AllowedDevices",  "EnableTun",
-                                                  "Ephemeral",       "AutoStart",
-                                                  "TimeoutStartSec", "ExtraVeths",
-                                                  "Interfaces",      "Macvlans",
-                                                  "ExtraFlags",      "HostInterface",
-                                                  "RootDirectory",   "Addresses"};
+// What an applied Update may change.
+const ContainerFields kUpdatedFields = {ContainerField::Spec, ContainerField::HostInterface,
+                                        ContainerField::RootDirectory, ContainerField::Addresses};
 
 std::string actionFor(std::string_view verb) {
     if (verb == "create") {
@@ -316,11 +303,11 @@ void ContainerManager::setState(Container& container, ContainerState state) {
     if (state != ContainerState::Running && state != ContainerState::Starting) {
         container.leader = 0;
     }
-    observer_.containerChanged(container, {"State", "Leader"});
+    observer_.containerChanged(container, {ContainerField::State, ContainerField::Leader});
 }
 
-void ContainerManager::setFields(Container& container, const std::vector<std::string>& properties) {
-    observer_.containerChanged(container, properties);
+void ContainerManager::setFields(Container& container, ContainerFields fields) {
+    observer_.containerChanged(container, fields);
 }
 
 void ContainerManager::inBackground(const std::string& name, std::function<void()> work,
@@ -427,7 +414,8 @@ void ContainerManager::recover(StatusCallback done) {
                     if (container.state != ContainerState::Running) {
                         container.leader = 0;
                     }
-                    observer_.containerChanged(container, {"State", "Leader", "Unit"});
+                    observer_.containerChanged(
+                        container, {ContainerField::State, ContainerField::Leader, ContainerField::Unit});
                 }
                 // A container that stopped while the service was down left its
                 // network behind (no one was there to release it): release it now.
@@ -530,7 +518,7 @@ void ContainerManager::refreshAddresses(Container& container) {
     // Until machined says otherwise (and always without a private network,
     // where machined would report the host's addresses).
     container.addresses = plannedContainerAddresses(container.spec);
-    setFields(container, {"Leader", "Addresses"});
+    setFields(container, {ContainerField::Leader, ContainerField::Addresses});
     if (container.leader == 0 || !container.spec.privateNetwork) {
         return;
     }
@@ -545,7 +533,7 @@ void ContainerManager::refreshAddresses(Container& container) {
             return;
         }
         found->second.addresses = addresses.value();
-        setFields(found->second, {"Addresses"});
+        setFields(found->second, {ContainerField::Addresses});
     });
 }
 
@@ -603,7 +591,7 @@ void ContainerManager::onMachineChanged(const std::string& name, bool present) {
             if (found != containers_.end() && found->second.state == ContainerState::Starting &&
                 machine.ok() && machine.value()) {
                 found->second.leader = machine.value()->leader;
-                setFields(found->second, {"Leader"});
+                setFields(found->second, {ContainerField::Leader});
             }
         });
     }
@@ -1233,48 +1221,51 @@ void ContainerManager::doDestroy(const OperationPtr& operation, StatusCallback n
 
 // ---------------------------------------------------------------- update
 
-void ContainerManager::update(const Caller& caller, const std::string& name, ContainerSpec spec,
+void ContainerManager::update(const Caller& caller, const std::string& name, SpecPatch patch,
                               StatusCallback done) {
-    auto check = [this, name]() -> const Container& {
-        const auto& container = get(name);
-        if (container.declarative) {
-            throw ContainerError(
-                ErrorCode::Declarative,
-                "container '" + name + "' is declarative: change it in the NixOS configuration");
-        }
-        return container;
-    };
     try {
-        const auto& container = check();
-        auto checked = spec;
-        if (!checked.needsBuild() && checked.systemPath.empty()) {
-            // An imperative container of nixos-container runs what its profile
-            // points at; the conf names no system.
-            checked.systemPath = container.systemOnHost.string();
-        }
-        validateSpec(checked, settings_);
+        // Checked now against the spec as it is, and again when it is applied.
+        checkUpdate(name, patch);
     } catch (const ContainerError& error) {
         done(error);
         return;
     }
     authorize(caller, name, "update",
-              [this, caller, name, spec = std::move(spec), done = std::move(done)](const Status& allowed) {
+              [this, caller, name, patch = std::move(patch), done = std::move(done)](const Status& allowed) {
                   if (!allowed.ok()) {
                       done(allowed.error());
                       return;
                   }
-                  updateAuthorized(caller, name, spec, done);
+                  updateAuthorized(caller, name, patch, done);
               });
 }
 
-void ContainerManager::updateAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,
+ContainerSpec ContainerManager::checkUpdate(const std::string& name, const SpecPatch& patch) const {
+    const auto& container = get(name);
+    if (container.declarative) {
+        throw ContainerError(ErrorCode::Declarative,
+                             "container '" + name + "' is declarative: change it in the NixOS configuration");
+    }
+    auto spec = patch.appliedTo(container.spec);
+    auto checked = spec;
+    if (!checked.needsBuild() && checked.systemPath.empty()) {
+        // An imperative container of nixos-container runs what its profile
+        // points at; the conf names no system.
+        checked.systemPath = container.systemOnHost.string();
+    }
+    validateSpec(checked, settings_);
+    return spec;
+}
+
+void ContainerManager::updateAuthorized(const Caller& caller, const std::string& name, const SpecPatch& patch,
                                         const StatusCallback& done) {
     ContainerSpec before;
+    ContainerSpec spec;
     try {
+        // Merged into the spec as it is now: another Update that ran while
+        // polkit thought keeps its changes.
+        spec = checkUpdate(name, patch);
         const auto& container = get(name);
-        if (container.declarative) {
-            throw ContainerError(ErrorCode::Declarative, "container '" + name + "' is declarative");
-        }
         if (!container.operation.empty()) {
             throw ContainerError(ErrorCode::Busy,
                                  "container '" + name + "' is busy with " + container.operation);
@@ -1372,7 +1363,7 @@ void ContainerManager::applyUpdate(const OperationPtr& operation, const Containe
     if (container.state != ContainerState::Running) {
         container.addresses = plannedContainerAddresses(spec);
     }
-    setFields(container, kSpecProperties);
+    setFields(container, kUpdatedFields);
 
     auto effect =
         container.state == ContainerState::Running ? classifyUpdate(before, spec) : UpdateEffect::None;

@@ -2,9 +2,11 @@
 
 #include "address_pool.h"
 #include "container.h"
+#include "container_fields.h"
 #include "container_network.h"
 #include "container_store.h"
 #include "settings.h"
+#include "spec_patch.h"
 #include "system_seams.h"
 
 #include <deque>
@@ -22,8 +24,8 @@ public:
     virtual ~ContainerObserver() = default;
     virtual void containerAdded(const Container& container) = 0;
     virtual void containerRemoved(const std::string& name) = 0;
-    // `properties` are the D-Bus property names that changed.
-    virtual void containerChanged(const Container& container, const std::vector<std::string>& properties) = 0;
+    // `fields` may be empty: the operation or the last error changed.
+    virtual void containerChanged(const Container& container, ContainerFields fields) = 0;
     virtual void buildOutput(const std::string& name, const std::string& line) = 0;
 };
 
@@ -65,8 +67,8 @@ public:
 
     void create(const Caller& caller, const std::string& name, ContainerSpec spec,
                 Callback<std::string> done);
-    // Update's spec is the whole new spec (current spec with the changes applied).
-    void update(const Caller& caller, const std::string& name, ContainerSpec spec, StatusCallback done);
+    // The patch is applied to the spec as it is when the update runs.
+    void update(const Caller& caller, const std::string& name, SpecPatch patch, StatusCallback done);
     // Start, Stop, Restart, Terminate, Reload, Destroy.
     void perform(const Caller& caller, Verb verb, const std::string& name, StatusCallback done);
 
@@ -84,8 +86,10 @@ private:
                    StatusCallback done);
     void createAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,
                           const Callback<std::string>& done);
-    void updateAuthorized(const Caller& caller, const std::string& name, ContainerSpec spec,
+    void updateAuthorized(const Caller& caller, const std::string& name, const SpecPatch& patch,
                           const StatusCallback& done);
+    // The new spec, validated; throws NoSuchContainer, Declarative, InvalidArgument.
+    ContainerSpec checkUpdate(const std::string& name, const SpecPatch& patch) const;
     void finish(const OperationPtr& operation, Status status);
     void reconcile(const std::string& name);
     // The container `verb` acts on; throws NoSuchContainer, or Declarative
@@ -123,7 +127,7 @@ private:
     void onUnitChanged(const std::string& unit, const UnitState& state);
     void onMachineChanged(const std::string& name, bool present);
     void setState(Container& container, ContainerState state);
-    void setFields(Container& container, const std::vector<std::string>& properties);
+    void setFields(Container& container, ContainerFields fields);
     void publish(Container container);
     void autoStart();
 

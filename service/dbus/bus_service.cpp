@@ -394,18 +394,17 @@ void BusService::update(const sdbus::Message& message, sdbus::Result<>&& result,
             reply->returnError(toBusError(caller.error()));
             return;
         }
-        // Merged when the caller is known, on the loop, so it sees the spec
-        // as it is now.
-        ContainerSpec spec;
+        // Decoded here; the core merges it into the spec it holds when it
+        // acts, after authorisation.
+        SpecPatch patch;
         try {
-            spec = manager_->get(name).spec;
-            applySpecEntries(spec, changes);
+            patch = decodeSpecPatch(changes);
         } catch (const ContainerError& error) {
             reply->returnError(toBusError(error));
             return;
         }
         try {
-            manager_->update(caller.value(), name, spec, replyWith(reply));
+            manager_->update(caller.value(), name, std::move(patch), replyWith(reply));
         } catch (const std::exception& error) {
             replyFailure(reply, error);
         }
@@ -468,12 +467,42 @@ void BusService::containerRemoved(const std::string& name) {
     managerObject_->emitContainerRemoved(name, sdbus::ObjectPath(path));
 }
 
-void BusService::containerChanged(const Container& container, const std::vector<std::string>& properties) {
-    if (!announcing_) {
+std::vector<std::string> BusService::propertiesOf(ContainerFields fields) {
+    // The spec keys' properties, then the live ones, as the interface lists them.
+    static const std::vector<std::string> kSpecProperties = {"SystemPath",      "Config",
+                                                             "ConfigFile",      "Flake",
+                                                             "PrivateNetwork",  "HostAddress",
+                                                             "LocalAddress",    "HostAddress6",
+                                                             "LocalAddress6",   "HostBridge",
+                                                             "ForwardPorts",    "BindMounts",
+                                                             "Tmpfs",           "AdditionalCapabilities",
+                                                             "AllowedDevices",  "EnableTun",
+                                                             "Ephemeral",       "AutoStart",
+                                                             "TimeoutStartSec", "ExtraVeths",
+                                                             "Interfaces",      "Macvlans",
+                                                             "ExtraFlags"};
+    static const std::vector<std::pair<ContainerField, std::string>> kLiveProperties = {
+        {ContainerField::State, "State"},         {ContainerField::Leader, "Leader"},
+        {ContainerField::Addresses, "Addresses"}, {ContainerField::HostInterface, "HostInterface"},
+        {ContainerField::Unit, "Unit"},           {ContainerField::RootDirectory, "RootDirectory"}};
+    std::vector<std::string> properties;
+    if (fields.has(ContainerField::Spec)) {
+        properties = kSpecProperties;
+    }
+    for (const auto& [field, property] : kLiveProperties) {
+        if (fields.has(field)) {
+            properties.push_back(property);
+        }
+    }
+    return properties;
+}
+
+void BusService::containerChanged(const Container& container, ContainerFields fields) {
+    if (!announcing_ || fields.empty()) {
         return;
     }
     if (auto path = paths_.find(container.name); path != paths_.end()) {
-        containerObjects_->emitPropertiesChanged(path->second, properties);
+        containerObjects_->emitPropertiesChanged(path->second, propertiesOf(fields));
     }
 }
 

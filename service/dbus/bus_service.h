@@ -53,7 +53,9 @@ public:
     // ContainerObserver
     void containerAdded(const Container& container) override;
     void containerRemoved(const std::string& name) override;
-    void containerChanged(const Container& container, const std::vector<std::string>& properties) override;
+    void containerChanged(const Container& container, ContainerFields fields) override;
+    // The D-Bus properties that show `fields`.
+    static std::vector<std::string> propertiesOf(ContainerFields fields);
     void buildOutput(const std::string& name, const std::string& line) override;
 
 private:

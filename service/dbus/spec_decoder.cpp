@@ -32,19 +32,24 @@ NetworkOptions vethOptions(const std::string& veth, const std::map<std::string, 
     return options;
 }
 
+// Decodes one entry into the change it makes; the change runs later, on
+// the spec the core holds then.
+using Decode = std::function<SpecPatch::Change(const sdbus::Variant&)>;
+using Table = std::map<std::string, Decode>;
+
 template <typename T>
-void setter(std::map<std::string, std::function<void(ContainerSpec&, const sdbus::Variant&)>>& table,
-            const std::string& key, std::function<void(ContainerSpec&, T)> apply) {
-    table.emplace(key, [key, apply](ContainerSpec& spec, const sdbus::Variant& value) {
+void setter(Table& table, const std::string& key, std::function<void(ContainerSpec&, T)> apply) {
+    table.emplace(key, [key, apply](const sdbus::Variant& value) -> SpecPatch::Change {
         if (!value.containsValueOfType<T>()) {
             throwInvalid("key '" + key + "' must have type '" + sdbus::signature_of<T>::str() + "', not '" +
                          value.peekValueType() + "'");
         }
-        apply(spec, value.get<T>());
+        // Decoded (and its sub-keys checked) now, applied later.
+        ContainerSpec decoded;
+        apply(decoded, value.get<T>());
+        return [apply, value = value.get<T>()](ContainerSpec& spec) { apply(spec, value); };
     });
 }
-
-using Table = std::map<std::string, std::function<void(ContainerSpec&, const sdbus::Variant&)>>;
 
 Table makeTable() {
     Table table;
@@ -102,24 +107,32 @@ Table makeTable() {
 
 }  // namespace
 
-void applySpecEntries(ContainerSpec& spec, const std::map<std::string, sdbus::Variant>& entries) {
+SpecPatch decodeSpecPatch(const std::map<std::string, sdbus::Variant>& entries) {
     static const Table table = makeTable();
+    SpecPatch patch;
     const bool changesSource = entries.contains("SystemPath") || entries.contains("Config") ||
                                entries.contains("ConfigFile") || entries.contains("Flake");
     if (changesSource) {
         // The source is one thing: naming a new one replaces the old.
-        spec.systemPath.clear();
-        spec.config.clear();
-        spec.configFile.clear();
-        spec.flake.clear();
+        patch.set("source", [](ContainerSpec& spec) {
+            spec.systemPath.clear();
+            spec.config.clear();
+            spec.configFile.clear();
+            spec.flake.clear();
+        });
     }
     for (const auto& [key, value] : entries) {
         auto found = table.find(key);
         if (found == table.end()) {
             throwInvalid("unknown key '" + key + "'");
         }
-        found->second(spec, value);
+        patch.set(key, found->second(value));
     }
+    return patch;
+}
+
+void applySpecEntries(ContainerSpec& spec, const std::map<std::string, sdbus::Variant>& entries) {
+    decodeSpecPatch(entries).applyTo(spec);
 }
 
 }  // namespace nixos_containers

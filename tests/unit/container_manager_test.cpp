@@ -238,11 +238,11 @@ struct FakeWorker final : Worker {
 struct RecordingObserver final : ContainerObserver {
     void containerAdded(const Container& container) override { added.push_back(container.name); }
     void containerRemoved(const std::string& name) override { removed.push_back(name); }
-    void containerChanged(const Container& container, const std::vector<std::string>& properties) override {
-        if (std::find(properties.begin(), properties.end(), "State") != properties.end()) {
+    void containerChanged(const Container& container, ContainerFields fields) override {
+        if (fields.has(ContainerField::State)) {
             states.emplace_back(toString(container.state));
         }
-        if (std::find(properties.begin(), properties.end(), "Addresses") != properties.end()) {
+        if (fields.has(ContainerField::Addresses)) {
             addresses.push_back(container.addresses);
         }
     }
@@ -798,7 +798,9 @@ TEST_F(ContainerManagerTest, DeclarativeContainersCannotBeChangedOrDestroyed) {
     auto destroyed = perform(Verb::Destroy, "nixos", root);
     EXPECT_EQ(destroyed.error().code(), ErrorCode::Declarative);
     std::optional<Status> updated;
-    service.update(root, "nixos", systemSpec(), [&](Status status) { updated = status; });
+    SpecPatch patch;
+    patch.set("AutoStart", [](ContainerSpec& spec) { spec.autoStart = true; });
+    service.update(root, "nixos", patch, [&](Status status) { updated = status; });
     loop.drain();
     ASSERT_TRUE(updated);
     EXPECT_EQ(updated->error().code(), ErrorCode::Declarative);
