@@ -1,7 +1,13 @@
 #include "systemd_client.h"
 
-#include "bus_names.h"
 #include "log.h"
+
+#include <systemd/sd-bus.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
 
 namespace nixos_containers {
 
@@ -10,7 +16,36 @@ constexpr const char* kManager = "org.freedesktop.systemd1.Manager";
 constexpr const char* kUnit = "org.freedesktop.systemd1.Unit";
 constexpr const char* kProperties = "org.freedesktop.DBus.Properties";
 constexpr const char* kNoSuchUnit = "org.freedesktop.systemd1.NoSuchUnit";
-constexpr const char* kUnitPathPrefix = "/org/freedesktop/systemd1/unit/";
+constexpr const char* kUnitPathPrefix = "/org/freedesktop/systemd1/unit";
+
+using CString = std::unique_ptr<char, decltype(&std::free)>;
+
+// systemd's object path of a unit: sd_bus_path_encode, as systemd names it.
+std::string unitPath(const std::string& unit) {
+    char* raw = nullptr;
+    const int result = sd_bus_path_encode(kUnitPathPrefix, unit.c_str(), &raw);
+    const CString path(raw, &std::free);
+    if (result < 0) {
+        throw ContainerError(ErrorCode::Failed, "cannot name the object of unit " + quoteValue(unit) + ": " +
+                                                    std::strerror(-result));
+    }
+    return path.get();
+}
+
+// The unit whose object PATH is, or nothing when PATH is no unit's.
+std::optional<std::string> unitOfPath(const std::string& path) {
+    char* raw = nullptr;
+    const int result = sd_bus_path_decode(path.c_str(), kUnitPathPrefix, &raw);
+    const CString unit(raw, &std::free);
+    if (result < 0) {
+        throw ContainerError(ErrorCode::Failed,
+                             "cannot read the unit of " + quoteValue(path) + ": " + std::strerror(-result));
+    }
+    if (result == 0) {
+        return std::nullopt;
+    }
+    return std::string(unit.get());
+}
 
 ContainerError peerError(ErrorCode code, const std::string& what, const sdbus::Error& error) {
     return {code, what + ": " + error.getMessage() + " (" + error.getName() + ")"};
@@ -88,11 +123,13 @@ SystemdClient::SystemdClient(sdbus::IConnection& connection, std::string destina
 void SystemdClient::watchUnits(const std::vector<std::string>& unitPrefixes,
                                std::function<void(const std::string&, const UnitState&)> onChange) {
     onUnitChange_ = std::move(onChange);
-    // bus_label_escape works a byte at a time, so an escaped prefix is a
-    // prefix of every escaped name it begins.
+    // sd_bus_path_encode escapes a byte at a time (only the first byte's
+    // escaping depends on its place), so the path of a nonempty prefix is a
+    // prefix of the path of every name it begins.
     watchedPathPrefixes_.clear();
     for (const auto& prefix : unitPrefixes) {
-        watchedPathPrefixes_.push_back(kUnitPathPrefix + busLabelEscape(prefix));
+        watchedPathPrefixes_.push_back(prefix.empty() ? std::string(kUnitPathPrefix) + "/"
+                                                      : unitPath(prefix));
     }
     propertiesMatch_ = connection_.addMatch(
         "type='signal',sender='" + destination_ +
@@ -113,7 +150,17 @@ void SystemdClient::onUnitProperties(sdbus::Message& message) {
     std::map<std::string, sdbus::Variant> changed;
     std::vector<std::string> invalidated;
     message >> interface >> changed >> invalidated;
-    auto unit = busLabelUnescape(path.substr(std::string_view(kUnitPathPrefix).size()));
+    std::optional<std::string> decoded;
+    try {
+        decoded = unitOfPath(path);
+    } catch (const ContainerError& error) {
+        logWarning(error.what());
+        return;
+    }
+    if (!decoded) {
+        return;
+    }
+    const std::string unit = std::move(*decoded);
     if (auto active = changed.find("ActiveState"); active != changed.end()) {
         UnitState state;
         state.activeState = active->second.get<std::string>();
@@ -245,7 +292,13 @@ void SystemdClient::resetFailedUnit(const std::string& unit, StatusCallback done
 }
 
 void SystemdClient::unitState(const std::string& unit, Callback<UnitState> done) {
-    auto path = sdbus::ObjectPath(kUnitPathPrefix + busLabelEscape(unit));
+    sdbus::ObjectPath path;
+    try {
+        path = sdbus::ObjectPath(unitPath(unit));
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
     auto proxy = std::shared_ptr<sdbus::IProxy>(sdbus::createProxy(connection_, destination_, path));
     // GetAll of the Unit interface, then Result from the Service interface.
     proxy->callMethodAsync("GetAll")

@@ -305,7 +305,7 @@ void BusService::attach(ContainerManager& manager) {
 }
 
 std::string BusService::containerPath(const std::string& name) {
-    return std::string(kManagerPath) + "/container/" + busLabelEscape(name);
+    return encodeObjectPath(std::string(kManagerPath) + "/container", name);
 }
 
 void BusService::resolveCaller(const sdbus::Message& message, std::function<void(Outcome<Caller>)> next) {

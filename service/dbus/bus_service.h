@@ -35,6 +35,8 @@ public:
     void announce() { announcing_ = true; }
 
     static constexpr const char* kManagerPath = "/org/nixos/Containers";
+    // sd_bus_path_encode(kManagerPath + "/container", name): what a client
+    // computes from the name, as systemd's tools do for units and machines.
     static std::string containerPath(const std::string& name);
 
     // Entry points of both objects.

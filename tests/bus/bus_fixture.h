@@ -108,7 +108,7 @@ protected:
         return value.get<T>();
     }
     static std::string containerPath(const std::string& name) {
-        return std::string(kManagerPath) + "/container/" + busLabelEscape(name);
+        return pathEncode(std::string(kManagerPath) + "/container", name);
     }
 
     // The error a call fails with, or nothing when it succeeds.

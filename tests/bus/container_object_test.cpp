@@ -102,6 +102,43 @@ TEST_F(ContainerObjectTest, ContainersAreChildNodesAndOthersAreUnknownObjects) {
                 Not(HasSubstr("<node name=\"web\"/>")));
 }
 
+// A client names a container's object as systemd's tools name units and
+// machines, with sd_bus_path_encode, instead of asking GetContainer first.
+// That escapes every byte outside [A-Za-z0-9] and also a leading digit
+// ("1web" is _31web). '_' is escaped too, so "a_2db" cannot be taken for the
+// escaped "a-b".
+TEST_F(ContainerObjectTest, PathsAreWhatSdBusPathEncodeMakesOfTheName) {
+    const std::string parent = std::string(kManagerPath) + "/container";
+    const std::string longName = "0-" + std::string(62, 'z');
+    ASSERT_EQ(longName.size(), 64U);
+    const std::vector<std::string> names = {"1web", "db-1", longName, "a_b", "a_2db"};
+    for (const auto& name : names) {
+        createSimple(name);
+    }
+    EXPECT_EQ(pathEncode(parent, "1web"), parent + "/_31web");
+    const auto children = introspect(client(), parent);
+    for (const auto& name : names) {
+        SCOPED_TRACE(name);
+        const std::string encoded = pathEncode(parent, name);
+        sdbus::ObjectPath got;
+        manager()
+            .callMethod("GetContainer")
+            .onInterface(kManagerInterface)
+            .withArguments(name)
+            .storeResultsTo(got);
+        EXPECT_EQ(std::string(got), encoded);
+        EXPECT_EQ(pathDecode(got, parent), name);
+        EXPECT_THAT(children, HasSubstr("<node name=\"" + encoded.substr(parent.size() + 1) + "\"/>"));
+        // The object is there under the path the client computed.
+        auto proxy = sdbus::createProxy(client(), kService, encoded);
+        proxy->finishRegistration();
+        std::string served;
+        EXPECT_NO_THROW(served =
+                            proxy->getProperty("Name").onInterface(kContainerInterface).get<std::string>());
+        EXPECT_EQ(served, name);
+    }
+}
+
 TEST_F(ContainerObjectTest, EachObjectAnswersForItsOwnContainer) {
     create("web", {{"SystemPath", sdbus::Variant(system().string())}, {"AutoStart", sdbus::Variant(true)}});
     createSimple("db");

@@ -1,9 +1,13 @@
 #include "fake_peers.h"
 
 #include <fnmatch.h>
+#include <systemd/sd-bus.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <iterator>
+#include <stdexcept>
 
 namespace bus_tests {
 
@@ -85,6 +89,14 @@ std::string machineNameOf(const TransientUnitRequest& request) {
     return flag != argv.end() && flag + 1 != argv.end() ? *(flag + 1) : std::string();
 }
 
+std::string unitPath(const std::string& unit) {
+    return pathEncode("/org/freedesktop/systemd1/unit", unit);
+}
+
+std::string machinePath(const std::string& machine) {
+    return pathEncode("/org/freedesktop/machine1/machine", machine);
+}
+
 // container@NAME.service / nixos-container@NAME.service -> NAME
 std::string machineNameOfUnit(const std::string& unit) {
     auto at = unit.find('@');
@@ -93,23 +105,24 @@ std::string machineNameOfUnit(const std::string& unit) {
 }
 }  // namespace
 
-std::string busLabelEscape(const std::string& label) {
-    if (label.empty()) {
-        return "_";
+std::string pathEncode(const std::string& prefix, const std::string& label) {
+    char* raw = nullptr;
+    const int result = sd_bus_path_encode(prefix.c_str(), label.c_str(), &raw);
+    const std::unique_ptr<char, decltype(&std::free)> path(raw, &std::free);
+    if (result < 0) {
+        throw std::runtime_error("sd_bus_path_encode " + label + ": " + std::strerror(-result));
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (char c : label) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-            out += c;
-        } else {
-            auto byte = static_cast<unsigned char>(c);
-            out += '_';
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xf];
-        }
+    return path.get();
+}
+
+std::optional<std::string> pathDecode(const std::string& path, const std::string& prefix) {
+    char* raw = nullptr;
+    const int result = sd_bus_path_decode(path.c_str(), prefix.c_str(), &raw);
+    const std::unique_ptr<char, decltype(&std::free)> label(raw, &std::free);
+    if (result < 0) {
+        throw std::runtime_error("sd_bus_path_decode " + path + ": " + std::strerror(-result));
     }
-    return out;
+    return result == 0 ? std::nullopt : std::optional<std::string>(label.get());
 }
 
 FakePeers::FakePeers(const std::string& address, PeerOptions options) : options_(options), loop_(address) {
@@ -249,8 +262,7 @@ void FakePeers::ensureUnit(const std::string& unit) {
             return;
         }
     }
-    auto object =
-        sdbus::createObject(loop_.connection(), "/org/freedesktop/systemd1/unit/" + busLabelEscape(unit));
+    auto object = sdbus::createObject(loop_.connection(), unitPath(unit));
     auto field = [this, unit](std::string Unit::*member) {
         return [this, unit, member]() {
             std::lock_guard lock(mutex_);
@@ -493,26 +505,25 @@ void FakePeers::registerSystemd() {
                       sdbus::ObjectPath, std::uint32_t, std::string, sdbus::ObjectPath>;
     manager.registerMethod("ListUnitsByPatterns")
         .onInterface(kSystemdManager)
-        .implementedAs([this](const std::vector<std::string>& /*states*/,
-                              const std::vector<std::string>& patterns) {
-            note("ListUnitsByPatterns");
-            std::vector<UnitRow> rows;
-            std::lock_guard lock(mutex_);
-            for (const auto& [name, unit] : units_) {
-                const auto& unitName = name;
-                bool matches =
-                    patterns.empty() || std::any_of(patterns.begin(), patterns.end(), [&](const auto& p) {
-                        return ::fnmatch(p.c_str(), unitName.c_str(), 0) == 0;
-                    });
-                if (!matches || unit.activeState == "inactive") {
-                    continue;  // systemd forgets inactive transient units
+        .implementedAs(
+            [this](const std::vector<std::string>& /*states*/, const std::vector<std::string>& patterns) {
+                note("ListUnitsByPatterns");
+                std::vector<UnitRow> rows;
+                std::lock_guard lock(mutex_);
+                for (const auto& [name, unit] : units_) {
+                    const auto& unitName = name;
+                    bool matches =
+                        patterns.empty() || std::any_of(patterns.begin(), patterns.end(), [&](const auto& p) {
+                            return ::fnmatch(p.c_str(), unitName.c_str(), 0) == 0;
+                        });
+                    if (!matches || unit.activeState == "inactive") {
+                        continue;  // systemd forgets inactive transient units
+                    }
+                    rows.emplace_back(name, "fake " + name, "loaded", unit.activeState, unit.subState, "",
+                                      sdbus::ObjectPath(unitPath(name)), 0u, "", sdbus::ObjectPath("/"));
                 }
-                rows.emplace_back(name, "fake " + name, "loaded", unit.activeState, unit.subState, "",
-                                  sdbus::ObjectPath("/org/freedesktop/systemd1/unit/" + busLabelEscape(name)),
-                                  0u, "", sdbus::ObjectPath("/"));
-            }
-            return rows;
-        });
+                return rows;
+            });
     manager.registerSignal("JobRemoved")
         .onInterface(kSystemdManager)
         .withParameters<std::uint32_t, sdbus::ObjectPath, std::string, std::string>();
@@ -528,7 +539,7 @@ void FakePeers::addMachine(const std::string& name, const std::string& unit, std
     if (!options_.machined) {
         return;
     }
-    const auto path = sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name));
+    const auto path = sdbus::ObjectPath(machinePath(name));
     auto object = sdbus::createObject(loop_.connection(), path);
     object->registerProperty("Name").onInterface(kMachine).withGetter([name] { return name; });
     object->registerProperty("Class").onInterface(kMachine).withGetter(
@@ -552,7 +563,7 @@ void FakePeers::removeMachine(const std::string& name) {
     }
     machinedManager_->emitSignal("MachineRemoved")
         .onInterface(kMachinedManager)
-        .withArguments(name, sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name)));
+        .withArguments(name, sdbus::ObjectPath(machinePath(name)));
 }
 
 void FakePeers::registerMachined() {
@@ -568,14 +579,13 @@ void FakePeers::registerMachined() {
         .onInterface(kMachinedManager)
         .implementedAs([requireMachine](const std::string& name) {
             requireMachine(name);
-            return sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name));
+            return sdbus::ObjectPath(machinePath(name));
         });
     manager.registerMethod("ListMachines").onInterface(kMachinedManager).implementedAs([this] {
         std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> rows;
         std::lock_guard lock(mutex_);
         for (const auto& [name, machine] : machines_) {
-            rows.emplace_back(name, "container", "systemd-nspawn",
-                              sdbus::ObjectPath("/org/freedesktop/machine1/machine/" + busLabelEscape(name)));
+            rows.emplace_back(name, "container", "systemd-nspawn", sdbus::ObjectPath(machinePath(name)));
         }
         return rows;
     });

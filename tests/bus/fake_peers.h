@@ -21,9 +21,12 @@
 
 namespace bus_tests {
 
-// systemd's bus_label_escape, written again here so the tests do not trust
-// the service's own copy.
-std::string busLabelEscape(const std::string& label);
+// libsystemd's sd_bus_path_encode / sd_bus_path_decode, called here directly
+// (not through the service's code): how systemd names its unit and machine
+// objects, and how a client computes a container's object path.
+std::string pathEncode(const std::string& prefix, const std::string& label);
+// The label of PATH, a direct child of PREFIX; nothing when it is not one.
+std::optional<std::string> pathDecode(const std::string& path, const std::string& prefix);
 
 // What one StartTransientUnit asked for, decoded from its a(sv).
 struct TransientUnitRequest {
