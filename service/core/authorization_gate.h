@@ -1,0 +1,32 @@
+#pragma once
+
+#include "outcome.h"
+#include "system_seams.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace nixos_containers {
+
+// polkit, as every privileged call meets it: root and the service itself
+// pass, anyone else is asked about `actionId` with the container and the
+// verb as details. A failed check is a denial, never an open door.
+class AuthorizationGate {
+public:
+    explicit AuthorizationGate(Authorizer& authorizer) : authorizer_(authorizer) {}
+
+    // Completes with ok, or AccessDenied / InteractiveAuthorizationRequired /
+    // LimitsExceeded.
+    void authorize(const Caller& caller, const std::string& actionId, const std::string& container,
+                   const std::string& verb, StatusCallback done);
+
+private:
+    // A caller whose polkit agent never answers must not pile up checks.
+    static constexpr std::size_t kMaxPendingPerCaller = 16;
+    Authorizer& authorizer_;
+    std::map<std::uint32_t, std::size_t> pending_;
+};
+
+}  // namespace nixos_containers

@@ -1,0 +1,352 @@
+#include "container_registry.h"
+
+#include "container_paths.h"
+#include "log.h"
+#include "network_plan.h"
+#include "transient_unit.h"
+#include "validation.h"
+
+#include <system_error>
+#include <utility>
+
+namespace nixos_containers {
+
+namespace fs = std::filesystem;
+
+ContainerRegistry::ContainerRegistry(const Settings& settings, ContainerStore& store, SystemdManager& systemd,
+                                     MachineRegistry& machines, HostNetwork& network,
+                                     ContainerObserver& observer)
+    : settings_(settings),
+      store_(store),
+      systemd_(systemd),
+      machines_(machines),
+      network_(network),
+      observer_(observer) {}
+
+const Container* ContainerRegistry::find(const std::string& name) const {
+    auto found = containers_.find(name);
+    return found == containers_.end() ? nullptr : &found->second;
+}
+
+const Container& ContainerRegistry::get(const std::string& name) const {
+    validateName(name);
+    const auto* container = find(name);
+    if (container == nullptr) {
+        throw ContainerError(ErrorCode::NoSuchContainer, "no container named '" + name + "'");
+    }
+    return *container;
+}
+
+// ---------------------------------------------------------------- discovery
+
+void ContainerRegistry::recover(StatusCallback done) {
+    std::vector<std::string> problems;
+    auto entries = store_.loadAll(problems);
+    for (const auto& problem : problems) {
+        logWarning("skipping container conf: " + problem);
+    }
+    for (auto& entry : entries) {
+        Container container;
+        container.name = std::move(entry.name);
+        container.spec = std::move(entry.spec);
+        container.conf = std::move(entry.conf);
+        container.declarative = entry.declarative;
+        publish(std::move(container));
+    }
+    systemd_.watchUnits(
+        {kServiceUnitPrefix, kDeclarativeUnitPrefix},
+        [this](const std::string& unit, const UnitState& state) { onUnitChanged(unit, state); });
+    machines_.watchMachines(
+        [this](const std::string& name, bool present) { onMachineChanged(name, present); });
+
+    systemd_.listUnits(
+        {"nixos-container@*.service", "container@*.service"},
+        [this, done = std::move(done)](Outcome<std::map<std::string, UnitState>> units) mutable {
+            // Without the world's answer every container would look stopped, and
+            // AutoStart would start again what runs: fail, and let systemd retry.
+            if (!units.ok()) {
+                done(ContainerError(ErrorCode::Failed,
+                                    std::string("cannot list units: ") + units.error().what()));
+                return;
+            }
+            machines_.listMachines([this, units = std::move(units.value()),
+                                    done = std::move(done)](Outcome<std::vector<MachineInfo>> machines) {
+                if (!machines.ok()) {
+                    done(ContainerError(ErrorCode::Failed,
+                                        std::string("cannot list machines: ") + machines.error().what()));
+                    return;
+                }
+                learnWorld(units, machines.value());
+                done(Done{});
+            });
+        });
+}
+
+void ContainerRegistry::learnWorld(const std::map<std::string, UnitState>& units,
+                                   const std::vector<MachineInfo>& machines) {
+    std::map<std::string, const MachineInfo*> machineByName;
+    for (const auto& machine : machines) {
+        machineByName[machine.name] = &machine;
+    }
+    for (auto& [name, container] : containers_) {
+        if (auto machine = machineByName.find(name); machine != machineByName.end()) {
+            // Whoever started it (us, the NixOS template), its unit is the truth.
+            if (!machine->second->unit.empty()) {
+                container.unit = machine->second->unit;
+                unitToContainer_[container.unit] = name;
+            }
+            container.leader = machine->second->leader;
+        }
+        UnitState unitState;
+        if (auto found = units.find(container.unit); found != units.end()) {
+            unitState = found->second;
+        }
+        container.state = stateFromUnit(unitState);
+        if (container.state != ContainerState::Running) {
+            container.leader = 0;
+        }
+        observer_.containerChanged(container,
+                                   {ContainerField::State, ContainerField::Leader, ContainerField::Unit});
+    }
+    // A container that stopped while the service was down left its network
+    // behind (no one was there to release it): release it now. Queued per
+    // container, so an AutoStart after recovery runs after it.
+    for (const auto& [name, container] : containers_) {
+        if (container.state == ContainerState::Stopped || container.state == ContainerState::Failed) {
+            network_.release(name, container.spec, [](const Status&) {});
+        }
+    }
+}
+
+void ContainerRegistry::derive(Container& container) const {
+    const auto& name = container.name;
+    container.root = rootPath(settings_, name, container.spec.ephemeral);
+    if (!container.spec.systemPath.empty()) {
+        try {
+            container.systemOnHost = systemOnHost(settings_, container.spec.systemPath);
+        } catch (const ContainerError&) {
+            // Checked when it was set; gone since. Start reports it if it stays so.
+            container.systemOnHost = container.spec.systemPath;
+        }
+    } else {
+        std::error_code error;
+        container.systemOnHost = fs::canonical(systemLinkPath(settings_, name), error);
+    }
+    // planNetwork's main veth, without planning the rest.
+    container.hostInterface = hasMainVeth(container.spec) ? hostInterfaceName(name) : "";
+}
+
+void ContainerRegistry::publish(Container container) {
+    const auto& name = container.name;
+    auto serviceUnit = serviceUnitName(name);
+    auto declarativeUnit = declarativeUnitName(name);
+    container.unit = container.declarative ? declarativeUnit : serviceUnit;
+    derive(container);
+    container.addresses = plannedContainerAddresses(container.spec);
+    addresses_.noteUsed(container.spec);
+    unitToContainer_.insert_or_assign(std::move(serviceUnit), name);
+    unitToContainer_.insert_or_assign(std::move(declarativeUnit), name);
+    auto [where, inserted] = containers_.insert_or_assign(name, std::move(container));
+    if (inserted) {
+        observer_.containerAdded(where->second);
+    }
+}
+
+void ContainerRegistry::remove(const std::string& name) {
+    if (auto found = containers_.find(name); found != containers_.end()) {
+        addresses_.forget(found->second.spec);
+        containers_.erase(found);
+    }
+    unitToContainer_.erase(serviceUnitName(name));
+    unitToContainer_.erase(declarativeUnitName(name));
+    observer_.containerRemoved(name);
+}
+
+// ---------------------------------------------------------------- state
+
+void ContainerRegistry::setState(Container& container, ContainerState state) {
+    if (container.state == state) {
+        return;
+    }
+    container.state = state;
+    if (state != ContainerState::Running && state != ContainerState::Starting) {
+        container.leader = 0;
+    }
+    observer_.containerChanged(container, {ContainerField::State, ContainerField::Leader});
+}
+
+void ContainerRegistry::operationBegan(const std::string& name, const std::string& verb) {
+    if (auto found = containers_.find(name); found != containers_.end()) {
+        found->second.operation = verb;
+        observer_.containerChanged(found->second, {});
+    }
+}
+
+void ContainerRegistry::operationEnded(const std::string& name, const Status& status) {
+    if (auto found = containers_.find(name); found != containers_.end()) {
+        auto& container = found->second;
+        container.operation.clear();
+        container.lastError = status.ok() ? "" : status.error().what();
+        observer_.containerChanged(container, {});
+    }
+}
+
+void ContainerRegistry::reconcile(const std::string& name) {
+    const auto* container = find(name);
+    if (container == nullptr || !container->operation.empty()) {
+        return;
+    }
+    auto before = container->state;
+    refreshFromSystem(name, [this, name, before] {
+        auto found = containers_.find(name);
+        if (found == containers_.end() || !found->second.operation.empty()) {
+            return;
+        }
+        auto now = found->second.state;
+        if (now != before && (now == ContainerState::Stopped || now == ContainerState::Failed)) {
+            network_.release(name, found->second.spec, [](const Status&) {});
+        }
+    });
+}
+
+void ContainerRegistry::refreshFromSystem(const std::string& name, std::function<void()> next) {
+    const auto* container = find(name);
+    if (container == nullptr) {
+        next();
+        return;
+    }
+    systemd_.unitState(container->unit, [this, name, asked = container->unitEvents,
+                                         next = std::move(next)](Outcome<UnitState> state) {
+        auto found = containers_.find(name);
+        if (found != containers_.end() && state.ok() && found->second.unitEvents == asked) {
+            setState(found->second, stateFromUnit(state.value()));
+        }
+        next();
+    });
+}
+
+void ContainerRegistry::refreshMachine(const std::string& name, std::function<void()> next) {
+    machines_.getMachine(
+        name, [this, name, next = std::move(next)](Outcome<std::optional<MachineInfo>> machine) mutable {
+            auto found = containers_.find(name);
+            if (found != containers_.end()) {
+                auto& container = found->second;
+                // A machine of that name while the container is not running
+                // is somebody else's (or a stale one): not its leader.
+                const bool running =
+                    container.state == ContainerState::Running || container.state == ContainerState::Starting;
+                container.leader = running && machine.ok() && machine.value() ? machine.value()->leader : 0;
+                refreshAddresses(container);
+            }
+            next();
+        });
+}
+
+void ContainerRegistry::refreshAddresses(Container& container) {
+    // Until machined says otherwise (and always without a private network,
+    // where machined would report the host's addresses).
+    container.addresses = plannedContainerAddresses(container.spec);
+    observer_.containerChanged(container, {ContainerField::Leader, ContainerField::Addresses});
+    if (container.leader == 0 || !container.spec.privateNetwork) {
+        return;
+    }
+    // machined reads them inside the container, which takes milliseconds:
+    // nobody waits, PropertiesChanged follows.
+    machines_.machineAddresses(container.name, [this, name = container.name, leader = container.leader](
+                                                   Outcome<std::vector<std::string>> addresses) {
+        auto found = containers_.find(name);
+        // Stopped or started again meanwhile: not its addresses.
+        if (found == containers_.end() || found->second.leader != leader || !addresses.ok() ||
+            addresses.value().empty()) {
+            return;
+        }
+        found->second.addresses = addresses.value();
+        observer_.containerChanged(found->second, {ContainerField::Addresses});
+    });
+}
+
+void ContainerRegistry::onUnitChanged(const std::string& unit, const UnitState& state) {
+    auto owner = unitToContainer_.find(unit);
+    if (owner == unitToContainer_.end()) {
+        return;
+    }
+    auto found = containers_.find(owner->second);
+    if (found == containers_.end()) {
+        return;
+    }
+    auto& container = found->second;
+    if (container.unit != unit && state.activeState != "active" && state.activeState != "activating") {
+        return;  // news about the other unit name, which is not running it
+    }
+    if (!container.operation.empty()) {
+        // Show progress live; the operation settles the final state itself.
+        auto live = stateFromUnit(state);
+        if (live == ContainerState::Starting || live == ContainerState::Stopping) {
+            setState(container, live);
+        }
+        return;
+    }
+    // Applied from here on: older answers to state queries must not undo it.
+    ++container.unitEvents;
+    container.unit = unit;
+    auto before = container.state;
+    setState(container, stateFromUnit(state));
+    const auto name = container.name;
+    if (container.state == ContainerState::Running && before != ContainerState::Running) {
+        refreshMachine(name, [] {});
+    }
+    if ((container.state == ContainerState::Stopped || container.state == ContainerState::Failed) &&
+        before != container.state) {
+        // It went away by itself (poweroff inside, crash): clean up its host side too.
+        network_.release(name, container.spec, [](const Status&) {});
+    }
+}
+
+void ContainerRegistry::onMachineChanged(const std::string& name, bool present) {
+    auto found = containers_.find(name);
+    if (found == containers_.end()) {
+        return;
+    }
+    if (found->second.operation.empty()) {
+        refreshMachine(name, [] {});
+        return;
+    }
+    // nspawn registers the machine well before the init is ready: learn the
+    // leader now, so that a Start can answer as soon as its job is done.
+    if (present && found->second.state == ContainerState::Starting) {
+        machines_.getMachine(name, [this, name](Outcome<std::optional<MachineInfo>> machine) {
+            auto found = containers_.find(name);
+            if (found != containers_.end() && found->second.state == ContainerState::Starting &&
+                machine.ok() && machine.value()) {
+                found->second.leader = machine.value()->leader;
+                observer_.containerChanged(found->second, {ContainerField::Leader});
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------- reservations
+
+void ContainerRegistry::checkPortsFree(const std::string& name, const ContainerSpec& spec) const {
+    auto check = [&](const std::string& owner, const ContainerSpec& other) {
+        if (owner == name) {
+            return;
+        }
+        for (const auto& port : spec.forwardPorts) {
+            for (const auto& taken : other.forwardPorts) {
+                if (port.protocol == taken.protocol && port.hostPort == taken.hostPort) {
+                    throwInvalid("ForwardPorts: " + port.protocol + " port " + std::to_string(port.hostPort) +
+                                 " is already forwarded to container '" + owner + "'");
+                }
+            }
+        }
+    };
+    for (const auto& [owner, container] : containers_) {
+        check(owner, container.spec);
+    }
+    for (const auto& [owner, pending] : pending_) {
+        check(owner, pending);
+    }
+}
+
+}  // namespace nixos_containers

@@ -1,0 +1,41 @@
+#pragma once
+
+#include "container_spec.h"
+#include "operation_scheduler.h"
+#include "spec_patch.h"
+#include "verb_context.h"
+
+#include <string>
+
+namespace nixos_containers {
+
+// The verbs' bodies, one file each. Each runs on the loop with its
+// container held by `operation` and answers `next` exactly once.
+
+// start_verb.cpp: the module's pre-start, the network, then the unit.
+void startContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+// stop_verb.cpp
+void stopContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+void terminateContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+// restart_verb.cpp
+void restartContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+// reload_verb.cpp: switch-to-configuration test inside.
+void reloadContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+// destroy_verb.cpp: stop, then conf, root, profile and gcroots.
+void destroyContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+
+// create_verb.cpp: after authorisation; reserves, builds or links, writes
+// the conf, publishes. Answers `done` with the name, exactly once.
+void createContainer(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec,
+                     const Callback<std::string>& done);
+// update_verb.cpp: the new spec (the patch on the spec as it is), validated;
+// throws NoSuchContainer, Declarative, InvalidArgument.
+ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, const SpecPatch& patch);
+// After authorisation: merges, saves, then reloads or restarts a running container.
+void updateContainer(VerbContext& context, const Caller& caller, const std::string& name,
+                     const SpecPatch& patch, const StatusCallback& done);
+
+// The answer of a start that a Stop or Terminate cancelled.
+ContainerError cancelledError(const Operation& operation);
+
+}  // namespace nixos_containers

@@ -1,0 +1,37 @@
+#pragma once
+
+#include "system_seams.h"
+
+#include <deque>
+#include <string>
+
+namespace nixos_containers {
+
+// Keeps the last lines of a child's output for an error message.
+class OutputTail {
+public:
+    void add(const std::string& line) {
+        lines_.push_back(line);
+        if (lines_.size() > kLines) {
+            lines_.pop_front();
+        }
+    }
+    [[nodiscard]] std::string text() const {
+        std::string out;
+        for (const auto& line : lines_) {
+            out += (out.empty() ? "" : " | ") + line;
+        }
+        return out;
+    }
+
+private:
+    static constexpr std::size_t kLines = 5;
+    std::deque<std::string> lines_;
+};
+
+inline std::string describeExit(const ProcessExit& exit) {
+    return exit.signal != 0 ? "was killed by signal " + std::to_string(exit.signal)
+                            : "exited with status " + std::to_string(exit.exitStatus);
+}
+
+}  // namespace nixos_containers

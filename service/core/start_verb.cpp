@@ -1,0 +1,218 @@
+#include "container_paths.h"
+#include "container_verbs.h"
+#include "log.h"
+#include "network_plan.h"
+#include "nspawn_command.h"
+#include "transient_unit.h"
+
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <system_error>
+
+namespace nixos_containers {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool isI686System(const fs::path& system) {
+    std::ifstream in(system / "system");
+    std::string word;
+    in >> word;
+    return word == "i686-linux";
+}
+
+// Everything nspawn will need, computed and checked before anything runs.
+struct StartPlan {
+    std::optional<NetworkPlan> network;
+    TransientUnit unit;
+};
+
+StartPlan planStart(VerbContext& context, Container& container) {
+    const auto& settings = context.settings;
+    const auto& name = container.name;
+    const auto& spec = container.spec;
+    const auto paths = containerPaths(settings, name, spec.ephemeral);
+    fs::path system = spec.systemPath.empty() ? fs::path(paths.systemLink) : fs::path(spec.systemPath);
+    // /nix/store/X names STORE_DIR/X; map first, then follow links.
+    auto location = locateSystem(settings, system.native());
+    std::error_code error;
+    auto resolved = fs::canonical(location.onHost, error);
+    if (error) {
+        throw ContainerError(ErrorCode::StartFailed,
+                             "the system " + system.string() + " does not exist: " + error.message());
+    }
+    location = locateSystem(settings, resolved.native());
+    container.systemOnHost = location.onHost;
+    StartPlan plan;
+    plan.network = planNetwork(name, spec, settings);
+    NspawnInputs inputs;
+    inputs.name = name;
+    inputs.spec = &spec;
+    inputs.paths = paths;
+    inputs.systemInContainer = location.inContainer.string();
+    inputs.network = plan.network;
+    inputs.personalityX86 = isI686System(location.onHost);
+    inputs.bindNixDb = fs::exists(settings.nixStateDir / "db", error);
+    inputs.bindNixDaemonSocket = fs::exists(settings.nixStateDir / "daemon-socket", error);
+    TransientUnitInputs unitInputs;
+    unitInputs.name = name;
+    unitInputs.spec = &spec;
+    unitInputs.root = paths.root.string();
+    unitInputs.nspawnArgv = buildNspawnArgv(settings, inputs);
+    unitInputs.environment = context.nspawnEnvironment;
+    plan.unit = buildTransientUnit(unitInputs);
+    return plan;
+}
+
+// The unit runs; the answer waits for the leader when MachineNew has not
+// brought it yet.
+void afterUnitStarted(VerbContext& context, const OperationPtr& operation, Status started,
+                      const StatusCallback& next) {
+    const auto& name = operation->name;
+    if (!started.ok() && !operation->cancelledBy.empty()) {
+        started = cancelledError(*operation);
+    }
+    if (!started.ok()) {
+        context.network.release(
+            name, context.registry.at(name).spec, [&context, name, next, started](const Status&) {
+                context.registry.refreshFromSystem(name, [next, started] { next(started); });
+            });
+        return;
+    }
+    auto& container = context.registry.at(name);
+    context.registry.setState(container, ContainerState::Running);
+    if (container.leader != 0) {  // learned from MachineNew while starting
+        context.registry.refreshAddresses(container);
+        next(Done{});
+        return;
+    }
+    context.registry.refreshMachine(name, [next] { next(Done{}); });
+}
+
+void launchUnit(VerbContext& context, const OperationPtr& operation, const TransientUnit& unit,
+                const StatusCallback& next) {
+    const auto& name = operation->name;
+    if (!operation->cancelledBy.empty()) {
+        context.network.release(
+            name, context.registry.at(name).spec, [&context, operation, next](const Status&) {
+                context.registry.setState(context.registry.at(operation->name), ContainerState::Stopped);
+                next(cancelledError(*operation));
+            });
+        return;
+    }
+    operation->unitStarting = unit.name;
+    context.systemd.startTransientUnit(unit, [&context, operation, next](Status started) {
+        afterUnitStarted(context, operation, std::move(started), next);
+    });
+}
+
+// The module's pre-start: a stale machine registration of that name is
+// terminated (nixpkgs #486775), a failed unit of that name forgotten, and
+// the root's skeleton made. The three are independent: they go out at once,
+// and the network and the unit wait for all of them.
+void preStart(VerbContext& context, const OperationPtr& operation, const StartPlan& plan,
+              const StatusCallback& next) {
+    const auto name = operation->name;
+    auto pending = std::make_shared<int>(3);
+    auto failure = std::make_shared<std::optional<ContainerError>>();
+    auto afterAll = [&context, operation, plan, next, pending, failure]() {
+        if (--*pending > 0) {
+            return;
+        }
+        const auto& name = operation->name;
+        if (*failure) {
+            context.registry.setState(context.registry.at(name), ContainerState::Stopped);
+            next(ContainerError(ErrorCode::StartFailed, (*failure)->what()));
+            return;
+        }
+        if (!plan.network) {
+            launchUnit(context, operation, plan.unit, next);
+            return;
+        }
+        context.network.prepare(
+            name, *plan.network, [&context, operation, plan, next](const Status& networked) {
+                if (!networked.ok()) {
+                    context.registry.setState(context.registry.at(operation->name), ContainerState::Stopped);
+                    next(networked);
+                    return;
+                }
+                launchUnit(context, operation, plan.unit, next);
+            });
+    };
+    context.machines.terminateMachine(name, [name, afterAll](const Status& terminated) {
+        if (!terminated.ok()) {
+            logWarning("cannot terminate a stale machine '" + name + "': " + terminated.error().what());
+        }
+        afterAll();
+    });
+    context.systemd.resetFailedUnit(plan.unit.name, [afterAll](const Status&) { afterAll(); });
+    context.background.run(
+        name,
+        [store = &context.store,
+         paths = containerPaths(context.settings, name, context.registry.at(name).spec.ephemeral)] {
+            store->prepareRoot(paths);
+        },
+        [afterAll, failure](const Status& prepared) {
+            if (!prepared.ok()) {
+                *failure = prepared.error();
+            }
+            afterAll();
+        });
+}
+
+void startDeclarative(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
+    const auto unit = context.registry.at(operation->name).unit;
+    operation->unitStarting = unit;
+    context.systemd.startUnit(unit, [&context, operation, next = std::move(next)](Status started) {
+        if (!started.ok() && !operation->cancelledBy.empty()) {
+            started = cancelledError(*operation);
+        }
+        context.registry.refreshFromSystem(
+            operation->name, [&context, name = operation->name, started, next] {
+                context.registry.refreshMachine(name, [started, next] { next(started); });
+            });
+    });
+}
+
+}  // namespace
+
+ContainerError cancelledError(const Operation& operation) {
+    return {ErrorCode::StartFailed, "the " + operation.verb + " of '" + operation.name +
+                                        "' was cancelled by a " + operation.cancelledBy};
+}
+
+void startContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
+    const auto name = operation->name;
+    auto& container = context.registry.at(name);
+    if (container.state == ContainerState::Running) {
+        next(Done{});
+        return;
+    }
+    if (!operation->cancelledBy.empty()) {  // a Restart whose stop half was followed by a Stop
+        next(cancelledError(*operation));
+        return;
+    }
+    // A leader learned before is a stale machine's: the new one comes with
+    // MachineNew or the lookup after the job.
+    container.leader = 0;
+    context.registry.setState(container, ContainerState::Starting);
+    if (container.declarative) {
+        startDeclarative(context, operation, std::move(next));
+        return;
+    }
+    container.unit = serviceUnitName(name);
+    StartPlan plan;
+    try {
+        plan = planStart(context, container);
+    } catch (const ContainerError& error) {
+        context.registry.setState(container, ContainerState::Stopped);
+        next(error.code() == ErrorCode::InvalidArgument ? ContainerError(ErrorCode::StartFailed, error.what())
+                                                        : error);
+        return;
+    }
+    preStart(context, operation, plan, next);
+}
+
+}  // namespace nixos_containers

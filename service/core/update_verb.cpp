@@ -1,0 +1,176 @@
+#include "container_paths.h"
+#include "container_verbs.h"
+#include "network_plan.h"
+#include "validation.h"
+
+#include <memory>
+
+namespace nixos_containers {
+
+namespace {
+
+// What an applied Update may change.
+const ContainerFields kUpdatedFields = {ContainerField::Spec, ContainerField::HostInterface,
+                                        ContainerField::RootDirectory, ContainerField::Addresses};
+
+// A private network without addresses keeps the pair it has, or gets one.
+void assignAddresses(VerbContext& context, const ContainerSpec& before, ContainerSpec& spec) {
+    if (!spec.privateNetwork || spec.network.hasAddress() || !spec.network.hostBridge.empty()) {
+        return;
+    }
+    if (before.privateNetwork && !before.network.hostAddress.empty() && before.network.hostBridge.empty()) {
+        spec.network = before.network;
+        return;
+    }
+    auto pair = context.registry.addresses().allocate();
+    context.registry.addresses().release(pair);
+    spec.network.hostAddress = pair.first;
+    spec.network.localAddress = pair.second;
+}
+
+// The running container follows its new spec: nothing, a reload or a restart.
+void applyToRunning(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
+                    const ContainerSpec& spec) {
+    const auto& name = operation->name;
+    auto& container = context.registry.at(name);
+    const bool running = container.state == ContainerState::Running;
+    auto effect = running ? classifyUpdate(before, spec) : UpdateEffect::None;
+    if (spec.needsBuild() && running && effect == UpdateEffect::None) {
+        effect = UpdateEffect::Reload;  // a rebuild may have changed the system
+    }
+    auto finishWith = [&context, operation](Status status) {
+        context.operations.finish(operation, std::move(status));
+    };
+    switch (effect) {
+        case UpdateEffect::None:
+            finishWith(Done{});
+            return;
+        case UpdateEffect::Reload:
+            reloadContainer(context, operation, finishWith);
+            return;
+        case UpdateEffect::Restart:
+            // The old network plan must go with the old container.
+            container.spec = before;
+            stopContainer(context, operation, [&context, operation, spec, finishWith](const Status& stopped) {
+                context.registry.at(operation->name).spec = spec;
+                if (!stopped.ok()) {
+                    finishWith(stopped);
+                    return;
+                }
+                startContainer(context, operation, finishWith);
+            });
+            return;
+    }
+}
+
+void applyUpdate(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
+                 const ContainerSpec& spec) {
+    auto& container = context.registry.at(operation->name);
+    context.registry.addresses().forget(before);  // the new ones were noted when the update began
+    container.spec = spec;
+    context.registry.derive(container);
+    if (container.state != ContainerState::Running) {
+        container.addresses = plannedContainerAddresses(spec);
+    }
+    context.registry.changed(container, kUpdatedFields);
+    applyToRunning(context, operation, before, spec);
+}
+
+// Links a new system path, writes the conf off the loop, then applies.
+void saveUpdate(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
+                const ContainerSpec& spec, const std::shared_ptr<bool>& committed) {
+    const auto name = operation->name;
+    try {
+        if (!spec.needsBuild() && sourceChanged(before, spec)) {
+            context.store.linkSystem(containerPaths(context.settings, name, spec.ephemeral),
+                                     locateSystem(context.settings, spec.systemPath).onHost);
+        }
+    } catch (const ContainerError& error) {
+        context.operations.finish(operation, error);
+        return;
+    }
+    auto conf = context.registry.at(name).conf;
+    context.background.run(
+        name, [store = &context.store, name, spec, conf] { store->save(name, spec, conf); },
+        [&context, operation, before, spec, conf, committed](const Status& saved) {
+            if (!saved.ok()) {
+                context.operations.finish(operation, saved);
+                return;
+            }
+            const auto& name = operation->name;
+            context.registry.at(name).conf =
+                confFromSpec(spec, conf, containerPaths(context.settings, name, false).configTextFile);
+            *committed = true;
+            applyUpdate(context, operation, before, spec);
+        });
+}
+
+}  // namespace
+
+ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, const SpecPatch& patch) {
+    const auto& container = context.registry.get(name);
+    if (container.declarative) {
+        throw ContainerError(ErrorCode::Declarative,
+                             "container '" + name + "' is declarative: change it in the NixOS configuration");
+    }
+    auto spec = patch.appliedTo(container.spec);
+    auto checked = spec;
+    if (!checked.needsBuild() && checked.systemPath.empty()) {
+        // An imperative container of nixos-container runs what its profile
+        // points at; the conf names no system.
+        checked.systemPath = container.systemOnHost.string();
+    }
+    validateSpec(checked, context.settings);
+    return spec;
+}
+
+void updateContainer(VerbContext& context, const Caller& caller, const std::string& name,
+                     const SpecPatch& patch, const StatusCallback& done) {
+    ContainerSpec before;
+    ContainerSpec spec;
+    try {
+        // Merged into the spec as it is now: another Update that ran while
+        // polkit thought keeps its changes.
+        spec = updatedSpec(context, name, patch);
+        const auto& container = context.registry.get(name);
+        if (!container.operation.empty()) {
+            throw ContainerError(ErrorCode::Busy,
+                                 "container '" + name + "' is busy with " + container.operation);
+        }
+        before = container.spec;
+        context.registry.checkPortsFree(name, spec);
+        assignAddresses(context, before, spec);
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    // What the new spec uses is held from now until the update is applied
+    // (or fails), so no concurrent Create or Update can take it.
+    context.registry.addresses().noteUsed(spec);
+    context.registry.reserve(name, spec);
+    auto committed = std::make_shared<bool>(false);
+    auto operation = context.operations.begin(caller, name, "update",
+                                              [&context, name, spec, committed, done](Status status) {
+                                                  context.registry.unreserve(name);
+                                                  if (!*committed) {
+                                                      context.registry.addresses().forget(spec);
+                                                  }
+                                                  done(std::move(status));
+                                              });
+    if (!operation) {
+        return;
+    }
+    if (!spec.needsBuild()) {
+        saveUpdate(context, operation, before, spec, committed);
+        return;
+    }
+    context.builder.build(name, spec, [&context, operation, before, spec, committed](const Status& built) {
+        if (!built.ok()) {
+            context.operations.finish(operation, built);
+            return;
+        }
+        saveUpdate(context, operation, before, spec, committed);
+    });
+}
+
+}  // namespace nixos_containers

@@ -1,0 +1,41 @@
+#include "verb_table.h"
+
+#include "container_verbs.h"
+
+#include <algorithm>
+
+namespace nixos_containers {
+
+namespace {
+constexpr std::string_view kManage = "org.nixos.containers.manage";
+}  // namespace
+
+const std::vector<VerbRow>& verbTable() {
+    static const std::vector<VerbRow> rows = {
+        {Verb::Start, {"start", kManage}, true, false, true, startContainer},
+        {Verb::Stop, {"stop", kManage}, true, true, false, stopContainer},
+        {Verb::Restart, {"restart", kManage}, true, false, true, restartContainer},
+        {Verb::Terminate, {"terminate", kManage}, true, true, false, terminateContainer},
+        {Verb::Reload, {"reload", kManage}, true, false, false, reloadContainer},
+        {Verb::Destroy, {"destroy", "org.nixos.containers.destroy"}, false, false, false, destroyContainer},
+    };
+    return rows;
+}
+
+const VerbRow& verbRow(Verb verb) {
+    const auto& rows = verbTable();
+    return *std::find_if(rows.begin(), rows.end(), [verb](const VerbRow& row) { return row.verb == verb; });
+}
+
+const VerbRow* verbRowNamed(std::string_view name) {
+    const auto& rows = verbTable();
+    auto found = std::find_if(rows.begin(), rows.end(),
+                              [name](const VerbRow& row) { return row.policy.name == name; });
+    return found == rows.end() ? nullptr : &*found;
+}
+
+std::string_view toString(Verb verb) {
+    return verbRow(verb).policy.name;
+}
+
+}  // namespace nixos_containers

@@ -1,0 +1,41 @@
+#pragma once
+
+#include "operation_scheduler.h"
+#include "verb_context.h"
+
+#include <functional>
+#include <string_view>
+
+namespace nixos_containers {
+
+// The verbs that act on an existing container and carry no arguments.
+enum class Verb { Start, Stop, Restart, Terminate, Reload, Destroy };
+
+// How polkit sees a verb: its name (the `verb` detail) and its action.
+struct VerbPolicy {
+    std::string_view name;
+    std::string_view action;
+};
+inline constexpr VerbPolicy kCreatePolicy{"create", "org.nixos.containers.create"};
+inline constexpr VerbPolicy kUpdatePolicy{"update", "org.nixos.containers.update"};
+
+using VerbBody = void (*)(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+
+// One row per verb; ContainerManager::perform reads nothing else.
+struct VerbRow {
+    Verb verb;
+    VerbPolicy policy;
+    bool onDeclarative;  // false: Declarative for a declarative container
+    bool cancelsStart;   // while the container starts, cancels the start and runs after it
+    bool cancellable;    // a start that a cancelsStart verb cancels
+    VerbBody body;
+};
+
+const VerbRow& verbRow(Verb verb);
+// The row of the verb an operation runs; null for Create and Update.
+const VerbRow* verbRowNamed(std::string_view name);
+// Every row, for tests that hold them against the polkit policy and the XML.
+const std::vector<VerbRow>& verbTable();
+std::string_view toString(Verb verb);
+
+}  // namespace nixos_containers
