@@ -12,6 +12,7 @@
 #include "container_manager.h"
 #include "container_paths.h"
 #include "container_store.h"
+#include "fake_seams.h"
 #include "network_plan.h"
 
 #if __has_include(<valgrind/callgrind.h>)
@@ -36,58 +37,6 @@ namespace nc = nixos_containers;
 namespace fs = std::filesystem;
 
 namespace {
-
-// Seams that answer nothing, but for the lists recover() asks for: no units,
-// no machines, so every container is stopped and has its network released
-// (the Worker drops the work).
-struct Silent final : nc::SystemdManager,
-                      nc::MachineRegistry,
-                      nc::Authorizer,
-                      nc::ContainerNetwork,
-                      nc::ProcessRunner,
-                      nc::Worker,
-                      nc::ContainerObserver {
-    void startTransientUnit(const nc::TransientUnit&, nc::StatusCallback) override {}
-    void startUnit(const std::string&, nc::StatusCallback) override {}
-    void stopUnit(const std::string&, nc::StatusCallback) override {}
-    void killUnit(const std::string&, int, nc::StatusCallback) override {}
-    void resetFailedUnit(const std::string&, nc::StatusCallback) override {}
-    void unitState(const std::string&, nc::Callback<nc::UnitState>) override {}
-    void listUnits(const std::vector<std::string>&,
-                   nc::Callback<std::map<std::string, nc::UnitState>> done) override {
-        later.emplace_back([done = std::move(done)] { done(std::map<std::string, nc::UnitState>{}); });
-    }
-    void watchUnits(const std::vector<std::string>&,
-                    std::function<void(const std::string&, const nc::UnitState&)>) override {}
-    void terminateMachine(const std::string&, nc::StatusCallback) override {}
-    void getMachine(const std::string&, nc::Callback<std::optional<nc::MachineInfo>>) override {}
-    void listMachines(nc::Callback<std::vector<nc::MachineInfo>> done) override {
-        later.emplace_back([done = std::move(done)] { done(std::vector<nc::MachineInfo>{}); });
-    }
-    void machineAddresses(const std::string&, nc::Callback<std::vector<std::string>>) override {}
-    void watchMachines(std::function<void(const std::string&, bool)>) override {}
-    void check(const nc::Caller&, const std::string&, const std::map<std::string, std::string>&,
-               nc::Callback<nc::Authorization>) override {}
-    void prepare(const nc::NetworkPlan&) override {}
-    void release(const nc::NetworkPlan&) override {}
-    void run(const nc::ProcessRequest&, std::function<void(const std::string&)>,
-             nc::Callback<nc::ProcessExit>) override {}
-    void run(std::function<void()>, nc::StatusCallback) override {}
-    void containerAdded(const nc::Container&) override {}
-    void containerRemoved(const std::string&) override {}
-    void containerChanged(const nc::Container&, nc::ContainerFields) override {}
-    void buildOutput(const std::string&, const std::string&) override {}
-
-    // The answers of listUnits and listMachines, run after the call as the loop would.
-    void answer() {
-        while (!later.empty()) {
-            auto next = std::move(later.front());
-            later.erase(later.begin());
-            next();
-        }
-    }
-    std::vector<std::function<void()>> later;
-};
 
 std::string nameOf(int index) {
     return "bench" + std::to_string(index);
@@ -152,11 +101,23 @@ int main(int argc, char** argv) {
             std::exit(1);
         }
     });
-    Silent silent;
+    // The tests' fakes: no units, no machines, so every container is stopped
+    // and has its (fake) network released.
+    nc::Deferred loop;
+    nc::FakeSystemd systemd{loop};
+    nc::FakeMachines machines{loop};
+    nc::FakeAuthorizer authorizer{loop};
+    nc::FakeNetwork network;
+    nc::FakeProcesses processes{loop};
+    nc::FakeWorker worker{loop};
+    nc::RecordingObserver observer;
     bestMs(rounds, "recover (loadAll, publish, states)", [&] {
-        nc::ContainerManager manager(settings, {silent, silent, silent, silent, silent, silent}, silent);
+        nc::ContainerManager manager(settings, {systemd, machines, authorizer, network, processes, worker},
+                                     observer);
         manager.recover([](const nc::Status&) {});
-        silent.answer();
+        loop.drain();
+        network.events.clear();
+        observer = {};
         if (manager.containers().size() != static_cast<std::size_t>(count)) {
             std::fprintf(stderr, "recover: %zu containers\n", manager.containers().size());
             std::exit(1);

@@ -1,0 +1,260 @@
+#pragma once
+
+// Fakes of every seam in service/core/system_seams.h and the observer, for
+// the unit tests and the benchmarks: each records what it was asked and
+// answers later, on a Deferred loop, as the real event loop would.
+#include "container_manager.h"
+
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace nixos_containers {
+
+// Completions run later, as the real loop runs them: never inside the call.
+struct Deferred {
+    std::deque<std::function<void()>> queue;
+    void post(std::function<void()> work) { queue.push_back(std::move(work)); }
+    // Runs the oldest completion alone; false when there was none.
+    bool runOne() {
+        if (queue.empty()) {
+            return false;
+        }
+        auto work = std::move(queue.front());
+        queue.pop_front();
+        work();
+        return true;
+    }
+    void drain() {
+        while (!queue.empty()) {
+            auto work = std::move(queue.front());
+            queue.pop_front();
+            work();
+        }
+    }
+};
+
+struct FakeSystemd final : SystemdManager {
+    explicit FakeSystemd(Deferred& loop) : loop(loop) {}
+    void startTransientUnit(const TransientUnit& unit, StatusCallback done) override {
+        started.push_back(unit);
+        auto finish = [this, unit, done] {
+            if (cancelled.erase(unit.name) > 0) {
+                units[unit.name] = {"failed", "failed", "signal"};
+                done(ContainerError(ErrorCode::StartFailed,
+                                    "unit " + unit.name + " job failed; result 'signal'"));
+            } else if (failStart) {
+                units[unit.name] = {"failed", "failed", "exit-code"};
+                done(ContainerError(ErrorCode::StartFailed,
+                                    "unit " + unit.name + " job failed; result 'exit-code'"));
+            } else {
+                units[unit.name] = {"active", "running", "success"};
+                done(Done{});
+            }
+        };
+        if (holdStarts) {
+            held.push_back(finish);
+            heldUnits.push_back(unit.name);
+        } else {
+            loop.post(finish);
+        }
+    }
+    void startUnit(const std::string& unit, StatusCallback done) override {
+        startedUnits.push_back(unit);
+        loop.post([this, unit, done] {
+            units[unit] = {"active", "running", ""};
+            done(Done{});
+        });
+    }
+    void killUnit(const std::string& unit, int signal, StatusCallback done) override {
+        killed.emplace_back(unit, signal);
+        // The main process dies: the unit's pending start job fails.
+        for (std::size_t i = 0; i < held.size(); ++i) {
+            if (heldUnits[i] == unit && held[i]) {
+                cancelled.insert(unit);
+                loop.post(std::move(held[i]));
+                held[i] = nullptr;
+            }
+        }
+        loop.post([done] { done(Done{}); });
+    }
+    void stopUnit(const std::string& unit, StatusCallback done) override {
+        stopped.push_back(unit);
+        loop.post([this, unit, done] {
+            units.erase(unit);
+            done(Done{});
+        });
+    }
+    void resetFailedUnit(const std::string& unit, StatusCallback done) override {
+        loop.post([this, unit, done] {
+            if (units[unit].activeState == "failed") {
+                units.erase(unit);
+            }
+            done(Done{});
+        });
+    }
+    void unitState(const std::string& unit, Callback<UnitState> done) override {
+        loop.post([this, unit, done] { done(units.contains(unit) ? units[unit] : UnitState{}); });
+    }
+    void listUnits(const std::vector<std::string>&,
+                   Callback<std::map<std::string, UnitState>> done) override {
+        loop.post([this, done] { done(units); });
+    }
+    void watchUnits(const std::vector<std::string>&,
+                    std::function<void(const std::string&, const UnitState&)> onChange) override {
+        watcher = std::move(onChange);
+    }
+
+    Deferred& loop;
+    std::vector<TransientUnit> started;
+    std::vector<std::string> stopped;
+    std::map<std::string, UnitState> units;
+    bool failStart = false;
+    bool holdStarts = false;
+    std::vector<std::function<void()>> held;
+    std::vector<std::string> heldUnits;  // the unit of each held start
+    std::set<std::string> cancelled;
+    std::vector<std::pair<std::string, int>> killed;
+    std::vector<std::string> startedUnits;  // startUnit (declarative units)
+    std::function<void(const std::string&, const UnitState&)> watcher;
+};
+
+struct FakeMachines final : MachineRegistry {
+    explicit FakeMachines(Deferred& loop) : loop(loop) {}
+    void terminateMachine(const std::string& name, StatusCallback done) override {
+        terminated.push_back(name);
+        loop.post([done] { done(Done{}); });
+    }
+    void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) override {
+        ++lookups;
+        loop.post([this, name, done] {
+            auto found = machines.find(name);
+            done(found == machines.end() ? std::optional<MachineInfo>{} : std::optional(found->second));
+        });
+    }
+    void listMachines(Callback<std::vector<MachineInfo>> done) override {
+        loop.post([this, done] {
+            std::vector<MachineInfo> all;
+            for (const auto& [name, machine] : machines) {
+                all.push_back(machine);
+            }
+            done(all);
+        });
+    }
+    void machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) override {
+        ++addressQueries;
+        auto answer = [this, name, done] { done(addresses[name]); };
+        if (holdAddresses) {
+            heldAddresses.push_back(answer);
+        } else {
+            loop.post(answer);
+        }
+    }
+    void watchMachines(std::function<void(const std::string&, bool)> onChange) override {
+        watcher = std::move(onChange);
+    }
+
+    Deferred& loop;
+    std::map<std::string, MachineInfo> machines;
+    std::vector<std::string> terminated;
+    std::map<std::string, std::vector<std::string>> addresses;
+    std::function<void(const std::string&, bool)> watcher;  // MachineNew/MachineRemoved
+    int lookups = 0;
+    int addressQueries = 0;
+    bool holdAddresses = false;
+    std::vector<std::function<void()>> heldAddresses;
+};
+
+struct FakeAuthorizer final : Authorizer {
+    explicit FakeAuthorizer(Deferred& loop) : loop(loop) {}
+    void check(const Caller& caller, const std::string& actionId,
+               const std::map<std::string, std::string>& details, Callback<Authorization> done) override {
+        checks.push_back({actionId, details});
+        auto answer = answers.contains(caller.uid) ? answers[caller.uid] : Authorization::Denied;
+        if (hold) {
+            held.push_back([done, answer] { done(answer); });
+        } else {
+            loop.post([done, answer] { done(answer); });
+        }
+    }
+    bool hold = false;
+    std::vector<std::function<void()>> held;
+    Deferred& loop;
+    std::map<std::uint32_t, Authorization> answers;
+    std::vector<std::pair<std::string, std::map<std::string, std::string>>> checks;
+};
+
+struct FakeNetwork final : ContainerNetwork {
+    void prepare(const NetworkPlan& plan) override {
+        events.push_back("prepare " + plan.container);
+        if (failPrepare) {
+            throw ContainerError(ErrorCode::NetworkSetupFailed, "bridge 'br9' does not exist");
+        }
+    }
+    void release(const NetworkPlan& plan) override { events.push_back("release " + plan.container); }
+    std::vector<std::string> events;
+    bool failPrepare = false;
+};
+
+struct FakeProcesses final : ProcessRunner {
+    explicit FakeProcesses(Deferred& loop) : loop(loop) {}
+    void run(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
+             Callback<ProcessExit> done) override {
+        requests.push_back(request);
+        loop.post([this, request, onLine, done] {
+            onLine("building...");
+            ProcessExit exit;
+            exit.exitStatus = exitStatus;
+            if (exitStatus == 0 && !buildResult.empty()) {
+                // nix-env -p PROFILE: the profile now points at the result.
+                auto profile = std::find(request.argv.begin(), request.argv.end(), "-p");
+                std::filesystem::create_symlink(buildResult, *(profile + 1));
+            }
+            done(exit);
+        });
+    }
+    Deferred& loop;
+    std::vector<ProcessRequest> requests;
+    int exitStatus = 0;
+    std::filesystem::path buildResult;
+};
+
+// Runs the work inline, later, as if on another thread.
+struct FakeWorker final : Worker {
+    explicit FakeWorker(Deferred& loop) : loop(loop) {}
+    void run(std::function<void()> work, StatusCallback done) override {
+        loop.post([work, done] {
+            try {
+                work();
+            } catch (const ContainerError& error) {
+                done(error);
+                return;
+            }
+            done(Done{});
+        });
+    }
+    Deferred& loop;
+};
+
+struct RecordingObserver final : ContainerObserver {
+    void containerAdded(const Container& container) override { added.push_back(container.name); }
+    void containerRemoved(const std::string& name) override { removed.push_back(name); }
+    void containerChanged(const Container& container, ContainerFields fields) override {
+        if (fields.has(ContainerField::State)) {
+            states.emplace_back(toString(container.state));
+        }
+        if (fields.has(ContainerField::Addresses)) {
+            addresses.push_back(container.addresses);
+        }
+    }
+    void buildOutput(const std::string&, const std::string& line) override { buildLines.push_back(line); }
+    std::vector<std::string> added, removed, states, buildLines;
+    std::vector<std::vector<std::string>> addresses;  // each Addresses change
+};
+
+}  // namespace nixos_containers

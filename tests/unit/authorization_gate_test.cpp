@@ -1,0 +1,69 @@
+#include "authorization_gate.h"
+#include "fake_seams.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+namespace nixos_containers {
+namespace {
+
+struct AuthorizationGateTest : ::testing::Test {
+    Status ask(const Caller& caller) {
+        std::optional<Status> answer;
+        gate.authorize(caller, "org.nixos.containers.manage", "web", "start",
+                       [&](Status status) { answer = std::move(status); });
+        loop.drain();
+        return answer.value_or(Status(ContainerError(ErrorCode::Failed, "no answer")));
+    }
+    Deferred loop;
+    FakeAuthorizer authorizer{loop};
+    AuthorizationGate gate{authorizer};
+};
+
+TEST_F(AuthorizationGateTest, RootAndTheServiceItselfPassWithoutPolkit) {
+    Caller root;
+    Caller service;
+    service.uid = 61001;
+    service.internal = true;
+    EXPECT_TRUE(ask(root).ok());
+    EXPECT_TRUE(ask(service).ok());
+    EXPECT_TRUE(authorizer.checks.empty());
+}
+
+TEST_F(AuthorizationGateTest, AsksForTheActionWithContainerAndVerbAndNamesTheAnswer) {
+    Caller user;
+    user.uid = 61001;
+    authorizer.answers[user.uid] = Authorization::Allowed;
+    EXPECT_TRUE(ask(user).ok());
+    ASSERT_EQ(authorizer.checks.size(), 1U);
+    EXPECT_EQ(authorizer.checks[0].first, "org.nixos.containers.manage");
+    EXPECT_EQ(authorizer.checks[0].second,
+              (std::map<std::string, std::string>{{"container", "web"}, {"verb", "start"}}));
+
+    authorizer.answers[user.uid] = Authorization::ChallengeRequired;
+    EXPECT_EQ(ask(user).error().code(), ErrorCode::InteractiveAuthorizationRequired);
+    authorizer.answers[user.uid] = Authorization::Denied;
+    auto denied = ask(user);
+    EXPECT_EQ(denied.error().code(), ErrorCode::AccessDenied);
+    EXPECT_EQ(std::string(denied.error().what()),
+              "uid 61001 is not authorized for org.nixos.containers.manage (start 'web')");
+}
+
+TEST_F(AuthorizationGateTest, ACallerCannotPileUpChecks) {
+    Caller user;
+    user.uid = 61001;
+    authorizer.hold = true;
+    int limited = 0;
+    for (int i = 0; i < 17; ++i) {
+        gate.authorize(user, "org.nixos.containers.manage", "web", "start", [&](const Status& status) {
+            limited += !status.ok() && status.error().code() == ErrorCode::LimitsExceeded ? 1 : 0;
+        });
+    }
+    loop.drain();
+    EXPECT_EQ(authorizer.held.size(), 16U);
+    EXPECT_EQ(limited, 1);
+}
+
+}  // namespace
+}  // namespace nixos_containers

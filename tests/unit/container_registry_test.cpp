@@ -1,0 +1,72 @@
+// What exists and its state: recovery, machined's leaders and addresses, against the fake seams
+// (tests/support/fake_seams.h). The same behaviours run against the real programs in tests/bus and
+// tests/sandbox.
+#include "manager_fixture.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+namespace nixos_containers {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+using ContainerRegistryTest = ContainerManagerTest;
+
+TEST_F(ContainerRegistryTest, AMachineOfItsNameDoesNotGiveAStoppedContainerALeader) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    machines.machines["web"] = {"web", "other.service", 777};  // somebody else's nspawn -M web
+    machines.watcher("web", true);
+    loop.drain();
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+    EXPECT_EQ(manager().get("web").leader, 0U);
+}
+
+TEST_F(ContainerRegistryTest, AddressesAnsweredAfterTheContainerStoppedAreDropped) {
+    createWebWithMachinedAddressesHeld();
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    machines.machines.erase("web");
+    ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());
+    ASSERT_FALSE(machines.heldAddresses.empty());
+    machines.heldAddresses[0]();
+    loop.drain();
+    EXPECT_EQ(manager().get("web").addresses, std::vector<std::string>{"10.233.0.2"});
+}
+
+TEST_F(ContainerRegistryTest, WithoutAPrivateNetworkMachinedIsNotAskedForAddresses) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+    EXPECT_EQ(machines.addressQueries, 0);
+}
+
+// As systemctl stop: a Stop while the container starts cancels the start
+// instead of waiting for it (up to TimeoutStartSec) or answering Busy.
+
+TEST_F(ContainerRegistryTest, RecoveryTakesStateFromSystemdAndMachinedAndAutoStarts) {
+    ASSERT_TRUE(create("running", systemSpec(), root).ok());
+    auto autoSpec = systemSpec();
+    autoSpec.autoStart = true;
+    ASSERT_TRUE(create("auto", autoSpec, root).ok());
+    manager_.reset();  // the service is restarted
+
+    systemd.units["nixos-container@running.service"] = {"active", "running", ""};
+    machines.machines["running"] = {"running", "nixos-container@running.service", 99};
+    systemd.started.clear();
+    auto& restarted = manager();
+    EXPECT_EQ(restarted.get("running").state, ContainerState::Running);
+    EXPECT_EQ(restarted.get("running").leader, 99U);
+    ASSERT_EQ(systemd.started.size(), 1U);
+    EXPECT_EQ(systemd.started[0].name, "nixos-container@auto.service");
+    EXPECT_EQ(restarted.get("auto").state, ContainerState::Running);
+}
+
+}  // namespace
+}  // namespace nixos_containers

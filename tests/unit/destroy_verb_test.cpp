@@ -1,0 +1,74 @@
+// Destroy: everything on disk goes; declarative containers stay, against the fake seams
+// (tests/support/fake_seams.h). The same behaviours run against the real programs in tests/bus and
+// tests/sandbox.
+#include "manager_fixture.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+namespace nixos_containers {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+using DestroyVerbTest = ContainerManagerTest;
+
+TEST_F(DestroyVerbTest, DestroyRemovesTheLockFileAKilledNspawnLeft) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    fs::create_directories(settings.stateDir);
+    const auto lock = settings.stateDir / ".#web.lck";
+    std::ofstream(lock) << "";
+    ASSERT_TRUE(fs::exists(lock));
+    const auto other = settings.stateDir / ".#webby.lck";  // another container's
+    std::ofstream(other) << "";
+    ASSERT_TRUE(perform(Verb::Destroy, "web", root).ok());
+    EXPECT_FALSE(fs::exists(fs::symlink_status(lock)));
+    EXPECT_TRUE(fs::exists(other));
+}
+
+TEST_F(DestroyVerbTest, DestroyRemovesEverythingOnDisk) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    auto rootDir = manager().get("web").root;
+    ASSERT_TRUE(perform(Verb::Destroy, "web", root).ok());
+    EXPECT_THAT(systemd.stopped, Contains("nixos-container@web.service"));
+    EXPECT_FALSE(fs::exists(settings.configDir / "web.conf"));
+    EXPECT_FALSE(fs::exists(rootDir));
+    EXPECT_FALSE(fs::exists(settings.profilesDir / "web"));
+    EXPECT_FALSE(fs::exists(settings.gcrootsDir / "web"));
+    EXPECT_THAT(observer.removed, Contains("web"));
+    EXPECT_EQ(manager().find("web"), nullptr);
+    auto gone = perform(Verb::Start, "web", root);
+    EXPECT_EQ(gone.error().code(), ErrorCode::NoSuchContainer);
+}
+
+TEST_F(DestroyVerbTest, DeclarativeContainersCannotBeChangedOrDestroyed) {
+    fs::create_directories(settings.configDir);
+    std::ofstream(settings.configDir / "nixos.conf")
+        << "SYSTEM_PATH=" << (settings.storeDir / "abc-system").string() << "\n";
+    fs::permissions(settings.configDir / "nixos.conf", fs::perms::owner_read | fs::perms::group_read);
+    fs::create_directories(settings.declarativeUnitDirs[0]);
+    auto& service = manager();
+    ASSERT_NE(service.find("nixos"), nullptr);
+    EXPECT_TRUE(service.get("nixos").declarative);
+    EXPECT_EQ(service.get("nixos").unit, "container@nixos.service");
+    auto destroyed = perform(Verb::Destroy, "nixos", root);
+    EXPECT_EQ(destroyed.error().code(), ErrorCode::Declarative);
+    std::optional<Status> updated;
+    SpecPatch patch;
+    patch.set("AutoStart", [](ContainerSpec& spec) { spec.autoStart = true; });
+    service.update(root, "nixos", patch, [&](Status status) { updated = status; });
+    loop.drain();
+    ASSERT_TRUE(updated);
+    EXPECT_EQ(updated->error().code(), ErrorCode::Declarative);
+    EXPECT_TRUE(fs::exists(settings.configDir / "nixos.conf"));
+}
+
+}  // namespace
+}  // namespace nixos_containers

@@ -1,0 +1,40 @@
+// Reload: switch-to-configuration test, inside the running container.
+#include "manager_fixture.h"
+
+#include <gtest/gtest.h>
+
+namespace nixos_containers {
+namespace {
+
+using ReloadVerbTest = ContainerManagerTest;
+
+TEST_F(ReloadVerbTest, RunsSwitchToConfigurationInTheLeadersNamespaces) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    auto reloaded = perform(Verb::Reload, "web", root);
+    ASSERT_TRUE(reloaded.ok()) << reloaded.error().what();
+    ASSERT_EQ(processes.requests.size(), 1U);
+    const auto& request = processes.requests[0];
+    EXPECT_EQ(request.argv,
+              (std::vector<std::string>{"/nix/store/abc-system/bin/switch-to-configuration", "test"}));
+    ASSERT_TRUE(request.namespacesOf.has_value());
+    EXPECT_EQ(*request.namespacesOf, 4242);
+}
+
+TEST_F(ReloadVerbTest, AStoppedContainerIsNotRunningAndAFailedSwitchIsNamed) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    EXPECT_EQ(perform(Verb::Reload, "web", root).error().code(), ErrorCode::NotRunning);
+    EXPECT_TRUE(processes.requests.empty());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    processes.exitStatus = 1;
+    auto reloaded = perform(Verb::Reload, "web", root);
+    ASSERT_FALSE(reloaded.ok());
+    EXPECT_EQ(reloaded.error().code(), ErrorCode::ReloadFailed);
+    EXPECT_NE(std::string(reloaded.error().what()).find("exited with status 1"), std::string::npos)
+        << reloaded.error().what();
+}
+
+}  // namespace
+}  // namespace nixos_containers

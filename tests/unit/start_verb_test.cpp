@@ -1,0 +1,130 @@
+// Start: pre-start, the network before the unit, the leader and the addresses, against the fake seams
+// (tests/support/fake_seams.h). The same behaviours run against the real programs in tests/bus and
+// tests/sandbox.
+#include "manager_fixture.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+namespace nixos_containers {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+using StartVerbTest = ContainerManagerTest;
+
+TEST_F(StartVerbTest, StartPreparesTheNetworkBeforeTheUnitAndStopReleasesIt) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    auto started = perform(Verb::Start, "web", root);
+    ASSERT_TRUE(started.ok()) << started.error().what();
+    ASSERT_EQ(systemd.started.size(), 1U);
+    EXPECT_EQ(systemd.started[0].name, "nixos-container@web.service");
+    EXPECT_THAT(machines.terminated, Contains("web"));  // stale registration first
+    EXPECT_THAT(network.events, Contains("prepare web"));
+    const auto& container = manager().get("web");
+    EXPECT_EQ(container.state, ContainerState::Running);
+    EXPECT_EQ(container.leader, 4242U);
+    EXPECT_TRUE(fs::exists(container.root / "etc/os-release"));
+    EXPECT_TRUE(fs::exists(container.root / "etc/resolv.conf"));
+    EXPECT_THAT(observer.states, Contains("starting"));
+
+    network.events.clear();
+    ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());
+    EXPECT_THAT(network.events, Contains("release web"));
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+    EXPECT_EQ(manager().get("web").leader, 0U);
+}
+
+// machined reads a container's addresses inside it, which takes
+// milliseconds: Start does not wait for them.
+
+TEST_F(StartVerbTest, StartAnswersBeforeMachinedsAddressesWhichFollow) {
+    createWebWithMachinedAddressesHeld();
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+    EXPECT_EQ(manager().get("web").addresses, std::vector<std::string>{"10.233.0.2"});  // planned
+    ASSERT_EQ(machines.heldAddresses.size(), 1U);
+
+    observer.addresses.clear();
+    machines.heldAddresses[0]();
+    loop.drain();
+    EXPECT_EQ(manager().get("web").addresses, (std::vector<std::string>{"10.233.0.2", "fe80::2"}));
+    EXPECT_THAT(observer.addresses, Contains(std::vector<std::string>{"10.233.0.2", "fe80::2"}));
+}
+
+TEST_F(StartVerbTest, AStartLearnsItsLeaderFromMachineNewAndAnswersWithoutAskingAgain) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    systemd.holdStarts = true;
+    std::optional<Status> answer;
+    manager().perform(root, Verb::Start, "web", [&](Status status) { answer = std::move(status); });
+    loop.drain();
+    ASSERT_EQ(systemd.held.size(), 1U);
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    ASSERT_TRUE(machines.watcher);
+    machines.watcher("web", true);  // nspawn registered the machine; the init is not ready yet
+    loop.drain();
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+    EXPECT_FALSE(answer.has_value());
+
+    const int lookups = machines.lookups;
+    systemd.held[0]();
+    loop.drain();
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_TRUE(answer->ok());
+    EXPECT_EQ(machines.lookups, lookups);  // answered without another lookup
+    EXPECT_EQ(manager().get("web").state, ContainerState::Running);
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+}
+
+TEST_F(StartVerbTest, AStartNeverKeepsTheLeaderOfAnEarlierMachine) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 111};  // a stale registration
+    machines.watcher("web", true);
+    loop.drain();
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+}
+
+TEST_F(StartVerbTest, FailedStartReportsTheUnitResultAndReleasesTheNetwork) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    systemd.failStart = true;
+    auto started = perform(Verb::Start, "web", root);
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.error().code(), ErrorCode::StartFailed);
+    EXPECT_THAT(started.error().what(), HasSubstr("exit-code"));
+    EXPECT_EQ(manager().get("web").state, ContainerState::Failed);
+    EXPECT_THAT(network.events, Contains("release web"));
+    // Stop forgets the failure, and the next Start works.
+    ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+    systemd.failStart = false;
+    EXPECT_TRUE(perform(Verb::Start, "web", root).ok());
+}
+
+TEST_F(StartVerbTest, NetworkFailureIsNamedAndNothingStarts) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    network.failPrepare = true;
+    auto started = perform(Verb::Start, "web", root);
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.error().code(), ErrorCode::NetworkSetupFailed);
+    EXPECT_THAT(started.error().what(), HasSubstr("br9"));
+    EXPECT_TRUE(systemd.started.empty());
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+}
+
+}  // namespace
+}  // namespace nixos_containers
