@@ -4,7 +4,17 @@
 #   sandbox_test_begin NAME   # root check (exit 77), DIR and WORK, traps
 # Its scenarios use check/poll/scenario and the bus helpers below; the EXIT
 # trap tears the sandbox down, runs check-host, prints the scenario wall
-# times and ends with the line "N passed, M failed".
+# times and ends with the line "N passed, M failed"; the exit status is
+# non-zero when a check failed or the script aborted.
+#
+# HARNESS_SELFCHECK=pass|fail|abort makes sandbox_test_begin test this file
+# instead of running the script: no root, no sandbox; one true check, plus
+# (fail) one deliberately false check, or (abort) an exit 3 outside any
+# scenario, then the real EXIT trap. tests/harness/selfcheck.sh expects exit
+# 0 for pass and non-zero for the other two.
+#
+# Not root: exit 77 (ctest: skipped), unless CI is set: then a skip is a
+# failure (exit 1), as in scripts/test.sh.
 # Functions run only through check/poll (SC2317); checks pass single-quoted
 # scripts to sh -c (SC2016); the names it defines are for the scripts (SC2034).
 # shellcheck shell=bash disable=SC2016,SC2317,SC2034
@@ -37,7 +47,12 @@ has() { grep "$@" >/dev/null; }
 # an empty path that later commands would treat as "/".
 sandbox_test_begin() {
     TEST_NAME=$1
-    [[ $(id -u) == 0 ]] || { echo "$TEST_NAME: SKIP: needs root" >&2; exit 77; }
+    [[ -z ${HARNESS_SELFCHECK:-} ]] || harness_selfcheck # does not return
+    if [[ $(id -u) != 0 ]]; then
+        [[ -z ${CI:-} ]] || { echo "$TEST_NAME: FAIL: needs root; CI is set, so a skipped tier is a failure" >&2; exit 1; }
+        echo "$TEST_NAME: SKIP: needs root" >&2
+        exit 77
+    fi
     DIR=$(mktemp -d "/tmp/nc-$TEST_NAME.XXXXXX")
     [[ $DIR == /tmp/nc-"$TEST_NAME".?* && -d $DIR ]] || { echo "$TEST_NAME: bad mktemp result '$DIR'" >&2; exit 1; }
     WORK=$(mktemp -d "/tmp/nc-$TEST_NAME-work.XXXXXX") # outputs and logs, outside the sandbox dir
@@ -47,6 +62,32 @@ sandbox_test_begin() {
     T_START=$(now_ms)
     trap sandbox_test_finish EXIT
     trap 'exit 130' INT TERM
+}
+
+# The self-check of this harness (see the top of the file): the real check,
+# scenario and EXIT trap, without a sandbox.
+SELFCHECK=''
+harness_selfcheck() {
+    SELFCHECK=$HARNESS_SELFCHECK DIR=''
+    case $SELFCHECK in pass | fail | abort) ;; *) echo "HARNESS_SELFCHECK must be pass, fail or abort" >&2; exit 2 ;; esac
+    WORK=$(mktemp -d "/tmp/nc-selfcheck-$TEST_NAME.XXXXXX")
+    [[ $WORK == /tmp/nc-selfcheck-"$TEST_NAME".?* && -d $WORK ]] || { echo "$TEST_NAME: bad mktemp result '$WORK'" >&2; exit 1; }
+    LOG=$WORK/step.log
+    T_START=$(now_ms)
+    trap sandbox_test_finish EXIT
+    trap 'exit 130' INT TERM
+    echo "$TEST_NAME: harness self-check ($SELFCHECK): lib.sh's check and EXIT trap, no sandbox"
+    scenario "harness self-check ($SELFCHECK)"
+    check "harness self-check: a true check" true
+    case $SELFCHECK in
+        fail) check "harness self-check: a deliberately false check" false ;;
+        abort)
+            end_scenario
+            echo "harness self-check: exit 3 outside any scenario"
+            exit 3
+            ;;
+    esac
+    exit 0
 }
 
 # Shell functions cannot run under timeout(1) directly: hand them to a bash
@@ -104,17 +145,22 @@ sandbox_test_finish() {
     local rc=$?
     trap - EXIT INT TERM
     set +e
-    [[ -n $SCEN_NAME ]] && ((rc != 0)) && fail "scenario '$SCEN_NAME' aborted (exit $rc)"
-    end_scenario
-    if ((failed > 0)) && [[ -f $DIR/pid ]]; then
-        echo
-        echo "---- journal (service and containers), last 80 lines"
-        "$SANDBOX" exec "$DIR" journalctl --no-pager -u nixos-containers -u 'nixos-container@*' 2>/dev/null | tail -n 80
+    # An abort fails the run, inside a scenario or not.
+    if ((rc != 0)); then
+        if [[ -n $SCEN_NAME ]]; then fail "scenario '$SCEN_NAME' aborted (exit $rc)"; else fail "$TEST_NAME aborted (exit $rc)"; fi
     fi
-    echo
-    check "sandbox down" "$SANDBOX" down "$DIR"
-    check "host unchanged (check-host)" "$SANDBOX" check-host "$DIR"
-    rmdir "$DIR" 2>/dev/null
+    end_scenario
+    if [[ -z $SELFCHECK ]]; then
+        if ((failed > 0)) && [[ -f $DIR/pid ]]; then
+            echo
+            echo "---- journal (service and containers), last 80 lines"
+            "$SANDBOX" exec "$DIR" journalctl --no-pager -u nixos-containers -u 'nixos-container@*' 2>/dev/null | tail -n 80
+        fi
+        echo
+        check "sandbox down" "$SANDBOX" down "$DIR"
+        check "host unchanged (check-host)" "$SANDBOX" check-host "$DIR"
+        rmdir "$DIR" 2>/dev/null
+    fi
     rm -rf --one-file-system "$WORK"
     echo
     echo "---- scenario wall times"
