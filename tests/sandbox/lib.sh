@@ -31,7 +31,9 @@ ERR=org.nixos.Containers.Error
 DBUS_ERR=org.freedesktop.DBus.Error
 U_ALLOWED=61001 U_DENIED=61002 U_CHALLENGED=61003
 # Variables a function run by `bounded` sees; scripts may append theirs.
-BOUNDED_VARS=(DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR U_ALLOWED U_DENIED U_CHALLENGED)
+BOUNDED_VARS=(DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR U_ALLOWED U_DENIED U_CHALLENGED LIST_WITNESS)
+# A container kept through a script, which List must show (see container_names).
+LIST_WITNESS=''
 
 passed=0 failed=0
 declare -a SUMMARY=()
@@ -220,6 +222,90 @@ sandbox_up() {
         exit 1
     fi
     export NOTIFY_INIT=$DIR/payload/notify-init
+}
+
+# ------------------------------------------------- absence, positively ---
+# "X is absent" counts only when the probe is shown to work: the listing
+# command succeeded and it lists an item known to be there. Each listing
+# below prints one name per line and fails otherwise.
+# absent_from WHAT ITEM LISTING: ITEM is not a line of LISTING (the output
+# of a listing that succeeded).
+absent_from() {
+    ! grep -qxF -- "$2" <<<"$3" || { echo "$2 is still in $1:"; sed 's/^/  /' <<<"$3"; return 1; }
+}
+# machined's machines (ListMachines), which must include its own ".host".
+machine_names() {
+    in_sb busctl --json=short call org.freedesktop.machine1 /org/freedesktop/machine1 \
+        org.freedesktop.machine1.Manager ListMachines |
+        python3 -c 'import json, sys
+names = [m[0] for m in json.load(sys.stdin)["data"][0]]
+print("\n".join(names))
+sys.exit(0 if ".host" in names else "ListMachines does not show .host")'
+}
+machine_absent() { # NAME
+    local l
+    l=$(machine_names) || { echo "cannot list machines (machined): $l"; return 1; }
+    absent_from "machined's machines" "$1" "$l"
+}
+# Every link name and altname in the sandbox's namespace, which must include lo.
+link_names() {
+    in_sb ip -j link show | python3 -c 'import json, sys
+names = [n for l in json.load(sys.stdin) for n in [l["ifname"], *l.get("altnames", [])]]
+print("\n".join(names))
+sys.exit(0 if "lo" in names else "ip link does not show lo")'
+}
+link_absent() { # NAME...: no link has any of these names or altnames
+    local l n
+    l=$(link_names) || { echo "cannot list the sandbox's links: $l"; return 1; }
+    for n; do absent_from "the sandbox's links" "$n" "$l" || return 1; done
+}
+# Loaded units, which must include dbus.service (the sandbox's bus).
+unit_names() {
+    local l
+    l=$(in_sb systemctl list-units --all --no-legend --plain --full) || return 1
+    l=$(awk '{print $1}' <<<"$l")
+    grep -qxF dbus.service <<<"$l" || { echo "systemctl list-units does not show dbus.service"; return 1; }
+    echo "$l"
+}
+unit_absent() { # NAME: no unit nixos-container@NAME.service loaded at all
+    local l
+    l=$(unit_names) || { echo "cannot list units: $l"; return 1; }
+    absent_from "the loaded units" "nixos-container@$1.service" "$l"
+}
+# unit_state UNIT STATE...: the unit's ActiveState, read by a systemctl that
+# answered, is one of STATE.
+unit_state() {
+    local s w u=$1
+    shift
+    s=$(in_sb systemctl show -P ActiveState "$u") && [[ -n $s ]] || { echo "cannot read ActiveState of $u"; return 1; }
+    for w; do [[ $s == "$w" ]] && return 0; done
+    echo "$u is $s, expected one of: $*"
+    return 1
+}
+# The names List gives. With LIST_WITNESS set (a container the script keeps
+# for this), List must show it.
+container_names() {
+    local l
+    l=$(in_sb busctl --json=short --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" List |
+        python3 -c 'import json, sys
+print("\n".join(r[0] for r in json.load(sys.stdin)["data"][0]))') || return 1
+    [[ -z $LIST_WITNESS ]] || grep -qxF -- "$LIST_WITNESS" <<<"$l" || { echo "List does not show the witness $LIST_WITNESS"; return 1; }
+    echo "$l"
+}
+not_listed() { # NAME
+    local l
+    l=$(container_names) || { echo "cannot read List: $l"; return 1; }
+    absent_from List "$1" "$l"
+}
+# path_absent PATH: no PATH inside the sandbox (and the probe ran there).
+path_absent() {
+    local out
+    out=$(in_sb sh -c 'if [ -e "$1" ]; then echo present; else echo absent; fi' sh "$1")
+    case $out in
+        absent) return 0 ;;
+        present) echo "$1 exists in the sandbox"; return 1 ;;
+        *) echo "cannot probe $1 in the sandbox: '$out'"; return 1 ;;
+    esac
 }
 
 # A container's addresses as a sorted, space-separated list: as its
