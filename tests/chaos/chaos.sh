@@ -36,6 +36,8 @@
 #                 a traceback, no FAIL: line): exit non-zero
 #   unnamed       the driver with an injected call answered with
 #                 org.freedesktop.DBus.Error.Failed (invariant 5): exit non-zero
+# finish and the helpers run through the trap and drive (SC2317).
+# shellcheck disable=SC2317
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)

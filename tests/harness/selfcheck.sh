@@ -49,7 +49,7 @@ expect() {
     else
         fail "$what"
         printf '    - %s\n' "${problems[@]}"
-        sed 's/^/    | /' <<<"$out" | tail -n 30
+        tail -n 30 <<<"$out" | sed 's/^/    | /'
     fi
 }
 
@@ -95,7 +95,7 @@ expect_summary() { # DESCRIPTION WANT JUNIT_CASES TIERS [REQUIRED_LINE_REGEX...]
     if ((${#problems[@]} == 0)); then pass "ctest_summary.py: $desc"; else
         fail "ctest_summary.py: $desc"
         printf '    - %s\n' "${problems[@]}"
-        sed 's/^/    | /' <<<"$out"
+        tail -n 60 <<<"$out" | sed 's/^/    | /'
     fi
 }
 run='<testcase name="u1" status="run"/>'

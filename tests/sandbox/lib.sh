@@ -231,7 +231,7 @@ sandbox_up() {
 # absent_from WHAT ITEM LISTING: ITEM is not a line of LISTING (the output
 # of a listing that succeeded).
 absent_from() {
-    ! grep -qxF -- "$2" <<<"$3" || { echo "$2 is still in $1:"; sed 's/^/  /' <<<"$3"; return 1; }
+    ! grep -qxF -- "$2" <<<"$3" || { echo "$2 is still in $1:"; printf '  %s\n' "$3"; return 1; }
 }
 # machined's machines (ListMachines), which must include its own ".host".
 machine_names() {
@@ -277,7 +277,7 @@ unit_absent() { # NAME: no unit nixos-container@NAME.service loaded at all
 unit_state() {
     local s w u=$1
     shift
-    s=$(in_sb systemctl show -P ActiveState "$u") && [[ -n $s ]] || { echo "cannot read ActiveState of $u"; return 1; }
+    if ! s=$(in_sb systemctl show -P ActiveState "$u") || [[ -z $s ]]; then echo "cannot read ActiveState of $u"; return 1; fi
     for w; do [[ $s == "$w" ]] && return 0; done
     echo "$u is $s, expected one of: $*"
     return 1

@@ -229,7 +229,7 @@ machine_gone() {
 unit_active_state() { in_sb systemctl show -P ActiveState "selftest-$1.service"; }
 unit_not_failed() {
     local s
-    s=$(unit_active_state "$1") && [[ -n $s ]] || { echo "cannot read the ActiveState of selftest-$1.service"; return 1; }
+    if ! s=$(unit_active_state "$1") || [[ -z $s ]]; then echo "cannot read the ActiveState of selftest-$1.service"; return 1; fi
     [[ $s != failed ]] || { echo "selftest-$1.service is failed"; return 1; }
 }
 unit_result() { in_sb systemctl show -P Result "selftest-$1.service"; }
