@@ -219,7 +219,11 @@ names = [m[0] for m in json.load(sys.stdin)["data"][0]]
 print("\n".join(names))
 sys.exit(0 if ".host" in names else "ListMachines does not show .host")'
 }
-machine_listed() { machine_names | grep -qx "$1"; }
+machine_listed() {
+    local names
+    names=$(machine_names) || { echo "cannot list machines"; return 1; }
+    grep -qxF "$1" <<<"$names" || { echo "machine $1 is not listed: $names"; return 1; }
+}
 machine_gone() {
     local names
     names=$(machine_names) || { echo "cannot list machines"; return 1; }
