@@ -12,7 +12,9 @@ Prints "NAME TIER: N passed, N failed, N skipped" per tier and exits 1 when a
 test failed, when a test was skipped or disabled (each one named: a skipped
 test proves nothing, so scripts/test.sh counts it as a failure), when a tier
 of --tiers ran zero tests, or when a test has no tier. --counts FILE gets the
-line "PASSED FAILED SKIPPED" for the caller's total.
+line "PASSED FAILED SKIPPED" for the caller's total, where FAILED also counts
+each of those problems that is not a failed or skipped test (an empty tier,
+missing results), so that the closing line never reads "0 failed" for them.
 """
 import argparse
 import json
@@ -39,6 +41,7 @@ def main():
     a = ap.parse_args()
 
     problems = []
+    extra = 0  # problems that are not a failed or skipped test
     with open(a.tests) as f:
         listed = json.load(f)["tests"]
     labels = {}
@@ -51,6 +54,7 @@ def main():
     except (OSError, ET.ParseError) as e:
         cases = []
         problems.append(f"no readable ctest results in {a.junit}: {e}")
+        extra += 1
 
     expected = [t for t in a.tiers.split(",") if t]
     counts = {t: [0, 0, 0] for t in expected}
@@ -62,6 +66,7 @@ def main():
         tier = tier_of(labels.get(name, []))
         if tier is None:
             problems.append(f"{name}: no tier label ({', '.join(TIER_ORDER)})")
+            extra += 1
             tier = "unlabelled"
         c = counts.setdefault(tier, [0, 0, 0])
         if status == "run":
@@ -77,6 +82,7 @@ def main():
     for t in listed:
         if t["name"] not in seen and results_exist(a.junit):
             problems.append(f"{t['name']}: listed by ctest but has no result")
+            extra += 1
 
     total = [0, 0, 0]
     for tier in expected + sorted(set(counts) - set(expected)):
@@ -84,12 +90,13 @@ def main():
         print(f"{a.run} {tier}: {p} passed, {f} failed, {s} skipped")
         if tier in expected and p + f == 0:
             problems.append(f"{tier}: the tier ran zero tests")
+            extra += 1
         total = [total[0] + p, total[1] + f, total[2] + s]
     for problem in problems:
         print(f"{a.run}: FAIL: {problem}")
     if a.counts:
         with open(a.counts, "w") as f:
-            f.write(f"{total[0]} {total[1]} {total[2]}\n")
+            f.write(f"{total[0]} {total[1] + extra} {total[2]}\n")
     return 1 if problems else 0
 
 
