@@ -242,4 +242,13 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # An exception (a changed signature, a missing directory) must show as a
+    # failed check, not only as a traceback and exit 1: chaos_driver counts
+    # FAIL: lines and also fails a checker that exits 1 without one.
+    try:
+        sys.exit(main())
+    except Exception:  # noqa: BLE001 -- every failure of the checker is reported
+        import traceback
+        report(False, "[inv*] the invariant checker crashed; invariants 1-4 are unchecked",
+               traceback.format_exc().splitlines())
+        sys.exit(1)

@@ -36,18 +36,39 @@ leader_positive() {
     l=$(prop "$1" Leader) || return 1
     [[ $l =~ ^[1-9][0-9]*$ ]] || { echo "Leader of $1 is '$l'"; return 1; }
 }
-machines() { in_sb machinectl list --no-legend --no-pager | awk '{print $1}'; }
-machine_listed() { machines | grep -qxF "$1" || { echo "machine $1 not in machinectl list:"; machines; return 1; }; }
-machine_absent() { ! machines | grep -qxF "$1" || { echo "machine $1 still in machinectl list"; return 1; }; }
-machined_leader() { in_sb machinectl show "$1" -p Leader --value; }
-unit_absent() { # NAME: no unit nixos-container@NAME.service loaded at all
+# machine_absent, unit_absent, not_listed, link_absent: lib.sh (positive probes).
+machine_listed() {
     local l
-    l=$(in_sb systemctl list-units --all --no-legend --plain 'nixos-container@*') || return 1
-    ! grep -qF "nixos-container@$1.service" <<<"$l" || { echo "unit still listed: $l"; return 1; }
+    l=$(machine_names) || { echo "cannot list machines: $l"; return 1; }
+    grep -qxF "$1" <<<"$l" || { echo "machine $1 not in machined's list:"; echo "$l"; return 1; }
 }
+machined_leader() { in_sb machinectl show "$1" -p Leader --value; }
 conf_of() { echo "$DIR/etc-containers/$1.conf"; }
-listed() { mgr List | grep -qF "\"$1\"" || { echo "$1 not in List"; return 1; }; }
-not_listed() { ! mgr List | grep -qF "\"$1\"" || { echo "$1 still in List"; return 1; }; }
+listed() {
+    local l
+    l=$(container_names) || { echo "cannot read List: $l"; return 1; }
+    grep -qxF "$1" <<<"$l" || { echo "$1 not in List"; return 1; }
+}
+# same_leader NAME LEADER: LEADER is a PID (so that two empty or zero reads
+# never agree) and NAME's Leader property is still it.
+same_leader() {
+    local l
+    [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "the earlier Leader '$2' is not a PID"; return 1; }
+    l=$(prop "$1" Leader) || return 1
+    [[ $l == "$2" ]] || { echo "Leader '$l', expected $2"; return 1; }
+}
+unit_inactive() { unit_state "nixos-container@$1.service" inactive; }
+# The container's object is gone: the manager's object answers, the
+# container's path is an unknown object.
+object_gone() {
+    local out
+    in_sb busctl introspect "$BUS_NAME" "$MGR_PATH" >/dev/null || { echo "the manager object does not answer"; return 1; }
+    if out=$(in_sb gdbus call --system -d "$BUS_NAME" -o "$(opath "$1")" -m org.freedesktop.DBus.Properties.Get "'$CT_IF'" "'State'" 2>&1); then
+        echo "the object answers: $out"
+        return 1
+    fi
+    grep -qE 'GDBus.Error:org.freedesktop.DBus.Error.Unknown(Object|Interface|Method|Property):' <<<"$out" || { echo "not an unknown-object error: $out"; return 1; }
+}
 # create NAME SYSTEM [KEY TYPE VALUE]...: Create with SystemPath plus extras.
 create() {
     local name=$1 sys=$2
@@ -62,15 +83,17 @@ create_ok() { # as create, and the reply is the object path
 # expect_error ERROR SUBSTRING [UID] -- METHOD GVARIANT_ARGS...: a manager
 # call through gdbus (which names the D-Bus error and, without -i, does not
 # allow interactive authorization) must fail with ERROR and a message
-# containing SUBSTRING ("" for any).
+# containing SUBSTRING ("" for any). EXPECT_AT="PATH INTERFACE" calls
+# another object instead.
 expect_error() {
-    local want=$1 sub=$2 uid=0 out rc=0
+    local want=$1 sub=$2 uid=0 out rc=0 at_path=$MGR_PATH at_if=$MGR_IF
+    [[ -z ${EXPECT_AT:-} ]] || read -r at_path at_if <<<"$EXPECT_AT"
     shift 2
     if [[ $1 != -- ]]; then uid=$1; shift; fi
     shift # --
     local method=$1
     shift
-    local -a cmd=(gdbus call --system --timeout 30 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.$method" "$@")
+    local -a cmd=(gdbus call --system --timeout 30 -d "$BUS_NAME" -o "$at_path" -m "$at_if.$method" "$@")
     if ((uid == 0)); then out=$(in_sb "${cmd[@]}" 2>&1) || rc=$?; else out=$(as_user "$uid" "${cmd[@]}" 2>&1) || rc=$?; fi
     echo "$out"
     ((rc != 0)) || { echo "expected $want, the call succeeded"; return 1; }
@@ -96,6 +119,11 @@ kill_service() {
     echo "service pid $old -> $new"
 }
 count_lines() { if [[ -f $1 ]]; then grep -c "$2" "$1"; else echo 0; fi; }
+no_ve_links() {
+    local l
+    l=$(link_names) || { echo "cannot list the sandbox's links: $l"; return 1; }
+    ! grep -E '^ve-' <<<"$l" || { echo "ve-* links remain (above)"; return 1; }
+}
 
 
 # ------------------------------------------------------------------- up ---
@@ -112,6 +140,11 @@ for p in "${mk_pids[@]}"; do wait "$p" || { fail "make-system"; cat "$WORK"/mk.*
 OK=$(cat "$WORK/mk.sysok") OK2=$(cat "$WORK/mk.sysok2") BAD=$(cat "$WORK/mk.sysbad") SLOW=$(cat "$WORK/mk.sysslow")
 pass "payloads: $OK $OK2 $BAD $SLOW"
 check "service is on the bus" in_sb busctl --system status "$BUS_NAME"
+# A container kept until the end: List must show it wherever an absence
+# from List is checked (container_names), so an empty List proves nothing.
+check "Create the List witness 'witness'" create_ok witness "$OK"
+LIST_WITNESS=witness
+check "machined lists .host (the machine listing works)" machine_names
 
 # ------------------------------------------------------------ scenario 1 ---
 scenario "1  Create from SystemPath; Start replies once ready"
@@ -136,9 +169,10 @@ check "Start $C: right after the reply State=running, Leader>0, machine listed, 
 leader_agrees() {
     local a b
     a=$(prop "$1" Leader) && b=$(machined_leader "$1") || return 1
+    [[ $a =~ ^[1-9][0-9]*$ ]] || { echo "Leader '$a' is not a PID"; return 1; }
     [[ $a == "$b" ]] || { echo "Leader '$a', machined '$b'"; return 1; }
 }
-check "Leader property equals machined's Leader" leader_agrees $C
+check "Leader property equals machined's Leader (a PID)" leader_agrees $C
 check "Unit property is nixos-container@$C.service" sh -c "[ \"\$1\" = nixos-container@$C.service ]" sh "$(prop $C Unit)"
 check "unit nixos-container@$C.service is active" in_sb systemctl is-active "nixos-container@$C.service"
 check "machinectl list inside shows $C" sh -c "$SANDBOX exec $DIR machinectl list --no-pager | grep -w $C"
@@ -179,7 +213,7 @@ check "Stop $C" mgr Stop s $C
 check "$C stopped" state_is $C stopped
 check "$C Leader is 0" sh -c "[ \"\$1\" = 0 ]" sh "$(prop $C Leader)"
 check "$C not a machine after Stop" machine_absent $C
-check "unit of $C is not active after Stop" sh -c "! $SANDBOX exec $DIR systemctl is-active --quiet nixos-container@$C.service"
+check "unit of $C is inactive after Stop" unit_inactive $C
 check "payload saw the stop signal" grep -q 'got signal 37' "$(root_of $C)/var/log/payload.log"
 check "Stop of a stopped container succeeds" mgr Stop s $C
 check "Start $C again" mgr Start s $C
@@ -192,7 +226,7 @@ check "after Restart: machined agrees on the Leader" leader_agrees $C
 check "Terminate $C" mgr Terminate s $C
 check "after Terminate: stopped" state_is $C stopped
 check "after Terminate: no machine" machine_absent $C
-check "after Terminate: unit not active" sh -c "! $SANDBOX exec $DIR systemctl is-active --quiet nixos-container@$C.service"
+check "after Terminate: unit inactive" unit_inactive $C
 check "Start $C after Terminate" mgr Start s $C
 SWLOG=$(root_of $C)/var/log/switch.log
 n0=$(count_lines "$SWLOG" '^switch-to-configuration test$')
@@ -205,11 +239,11 @@ check "Update $C SystemPath -> second system while running" mgr Update 'sa{sv}' 
 check "Update: SystemPath property is the new system" sh -c '[ "$1" = "$2" ]' sh "$(prop $C SystemPath)" "$OK2"
 check "Update: conf has the new SYSTEM_PATH" grep -qxF "SYSTEM_PATH=$OK2" "$(conf_of $C)"
 check "Update SystemPath: switch-to-configuration test ran (reload)" sh -c '[ "$(grep -c "^switch-to-configuration test$" "$1")" -eq $(($2 + 1)) ]' sh "$SWLOG" "$n1"
-check "Update SystemPath: not restarted (Leader kept)" sh -c '[ "$1" = "$2" ]' sh "$L1" "$(prop $C Leader)"
+check "Update SystemPath: not restarted (Leader $L1 kept)" same_leader $C "$L1"
 check "Update SystemPath: still running" state_is $C running
 check "Update $C TimeoutStartSec=30s while running" mgr Update 'sa{sv}' $C 1 TimeoutStartSec s 30s
 L2=$(prop $C Leader)
-check "Update TimeoutStartSec: restarted (Leader $L1 -> $L2)" sh -c '[ -n "$2" ] && [ "$2" != 0 ] && [ "$1" != "$2" ]' sh "$L1" "$L2"
+check "Update TimeoutStartSec: restarted (Leader $L1 -> $L2)" sh -c 'expr "$1" : "[1-9][0-9]*$" && expr "$2" : "[1-9][0-9]*$" && [ "$1" != "$2" ]' sh "$L1" "$L2"
 check "Update TimeoutStartSec: running" state_is $C running
 check "Update TimeoutStartSec: property is 30s" sh -c '[ "$1" = 30s ]' sh "$(prop $C TimeoutStartSec)"
 check "Update TimeoutStartSec: unit has the new start timeout" sh -c "$SANDBOX exec $DIR systemctl show -P TimeoutStartUSec nixos-container@$C.service | grep -qx 30s"
@@ -221,7 +255,7 @@ check "Destroy: no gcroots" test ! -e "$DIR/gcroots/$C"
 check "Destroy: no unit in systemctl list-units --all" unit_absent $C
 check "Destroy: no machine" machine_absent $C
 check "Destroy: not in List" not_listed $C
-check "Destroy: object gone" sh -c "! $SANDBOX exec $DIR busctl get-property $BUS_NAME $(opath $C) $CT_IF State"
+check "Destroy: object gone (an unknown object to the bus)" object_gone $C
 check "Destroy: NoSuchContainer afterwards" expect_error "$ERR.NoSuchContainer" "" -- Start "$C"
 check "Destroy of the stopped container 'live'" mgr Destroy s live
 check "'live' gone" not_listed live
@@ -235,7 +269,7 @@ check "$C State failed" state_is $C failed
 check "$C no machine" machine_absent $C
 check "Stop after the failure succeeds" mgr Stop s $C
 check "$C stopped after Stop" state_is $C stopped
-check "unit of $C not left failed" sh -c "! $SANDBOX exec $DIR systemctl is-failed --quiet nixos-container@$C.service"
+check "unit of $C not left failed (inactive)" unit_inactive $C
 check "Start $C again -> StartFailed again (consistent)" expect_error "$ERR.StartFailed" "exit-code" -- Start $C
 check "Destroy $C (failed)" mgr Destroy s $C
 check "$C gone, nothing left" sh -c '[ ! -e "$1" ] && [ ! -e "$2" ]' sh "$(conf_of $C)" "$(root_of $C)"
@@ -296,7 +330,9 @@ as_allowed() { as_user "$U_ALLOWED" busctl --timeout=30 call "$BUS_NAME" "$MGR_P
 check "nc-denied Create -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_DENIED" -- Create $C "$SPEC"
 check "nc-challenged Create -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" "$U_CHALLENGED" -- Create $C "$SPEC"
 check "nc-challenged busctl --allow-interactive-authorization=no Create fails" busctl_challenged Create 'sa{sv}' $C 1 SystemPath s "$OK"
-check "after refused Creates: no conf, not listed, no root" sh -c "[ ! -e $(conf_of $C) ] && [ ! -e $(root_of $C) ] && ! $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF List | grep -qF '\"$C\"'"
+# shellcheck disable=SC2317
+nothing_of() { [[ ! -e $(conf_of "$1") && ! -e $(root_of "$1") ]] || { echo "conf or root of $1 exists"; return 1; }; not_listed "$1"; }
+check "after refused Creates: no conf, not listed, no root" nothing_of $C
 check "nc-allowed Create" as_allowed Create 'sa{sv}' $C 1 SystemPath s "$OK"
 check "$C exists, stopped" state_is $C stopped
 check "nc-denied Start -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_DENIED" -- Start $C
@@ -304,7 +340,10 @@ check "nc-challenged Start -> InteractiveAuthorizationRequired" expect_error "$D
 check "nc-challenged busctl --allow-interactive-authorization=no Start fails" busctl_challenged Start s $C
 check "after refused Starts: still stopped" state_is $C stopped
 check "after refused Starts: no machine" machine_absent $C
-check "nc-denied Start on the container object -> refused" sh -c "! $SANDBOX exec $DIR setpriv --reuid=$U_DENIED --regid=$U_DENIED --clear-groups busctl call $BUS_NAME $(opath $C) $CT_IF Start"
+# shellcheck disable=SC2317
+expect_ct_error() { EXPECT_AT="$(opath "$1") $CT_IF"; shift; expect_error "$@"; } # NAME, then as expect_error
+check "nc-denied Start on the container object -> AccessDenied" \
+    expect_ct_error $C "$DBUS_ERR.AccessDenied" "" "$U_DENIED" -- Start
 check "still stopped" state_is $C stopped
 check "nc-allowed Start" as_allowed Start s $C
 check "$C running" state_is $C running
@@ -319,7 +358,7 @@ check "nc-denied Update -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "
 check "nc-challenged Update -> InteractiveAuthorizationRequired" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "" "$U_CHALLENGED" -- Update $C "{'TimeoutStartSec': <'5s'>}"
 check "nc-challenged busctl --allow-interactive-authorization=no Stop fails" busctl_challenged Stop s $C
 check "after refused verbs: still running" state_is $C running
-check "after refused verbs: same Leader ($L1)" sh -c '[ "$1" = "$2" ]' sh "$L1" "$(prop $C Leader)"
+check "after refused verbs: same Leader ($L1)" same_leader $C "$L1"
 check "after refused verbs: conf unchanged" sh -c '[ "$1" = "$(md5sum <"$2")" ]' sh "$SUM1" "$(conf_of $C)"
 check "after refused verbs: no Reload ran" sh -c '[ "$1" = "$(grep -c . "$2" 2>/dev/null || echo 0)" ]' sh "$SW1" "$(root_of $C)/var/log/switch.log"
 check "nc-denied List works" as_user $U_DENIED busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" List
@@ -440,7 +479,7 @@ for c in "${CONC[@]}"; do
         grep -qF "\"$1\" \"running\"" "$WORK/list.after" || { echo "List: $(cat "$WORK/list.after")"; return 1; }
         local l m
         l=$(prop "$1" Leader) m=$(machined_leader "$1")
-        [[ $l == "$2" && $m == "$2" ]] || { echo "Leader property '$l', machined '$m', before the kill '$2'"; return 1; }
+        [[ $2 =~ ^[1-9][0-9]*$ && $l == "$2" && $m == "$2" ]] || { echo "Leader property '$l', machined '$m', before the kill '$2'"; return 1; }
     }
     check "$c rediscovered: List says running, Leader ${LEADER[$c]} kept" rediscovered "$c" "${LEADER[$c]}"
 done
@@ -456,7 +495,9 @@ stop_all() { # concurrently, as a client with many containers would
 }
 check "Stop works on every rediscovered container (all stopped, no machines)" stop_all "${CONC[@]}"
 for c in "${CONC[@]}"; do mgr Destroy s "$c" >"$LOG" 2>&1 || { fail "Destroy $c"; cat "$LOG"; }; done
-check "the ten are destroyed" sh -c "! $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF List | grep -q conc"
+# shellcheck disable=SC2317
+none_listed() { local c; for c; do not_listed "$c" || return 1; done; }
+check "the ten are destroyed (none in List)" none_listed "${CONC[@]}"
 
 # ------------------------------------------------------------ scenario 7 ---
 scenario "7  AutoStart on service start"
@@ -482,8 +523,6 @@ addresses_agree() {
     [[ $a == "$b" ]] || { echo "property: '$a', Inspect: '$b'"; return 1; }
     echo "both: '$a'"
 }
-# shellcheck disable=SC2317
-no_ve_links() { ! in_sb ip -br link | grep -E '^ve-' || { echo "ve-* links remain (above)"; return 1; }; }
 check "Create $C with PrivateNetwork" create_ok $C "$OK" PrivateNetwork b true
 HA=$(prop $C HostAddress) LA=$(prop $C LocalAddress)
 check "automatic addresses 10.233.N.1 / 10.233.N.2 ($HA / $LA)" sh -c '
@@ -526,5 +565,7 @@ check "Stop $LN2" mgr Stop s "$LN2"
 check "no ve-* link left" no_ve_links
 check "Destroy $LN1" mgr Destroy s "$LN1"
 check "Destroy $LN2" mgr Destroy s "$LN2"
-left_in() { local l; l=$(ls -A "$@" | grep -v ":$" | grep .) || return 0; echo "left: $l"; return 1; }
+check "Destroy the List witness" mgr Destroy s witness
+LIST_WITNESS=''
+left_in() { local l; l=$(ls -A "$@") || { echo "ls failed: $l"; return 1; }; l=$(grep -v ":$" <<<"$l" | grep .) || return 0; echo "left: $l"; return 1; }
 check "nothing left in etc-containers and state" left_in "$DIR/etc-containers" "$DIR/state"

@@ -4,7 +4,17 @@
 #   sandbox_test_begin NAME   # root check (exit 77), DIR and WORK, traps
 # Its scenarios use check/poll/scenario and the bus helpers below; the EXIT
 # trap tears the sandbox down, runs check-host, prints the scenario wall
-# times and ends with the line "N passed, M failed".
+# times and ends with the line "N passed, M failed"; the exit status is
+# non-zero when a check failed or the script aborted.
+#
+# HARNESS_SELFCHECK=pass|fail|abort makes sandbox_test_begin test this file
+# instead of running the script: no root, no sandbox; one true check, plus
+# (fail) one deliberately false check, or (abort) an exit 3 outside any
+# scenario, then the real EXIT trap. tests/harness/selfcheck.sh expects exit
+# 0 for pass and non-zero for the other two.
+#
+# Not root: exit 77 (ctest: skipped), unless CI is set: then a skip is a
+# failure (exit 1), as in scripts/test.sh.
 # Functions run only through check/poll (SC2317); checks pass single-quoted
 # scripts to sh -c (SC2016); the names it defines are for the scripts (SC2034).
 # shellcheck shell=bash disable=SC2016,SC2317,SC2034
@@ -21,7 +31,9 @@ ERR=org.nixos.Containers.Error
 DBUS_ERR=org.freedesktop.DBus.Error
 U_ALLOWED=61001 U_DENIED=61002 U_CHALLENGED=61003
 # Variables a function run by `bounded` sees; scripts may append theirs.
-BOUNDED_VARS=(DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR U_ALLOWED U_DENIED U_CHALLENGED)
+BOUNDED_VARS=(DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR U_ALLOWED U_DENIED U_CHALLENGED LIST_WITNESS)
+# A container kept through a script, which List must show (see container_names).
+LIST_WITNESS=''
 
 passed=0 failed=0
 declare -a SUMMARY=()
@@ -37,7 +49,12 @@ has() { grep "$@" >/dev/null; }
 # an empty path that later commands would treat as "/".
 sandbox_test_begin() {
     TEST_NAME=$1
-    [[ $(id -u) == 0 ]] || { echo "$TEST_NAME: SKIP: needs root" >&2; exit 77; }
+    [[ -z ${HARNESS_SELFCHECK:-} ]] || harness_selfcheck # does not return
+    if [[ $(id -u) != 0 ]]; then
+        [[ -z ${CI:-} ]] || { echo "$TEST_NAME: FAIL: needs root; CI is set, so a skipped tier is a failure" >&2; exit 1; }
+        echo "$TEST_NAME: SKIP: needs root" >&2
+        exit 77
+    fi
     DIR=$(mktemp -d "/tmp/nc-$TEST_NAME.XXXXXX")
     [[ $DIR == /tmp/nc-"$TEST_NAME".?* && -d $DIR ]] || { echo "$TEST_NAME: bad mktemp result '$DIR'" >&2; exit 1; }
     WORK=$(mktemp -d "/tmp/nc-$TEST_NAME-work.XXXXXX") # outputs and logs, outside the sandbox dir
@@ -47,6 +64,32 @@ sandbox_test_begin() {
     T_START=$(now_ms)
     trap sandbox_test_finish EXIT
     trap 'exit 130' INT TERM
+}
+
+# The self-check of this harness (see the top of the file): the real check,
+# scenario and EXIT trap, without a sandbox.
+SELFCHECK=''
+harness_selfcheck() {
+    SELFCHECK=$HARNESS_SELFCHECK DIR=''
+    case $SELFCHECK in pass | fail | abort) ;; *) echo "HARNESS_SELFCHECK must be pass, fail or abort" >&2; exit 2 ;; esac
+    WORK=$(mktemp -d "/tmp/nc-selfcheck-$TEST_NAME.XXXXXX")
+    [[ $WORK == /tmp/nc-selfcheck-"$TEST_NAME".?* && -d $WORK ]] || { echo "$TEST_NAME: bad mktemp result '$WORK'" >&2; exit 1; }
+    LOG=$WORK/step.log
+    T_START=$(now_ms)
+    trap sandbox_test_finish EXIT
+    trap 'exit 130' INT TERM
+    echo "$TEST_NAME: harness self-check ($SELFCHECK): lib.sh's check and EXIT trap, no sandbox"
+    scenario "harness self-check ($SELFCHECK)"
+    check "harness self-check: a true check" true
+    case $SELFCHECK in
+        fail) check "harness self-check: a deliberately false check" false ;;
+        abort)
+            end_scenario
+            echo "harness self-check: exit 3 outside any scenario"
+            exit 3
+            ;;
+    esac
+    exit 0
 }
 
 # Shell functions cannot run under timeout(1) directly: hand them to a bash
@@ -104,17 +147,22 @@ sandbox_test_finish() {
     local rc=$?
     trap - EXIT INT TERM
     set +e
-    [[ -n $SCEN_NAME ]] && ((rc != 0)) && fail "scenario '$SCEN_NAME' aborted (exit $rc)"
-    end_scenario
-    if ((failed > 0)) && [[ -f $DIR/pid ]]; then
-        echo
-        echo "---- journal (service and containers), last 80 lines"
-        "$SANDBOX" exec "$DIR" journalctl --no-pager -u nixos-containers -u 'nixos-container@*' 2>/dev/null | tail -n 80
+    # An abort fails the run, inside a scenario or not.
+    if ((rc != 0)); then
+        if [[ -n $SCEN_NAME ]]; then fail "scenario '$SCEN_NAME' aborted (exit $rc)"; else fail "$TEST_NAME aborted (exit $rc)"; fi
     fi
-    echo
-    check "sandbox down" "$SANDBOX" down "$DIR"
-    check "host unchanged (check-host)" "$SANDBOX" check-host "$DIR"
-    rmdir "$DIR" 2>/dev/null
+    end_scenario
+    if [[ -z $SELFCHECK ]]; then
+        if ((failed > 0)) && [[ -f $DIR/pid ]]; then
+            echo
+            echo "---- journal (service and containers), last 80 lines"
+            "$SANDBOX" exec "$DIR" journalctl --no-pager -u nixos-containers -u 'nixos-container@*' 2>/dev/null | tail -n 80
+        fi
+        echo
+        check "sandbox down" "$SANDBOX" down "$DIR"
+        check "host unchanged (check-host)" "$SANDBOX" check-host "$DIR"
+        rmdir "$DIR" 2>/dev/null
+    fi
     rm -rf --one-file-system "$WORK"
     echo
     echo "---- scenario wall times"
@@ -174,6 +222,90 @@ sandbox_up() {
         exit 1
     fi
     export NOTIFY_INIT=$DIR/payload/notify-init
+}
+
+# ------------------------------------------------- absence, positively ---
+# "X is absent" counts only when the probe is shown to work: the listing
+# command succeeded and it lists an item known to be there. Each listing
+# below prints one name per line and fails otherwise.
+# absent_from WHAT ITEM LISTING: ITEM is not a line of LISTING (the output
+# of a listing that succeeded).
+absent_from() {
+    ! grep -qxF -- "$2" <<<"$3" || { echo "$2 is still in $1:"; printf '  %s\n' "$3"; return 1; }
+}
+# machined's machines (ListMachines), which must include its own ".host".
+machine_names() {
+    in_sb busctl --json=short call org.freedesktop.machine1 /org/freedesktop/machine1 \
+        org.freedesktop.machine1.Manager ListMachines |
+        python3 -c 'import json, sys
+names = [m[0] for m in json.load(sys.stdin)["data"][0]]
+print("\n".join(names))
+sys.exit(0 if ".host" in names else "ListMachines does not show .host")'
+}
+machine_absent() { # NAME
+    local l
+    l=$(machine_names) || { echo "cannot list machines (machined): $l"; return 1; }
+    absent_from "machined's machines" "$1" "$l"
+}
+# Every link name and altname in the sandbox's namespace, which must include lo.
+link_names() {
+    in_sb ip -j link show | python3 -c 'import json, sys
+names = [n for l in json.load(sys.stdin) for n in [l["ifname"], *l.get("altnames", [])]]
+print("\n".join(names))
+sys.exit(0 if "lo" in names else "ip link does not show lo")'
+}
+link_absent() { # NAME...: no link has any of these names or altnames
+    local l n
+    l=$(link_names) || { echo "cannot list the sandbox's links: $l"; return 1; }
+    for n; do absent_from "the sandbox's links" "$n" "$l" || return 1; done
+}
+# Loaded units, which must include dbus.service (the sandbox's bus).
+unit_names() {
+    local l
+    l=$(in_sb systemctl list-units --all --no-legend --plain --full) || return 1
+    l=$(awk '{print $1}' <<<"$l")
+    grep -qxF dbus.service <<<"$l" || { echo "systemctl list-units does not show dbus.service"; return 1; }
+    echo "$l"
+}
+unit_absent() { # NAME: no unit nixos-container@NAME.service loaded at all
+    local l
+    l=$(unit_names) || { echo "cannot list units: $l"; return 1; }
+    absent_from "the loaded units" "nixos-container@$1.service" "$l"
+}
+# unit_state UNIT STATE...: the unit's ActiveState, read by a systemctl that
+# answered, is one of STATE.
+unit_state() {
+    local s w u=$1
+    shift
+    if ! s=$(in_sb systemctl show -P ActiveState "$u") || [[ -z $s ]]; then echo "cannot read ActiveState of $u"; return 1; fi
+    for w; do [[ $s == "$w" ]] && return 0; done
+    echo "$u is $s, expected one of: $*"
+    return 1
+}
+# The names List gives. With LIST_WITNESS set (a container the script keeps
+# for this), List must show it.
+container_names() {
+    local l
+    l=$(in_sb busctl --json=short --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" List |
+        python3 -c 'import json, sys
+print("\n".join(r[0] for r in json.load(sys.stdin)["data"][0]))') || return 1
+    [[ -z $LIST_WITNESS ]] || grep -qxF -- "$LIST_WITNESS" <<<"$l" || { echo "List does not show the witness $LIST_WITNESS"; return 1; }
+    echo "$l"
+}
+not_listed() { # NAME
+    local l
+    l=$(container_names) || { echo "cannot read List: $l"; return 1; }
+    absent_from List "$1" "$l"
+}
+# path_absent PATH: no PATH inside the sandbox (and the probe ran there).
+path_absent() {
+    local out
+    out=$(in_sb sh -c 'if [ -e "$1" ]; then echo present; else echo absent; fi' sh "$1")
+    case $out in
+        absent) return 0 ;;
+        present) echo "$1 exists in the sandbox"; return 1 ;;
+        *) echo "cannot probe $1 in the sandbox: '$out'"; return 1 ;;
+    esac
 }
 
 # A container's addresses as a sorted, space-separated list: as its

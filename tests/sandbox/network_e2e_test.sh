@@ -86,28 +86,39 @@ first_pings_ok() { # NAME TARGET...
     want+="ping-first: done"
     [[ $(cat "$f") == "$want" ]] || { echo "ping-first.log:"; cat "$f"; echo "expected:"; echo "$want"; return 1; }
 }
-# Links: no ve-* / vb-* link at all in the sandbox's namespace.
+# Absences are positive (lib.sh): the link listing must work and show lo,
+# the mount listing must show /.
+# Links: no ve-* / vb-* link (name or altname) in the sandbox's namespace.
 no_ve_links() {
-    local l
-    l=$(in_sb ip -o link show | awk -F': ' '{print $2}' | grep -E '^(ve|vb)-') || true
-    [[ -z $l ]] || { echo "links left: $l"; in_sb ip -br link; return 1; }
+    local l left
+    l=$(link_names) || { echo "cannot list the sandbox's links: $l"; return 1; }
+    left=$(grep -E '^(ve|vb)-' <<<"$l") || true
+    [[ -z $left ]] || { echo "links left: $left"; in_sb ip -br link; return 1; }
 }
 # Nothing of NAME's network on the sandbox side: no link with the name or
 # altname ve-NAME, nor HOSTIF (its recorded host interface), no pin.
 net_gone() { # NAME [HOSTIF]: every leftover is reported
     local name=$1 hostif=${2:-} rc=0
-    if in_sb ip link show dev "ve-$name" >/dev/null 2>&1; then echo "link ve-$name exists"; in_sb ip link show dev "ve-$name"; rc=1; fi
-    if [[ -n $hostif ]] && in_sb ip link show dev "$hostif" >/dev/null 2>&1; then echo "link $hostif exists"; rc=1; fi
+    link_absent "ve-$name" ${hostif:+"$hostif"} || rc=1
     pin_gone "$name" || rc=1
     return $rc
 }
 pin_gone() {
-    if in_sb test -e "$NETNS_DIR/$1"; then echo "pin $NETNS_DIR/$1 exists"; in_sb findmnt "$NETNS_DIR/$1"; return 1; fi
+    path_absent "$NETNS_DIR/$1" || { in_sb findmnt "$NETNS_DIR/$1"; return 1; }
 }
+# Nothing under NETNS_DIR: no file in it (when it exists) and no mount
+# below it, from a listing of the mounts that shows /.
 pins_empty() {
     local l
-    l=$(in_sb sh -c 'ls -A "$1" 2>/dev/null; findmnt -rn -o TARGET | grep -F "$1/" || true' sh "$NETNS_DIR")
-    [[ -z $l ]] || { echo "left under $NETNS_DIR: $l"; return 1; }
+    l=$(in_sb sh -c 'set -e
+        if [ -e "$1" ]; then ls -A "$1"; fi
+        m=$(findmnt -rn -o TARGET)
+        printf "%s\n" "$m" | grep -qx /
+        printf "%s\n" "$m" | grep -F "$1/" || true
+        echo PROBE-OK' sh "$NETNS_DIR") || { echo "cannot probe $NETNS_DIR: $l"; return 1; }
+    [[ ${l##*$'\n'} == PROBE-OK ]] || { echo "cannot probe $NETNS_DIR: $l"; return 1; }
+    l=${l%PROBE-OK}
+    [[ -z ${l//$'\n'/} ]] || { echo "left under $NETNS_DIR: $l"; return 1; }
 }
 nothing_left() { no_ve_links && pins_empty; }
 pin_mounted() { in_sb findmnt -n "$NETNS_DIR/$1" | has nsfs || { echo "no nsfs mount at $NETNS_DIR/$1"; return 1; }; }
@@ -228,7 +239,12 @@ check "host -> $C6: ping6 fc00::2" ping6 fc00::2
 check "host -> $C46: ping 10.46.0.2" ping4 10.46.0.2
 check "host -> $C46: ping6 fc00:46::2" ping6 fc00:46::2
 check "$C6 -> host now too (nsenter ping6 fc00::1)" in_ct $C6 busybox ping6 -c1 -W2 fc00::1
-no_ipv4() { ! in_ct "$1" ip -4 -o addr show | grep -v ' lo ' | grep inet; }
+no_ipv4() { # the listing works (it shows lo's 127.0.0.1) and has no other IPv4 address
+    local l
+    l=$(in_ct "$1" ip -4 -o addr show) || { echo "cannot list $1's addresses: $l"; return 1; }
+    has -F 'inet 127.0.0.1/8' <<<"$l" || { echo "no 127.0.0.1 on lo: the listing proves nothing: $l"; return 1; }
+    ! grep -v ' lo ' <<<"$l" | grep inet || { echo "IPv4 addresses above"; return 1; }
+}
 check "$C6 has no IPv4 address but loopback's" no_ipv4 $C6
 s2_host_end() {
     in_sb ip -o -6 addr show dev "ve-$1" | grep -F 'inet6 fc00::1/128' | has -v tentative &&
@@ -318,9 +334,11 @@ check "Start brb" mgr Start s brb
 check "bra: init's first ping, the bridge's 10.50.0.1, succeeded" first_pings_ok bra 10.50.0.1
 check "brb: init's first pings, 10.50.0.1 and bra's 10.50.0.2, succeeded" first_pings_ok brb 10.50.0.1 10.50.0.2
 bridged_host_end() { # NAME: enslaved to br0, up, and no IPv4 address (the module addresses it not)
+    local a
     in_sb ip -o link show dev "ve-$1" | has -F 'master br0' &&
-        in_sb ip -o link show dev "ve-$1" | has -F 'state UP' &&
-        ! in_sb ip -o -4 addr show dev "ve-$1" | grep inet
+        in_sb ip -o link show dev "ve-$1" | has -F 'state UP' || return 1
+    a=$(in_sb ip -o -4 addr show dev "ve-$1") || { echo "cannot list the addresses of ve-$1: $a"; return 1; }
+    ! grep inet <<<"$a" || { echo "ve-$1 has an IPv4 address"; return 1; }
 }
 check "ve-bra: enslaved to br0, up, no IPv4 address" bridged_host_end bra
 check "ve-brb: enslaved to br0, up, no IPv4 address" bridged_host_end brb
@@ -444,12 +462,7 @@ check "host -> fc00:60::2" ping6 fc00:60::2
 check "host -> 10.50.0.9 (through br0)" ping4 10.50.0.9
 check "addresses agree and have every veth's" addresses_agree $C 10.42.0.2 10.60.0.2 fc00:60::2 10.50.0.9
 check "Stop $C" mgr Stop s $C
-no_extra() {
-    local l
-    for l in xv0 xb0 "ve-$1"; do
-        ! in_sb ip link show dev "$l" >/dev/null 2>&1 || { echo "link $l remains"; return 1; }
-    done
-}
+no_extra() { link_absent xv0 xb0 "ve-$1"; }
 check "after Stop: no xv0, no xb0, no ve-$C" no_extra $C
 check "no ve-* link, no pin, br0 has no ports" bridge_empty
 check "Destroy $C" mgr Destroy s $C
@@ -469,7 +482,6 @@ check "Create $C with Interfaces [xif0], Macvlans [mvp0]" \
     Interfaces as 1 xif0 Macvlans as 1 mvp0
 check "Start $C" mgr Start s $C
 check "init's first ping succeeded" first_pings_ok $C 10.43.0.1
-link_absent() { ! in_sb ip link show dev "$1" >/dev/null 2>&1 || { echo "$1 is there"; return 1; }; }
 check "xif0 is gone from the sandbox" link_absent xif0
 check "xif0 is inside (nsenter -n ip link)" in_ct $C ip link show dev xif0
 is_macvlan() { in_ct "$1" ip -d link show dev mv-mvp0 | has macvlan; }
@@ -479,7 +491,7 @@ check "the moved xif0 carries traffic (address set inside by the test; host ping
 check "Stop $C" mgr Stop s $C
 xif_back() { in_sb ip -o link show dev xif0 | has -F 'xif0@xif0p'; }
 check "xif0 is back in the sandbox, still paired with xif0p" xif_back
-mv_gone() { ! in_sb ip link show dev mv-mvp0 >/dev/null 2>&1 && in_sb ip link show dev mvp0 >/dev/null; }
+mv_gone() { link_absent mv-mvp0 && in_sb ip link show dev mvp0 >/dev/null; }
 check "no mv-mvp0 in the sandbox; mvp0 still there" mv_gone
 check "no ve-* link, no pin" nothing_left
 check "Destroy $C" mgr Destroy s $C
@@ -508,23 +520,32 @@ prepared() { pin_mounted "$1" && in_sb ip link show dev "ve-$1" >/dev/null; }
 check "$C's network is there while it starts (pin and ve-$C)" poll 3000 prepared $C
 check "kill -9 the service while $C starts; it comes back" kill_service
 wait "$KS_BG"
-note "the interrupted Start got: $(head -c 200 "$WORK/kslow.out")"
+# The caller saw the service die with its call: the kill landed in flight.
+in_flight() { # FILE: gdbus's answer is the bus's NoReply for a callee that disconnected
+    has -F "GDBus.Error:$DBUS_ERR.NoReply:" <"$1" || { echo "the Start's answer:"; cat "$1"; return 1; }
+}
+check "the kill landed during the Start: it got NoReply" in_flight "$WORK/kslow.out"
 note "$C after the restart: State=$(prop $C State)"
 check "Stop $C" mgr Stop s $C
 check "$C stopped" state_is $C stopped
 check "$C: no link, no pin" net_gone $C
-# (c) killed right after the Start call went out, at two moments (systemd's
-# default start limit, 5 starts in 10 s, caps the kills a scenario can make)
+# (c) killed early in a Start, at two moments: as soon as the service has
+# the call (State starting), and 30 ms later (systemd's default start limit,
+# 5 starts in 10 s, caps the kills a scenario can make). The slow payload
+# keeps the Start in flight however late the kill lands, so its NoReply
+# shows that the kill landed during the call.
 stopped_clean() { state_is "$1" stopped && net_gone "$1"; }
 C=kearly
-check "Create $C (PrivateNetwork)" create_ok $C 1 "$PF" PrivateNetwork b true
+check "Create $C (slow payload, PrivateNetwork, TimeoutStartSec 30s)" create_ok $C 2 "$SLOW" PrivateNetwork b true TimeoutStartSec s 30s
 for delay in 0 0.03; do
     in_sb gdbus call --system --timeout 40 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Start" $C >"$WORK/kearly.out" 2>&1 &
     KE_BG=$!
+    check "delay $delay: the service has the Start ($C starting)" poll 5000 state_is $C starting
     sleep "$delay"
-    check "kill -9 the service ${delay}s after Start $C; it comes back" kill_service
+    check "kill -9 the service ${delay}s after $C started starting; it comes back" kill_service
     wait "$KE_BG"
-    note "delay $delay: Start got '$(head -c 160 "$WORK/kearly.out" | tr '\n' ' ')'; State=$(prop $C State)"
+    check "delay $delay: the kill landed during the Start: it got NoReply" in_flight "$WORK/kearly.out"
+    note "delay $delay: State=$(prop $C State)"
     check "delay $delay: Stop $C" mgr Stop s $C
     check "delay $delay: $C stopped, no link, no pin" stopped_clean $C
 done
@@ -538,6 +559,8 @@ stale_network() { # NAME
         in_sb ip link add "ve-$1" type veth peer name eth0 netns "$pin" &&
         in_sb ip link set "ve-$1" up && pin_mounted "$1"
 }
+C=kstale
+check "Create $C (PrivateNetwork)" create_ok $C 1 "$PF" PrivateNetwork b true
 check "fixture: a stale network for stopped $C (pin with eth0 inside, ve-$C outside)" stale_network $C
 check "Stop $C (stopped, with a stale network)" mgr Stop s $C
 check "after that Stop: no ve-$C, no pin" net_gone $C
@@ -550,7 +573,7 @@ rm -f "$(root_of $C)/var/log/ping-first.log"
 start_first_ping() { mgr Start s "$1" && first_pings_ok "$1" "$(prop "$1" HostAddress | cut -d/ -f1)"; }
 check "Start $C over the stale network: it starts and its first ping succeeds" start_first_ping $C
 check "Stop $C" mgr Stop s $C
-for c in krun kslow kearly; do check "Destroy $c" mgr Destroy s $c; done
+for c in krun kslow kearly kstale; do check "Destroy $c" mgr Destroy s $c; done
 C=kdead
 check "Create $C (PrivateNetwork), never started" create_ok $C 1 "$PF" PrivateNetwork b true
 check "fixture: a stale network for $C" stale_network $C
@@ -559,8 +582,9 @@ check "after that Destroy: no ve-$C, no pin" net_gone $C
 unstale $C
 check "at the end: no ve-* link, nothing under $NETNS_DIR" nothing_left
 leftover_links() { # only lo (and the test's own fixtures, all deleted by now)
-    local l
-    l=$(in_sb ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -vx lo) || true
-    [[ -z $l ]] || { echo "links left: $l"; return 1; }
+    local l left
+    l=$(link_names) || { echo "cannot list the sandbox's links: $l"; return 1; }
+    left=$(grep -vx lo <<<"$l") || true
+    [[ -z $left ]] || { echo "links left: $left"; return 1; }
 }
 check "at the end: the sandbox has no link but lo" leftover_links

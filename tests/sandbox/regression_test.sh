@@ -31,11 +31,18 @@ net_present() { # NAME HOSTIF: the pin and the veth host end are there
     link_exists "$2" || { echo "no link $2"; return 1; }
     link_exists "ve-$1" || { echo "no link or altname ve-$1"; return 1; }
 }
-net_gone() { # NAME HOSTIF: every leftover is reported
+net_gone() { # NAME HOSTIF: every leftover is reported (positive probes, lib.sh)
     local rc=0
-    if pin_exists "$1"; then echo "pin $NETNS_DIR/$1 left"; in_sb findmnt "$NETNS_DIR/$1"; rc=1; fi
-    if link_exists "$2"; then echo "link $2 left"; in_sb ip link show dev "$2"; rc=1; fi
-    if link_exists "ve-$1"; then echo "link or altname ve-$1 left"; rc=1; fi
+    path_absent "$NETNS_DIR/$1" || { in_sb findmnt "$NETNS_DIR/$1"; rc=1; }
+    link_absent "$2" "ve-$1" || rc=1
+    return $rc
+}
+# After Destroy: no conf, no root, and the network released.
+destroyed() { # NAME HOSTIF
+    local rc=0
+    [[ ! -e $DIR/etc-containers/$1.conf ]] || { echo "conf $DIR/etc-containers/$1.conf left"; rc=1; }
+    [[ ! -e $(root_of "$1") ]] || { echo "root $(root_of "$1") left"; rc=1; }
+    net_gone "$1" "$2" || rc=1
     return $rc
 }
 
@@ -76,7 +83,7 @@ for C in rg-net rg-long-name-netw-0123456789abcdefghijkl; do
     check "R1 $C: the service is back" poll 15000 restarted
     check "R1 $C: State is stopped" poll 5000 state_is "$C" stopped
     check "R1 $C: no pin and no veth host end ($HOSTIF, altname ve-$C) left after the restart" poll 5000 net_gone "$C" "$HOSTIF"
-    # Whatever the restart did, Destroy leaves nothing.
-    mgr Destroy s "$C" >/dev/null 2>&1
-    check "R1 $C: nothing left after Destroy" net_gone "$C" "$HOSTIF"
+    # Whatever the restart did, Destroy succeeds and leaves nothing.
+    check "R1 $C: Destroy" mgr Destroy s "$C"
+    check "R1 $C: nothing left after Destroy (conf, root, pin, host end)" destroyed "$C" "$HOSTIF"
 done
