@@ -186,10 +186,11 @@ mgr() { in_sb busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" -- "$@"
 # The object path: NAME escaped as bus_label_escape (bytes outside
 # [A-Za-z0-9] become _xx).
 opath() {
+    # sd_bus_path_encode: bytes outside [A-Za-z0-9] become _xx, and so does a leading digit.
     local n=$1 out='' c i
     for ((i = 0; i < ${#n}; i++)); do
         c=${n:i:1}
-        if [[ $c == [A-Za-z0-9] ]]; then out+=$c; else out+=$(printf '_%02x' "'$c"); fi
+        if [[ $c == [A-Za-z] || ($c == [0-9] && i -gt 0) ]]; then out+=$c; else out+=$(printf '_%02x' "'$c"); fi
     done
     echo "$MGR_PATH/container/$out"
 }
