@@ -183,10 +183,9 @@ as_user() { # UID CMD...: run CMD inside the sandbox as that test user
 # Manager method through busctl, as root. "--" ends busctl's options, so
 # that arguments such as ExtraFlags' "--setenv=..." are taken as words.
 mgr() { in_sb busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" -- "$@"; }
-# The object path: NAME escaped as bus_label_escape (bytes outside
-# [A-Za-z0-9] become _xx).
+# The object path: NAME escaped as sd_bus_path_encode does (bytes outside
+# [A-Za-z0-9] become _xx, and so does a leading digit).
 opath() {
-    # sd_bus_path_encode: bytes outside [A-Za-z0-9] become _xx, and so does a leading digit.
     local n=$1 out='' c i
     for ((i = 0; i < ${#n}; i++)); do
         c=${n:i:1}
