@@ -2,6 +2,7 @@
 
 #include "container_paths.h"
 #include "errors.h"
+#include "network_plan.h"
 
 #include <arpa/inet.h>
 
@@ -228,6 +229,8 @@ void validateNetwork(const ContainerSpec& spec) {
     }
     for (const auto& name : spec.macvlans) {
         validateInterfaceName("Macvlans", name);
+        // Refused here rather than when the container starts.
+        validateInterfaceName("Macvlans " + quoteValue(name) + ": its macvlan", macvlanName(name));
     }
 }
 
@@ -528,9 +531,9 @@ void validateInterfaceName(std::string_view what, std::string_view name) {
     if (name.empty()) {
         throwInvalid(std::string(what) + " '' is empty");
     }
-    if (name.size() > 15) {
+    if (name.size() > kMaxInterfaceName) {
         throwInvalid(std::string(what) + " " + quoteValue(name) + " is " + std::to_string(name.size()) +
-                     " bytes long; interface names are at most 15");
+                     " bytes long; interface names are at most " + std::to_string(kMaxInterfaceName));
     }
     if (name == "." || name == "..") {
         throwInvalid(std::string(what) + " " + quoteValue(name) + " is not an interface name");
