@@ -1,10 +1,12 @@
 #include "conf_file.h"
 
 #include "errors.h"
+#include "spec_keys.h"
 
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace nixos_containers {
@@ -166,11 +168,6 @@ const std::string* get(const EnvFile& conf, std::string_view key) {
     return value == nullptr || value->empty() ? nullptr : value;
 }
 
-std::string getOr(const EnvFile& conf, std::string_view key, std::string_view fallback = {}) {
-    const auto* value = get(conf, key);
-    return std::string(value == nullptr ? fallback : std::string_view(*value));
-}
-
 bool getFlag(const EnvFile& conf, std::string_view key) {
     auto value = get(conf, key);
     if (!value || *value == "0") {
@@ -221,8 +218,8 @@ PortForward parsePortEntry(std::string_view entry) {
 }
 
 std::string portEntry(const PortForward& port) {
-    auto containerPort = port.containerPort == 0 ? port.hostPort : port.containerPort;
-    return port.protocol + ":" + std::to_string(port.hostPort) + ":" + std::to_string(containerPort);
+    return port.protocol + ":" + std::to_string(port.hostPort) + ":" +
+           std::to_string(port.effectiveContainerPort());
 }
 
 // Bind flags exactly as the module's mkBindFlag writes them: the host path,
@@ -306,7 +303,176 @@ void setList(EnvFile& conf, const std::string& key, const std::vector<std::strin
     setOrErase(conf, key, joinWords(items));
 }
 
-constexpr std::string_view kDefaultTimeout = "1min";
+// ---- plain keys: read and written from their rows -------------------------
+
+// Absent or empty reads as the key's default, as the template reads it.
+SpecValue readPlainKey(const EnvFile& conf, const SpecKey& key) {
+    const auto* value = get(conf, key.confKey);
+    if (value == nullptr) {
+        return key.defaultValue();
+    }
+    switch (key.kind) {
+        case SpecKind::String:
+            return *value;
+        case SpecKind::Flag:
+            return getFlag(conf, key.confKey);
+        case SpecKind::Words:
+            return splitWords(*value);
+        default:
+            throw std::logic_error("spec key " + std::string(key.busName) + " is no plain conf key");
+    }
+}
+
+// A key at its default is left out, so the template's defaults apply.
+void writePlainKey(EnvFile& conf, const SpecKey& key, const ContainerSpec& spec) {
+    const std::string confKey(key.confKey);
+    auto value = key.get(spec);
+    if ((key.confOnlyWithPrivateNetwork && !spec.privateNetwork) || value == key.defaultValue()) {
+        conf.erase(confKey);
+        return;
+    }
+    if (const auto* text = std::get_if<std::string>(&value)) {
+        setOrErase(conf, confKey, *text);
+    } else if (const auto* flag = std::get_if<bool>(&value)) {
+        setFlag(conf, confKey, *flag);
+    } else if (const auto* words = std::get_if<std::vector<std::string>>(&value)) {
+        setList(conf, confKey, *words);
+    } else {
+        throw std::logic_error("spec key " + std::string(key.busName) + " is no plain conf key");
+    }
+}
+
+// ---- structured keys: each conversion written once, here ------------------
+
+struct StructuredConversion {
+    void (*read)(const EnvFile& conf, ContainerSpec& spec);
+    void (*write)(const ContainerSpec& spec, EnvFile& conf, const std::filesystem::path& configTextFile);
+};
+
+// Config's text lives in its own file, which the store reads; the conf
+// only names it.
+void readConfigTextFile(const EnvFile& /*conf*/, ContainerSpec& /*spec*/) {}
+void writeConfigTextFile(const ContainerSpec& spec, EnvFile& conf,
+                         const std::filesystem::path& configTextFile) {
+    setOrErase(conf, "CONFIG_TEXT_FILE", spec.config.empty() ? "" : configTextFile.string());
+}
+
+void readHostPort(const EnvFile& conf, ContainerSpec& spec) {
+    if (auto ports = get(conf, "HOST_PORT")) {
+        // The template splits on ',' with bash, which drops empty fields.
+        for (const auto& entry : splitOn(*ports, ',')) {
+            if (!entry.empty()) {
+                spec.forwardPorts.push_back(parsePortEntry(entry));
+            }
+        }
+    }
+}
+void writeHostPort(const ContainerSpec& spec, EnvFile& conf,
+                   const std::filesystem::path& /*configTextFile*/) {
+    std::vector<std::string> ports;
+    for (const auto& port : spec.forwardPorts) {
+        requireWord("HOST_PORT", port.protocol, ",:");
+        ports.push_back(portEntry(port));
+    }
+    // Like the module, the network keys only go with PRIVATE_NETWORK=1.
+    setOrErase(conf, "HOST_PORT", spec.privateNetwork ? joinWords(ports, ',') : "");
+}
+
+// Bind mounts live in EXTRA_NSPAWN_FLAGS, as the module keeps them: the
+// BindMounts conversion reads and writes ExtraFlags with them.
+void readNspawnFlags(const EnvFile& conf, ContainerSpec& spec) {
+    if (auto flags = get(conf, "EXTRA_NSPAWN_FLAGS")) {
+        for (auto& word : splitWords(*flags)) {
+            if (auto bind = parseBindWord(word)) {
+                spec.bindMounts.push_back(std::move(*bind));
+            } else {
+                spec.extraFlags.push_back(std::move(word));
+            }
+        }
+    }
+}
+void writeNspawnFlags(const ContainerSpec& spec, EnvFile& conf,
+                      const std::filesystem::path& /*configTextFile*/) {
+    std::vector<std::string> flags;
+    for (const auto& bind : spec.bindMounts) {
+        flags.push_back(bindWord(bind));
+    }
+    flags.insert(flags.end(), spec.extraFlags.begin(), spec.extraFlags.end());
+    setList(conf, "EXTRA_NSPAWN_FLAGS", flags);
+}
+void readWithBindMounts(const EnvFile& /*conf*/, ContainerSpec& /*spec*/) {}
+void writeWithBindMounts(const ContainerSpec& /*spec*/, EnvFile& /*conf*/,
+                         const std::filesystem::path& /*configTextFile*/) {}
+
+void readAllowedDevices(const EnvFile& conf, ContainerSpec& spec) {
+    if (auto devices = get(conf, "ALLOWED_DEVICES")) {
+        for (const auto& word : splitWords(*devices)) {
+            // NODE:MODIFIER; the modifier never holds ':', the node might.
+            auto colon = word.rfind(':');
+            if (colon == std::string::npos || colon == 0) {
+                throwInvalid("ALLOWED_DEVICES entry " + quoteValue(word) + " is not node:modifier");
+            }
+            spec.allowedDevices.push_back({word.substr(0, colon), word.substr(colon + 1)});
+        }
+    }
+}
+void writeAllowedDevices(const ContainerSpec& spec, EnvFile& conf,
+                         const std::filesystem::path& /*configTextFile*/) {
+    std::vector<std::string> devices;
+    for (const auto& device : spec.allowedDevices) {
+        requireWord("ALLOWED_DEVICES", device.node, "");
+        requireWord("ALLOWED_DEVICES", device.modifier, ":");
+        devices.push_back(device.node + ":" + device.modifier);
+    }
+    setList(conf, "ALLOWED_DEVICES", devices);
+}
+
+void readExtraVeths(const EnvFile& conf, ContainerSpec& spec) {
+    if (auto veths = get(conf, "EXTRA_VETHS")) {
+        for (const auto& word : splitWords(*veths)) {
+            std::string name;
+            auto options = parseVeth(word, name);
+            if (!spec.extraVeths.emplace(name, options).second) {
+                throwInvalid("EXTRA_VETHS names " + quoteValue(name) + " twice");
+            }
+        }
+    }
+}
+void writeExtraVeths(const ContainerSpec& spec, EnvFile& conf,
+                     const std::filesystem::path& /*configTextFile*/) {
+    std::vector<std::string> veths;
+    for (const auto& [name, options] : spec.extraVeths) {
+        requireWord("EXTRA_VETHS", name, ",");
+        std::string entry = name;
+        for (const auto* field : {&options.hostAddress, &options.localAddress, &options.hostAddress6,
+                                  &options.localAddress6, &options.hostBridge}) {
+            if (!field->empty()) {
+                requireWord("EXTRA_VETHS", *field, ",");
+            }
+            entry += "," + *field;
+        }
+        veths.push_back(std::move(entry));
+    }
+    setList(conf, "EXTRA_VETHS", veths);
+}
+
+// The conversion of a row without a plain conf key.
+StructuredConversion structuredConversion(const SpecKey& key) {
+    static const std::unordered_map<std::string_view, StructuredConversion> kConversions = {
+        {"Config", {readConfigTextFile, writeConfigTextFile}},
+        {"ForwardPorts", {readHostPort, writeHostPort}},
+        {"BindMounts", {readNspawnFlags, writeNspawnFlags}},
+        {"ExtraFlags", {readWithBindMounts, writeWithBindMounts}},
+        {"AllowedDevices", {readAllowedDevices, writeAllowedDevices}},
+        {"ExtraVeths", {readExtraVeths, writeExtraVeths}},
+    };
+    auto found = kConversions.find(key.busName);
+    if (found == kConversions.end()) {
+        throw std::logic_error("spec key " + std::string(key.busName) +
+                               " has neither a conf key nor a conversion");
+    }
+    return found->second;
+}
 
 }  // namespace
 
@@ -426,137 +592,27 @@ void EnvFile::erase(std::string_view key) {
 
 ContainerSpec specFromConf(const EnvFile& conf) {
     ContainerSpec spec;
-    spec.systemPath = getOr(conf, "SYSTEM_PATH");
-    spec.configFile = getOr(conf, "CONFIG_FILE");
-    spec.flake = getOr(conf, "FLAKE");
-
-    spec.privateNetwork = getFlag(conf, "PRIVATE_NETWORK");
-    // Read even without PRIVATE_NETWORK=1, as the template does;
-    // validateSpec then says what is wrong.
-    spec.network.hostBridge = getOr(conf, "HOST_BRIDGE");
-    spec.network.hostAddress = getOr(conf, "HOST_ADDRESS");
-    spec.network.hostAddress6 = getOr(conf, "HOST_ADDRESS6");
-    spec.network.localAddress = getOr(conf, "LOCAL_ADDRESS");
-    spec.network.localAddress6 = getOr(conf, "LOCAL_ADDRESS6");
-    if (auto ports = get(conf, "HOST_PORT")) {
-        // The template splits on ',' with bash, which drops empty fields.
-        for (const auto& entry : splitOn(*ports, ',')) {
-            if (!entry.empty()) {
-                spec.forwardPorts.push_back(parsePortEntry(entry));
-            }
-        }
-    }
-    if (auto interfaces = get(conf, "INTERFACES")) {
-        spec.interfaces = splitWords(*interfaces);
-    }
-    if (auto macvlans = get(conf, "MACVLANS")) {
-        spec.macvlans = splitWords(*macvlans);
-    }
-    spec.autoStart = getFlag(conf, "AUTO_START");
-
-    if (auto flags = get(conf, "EXTRA_NSPAWN_FLAGS")) {
-        for (auto& word : splitWords(*flags)) {
-            if (auto bind = parseBindWord(word)) {
-                spec.bindMounts.push_back(std::move(*bind));
-            } else {
-                spec.extraFlags.push_back(std::move(word));
-            }
-        }
-    }
-
-    spec.ephemeral = getFlag(conf, "EPHEMERAL");
-    spec.enableTun = getFlag(conf, "ENABLE_TUN");
-    spec.timeoutStartSec = getOr(conf, "TIMEOUT_START_SEC", kDefaultTimeout);
-    if (auto capabilities = get(conf, "ADDITIONAL_CAPABILITIES")) {
-        spec.additionalCapabilities = splitWords(*capabilities);
-    }
-    if (auto tmpfs = get(conf, "TMPFS")) {
-        spec.tmpfs = splitWords(*tmpfs);
-    }
-    if (auto devices = get(conf, "ALLOWED_DEVICES")) {
-        for (const auto& word : splitWords(*devices)) {
-            // NODE:MODIFIER; the modifier never holds ':', the node might.
-            auto colon = word.rfind(':');
-            if (colon == std::string::npos || colon == 0) {
-                throwInvalid("ALLOWED_DEVICES entry " + quoteValue(word) + " is not node:modifier");
-            }
-            spec.allowedDevices.push_back({word.substr(0, colon), word.substr(colon + 1)});
-        }
-    }
-    if (auto veths = get(conf, "EXTRA_VETHS")) {
-        for (const auto& word : splitWords(*veths)) {
-            std::string name;
-            auto options = parseVeth(word, name);
-            if (!spec.extraVeths.emplace(name, options).second) {
-                throwInvalid("EXTRA_VETHS names " + quoteValue(name) + " twice");
-            }
+    for (const auto& key : specKeys()) {
+        if (!key.confKey.empty()) {
+            // Read even when the module would not write it (a network key
+            // without PRIVATE_NETWORK=1), as the template does; validateSpec
+            // then says what is wrong.
+            key.set(spec, readPlainKey(conf, key));
+        } else {
+            structuredConversion(key).read(conf, spec);
         }
     }
     return spec;
 }
 
 EnvFile confFromSpec(const ContainerSpec& spec, EnvFile base, const std::filesystem::path& configTextFile) {
-    EnvFile& conf = base;
-    setOrErase(conf, "SYSTEM_PATH", spec.systemPath);
-    setOrErase(conf, "CONFIG_FILE", spec.configFile);
-    setOrErase(conf, "FLAKE", spec.flake);
-    setOrErase(conf, "CONFIG_TEXT_FILE", spec.config.empty() ? "" : configTextFile.string());
-
-    setFlag(conf, "PRIVATE_NETWORK", spec.privateNetwork);
-    // Like the module, the network keys only go with PRIVATE_NETWORK=1.
-    const auto& net = spec.network;
-    std::vector<std::string> ports;
-    for (const auto& port : spec.forwardPorts) {
-        requireWord("HOST_PORT", port.protocol, ",:");
-        ports.push_back(portEntry(port));
-    }
-    bool withNetwork = spec.privateNetwork;
-    setOrErase(conf, "HOST_BRIDGE", withNetwork ? net.hostBridge : "");
-    setOrErase(conf, "HOST_PORT", withNetwork ? joinWords(ports, ',') : "");
-    setOrErase(conf, "HOST_ADDRESS", withNetwork ? net.hostAddress : "");
-    setOrErase(conf, "HOST_ADDRESS6", withNetwork ? net.hostAddress6 : "");
-    setOrErase(conf, "LOCAL_ADDRESS", withNetwork ? net.localAddress : "");
-    setOrErase(conf, "LOCAL_ADDRESS6", withNetwork ? net.localAddress6 : "");
-    setList(conf, "INTERFACES", spec.interfaces);
-    setList(conf, "MACVLANS", spec.macvlans);
-    setFlag(conf, "AUTO_START", spec.autoStart);
-
-    std::vector<std::string> flags;
-    for (const auto& bind : spec.bindMounts) {
-        flags.push_back(bindWord(bind));
-    }
-    flags.insert(flags.end(), spec.extraFlags.begin(), spec.extraFlags.end());
-    setList(conf, "EXTRA_NSPAWN_FLAGS", flags);
-
-    setFlag(conf, "EPHEMERAL", spec.ephemeral);
-    setFlag(conf, "ENABLE_TUN", spec.enableTun);
-    setOrErase(conf, "TIMEOUT_START_SEC",
-               spec.timeoutStartSec == kDefaultTimeout ? "" : spec.timeoutStartSec);
-    setList(conf, "ADDITIONAL_CAPABILITIES", spec.additionalCapabilities);
-    setList(conf, "TMPFS", spec.tmpfs);
-
-    std::vector<std::string> devices;
-    for (const auto& device : spec.allowedDevices) {
-        requireWord("ALLOWED_DEVICES", device.node, "");
-        requireWord("ALLOWED_DEVICES", device.modifier, ":");
-        devices.push_back(device.node + ":" + device.modifier);
-    }
-    setList(conf, "ALLOWED_DEVICES", devices);
-
-    std::vector<std::string> veths;
-    for (const auto& [name, options] : spec.extraVeths) {
-        requireWord("EXTRA_VETHS", name, ",");
-        std::string entry = name;
-        for (const auto* field : {&options.hostAddress, &options.localAddress, &options.hostAddress6,
-                                  &options.localAddress6, &options.hostBridge}) {
-            if (!field->empty()) {
-                requireWord("EXTRA_VETHS", *field, ",");
-            }
-            entry += "," + *field;
+    for (const auto& key : specKeys()) {
+        if (!key.confKey.empty()) {
+            writePlainKey(base, key, spec);
+        } else {
+            structuredConversion(key).write(spec, base, configTextFile);
         }
-        veths.push_back(std::move(entry));
     }
-    setList(conf, "EXTRA_VETHS", veths);
     return base;
 }
 

@@ -1,39 +1,59 @@
 #include "container_json.h"
 
+#include "spec_keys.h"
+
 namespace nixos_containers {
 
 namespace {
-nlohmann::json networkJson(const NetworkOptions& options) {
-    return {{"HostAddress", options.hostAddress},
-            {"LocalAddress", options.localAddress},
-            {"HostAddress6", options.hostAddress6},
-            {"LocalAddress6", options.localAddress6},
-            {"HostBridge", options.hostBridge}};
+
+// One conversion per kind of spec value; the keys come from the rows.
+nlohmann::json toJson(const std::string& text) {
+    return text;
 }
+nlohmann::json toJson(bool flag) {
+    return flag;
+}
+nlohmann::json toJson(const std::vector<std::string>& words) {
+    return words;
+}
+nlohmann::json toJson(const std::vector<PortForward>& ports) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& port : ports) {
+        rows.push_back({{"Protocol", port.protocol},
+                        {"HostPort", port.hostPort},
+                        {"ContainerPort", port.containerPort}});
+    }
+    return rows;
+}
+nlohmann::json toJson(const std::vector<BindMount>& binds) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& bind : binds) {
+        rows.push_back(
+            {{"MountPoint", bind.mountPoint}, {"HostPath", bind.hostPath}, {"ReadOnly", bind.readOnly}});
+    }
+    return rows;
+}
+nlohmann::json toJson(const std::vector<AllowedDevice>& devices) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& device : devices) {
+        rows.push_back({{"Node", device.node}, {"Modifier", device.modifier}});
+    }
+    return rows;
+}
+nlohmann::json toJson(const std::map<std::string, NetworkOptions>& veths) {
+    nlohmann::json object = nlohmann::json::object();
+    for (const auto& [name, options] : veths) {
+        auto& fields = object[name] = nlohmann::json::object();
+        for (const auto& field : networkOptionFields()) {
+            fields[std::string(field.name)] = options.*field.member;
+        }
+    }
+    return object;
+}
+
 }  // namespace
 
 nlohmann::json toJson(const Container& container) {
-    const auto& spec = container.spec;
-    nlohmann::json ports = nlohmann::json::array();
-    for (const auto& port : spec.forwardPorts) {
-        ports.push_back({{"Protocol", port.protocol},
-                         {"HostPort", port.hostPort},
-                         {"ContainerPort", port.containerPort == 0 ? port.hostPort : port.containerPort}});
-    }
-    nlohmann::json binds = nlohmann::json::array();
-    for (const auto& bind : spec.bindMounts) {
-        binds.push_back({{"MountPoint", bind.mountPoint},
-                         {"HostPath", bind.hostPath.empty() ? bind.mountPoint : bind.hostPath},
-                         {"ReadOnly", bind.readOnly}});
-    }
-    nlohmann::json devices = nlohmann::json::array();
-    for (const auto& device : spec.allowedDevices) {
-        devices.push_back({{"Node", device.node}, {"Modifier", device.modifier}});
-    }
-    nlohmann::json veths = nlohmann::json::object();
-    for (const auto& [name, options] : spec.extraVeths) {
-        veths[name] = networkJson(options);
-    }
     nlohmann::json json = {
         {"Name", container.name},
         {"State", std::string(toString(container.state))},
@@ -45,26 +65,11 @@ nlohmann::json toJson(const Container& container) {
         {"Addresses", container.addresses},
         {"Operation", container.operation},
         {"LastError", container.lastError},
-        {"SystemPath", spec.systemPath.empty() ? container.systemOnHost.string() : spec.systemPath},
-        {"Config", spec.config},
-        {"ConfigFile", spec.configFile},
-        {"Flake", spec.flake},
-        {"PrivateNetwork", spec.privateNetwork},
-        {"ForwardPorts", ports},
-        {"BindMounts", binds},
-        {"Tmpfs", spec.tmpfs},
-        {"AdditionalCapabilities", spec.additionalCapabilities},
-        {"AllowedDevices", devices},
-        {"EnableTun", spec.enableTun},
-        {"Ephemeral", spec.ephemeral},
-        {"AutoStart", spec.autoStart},
-        {"TimeoutStartSec", spec.timeoutStartSec},
-        {"ExtraVeths", veths},
-        {"Interfaces", spec.interfaces},
-        {"Macvlans", spec.macvlans},
-        {"ExtraFlags", spec.extraFlags},
     };
-    json.update(networkJson(spec.network));
+    for (const auto& key : specKeys()) {
+        json[std::string(key.busName)] =
+            std::visit([](const auto& value) { return toJson(value); }, shownValue(key, container));
+    }
     return json;
 }
 

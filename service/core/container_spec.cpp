@@ -1,5 +1,7 @@
 #include "container_spec.h"
 
+#include "spec_keys.h"
+
 #include <algorithm>
 
 namespace nixos_containers {
@@ -25,27 +27,21 @@ std::vector<std::string> ContainerSpec::effectiveCapabilities() const {
 }
 
 bool sourceChanged(const ContainerSpec& before, const ContainerSpec& after) {
-    return before.systemPath != after.systemPath || before.config != after.config ||
-           before.configFile != after.configFile || before.flake != after.flake;
+    const auto keys = specKeys();
+    return std::any_of(keys.begin(), keys.end(), [&](const SpecKey& key) {
+        return key.systemSource && key.get(before) != key.get(after);
+    });
 }
 
 UpdateEffect classifyUpdate(const ContainerSpec& before, const ContainerSpec& after) {
-    // autoStart only matters when the service starts; it changes nothing live.
-    auto runtimeView = [](ContainerSpec spec) {
-        spec.systemPath.clear();
-        spec.config.clear();
-        spec.configFile.clear();
-        spec.flake.clear();
-        spec.autoStart = false;
-        return spec;
-    };
-    if (runtimeView(before) != runtimeView(after)) {
-        return UpdateEffect::Restart;
+    // The most any changed key asks for; None < Reload < Restart.
+    UpdateEffect effect = UpdateEffect::None;
+    for (const auto& key : specKeys()) {
+        if (key.onChange > effect && key.get(before) != key.get(after)) {
+            effect = key.onChange;
+        }
     }
-    if (sourceChanged(before, after)) {
-        return UpdateEffect::Reload;
-    }
-    return UpdateEffect::None;
+    return effect;
 }
 
 }  // namespace nixos_containers

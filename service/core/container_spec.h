@@ -27,6 +27,12 @@ struct PortForward {
     std::uint16_t hostPort = 0;
     std::uint16_t containerPort = 0;  // 0: the same as hostPort
     bool operator==(const PortForward&) const = default;
+
+    // The port inside the container; the one place that reads a 0 as the
+    // host port, as the module's mkPortStr does.
+    [[nodiscard]] std::uint16_t effectiveContainerPort() const {
+        return containerPort == 0 ? hostPort : containerPort;
+    }
 };
 
 struct BindMount {
@@ -34,6 +40,12 @@ struct BindMount {
     std::string hostPath;    // empty: the same path as mountPoint
     bool readOnly = true;
     bool operator==(const BindMount&) const = default;
+
+    // The host side of the mount; the one place that reads an empty host
+    // path as the mount point's own path.
+    [[nodiscard]] const std::string& effectiveHostPath() const {
+        return hostPath.empty() ? mountPoint : hostPath;
+    }
 };
 
 struct AllowedDevice {
@@ -77,14 +89,15 @@ struct ContainerSpec {
     [[nodiscard]] std::vector<std::string> effectiveCapabilities() const;
 };
 
-// What a change to a running container requires.
+// What a change to a running container requires, in increasing order.
 enum class UpdateEffect {
     None,     // nothing the running container sees changed
     Reload,   // only the system changed: switch-to-configuration test
     Restart,  // nspawn's command line or the unit changed
 };
+// From the spec keys' rows (spec_keys.h): the most any changed key asks for.
 UpdateEffect classifyUpdate(const ContainerSpec& before, const ContainerSpec& after);
-// True when the system source changed so the builder must run again.
+// True when a system source key changed, so the builder must run again.
 bool sourceChanged(const ContainerSpec& before, const ContainerSpec& after);
 
 }  // namespace nixos_containers

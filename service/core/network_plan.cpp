@@ -9,9 +9,6 @@ namespace nixos_containers {
 
 namespace {
 
-// Linux interface names: IFNAMSIZ (16) including the terminating NUL.
-constexpr std::size_t kMaxInterfaceName = 15;
-
 // FNV-1a: stable across runs, builds and machines, which std::hash is not
 // guaranteed to be. Host names must stay the same after a service restart so
 // that release() after a crash finds what prepare() created.
@@ -35,6 +32,10 @@ VethPlan makeVeth(std::string hostName, std::string hostAltName, std::string con
 }
 
 }  // namespace
+
+std::string macvlanName(std::string_view parent) {
+    return "mv-" + std::string(parent);
+}
 
 std::string hostInterfaceName(std::string_view container) {
     std::string name = "ve-" + std::string(container);

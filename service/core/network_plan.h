@@ -35,6 +35,13 @@ struct NetworkPlan {
     }
 };
 
+// Linux interface names: IFNAMSIZ (16) bytes including the terminating NUL.
+inline constexpr std::size_t kMaxInterfaceName = 15;
+
+// The macvlan made inside the container for a host interface `parent`
+// (the module's "mv-PARENT"); validation holds it to kMaxInterfaceName.
+std::string macvlanName(std::string_view parent);
+
 // "ve-NAME" when it fits in 15 bytes; otherwise "ve-" + 4 characters of the
 // name + "-" + 7 hex digits of a hash of the whole name, so two long names
 // that share a prefix still get distinct, stable host names.

@@ -18,9 +18,8 @@ std::string joined(const std::vector<std::string>& items, const std::string& sep
 }
 
 std::string portArgument(const PortForward& port) {
-    auto containerPort = port.containerPort == 0 ? port.hostPort : port.containerPort;
     return "--port=" + port.protocol + ":" + std::to_string(port.hostPort) + ":" +
-           std::to_string(containerPort);
+           std::to_string(port.effectiveContainerPort());
 }
 
 std::string bindArgument(const BindMount& bind) {

@@ -2,6 +2,8 @@
 
 #include "container_paths.h"
 #include "errors.h"
+#include "network_plan.h"
+#include "spec_keys.h"
 
 #include <arpa/inet.h>
 
@@ -80,6 +82,8 @@ void requireAbsolute(std::string_view what, std::string_view path) {
 
 // ---- system source ---------------------------------------------------------
 
+}  // namespace
+
 void validateSource(const ContainerSpec& spec, const Settings& settings) {
     const std::array<std::pair<const char*, const std::string*>, 4> sources = {{
         {"SystemPath", &spec.systemPath},
@@ -120,6 +124,8 @@ void validateSource(const ContainerSpec& spec, const Settings& settings) {
     // Config is module text kept in its own file (NAME.nix), so any text is
     // representable; Nix itself judges it when building.
 }
+
+namespace {
 
 // ---- network ---------------------------------------------------------------
 
@@ -181,7 +187,9 @@ void validateNetworkOptions(const std::string& prefix, const NetworkOptions& opt
     }
 }
 
-void validateNetwork(const ContainerSpec& spec) {
+}  // namespace
+
+void validateNetwork(const ContainerSpec& spec, const Settings& /*settings*/) {
     if (!spec.privateNetwork) {
         // Without a private network the container shares the host's
         // interfaces; none of these has anything to attach to.
@@ -228,8 +236,12 @@ void validateNetwork(const ContainerSpec& spec) {
     }
     for (const auto& name : spec.macvlans) {
         validateInterfaceName("Macvlans", name);
+        // Refused here rather than when the container starts.
+        validateInterfaceName("Macvlans " + quoteValue(name) + ": its macvlan", macvlanName(name));
     }
 }
+
+namespace {
 
 // ---- file system -----------------------------------------------------------
 
@@ -247,7 +259,9 @@ void validateBindPath(std::string_view what, std::string_view path) {
     }
 }
 
-void validateMounts(const ContainerSpec& spec) {
+}  // namespace
+
+void validateMounts(const ContainerSpec& spec, const Settings& /*settings*/) {
     for (const auto& bind : spec.bindMounts) {
         validateBindPath("BindMounts mount point", bind.mountPoint);
         if (std::filesystem::path(bind.mountPoint).lexically_normal() == "/") {
@@ -265,6 +279,8 @@ void validateMounts(const ContainerSpec& spec) {
         requireAbsolute("Tmpfs", path);
     }
 }
+
+namespace {
 
 // ---- capabilities and devices ----------------------------------------------
 
@@ -313,7 +329,9 @@ constexpr std::array<std::string_view, 41> kCapabilities = {
     "CAP_CHECKPOINT_RESTORE",
 };
 
-void validateCapabilities(const ContainerSpec& spec) {
+}  // namespace
+
+void validateCapabilities(const ContainerSpec& spec, const Settings& /*settings*/) {
     for (const auto& capability : spec.additionalCapabilities) {
         // nspawn's --capability= also takes "all".
         if (capability == "all") {
@@ -325,7 +343,7 @@ void validateCapabilities(const ContainerSpec& spec) {
     }
 }
 
-void validateDevices(const ContainerSpec& spec) {
+void validateDevices(const ContainerSpec& spec, const Settings& /*settings*/) {
     for (const auto& device : spec.allowedDevices) {
         // DeviceAllow= is "NODE MODIFIER", and ALLOWED_DEVICES in the conf is
         // space separated NODE:MODIFIER: no whitespace or ':' in the node.
@@ -356,6 +374,8 @@ void validateDevices(const ContainerSpec& spec) {
     }
 }
 
+namespace {
+
 // ---- extra flags -----------------------------------------------------------
 
 bool isFlagValueChar(char c) {
@@ -378,7 +398,9 @@ constexpr std::array<std::string_view, 9> kReservedLongOptions = {
 };
 constexpr std::string_view kReservedShortOptions = "DMib";
 
-void validateExtraFlags(const ContainerSpec& spec) {
+}  // namespace
+
+void validateExtraFlags(const ContainerSpec& spec, const Settings& /*settings*/) {
     for (const auto& word : spec.extraFlags) {
         if (word.empty() || word.front() != '-') {
             throwInvalid("ExtraFlags word " + quoteValue(word) +
@@ -423,6 +445,8 @@ void validateExtraFlags(const ContainerSpec& spec) {
         }
     }
 }
+
+namespace {
 
 // ---- time spans ------------------------------------------------------------
 
@@ -483,7 +507,10 @@ bool addChecked(std::uint64_t& total, std::uint64_t value) {
     throwInvalid(quoteValue(text) + " is not a time span: " + why);
 }
 
-void validateTimeout(const std::string& timeout) {
+}  // namespace
+
+void validateTimeout(const ContainerSpec& spec, const Settings& /*settings*/) {
+    const auto& timeout = spec.timeoutStartSec;
     try {
         parseTimespanUsec(timeout);
     } catch (const ContainerError& error) {
@@ -497,8 +524,6 @@ void validateTimeout(const std::string& timeout) {
         }
     }
 }
-
-}  // namespace
 
 void validateName(std::string_view name) {
     if (name.empty()) {
@@ -528,9 +553,9 @@ void validateInterfaceName(std::string_view what, std::string_view name) {
     if (name.empty()) {
         throwInvalid(std::string(what) + " '' is empty");
     }
-    if (name.size() > 15) {
+    if (name.size() > kMaxInterfaceName) {
         throwInvalid(std::string(what) + " " + quoteValue(name) + " is " + std::to_string(name.size()) +
-                     " bytes long; interface names are at most 15");
+                     " bytes long; interface names are at most " + std::to_string(kMaxInterfaceName));
     }
     if (name == "." || name == "..") {
         throwInvalid(std::string(what) + " " + quoteValue(name) + " is not an interface name");
@@ -629,13 +654,13 @@ void validateSpec(const ContainerSpec& spec, const Settings& settings) {
     // Validation runs on every decoded request and is fuzzed: whatever a
     // helper throws leaves here as a ContainerError.
     try {
-        validateSource(spec, settings);
-        validateNetwork(spec);
-        validateMounts(spec);
-        validateCapabilities(spec);
-        validateDevices(spec);
-        validateTimeout(spec.timeoutStartSec);
-        validateExtraFlags(spec);
+        std::vector<SpecCheck> done;
+        for (const auto& key : specKeys()) {
+            if (key.validate != nullptr && std::find(done.begin(), done.end(), key.validate) == done.end()) {
+                done.push_back(key.validate);
+                key.validate(spec, settings);
+            }
+        }
     } catch (const ContainerError&) {
         throw;
     } catch (const std::bad_alloc&) {

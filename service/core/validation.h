@@ -30,17 +30,28 @@ void validateName(std::string_view name);
 //  - capabilities: CAP_[A-Z_]+ from the kernel's list;
 //  - devices: absolute /dev path, modifier non-empty subset of "rwm";
 //  - TimeoutStartSec: a systemd time span ("90", "90s", "1min 30s", "infinity");
-//  - ExtraVeths / Interfaces / Macvlans: interface names (1-15 bytes, no '/', ':', whitespace);
+//  - ExtraVeths / Interfaces / Macvlans: interface names (1-15 bytes, no '/', ':', whitespace),
+//    and each macvlan's own name (macvlanName) too;
 //  - ExtraFlags: each word starts with '-' and is `--opt` or `--opt=value` made of safe characters
 //    (no whitespace, quotes, '$', '\\', '`', glob characters), and none of the options the
 //    service sets itself (--directory/-D, --machine/-M, --keep-unit, --register,
 //    --notify-ready, --kill-signal, --network-namespace-path, --image/-i, --boot/-b).
+// Runs every validator the spec keys' rows (spec_keys.h) point at, once each.
 void validateSpec(const ContainerSpec& spec, const Settings& settings);
+
+// The validators the rows point at, one per group of keys checked together.
+void validateSource(const ContainerSpec& spec, const Settings& settings);
+void validateNetwork(const ContainerSpec& spec, const Settings& settings);
+void validateMounts(const ContainerSpec& spec, const Settings& settings);
+void validateCapabilities(const ContainerSpec& spec, const Settings& settings);
+void validateDevices(const ContainerSpec& spec, const Settings& settings);
+void validateTimeout(const ContainerSpec& spec, const Settings& settings);
+void validateExtraFlags(const ContainerSpec& spec, const Settings& settings);
 
 // Parses a systemd time span into microseconds; "infinity" gives UINT64_MAX.
 std::uint64_t parseTimespanUsec(std::string_view text);
 
-// The 15-byte Linux interface name rule.
+// The Linux interface name rule (kMaxInterfaceName bytes).
 void validateInterfaceName(std::string_view what, std::string_view name);
 
 }  // namespace nixos_containers

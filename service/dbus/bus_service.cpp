@@ -16,6 +16,8 @@ Message& operator<<(Message& message,
 #include "manager_adaptor.h"
 #include "object_subtree.h"
 #include "spec_decoder.h"
+#include "spec_keys.h"
+#include "spec_value_bus.h"
 #include "utf8.h"
 
 #include <systemd/sd-bus.h>
@@ -93,11 +95,6 @@ template <typename... Results>
 auto shared(sdbus::Result<Results...>&& result) {
     return std::make_shared<sdbus::Result<Results...>>(std::move(result));
 }
-
-using PortRows = std::vector<sdbus::Struct<std::string, std::uint16_t, std::uint16_t>>;
-using BindRows = std::vector<sdbus::Struct<std::string, std::string, bool>>;
-using DeviceRows = std::vector<sdbus::Struct<std::string, std::string>>;
-using VethMap = std::map<std::string, std::map<std::string, std::string>>;
 
 }  // namespace
 
@@ -190,7 +187,6 @@ private:
     const sdbus::Message& message() const { return *subtree_.currentMessage(); }
     const std::string& name() const { return subtree_.currentKey(); }
     const Container& self() const { return service_.view(name()); }
-    const ContainerSpec& spec() const { return self().spec; }
 
     void Start(sdbus::Result<>&& result) override {
         service_.perform(message(), std::move(result), Verb::Start, name());
@@ -222,61 +218,40 @@ private:
     std::string HostInterface() override { return self().hostInterface; }
     std::string RootDirectory() override { return self().root.string(); }
     std::vector<std::string> Addresses() override { return self().addresses; }
-    std::string SystemPath() override {
-        return spec().systemPath.empty() ? self().systemOnHost.string() : spec().systemPath;
+    // The spec keys' properties: each reads its row's shown value, so the
+    // defaults a stored value leaves implicit are made explicit in one place.
+    template <typename BusType>
+    BusType specProperty(std::string_view key) const {
+        return bus_values::toBusAs<BusType>(shownValue(specKey(key), self()));
     }
-    std::string Config() override { return spec().config; }
-    std::string ConfigFile() override { return spec().configFile; }
-    std::string Flake() override { return spec().flake; }
-    bool PrivateNetwork() override { return spec().privateNetwork; }
-    std::string HostAddress() override { return spec().network.hostAddress; }
-    std::string LocalAddress() override { return spec().network.localAddress; }
-    std::string HostAddress6() override { return spec().network.hostAddress6; }
-    std::string LocalAddress6() override { return spec().network.localAddress6; }
-    std::string HostBridge() override { return spec().network.hostBridge; }
-    PortRows ForwardPorts() override {
-        PortRows rows;
-        for (const auto& port : spec().forwardPorts) {
-            rows.emplace_back(port.protocol, port.hostPort,
-                              port.containerPort == 0 ? port.hostPort : port.containerPort);
-        }
-        return rows;
+    using Words = std::vector<std::string>;
+    std::string SystemPath() override { return specProperty<std::string>("SystemPath"); }
+    std::string Config() override { return specProperty<std::string>("Config"); }
+    std::string ConfigFile() override { return specProperty<std::string>("ConfigFile"); }
+    std::string Flake() override { return specProperty<std::string>("Flake"); }
+    bool PrivateNetwork() override { return specProperty<bool>("PrivateNetwork"); }
+    std::string HostAddress() override { return specProperty<std::string>("HostAddress"); }
+    std::string LocalAddress() override { return specProperty<std::string>("LocalAddress"); }
+    std::string HostAddress6() override { return specProperty<std::string>("HostAddress6"); }
+    std::string LocalAddress6() override { return specProperty<std::string>("LocalAddress6"); }
+    std::string HostBridge() override { return specProperty<std::string>("HostBridge"); }
+    bus_values::Ports ForwardPorts() override { return specProperty<bus_values::Ports>("ForwardPorts"); }
+    bus_values::BindMounts BindMounts() override {
+        return specProperty<bus_values::BindMounts>("BindMounts");
     }
-    BindRows BindMounts() override {
-        BindRows rows;
-        for (const auto& bind : spec().bindMounts) {
-            rows.emplace_back(bind.mountPoint, bind.hostPath.empty() ? bind.mountPoint : bind.hostPath,
-                              bind.readOnly);
-        }
-        return rows;
+    Words Tmpfs() override { return specProperty<Words>("Tmpfs"); }
+    Words AdditionalCapabilities() override { return specProperty<Words>("AdditionalCapabilities"); }
+    bus_values::Devices AllowedDevices() override {
+        return specProperty<bus_values::Devices>("AllowedDevices");
     }
-    std::vector<std::string> Tmpfs() override { return spec().tmpfs; }
-    std::vector<std::string> AdditionalCapabilities() override { return spec().additionalCapabilities; }
-    DeviceRows AllowedDevices() override {
-        DeviceRows rows;
-        for (const auto& device : spec().allowedDevices) {
-            rows.emplace_back(device.node, device.modifier);
-        }
-        return rows;
-    }
-    bool EnableTun() override { return spec().enableTun; }
-    bool Ephemeral() override { return spec().ephemeral; }
-    bool AutoStart() override { return spec().autoStart; }
-    std::string TimeoutStartSec() override { return spec().timeoutStartSec; }
-    VethMap ExtraVeths() override {
-        VethMap veths;
-        for (const auto& [name, options] : spec().extraVeths) {
-            veths[name] = {{"HostAddress", options.hostAddress},
-                           {"LocalAddress", options.localAddress},
-                           {"HostAddress6", options.hostAddress6},
-                           {"LocalAddress6", options.localAddress6},
-                           {"HostBridge", options.hostBridge}};
-        }
-        return veths;
-    }
-    std::vector<std::string> Interfaces() override { return spec().interfaces; }
-    std::vector<std::string> Macvlans() override { return spec().macvlans; }
-    std::vector<std::string> ExtraFlags() override { return spec().extraFlags; }
+    bool EnableTun() override { return specProperty<bool>("EnableTun"); }
+    bool Ephemeral() override { return specProperty<bool>("Ephemeral"); }
+    bool AutoStart() override { return specProperty<bool>("AutoStart"); }
+    std::string TimeoutStartSec() override { return specProperty<std::string>("TimeoutStartSec"); }
+    bus_values::Veths ExtraVeths() override { return specProperty<bus_values::Veths>("ExtraVeths"); }
+    Words Interfaces() override { return specProperty<Words>("Interfaces"); }
+    Words Macvlans() override { return specProperty<Words>("Macvlans"); }
+    Words ExtraFlags() override { return specProperty<Words>("ExtraFlags"); }
 
     ObjectSubtree& subtree_;
     BusService& service_;
@@ -468,19 +443,14 @@ void BusService::containerRemoved(const std::string& name) {
 }
 
 std::vector<std::string> BusService::propertiesOf(ContainerFields fields) {
-    // The spec keys' properties, then the live ones, as the interface lists them.
-    static const std::vector<std::string> kSpecProperties = {"SystemPath",      "Config",
-                                                             "ConfigFile",      "Flake",
-                                                             "PrivateNetwork",  "HostAddress",
-                                                             "LocalAddress",    "HostAddress6",
-                                                             "LocalAddress6",   "HostBridge",
-                                                             "ForwardPorts",    "BindMounts",
-                                                             "Tmpfs",           "AdditionalCapabilities",
-                                                             "AllowedDevices",  "EnableTun",
-                                                             "Ephemeral",       "AutoStart",
-                                                             "TimeoutStartSec", "ExtraVeths",
-                                                             "Interfaces",      "Macvlans",
-                                                             "ExtraFlags"};
+    // The spec keys' properties, then the live ones.
+    static const std::vector<std::string> kSpecProperties = [] {
+        std::vector<std::string> names;
+        for (const auto& key : specKeys()) {
+            names.emplace_back(key.busName);
+        }
+        return names;
+    }();
     static const std::vector<std::pair<ContainerField, std::string>> kLiveProperties = {
         {ContainerField::State, "State"},         {ContainerField::Leader, "Leader"},
         {ContainerField::Addresses, "Addresses"}, {ContainerField::HostInterface, "HostInterface"},

@@ -1,5 +1,7 @@
 #include "netlink.h"
 
+#include "network_plan.h"
+
 #include <netlink/attr.h>
 #include <netlink/errno.h>
 #include <netlink/handlers.h>
@@ -25,9 +27,10 @@ namespace {
 
 using CbPtr = std::unique_ptr<nl_cb, decltype(&nl_cb_put)>;
 
-// IFNAMSIZ includes the terminating NUL. libnl truncates longer names
-// silently (strncpy), so they are refused here instead.
-constexpr std::size_t kMaxName = IFNAMSIZ - 1;
+// libnl truncates longer names silently (strncpy), so they are refused
+// here instead.
+constexpr std::size_t kMaxName = kMaxInterfaceName;
+static_assert(kMaxName == IFNAMSIZ - 1, "IFNAMSIZ includes the terminating NUL");
 // ALTIFNAMSIZ (128) including the NUL.
 constexpr std::size_t kMaxAltName = 127;
 
@@ -39,7 +42,8 @@ void check(int rc, const std::string& context) {
 
 void checkName(const std::string& name) {
     if (name.empty() || name.size() > kMaxName) {
-        throw Error("interface name '" + name + "' must be 1 to 15 bytes", NLE_INVAL);
+        throw Error("interface name '" + name + "' must be 1 to " + std::to_string(kMaxName) + " bytes",
+                    NLE_INVAL);
     }
 }
 

@@ -3,6 +3,7 @@
 #include "errors.h"
 #include "netlink.h"
 #include "network_namespace.h"
+#include "network_plan.h"
 
 #include <netlink/errno.h>
 
@@ -18,8 +19,6 @@ namespace nixos_containers {
 namespace {
 
 using netlink::IpPrefix;
-
-constexpr std::size_t kMaxInterfaceName = 15;
 
 // One veth of the plan with its addresses parsed.
 struct ParsedVeth {
@@ -42,7 +41,7 @@ std::optional<IpPrefix> parseAddress(const std::string& text, const std::string&
 
 void checkInterfaceName(const std::string& name, const std::string& what) {
     if (name.empty() || name.size() > kMaxInterfaceName) {
-        throwInvalid(what + " '" + name + "' must be 1 to 15 bytes");
+        throwInvalid(what + " '" + name + "' must be 1 to " + std::to_string(kMaxInterfaceName) + " bytes");
     }
 }
 
@@ -70,10 +69,6 @@ public:
 private:
     std::vector<std::function<void()>> steps_;
 };
-
-std::string macvlanName(const std::string& parent) {
-    return "mv-" + parent;
-}
 
 // The host end of a planned veth, when it exists and is provably ours:
 // found by its altname, or, for the main veth of a short container name

@@ -78,6 +78,13 @@ std::vector<BadCreate> badCreates() {
              return withSystem(s, {{"ExtraFlags", sdbus::Variant(Strings{"foo"})}});
          },
          "ExtraFlags word 'foo' does not start with '-'"},
+        {"MacvlanNameTooLong", "web",
+         [](const fs::path& s, const fs::path&) {
+             // A 14-byte parent: its macvlan "mv-" + parent is 17 bytes.
+             return withSystem(s, {{"PrivateNetwork", sdbus::Variant(true)},
+                                   {"Macvlans", sdbus::Variant(Strings{"abcdefghijklmn"})}});
+         },
+         "Macvlans 'abcdefghijklmn': its macvlan 'mv-abcdefghijklmn' is 17 bytes long"},
         {"SystemPathOutsideTheStore", "web",
          [](const fs::path&, const fs::path&) {
              return Spec{{"SystemPath", sdbus::Variant(std::string("/usr"))}};

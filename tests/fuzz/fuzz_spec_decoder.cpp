@@ -24,10 +24,12 @@
 
 #include "fuzz_support.h"
 #include "spec_decoder.h"
+#include "spec_keys.h"
 
 #include <sdbus-c++/Error.h>
 #include <sdbus-c++/Types.h>
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <string>
@@ -37,12 +39,22 @@ using namespace nixos_containers;
 
 namespace {
 
-// Every key applySpecEntries knows, as in interfaces/org.nixos.Containers.xml.
+// Every key the registry knows, in the order make_seeds.py's KEYS codes
+// them (the committed seeds depend on it); a key missing here is still
+// reached by name, as a key string.
 constexpr std::array<std::string_view, 23> kKeys = {
-    "SystemPath", "Config",        "ConfigFile", "Flake",      "PrivateNetwork",         "HostAddress",
-    "LocalAddress", "HostAddress6", "LocalAddress6", "HostBridge", "ForwardPorts",        "BindMounts",
-    "Tmpfs",      "AdditionalCapabilities", "AllowedDevices", "EnableTun", "Ephemeral", "AutoStart",
-    "TimeoutStartSec", "ExtraVeths", "Interfaces", "Macvlans",   "ExtraFlags",
+    "SystemPath",      "Config",
+    "ConfigFile",      "Flake",
+    "PrivateNetwork",  "HostAddress",
+    "LocalAddress",    "HostAddress6",
+    "LocalAddress6",   "HostBridge",
+    "ForwardPorts",    "BindMounts",
+    "Tmpfs",           "AdditionalCapabilities",
+    "AllowedDevices",  "EnableTun",
+    "Ephemeral",       "AutoStart",
+    "TimeoutStartSec", "ExtraVeths",
+    "Interfaces",      "Macvlans",
+    "ExtraFlags",
 };
 
 constexpr unsigned kTypeCount = 12;
@@ -148,23 +160,21 @@ std::map<std::string, sdbus::Variant> entries(fuzz::Reader& in) {
 }
 
 bool namesSource(const std::map<std::string, sdbus::Variant>& call) {
-    return call.contains("SystemPath") || call.contains("Config") || call.contains("ConfigFile") ||
-           call.contains("Flake");
+    return std::any_of(call.begin(), call.end(), [](const auto& entry) {
+        const auto* key = findSpecKey(entry.first);
+        return key != nullptr && key->systemSource;
+    });
 }
 
 void checkSourceReplaced(const std::map<std::string, sdbus::Variant>& call, const ContainerSpec& spec) {
     if (!namesSource(call)) {
         return;
     }
-    const std::array<std::pair<const char*, const std::string*>, 4> sources = {{
-        {"SystemPath", &spec.systemPath},
-        {"Config", &spec.config},
-        {"ConfigFile", &spec.configFile},
-        {"Flake", &spec.flake},
-    }};
-    for (const auto& [key, field] : sources) {
-        if (!call.contains(key) && !field->empty()) {
-            fuzz::finding("applySpecEntries", std::string(key) + " survived a call naming another source:\n" +
+    for (const auto& key : specKeys()) {
+        if (key.systemSource && !call.contains(std::string(key.busName)) &&
+            key.get(spec) != key.defaultValue()) {
+            fuzz::finding("applySpecEntries", std::string(key.busName) +
+                                                  " survived a call naming another source:\n" +
                                                   fuzz::describe(spec));
         }
     }

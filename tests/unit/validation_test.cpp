@@ -284,6 +284,13 @@ struct SpecCase {
     std::string fragment;
 };
 
+TEST_F(ValidateSpec, AcceptsAMacvlanParentWhoseMacvlanNameFits) {
+    auto spec = validSpec();
+    spec.privateNetwork = true;
+    spec.macvlans = {"abcdefghijkl"};  // 12 bytes: "mv-abcdefghijkl" is 15
+    EXPECT_NO_THROW(validateSpec(spec, settings_));
+}
+
 TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
     const std::string store = settings_.storeDir.string();
     const std::vector<SpecCase> cases = {
@@ -467,6 +474,13 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
              s.macvlans = {""};
          },
          "Macvlans '' is empty"},
+        {"macvlan parent whose macvlan name is too long",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.macvlans = {"abcdefghijklmn"};  // 14 bytes: "mv-" makes 17
+         },
+         "Macvlans 'abcdefghijklmn': its macvlan 'mv-abcdefghijklmn' is 17 bytes long; interface names "
+         "are at most 15"},
         // bind mounts
         {"relative mount point",
          [](auto& s) {

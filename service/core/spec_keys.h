@@ -1,0 +1,76 @@
+#pragma once
+
+#include "container.h"
+#include "container_spec.h"
+#include "settings.h"
+
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace nixos_containers {
+
+// The value of one spec key, one alternative per kind of value. The D-Bus
+// decoder, the conf file, Inspect's JSON and the bus properties each convert
+// kinds, never keys.
+using SpecValue =
+    std::variant<std::string, bool, std::vector<std::string>, std::vector<PortForward>,
+                 std::vector<BindMount>, std::vector<AllowedDevice>, std::map<std::string, NetworkOptions>>;
+
+// SpecValue's alternatives, in its order.
+enum class SpecKind { String, Flag, Words, Ports, BindMounts, Devices, Veths };
+
+// The D-Bus type signature of a kind, as interfaces/*.xml spells it.
+std::string_view busSignature(SpecKind kind);
+
+// A validator of validation.cpp; one may check several keys (and how they
+// combine), and validateSpec runs each once.
+using SpecCheck = void (*)(const ContainerSpec& spec, const Settings& settings);
+
+// One spec key: everything the layers need to know about it. Adding a
+// plain key (a string, flag or word list) is a row here, its ContainerSpec
+// field, the interface XML and the adaptor's one-line property getter.
+struct SpecKey {
+    std::string_view busName;  // Create's and Update's key, the property, Inspect's JSON key
+    SpecKind kind;
+    // NAME.conf's key for a plain key (a string, flag or word list, absent
+    // when at its default); empty when conf_file.cpp converts it by hand.
+    std::string_view confKey;
+    // The module writes the network keys only with PRIVATE_NETWORK=1.
+    bool confOnlyWithPrivateNetwork;
+    UpdateEffect onChange;  // what changing it asks of a running container
+    bool systemSource;      // one of the exclusive system sources
+    // Gives the container something of the host's (a path, a device, a
+    // capability, an interface, a port, an address on the host's network).
+    bool reachesHost;
+    SpecCheck validate;  // nullptr: every value of its kind is valid
+    SpecValue (*get)(const ContainerSpec& spec);
+    void (*set)(ContainerSpec& spec, SpecValue value);
+    // What the property and Inspect show when that is not the stored value:
+    // the defaults the stored value leaves implicit, made explicit.
+    SpecValue (*show)(const Container& container) = nullptr;
+
+    [[nodiscard]] SpecValue defaultValue() const { return get(ContainerSpec{}); }
+};
+
+// Every key, in the order NAME.conf writes them.
+std::span<const SpecKey> specKeys();
+// nullptr for a key nobody knows.
+const SpecKey* findSpecKey(std::string_view busName);
+// For keys the code names itself; throws std::out_of_range for an unknown one.
+const SpecKey& specKey(std::string_view busName);
+// The value the property and Inspect show.
+SpecValue shownValue(const SpecKey& key, const Container& container);
+
+// The named fields of NetworkOptions, as ExtraVeths' inner dictionaries and
+// Inspect spell them.
+struct NetworkOptionField {
+    std::string_view name;
+    std::string NetworkOptions::*member;
+};
+std::span<const NetworkOptionField> networkOptionFields();
+
+}  // namespace nixos_containers

@@ -1,0 +1,214 @@
+// The spec-key registry held against the interface XML, the single source of
+// the API: every documented spec key and spec property has a row of the same
+// D-Bus type, and every row is documented.
+#include "spec_keys.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace nixos_containers {
+namespace {
+
+std::string readInterface(const std::string& file) {
+    std::ifstream in(std::string(INTERFACES_DIR) + "/" + file);
+    EXPECT_TRUE(in) << "cannot read " << file;
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// Property name -> type signature, from org.nixos.Containers.Container.xml.
+std::map<std::string, std::string> containerProperties() {
+    const auto xml = readInterface("org.nixos.Containers.Container.xml");
+    std::map<std::string, std::string> properties;
+    const std::regex property(R"re(<property name="(\w+)" type="([^"]+)")re");
+    for (auto match = std::sregex_iterator(xml.begin(), xml.end(), property); match != std::sregex_iterator();
+         ++match) {
+        properties.emplace((*match)[1], (*match)[2]);
+    }
+    return properties;
+}
+
+// Key -> type signature, from Create's doc in org.nixos.Containers.xml,
+// whose lines read "  Key sig: ..." or "  Key sig, Other sig: ...".
+std::map<std::string, std::string> createDocKeys() {
+    const auto xml = readInterface("org.nixos.Containers.xml");
+    const auto start = xml.find("<method name=\"Create\">");
+    const auto end = xml.find("</method>", start);
+    EXPECT_NE(start, std::string::npos);
+    const auto doc = xml.substr(start, end - start);
+    const std::regex line(R"re(\n\s+(\w+ [a-z(){}]+(?:, \w+ [a-z(){}]+)*):)re");
+    const std::regex pair(R"re((\w+) ([a-z(){}]+))re");
+    std::map<std::string, std::string> keys;
+    for (auto match = std::sregex_iterator(doc.begin(), doc.end(), line); match != std::sregex_iterator();
+         ++match) {
+        const std::string names = (*match)[1];
+        for (auto item = std::sregex_iterator(names.begin(), names.end(), pair);
+             item != std::sregex_iterator(); ++item) {
+            keys.emplace((*item)[1], (*item)[2]);
+        }
+    }
+    return keys;
+}
+
+// The container's live properties: no spec key, no row.
+const std::set<std::string> kLiveProperties = {"Name",   "State",         "Declarative",   "Unit",
+                                               "Leader", "HostInterface", "RootDirectory", "Addresses"};
+
+TEST(SpecKeys, EveryRowIsACreateKeyOfTheSameType) {
+    const auto documented = createDocKeys();
+    ASSERT_GE(documented.size(), 20U) << "the Create doc's key list was not found";
+    for (const auto& key : specKeys()) {
+        SCOPED_TRACE(std::string(key.busName));
+        auto found = documented.find(std::string(key.busName));
+        ASSERT_NE(found, documented.end()) << "a row the Create doc does not list";
+        EXPECT_EQ(found->second, busSignature(key.kind));
+    }
+}
+
+TEST(SpecKeys, EveryCreateKeyHasARow) {
+    for (const auto& [name, signature] : createDocKeys()) {
+        EXPECT_NE(findSpecKey(name), nullptr)
+            << "Create documents " << name << " " << signature << ", which has no row in spec_keys.cpp";
+    }
+}
+
+TEST(SpecKeys, EveryRowIsAPropertyOfTheSameType) {
+    const auto properties = containerProperties();
+    for (const auto& key : specKeys()) {
+        SCOPED_TRACE(std::string(key.busName));
+        auto found = properties.find(std::string(key.busName));
+        ASSERT_NE(found, properties.end()) << "a row without a property";
+        EXPECT_EQ(found->second, busSignature(key.kind));
+    }
+}
+
+TEST(SpecKeys, EveryPropertyIsARowOrLive) {
+    for (const auto& [name, signature] : containerProperties()) {
+        EXPECT_TRUE(findSpecKey(name) != nullptr || kLiveProperties.contains(name))
+            << "property " << name << " " << signature << " is neither a spec key's row nor a live property";
+    }
+}
+
+TEST(SpecKeys, NamesAreUniqueAndFound) {
+    std::set<std::string_view> names;
+    std::set<std::string_view> confKeys;
+    for (const auto& key : specKeys()) {
+        EXPECT_TRUE(names.insert(key.busName).second) << key.busName;
+        EXPECT_TRUE(key.confKey.empty() || confKeys.insert(key.confKey).second) << key.confKey;
+        EXPECT_EQ(findSpecKey(key.busName), &key);
+    }
+    EXPECT_EQ(findSpecKey("Colour"), nullptr);
+    EXPECT_THROW((void)specKey("Colour"), std::out_of_range);
+}
+
+TEST(SpecKeys, KeysThatGiveTheHostAwayAreMarked) {
+    const std::set<std::string> reaching = {"BindMounts",     "AdditionalCapabilities",
+                                            "AllowedDevices", "EnableTun",
+                                            "Interfaces",     "Macvlans",
+                                            "HostBridge",     "ExtraVeths",
+                                            "ExtraFlags",     "HostAddress",
+                                            "LocalAddress",   "HostAddress6",
+                                            "LocalAddress6",  "ForwardPorts"};
+    for (const auto& key : specKeys()) {
+        EXPECT_EQ(key.reachesHost, reaching.contains(std::string(key.busName))) << key.busName;
+    }
+}
+
+TEST(SpecKeys, SourcesAreTheFourSystemKeys) {
+    std::set<std::string_view> sources;
+    for (const auto& key : specKeys()) {
+        if (key.systemSource) {
+            sources.insert(key.busName);
+        }
+    }
+    EXPECT_EQ(sources, (std::set<std::string_view>{"SystemPath", "Config", "ConfigFile", "Flake"}));
+}
+
+// A value unlike the default of its kind, to change one key at a time.
+SpecValue otherValue(const SpecKey& key) {
+    switch (key.kind) {
+        case SpecKind::String:
+            return std::string("something else");
+        case SpecKind::Flag:
+            return !std::get<bool>(key.defaultValue());
+        case SpecKind::Words:
+            return std::vector<std::string>{"word"};
+        case SpecKind::Ports:
+            return std::vector<PortForward>{{"tcp", 80, 8080}};
+        case SpecKind::BindMounts:
+            return std::vector<BindMount>{{"/mnt", "/srv", true}};
+        case SpecKind::Devices:
+            return std::vector<AllowedDevice>{{"/dev/fuse", "rw"}};
+        case SpecKind::Veths:
+            return std::map<std::string, NetworkOptions>{{"ve-a", {"10.0.0.1", "", "", "", ""}}};
+    }
+    return {};
+}
+
+TEST(SpecKeys, GetReadsWhatSetWrote) {
+    for (const auto& key : specKeys()) {
+        SCOPED_TRACE(std::string(key.busName));
+        EXPECT_EQ(key.defaultValue().index(), static_cast<std::size_t>(key.kind));
+        ContainerSpec spec;
+        key.set(spec, otherValue(key));
+        EXPECT_EQ(key.get(spec), otherValue(key));
+        EXPECT_NE(spec, ContainerSpec{}) << "set reached no field";
+        // No other row sees the change.
+        for (const auto& other : specKeys()) {
+            if (&other != &key) {
+                EXPECT_EQ(other.get(spec), other.defaultValue()) << other.busName;
+            }
+        }
+    }
+}
+
+TEST(SpecKeys, UpdateEffectsComeFromTheRows) {
+    for (const auto& key : specKeys()) {
+        SCOPED_TRACE(std::string(key.busName));
+        ContainerSpec after;
+        key.set(after, otherValue(key));
+        const auto expected = key.busName == "AutoStart" ? UpdateEffect::None
+                              : key.systemSource         ? UpdateEffect::Reload
+                                                         : UpdateEffect::Restart;
+        EXPECT_EQ(classifyUpdate(ContainerSpec{}, after), expected);
+        EXPECT_EQ(sourceChanged(ContainerSpec{}, after), key.systemSource);
+    }
+    EXPECT_EQ(classifyUpdate(ContainerSpec{}, ContainerSpec{}), UpdateEffect::None);
+    // The most any changed key asks for.
+    ContainerSpec both;
+    both.config = "{ }";
+    both.ephemeral = true;
+    EXPECT_EQ(classifyUpdate(ContainerSpec{}, both), UpdateEffect::Restart);
+}
+
+TEST(SpecKeys, ShownValuesMakeTheImplicitDefaultsExplicit) {
+    Container container;
+    container.systemOnHost = "/nix/store/built-system";
+    container.spec.forwardPorts = {{"tcp", 8080, 0}, {"udp", 53, 5353}};
+    container.spec.bindMounts = {{"/data", "", false}, {"/mnt", "/host", true}};
+    EXPECT_EQ(shownValue(specKey("SystemPath"), container),
+              SpecValue(std::string("/nix/store/built-system")));
+    EXPECT_EQ(shownValue(specKey("ForwardPorts"), container),
+              SpecValue(std::vector<PortForward>{{"tcp", 8080, 8080}, {"udp", 53, 5353}}));
+    EXPECT_EQ(shownValue(specKey("BindMounts"), container),
+              SpecValue(std::vector<BindMount>{{"/data", "/data", false}, {"/mnt", "/host", true}}));
+    container.spec.systemPath = "/nix/store/given-system";
+    EXPECT_EQ(shownValue(specKey("SystemPath"), container),
+              SpecValue(std::string("/nix/store/given-system")));
+}
+
+TEST(SpecKeys, SettingForwardPortsStoresTheContainerPort) {
+    ContainerSpec spec;
+    specKey("ForwardPorts").set(spec, std::vector<PortForward>{{"tcp", 8080, 0}});
+    EXPECT_EQ(spec.forwardPorts, (std::vector<PortForward>{{"tcp", 8080, 8080}}));
+}
+
+}  // namespace
+}  // namespace nixos_containers
