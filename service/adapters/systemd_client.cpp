@@ -80,6 +80,9 @@ std::vector<Property> unitProperties(const TransientUnit& unit) {
         {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{
                           ExecCommand(unit.execStart.front(), unit.execStart, false)})},
     };
+    if (unit.memoryMax) {
+        properties.emplace_back("MemoryMax", sdbus::Variant(*unit.memoryMax));
+    }
     if (!unit.runtimeDirectory.empty()) {
         properties.emplace_back("RuntimeDirectory", sdbus::Variant(unit.runtimeDirectory));
     }

@@ -75,6 +75,7 @@ struct ContainerSpec {
     bool ephemeral = false;
     bool autoStart = false;
     std::string timeoutStartSec = "1min";
+    std::string memoryMax;  // systemd's MemoryMax=; empty: no limit
     std::map<std::string, NetworkOptions> extraVeths;
     std::vector<std::string> interfaces;
     std::vector<std::string> macvlans;

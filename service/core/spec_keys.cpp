@@ -156,6 +156,7 @@ std::vector<SpecKey> makeRows() {
         row<&S::ephemeral>("Ephemeral", "EPHEMERAL", kRestart, nullptr),
         reachingHost(row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, nullptr)),
         row<&S::timeoutStartSec>("TimeoutStartSec", "TIMEOUT_START_SEC", kRestart, validateTimeout),
+        row<&S::memoryMax>("MemoryMax", "MEMORY_MAX", kRestart, validateMemoryMax),
         reachingHost(row<&S::additionalCapabilities>("AdditionalCapabilities", "ADDITIONAL_CAPABILITIES",
                                                      kRestart, validateCapabilities)),
         row<&S::tmpfs>("Tmpfs", "TMPFS", kRestart, validateMounts),

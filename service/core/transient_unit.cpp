@@ -19,6 +19,9 @@ TransientUnit buildTransientUnit(const TransientUnitInputs& inputs) {
     unit.description = "Container '" + inputs.name + "'";
     unit.syslogIdentifier = "container " + inputs.name;
     unit.timeoutStartUsec = parseTimespanUsec(spec.timeoutStartSec);
+    if (!spec.memoryMax.empty()) {
+        unit.memoryMax = parseMemoryBytes(spec.memoryMax);
+    }
     for (const auto& device : spec.effectiveAllowedDevices()) {
         unit.deviceAllow.emplace_back(device.node, device.modifier);
     }

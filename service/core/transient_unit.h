@@ -3,6 +3,7 @@
 #include "container_spec.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,7 @@ struct TransientUnit {
     // reboot from inside (exit 133) still restarts through RestartForceExitStatus.
     std::string restart = "no";
     std::uint64_t timeoutStartUsec = 60'000'000;
+    std::optional<std::uint64_t> memoryMax;  // bytes; UINT64_MAX is "infinity"
     std::string devicePolicy = "closed";
     std::vector<std::pair<std::string, std::string>> deviceAllow;
     std::vector<std::string> runtimeDirectory;  // relative to /run

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -567,6 +568,37 @@ void validateInterfaceName(std::string_view what, std::string_view name) {
         if (c == '/' || c == ':' || c == ',' || isConfUnsafe(c) || isGlobChar(c)) {
             throwInvalid(std::string(what) + " " + quoteValue(name) + " contains " + shownChar(c));
         }
+    }
+}
+
+std::uint64_t parseMemoryBytes(std::string_view text) {
+    if (text == "infinity") {
+        return std::numeric_limits<std::uint64_t>::max();
+    }
+    std::uint64_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    const std::string_view suffix(end, static_cast<std::size_t>(text.data() + text.size() - end));
+    static constexpr std::string_view kSuffixes = "KMGT";
+    const auto unit = suffix.size() == 1 ? kSuffixes.find(suffix) : std::string_view::npos;
+    if (error != std::errc{} || end == text.data() || (!suffix.empty() && unit == std::string_view::npos)) {
+        throwInvalid(quoteValue(text) +
+                     " is not a size (bytes with an optional K, M, G or T, or \"infinity\")");
+    }
+    const unsigned shift = suffix.empty() ? 0U : 10U * static_cast<unsigned>(unit + 1);
+    if (value == 0 || (shift > 0 && value > (std::numeric_limits<std::uint64_t>::max() >> shift))) {
+        throwInvalid(quoteValue(text) + " is out of range");
+    }
+    return value << shift;
+}
+
+void validateMemoryMax(const ContainerSpec& spec, const Settings& /*settings*/) {
+    if (spec.memoryMax.empty()) {
+        return;
+    }
+    try {
+        parseMemoryBytes(spec.memoryMax);
+    } catch (const ContainerError& error) {
+        throwInvalid(std::string("MemoryMax ") + error.what());
     }
 }
 

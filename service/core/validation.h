@@ -30,6 +30,7 @@ void validateName(std::string_view name);
 //  - capabilities: CAP_[A-Z_]+ from the kernel's list;
 //  - devices: absolute /dev path, modifier non-empty subset of "rwm";
 //  - TimeoutStartSec: a systemd time span ("90", "90s", "1min 30s", "infinity");
+//  - MemoryMax: empty, "infinity", or bytes with an optional K, M, G or T (1024-based);
 //  - ExtraVeths / Interfaces / Macvlans: interface names (1-15 bytes, no '/', ':', whitespace),
 //    and each macvlan's own name (macvlanName) too;
 //  - ExtraFlags: each word starts with '-' and is `--opt` or `--opt=value` made of safe characters
@@ -47,9 +48,14 @@ void validateCapabilities(const ContainerSpec& spec, const Settings& settings);
 void validateDevices(const ContainerSpec& spec, const Settings& settings);
 void validateTimeout(const ContainerSpec& spec, const Settings& settings);
 void validateExtraFlags(const ContainerSpec& spec, const Settings& settings);
+void validateMemoryMax(const ContainerSpec& spec, const Settings& settings);
 
 // Parses a systemd time span into microseconds; "infinity" gives UINT64_MAX.
 std::uint64_t parseTimespanUsec(std::string_view text);
+
+// Parses a size as systemd's MemoryMax= takes it: bytes with an optional
+// K, M, G or T (1024-based), or "infinity" (UINT64_MAX). Throws InvalidArgument.
+std::uint64_t parseMemoryBytes(std::string_view text);
 
 // The Linux interface name rule (kMaxInterfaceName bytes).
 void validateInterfaceName(std::string_view what, std::string_view name);

@@ -248,6 +248,7 @@ private:
     bool Ephemeral() override { return specProperty<bool>("Ephemeral"); }
     bool AutoStart() override { return specProperty<bool>("AutoStart"); }
     std::string TimeoutStartSec() override { return specProperty<std::string>("TimeoutStartSec"); }
+    std::string MemoryMax() override { return specProperty<std::string>("MemoryMax"); }
     bus_values::Veths ExtraVeths() override { return specProperty<bus_values::Veths>("ExtraVeths"); }
     Words Interfaces() override { return specProperty<Words>("Interfaces"); }
     Words Macvlans() override { return specProperty<Words>("Macvlans"); }

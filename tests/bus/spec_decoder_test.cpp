@@ -32,6 +32,7 @@ ContainerSpec richSpec() {
     spec.ephemeral = true;
     spec.autoStart = true;
     spec.timeoutStartSec = "90s";
+    spec.memoryMax = "64M";
     spec.extraVeths = {{"ve-a", {"10.1.0.1", "10.1.0.2", "fc01::1", "fc01::2", ""}},
                        {"ve-b", {"", "", "", "", "br1"}}};
     spec.interfaces = {"eth1", "eth2"};

@@ -241,12 +241,15 @@ check "Update: conf has the new SYSTEM_PATH" grep -qxF "SYSTEM_PATH=$OK2" "$(con
 check "Update SystemPath: switch-to-configuration test ran (reload)" sh -c '[ "$(grep -c "^switch-to-configuration test$" "$1")" -eq $(($2 + 1)) ]' sh "$SWLOG" "$n1"
 check "Update SystemPath: not restarted (Leader $L1 kept)" same_leader $C "$L1"
 check "Update SystemPath: still running" state_is $C running
-check "Update $C TimeoutStartSec=30s while running" mgr Update 'sa{sv}' $C 1 TimeoutStartSec s 30s
+check "Update $C TimeoutStartSec=30s MemoryMax=64M while running" mgr Update 'sa{sv}' $C 2 TimeoutStartSec s 30s MemoryMax s 64M
 L2=$(prop $C Leader)
 check "Update TimeoutStartSec: restarted (Leader $L1 -> $L2)" sh -c 'expr "$1" : "[1-9][0-9]*$" && expr "$2" : "[1-9][0-9]*$" && [ "$1" != "$2" ]' sh "$L1" "$L2"
 check "Update TimeoutStartSec: running" state_is $C running
 check "Update TimeoutStartSec: property is 30s" sh -c '[ "$1" = 30s ]' sh "$(prop $C TimeoutStartSec)"
 check "Update TimeoutStartSec: unit has the new start timeout" sh -c "$SANDBOX exec $DIR systemctl show -P TimeoutStartUSec nixos-container@$C.service | grep -qx 30s"
+check "Update MemoryMax: property is 64M" sh -c '[ "$1" = 64M ]' sh "$(prop $C MemoryMax)"
+check "Update MemoryMax: unit has MemoryMax=64M in bytes" sh -c "$SANDBOX exec $DIR systemctl show -P MemoryMax nixos-container@$C.service | grep -qx 67108864"
+check "Update MemoryMax: conf has MEMORY_MAX=64M" grep -qxF "MEMORY_MAX=64M" "$(conf_of $C)"
 check "Destroy $C (running)" mgr Destroy s $C
 check "Destroy: no conf" test ! -e "$(conf_of $C)"
 check "Destroy: no root directory" test ! -e "$(root_of $C)"

@@ -127,6 +127,9 @@ TEST(TransientUnitTest, CarriesTheModulesServiceDirectives) {
     EXPECT_THAT(unit.successExitStatus, ElementsAre(133));
     EXPECT_THAT(unit.restartForceExitStatus, ElementsAre(133));
     EXPECT_EQ(unit.timeoutStartUsec, 120'000'000U);
+    EXPECT_FALSE(unit.memoryMax.has_value());
+    spec.memoryMax = "64M";
+    EXPECT_EQ(buildTransientUnit(inputs).memoryMax, 64U << 20);
     EXPECT_EQ(unit.devicePolicy, "closed");
     EXPECT_THAT(unit.deviceAllow, ElementsAre(std::pair<std::string, std::string>{"/dev/fuse", "rwm"},
                                               std::pair<std::string, std::string>{"/dev/net/tun", "rw"}));

@@ -101,6 +101,18 @@ TEST(ValidateInterfaceName, FifteenBytesAndNoSeparators) {
 
 // ---- time spans ------------------------------------------------------------
 
+TEST(ParseMemoryBytes, SystemdSizes) {
+    EXPECT_EQ(parseMemoryBytes("4096"), 4096U);
+    EXPECT_EQ(parseMemoryBytes("64K"), 64U << 10);
+    EXPECT_EQ(parseMemoryBytes("64M"), 64U << 20);
+    EXPECT_EQ(parseMemoryBytes("2G"), 2ULL << 30);
+    EXPECT_EQ(parseMemoryBytes("1T"), 1ULL << 40);
+    EXPECT_EQ(parseMemoryBytes("infinity"), std::numeric_limits<std::uint64_t>::max());
+    for (const auto* bad : {"", "0", "-1", "64m", "64MB", "1.5G", "G", " 64M", "64M ", "99999999999T"}) {
+        EXPECT_THROW(parseMemoryBytes(bad), ContainerError) << bad;
+    }
+}
+
 TEST(ParseTimespan, SystemdUnits) {
     constexpr std::uint64_t s = 1000000;
     const std::vector<std::pair<std::string, std::uint64_t>> cases = {
@@ -579,6 +591,7 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
          "AllowedDevices modifier 'rr'"},
         // time span
         {"timeout", [](auto& s) { s.timeoutStartSec = "soon"; }, "TimeoutStartSec 'soon' is not a time span"},
+        {"memory", [](auto& s) { s.memoryMax = "lots"; }, "MemoryMax 'lots' is not a size"},
         {"empty timeout", [](auto& s) { s.timeoutStartSec = ""; }, "TimeoutStartSec '' is not a time span"},
         {"timeout with newline", [](auto& s) { s.timeoutStartSec = "1min\n30s"; },
          "TimeoutStartSec '1min\\x0a30s' contains '\\x0a'"},
