@@ -14,6 +14,7 @@
 #include "container_store.h"
 #include "fake_seams.h"
 #include "network_plan.h"
+#include "temp_settings.h"
 
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
@@ -64,14 +65,7 @@ int main(int argc, char** argv) {
 
     char pattern[] = "/tmp/nc-startup-bench.XXXXXX";
     const fs::path dir = ::mkdtemp(pattern);
-    nc::Settings settings;
-    settings.configDir = dir / "etc";
-    settings.stateDir = dir / "state";
-    settings.runtimeDir = dir / "run";
-    settings.profilesDir = dir / "profiles";
-    settings.gcrootsDir = dir / "gcroots";
-    settings.storeDir = dir / "store";
-    settings.declarativeUnitDirs = {dir / "units"};
+    const nc::Settings settings = nc::settingsUnder(dir);
     for (const auto& made : {settings.configDir, settings.storeDir, settings.declarativeUnitDirs[0]}) {
         fs::create_directories(made);
     }

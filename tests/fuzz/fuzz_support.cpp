@@ -1,4 +1,5 @@
 #include "fuzz_support.h"
+#include "temp_settings.h"
 
 #include <unistd.h>
 
@@ -22,17 +23,11 @@ public:
             std::abort();
         }
         root_ = templ;
-        settings_.storeDir = root_ / "store";
+        // Nothing here may touch the host's real directories.
+        settings_ = settingsUnder(root_);
         auto system = settings_.storeDir / std::string(kSystemName);
         std::filesystem::create_directories(system);
         std::ofstream(system / "init") << "#!/bin/sh\n";
-        // Nothing here may touch the host's real directories.
-        settings_.configDir = root_ / "etc";
-        settings_.stateDir = root_ / "state";
-        settings_.runtimeDir = root_ / "run";
-        settings_.profilesDir = root_ / "profiles";
-        settings_.gcrootsDir = root_ / "gcroots";
-        settings_.declarativeUnitDirs = {root_ / "units"};
     }
     ~FakeStore() {
         std::error_code ignored;
@@ -151,8 +146,8 @@ std::string describe(const ContainerSpec& spec) {
     std::string out;
     out += "systemPath=" + escaped(spec.systemPath) + " config=" + escaped(spec.config) +
            " configFile=" + escaped(spec.configFile) + " flake=" + escaped(spec.flake) + "\n";
-    out += "privateNetwork=" + std::to_string(spec.privateNetwork) + " network=" + describeOptions(spec.network) +
-           "\n";
+    out += "privateNetwork=" + std::to_string(spec.privateNetwork) +
+           " network=" + describeOptions(spec.network) + "\n";
     out += "forwardPorts=[";
     for (const auto& port : spec.forwardPorts) {
         out += "(" + escaped(port.protocol) + "," + std::to_string(port.hostPort) + "," +
@@ -160,8 +155,8 @@ std::string describe(const ContainerSpec& spec) {
     }
     out += "]\nbindMounts=[";
     for (const auto& bind : spec.bindMounts) {
-        out += "(" + escaped(bind.mountPoint) + "," + escaped(bind.hostPath) + "," + std::to_string(bind.readOnly) +
-               ")";
+        out += "(" + escaped(bind.mountPoint) + "," + escaped(bind.hostPath) + "," +
+               std::to_string(bind.readOnly) + ")";
     }
     out += "]\ntmpfs=" + describeList(spec.tmpfs) + " caps=" + describeList(spec.additionalCapabilities);
     out += "\nallowedDevices=[";
@@ -169,7 +164,8 @@ std::string describe(const ContainerSpec& spec) {
         out += "(" + escaped(device.node) + "," + escaped(device.modifier) + ")";
     }
     out += "]\nenableTun=" + std::to_string(spec.enableTun) + " ephemeral=" + std::to_string(spec.ephemeral) +
-           " autoStart=" + std::to_string(spec.autoStart) + " timeoutStartSec=" + escaped(spec.timeoutStartSec);
+           " autoStart=" + std::to_string(spec.autoStart) +
+           " timeoutStartSec=" + escaped(spec.timeoutStartSec);
     out += "\nextraVeths={";
     for (const auto& [name, options] : spec.extraVeths) {
         out += escaped(name) + ":" + describeOptions(options) + " ";
@@ -187,7 +183,8 @@ void checkSpecRoundTrip(const ContainerSpec& spec) {
         back = specFromConf(EnvFile::parse(text));
     });
     if (!ok) {
-        finding("spec round trip", "validateSpec accepted a spec that the conf cannot hold:\n" + describe(spec));
+        finding("spec round trip",
+                "validateSpec accepted a spec that the conf cannot hold:\n" + describe(spec));
     }
     ContainerSpec expected = spec;
     expected.config.clear();
@@ -197,8 +194,8 @@ void checkSpecRoundTrip(const ContainerSpec& spec) {
         }
     }
     if (back != expected) {
-        finding("spec round trip", "conf round trip changed an accepted spec\nwanted:\n" + describe(expected) +
-                                       "got:\n" + describe(back) + "conf:\n" + text);
+        finding("spec round trip", "conf round trip changed an accepted spec\nwanted:\n" +
+                                       describe(expected) + "got:\n" + describe(back) + "conf:\n" + text);
     }
 }
 

@@ -2,6 +2,7 @@
 // outside the root may be written, created or chmod'ed.
 #include "container_store.h"
 #include "errors.h"
+#include "temp_settings.h"
 
 #include <gtest/gtest.h>
 
@@ -28,11 +29,7 @@ protected:
     ContainerStoreTest() {
         char pattern[] = "/tmp/nc-store-XXXXXX";
         top = mkdtemp(pattern);
-        settings.configDir = top / "etc";
-        settings.stateDir = top / "state";
-        settings.profilesDir = top / "profiles";
-        settings.gcrootsDir = top / "gcroots";
-        settings.resolvConf = top / "resolv.conf";
+        settings = settingsUnder(top);
         std::ofstream(settings.resolvConf) << "nameserver 10.0.0.1\n";
         outside = top / "outside";
         fs::create_directories(outside);

@@ -3,6 +3,7 @@
 // The manager over the fake seams, with a store in a temporary directory.
 #include "container_manager.h"
 #include "fake_seams.h"
+#include "temp_settings.h"
 #include "transient_unit.h"
 
 #include <gtest/gtest.h>
@@ -20,16 +21,7 @@ protected:
     ContainerManagerTest() {
         char pattern[] = "/tmp/nc-manager-XXXXXX";
         top = mkdtemp(pattern);
-        settings.configDir = top / "etc";
-        settings.stateDir = top / "state";
-        settings.runtimeDir = top / "run";
-        settings.profilesDir = top / "profiles";
-        settings.gcrootsDir = top / "gcroots";
-        settings.storeDir = top / "store";
-        settings.nixStateDir = top / "nix";
-        settings.nixBinDir = top / "bin";
-        settings.resolvConf = top / "resolv.conf";
-        settings.declarativeUnitDirs = {top / "units"};
+        settings = settingsUnder(top);
         std::filesystem::create_directories(settings.storeDir / "abc-system");
         std::ofstream(settings.storeDir / "abc-system/init") << "#!/bin/sh\n";
         std::ofstream(settings.resolvConf) << "nameserver 10.0.0.1\n";
