@@ -11,27 +11,29 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The container is gone: its network (and an ephemeral root) go too.
+// The container is gone: its network (and an ephemeral root) go too. The
+// answer does not wait for them: deleting a link takes the kernel about 16 ms,
+// and the module's template does not wait either (it leaves its links to the
+// next start's preStart). The removal runs in the container's background
+// queue, so whatever comes next for this container queues behind it: a Start
+// (its root skeleton, then "release stale, prepare"), a Destroy's removal of
+// the data. Nothing is left once the queue has run.
 void afterStopped(VerbContext& context, const std::string& name, StatusCallback next) {
     auto& container = context.registry.at(name);
     container.leader = 0;
     container.addresses = plannedContainerAddresses(container.spec);
-    auto refresh = [&context, name, next = std::move(next)](const Status&) {
-        context.registry.refreshFromSystem(name, [next] { next(Done{}); });
-    };
-    if (!container.spec.ephemeral) {
-        context.network.release(name, container.spec, refresh);
-        return;
-    }
-    context.network.release(name, container.spec, [&context, name, refresh](const Status&) {
+    // Both are queued now, in this order: anything queued later runs after them.
+    context.network.release(name, container.spec, [](const Status&) {});
+    if (container.spec.ephemeral) {
         context.background.run(
             name,
             [root = containerPaths(context.settings, name, true).root] {
                 std::error_code error;
                 fs::remove_all(root, error);
             },
-            refresh);
-    });
+            [](const Status&) {});
+    }
+    context.registry.refreshFromSystem(name, [next] { next(Done{}); });
 }
 
 void stopUnit(VerbContext& context, const std::string& name, const std::string& unit, StatusCallback next) {
