@@ -112,7 +112,7 @@ TEST_F(ContainerManagerTest, AutoStartQueuesBeyondTheBoundOnOperations) {
     }
     manager_.reset();  // a new service finds them on disk
     systemd.holdStarts = true;
-    manager();  // recovers, then starts the AutoStart ones
+    manager();                           // recovers, then starts the AutoStart ones
     EXPECT_EQ(systemd.held.size(), 2U);  // the window: maxOperations / 2
     EXPECT_EQ(manager().operationsInFlight(), 2U);
     // Room is left for callers meanwhile.

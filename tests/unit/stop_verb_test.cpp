@@ -100,9 +100,9 @@ TEST_F(StopVerbTest, TheStopAnswersBeforeTheLinksGoAndAStartRightAfterQueuesBehi
     std::optional<Status> started;
     manager().perform(root, Verb::Start, "web", [&](Status status) { started = std::move(status); });
     loop.drain();
-    EXPECT_FALSE(started.has_value());  // behind the release
+    EXPECT_FALSE(started.has_value());      // behind the release
     EXPECT_EQ(systemd.started.size(), 1U);  // no second unit yet
-    EXPECT_EQ(worker.held.size(), 1U);  // one job at a time per container
+    EXPECT_EQ(worker.held.size(), 1U);      // one job at a time per container
 
     worker.runHeld();
     loop.drain();
@@ -144,7 +144,7 @@ TEST_F(StopVerbTest, AnEphemeralRootIsRemovedBeforeTheNextStartMakesIt) {
     loop.drain();
     ASSERT_TRUE(started.has_value());
     EXPECT_TRUE(started->ok()) << started->error().what();
-    EXPECT_TRUE(fs::exists(ephemeralRoot));  // made again by the Start
+    EXPECT_TRUE(fs::exists(ephemeralRoot));                // made again by the Start
     EXPECT_FALSE(fs::exists(ephemeralRoot / "leftover"));  // after the removal
 }
 
