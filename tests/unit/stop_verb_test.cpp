@@ -124,28 +124,28 @@ TEST_F(StopVerbTest, OnceTheQueueHasRunNothingIsLeft) {
     EXPECT_EQ(manager().operationsInFlight(), 0U);
 }
 
-// An ephemeral root is removed in the same queue: a Start right after the
-// Stop's answer makes its root after that removal, not before it.
-TEST_F(StopVerbTest, AnEphemeralRootIsRemovedBeforeTheNextStartMakesIt) {
+// An ephemeral root is part of "gone": the Stop answers once it is removed
+// (after the links, in the same queue), and a Start after that makes it anew.
+TEST_F(StopVerbTest, AnEphemeralRootIsGoneWhenTheStopAnswers) {
     auto spec = systemSpec();
     spec.ephemeral = true;
     ASSERT_TRUE(create("tmp", spec, root).ok());
     ASSERT_TRUE(perform(Verb::Start, "tmp", root).ok());
     const auto ephemeralRoot = settings.runtimeDir / "roots" / "tmp";
     ASSERT_TRUE(fs::exists(ephemeralRoot));
-    std::ofstream(ephemeralRoot / "leftover") << "from the first run\n";
 
     worker.hold = true;
-    ASSERT_TRUE(perform(Verb::Stop, "tmp", root).ok());
-    std::optional<Status> started;
-    manager().perform(root, Verb::Start, "tmp", [&](Status status) { started = std::move(status); });
+    std::optional<Status> stopped;
+    manager().perform(root, Verb::Stop, "tmp", [&](Status status) { stopped = std::move(status); });
     loop.drain();
+    EXPECT_FALSE(stopped.has_value());  // waits for the root
     worker.runHeld();
     loop.drain();
-    ASSERT_TRUE(started.has_value());
-    EXPECT_TRUE(started->ok()) << started->error().what();
-    EXPECT_TRUE(fs::exists(ephemeralRoot));                // made again by the Start
-    EXPECT_FALSE(fs::exists(ephemeralRoot / "leftover"));  // after the removal
+    ASSERT_TRUE(stopped.has_value());
+    EXPECT_TRUE(stopped->ok()) << stopped->error().what();
+    EXPECT_FALSE(fs::exists(ephemeralRoot));
+    ASSERT_TRUE(perform(Verb::Start, "tmp", root).ok());
+    EXPECT_TRUE(fs::exists(ephemeralRoot));
 }
 
 }  // namespace
