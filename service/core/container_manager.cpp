@@ -4,6 +4,7 @@
 #include "log.h"
 #include "validation.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <utility>
@@ -49,20 +50,39 @@ void ContainerManager::recover(StatusCallback done) {
 }
 
 void ContainerManager::autoStart() {
-    Caller service;
-    service.internal = true;
     for (const auto& [name, container] : registry_.all()) {
         if (!container.spec.autoStart || container.state == ContainerState::Running ||
             container.state == ContainerState::Starting || !container.operation.empty()) {
             continue;
         }
-        logInfo("starting '" + name + "' (AutoStart)");
-        perform(service, Verb::Start, name, [started = name](const Status& status) {
-            if (!status.ok()) {
-                logWarning("AutoStart of '" + started + "' failed: " + status.error().what());
-            }
-        });
+        autoStartQueue_.push_back(name);
     }
+    // A window, not all at once: more AutoStart containers than the bound on
+    // operations in flight must queue, not fail with LimitsExceeded, and
+    // callers keep half of the operations for themselves meanwhile.
+    const std::size_t window = std::max<std::size_t>(1, settings_.maxOperations / 2);
+    while (autoStartsInFlight_ < window && !autoStartQueue_.empty()) {
+        autoStartNext();
+    }
+}
+
+void ContainerManager::autoStartNext() {
+    if (autoStartQueue_.empty()) {
+        return;
+    }
+    auto name = std::move(autoStartQueue_.front());
+    autoStartQueue_.pop_front();
+    Caller service;
+    service.internal = true;
+    logInfo("starting '" + name + "' (AutoStart)");
+    ++autoStartsInFlight_;
+    perform(service, Verb::Start, name, [this, started = name](const Status& status) {
+        --autoStartsInFlight_;
+        if (!status.ok()) {
+            logWarning("AutoStart of '" + started + "' failed: " + status.error().what());
+        }
+        autoStartNext();
+    });
 }
 
 // ---------------------------------------------------------------- operations

@@ -16,6 +16,8 @@
 #include "verb_context.h"
 #include "verb_table.h"
 
+#include <cstddef>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -75,7 +77,10 @@ private:
     // (systemd cancels its job) and the verb runs when the start has ended.
     // False, `done` untouched, when no start is there to cancel.
     bool cancelStart(const Caller& caller, const VerbRow& row, const std::string& name, StatusCallback& done);
+    // AutoStart containers start in a window of maxOperations / 2 at a time,
+    // the next as one ends.
     void autoStart();
+    void autoStartNext();
 
     Settings settings_;
     Seams seams_;
@@ -96,6 +101,8 @@ private:
     };
     // A Stop or Terminate waiting for the start it cancelled to end.
     std::map<std::string, QueuedVerb> afterCancelledStart_;
+    std::deque<std::string> autoStartQueue_;
+    std::size_t autoStartsInFlight_ = 0;
 };
 
 }  // namespace nixos_containers

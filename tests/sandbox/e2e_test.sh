@@ -541,7 +541,7 @@ check "ping -c1 -W2 ${LA%/*} from the container's host" in_sb busybox ping -c1 -
 check "Addresses property has ${LA%/*}" sh -c "$SANDBOX exec $DIR busctl get-property $BUS_NAME $(opath $C) $CT_IF Addresses | grep -qF '\"${LA%/*}\"'"
 check "Inspect's Addresses and the Addresses property agree while running" addresses_agree $C
 check "Stop $C" mgr Stop s $C
-check "no ve-* link left after Stop (ip -br link)" no_ve_links
+check "no ve-* link left after Stop, once their removal is done (ip -br link)" poll 5000 no_ve_links
 check "Inspect's Addresses and the Addresses property agree after Stop" addresses_agree $C
 echo "      Addresses after Stop: $(addresses_prop $C)"
 check "Destroy $C" mgr Destroy s $C
@@ -565,7 +565,7 @@ check "ping the first ($(prop "$LN1" LocalAddress))" in_sb busybox ping -c1 -W2 
 check "ping the second ($(prop "$LN2" LocalAddress))" in_sb busybox ping -c1 -W2 "$(prop "$LN2" LocalAddress | cut -d/ -f1)"
 check "Stop $LN1" mgr Stop s "$LN1"
 check "Stop $LN2" mgr Stop s "$LN2"
-check "no ve-* link left" no_ve_links
+check "no ve-* link left, once their removal is done" poll 5000 no_ve_links
 check "Destroy $LN1" mgr Destroy s "$LN1"
 check "Destroy $LN2" mgr Destroy s "$LN2"
 check "Destroy the List witness" mgr Destroy s witness

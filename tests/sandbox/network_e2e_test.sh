@@ -121,6 +121,10 @@ pins_empty() {
     [[ -z ${l//$'\n'/} ]] || { echo "left under $NETNS_DIR: $l"; return 1; }
 }
 nothing_left() { no_ve_links && pins_empty; }
+# removed CHECK...: CHECK holds once the links' removal is done. A Stop
+# answers when the unit is stopped; the release of its links follows in the
+# container's background queue (about 16 ms a link), so absence is polled.
+removed() { poll 5000 "$@"; }
 pin_mounted() { in_sb findmnt -n "$NETNS_DIR/$1" | has nsfs || { echo "no nsfs mount at $NETNS_DIR/$1"; return 1; }; }
 unit_argv() { in_sb systemctl show -P ExecStart "nixos-container@$1.service"; }
 argv_has() { # NAME WORD...: the nspawn argv of NAME's unit has every WORD
@@ -219,8 +223,19 @@ for run in 1 2 3 4 5; do
         check "container end is eth0 with 10.40.0.2/32 and a default route via 10.40.0.1" s1_container_end $C
     fi
     check "run $run: Stop $C" mgr Stop s $C
-    check "run $run: after Stop no ve-$C link and no pin" net_gone $C
+    check "run $run: after Stop no ve-$C link and no pin" removed net_gone $C
 done
+# The Stop answers before the links are deleted (their removal follows in
+# the container's background queue): a Start sent right after its answer
+# must still find a clean host, and have its network at boot.
+check "Start $C again" mgr Start s $C
+check "Stop $C" mgr Stop s $C
+rm -f "$(root_of $C)/var/log/ping-first.log"
+check "a Start right after the Stop's answer succeeds" mgr Start s $C
+check "its init's first ping, 10.40.0.1, succeeded" first_pings_ok $C 10.40.0.1
+check "the host end ve-$C has 10.40.0.1/32 and a route to 10.40.0.2" s1_host_end $C
+check "Stop $C" mgr Stop s $C
+check "once the removal is done: no ve-$C link and no pin" removed net_gone $C
 check "Destroy $C" mgr Destroy s $C
 
 # ------------------------------------------------------------ scenario 2 ---
@@ -256,7 +271,7 @@ check "$C46 addresses agree and have 10.46.0.2 and fc00:46::2" addresses_agree $
 for c in $C6 $C46; do note "$c: $(addresses_prop "$c")"; done
 check "Stop $C6" mgr Stop s $C6
 check "Stop $C46" mgr Stop s $C46
-check "no ve-* link, no pin" nothing_left
+check "no ve-* link, no pin" removed nothing_left
 planned_agree() { # NAME EXPECTED
     local p i
     p=$(addresses_prop "$1") && i=$(addresses_inspect "$1") || return 1
@@ -294,7 +309,7 @@ check "fixture: address removed from blk0" in_sb ip addr del 10.44.0.1/24 dev bl
 check "Start $C now succeeds (nothing stale in the way)" mgr Start s $C
 check "$C: first ping succeeded" first_pings_ok $C 10.44.0.1
 check "Stop $C" mgr Stop s $C
-check "$C: no link, no pin" net_gone $C
+check "$C: no link, no pin" removed net_gone $C
 
 C=nosuchif
 check "Create $C with Interfaces [nosuchif0]" create_ok $C 4 "$PF" PrivateNetwork b true HostAddress s 10.45.0.1 LocalAddress s 10.45.0.2 Interfaces as 1 nosuchif0
@@ -353,7 +368,7 @@ check "Stop bra" mgr Stop s bra
 check "Stop brb" mgr Stop s brb
 no_bridge_ports() { local l; l=$(in_sb ip -o link show master br0); [[ -z $l ]] || { echo "br0 still has: $l"; return 1; }; }
 bridge_empty() { nothing_left && in_sb ip link show dev br0 >/dev/null && no_bridge_ports; }
-check "no ve-* link, no pin; br0 is still there, with no ports" bridge_empty
+check "no ve-* link, no pin; br0 is still there, with no ports" removed bridge_empty
 for c in bra brb; do check "Destroy $c" mgr Destroy s $c; done
 
 # ------------------------------------------------------------ scenario 4 ---
@@ -433,7 +448,7 @@ wait "$UDP_BG" 2>/dev/null
 check "Stop $C" mgr Stop s $C
 no_answer() { ! answer_is "$@"; }
 check "after Stop 10.41.0.1:8080 no longer answers" no_answer 10.41.0.1 8080
-check "no ve-* link, no pin" nothing_left
+check "no ve-* link, no pin" removed nothing_left
 check "Destroy $C" mgr Destroy s $C
 in_sb ip netns del fwdclient >/dev/null 2>&1
 in_sb ip link del cl0 >/dev/null 2>&1
@@ -463,8 +478,8 @@ check "host -> 10.50.0.9 (through br0)" ping4 10.50.0.9
 check "addresses agree and have every veth's" addresses_agree $C 10.42.0.2 10.60.0.2 fc00:60::2 10.50.0.9
 check "Stop $C" mgr Stop s $C
 no_extra() { link_absent xv0 xb0 "ve-$1"; }
-check "after Stop: no xv0, no xb0, no ve-$C" no_extra $C
-check "no ve-* link, no pin, br0 has no ports" bridge_empty
+check "after Stop: no xv0, no xb0, no ve-$C" removed no_extra $C
+check "no ve-* link, no pin, br0 has no ports" removed bridge_empty
 check "Destroy $C" mgr Destroy s $C
 in_sb ip link del br0 >/dev/null 2>&1
 
@@ -490,10 +505,10 @@ use_moved() { in_ct "$1" ip addr add 10.70.0.2/24 dev xif0 && in_ct "$1" ip link
 check "the moved xif0 carries traffic (address set inside by the test; host pings 10.70.0.2)" use_moved $C
 check "Stop $C" mgr Stop s $C
 xif_back() { in_sb ip -o link show dev xif0 | has -F 'xif0@xif0p'; }
-check "xif0 is back in the sandbox, still paired with xif0p" xif_back
+check "xif0 is back in the sandbox, still paired with xif0p" removed xif_back
 mv_gone() { link_absent mv-mvp0 && in_sb ip link show dev mvp0 >/dev/null; }
-check "no mv-mvp0 in the sandbox; mvp0 still there" mv_gone
-check "no ve-* link, no pin" nothing_left
+check "no mv-mvp0 in the sandbox; mvp0 still there" removed mv_gone
+check "no ve-* link, no pin" removed nothing_left
 check "Destroy $C" mgr Destroy s $C
 in_sb ip link del xif0 >/dev/null 2>&1
 in_sb ip link del mvp0 >/dev/null 2>&1
@@ -509,7 +524,7 @@ check "kill -9 the service while $C runs; it comes back" kill_service
 still_up() { state_is "$1" running && ping4 "$2"; }
 check "$C rediscovered running; the host still reaches ${KLA%/*}" still_up $C "${KLA%/*}"
 check "Stop $C" mgr Stop s $C
-check "$C: no link ($KIF, ve-$C), no pin" net_gone $C "$KIF"
+check "$C: no link ($KIF, ve-$C), no pin" removed net_gone $C "$KIF"
 # (b) starting: the slow payload never reports ready
 C=kslow
 check "Create $C (slow payload, PrivateNetwork, TimeoutStartSec 30s)" create_ok $C 2 "$SLOW" PrivateNetwork b true TimeoutStartSec s 30s
@@ -528,7 +543,7 @@ check "the kill landed during the Start: it got NoReply" in_flight "$WORK/kslow.
 note "$C after the restart: State=$(prop $C State)"
 check "Stop $C" mgr Stop s $C
 check "$C stopped" state_is $C stopped
-check "$C: no link, no pin" net_gone $C
+check "$C: no link, no pin" removed net_gone $C
 # (c) killed early in a Start, at two moments: as soon as the service has
 # the call (State starting), and 30 ms later (systemd's default start limit,
 # 5 starts in 10 s, caps the kills a scenario can make). The slow payload
@@ -547,7 +562,7 @@ for delay in 0 0.03; do
     check "delay $delay: the kill landed during the Start: it got NoReply" in_flight "$WORK/kearly.out"
     note "delay $delay: State=$(prop $C State)"
     check "delay $delay: Stop $C" mgr Stop s $C
-    check "delay $delay: $C stopped, no link, no pin" stopped_clean $C
+    check "delay $delay: $C stopped, no link, no pin" removed stopped_clean $C
 done
 # (d) what a kill between the network's preparation and the unit's start
 # leaves, made by hand (the window is too short to hit by timing): the
@@ -563,7 +578,7 @@ C=kstale
 check "Create $C (PrivateNetwork)" create_ok $C 1 "$PF" PrivateNetwork b true
 check "fixture: a stale network for stopped $C (pin with eth0 inside, ve-$C outside)" stale_network $C
 check "Stop $C (stopped, with a stale network)" mgr Stop s $C
-check "after that Stop: no ve-$C, no pin" net_gone $C
+check "after that Stop: no ve-$C, no pin" removed net_gone $C
 # Removed by hand when the service left them, so that later checks see only
 # their own leftovers.
 unstale() { in_sb ip link del "ve-$1" >/dev/null 2>&1; in_sb umount "$NETNS_DIR/$1" >/dev/null 2>&1; in_sb rm -f "$NETNS_DIR/$1"; }

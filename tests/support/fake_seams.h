@@ -224,11 +224,12 @@ struct FakeProcesses final : ProcessRunner {
     std::filesystem::path buildResult;
 };
 
-// Runs the work inline, later, as if on another thread.
+// Runs the work inline, later, as if on another thread. With `hold`, jobs
+// wait in `held` until runHeld() hands them to the loop.
 struct FakeWorker final : Worker {
     explicit FakeWorker(Deferred& loop) : loop(loop) {}
     void run(std::function<void()> work, StatusCallback done) override {
-        loop.post([work, done] {
+        auto job = [work, done] {
             try {
                 work();
             } catch (const ContainerError& error) {
@@ -236,9 +237,23 @@ struct FakeWorker final : Worker {
                 return;
             }
             done(Done{});
-        });
+        };
+        if (hold) {
+            held.push_back(std::move(job));
+        } else {
+            loop.post(std::move(job));
+        }
+    }
+    void runHeld() {
+        hold = false;
+        for (auto& job : held) {
+            loop.post(std::move(job));
+        }
+        held.clear();
     }
     Deferred& loop;
+    bool hold = false;
+    std::vector<std::function<void()>> held;
 };
 
 struct RecordingObserver final : ContainerObserver {

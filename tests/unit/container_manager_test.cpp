@@ -9,6 +9,9 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace nixos_containers {
 namespace {
@@ -95,6 +98,46 @@ TEST_F(ContainerManagerTest, TooManyOperationsInFlightIsLimitsExceeded) {
     auto limited = perform(Verb::Start, "b", root);
     ASSERT_FALSE(limited.ok());
     EXPECT_EQ(limited.error().code(), ErrorCode::LimitsExceeded);
+}
+
+// More AutoStart containers than operations may be in flight: they queue
+// (a window of half the bound), none fails with LimitsExceeded.
+TEST_F(ContainerManagerTest, AutoStartQueuesBeyondTheBoundOnOperations) {
+    settings.maxOperations = 4;
+    auto spec = systemSpec();
+    spec.autoStart = true;
+    const std::vector<std::string> names = {"a", "b", "c", "d", "e", "f", "g"};
+    for (const auto& name : names) {
+        ASSERT_TRUE(create(name, spec, root).ok());
+    }
+    manager_.reset();  // a new service finds them on disk
+    systemd.holdStarts = true;
+    manager();                           // recovers, then starts the AutoStart ones
+    EXPECT_EQ(systemd.held.size(), 2U);  // the window: maxOperations / 2
+    EXPECT_EQ(manager().operationsInFlight(), 2U);
+    // Room is left for callers meanwhile.
+    ASSERT_TRUE(create("h", systemSpec(), root).ok());
+    // Each start that ends lets the next one in.
+    while (systemd.held.size() < names.size()) {
+        auto before = systemd.held.size();
+        for (auto& finish : systemd.held) {
+            if (finish) {
+                loop.post(std::exchange(finish, nullptr));
+            }
+        }
+        loop.drain();
+        ASSERT_GT(systemd.held.size(), before);
+    }
+    for (auto& finish : systemd.held) {
+        if (finish) {
+            loop.post(std::exchange(finish, nullptr));
+        }
+    }
+    loop.drain();
+    for (const auto& name : names) {
+        EXPECT_EQ(manager().get(name).state, ContainerState::Running) << name;
+    }
+    EXPECT_EQ(manager().operationsInFlight(), 0U);
 }
 
 }  // namespace
