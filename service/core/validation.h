@@ -2,6 +2,7 @@
 
 #include "container_spec.h"
 #include "settings.h"
+#include "systemd_values.h"
 
 #include <string>
 #include <string_view>
@@ -49,13 +50,6 @@ void validateDevices(const ContainerSpec& spec, const Settings& settings);
 void validateTimeout(const ContainerSpec& spec, const Settings& settings);
 void validateExtraFlags(const ContainerSpec& spec, const Settings& settings);
 void validateMemoryMax(const ContainerSpec& spec, const Settings& settings);
-
-// Parses a systemd time span into microseconds; "infinity" gives UINT64_MAX.
-std::uint64_t parseTimespanUsec(std::string_view text);
-
-// Parses a size as systemd's MemoryMax= takes it: bytes with an optional
-// K, M, G or T (1024-based), or "infinity" (UINT64_MAX). Throws InvalidArgument.
-std::uint64_t parseMemoryBytes(std::string_view text);
 
 // The Linux interface name rule (kMaxInterfaceName bytes).
 void validateInterfaceName(std::string_view what, std::string_view name);
