@@ -3,15 +3,18 @@
 #include "container_paths.h"
 #include "errors.h"
 #include "network_plan.h"
+#include "nspawn_options.h"
 #include "spec_keys.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <new>
 #include <set>
 #include <system_error>
@@ -117,6 +120,18 @@ void validateSource(const ContainerSpec& spec, const Settings& settings) {
     if (!spec.configFile.empty()) {
         requireConfSafe("ConfigFile", spec.configFile);
         requireAbsolute("ConfigFile", spec.configFile);
+        // Checked here, before any builder runs as root on it.
+        std::error_code error;
+        auto status = std::filesystem::status(spec.configFile, error);
+        if (!std::filesystem::exists(status)) {
+            throwInvalid("ConfigFile " + quoteValue(spec.configFile) + " does not exist");
+        }
+        if (!std::filesystem::is_regular_file(status)) {
+            throwInvalid("ConfigFile " + quoteValue(spec.configFile) + " is not a regular file");
+        }
+        if (::access(spec.configFile.c_str(), R_OK) != 0) {
+            throwInvalid("ConfigFile " + quoteValue(spec.configFile) + " is not readable");
+        }
     }
     if (!spec.flake.empty()) {
         requireConfSafe("Flake", spec.flake);
@@ -144,9 +159,10 @@ bool parsePrefix(std::string_view text, unsigned maxPrefix) {
     return value <= maxPrefix;
 }
 
-void validateAddress(const std::string& what, std::string_view value, bool ipv6) {
+// Returns the address bytes (without the prefix), empty for no value.
+std::string validateAddress(const std::string& what, std::string_view value, bool ipv6) {
     if (value.empty()) {
-        return;
+        return {};
     }
     auto slash = value.find('/');
     // inet_pton needs a NUL-terminated copy; an embedded NUL must not
@@ -166,13 +182,56 @@ void validateAddress(const std::string& what, std::string_view value, bool ipv6)
                          std::to_string(maxPrefix));
         }
     }
+    // Addresses no interface can carry for a veth's end.
+    const char* unusable = nullptr;
+    if (!ipv6) {
+        if (buffer[0] == 0) {
+            unusable = "in 0.0.0.0/8 (\"this network\")";
+        } else if (buffer[0] == 127) {
+            unusable = "a loopback address";
+        } else if (buffer[0] >= 224 && buffer[0] <= 239) {
+            unusable = "a multicast address";
+        } else if (buffer[0] == 255 && buffer[1] == 255 && buffer[2] == 255 && buffer[3] == 255) {
+            unusable = "the broadcast address";
+        }
+    } else {
+        const std::array<unsigned char, 16> zero{};
+        auto loopback = zero;
+        loopback[15] = 1;
+        if (std::equal(buffer.begin(), buffer.end(), zero.begin())) {
+            unusable = "the unspecified address";
+        } else if (std::equal(buffer.begin(), buffer.end(), loopback.begin())) {
+            unusable = "the loopback address";
+        } else if (buffer[0] == 0xff) {
+            unusable = "a multicast address";
+        }
+    }
+    if (unusable != nullptr) {
+        throwInvalid(what + " " + quoteValue(value) + " is " + unusable);
+    }
+    return {reinterpret_cast<const char*>(buffer.data()), ipv6 ? 16U : 4U};
+}
+
+// The two ends of one veth cannot share an address: the host's route to
+// the container would point at itself.
+void requireDistinct(const std::string& prefix, std::string_view hostKey, std::string_view hostValue,
+                     const std::string& hostBytes, std::string_view localKey, std::string_view localValue,
+                     const std::string& localBytes) {
+    if (!hostBytes.empty() && hostBytes == localBytes) {
+        throwInvalid(prefix + std::string(hostKey) + " " + quoteValue(hostValue) + " and " + prefix +
+                     std::string(localKey) + " " + quoteValue(localValue) +
+                     " are the same address: the host and the container each need their own");
+    }
 }
 
 void validateNetworkOptions(const std::string& prefix, const NetworkOptions& options) {
-    validateAddress(prefix + "HostAddress", options.hostAddress, false);
-    validateAddress(prefix + "LocalAddress", options.localAddress, false);
-    validateAddress(prefix + "HostAddress6", options.hostAddress6, true);
-    validateAddress(prefix + "LocalAddress6", options.localAddress6, true);
+    auto host = validateAddress(prefix + "HostAddress", options.hostAddress, false);
+    auto local = validateAddress(prefix + "LocalAddress", options.localAddress, false);
+    auto host6 = validateAddress(prefix + "HostAddress6", options.hostAddress6, true);
+    auto local6 = validateAddress(prefix + "LocalAddress6", options.localAddress6, true);
+    requireDistinct(prefix, "HostAddress", options.hostAddress, host, "LocalAddress", options.localAddress, local);
+    requireDistinct(prefix, "HostAddress6", options.hostAddress6, host6, "LocalAddress6", options.localAddress6,
+                    local6);
     if (!options.hostBridge.empty()) {
         validateInterfaceName(prefix + "HostBridge", options.hostBridge);
         // The module: "Only one of hostAddress* or hostBridge can be given".
@@ -259,24 +318,111 @@ void validateBindPath(std::string_view what, std::string_view path) {
     }
 }
 
+// Where the service mounts things itself (nspawn_command.cpp): a mount at,
+// above or below one of these would hide it or be hidden by it.
+struct ReservedMount {
+    std::string_view path;
+    std::string_view what;
+};
+constexpr std::array<ReservedMount, 5> kReservedMounts = {{
+    {"/nix/store", "the Nix store"},
+    {"/nix/var/nix/db", "the Nix database"},
+    {"/nix/var/nix/daemon-socket", "the Nix daemon's socket"},
+    {"/nix/var/nix/profiles", "the container's Nix profiles"},
+    {"/nix/var/nix/gcroots", "the container's garbage collector roots"},
+}};
+
+bool isSameOrBelow(const std::string& path, std::string_view base) {
+    return path == base || (path.starts_with(base) && path.size() > base.size() && path[base.size()] == '/');
+}
+
+// "/a//b/./" -> "/a/b"; "/" stays "/".
+std::string normalMountPoint(std::string_view path) {
+    auto normal = std::filesystem::path(path).lexically_normal().string();
+    while (normal.size() > 1 && normal.back() == '/') {
+        normal.pop_back();
+    }
+    return normal;
+}
+
+// One place something is mounted in the container, and the key (and
+// value) that asks for it.
+struct MountRequest {
+    std::string what;  // e.g. "BindMounts mount point '/srv'"
+    std::string path;  // normalised
+};
+
+// The mount points the caller asks for through ExtraFlags (binds with mount
+// options, overlays, inaccessible paths). Words validateExtraFlags refuses
+// are left to it.
+void addExtraFlagMounts(const ContainerSpec& spec, std::vector<MountRequest>& mounts) {
+    for (const auto& word : spec.extraFlags) {
+        auto equals = word.find('=');
+        if (!word.starts_with("--") || equals == std::string::npos) {
+            continue;
+        }
+        auto option = std::string_view(word).substr(2, equals - 2);
+        auto value = std::string_view(word).substr(equals + 1);
+        std::string_view destination;
+        if (option == "bind" || option == "bind-ro") {
+            // SOURCE[:DESTINATION[:OPTIONS]]
+            auto first = value.find(':');
+            destination = first == std::string_view::npos ? value : value.substr(first + 1);
+            destination = destination.substr(0, destination.find(':'));
+        } else if (option == "overlay" || option == "overlay-ro") {
+            // ...:DESTINATION
+            auto last = value.rfind(':');
+            destination = last == std::string_view::npos ? value : value.substr(last + 1);
+        } else if (option == "inaccessible") {
+            destination = value;
+        } else {
+            continue;
+        }
+        if (!destination.empty() && destination.front() == '/') {
+            mounts.push_back({"ExtraFlags option " + quoteValue(word), normalMountPoint(destination)});
+        }
+    }
+}
+
 }  // namespace
 
 void validateMounts(const ContainerSpec& spec, const Settings& /*settings*/) {
+    std::vector<MountRequest> mounts;
     for (const auto& bind : spec.bindMounts) {
         validateBindPath("BindMounts mount point", bind.mountPoint);
-        if (std::filesystem::path(bind.mountPoint).lexically_normal() == "/") {
-            throwInvalid("BindMounts mount point " + quoteValue(bind.mountPoint) +
-                         " is the container's root");
-        }
         if (!bind.hostPath.empty()) {
             validateBindPath("BindMounts host path", bind.hostPath);
         }
+        mounts.push_back({"BindMounts mount point " + quoteValue(bind.mountPoint), normalMountPoint(bind.mountPoint)});
     }
     for (const auto& tmpfs : spec.tmpfs) {
         // nspawn's --tmpfs=PATH[:OPTIONS]; the options are comma separated.
         requireConfSafe("Tmpfs", tmpfs);
         auto path = std::string_view(tmpfs).substr(0, tmpfs.find(':'));
         requireAbsolute("Tmpfs", path);
+        if (hasDotDotComponent(path)) {
+            throwInvalid("Tmpfs " + quoteValue(tmpfs) + " contains '..'");
+        }
+        mounts.push_back({"Tmpfs " + quoteValue(tmpfs), normalMountPoint(path)});
+    }
+    addExtraFlagMounts(spec, mounts);
+
+    std::map<std::string, const MountRequest*> seen;
+    for (const auto& mount : mounts) {
+        if (mount.path == "/") {
+            throwInvalid(mount.what + " is the container's root");
+        }
+        for (const auto& reserved : kReservedMounts) {
+            if (isSameOrBelow(mount.path, reserved.path) || isSameOrBelow(std::string(reserved.path), mount.path)) {
+                throwInvalid(mount.what + " overlaps " + std::string(reserved.path) + ", where the service mounts " +
+                             std::string(reserved.what));
+            }
+        }
+        auto [previous, fresh] = seen.emplace(mount.path, &mount);
+        if (!fresh) {
+            throwInvalid(mount.what + " mounts " + mount.path + " again: " + previous->second->what +
+                         " mounts it already, and one would hide the other");
+        }
     }
 }
 
@@ -390,18 +536,66 @@ bool isOptionNameChar(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-// Options whose value the service decides itself; a second one would fight
-// with it (or make nspawn fail on a duplicate).
-constexpr std::array<std::string_view, 9> kReservedLongOptions = {
-    "directory", "machine", "keep-unit", "register", "notify-ready", "kill-signal", "network-namespace-path",
-    "image",     "boot",
+// Options the service decides itself, or that a spec key stands for, and
+// why a caller cannot give them (by their long name; a short option counts
+// as its long one).
+struct ReservedOption {
+    std::string_view name;
+    std::string_view why;
 };
-constexpr std::string_view kReservedShortOptions = "DMib";
+constexpr std::string_view kSetByService = "is set by the service itself";
+constexpr std::string_view kNetworkKeys =
+    "would give the container a network the service does not know: the service prepares it "
+    "(PrivateNetwork, HostAddress, HostBridge, ExtraVeths, Interfaces, Macvlans)";
+constexpr std::array<ReservedOption, 30> kReservedOptions = {{
+    {"directory", kSetByService},
+    {"template", kSetByService},
+    {"image", kSetByService},
+    {"oci-bundle", kSetByService},
+    {"machine", kSetByService},
+    {"boot", kSetByService},
+    {"as-pid2", "would not run the system's init as PID 1, which the service starts and waits for"},
+    {"keep-unit", kSetByService},
+    {"register", kSetByService},
+    {"notify-ready", kSetByService},
+    {"kill-signal", kSetByService},
+    {"network-namespace-path", kSetByService},
+    {"link-journal", kSetByService},
+    {"slice", "is the service's unit's to decide (nspawn runs with --keep-unit)"},
+    {"property", "is the service's unit's to decide (nspawn runs with --keep-unit)"},
+    {"help", "makes systemd-nspawn print and exit instead of starting the container"},
+    {"version", "makes systemd-nspawn print and exit instead of starting the container"},
+    {"ephemeral", "is the Ephemeral key: use Ephemeral"},
+    {"private-network", "is the PrivateNetwork key: use PrivateNetwork"},
+    {"port", "is the ForwardPorts key: use ForwardPorts"},
+    {"network-interface", "is the Interfaces key: use Interfaces"},
+    {"network-macvlan", "is the Macvlans key: use Macvlans"},
+    {"network-veth-extra", "is the ExtraVeths key: use ExtraVeths"},
+    {"network-bridge", "is the HostBridge key: use HostBridge"},
+    {"network-veth", kNetworkKeys},
+    {"network-ipvlan", kNetworkKeys},
+    {"network-zone", kNetworkKeys},
+    {"tmpfs", "is the Tmpfs key: use Tmpfs"},
+    {"private-users-chown", "is deprecated in systemd-nspawn: use --private-users-ownership="},
+    {"share-system", "is no longer supported by systemd-nspawn"},
+}};
+
+// What the service passes with --setenv itself (nspawn_command.cpp); a
+// caller's value would be overridden.
+constexpr std::array<std::string_view, 8> kServiceEnvironment = {
+    "PRIVATE_NETWORK", "HOST_BRIDGE", "HOST_ADDRESS", "HOST_ADDRESS6",
+    "LOCAL_ADDRESS",   "LOCAL_ADDRESS6", "HOST_PORT", "PATH",
+};
+
+std::string optionSpelling(const NspawnParsedOption& option) {
+    return option.name.empty() ? "-" + std::string(1, option.shortName) : "--" + std::string(option.name);
+}
 
 }  // namespace
 
 void validateExtraFlags(const ContainerSpec& spec, const Settings& /*settings*/) {
     for (const auto& word : spec.extraFlags) {
+        const std::string shown = "ExtraFlags option " + quoteValue(word);
         if (word.empty() || word.front() != '-') {
             throwInvalid("ExtraFlags word " + quoteValue(word) +
                          " does not start with '-' (each word must be a whole option)");
@@ -411,37 +605,70 @@ void validateExtraFlags(const ContainerSpec& spec, const Settings& /*settings*/)
             if (!isOptionNameChar(word[1])) {
                 throwInvalid("ExtraFlags word " + quoteValue(word) + " is not an option");
             }
-            if (kReservedShortOptions.find(word[1]) != std::string_view::npos) {
-                throwInvalid("ExtraFlags option " + quoteValue(word) + " is set by the service itself");
+        } else {
+            if (!word.starts_with("--") || word.size() == 2) {
+                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
             }
-            continue;
-        }
-        if (!word.starts_with("--") || word.size() == 2) {
-            throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
-        }
-        auto body = std::string_view(word).substr(2);
-        auto equals = body.find('=');
-        auto name = body.substr(0, equals);
-        if (name.empty() || name.front() == '-' || !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
-            throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
-        }
-        if (equals != std::string_view::npos) {
-            for (char c : body.substr(equals + 1)) {
-                if (!isFlagValueChar(c)) {
-                    throwInvalid("ExtraFlags word " + quoteValue(word) + " contains " + shownChar(c));
+            auto body = std::string_view(word).substr(2);
+            auto equals = body.find('=');
+            auto name = body.substr(0, equals);
+            if (name.empty() || name.front() == '-' || !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
+                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
+            }
+            if (equals != std::string_view::npos) {
+                for (char c : body.substr(equals + 1)) {
+                    if (!isFlagValueChar(c)) {
+                        throwInvalid("ExtraFlags word " + quoteValue(word) + " contains " + shownChar(c));
+                    }
                 }
             }
         }
-        if (std::find(kReservedLongOptions.begin(), kReservedLongOptions.end(), name) !=
-            kReservedLongOptions.end()) {
-            throwInvalid("ExtraFlags option " + quoteValue(word) + " is set by the service itself");
+
+        // The word as nspawn's getopt_long() reads it, followed by one more
+        // word: an option that needs a value and has none in its own word
+        // takes that next word.
+        const std::array<std::string, 2> words = {word, "NEXT"};
+        auto parsed = parseNspawnArguments(words);
+        if (parsed.error) {
+            throwInvalid(shown + " is not accepted by systemd-nspawn: " + parsed.error->message);
+        }
+        if (parsed.options.size() != 1) {
+            throwInvalid(shown + " is not one systemd-nspawn option");
+        }
+        const auto& option = parsed.options.front();
+        auto reserved = std::find_if(kReservedOptions.begin(), kReservedOptions.end(),
+                                     [&](const ReservedOption& r) { return r.name == option.name; });
+        if (reserved != kReservedOptions.end()) {
+            std::string which;
+            if (option.abbreviated) {
+                which = " (it abbreviates " + optionSpelling(option) + ")";
+            } else if (word.size() == 2 && !option.name.empty()) {
+                which = " (it is " + optionSpelling(option) + ")";
+            }
+            throwInvalid(shown + " " + std::string(reserved->why) + which);
+        }
+        if (option.abbreviated) {
+            throwInvalid(shown + " abbreviates " + optionSpelling(option) +
+                         ": write the option's full name");
+        }
+        if (option.words != 1) {
+            throwInvalid(shown + " needs its value in the same word (" + optionSpelling(option) +
+                         "=VALUE): systemd-nspawn would take the next word as its value");
+        }
+        if (option.name == "setenv" && option.value) {
+            auto variable = std::string_view(*option.value).substr(0, option.value->find('='));
+            if (std::find(kServiceEnvironment.begin(), kServiceEnvironment.end(), variable) !=
+                kServiceEnvironment.end()) {
+                throwInvalid(shown + " sets " + std::string(variable) +
+                             ", which the service sets itself (and would override)");
+            }
         }
         // A plain bind in EXTRA_NSPAWN_FLAGS reads back as a BindMount (that
         // is where the module keeps them), so the spec would change under
         // the caller. Binds with mount options (a third ':' field) stay.
-        if ((name == "bind" || name == "bind-ro") && equals != std::string_view::npos &&
-            std::count(word.begin(), word.end(), ':') < 2) {
-            throwInvalid("ExtraFlags option " + quoteValue(word) + " is a bind mount: use BindMounts");
+        if ((option.name == "bind" || option.name == "bind-ro") && option.value &&
+            std::count(option.value->begin(), option.value->end(), ':') < 2) {
+            throwInvalid(shown + " is a bind mount: use BindMounts");
         }
     }
 }
@@ -525,7 +752,9 @@ void validateTimeout(const ContainerSpec& spec, const Settings& /*settings*/) {
     }
 }
 
-void validateName(std::string_view name) {
+namespace {
+
+void validateNameShape(std::string_view name, bool allowUnderscore) {
     if (name.empty()) {
         throwInvalid("name '' is empty");
     }
@@ -539,10 +768,40 @@ void validateName(std::string_view name) {
     // nixos-container's /^[a-zA-Z0-9_-]+$/, a subset of what machined and
     // unit names allow.
     for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '_' || c == '-';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '-' ||
+                  (allowUnderscore && c == '_');
         if (!ok) {
+            if (c == '_') {
+                throwInvalid("name " + quoteValue(name) +
+                             " contains '_', which systemd-nspawn refuses in a machine name "
+                             "(as the NixOS module does in a container name)");
+            }
             throwInvalid("name " + quoteValue(name) + " contains " + shownChar(c));
         }
+    }
+}
+
+}  // namespace
+
+void validateName(std::string_view name) {
+    validateNameShape(name, false);
+    // systemd's hostname_is_valid(), which nspawn and machined apply to
+    // machine names: no label ends with '-'.
+    if (name.back() == '-') {
+        throwInvalid("name " + quoteValue(name) + " ends with '-', which systemd-nspawn refuses in a machine name");
+    }
+}
+
+void validateExistingName(std::string_view name) {
+    validateNameShape(name, true);
+}
+
+bool isMachineName(std::string_view name) {
+    try {
+        validateName(name);
+        return true;
+    } catch (const ContainerError&) {
+        return false;
     }
 }
 
