@@ -367,7 +367,10 @@ def verify(run_, label, name, spec, fx):
     for key in ("HostAddress", "HostAddress6"):
         if spec.get(key):
             run_.check("%s: the host end has %s %s" % (label, key, spec[key]), has_addr(host, spec[key]), host)
-    if local and (hosta or spec.get("HostBridge") or not spec.get("LocalAddress")):
+    # Reachable from the sandbox: through its own host end, through the
+    # bridge when the address is in the bridge's subnet, or allocated.
+    on_bridge = spec.get("HostBridge") == BRIDGE and (local or "").startswith(BRIDGE_NET + ".")
+    if local and (hosta or on_bridge or not spec.get("LocalAddress")):
         target = local.split("/")[0]
         rc, out = run("busybox", "ping", "-c1", "-W2", target)
         run_.check("%s: ping %s" % (label, target), rc == 0, out)
