@@ -51,7 +51,7 @@ if [[ $counts =~ ^property-counts:\ ([0-9]+)\ ([0-9]+)$ ]]; then
     passed=$((passed + BASH_REMATCH[1]))
     failed=$((failed + BASH_REMATCH[2]))
 fi
-((rc == 0)) && [[ -n $counts ]] || fail "the driver ended with exit $rc before its summary"
+if ((rc != 0)) || [[ -z $counts ]]; then fail "the driver ended with exit $rc before its summary"; fi
 started=$(grep -o '[0-9]* started' "$WORK/driver.out" | tail -n1)
 echo "property: seed $SEED: ${started:-0 started} of $CASES generated specs"
 
