@@ -29,7 +29,7 @@ const Container* ContainerRegistry::find(const std::string& name) const {
 }
 
 const Container& ContainerRegistry::get(const std::string& name) const {
-    validateName(name);
+    validateExistingName(name);
     const auto* container = find(name);
     if (container == nullptr) {
         throw ContainerError(ErrorCode::NoSuchContainer, "no container named '" + name + "'");

@@ -377,7 +377,7 @@ std::vector<ContainerStore::Entry> ContainerStore::loadAll(std::vector<std::stri
         }
         std::string name(filename.substr(0, filename.size() - kExtension.size()));
         try {
-            validateName(name);
+            validateExistingName(name);
             entries.push_back(load(name));
         } catch (const ContainerError& failure) {
             problems.push_back(joinPath(configDir, {filename}) + ": " + failure.what());

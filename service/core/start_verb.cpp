@@ -4,6 +4,7 @@
 #include "network_plan.h"
 #include "nspawn_command.h"
 #include "transient_unit.h"
+#include "validation.h"
 
 #include <fstream>
 #include <memory>
@@ -33,6 +34,20 @@ StartPlan planStart(VerbContext& context, Container& container) {
     const auto& settings = context.settings;
     const auto& name = container.name;
     const auto& spec = container.spec;
+    if (!isMachineName(name)) {
+        // A container nixos-container made under a name nspawn refuses.
+        throw ContainerError(ErrorCode::StartFailed, "container '" + name +
+                                                         "' cannot start: its name is not a valid machine name "
+                                                         "for systemd-nspawn (no '_', no trailing '-')");
+    }
+    // Host state the spec names, which may have gone since Create.
+    for (const auto& bind : spec.bindMounts) {
+        std::error_code missing;
+        if (!fs::exists(bind.effectiveHostPath(), missing)) {
+            throw ContainerError(ErrorCode::StartFailed, "BindMounts host path '" + bind.effectiveHostPath() +
+                                                             "' does not exist on the host");
+        }
+    }
     const auto paths = containerPaths(settings, name, spec.ephemeral);
     fs::path system = spec.systemPath.empty() ? fs::path(paths.systemLink) : fs::path(spec.systemPath);
     // /nix/store/X names STORE_DIR/X; map first, then follow links.

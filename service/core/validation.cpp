@@ -3,9 +3,12 @@
 #include "container_paths.h"
 #include "errors.h"
 #include "network_plan.h"
+#include "nspawn_options.h"
 #include "spec_keys.h"
+#include "validation_text.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -13,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <new>
 #include <set>
 #include <system_error>
@@ -20,66 +24,9 @@
 
 namespace nixos_containers {
 
+using namespace validation_text;  // NOLINT(google-build-using-namespace): the shared text rules
+
 namespace {
-
-std::string shownChar(char c) {
-    return quoteValue(std::string_view(&c, 1));
-}
-
-bool isAsciiSpace(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-bool isControlOrNonAscii(char c) {
-    auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte >= 0x7f;
-}
-
-// Characters that cannot be written into NAME.conf as the module's template
-// reads it (systemd EnvironmentFile= quoting, then bash word splitting and
-// globbing of $EXTRA_NSPAWN_FLAGS), besides whitespace.
-bool isConfUnsafe(char c) {
-    return c == '"' || c == '\'' || c == '\\' || c == '$' || c == '`' || isControlOrNonAscii(c);
-}
-
-bool isGlobChar(char c) {
-    return c == '*' || c == '?' || c == '[';
-}
-
-// Rejects characters that would not survive NAME.conf (see isConfUnsafe)
-// or that the conf format uses as separators (whitespace).
-void requireConfSafe(std::string_view what, std::string_view value) {
-    for (char c : value) {
-        if (isAsciiSpace(c)) {
-            throwInvalid(std::string(what) + " " + quoteValue(value) + " contains whitespace");
-        }
-        if (isConfUnsafe(c)) {
-            throwInvalid(std::string(what) + " " + quoteValue(value) + " contains " + shownChar(c));
-        }
-    }
-}
-
-bool hasDotDotComponent(std::string_view path) {
-    std::size_t start = 0;
-    while (start <= path.size()) {
-        auto slash = path.find('/', start);
-        auto end = slash == std::string_view::npos ? path.size() : slash;
-        if (path.substr(start, end - start) == "..") {
-            return true;
-        }
-        if (slash == std::string_view::npos) {
-            break;
-        }
-        start = slash + 1;
-    }
-    return false;
-}
-
-void requireAbsolute(std::string_view what, std::string_view path) {
-    if (path.empty() || path.front() != '/') {
-        throwInvalid(std::string(what) + " " + quoteValue(path) + " is not an absolute path");
-    }
-}
 
 // ---- system source ---------------------------------------------------------
 
@@ -118,6 +65,18 @@ void validateSource(const ContainerSpec& spec, const Settings& settings) {
     if (!spec.configFile.empty()) {
         requireConfSafe("ConfigFile", spec.configFile);
         requireAbsolute("ConfigFile", spec.configFile);
+        // Checked here, before any builder runs as root on it.
+        std::error_code error;
+        auto status = std::filesystem::status(spec.configFile, error);
+        if (!std::filesystem::exists(status)) {
+            throwInvalid("ConfigFile " + quoteValue(spec.configFile) + " does not exist");
+        }
+        if (!std::filesystem::is_regular_file(status)) {
+            throwInvalid("ConfigFile " + quoteValue(spec.configFile) + " is not a regular file");
+        }
+        if (::access(spec.configFile.c_str(), R_OK) != 0) {
+            throwInvalid("ConfigFile " + quoteValue(spec.configFile) + " is not readable");
+        }
     }
     if (!spec.flake.empty()) {
         requireConfSafe("Flake", spec.flake);
@@ -145,9 +104,10 @@ bool parsePrefix(std::string_view text, unsigned maxPrefix) {
     return value <= maxPrefix;
 }
 
-void validateAddress(const std::string& what, std::string_view value, bool ipv6) {
+// Returns the address bytes (without the prefix), empty for no value.
+std::string validateAddress(const std::string& what, std::string_view value, bool ipv6) {
     if (value.empty()) {
-        return;
+        return {};
     }
     auto slash = value.find('/');
     // inet_pton needs a NUL-terminated copy; an embedded NUL must not
@@ -167,13 +127,57 @@ void validateAddress(const std::string& what, std::string_view value, bool ipv6)
                          std::to_string(maxPrefix));
         }
     }
+    // Addresses no interface can carry for a veth's end.
+    const char* unusable = nullptr;
+    if (!ipv6) {
+        if (buffer[0] == 0) {
+            unusable = "in 0.0.0.0/8 (\"this network\")";
+        } else if (buffer[0] == 127) {
+            unusable = "a loopback address";
+        } else if (buffer[0] >= 224 && buffer[0] <= 239) {
+            unusable = "a multicast address";
+        } else if (buffer[0] == 255 && buffer[1] == 255 && buffer[2] == 255 && buffer[3] == 255) {
+            unusable = "the broadcast address";
+        }
+    } else {
+        const std::array<unsigned char, 16> zero{};
+        auto loopback = zero;
+        loopback[15] = 1;
+        if (std::equal(buffer.begin(), buffer.end(), zero.begin())) {
+            unusable = "the unspecified address";
+        } else if (std::equal(buffer.begin(), buffer.end(), loopback.begin())) {
+            unusable = "the loopback address";
+        } else if (buffer[0] == 0xff) {
+            unusable = "a multicast address";
+        }
+    }
+    if (unusable != nullptr) {
+        throwInvalid(what + " " + quoteValue(value) + " is " + unusable);
+    }
+    return {reinterpret_cast<const char*>(buffer.data()), ipv6 ? 16U : 4U};
+}
+
+// The two ends of one veth cannot share an address: the host's route to
+// the container would point at itself.
+void requireDistinct(const std::string& prefix, std::string_view hostKey, std::string_view hostValue,
+                     const std::string& hostBytes, std::string_view localKey, std::string_view localValue,
+                     const std::string& localBytes) {
+    if (!hostBytes.empty() && hostBytes == localBytes) {
+        throwInvalid(prefix + std::string(hostKey) + " " + quoteValue(hostValue) + " and " + prefix +
+                     std::string(localKey) + " " + quoteValue(localValue) +
+                     " are the same address: the host and the container each need their own");
+    }
 }
 
 void validateNetworkOptions(const std::string& prefix, const NetworkOptions& options) {
-    validateAddress(prefix + "HostAddress", options.hostAddress, false);
-    validateAddress(prefix + "LocalAddress", options.localAddress, false);
-    validateAddress(prefix + "HostAddress6", options.hostAddress6, true);
-    validateAddress(prefix + "LocalAddress6", options.localAddress6, true);
+    auto host = validateAddress(prefix + "HostAddress", options.hostAddress, false);
+    auto local = validateAddress(prefix + "LocalAddress", options.localAddress, false);
+    auto host6 = validateAddress(prefix + "HostAddress6", options.hostAddress6, true);
+    auto local6 = validateAddress(prefix + "LocalAddress6", options.localAddress6, true);
+    requireDistinct(prefix, "HostAddress", options.hostAddress, host, "LocalAddress", options.localAddress,
+                    local);
+    requireDistinct(prefix, "HostAddress6", options.hostAddress6, host6, "LocalAddress6",
+                    options.localAddress6, local6);
     if (!options.hostBridge.empty()) {
         validateInterfaceName(prefix + "HostBridge", options.hostBridge);
         // The module: "Only one of hostAddress* or hostBridge can be given".
@@ -260,24 +264,113 @@ void validateBindPath(std::string_view what, std::string_view path) {
     }
 }
 
+// Where the service mounts things itself (nspawn_command.cpp): a mount at,
+// above or below one of these would hide it or be hidden by it.
+struct ReservedMount {
+    std::string_view path;
+    std::string_view what;
+};
+constexpr std::array<ReservedMount, 5> kReservedMounts = {{
+    {"/nix/store", "the Nix store"},
+    {"/nix/var/nix/db", "the Nix database"},
+    {"/nix/var/nix/daemon-socket", "the Nix daemon's socket"},
+    {"/nix/var/nix/profiles", "the container's Nix profiles"},
+    {"/nix/var/nix/gcroots", "the container's garbage collector roots"},
+}};
+
+bool isSameOrBelow(const std::string& path, std::string_view base) {
+    return path == base || (path.starts_with(base) && path.size() > base.size() && path[base.size()] == '/');
+}
+
+// "/a//b/./" -> "/a/b"; "/" stays "/".
+std::string normalMountPoint(std::string_view path) {
+    auto normal = std::filesystem::path(path).lexically_normal().string();
+    while (normal.size() > 1 && normal.back() == '/') {
+        normal.pop_back();
+    }
+    return normal;
+}
+
+// One place something is mounted in the container, and the key (and
+// value) that asks for it.
+struct MountRequest {
+    std::string what;  // e.g. "BindMounts mount point '/srv'"
+    std::string path;  // normalised
+};
+
+// The mount points the caller asks for through ExtraFlags (binds with mount
+// options, overlays, inaccessible paths). Words validateExtraFlags refuses
+// are left to it.
+void addExtraFlagMounts(const ContainerSpec& spec, std::vector<MountRequest>& mounts) {
+    for (const auto& word : spec.extraFlags) {
+        auto equals = word.find('=');
+        if (!word.starts_with("--") || equals == std::string::npos) {
+            continue;
+        }
+        auto option = std::string_view(word).substr(2, equals - 2);
+        auto value = std::string_view(word).substr(equals + 1);
+        std::string_view destination;
+        if (option == "bind" || option == "bind-ro") {
+            // SOURCE[:DESTINATION[:OPTIONS]]
+            auto first = value.find(':');
+            destination = first == std::string_view::npos ? value : value.substr(first + 1);
+            destination = destination.substr(0, destination.find(':'));
+        } else if (option == "overlay" || option == "overlay-ro") {
+            // ...:DESTINATION
+            auto last = value.rfind(':');
+            destination = last == std::string_view::npos ? value : value.substr(last + 1);
+        } else if (option == "inaccessible") {
+            destination = value;
+        } else {
+            continue;
+        }
+        if (!destination.empty() && destination.front() == '/') {
+            mounts.push_back({"ExtraFlags option " + quoteValue(word), normalMountPoint(destination)});
+        }
+    }
+}
+
 }  // namespace
 
 void validateMounts(const ContainerSpec& spec, const Settings& /*settings*/) {
+    std::vector<MountRequest> mounts;
     for (const auto& bind : spec.bindMounts) {
         validateBindPath("BindMounts mount point", bind.mountPoint);
-        if (std::filesystem::path(bind.mountPoint).lexically_normal() == "/") {
-            throwInvalid("BindMounts mount point " + quoteValue(bind.mountPoint) +
-                         " is the container's root");
-        }
         if (!bind.hostPath.empty()) {
             validateBindPath("BindMounts host path", bind.hostPath);
         }
+        mounts.push_back(
+            {"BindMounts mount point " + quoteValue(bind.mountPoint), normalMountPoint(bind.mountPoint)});
     }
     for (const auto& tmpfs : spec.tmpfs) {
         // nspawn's --tmpfs=PATH[:OPTIONS]; the options are comma separated.
         requireConfSafe("Tmpfs", tmpfs);
         auto path = std::string_view(tmpfs).substr(0, tmpfs.find(':'));
         requireAbsolute("Tmpfs", path);
+        if (hasDotDotComponent(path)) {
+            throwInvalid("Tmpfs " + quoteValue(tmpfs) + " contains '..'");
+        }
+        mounts.push_back({"Tmpfs " + quoteValue(tmpfs), normalMountPoint(path)});
+    }
+    addExtraFlagMounts(spec, mounts);
+
+    std::map<std::string, const MountRequest*> seen;
+    for (const auto& mount : mounts) {
+        if (mount.path == "/") {
+            throwInvalid(mount.what + " is the container's root");
+        }
+        for (const auto& reserved : kReservedMounts) {
+            if (isSameOrBelow(mount.path, reserved.path) ||
+                isSameOrBelow(std::string(reserved.path), mount.path)) {
+                throwInvalid(mount.what + " overlaps " + std::string(reserved.path) +
+                             ", where the service mounts " + std::string(reserved.what));
+            }
+        }
+        auto [previous, fresh] = seen.emplace(mount.path, &mount);
+        if (!fresh) {
+            throwInvalid(mount.what + " mounts " + mount.path + " again: " + previous->second->what +
+                         " mounts it already, and one would hide the other");
+        }
     }
 }
 
@@ -375,78 +468,6 @@ void validateDevices(const ContainerSpec& spec, const Settings& /*settings*/) {
     }
 }
 
-namespace {
-
-// ---- extra flags -----------------------------------------------------------
-
-bool isFlagValueChar(char c) {
-    // A word of $EXTRA_NSPAWN_FLAGS is split on whitespace and globbed by
-    // the template, and must stay one argv word: letters, digits and
-    // punctuation that means nothing to either.
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("_./:,@%+=-~^").find(c) != std::string_view::npos;
-}
-
-bool isOptionNameChar(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-}
-
-// Options whose value the service decides itself; a second one would fight
-// with it (or make nspawn fail on a duplicate).
-constexpr std::array<std::string_view, 9> kReservedLongOptions = {
-    "directory", "machine", "keep-unit", "register", "notify-ready", "kill-signal", "network-namespace-path",
-    "image",     "boot",
-};
-constexpr std::string_view kReservedShortOptions = "DMib";
-
-}  // namespace
-
-void validateExtraFlags(const ContainerSpec& spec, const Settings& /*settings*/) {
-    for (const auto& word : spec.extraFlags) {
-        if (word.empty() || word.front() != '-') {
-            throwInvalid("ExtraFlags word " + quoteValue(word) +
-                         " does not start with '-' (each word must be a whole option)");
-        }
-        if (word.size() == 2 && word[1] != '-') {
-            // A short option without a value, e.g. -U.
-            if (!isOptionNameChar(word[1])) {
-                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not an option");
-            }
-            if (kReservedShortOptions.find(word[1]) != std::string_view::npos) {
-                throwInvalid("ExtraFlags option " + quoteValue(word) + " is set by the service itself");
-            }
-            continue;
-        }
-        if (!word.starts_with("--") || word.size() == 2) {
-            throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
-        }
-        auto body = std::string_view(word).substr(2);
-        auto equals = body.find('=');
-        auto name = body.substr(0, equals);
-        if (name.empty() || name.front() == '-' || !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
-            throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
-        }
-        if (equals != std::string_view::npos) {
-            for (char c : body.substr(equals + 1)) {
-                if (!isFlagValueChar(c)) {
-                    throwInvalid("ExtraFlags word " + quoteValue(word) + " contains " + shownChar(c));
-                }
-            }
-        }
-        if (std::find(kReservedLongOptions.begin(), kReservedLongOptions.end(), name) !=
-            kReservedLongOptions.end()) {
-            throwInvalid("ExtraFlags option " + quoteValue(word) + " is set by the service itself");
-        }
-        // A plain bind in EXTRA_NSPAWN_FLAGS reads back as a BindMount (that
-        // is where the module keeps them), so the spec would change under
-        // the caller. Binds with mount options (a third ':' field) stay.
-        if ((name == "bind" || name == "bind-ro") && equals != std::string_view::npos &&
-            std::count(word.begin(), word.end(), ':') < 2) {
-            throwInvalid("ExtraFlags option " + quoteValue(word) + " is a bind mount: use BindMounts");
-        }
-    }
-}
-
 void validateTimeout(const ContainerSpec& spec, const Settings& /*settings*/) {
     const auto& timeout = spec.timeoutStartSec;
     try {
@@ -463,7 +484,9 @@ void validateTimeout(const ContainerSpec& spec, const Settings& /*settings*/) {
     }
 }
 
-void validateName(std::string_view name) {
+namespace {
+
+void validateNameShape(std::string_view name, bool allowUnderscore) {
     if (name.empty()) {
         throwInvalid("name '' is empty");
     }
@@ -477,11 +500,41 @@ void validateName(std::string_view name) {
     // nixos-container's /^[a-zA-Z0-9_-]+$/, a subset of what machined and
     // unit names allow.
     for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                  c == '-';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                  (allowUnderscore && c == '_');
         if (!ok) {
+            if (c == '_') {
+                throwInvalid("name " + quoteValue(name) +
+                             " contains '_', which systemd-nspawn refuses in a machine name "
+                             "(as the NixOS module does in a container name)");
+            }
             throwInvalid("name " + quoteValue(name) + " contains " + shownChar(c));
         }
+    }
+}
+
+}  // namespace
+
+void validateName(std::string_view name) {
+    validateNameShape(name, false);
+    // systemd's hostname_is_valid(), which nspawn and machined apply to
+    // machine names: no label ends with '-'.
+    if (name.back() == '-') {
+        throwInvalid("name " + quoteValue(name) +
+                     " ends with '-', which systemd-nspawn refuses in a machine name");
+    }
+}
+
+void validateExistingName(std::string_view name) {
+    validateNameShape(name, true);
+}
+
+bool isMachineName(std::string_view name) {
+    try {
+        validateName(name);
+        return true;
+    } catch (const ContainerError&) {
+        return false;
     }
 }
 

@@ -12,12 +12,20 @@ namespace nixos_containers {
 // Every check throws ContainerError(InvalidArgument) with a message that
 // names the offending value, e.g. "name 'a/b' contains '/'".
 
-// Container names: what nixos-container accepts ([A-Za-z0-9_-], not starting
-// with '-'), also valid as a machined machine name and inside a unit name.
-// Longer than 11 characters is fine: host interface names are derived
-// (hostInterfaceName), not truncated. The hard limit is 64, machined's.
+// Names of new containers: [A-Za-z0-9-], neither starting nor ending with
+// '-', at most 64 characters: what nixos-container accepts ([A-Za-z0-9_-])
+// and systemd-nspawn takes as a machine name (hostname_is_valid: no '_', no
+// label ending with '-'), also valid inside a unit name. The NixOS module
+// refuses '_' too. Longer than 11 characters is fine: host interface names
+// are derived (hostInterfaceName), not truncated.
 inline constexpr std::size_t kMaxNameLength = 64;
 void validateName(std::string_view name);
+// Names of containers that exist already (NAME.conf on disk, a name a
+// caller looks up): nixos-container's rule, '_' included, so that such a
+// container can still be listed, stopped and destroyed. Start refuses a
+// name that is not a machine name (isMachineName).
+void validateExistingName(std::string_view name);
+bool isMachineName(std::string_view name);
 
 // Semantic checks of a whole spec (after decoding and merging):
 //  - exactly one system source; SystemPath absolute and inside the store

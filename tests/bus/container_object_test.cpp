@@ -105,13 +105,14 @@ TEST_F(ContainerObjectTest, ContainersAreChildNodesAndOthersAreUnknownObjects) {
 // A client names a container's object as systemd's tools name units and
 // machines, with sd_bus_path_encode, instead of asking GetContainer first.
 // That escapes every byte outside [A-Za-z0-9] and also a leading digit
-// ("1web" is _31web). '_' is escaped too, so "a_2db" cannot be taken for the
-// escaped "a-b".
+// ("1web" is _31web). '-' is escaped as _2d, so "a-2db" (a_2d2db) cannot be
+// taken for the escaped "a-b" (a_2db). Names with '_' cannot be created any
+// more (issue 16: nspawn refuses them as machine names).
 TEST_F(ContainerObjectTest, PathsAreWhatSdBusPathEncodeMakesOfTheName) {
     const std::string parent = std::string(kManagerPath) + "/container";
     const std::string longName = "0-" + std::string(62, 'z');
     ASSERT_EQ(longName.size(), 64U);
-    const std::vector<std::string> names = {"1web", "db-1", longName, "a_b", "a_2db"};
+    const std::vector<std::string> names = {"1web", "db-1", longName, "a-b", "a-2db"};
     for (const auto& name : names) {
         createSimple(name);
     }

@@ -104,8 +104,91 @@ std::vector<BadCreate> badCreates() {
          "are mutually exclusive"},
         {"NoSource", "web", [](const fs::path&, const fs::path&) { return Spec{}; },
          "one of SystemPath, Config, ConfigFile or Flake is required"},
+        // Issue 16: the seven specs that Create accepted but that broke at
+        // Start, or started broken. The name is Create's alone; the six
+        // spec cases are refused by Update too (InvalidUpdateTest).
+        {"Issue16NameWithUnderscore", "a_b", plain,
+         "name 'a_b' contains '_', which systemd-nspawn refuses in a machine name"},
+        {"Issue16NameEndingWithDash", "web-", plain, "name 'web-' ends with '-'"},
     };
 }
+
+// The six spec cases of issue 16, as a Create's extra keys and as an
+// Update's patch.
+struct BadSpec {
+    std::string label;
+    std::function<Spec(const fs::path& scratch)> keys;
+    std::string messagePart;
+};
+
+std::vector<BadSpec> issue16Specs() {
+    return {
+        {"HostAddressIsLocalAddress",
+         [](const fs::path&) {
+             return Spec{{"PrivateNetwork", sdbus::Variant(true)},
+                         {"HostAddress", sdbus::Variant(std::string("10.240.0.1"))},
+                         {"LocalAddress", sdbus::Variant(std::string("10.240.0.1"))}};
+         },
+         "HostAddress '10.240.0.1' and LocalAddress '10.240.0.1' are the same address"},
+        {"BindOverTheStore",
+         [](const fs::path&) {
+             return Spec{{"BindMounts", sdbus::Variant(Binds{{"/nix/store", "/srv", false}})}};
+         },
+         "BindMounts mount point '/nix/store' overlaps /nix/store, where the service mounts the Nix store"},
+        {"TwoBindsOneMountPoint",
+         [](const fs::path&) {
+             return Spec{{"BindMounts", sdbus::Variant(Binds{{"/srv", "/a", false}, {"/srv", "/b", true}})}};
+         },
+         "BindMounts mount point '/srv' mounts /srv again: BindMounts mount point '/srv' mounts it already"},
+        {"TmpfsOverTheRoot",
+         [](const fs::path&) {
+             return Spec{{"Tmpfs", sdbus::Variant(Strings{"/"})}};
+         },
+         "Tmpfs '/' is the container's root"},
+        {"AbbreviatedMachineFlag",
+         [](const fs::path&) {
+             return Spec{{"ExtraFlags", sdbus::Variant(Strings{"--machin=other"})}};
+         },
+         "ExtraFlags option '--machin=other' is set by the service itself (it abbreviates --machine)"},
+        {"MissingConfigFile",
+         [](const fs::path& scratch) {
+             return Spec{{"ConfigFile", sdbus::Variant((scratch / "missing.nix").string())}};
+         },
+         "missing.nix' does not exist"},
+    };
+}
+
+void PrintTo(const BadSpec& bad, std::ostream* out) {
+    *out << bad.label;
+}
+
+class InvalidSpecTest : public BusTest, public ::testing::WithParamInterface<BadSpec> {};
+
+TEST_P(InvalidSpecTest, CreateRefusesItAndLeavesNothing) {
+    const auto& bad = GetParam();
+    auto keys = bad.keys(storeDir().parent_path());
+    if (keys.count("ConfigFile") == 0) {
+        keys = withSystem(system(), keys);
+    }
+    EXPECT_TRUE(failsWith([&] { create("web", keys); }, kInvalidArgument, bad.messagePart));
+    EXPECT_TRUE(leftNothingOf("web"));
+    EXPECT_TRUE(list().empty());
+    EXPECT_TRUE(peers().polkitChecks().empty());
+}
+
+TEST_P(InvalidSpecTest, UpdateRefusesItAndKeepsTheConf) {
+    const auto& bad = GetParam();
+    createSimple("web");
+    auto before = readText(confFile("web"));
+    auto checks = peers().polkitChecks().size();
+    EXPECT_TRUE(failsWith([&] { update("web", bad.keys(storeDir().parent_path())); }, kInvalidArgument,
+                          bad.messagePart));
+    EXPECT_EQ(readText(confFile("web")), before);
+    EXPECT_EQ(peers().polkitChecks().size(), checks);
+}
+
+INSTANTIATE_TEST_SUITE_P(Issue16, InvalidSpecTest, ::testing::ValuesIn(issue16Specs()),
+                         [](const auto& info) { return info.param.label; });
 
 // Keeps gtest from dumping the struct's bytes in failure messages.
 void PrintTo(const BadCreate& bad, std::ostream* out) {

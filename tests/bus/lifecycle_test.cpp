@@ -33,10 +33,13 @@ std::size_t countCalls(const Strings& calls, const std::string& call) {
 using LifecycleTest = BusTest;
 
 TEST_F(LifecycleTest, StartAsksSystemdForTheUnitTheModuleDescribes) {
+    // Start checks that a bind's host path exists (issue 16).
+    const auto data = storeDir().parent_path() / "srv-data";
+    fs::create_directories(data);
     create("web", {{"SystemPath", sdbus::Variant(system().string())},
                    {"PrivateNetwork", sdbus::Variant(true)},
                    {"ForwardPorts", sdbus::Variant(Ports{{"tcp", 8080, 80}})},
-                   {"BindMounts", sdbus::Variant(Binds{{"/data", "/srv/data", true}})},
+                   {"BindMounts", sdbus::Variant(Binds{{"/data", data.string(), true}})},
                    {"Tmpfs", sdbus::Variant(Strings{"/var/tmp"})},
                    {"AdditionalCapabilities", sdbus::Variant(Strings{"CAP_SYS_TIME"})},
                    {"AllowedDevices", sdbus::Variant(Devices{{"/dev/fuse", "rwm"}})},
@@ -77,7 +80,7 @@ TEST_F(LifecycleTest, StartAsksSystemdForTheUnitTheModuleDescribes) {
                  "--bind=" + (profilesDir() / "web").string() + ":/nix/var/nix/profiles",
                  "--bind=" + (gcrootsDir() / "web").string() + ":/nix/var/nix/gcroots",
                  "--network-namespace-path=" + (runtimeDir() / "netns" / "web").string(),
-                 "--port=tcp:8080:80", "--bind-ro=/srv/data:/data", "--tmpfs=/var/tmp",
+                 "--port=tcp:8080:80", "--bind-ro=" + data.string() + ":/data", "--tmpfs=/var/tmp",
                  "--capability=CAP_SYS_TIME,CAP_NET_ADMIN", "-U", "--link-journal=try-guest"}) {
         EXPECT_THAT(argv, Contains(word));
     }

@@ -68,6 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     if (fuzz::onlyContainerError("validateSpec", [&] { validateSpec(spec, fuzz::settings()); })) {
         fuzz::checkSpecRoundTrip(spec);
+        fuzz::checkNspawnArgv(spec);
     }
     return 0;
 }

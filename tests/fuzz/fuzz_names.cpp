@@ -5,7 +5,7 @@
 //
 // Asserts beyond "no crash":
 //  - only ContainerError escapes, with a valid UTF-8 message;
-//  - validateName and validateInterfaceName accept exactly what their
+//  - validateName, validateExistingName and validateInterfaceName accept exactly what their
 //    documented rule (an independent oracle below) accepts;
 //  - a time span parseTimespanUsec accepts parses the same with extra
 //    spaces around it, and, without tabs or newlines, is accepted as
@@ -24,10 +24,17 @@ bool isNameChar(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-// nixos-container's /^[a-zA-Z0-9_-]+$/, not starting with '-', at most 64.
-bool nameOracle(std::string_view name) {
+// nixos-container's /^[a-zA-Z0-9_-]+$/, not starting with '-', at most 64:
+// the names of containers that exist already (validateExistingName).
+bool existingNameOracle(std::string_view name) {
     return !name.empty() && name.size() <= kMaxNameLength && name.front() != '-' &&
            std::all_of(name.begin(), name.end(), isNameChar);
+}
+
+// New names (validateName): also a machine name for systemd-nspawn, so no
+// '_' and no trailing '-' (issue 16).
+bool nameOracle(std::string_view name) {
+    return existingNameOracle(name) && name.find('_') == std::string_view::npos && name.back() != '-';
 }
 
 // Linux's dev_valid_name plus what NAME.conf lists cannot hold.
@@ -46,6 +53,11 @@ void checkName(std::string_view value) {
     if (accepted != nameOracle(value)) {
         fuzz::finding("validateName", std::string(accepted ? "accepted" : "refused") + " a name the rule " +
                                           (accepted ? "refuses" : "accepts"));
+    }
+    bool existing = fuzz::onlyContainerError("validateExistingName", [&] { validateExistingName(value); });
+    if (existing != existingNameOracle(value)) {
+        fuzz::finding("validateExistingName", std::string(existing ? "accepted" : "refused") + " a name the rule " +
+                                                  (existing ? "refuses" : "accepts"));
     }
 }
 

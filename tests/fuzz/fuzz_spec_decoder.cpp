@@ -20,7 +20,9 @@
 //  - only ContainerError escapes, with a valid UTF-8 message;
 //  - naming any system source replaces the previous one (the other three
 //    are empty afterwards unless given in the same call);
-//  - a spec validateSpec accepts survives the conf round trip.
+//  - a spec validateSpec accepts survives the conf round trip;
+//  - and its nspawn argv is one nspawn's option parser takes as meant
+//    (fuzz::checkNspawnArgv: no unknown, ambiguous or abbreviated option).
 
 #include "fuzz_support.h"
 #include "spec_decoder.h"
@@ -189,6 +191,7 @@ bool applyCall(ContainerSpec& spec, const std::map<std::string, sdbus::Variant>&
     checkSourceReplaced(call, spec);
     if (fuzz::onlyContainerError("validateSpec", [&] { validateSpec(spec, fuzz::settings()); })) {
         fuzz::checkSpecRoundTrip(spec);
+        fuzz::checkNspawnArgv(spec);
     }
     return true;
 }

@@ -1,6 +1,11 @@
 #include "fuzz_support.h"
 #include "temp_settings.h"
 
+#include "container_paths.h"
+#include "network_plan.h"
+#include "nspawn_command.h"
+#include "nspawn_options.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -196,6 +201,32 @@ void checkSpecRoundTrip(const ContainerSpec& spec) {
     if (back != expected) {
         finding("spec round trip", "conf round trip changed an accepted spec\nwanted:\n" +
                                        describe(expected) + "got:\n" + describe(back) + "conf:\n" + text);
+    }
+}
+
+void checkNspawnArgv(const ContainerSpec& spec) {
+    std::optional<NetworkPlan> plan;
+    if (!onlyContainerError("planNetwork", [&] { plan = planNetwork("fuzz", spec, settings()); })) {
+        return;
+    }
+    for (int variant = 0; variant < 4; ++variant) {
+        NspawnInputs inputs;
+        inputs.name = "fuzz";
+        inputs.spec = &spec;
+        inputs.paths = containerPaths(settings(), "fuzz", spec.ephemeral);
+        inputs.systemInContainer = "/nix/store/aaaa-system";
+        inputs.network = (variant & 1) != 0 ? plan : std::nullopt;
+        inputs.bindNixDb = inputs.bindNixDaemonSocket = (variant & 2) != 0;
+        inputs.personalityX86 = (variant & 2) != 0;
+        auto argv = buildNspawnArgv(settings(), inputs);
+        if (auto problem = nspawnArgvProblem(argv)) {
+            std::string words;
+            for (const auto& word : argv) {
+                words += " " + word;
+            }
+            finding("nspawn argv", "validateSpec accepted a spec whose nspawn argv nspawn would not take as meant: " +
+                                       *problem + "\nargv:" + words + "\n" + describe(spec));
+        }
     }
 }
 

@@ -69,6 +69,14 @@ std::string describe(const ContainerSpec& spec);
 // port, as the module writes it).
 void checkSpecRoundTrip(const ContainerSpec& spec);
 
+// For a spec validateSpec accepted (issue 16): the nspawn argv the service
+// builds for it (buildNspawnArgv, with and without its network namespace,
+// with and without the Nix state binds) is one nspawn's own option parser
+// takes: every option in nspawn's table (nspawn_options.h), none
+// abbreviated or ambiguous, no value taken from the next word by surprise,
+// the init the only operand (nspawnArgvProblem).
+void checkNspawnArgv(const ContainerSpec& spec);
+
 // Reads the fuzz input front to back; past the end every read gives zero
 // or empty, so any input decodes to something.
 class Reader {

@@ -22,12 +22,34 @@ namespace fs = std::filesystem;
 
 // ---- names -----------------------------------------------------------------
 
-TEST(ValidateName, AcceptsNixosContainerNames) {
-    for (const char* name : {"web", "a", "A-b_9", "container_1", "x-", "_hidden", "averyveryverylongname"}) {
+TEST(ValidateName, AcceptsMachineNames) {
+    for (const char* name : {"web", "a", "A-b9", "container-1", "x--y", "9lives", "averyveryverylongname"}) {
         EXPECT_NO_THROW(validateName(name)) << name;
     }
     // Longer than 11 is fine: host interface names are derived elsewhere.
     EXPECT_NO_THROW(validateName(std::string(kMaxNameLength, 'a')));
+}
+
+// nixos-container accepted '_' (and a trailing '-'); systemd-nspawn refuses
+// both in a machine name, so Create does too (issue 16).
+TEST(ValidateName, RefusesWhatNspawnRefusesAsAMachineName) {
+    expectInvalid([] { validateName("a_b"); },
+                  "name 'a_b' contains '_', which systemd-nspawn refuses in a machine name");
+    expectInvalid([] { validateName("_hidden"); }, "contains '_'");
+    expectInvalid([] { validateName("x-"); }, "name 'x-' ends with '-', which systemd-nspawn refuses");
+    EXPECT_FALSE(isMachineName("a_b"));
+    EXPECT_FALSE(isMachineName("x-"));
+    EXPECT_TRUE(isMachineName("a-b"));
+}
+
+// Containers that exist already keep nixos-container's rule, so that they
+// can still be listed, stopped and destroyed.
+TEST(ValidateName, ExistingNamesKeepNixosContainersRule) {
+    for (const char* name : {"web", "A-b_9", "container_1", "x-", "_hidden"}) {
+        EXPECT_NO_THROW(validateExistingName(name)) << name;
+    }
+    expectInvalid([] { validateExistingName("a.b"); }, "name 'a.b' contains '.'");
+    expectInvalid([] { validateExistingName("-x"); }, "starts with '-'");
 }
 
 struct NameCase {
@@ -226,7 +248,7 @@ protected:
                            "-U",
                            "--private-users=pick",
                            "--setenv=LANG=C.UTF-8",
-                           "--property=CPUQuota=50%",
+                           "--rlimit=RLIMIT_NOFILE=4096",
                            "--bind=/a:/b:norbind"};
         return spec;
     }
@@ -262,7 +284,8 @@ TEST_F(ValidateSpec, AcceptsValidSpecs) {
     spec.config = "services.nginx.enable = true;";
     EXPECT_NO_THROW(validateSpec(spec, settings_));
     spec = {};
-    spec.configFile = "/etc/nixos/web.nix";
+    spec.configFile = (root_ / "web.nix").string();
+    std::ofstream(root_ / "web.nix") << "{ }\n";
     EXPECT_NO_THROW(validateSpec(spec, settings_));
     spec = {};
     spec.flake = "github:alice/containers#web";
@@ -603,7 +626,7 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
          [](auto& s) {
              s.extraFlags = {"--bind", "/a"};
          },
-         "ExtraFlags word '/a' does not start with '-'"},
+         "ExtraFlags option '--bind' needs its value in the same word (--bind=VALUE)"},
         {"empty word", [](auto& s) { s.extraFlags = {""}; }, "ExtraFlags word '' does not start"},
         {"just dashes", [](auto& s) { s.extraFlags = {"--"}; },
          "ExtraFlags word '--' is not --option or --option=value"},
@@ -644,6 +667,173 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
         {"reserved -D", [](auto& s) { s.extraFlags = {"-D"}; }, "'-D' is set by the service itself"},
         {"reserved -M", [](auto& s) { s.extraFlags = {"-M"}; }, "'-M' is set by the service itself"},
         {"reserved -i", [](auto& s) { s.extraFlags = {"-i"}; }, "'-i' is set by the service itself"},
+
+        // Issue 16: specs that passed Create but broke at Start, or started broken.
+        {"host = local address",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.hostAddress = "10.240.0.1";
+             s.network.localAddress = "10.240.0.1";
+         },
+         "HostAddress '10.240.0.1' and LocalAddress '10.240.0.1' are the same address"},
+        {"host = local address, prefix on one",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.hostAddress = "10.240.0.1";
+             s.network.localAddress = "10.240.0.1/24";
+         },
+         "are the same address"},
+        {"host = local IPv6 address, spelled differently",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.hostAddress6 = "fc00::1";
+             s.network.localAddress6 = "fc00:0:0::1/64";
+         },
+         "HostAddress6 'fc00::1' and LocalAddress6 'fc00:0:0::1/64' are the same address"},
+        {"extra veth host = local",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.extraVeths = {{"ve-a", {"10.1.0.1", "10.1.0.1/24", "", "", ""}}};
+         },
+         "ExtraVeths.ve-a.HostAddress '10.1.0.1' and ExtraVeths.ve-a.LocalAddress '10.1.0.1/24' are the same"},
+        {"loopback local address",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.hostAddress = "10.240.0.1";
+             s.network.localAddress = "127.0.0.2";
+         },
+         "LocalAddress '127.0.0.2' is a loopback address"},
+        {"unspecified host address",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.hostAddress = "0.0.0.0";
+         },
+         "HostAddress '0.0.0.0' is in 0.0.0.0/8"},
+        {"broadcast local address",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.localAddress = "255.255.255.255";
+         },
+         "LocalAddress '255.255.255.255' is the broadcast address"},
+        {"multicast host address",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.hostAddress = "224.0.0.1";
+         },
+         "HostAddress '224.0.0.1' is a multicast address"},
+        {"IPv6 unspecified, loopback, multicast",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.localAddress6 = "::";
+         },
+         "LocalAddress6 '::' is the unspecified address"},
+        {"IPv6 loopback",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.hostAddress6 = "::1";
+         },
+         "HostAddress6 '::1' is the loopback address"},
+        {"IPv6 multicast",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.network.hostAddress6 = "ff02::1";
+         },
+         "HostAddress6 'ff02::1' is a multicast address"},
+        {"bind over the store", [](auto& s) { s.bindMounts = {{"/nix/store", "/srv", false}}; },
+         "BindMounts mount point '/nix/store' overlaps /nix/store, where the service mounts the Nix store"},
+        {"bind over /nix", [](auto& s) { s.bindMounts = {{"/nix", "/srv", true}}; },
+         "BindMounts mount point '/nix' overlaps /nix/store"},
+        {"bind below the profiles", [](auto& s) { s.bindMounts = {{"/nix/var/nix/profiles/x/", "/srv", true}}; },
+         "BindMounts mount point '/nix/var/nix/profiles/x/' overlaps /nix/var/nix/profiles, where the service "
+         "mounts the container's Nix profiles"},
+        {"bind over the Nix database", [](auto& s) { s.bindMounts = {{"/nix/var//nix/db", "/srv", true}}; },
+         "overlaps /nix/var/nix/db"},
+        {"two binds, one mount point",
+         [](auto& s) {
+             s.bindMounts = {{"/srv", "/a", false}, {"/srv/", "/b", true}};
+         },
+         "BindMounts mount point '/srv/' mounts /srv again: BindMounts mount point '/srv' mounts it already, and "
+         "one would hide the other"},
+        {"bind and tmpfs, one mount point",
+         [](auto& s) {
+             s.bindMounts = {{"/srv", "/a", false}};
+             s.tmpfs = {"/srv:mode=0755"};
+         },
+         "Tmpfs '/srv:mode=0755' mounts /srv again: BindMounts mount point '/srv' mounts it already"},
+        {"two tmpfs, one mount point", [](auto& s) { s.tmpfs = {"/run/x", "/run/./x"}; },
+         "Tmpfs '/run/./x' mounts /run/x again: Tmpfs '/run/x' mounts it already"},
+        {"tmpfs over the root", [](auto& s) { s.tmpfs = {"/"}; }, "Tmpfs '/' is the container's root"},
+        {"tmpfs over the root, with options", [](auto& s) { s.tmpfs = {"//:mode=0755"}; },
+         "Tmpfs '//:mode=0755' is the container's root"},
+        {"tmpfs over the store", [](auto& s) { s.tmpfs = {"/nix/store"}; },
+         "Tmpfs '/nix/store' overlaps /nix/store"},
+        {"tmpfs with ..", [](auto& s) { s.tmpfs = {"/a/../nix"}; }, "Tmpfs '/a/../nix' contains '..'"},
+        {"extra-flag bind over the store", [](auto& s) { s.extraFlags = {"--bind=/a:/nix/store:norbind"}; },
+         "ExtraFlags option '--bind=/a:/nix/store:norbind' overlaps /nix/store"},
+        {"extra-flag bind and BindMounts, one mount point",
+         [](auto& s) {
+             s.bindMounts = {{"/srv", "/a", false}};
+             s.extraFlags = {"--bind-ro=/b:/srv:norbind"};
+         },
+         "ExtraFlags option '--bind-ro=/b:/srv:norbind' mounts /srv again"},
+        {"extra-flag overlay over /nix", [](auto& s) { s.extraFlags = {"--overlay=/a:/b:/nix"}; },
+         "ExtraFlags option '--overlay=/a:/b:/nix' overlaps /nix/store"},
+        {"extra-flag inaccessible store", [](auto& s) { s.extraFlags = {"--inaccessible=/nix/store"}; },
+         "overlaps /nix/store"},
+        {"abbreviated --machine", [](auto& s) { s.extraFlags = {"--machin=other"}; },
+         "ExtraFlags option '--machin=other' is set by the service itself (it abbreviates --machine)"},
+        {"abbreviated --directory", [](auto& s) { s.extraFlags = {"--dir=/"}; },
+         "'--dir=/' is set by the service itself (it abbreviates --directory)"},
+        {"abbreviated harmless option", [](auto& s) { s.extraFlags = {"--quie"}; },
+         "ExtraFlags option '--quie' abbreviates --quiet: write the option's full name"},
+        {"unknown long option", [](auto& s) { s.extraFlags = {"--frobnicate=1"}; },
+         "ExtraFlags option '--frobnicate=1' is not accepted by systemd-nspawn: unknown option '--frobnicate'"},
+        {"unknown short option", [](auto& s) { s.extraFlags = {"-Y"}; },
+         "ExtraFlags option '-Y' is not accepted by systemd-nspawn: invalid option -- 'Y'"},
+        {"ambiguous prefix", [](auto& s) { s.extraFlags = {"--private-u=1"}; },
+         "'--private-u=1' is not accepted by systemd-nspawn: option '--private-u' is ambiguous: it abbreviates "
+         "--private-users, --private-users-chown, --private-users-ownership"},
+        {"value in the next word", [](auto& s) { s.extraFlags = {"--user"}; },
+         "ExtraFlags option '--user' needs its value in the same word (--user=VALUE): systemd-nspawn would take "
+         "the next word as its value"},
+        {"short option taking the next word", [](auto& s) { s.extraFlags = {"-u"}; },
+         "ExtraFlags option '-u' needs its value in the same word (--user=VALUE)"},
+        {"short -E", [](auto& s) { s.extraFlags = {"-E"}; }, "needs its value in the same word (--setenv=VALUE)"},
+        {"value for a flag", [](auto& s) { s.extraFlags = {"--quiet=yes"}; },
+         "'--quiet=yes' is not accepted by systemd-nspawn: option '--quiet' doesn't allow an argument"},
+        {"help", [](auto& s) { s.extraFlags = {"--help"}; },
+         "ExtraFlags option '--help' makes systemd-nspawn print and exit instead of starting the container"},
+        {"-h", [](auto& s) { s.extraFlags = {"-h"}; }, "makes systemd-nspawn print and exit"},
+        {"version", [](auto& s) { s.extraFlags = {"--version"}; }, "makes systemd-nspawn print and exit"},
+        {"as-pid2", [](auto& s) { s.extraFlags = {"-a"}; },
+         "'-a' would not run the system's init as PID 1, which the service starts and waits for (it is --as-pid2)"},
+        {"network veth", [](auto& s) { s.extraFlags = {"-n"}; },
+         "'-n' would give the container a network the service does not know"},
+        {"network zone", [](auto& s) { s.extraFlags = {"--network-zone=z"}; }, "the service does not know"},
+        {"port", [](auto& s) { s.extraFlags = {"--port=tcp:80:80"}; }, "is the ForwardPorts key: use ForwardPorts"},
+        {"private network", [](auto& s) { s.extraFlags = {"--private-network"}; }, "use PrivateNetwork"},
+        {"extra veth", [](auto& s) { s.extraFlags = {"--network-veth-extra=ve-x"}; }, "use ExtraVeths"},
+        {"ephemeral", [](auto& s) { s.extraFlags = {"-x"}; }, "'-x' is the Ephemeral key: use Ephemeral"},
+        {"tmpfs", [](auto& s) { s.extraFlags = {"--tmpfs=/srv"}; }, "is the Tmpfs key: use Tmpfs"},
+        {"link journal", [](auto& s) { s.extraFlags = {"-j"}; }, "'-j' is set by the service itself"},
+        {"slice", [](auto& s) { s.extraFlags = {"--slice=x.slice"}; }, "is the service's unit's to decide"},
+        {"property", [](auto& s) { s.extraFlags = {"--property=CPUQuota=50%"}; }, "is the service's unit's"},
+        {"setenv of the service's variable", [](auto& s) { s.extraFlags = {"--setenv=PATH=/bin"}; },
+         "ExtraFlags option '--setenv=PATH=/bin' sets PATH, which the service sets itself"},
+        {"setenv of HOST_ADDRESS", [](auto& s) { s.extraFlags = {"--setenv=HOST_ADDRESS"}; },
+         "sets HOST_ADDRESS"},
+        {"missing config file",
+         [this](auto& s) {
+             s.systemPath.clear();
+             s.configFile = (root_ / "missing.nix").string();
+         },
+         "ConfigFile '" + (root_ / "missing.nix").string() + "' does not exist"},
+        {"config file is a directory",
+         [this](auto& s) {
+             s.systemPath.clear();
+             s.configFile = root_.string();
+         },
+         "ConfigFile '" + root_.string() + "' is not a regular file"},
     };
     for (const auto& testCase : cases) {
         SCOPED_TRACE(testCase.title);

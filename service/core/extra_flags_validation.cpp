@@ -1,0 +1,171 @@
+// ExtraFlags: each word parsed as nspawn's own getopt_long parses it.
+#include "errors.h"
+#include "nspawn_options.h"
+#include "validation.h"
+#include "validation_text.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace nixos_containers {
+
+using namespace validation_text;  // NOLINT(google-build-using-namespace): the shared text rules
+
+namespace {
+
+// ---- extra flags -----------------------------------------------------------
+
+bool isFlagValueChar(char c) {
+    // A word of $EXTRA_NSPAWN_FLAGS is split on whitespace and globbed by
+    // the template, and must stay one argv word: letters, digits and
+    // punctuation that means nothing to either.
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("_./:,@%+=-~^").find(c) != std::string_view::npos;
+}
+
+bool isOptionNameChar(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+// Options the service decides itself, or that a spec key stands for, and
+// why a caller cannot give them (by their long name; a short option counts
+// as its long one).
+struct ReservedOption {
+    std::string_view name;
+    std::string_view why;
+};
+constexpr std::string_view kSetByService = "is set by the service itself";
+constexpr std::string_view kNetworkKeys =
+    "would give the container a network the service does not know: the service prepares it "
+    "(PrivateNetwork, HostAddress, HostBridge, ExtraVeths, Interfaces, Macvlans)";
+constexpr std::array<ReservedOption, 30> kReservedOptions = {{
+    {"directory", kSetByService},
+    {"template", kSetByService},
+    {"image", kSetByService},
+    {"oci-bundle", kSetByService},
+    {"machine", kSetByService},
+    {"boot", kSetByService},
+    {"as-pid2", "would not run the system's init as PID 1, which the service starts and waits for"},
+    {"keep-unit", kSetByService},
+    {"register", kSetByService},
+    {"notify-ready", kSetByService},
+    {"kill-signal", kSetByService},
+    {"network-namespace-path", kSetByService},
+    {"link-journal", kSetByService},
+    {"slice", "is the service's unit's to decide (nspawn runs with --keep-unit)"},
+    {"property", "is the service's unit's to decide (nspawn runs with --keep-unit)"},
+    {"help", "makes systemd-nspawn print and exit instead of starting the container"},
+    {"version", "makes systemd-nspawn print and exit instead of starting the container"},
+    {"ephemeral", "is the Ephemeral key: use Ephemeral"},
+    {"private-network", "is the PrivateNetwork key: use PrivateNetwork"},
+    {"port", "is the ForwardPorts key: use ForwardPorts"},
+    {"network-interface", "is the Interfaces key: use Interfaces"},
+    {"network-macvlan", "is the Macvlans key: use Macvlans"},
+    {"network-veth-extra", "is the ExtraVeths key: use ExtraVeths"},
+    {"network-bridge", "is the HostBridge key: use HostBridge"},
+    {"network-veth", kNetworkKeys},
+    {"network-ipvlan", kNetworkKeys},
+    {"network-zone", kNetworkKeys},
+    {"tmpfs", "is the Tmpfs key: use Tmpfs"},
+    {"private-users-chown", "is deprecated in systemd-nspawn: use --private-users-ownership="},
+    {"share-system", "is no longer supported by systemd-nspawn"},
+}};
+
+// What the service passes with --setenv itself (nspawn_command.cpp); a
+// caller's value would be overridden.
+constexpr std::array<std::string_view, 8> kServiceEnvironment = {
+    "PRIVATE_NETWORK", "HOST_BRIDGE",    "HOST_ADDRESS", "HOST_ADDRESS6",
+    "LOCAL_ADDRESS",   "LOCAL_ADDRESS6", "HOST_PORT",    "PATH",
+};
+
+std::string optionSpelling(const NspawnParsedOption& option) {
+    return option.name.empty() ? "-" + std::string(1, option.shortName) : "--" + std::string(option.name);
+}
+
+}  // namespace
+
+void validateExtraFlags(const ContainerSpec& spec, const Settings& /*settings*/) {
+    for (const auto& word : spec.extraFlags) {
+        const std::string shown = "ExtraFlags option " + quoteValue(word);
+        if (word.empty() || word.front() != '-') {
+            throwInvalid("ExtraFlags word " + quoteValue(word) +
+                         " does not start with '-' (each word must be a whole option)");
+        }
+        if (word.size() == 2 && word[1] != '-') {
+            // A short option without a value, e.g. -U.
+            if (!isOptionNameChar(word[1])) {
+                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not an option");
+            }
+        } else {
+            if (!word.starts_with("--") || word.size() == 2) {
+                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
+            }
+            auto body = std::string_view(word).substr(2);
+            auto equals = body.find('=');
+            auto name = body.substr(0, equals);
+            if (name.empty() || name.front() == '-' ||
+                !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
+                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
+            }
+            if (equals != std::string_view::npos) {
+                for (char c : body.substr(equals + 1)) {
+                    if (!isFlagValueChar(c)) {
+                        throwInvalid("ExtraFlags word " + quoteValue(word) + " contains " + shownChar(c));
+                    }
+                }
+            }
+        }
+
+        // The word as nspawn's getopt_long() reads it, followed by one more
+        // word: an option that needs a value and has none in its own word
+        // takes that next word.
+        const std::array<std::string, 2> words = {word, "NEXT"};
+        auto parsed = parseNspawnArguments(words);
+        if (parsed.error) {
+            throwInvalid(shown + " is not accepted by systemd-nspawn: " + parsed.error->message);
+        }
+        if (parsed.options.size() != 1) {
+            throwInvalid(shown + " is not one systemd-nspawn option");
+        }
+        const auto& option = parsed.options.front();
+        auto reserved = std::find_if(kReservedOptions.begin(), kReservedOptions.end(),
+                                     [&](const ReservedOption& r) { return r.name == option.name; });
+        if (reserved != kReservedOptions.end()) {
+            std::string which;
+            if (option.abbreviated) {
+                which = " (it abbreviates " + optionSpelling(option) + ")";
+            } else if (word.size() == 2 && !option.name.empty()) {
+                which = " (it is " + optionSpelling(option) + ")";
+            }
+            throwInvalid(shown + " " + std::string(reserved->why) + which);
+        }
+        if (option.abbreviated) {
+            throwInvalid(shown + " abbreviates " + optionSpelling(option) + ": write the option's full name");
+        }
+        if (option.words != 1) {
+            throwInvalid(shown + " needs its value in the same word (" + optionSpelling(option) +
+                         "=VALUE): systemd-nspawn would take the next word as its value");
+        }
+        if (option.name == "setenv" && option.value) {
+            auto variable = std::string_view(*option.value).substr(0, option.value->find('='));
+            if (std::find(kServiceEnvironment.begin(), kServiceEnvironment.end(), variable) !=
+                kServiceEnvironment.end()) {
+                throwInvalid(shown + " sets " + std::string(variable) +
+                             ", which the service sets itself (and would override)");
+            }
+        }
+        // A plain bind in EXTRA_NSPAWN_FLAGS reads back as a BindMount (that
+        // is where the module keeps them), so the spec would change under
+        // the caller. Binds with mount options (a third ':' field) stay.
+        if ((option.name == "bind" || option.name == "bind-ro") && option.value &&
+            std::count(option.value->begin(), option.value->end(), ':') < 2) {
+            throwInvalid(shown + " is a bind mount: use BindMounts");
+        }
+    }
+}
+
+}  // namespace nixos_containers
