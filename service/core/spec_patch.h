@@ -19,6 +19,9 @@ public:
 
     // `key` is the key's bus name, for messages and authorisation details.
     void set(std::string key, Change change) { changes_.emplace_back(std::move(key), std::move(change)); }
+    // A step that names no key of its own (clearing the old system source
+    // before a new one is set): applied in order, never listed by keys().
+    void prepare(Change change) { changes_.emplace_back(std::string(), std::move(change)); }
     void applyTo(ContainerSpec& spec) const {
         for (const auto& [key, change] : changes_) {
             change(spec);
@@ -32,7 +35,9 @@ public:
         std::vector<std::string> names;
         names.reserve(changes_.size());
         for (const auto& change : changes_) {
-            names.push_back(change.first);
+            if (!change.first.empty()) {
+                names.push_back(change.first);
+            }
         }
         return names;
     }

@@ -16,7 +16,7 @@ SpecPatch decodeSpecPatch(const std::map<std::string, sdbus::Variant>& entries) 
     });
     if (changesSource) {
         // The source is one thing: naming a new one replaces the old.
-        patch.set("source", [](ContainerSpec& spec) {
+        patch.prepare([](ContainerSpec& spec) {
             for (const auto& key : specKeys()) {
                 if (key.systemSource) {
                     key.set(spec, key.defaultValue());

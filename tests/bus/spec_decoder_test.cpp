@@ -157,5 +157,11 @@ TEST(SpecDecoder, PatchIsAppliedLaterOntoTheSpecThen) {
     EXPECT_FALSE(spec.ephemeral);
 }
 
+TEST(SpecDecoder, APatchListsOnlyTheKeysTheCallerNamed) {
+    auto patch = decodeSpecPatch({{"SystemPath", sdbus::Variant(std::string("/nix/store/abc-system"))},
+                                  {"AutoStart", sdbus::Variant(true)}});
+    EXPECT_EQ(patch.keys(), (std::vector<std::string>{"AutoStart", "SystemPath"}));
+}
+
 }  // namespace
 }  // namespace nixos_containers
