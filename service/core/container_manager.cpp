@@ -35,7 +35,8 @@ ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObse
           [this](const std::string& name, const std::string& line) { observer_.buildOutput(name, line); }),
       nspawnEnvironment_(nspawnEnvironment()),
       context_{settings_, registry_,      store_,          network_,         background_,       builder_,
-               *this,     seams_.systemd, seams_.machines, seams_.processes, nspawnEnvironment_} {}
+               *this,     seams_.systemd, seams_.machines, seams_.processes, nspawnEnvironment_},
+      runner_(settings_, registry_, gate_, seams_.processes, seams_.worker) {}
 
 ContainerManager::~ContainerManager() = default;
 

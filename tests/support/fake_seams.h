@@ -218,10 +218,35 @@ struct FakeProcesses final : ProcessRunner {
             done(exit);
         });
     }
+    // Spawned commands run until finishSpawned() or kill().
+    ProcessId spawn(const ConfinedRequest& request, Callback<ProcessExit> done) override {
+        spawned.push_back(request);
+        auto id = static_cast<ProcessId>(spawned.size());
+        running.emplace(id, std::move(done));
+        return id;
+    }
+    void kill(ProcessId id) override {
+        killed.push_back(id);
+        ProcessExit exit;
+        exit.signal = 9;
+        finishSpawned(id, exit);
+    }
+    void finishSpawned(ProcessId id, ProcessExit exit) {
+        auto found = running.find(id);
+        if (found == running.end()) {
+            return;
+        }
+        auto done = std::move(found->second);
+        running.erase(found);
+        loop.post([done, exit] { done(exit); });
+    }
     Deferred& loop;
     std::vector<ProcessRequest> requests;
     int exitStatus = 0;
     std::filesystem::path buildResult;
+    std::vector<ConfinedRequest> spawned;
+    std::map<ProcessId, Callback<ProcessExit>> running;
+    std::vector<ProcessId> killed;
 };
 
 // Runs the work inline, later, as if on another thread.
