@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -53,6 +54,83 @@ std::optional<Id> number(std::string_view text) {
         return std::nullopt;
     }
     return value;
+}
+
+std::vector<std::string> splitPath(std::string_view path) {
+    std::vector<std::string> parts;
+    while (!path.empty()) {
+        auto slash = path.find('/');
+        auto part = path.substr(0, slash);
+        if (!part.empty() && part != ".") {
+            parts.emplace_back(part);
+        }
+        if (slash == std::string_view::npos) {
+            break;
+        }
+        path.remove_prefix(slash + 1);
+    }
+    return parts;
+}
+
+// openat2's RESOLVE_IN_ROOT by hand, one component at a time, for where
+// openat2 is filtered (systemd's RestrictSUIDSGID= makes it ENOSYS): every
+// link is read and resolved against `rootFd`, ".." never climbs above it.
+// Returns the open file, or -1 with errno set.
+int openBeneathByHand(int rootFd, const std::string& path, int flags) {
+    std::vector<UniqueFd> stack;  // the directories below the root walked so far
+    auto current = [&] { return stack.empty() ? rootFd : stack.back().get(); };
+    auto pending = splitPath(path);
+    std::reverse(pending.begin(), pending.end());
+    int links = 0;
+    while (!pending.empty()) {
+        auto part = std::move(pending.back());
+        pending.pop_back();
+        if (part == "..") {
+            if (!stack.empty()) {
+                stack.pop_back();
+            }
+            continue;
+        }
+        UniqueFd next(::openat(current(), part.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (next.get() < 0) {
+            return -1;
+        }
+        struct stat status {};
+        if (::fstat(next.get(), &status) != 0) {
+            return -1;
+        }
+        if (S_ISLNK(status.st_mode)) {
+            if (++links > 40) {
+                errno = ELOOP;
+                return -1;
+            }
+            char target[4096];
+            auto size = ::readlinkat(next.get(), "", target, sizeof(target) - 1);
+            if (size < 0) {
+                return -1;
+            }
+            std::string_view link(target, static_cast<std::size_t>(size));
+            if (!link.empty() && link.front() == '/') {
+                stack.clear();
+            }
+            auto parts = splitPath(link);
+            for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+                pending.push_back(*it);
+            }
+            continue;
+        }
+        if (pending.empty()) {
+            // The last component, known not to be a link: opened for real.
+            return ::openat(current(), part.c_str(), flags | O_NOFOLLOW);
+        }
+        if (!S_ISDIR(status.st_mode)) {
+            errno = ENOTDIR;
+            return -1;
+        }
+        stack.push_back(std::move(next));
+    }
+    errno = EISDIR;
+    return -1;
 }
 
 }  // namespace
@@ -105,7 +183,7 @@ std::vector<gid_t> supplementaryGroups(std::string_view group, std::string_view 
 }
 
 std::optional<std::string> readFileBeneath(const std::string& root, const std::string& path,
-                                           std::size_t limit) {
+                                           std::size_t limit, bool useOpenat2) {
     UniqueFd rootFd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (rootFd.get() < 0) {
         throw ContainerError(ErrorCode::IOError, "cannot open " + root + ": " + std::strerror(errno));
@@ -114,7 +192,12 @@ std::optional<std::string> readFileBeneath(const std::string& root, const std::s
     // O_NONBLOCK: a FIFO planted there must not hang the reader.
     how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, rootFd.get(), path.c_str(), &how, sizeof(how))));
+    UniqueFd fd(useOpenat2
+                    ? static_cast<int>(::syscall(SYS_openat2, rootFd.get(), path.c_str(), &how, sizeof(how)))
+                    : -1);
+    if (!useOpenat2 || (fd.get() < 0 && (errno == ENOSYS || errno == EPERM))) {
+        fd.reset(openBeneathByHand(rootFd.get(), path, static_cast<int>(how.flags)));
+    }
     if (fd.get() < 0) {
         if (errno == ENOENT) {
             return std::nullopt;

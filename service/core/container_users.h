@@ -30,8 +30,10 @@ std::vector<gid_t> supplementaryGroups(std::string_view group, std::string_view 
 // The content of `path` (relative to `root`, a directory such as a
 // container's root on the host or /proc/PID/root) with every link resolved
 // as if `root` were /; none when it does not exist. Throws IOError when it
-// is not a regular file, is larger than `limit`, or cannot be read.
+// is not a regular file, is larger than `limit`, or cannot be read. Uses
+// openat2(RESOLVE_IN_ROOT), or the same resolution by hand where openat2 is
+// not allowed (systemd's RestrictSUIDSGID= filters it) or `useOpenat2` is false.
 std::optional<std::string> readFileBeneath(const std::string& root, const std::string& path,
-                                           std::size_t limit);
+                                           std::size_t limit, bool useOpenat2 = true);
 
 }  // namespace nixos_containers
