@@ -1,11 +1,13 @@
 #include "container_manager.h"
 
+#include "container_users.h"
 #include "container_verbs.h"
 #include "log.h"
 #include "validation.h"
 
 #include <csignal>
 #include <cstdlib>
+#include <memory>
 #include <utility>
 
 namespace nixos_containers {
@@ -64,6 +66,39 @@ void ContainerManager::autoStart() {
             }
         });
     }
+}
+
+// ---------------------------------------------------------------- host key
+
+void ContainerManager::hostKey(const std::string& name, Callback<std::string> done) {
+    std::string root;
+    try {
+        const auto& container = registry_.get(name);
+        root = container.state == ContainerState::Running && container.leader != 0
+                   ? "/proc/" + std::to_string(container.leader) + "/root"
+                   : container.root.string();
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    auto key = std::make_shared<std::string>();
+    seams_.worker.run(
+        [key, root, name] {
+            constexpr const char* kHostKey = "etc/ssh/ssh_host_ed25519_key.pub";
+            auto text = readFileBeneath(root, kHostKey, 64 * 1024);
+            if (!text) {
+                throw ContainerError(ErrorCode::IOError,
+                                     "container '" + name + "' has no SSH host key (/" + kHostKey + ")");
+            }
+            *key = std::move(*text);
+        },
+        [key, done = std::move(done)](const Status& read) {
+            if (!read.ok()) {
+                done(read.error());
+                return;
+            }
+            done(*key);
+        });
 }
 
 // ---------------------------------------------------------------- operations

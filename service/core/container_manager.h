@@ -65,6 +65,10 @@ public:
     void run(const Caller& caller, const std::string& name, RunCommand command, Callback<ProcessExit> done) {
         runner_.run(caller, name, std::move(command), std::move(done));
     }
+    // The container's SSH host public key (show-host-key), read on the
+    // worker beneath its root (the running container's own view of it).
+    // NoSuchContainer, InvalidArgument, IOError when it has none.
+    void hostKey(const std::string& name, Callback<std::string> done);
     // A bus name left the bus: its commands are killed.
     void callerGone(const std::string& busName) { runner_.callerGone(busName); }
 

@@ -53,6 +53,8 @@ struct MachineInfo {
     std::string name;
     std::string unit;
     std::uint32_t leader = 0;
+    std::string path;             // machined's object path of the machine
+    std::uint64_t timestamp = 0;  // CLOCK_REALTIME usec of its registration; 0 when unknown
 };
 
 // org.freedesktop.machine1.Manager.
@@ -64,6 +66,9 @@ public:
     virtual void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) = 0;
     virtual void listMachines(Callback<std::vector<MachineInfo>> done) = 0;
     virtual void machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) = 0;
+    // GetMachineOSRelease: the container's os-release, as machined reads it.
+    virtual void machineOSRelease(const std::string& name,
+                                  Callback<std::map<std::string, std::string>> done) = 0;
     // MachineNew / MachineRemoved.
     virtual void watchMachines(std::function<void(const std::string& name, bool present)> onChange) = 0;
 };

@@ -171,6 +171,9 @@ private:
     void Destroy(sdbus::Result<>&& result, std::string name) override {
         service_.perform(message(), std::move(result), Verb::Destroy, name);
     }
+    void GetHostKey(sdbus::Result<std::string>&& result, std::string name) override {
+        service_.hostKey(std::move(result), name);
+    }
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> List() override {
         return service_.list();
     }
@@ -222,7 +225,17 @@ private:
         service_.perform(message(), std::move(result), Verb::Destroy, name());
     }
 
+    void GetHostKey(sdbus::Result<std::string>&& result) override {
+        service_.hostKey(std::move(result), name());
+    }
+
     std::string Name() override { return name(); }
+    sdbus::ObjectPath MachinePath() override {
+        const auto& path = self().machinePath;
+        return sdbus::ObjectPath(path.empty() ? "/" : path);
+    }
+    uint64_t Timestamp() override { return self().timestamp; }
+    std::map<std::string, std::string> OSRelease() override { return self().osRelease; }
     std::string State() override { return std::string(toString(self().state)); }
     bool Declarative() override { return self().declarative; }
     std::string Unit() override { return self().unit; }
@@ -472,6 +485,21 @@ void BusService::run(const sdbus::Message& message, sdbus::Result<int32_t, int32
     });
 }
 
+void BusService::hostKey(sdbus::Result<std::string>&& result, const std::string& name) {
+    auto reply = shared(std::move(result));
+    try {
+        manager_->hostKey(name, [reply](const Outcome<std::string>& key) {
+            if (!key.ok()) {
+                reply->returnError(toBusError(key.error()));
+                return;
+            }
+            reply->returnResults(sanitizeUtf8(key.value()));
+        });
+    } catch (const std::exception& error) {
+        replyFailure(reply, error);
+    }
+}
+
 std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> BusService::list() const {
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> rows;
     rows.reserve(manager_->containers().size());
@@ -540,7 +568,9 @@ std::vector<std::string> BusService::propertiesOf(ContainerFields fields) {
     static const std::vector<std::pair<ContainerField, std::string>> kLiveProperties = {
         {ContainerField::State, "State"},         {ContainerField::Leader, "Leader"},
         {ContainerField::Addresses, "Addresses"}, {ContainerField::HostInterface, "HostInterface"},
-        {ContainerField::Unit, "Unit"},           {ContainerField::RootDirectory, "RootDirectory"}};
+        {ContainerField::Unit, "Unit"},           {ContainerField::RootDirectory, "RootDirectory"},
+        {ContainerField::Leader, "MachinePath"},  {ContainerField::Leader, "Timestamp"},
+        {ContainerField::Leader, "OSRelease"}};
     std::vector<std::string> properties;
     if (fields.has(ContainerField::Spec)) {
         properties = kSpecProperties;

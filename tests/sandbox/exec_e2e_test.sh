@@ -12,6 +12,8 @@
 #      container's cgroup; Run does not make Stop busy
 #   3  authorization: allowed, denied, challenged users on Run
 #   4  the systemd payload boots; Run works there too (exit 3, stdin, user)
+#   4b MachinePath, Timestamp and OSRelease from machined; GetHostKey read
+#      beneath the root (a link out of it is not followed)
 #   5  benchmark (printed, not checked): Run of true against
 #      systemd-run -M --wait --pipe and nsenter; 100 MB through Run vs cat
 #
@@ -270,6 +272,56 @@ check "killing the caller kills the command on $S too" killed_caller $S /usr/bin
 check "systemd-run -M $S --wait --pipe reaches it (the baseline works)" \
     sh -c "out=\$($SANDBOX exec $DIR systemd-run -q -M $S --wait --pipe sh -c 'echo RUN-OK; exit 3'); rc=\$?; echo \"\$out rc=\$rc\"; [ \"\$out\" = RUN-OK ] && [ \$rc = 3 ]"
 
+# ----------------------------------------------------------- scenario 4b ---
+scenario "4b machined's properties and the host key"
+machine_path_agrees() {
+    local ours theirs
+    ours=$(prop $S MachinePath) || return 1
+    theirs=$(in_sb busctl call org.freedesktop.machine1 /org/freedesktop/machine1 org.freedesktop.machine1.Manager GetMachine s $S) || return 1
+    theirs=${theirs#o \"}
+    theirs=${theirs%\"}
+    echo "MachinePath '$ours', machined's '$theirs'"
+    [[ $ours == /org/freedesktop/machine1/machine/* && $ours == "$theirs" ]]
+}
+check "MachinePath of $S is machined's object for it" machine_path_agrees
+timestamp_agrees() {
+    local ours theirs path
+    ours=$(prop $S Timestamp) && path=$(prop $S MachinePath) || return 1
+    theirs=$(in_sb busctl get-property org.freedesktop.machine1 "$path" org.freedesktop.machine1.Machine Timestamp) || return 1
+    echo "Timestamp $ours, machined's ${theirs#t }"
+    [[ $ours =~ ^[1-9][0-9]+$ && $ours == "${theirs#t }" ]]
+}
+check "Timestamp of $S is machined's" timestamp_agrees
+os_release_has() { # NAME TEXT
+    local out
+    out=$(in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" OSRelease) || return 1
+    echo "$out"
+    has -F "$2" <<<"$out"
+}
+check "OSRelease of $S comes from machined (ID debian)" poll 5000 os_release_has $S '"ID":"debian"'
+KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyForTheSandboxTest root@bb'
+mkdir -p "$(root_of $C)/etc/ssh"
+printf '%s' "$KEY" >"$(root_of $C)/etc/ssh/ssh_host_ed25519_key.pub"
+host_key_is() { # UID NAME KEY
+    local out
+    out=$(as_user "$1" busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" GetHostKey s "$2") || { echo "$out"; return 1; }
+    [[ $out == "s \"$3\"" ]] || { echo "GetHostKey: '$out'"; return 1; }
+}
+check "GetHostKey of $C (any caller: nc-denied)" host_key_is "$U_DENIED" $C "$KEY"
+host_key_error() { # NAME ERROR
+    local out
+    out=$(in_sb gdbus call --system -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.GetHostKey" "$1" 2>&1) && { echo "succeeded: $out"; return 1; }
+    echo "$out"
+    has -F "GDBus.Error:$2:" <<<"$out"
+}
+rm -f "$(root_of $C)/etc/ssh/ssh_host_ed25519_key.pub"
+printf 'the host secret\n' >"$WORK/host-secret"
+chmod 0644 "$WORK/host-secret"
+ln -s "$WORK/host-secret" "$(root_of $C)/etc/ssh/ssh_host_ed25519_key.pub"
+check "a host key that links out of the root is not followed (IOError)" host_key_error $C "$ERR.IOError"
+check "GetHostKey of a container without one -> IOError" host_key_error $S "$ERR.IOError"
+check "GetHostKey of nosuch -> NoSuchContainer" host_key_error nosuch "$ERR.NoSuchContainer"
+
 # ------------------------------------------------------------ scenario 5 ---
 scenario "5  benchmark (printed)"
 N=${EXEC_BENCH_N:-30}
@@ -307,4 +359,11 @@ sed 's/^/      /' "$LOG"
 rm -f "$(root_of $C)/big"
 check "Stop $S" mgr Stop s $S
 check "Stop $C" mgr Stop s $C
+machine_gone() { # NAME: MachinePath /, Timestamp 0, OSRelease empty
+    local p t o
+    p=$(prop "$1" MachinePath) && t=$(prop "$1" Timestamp) && o=$(prop "$1" OSRelease) || return 1
+    echo "MachinePath '$p', Timestamp '$t', OSRelease '$o'"
+    [[ $p == / && $t == 0 && $o == 0 ]]
+}
+check "the stopped $S: MachinePath /, Timestamp 0, OSRelease empty" machine_gone $S
 exit 0

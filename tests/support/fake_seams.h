@@ -155,6 +155,10 @@ struct FakeMachines final : MachineRegistry {
             loop.post(answer);
         }
     }
+    void machineOSRelease(const std::string& name,
+                          Callback<std::map<std::string, std::string>> done) override {
+        loop.post([this, name, done] { done(osRelease[name]); });
+    }
     void watchMachines(std::function<void(const std::string&, bool)> onChange) override {
         watcher = std::move(onChange);
     }
@@ -163,6 +167,7 @@ struct FakeMachines final : MachineRegistry {
     std::map<std::string, MachineInfo> machines;
     std::vector<std::string> terminated;
     std::map<std::string, std::vector<std::string>> addresses;
+    std::map<std::string, std::map<std::string, std::string>> osRelease;
     std::function<void(const std::string&, bool)> watcher;  // MachineNew/MachineRemoved
     int lookups = 0;
     int addressQueries = 0;

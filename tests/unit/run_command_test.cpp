@@ -18,7 +18,7 @@ protected:
     void startWeb() {
         ASSERT_TRUE(create("web", systemSpec(), root).ok());
         machines.machines["web"] = {"web", "nixos-container@web.service",
-                                    static_cast<std::uint32_t>(::getpid())};
+                                    static_cast<std::uint32_t>(::getpid()), "", 0};
         ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     }
     RunCommand command(std::vector<std::string> argv, RunOptions options = {}) {
