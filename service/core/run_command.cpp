@@ -11,6 +11,7 @@ namespace nixos_containers {
 namespace {
 
 constexpr std::size_t kMaxIdentityFile = 4U << 20U;
+constexpr unsigned long long kNoId = 4294967295ULL;
 
 bool validUser(const std::string& user) {
     if (user.empty() || user.size() > 256 || user.front() == '-') {
@@ -82,12 +83,17 @@ Identity resolveIdentity(pid_t leader, const std::string& container, const std::
         if (wanted == "root" || wanted == "0") {
             // A container without a passwd (a bare payload) still has root.
             entry = PasswdEntry{"root", 0, 0, "/root", "/bin/sh"};
-        } else if (numeric) {
-            auto uid = static_cast<uid_t>(std::stoul(wanted));
+        } else if (numeric && wanted.size() <= 10 && std::stoull(wanted) < kNoId) {
+            auto uid = static_cast<uid_t>(std::stoull(wanted));
             entry = PasswdEntry{wanted, uid, static_cast<gid_t>(uid), "/", "/bin/sh"};
         } else {
             throwInvalid("container '" + container + "' has no user " + quoteValue(wanted));
         }
+    }
+    // (uid_t)-1 would mean "unchanged" to setresuid: the service's root.
+    if (entry->uid >= kNoId || entry->gid >= kNoId) {
+        throwInvalid("user " + quoteValue(wanted) + " of container '" + container +
+                     "' has an invalid uid or gid");
     }
     Identity identity{*entry, {}};
     if (auto group = readFileBeneath(root, "etc/group", kMaxIdentityFile)) {

@@ -104,6 +104,18 @@ TEST_F(RunCommandTest, AnUnknownUserIsInvalid) {
     EXPECT_TRUE(processes.spawned.empty());
 }
 
+TEST_F(RunCommandTest, TheUidThatMeansUnchangedIsRefused) {
+    startWeb();
+    start(root, "web", command({"/bin/true"}, {"4294967295", {}, ""}));
+    ASSERT_FALSE(answer->ok());
+    EXPECT_EQ(answer->error().code(), ErrorCode::InvalidArgument);
+    start(root, "web", command({"/bin/true"}, {"99999999999999999999", {}, ""}));
+    EXPECT_EQ(answer->error().code(), ErrorCode::InvalidArgument);
+    start(root, "web", command({"/bin/true"}, {"4242", {}, ""}));
+    ASSERT_EQ(processes.spawned.size(), 1U);
+    EXPECT_EQ(processes.spawned[0].identity.uid, 4242U);
+}
+
 TEST_F(RunCommandTest, AuthorizesTheRunActionWithUserAndCommand) {
     startWeb();
     authorizer.answers[user.uid] = Authorization::Denied;
