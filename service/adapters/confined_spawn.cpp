@@ -319,6 +319,10 @@ ProcessId ForkProcessRunner::spawn(const ConfinedRequest& request, Callback<Proc
         bound = boundingSet(leader);
         lastCap = lastCapability();
         auto leaderDirectory = leaderCgroup(leader);
+        if (!request.unit.empty() && leaderDirectory.find("/" + request.unit + "/") == std::string::npos) {
+            throw failure("PID " + std::to_string(leader) + " is not in the unit " + request.unit +
+                          " any more");
+        }
         auto own = payloadCgroup(leaderDirectory) + "/nixos-containers-run-" + std::to_string(::getpid()) +
                    "-" + std::to_string(id);
         if (::mkdir(own.c_str(), 0755) == 0) {

@@ -176,7 +176,7 @@ void CommandRunner::run(const Caller& caller, const std::string& name, RunComman
             if (cancelled(id, done)) {
                 return;
             }
-            registry_.refreshMachine(name, [this, id, name, command, done] {
+            auto go = [this, id, name, command, done] {
                 if (cancelled(id, done)) {
                     return;
                 }
@@ -192,7 +192,18 @@ void CommandRunner::run(const Caller& caller, const std::string& name, RunComman
                     return;
                 }
                 resolved(id, name, static_cast<pid_t>(container->leader), command, done);
-            });
+            };
+            // A running container's leader is what the registry follows from
+            // machined's and systemd's signals; the runner pins it and checks
+            // that it is in the container's unit, so no round trip to
+            // machined is needed. Otherwise machined is asked.
+            const auto* container = registry_.find(name);
+            if (container != nullptr && container->state == ContainerState::Running &&
+                container->leader != 0) {
+                go();
+            } else {
+                registry_.refreshMachine(name, go);
+            }
         },
         details);
 }
@@ -203,7 +214,7 @@ void CommandRunner::resolved(std::uint64_t id, const std::string& name, pid_t le
     // Files of the container may sit on anything: read off the loop.
     worker_.run([identity, leader, name,
                  user = command.options.user] { *identity = resolveIdentity(leader, name, user); },
-                [this, id, identity, leader, command, done](const Status& status) {
+                [this, id, identity, leader, name, command, done](const Status& status) {
                     if (!status.ok()) {
                         finish(id, done, status.error());
                         return;
@@ -219,6 +230,9 @@ void CommandRunner::resolved(std::uint64_t id, const std::string& name, pid_t le
                         command.options.workingDirectory.empty() ? "/" : command.options.workingDirectory;
                     request.identity = {identity->user.uid, identity->user.gid, identity->groups};
                     request.leader = leader;
+                    if (const auto* container = registry_.find(name)) {
+                        request.unit = container->unit;
+                    }
                     request.stdio = command.stdio;
                     auto process = processes_.spawn(
                         request,

@@ -120,6 +120,9 @@ struct ConfinedRequest {
     // cgroup (a child cgroup of the container's payload, killed as a whole)
     // and its capability bounding set, with no_new_privs set.
     pid_t leader = 0;
+    // The container's unit: the leader must be in its cgroup (a PID the
+    // container's init left, and something else took, is refused).
+    std::string unit;
     // Become the process's 0, 1 and 2; closed in the service once it forked.
     std::shared_ptr<StdioFds> stdio;
 };

@@ -44,10 +44,15 @@ TEST_F(RunCommandTest, SpawnsInTheLeaderAsTheUserWithTheCallersEnvironmentAndLet
     startWeb();
     auto run = command({"sh", "-c", "exit 3"}, {"nobody", {"FOO=bar", "PATH=/bin:relative"}, "/tmp"});
     auto stdio = run.stdio;
+    const auto lookups = machines.lookups;
     start(root, "web", std::move(run));
     ASSERT_EQ(processes.spawned.size(), 1U);
     const auto& request = processes.spawned[0];
     EXPECT_EQ(request.leader, ::getpid());
+    // The leader the registry follows, checked by the runner against the unit:
+    // no round trip to machined.
+    EXPECT_EQ(request.unit, "nixos-container@web.service");
+    EXPECT_EQ(machines.lookups, lookups);
     EXPECT_EQ(request.argv, (std::vector<std::string>{"sh", "-c", "exit 3"}));
     EXPECT_EQ(request.executables, (std::vector<std::string>{"/bin/sh"}));
     EXPECT_EQ(request.workingDirectory, "/tmp");
