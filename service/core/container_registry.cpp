@@ -96,6 +96,11 @@ void ContainerRegistry::learnWorld(const std::map<std::string, UnitState>& units
                 unitToContainer_[container.unit] = name;
             }
             container.leader = machine->second->leader;
+            container.machinePath = machine->second->path;
+            container.timestamp = machine->second->timestamp;
+            if (container.leader != 0) {
+                refreshOSRelease(container);
+            }
         }
         UnitState unitState;
         if (auto found = units.find(container.unit); found != units.end()) {
@@ -347,6 +352,9 @@ void ContainerRegistry::onMachineChanged(const std::string& name, bool present) 
             if (found != containers_.end() && found->second.state == ContainerState::Starting &&
                 machine.ok() && machine.value()) {
                 found->second.leader = machine.value()->leader;
+                found->second.machinePath = machine.value()->path;
+                found->second.timestamp = machine.value()->timestamp;
+                refreshOSRelease(found->second);
                 observer_.containerChanged(found->second, {ContainerField::Leader});
             }
         });
