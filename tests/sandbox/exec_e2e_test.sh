@@ -339,6 +339,10 @@ bench() {
         echo "nsenter -t LEADER -m -u -i -n -p true:       $(( ($(ms) - t) / n )) us per call"
         t=$(ms); for ((i = 0; i < n; i++)); do "$ncrun" bb "$bb/true" >/dev/null || exit 1; done
         echo "Run true (nc-run, busybox payload):         $(( ($(ms) - t) / n )) us per call"
+        r=$("$ncrun" --repeat "$n" "$ct" /bin/true 2>&1 >/dev/null) || exit 1
+        echo "Run true over one connection (systemd payload): ${r#nc-run: }"
+        r=$("$ncrun" --repeat "$n" bb "$bb/true" 2>&1 >/dev/null) || exit 1
+        echo "Run true over one connection (busybox payload): ${r#nc-run: }"
         t=$(ms); for ((i = 0; i < n; i++)); do busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetId >/dev/null || exit 1; done
         echo "busctl GetId (one busctl process, no Run):  $(( ($(ms) - t) / n )) us per call"
     ' bench "$N" $S "$l" "$B" "$NC_RUN"

@@ -4,17 +4,21 @@
  * SIGNAL") on stdout, or "ERROR NAME: MESSAGE" on stderr (exit 1).
  *
  *   nc-run [--object] [--stdout-fd N] [--no-interactive] [--user U]
- *          [--env NAME=VALUE]... [--cwd DIR] [--raw-option KEY] NAME COMMAND...
+ *          [--env NAME=VALUE]... [--cwd DIR] [--raw-option KEY] [--repeat N]
+ *          NAME COMMAND...
  *
  * --stdout-fd N passes descriptor N as the command's stdout instead of 1,
  * so the reply and the command's output stay apart. --object calls the
  * container's object (its path from GetContainer) instead of the manager.
  * --raw-option KEY adds the option KEY with the string "x" (for errors).
+ * --repeat N makes the same call N times over one connection (as a GUI
+ * would) and prints the mean latency per call on stderr.
  * Build: gcc -O2 -o nc-run nc-run.c -lsystemd */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <systemd/sd-bus.h>
 
 static int fail(const char *what, int r) {
@@ -23,7 +27,7 @@ static int fail(const char *what, int r) {
 }
 
 int main(int argc, char **argv) {
-    int stdoutFd = 1, interactive = 1, object = 0, i = 1, r;
+    int stdoutFd = 1, interactive = 1, object = 0, i = 1, r, repeat = 1;
     const char *user = NULL, *cwd = NULL, *raw = NULL, *env[65];
     int envs = 0;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
@@ -32,6 +36,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--object") == 0) object = 1;
         else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) user = argv[++i];
         else if (strcmp(argv[i], "--cwd") == 0 && i + 1 < argc) cwd = argv[++i];
+        else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) repeat = atoi(argv[++i]);
         else if (strcmp(argv[i], "--raw-option") == 0 && i + 1 < argc) raw = argv[++i];
         else if (strcmp(argv[i], "--env") == 0 && i + 1 < argc && envs < 64) env[envs++] = argv[++i];
         else { fprintf(stderr, "nc-run: bad option %s\n", argv[i]); return 2; }
@@ -53,6 +58,11 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s", p);
         reply = sd_bus_message_unref(reply);
     }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int round = 0; round < repeat; round++) {
+    call = sd_bus_message_unref(call);
+    reply = sd_bus_message_unref(reply);
     r = sd_bus_message_new_method_call(bus, &call, "org.nixos.Containers", path,
                                        object ? "org.nixos.Containers.Container" : "org.nixos.Containers", "Run");
     if (r < 0) return fail("new call", r);
@@ -82,6 +92,11 @@ int main(int argc, char **argv) {
     }
     int status = 0, sig = 0;
     if ((r = sd_bus_message_read(reply, "ii", &status, &sig)) < 0) return fail("reply", r);
-    printf("ii %d %d\n", status, sig);
+    if (round + 1 == repeat) printf("ii %d %d\n", status, sig);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (repeat > 1)
+        fprintf(stderr, "nc-run: %d calls, %ld us per call\n", repeat,
+                ((t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000) / repeat);
     return 0;
 }
