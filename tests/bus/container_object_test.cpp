@@ -151,7 +151,11 @@ TEST_F(ContainerObjectTest, EachObjectAnswersForItsOwnContainer) {
             .withArguments(std::string(kContainerInterface))
             .storeResultsTo(all[name]);
     }
-    EXPECT_EQ(all["web"].size(), 31U);
+    EXPECT_EQ(all["web"].size(), 34U);
+    // machined's view, of a container that does not run.
+    EXPECT_EQ(all["web"].at("MachinePath").get<sdbus::ObjectPath>(), "/");
+    EXPECT_EQ(all["web"].at("Timestamp").get<std::uint64_t>(), 0U);
+    EXPECT_TRUE((all["web"].at("OSRelease").get<std::map<std::string, std::string>>().empty()));
     EXPECT_EQ(all["web"].at("Name").get<std::string>(), "web");
     EXPECT_EQ(all["db"].at("Name").get<std::string>(), "db");
     EXPECT_TRUE(all["web"].at("AutoStart").get<bool>());
