@@ -5,28 +5,45 @@
 
 #include <map>
 #include <memory>
+#include <string>
 
 namespace nixos_containers {
 
 // ProcessRunner with fork and exec, watched from the event loop (sd-event
 // child and io sources). With namespacesOf it enters the container like
 // `nixos-container run` (nsenter -t LEADER -m -u -i -n -p): every namespace
-// of the leader and its root directory.
+// of the leader and its root directory. spawn() goes further (the
+// confined runner): user namespace, cgroup, capability bound, identity.
 class ForkProcessRunner final : public ProcessRunner {
 public:
     explicit ForkProcessRunner(EventLoop& loop);
     ~ForkProcessRunner() override;
     void run(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
              Callback<ProcessExit> done) override;
+    // confined_spawn.cpp: Run's commands.
+    ProcessId spawn(const ConfinedRequest& request, Callback<ProcessExit> done) override;
+    void kill(ProcessId id) override;
 
 private:
     struct Child;
+    // A command from spawn(), until its main process ended.
+    struct Spawned {
+        ForkProcessRunner* runner = nullptr;
+        ProcessId id = 0;
+        pid_t pid = -1;
+        std::string cgroup;  // its own cgroup directory; empty when it joined the leader's
+        EventSourcePtr exitSource{nullptr, sd_event_source_unref};
+        Callback<ProcessExit> done;
+    };
+    static int onSpawnedExit(sd_event_source* source, const siginfo_t* info, void* userdata);
     static int onOutput(sd_event_source* source, int fd, uint32_t events, void* userdata);
     static int onExit(sd_event_source* source, const siginfo_t* info, void* userdata);
     void maybeFinish(Child* child);
 
     EventLoop& loop_;
     std::map<Child*, std::unique_ptr<Child>> children_;
+    std::map<ProcessId, std::unique_ptr<Spawned>> spawned_;
+    ProcessId nextSpawn_ = 1;
 };
 
 }  // namespace nixos_containers

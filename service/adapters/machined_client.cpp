@@ -61,7 +61,7 @@ void MachinedClient::readMachine(const std::string& name, const sdbus::ObjectPat
     proxy->callMethodAsync("GetAll")
         .onInterface("org.freedesktop.DBus.Properties")
         .withArguments(std::string(kMachine))
-        .uponReplyInvoke([proxy, name, done = std::move(done)](
+        .uponReplyInvoke([proxy, name, path, done = std::move(done)](
                              const sdbus::Error* error, const std::map<std::string, sdbus::Variant>& values) {
             if (error != nullptr) {
                 // Gone between the two calls: as good as absent.
@@ -75,6 +75,11 @@ void MachinedClient::readMachine(const std::string& name, const sdbus::ObjectPat
             }
             if (auto found = values.find("Leader"); found != values.end()) {
                 info.leader = found->second.get<std::uint32_t>();
+            }
+            info.path = path;
+            if (auto found = values.find("Timestamp");
+                found != values.end() && found->second.containsValueOfType<std::uint64_t>()) {
+                info.timestamp = found->second.get<std::uint64_t>();
             }
             done(std::optional<MachineInfo>(info));
         });
@@ -158,6 +163,21 @@ void MachinedClient::machineAddresses(const std::string& name, Callback<std::vec
                 }
                 done(out);
             });
+}
+
+void MachinedClient::machineOSRelease(const std::string& name,
+                                      Callback<std::map<std::string, std::string>> done) {
+    manager_->callMethodAsync("GetMachineOSRelease")
+        .onInterface(kManager)
+        .withArguments(name)
+        .uponReplyInvoke([name, done = std::move(done)](const sdbus::Error* error,
+                                                        const std::map<std::string, std::string>& fields) {
+            if (error != nullptr) {
+                done(peerError("machined cannot read the os-release of '" + name + "'", *error));
+                return;
+            }
+            done(fields);
+        });
 }
 
 }  // namespace nixos_containers

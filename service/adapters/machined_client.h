@@ -19,6 +19,8 @@ public:
     void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) override;
     void listMachines(Callback<std::vector<MachineInfo>> done) override;
     void machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) override;
+    void machineOSRelease(const std::string& name,
+                          Callback<std::map<std::string, std::string>> done) override;
     void watchMachines(std::function<void(const std::string&, bool)> onChange) override;
 
 private:

@@ -25,8 +25,8 @@ Status answerFor(const Outcome<Authorization>& answer, const std::string& who, c
 }  // namespace
 
 void AuthorizationGate::authorize(const Caller& caller, const std::string& actionId,
-                                  const std::string& container, const std::string& verb,
-                                  StatusCallback done) {
+                                  const std::string& container, const std::string& verb, StatusCallback done,
+                                  const std::map<std::string, std::string>& extra) {
     // As systemd does: root needs no polkit, and the service itself neither.
     if (caller.internal || caller.uid == 0) {
         done(Done{});
@@ -40,7 +40,9 @@ void AuthorizationGate::authorize(const Caller& caller, const std::string& actio
         return;
     }
     ++pending;
-    std::map<std::string, std::string> details = {{"container", container}, {"verb", verb}};
+    std::map<std::string, std::string> details = extra;
+    details["container"] = container;
+    details["verb"] = verb;
     authorizer_.check(caller, actionId, details,
                       [this, uid = caller.uid, what = actionId + " (" + verb + " '" + container + "')",
                        done = std::move(done)](const Outcome<Authorization>& answer) {

@@ -19,8 +19,10 @@ public:
 
     // Completes with ok, or AccessDenied / InteractiveAuthorizationRequired /
     // LimitsExceeded.
+    // `extra` details (user, command) are passed to polkit beside those two.
     void authorize(const Caller& caller, const std::string& actionId, const std::string& container,
-                   const std::string& verb, StatusCallback done);
+                   const std::string& verb, StatusCallback done,
+                   const std::map<std::string, std::string>& extra = {});
 
 private:
     // A caller whose polkit agent never answers must not pile up checks.

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,13 @@ struct Container {
     std::filesystem::path root;
     std::filesystem::path systemOnHost;  // the system it runs, resolved
     std::vector<std::string> addresses;  // machined's while running, else the planned ones
-    std::string operation;               // the verb in progress; empty when idle
-    std::string lastError;               // why the last operation failed
+    // machined's view while it runs (empty, 0 otherwise): its machine object,
+    // registration time (usec, CLOCK_REALTIME) and os-release.
+    std::string machinePath;
+    std::uint64_t timestamp = 0;
+    std::map<std::string, std::string> osRelease;
+    std::string operation;  // the verb in progress; empty when idle
+    std::string lastError;  // why the last operation failed
     // Unit signals seen so far: an answer to a state query asked before the
     // latest signal is older than what the signal said, and is dropped.
     std::uint64_t unitEvents = 0;

@@ -1,5 +1,6 @@
 #include "container_manager.h"
 
+#include "container_users.h"
 #include "container_verbs.h"
 #include "log.h"
 #include "validation.h"
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
+#include <memory>
 #include <utility>
 
 namespace nixos_containers {
@@ -36,7 +38,8 @@ ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObse
           [this](const std::string& name, const std::string& line) { observer_.buildOutput(name, line); }),
       nspawnEnvironment_(nspawnEnvironment()),
       context_{settings_, registry_,      store_,          network_,         background_,       builder_,
-               *this,     seams_.systemd, seams_.machines, seams_.processes, nspawnEnvironment_} {}
+               *this,     seams_.systemd, seams_.machines, seams_.processes, nspawnEnvironment_},
+      runner_(settings_, registry_, gate_, seams_.processes, seams_.worker) {}
 
 ContainerManager::~ContainerManager() = default;
 
@@ -83,6 +86,39 @@ void ContainerManager::autoStartNext() {
         }
         autoStartNext();
     });
+}
+
+// ---------------------------------------------------------------- host key
+
+void ContainerManager::hostKey(const std::string& name, Callback<std::string> done) {
+    std::string root;
+    try {
+        const auto& container = registry_.get(name);
+        root = container.state == ContainerState::Running && container.leader != 0
+                   ? "/proc/" + std::to_string(container.leader) + "/root"
+                   : container.root.string();
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    auto key = std::make_shared<std::string>();
+    seams_.worker.run(
+        [key, root, name] {
+            constexpr const char* kHostKey = "etc/ssh/ssh_host_ed25519_key.pub";
+            auto text = readFileBeneath(root, kHostKey, 64 * 1024);
+            if (!text) {
+                throw ContainerError(ErrorCode::IOError,
+                                     "container '" + name + "' has no SSH host key (/" + kHostKey + ")");
+            }
+            *key = std::move(*text);
+        },
+        [key, done = std::move(done)](const Status& read) {
+            if (!read.ok()) {
+                done(read.error());
+                return;
+            }
+            done(*key);
+        });
 }
 
 // ---------------------------------------------------------------- operations

@@ -10,6 +10,7 @@
 #include "container_store.h"
 #include "host_network.h"
 #include "operation_scheduler.h"
+#include "run_command.h"
 #include "settings.h"
 #include "spec_patch.h"
 #include "system_seams.h"
@@ -61,7 +62,20 @@ public:
     void update(const Caller& caller, const std::string& name, SpecPatch patch, StatusCallback done);
     void perform(const Caller& caller, Verb verb, const std::string& name, StatusCallback done);
 
+    // A command in a running container (CommandRunner): no operation, so
+    // it neither waits for nor blocks the verbs.
+    void run(const Caller& caller, const std::string& name, RunCommand command, Callback<ProcessExit> done) {
+        runner_.run(caller, name, std::move(command), std::move(done));
+    }
+    // The container's SSH host public key (show-host-key), read on the
+    // worker beneath its root (the running container's own view of it).
+    // NoSuchContainer, InvalidArgument, IOError when it has none.
+    void hostKey(const std::string& name, Callback<std::string> done);
+    // A bus name left the bus: its commands are killed.
+    void callerGone(const std::string& busName) { runner_.callerGone(busName); }
+
     [[nodiscard]] std::size_t operationsInFlight() const { return scheduler_.inFlight(); }
+    [[nodiscard]] std::size_t commandsRunning() const { return runner_.running(); }
 
 private:
     // OperationControl: the scheduler, with the registry's bookkeeping.
@@ -94,6 +108,7 @@ private:
     Builder builder_;
     std::vector<std::string> nspawnEnvironment_;
     VerbContext context_;
+    CommandRunner runner_;
     struct QueuedVerb {
         Caller caller;
         const VerbRow* row;

@@ -96,6 +96,11 @@ void ContainerRegistry::learnWorld(const std::map<std::string, UnitState>& units
                 unitToContainer_[container.unit] = name;
             }
             container.leader = machine->second->leader;
+            container.machinePath = machine->second->path;
+            container.timestamp = machine->second->timestamp;
+            if (container.leader != 0) {
+                refreshOSRelease(container);
+            }
         }
         UnitState unitState;
         if (auto found = units.find(container.unit); found != units.end()) {
@@ -104,6 +109,9 @@ void ContainerRegistry::learnWorld(const std::map<std::string, UnitState>& units
         container.state = stateFromUnit(unitState);
         if (container.state != ContainerState::Running) {
             container.leader = 0;
+            container.machinePath.clear();
+            container.timestamp = 0;
+            container.osRelease.clear();
         }
         observer_.containerChanged(container,
                                    {ContainerField::State, ContainerField::Leader, ContainerField::Unit});
@@ -171,6 +179,9 @@ void ContainerRegistry::setState(Container& container, ContainerState state) {
     container.state = state;
     if (state != ContainerState::Running && state != ContainerState::Starting) {
         container.leader = 0;
+        container.machinePath.clear();
+        container.timestamp = 0;
+        container.osRelease.clear();
     }
     observer_.containerChanged(container, {ContainerField::State, ContainerField::Leader});
 }
@@ -236,10 +247,32 @@ void ContainerRegistry::refreshMachine(const std::string& name, std::function<vo
                 const bool running =
                     container.state == ContainerState::Running || container.state == ContainerState::Starting;
                 container.leader = running && machine.ok() && machine.value() ? machine.value()->leader : 0;
+                const bool known = container.leader != 0;
+                container.machinePath = known ? machine.value()->path : std::string();
+                container.timestamp = known ? machine.value()->timestamp : 0;
+                if (!known) {
+                    container.osRelease.clear();
+                } else {
+                    refreshOSRelease(container);
+                }
                 refreshAddresses(container);
             }
             next();
         });
+}
+
+void ContainerRegistry::refreshOSRelease(Container& container) {
+    // machined reads it inside the container: nobody waits, PropertiesChanged follows.
+    machines_.machineOSRelease(container.name, [this, name = container.name, leader = container.leader](
+                                                   Outcome<std::map<std::string, std::string>> release) {
+        auto found = containers_.find(name);
+        // Stopped or started again meanwhile: not its os-release.
+        if (found == containers_.end() || found->second.leader != leader || !release.ok()) {
+            return;
+        }
+        found->second.osRelease = release.value();
+        observer_.containerChanged(found->second, {ContainerField::Leader});
+    });
 }
 
 void ContainerRegistry::refreshAddresses(Container& container) {
@@ -319,6 +352,9 @@ void ContainerRegistry::onMachineChanged(const std::string& name, bool present) 
             if (found != containers_.end() && found->second.state == ContainerState::Starting &&
                 machine.ok() && machine.value()) {
                 found->second.leader = machine.value()->leader;
+                found->second.machinePath = machine.value()->path;
+                found->second.timestamp = machine.value()->timestamp;
+                refreshOSRelease(found->second);
                 observer_.containerChanged(found->second, {ContainerField::Leader});
             }
         });

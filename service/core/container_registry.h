@@ -54,6 +54,8 @@ public:
     void refreshMachine(const std::string& name, std::function<void()> next);
     // Publishes the planned addresses, then machined's when it has them.
     void refreshAddresses(Container& container);
+    // machined's os-release of a running container, PropertiesChanged when it comes.
+    void refreshOSRelease(Container& container);
     // After an operation: unit signals that came meanwhile were only shown,
     // not acted on. Asks systemd once more, and releases the network of a
     // container that went away meanwhile.

@@ -60,6 +60,16 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
         }
         settings.maxOperations = value;
     }
+    if (auto found = environment.find("NIXOS_CONTAINERS_MAX_RUNS"); found != environment.end()) {
+        const auto& text = found->second;
+        std::size_t value = 0;
+        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc{} || end != text.data() + text.size() || value == 0) {
+            throw std::invalid_argument("NIXOS_CONTAINERS_MAX_RUNS must be a positive integer, got '" + text +
+                                        "'");
+        }
+        settings.maxRuns = value;
+    }
     return settings;
 }
 

@@ -26,6 +26,8 @@ struct Settings {
     std::vector<std::filesystem::path> declarativeUnitDirs = {"/etc/systemd/system"};
     // Bound on long operations (builds, starts, stops) in flight at once.
     std::size_t maxOperations = 64;
+    // Bound on commands (Run) running in containers at once.
+    std::size_t maxRuns = 64;
 
     // Reads NIXOS_CONTAINERS_* variables; unset ones keep the defaults.
     // Throws std::invalid_argument naming the bad variable.

@@ -212,6 +212,9 @@ void startContainer(VerbContext& context, const OperationPtr& operation, StatusC
     // A leader learned before is a stale machine's: the new one comes with
     // MachineNew or the lookup after the job.
     container.leader = 0;
+    container.machinePath.clear();
+    container.timestamp = 0;
+    container.osRelease.clear();
     context.registry.setState(container, ContainerState::Starting);
     if (container.declarative) {
         startDeclarative(context, operation, std::move(next));

@@ -22,6 +22,9 @@ namespace {
 void afterStopped(VerbContext& context, const std::string& name, StatusCallback next) {
     auto& container = context.registry.at(name);
     container.leader = 0;
+    container.machinePath.clear();
+    container.timestamp = 0;
+    container.osRelease.clear();
     container.addresses = plannedContainerAddresses(container.spec);
     auto answer = [&context, name, next = std::move(next)](const Status&) {
         context.registry.refreshFromSystem(name, [next] { next(Done{}); });

@@ -8,12 +8,14 @@
 #include "container_state.h"
 #include "outcome.h"
 #include "transient_unit.h"
+#include "unique_fd.h"
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +53,8 @@ struct MachineInfo {
     std::string name;
     std::string unit;
     std::uint32_t leader = 0;
+    std::string path;             // machined's object path of the machine
+    std::uint64_t timestamp = 0;  // CLOCK_REALTIME usec of its registration; 0 when unknown
 };
 
 // org.freedesktop.machine1.Manager.
@@ -62,6 +66,9 @@ public:
     virtual void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) = 0;
     virtual void listMachines(Callback<std::vector<MachineInfo>> done) = 0;
     virtual void machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) = 0;
+    // GetMachineOSRelease: the container's os-release, as machined reads it.
+    virtual void machineOSRelease(const std::string& name,
+                                  Callback<std::map<std::string, std::string>> done) = 0;
     // MachineNew / MachineRemoved.
     virtual void watchMachines(std::function<void(const std::string& name, bool present)> onChange) = 0;
 };
@@ -92,6 +99,36 @@ struct ProcessRequest {
     std::optional<pid_t> namespacesOf;
 };
 
+// Who a confined command runs as, in the container's user namespace.
+struct ProcessIdentity {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;  // supplementary
+};
+
+// A command a caller runs in a container (Run): the confined runner.
+struct ConfinedRequest {
+    // argv[0] as the caller gave it; the process executes the first of
+    // `executables` that can be executed (the PATH search, done beforehand).
+    std::vector<std::string> argv;
+    std::vector<std::string> executables;
+    std::vector<std::string> environment;
+    std::string workingDirectory = "/";  // inside the container
+    ProcessIdentity identity;
+    // The container's init: the process joins every namespace of it (its
+    // user namespace too, when it is not the service's), its root, its
+    // cgroup (a child cgroup of the container's payload, killed as a whole)
+    // and its capability bounding set, with no_new_privs set.
+    pid_t leader = 0;
+    // The container's unit: the leader must be in its cgroup (a PID the
+    // container's init left, and something else took, is refused).
+    std::string unit;
+    // Become the process's 0, 1 and 2; closed in the service once it forked.
+    std::shared_ptr<StdioFds> stdio;
+};
+
+using ProcessId = std::uint64_t;
+
 struct ProcessExit {
     int exitStatus = 0;  // when exited normally
     int signal = 0;      // when killed
@@ -105,6 +142,12 @@ public:
     virtual ~ProcessRunner() = default;
     virtual void run(const ProcessRequest& request, std::function<void(const std::string& line)> onLine,
                      Callback<ProcessExit> done) = 0;
+    // Starts a confined command; `done` gets its exit once its main process
+    // ended (the rest of its cgroup is then killed). Returns an id for kill().
+    virtual ProcessId spawn(const ConfinedRequest& request, Callback<ProcessExit> done) = 0;
+    // Kills every process of a spawned command; `done` still follows, once.
+    // An id that already finished is ignored.
+    virtual void kill(ProcessId id) = 0;
 };
 
 // Runs slow, self-contained work (netlink link deletion, removing a root

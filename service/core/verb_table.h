@@ -18,6 +18,8 @@ struct VerbPolicy {
 };
 inline constexpr VerbPolicy kCreatePolicy{"create", "org.nixos.containers.create"};
 inline constexpr VerbPolicy kUpdatePolicy{"update", "org.nixos.containers.update"};
+// Into the container: not operations (they do not take the container).
+inline constexpr VerbPolicy kRunPolicy{"run", "org.nixos.containers.run"};
 
 using VerbBody = void (*)(VerbContext& context, const OperationPtr& operation, StatusCallback next);
 

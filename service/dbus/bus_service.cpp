@@ -158,12 +158,21 @@ private:
     void Reload(sdbus::Result<>&& result, std::string name) override {
         service_.perform(message(), std::move(result), Verb::Reload, name);
     }
+    void Run(sdbus::Result<int32_t, int32_t>&& result, std::string name, std::vector<std::string> command,
+             std::map<std::string, sdbus::Variant> options, sdbus::UnixFd in, sdbus::UnixFd out,
+             sdbus::UnixFd err) override {
+        service_.run(message(), std::move(result), name, command, options, std::move(in), std::move(out),
+                     std::move(err));
+    }
     void Update(sdbus::Result<>&& result, std::string name,
                 std::map<std::string, sdbus::Variant> changes) override {
         service_.update(message(), std::move(result), name, changes);
     }
     void Destroy(sdbus::Result<>&& result, std::string name) override {
         service_.perform(message(), std::move(result), Verb::Destroy, name);
+    }
+    void GetHostKey(sdbus::Result<std::string>&& result, std::string name) override {
+        service_.hostKey(std::move(result), name);
     }
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> List() override {
         return service_.list();
@@ -203,6 +212,12 @@ private:
     void Reload(sdbus::Result<>&& result) override {
         service_.perform(message(), std::move(result), Verb::Reload, name());
     }
+    void Run(sdbus::Result<int32_t, int32_t>&& result, std::vector<std::string> command,
+             std::map<std::string, sdbus::Variant> options, sdbus::UnixFd in, sdbus::UnixFd out,
+             sdbus::UnixFd err) override {
+        service_.run(message(), std::move(result), name(), command, options, std::move(in), std::move(out),
+                     std::move(err));
+    }
     void Update(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> changes) override {
         service_.update(message(), std::move(result), name(), changes);
     }
@@ -210,7 +225,17 @@ private:
         service_.perform(message(), std::move(result), Verb::Destroy, name());
     }
 
+    void GetHostKey(sdbus::Result<std::string>&& result) override {
+        service_.hostKey(std::move(result), name());
+    }
+
     std::string Name() override { return name(); }
+    sdbus::ObjectPath MachinePath() override {
+        const auto& path = self().machinePath;
+        return sdbus::ObjectPath(path.empty() ? "/" : path);
+    }
+    uint64_t Timestamp() override { return self().timestamp; }
+    std::map<std::string, std::string> OSRelease() override { return self().osRelease; }
     std::string State() override { return std::string(toString(self().state)); }
     bool Declarative() override { return self().declarative; }
     std::string Unit() override { return self().unit; }
@@ -268,7 +293,22 @@ BusService::BusService(sdbus::IConnection& connection)
                                                         kContainerInterface)),
       containerInterface_(std::make_unique<ContainerInterface>(*containerObjects_, *this)) {
     containerObjects_->finishRegistration();
+    // Before any call can come: a Run's caller that leaves is never missed.
+    busDaemon_->uponSignal("NameOwnerChanged")
+        .onInterface("org.freedesktop.DBus")
+        .call([this](const std::string& name, const std::string& /*oldOwner*/, const std::string& newOwner) {
+            if (newOwner.empty() && !name.empty() && name.front() == ':') {
+                nameLost(name);
+            }
+        });
     busDaemon_->finishRegistration();
+}
+
+void BusService::nameLost(const std::string& name) {
+    callerUids_.erase(name);
+    if (manager_ != nullptr) {
+        manager_->callerGone(name);
+    }
 }
 
 BusService::~BusService() {
@@ -387,6 +427,80 @@ void BusService::update(const sdbus::Message& message, sdbus::Result<>&& result,
     });
 }
 
+namespace {
+RunOptions decodeRunOptions(const std::map<std::string, sdbus::Variant>& options) {
+    RunOptions decoded;
+    for (const auto& [key, value] : options) {
+        const auto type = value.peekValueType();
+        if (key == "User" && type == "s") {
+            decoded.user = value.get<std::string>();
+        } else if (key == "Environment" && type == "as") {
+            decoded.environment = value.get<std::vector<std::string>>();
+        } else if (key == "WorkingDirectory" && type == "s") {
+            decoded.workingDirectory = value.get<std::string>();
+        } else if (key == "User" || key == "Environment" || key == "WorkingDirectory") {
+            throwInvalid("option " + key + " has type '" + type + "'");
+        } else {
+            throwInvalid("unknown option " + quoteValue(key) +
+                         "; known: User, Environment, WorkingDirectory");
+        }
+    }
+    return decoded;
+}
+}  // namespace
+
+void BusService::run(const sdbus::Message& message, sdbus::Result<int32_t, int32_t>&& result,
+                     const std::string& name, const std::vector<std::string>& command,
+                     const std::map<std::string, sdbus::Variant>& options, sdbus::UnixFd&& in,
+                     sdbus::UnixFd&& out, sdbus::UnixFd&& err) {
+    auto reply = shared(std::move(result));
+    RunCommand run;
+    try {
+        run.argv = command;
+        run.options = decodeRunOptions(options);
+    } catch (const ContainerError& error) {
+        reply->returnError(toBusError(error));
+        return;
+    }
+    // Owned by the core from here; closed as soon as the command is forked.
+    run.stdio = std::make_shared<StdioFds>();
+    run.stdio->in.reset(in.release());
+    run.stdio->out.reset(out.release());
+    run.stdio->err.reset(err.release());
+    resolveCaller(message, [this, reply, name, run](Outcome<Caller> caller) {
+        if (!caller.ok()) {
+            reply->returnError(toBusError(caller.error()));
+            return;
+        }
+        try {
+            manager_->run(caller.value(), name, run, [reply](const Outcome<ProcessExit>& exit) {
+                if (!exit.ok()) {
+                    reply->returnError(toBusError(exit.error()));
+                    return;
+                }
+                reply->returnResults(exit.value().exitStatus, exit.value().signal);
+            });
+        } catch (const std::exception& error) {
+            replyFailure(reply, error);
+        }
+    });
+}
+
+void BusService::hostKey(sdbus::Result<std::string>&& result, const std::string& name) {
+    auto reply = shared(std::move(result));
+    try {
+        manager_->hostKey(name, [reply](const Outcome<std::string>& key) {
+            if (!key.ok()) {
+                reply->returnError(toBusError(key.error()));
+                return;
+            }
+            reply->returnResults(sanitizeUtf8(key.value()));
+        });
+    } catch (const std::exception& error) {
+        replyFailure(reply, error);
+    }
+}
+
 std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> BusService::list() const {
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> rows;
     rows.reserve(manager_->containers().size());
@@ -455,7 +569,9 @@ std::vector<std::string> BusService::propertiesOf(ContainerFields fields) {
     static const std::vector<std::pair<ContainerField, std::string>> kLiveProperties = {
         {ContainerField::State, "State"},         {ContainerField::Leader, "Leader"},
         {ContainerField::Addresses, "Addresses"}, {ContainerField::HostInterface, "HostInterface"},
-        {ContainerField::Unit, "Unit"},           {ContainerField::RootDirectory, "RootDirectory"}};
+        {ContainerField::Unit, "Unit"},           {ContainerField::RootDirectory, "RootDirectory"},
+        {ContainerField::Leader, "MachinePath"},  {ContainerField::Leader, "Timestamp"},
+        {ContainerField::Leader, "OSRelease"}};
     std::vector<std::string> properties;
     if (fields.has(ContainerField::Spec)) {
         properties = kSpecProperties;

@@ -45,6 +45,10 @@ public:
     void perform(const sdbus::Message& message, sdbus::Result<>&& result, Verb verb, const std::string& name);
     void update(const sdbus::Message& message, sdbus::Result<>&& result, const std::string& name,
                 const std::map<std::string, sdbus::Variant>& changes);
+    void run(const sdbus::Message& message, sdbus::Result<int32_t, int32_t>&& result, const std::string& name,
+             const std::vector<std::string>& command, const std::map<std::string, sdbus::Variant>& options,
+             sdbus::UnixFd&& in, sdbus::UnixFd&& out, sdbus::UnixFd&& err);
+    void hostKey(sdbus::Result<std::string>&& result, const std::string& name);
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> list() const;
     sdbus::ObjectPath getContainer(const std::string& name) const;
     std::string inspect(const std::string& name) const;
@@ -62,6 +66,8 @@ public:
 
 private:
     void resolveCaller(const sdbus::Message& message, std::function<void(Outcome<Caller>)> next);
+    // NameOwnerChanged with no new owner: a caller left the bus.
+    void nameLost(const std::string& name);
 
     sdbus::IConnection& connection_;
     ContainerManager* manager_ = nullptr;

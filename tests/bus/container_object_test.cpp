@@ -162,6 +162,10 @@ TEST_F(ContainerObjectTest, EachObjectAnswersForItsOwnContainer) {
     }
     ASSERT_GT(properties, 30U);
     EXPECT_EQ(all["web"].size(), properties);
+    // machined's view, of a container that does not run.
+    EXPECT_EQ(all["web"].at("MachinePath").get<sdbus::ObjectPath>(), "/");
+    EXPECT_EQ(all["web"].at("Timestamp").get<std::uint64_t>(), 0U);
+    EXPECT_TRUE((all["web"].at("OSRelease").get<std::map<std::string, std::string>>().empty()));
     EXPECT_EQ(all["web"].at("Name").get<std::string>(), "web");
     EXPECT_EQ(all["db"].at("Name").get<std::string>(), "db");
     EXPECT_TRUE(all["web"].at("AutoStart").get<bool>());

@@ -155,6 +155,10 @@ struct FakeMachines final : MachineRegistry {
             loop.post(answer);
         }
     }
+    void machineOSRelease(const std::string& name,
+                          Callback<std::map<std::string, std::string>> done) override {
+        loop.post([this, name, done] { done(osRelease[name]); });
+    }
     void watchMachines(std::function<void(const std::string&, bool)> onChange) override {
         watcher = std::move(onChange);
     }
@@ -163,6 +167,7 @@ struct FakeMachines final : MachineRegistry {
     std::map<std::string, MachineInfo> machines;
     std::vector<std::string> terminated;
     std::map<std::string, std::vector<std::string>> addresses;
+    std::map<std::string, std::map<std::string, std::string>> osRelease;
     std::function<void(const std::string&, bool)> watcher;  // MachineNew/MachineRemoved
     int lookups = 0;
     int addressQueries = 0;
@@ -218,10 +223,35 @@ struct FakeProcesses final : ProcessRunner {
             done(exit);
         });
     }
+    // Spawned commands run until finishSpawned() or kill().
+    ProcessId spawn(const ConfinedRequest& request, Callback<ProcessExit> done) override {
+        spawned.push_back(request);
+        auto id = static_cast<ProcessId>(spawned.size());
+        running.emplace(id, std::move(done));
+        return id;
+    }
+    void kill(ProcessId id) override {
+        killed.push_back(id);
+        ProcessExit exit;
+        exit.signal = 9;
+        finishSpawned(id, exit);
+    }
+    void finishSpawned(ProcessId id, ProcessExit exit) {
+        auto found = running.find(id);
+        if (found == running.end()) {
+            return;
+        }
+        auto done = std::move(found->second);
+        running.erase(found);
+        loop.post([done, exit] { done(exit); });
+    }
     Deferred& loop;
     std::vector<ProcessRequest> requests;
     int exitStatus = 0;
     std::filesystem::path buildResult;
+    std::vector<ConfinedRequest> spawned;
+    std::map<ProcessId, Callback<ProcessExit>> running;
+    std::vector<ProcessId> killed;
 };
 
 // Runs the work inline, later, as if on another thread. With `hold`, jobs

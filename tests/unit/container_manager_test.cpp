@@ -20,6 +20,29 @@ namespace fs = std::filesystem;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
+// show-host-key: read beneath the container's root, never through a link out of it.
+TEST_F(ContainerManagerTest, HostKeyIsReadBeneathTheRoot) {
+    auto hostKey = [this](const std::string& name) {
+        std::optional<Outcome<std::string>> answer;
+        manager().hostKey(name, [&answer](Outcome<std::string> key) { answer = std::move(key); });
+        loop.drain();
+        return answer.value_or(Outcome<std::string>(ContainerError(ErrorCode::Failed, "no answer")));
+    };
+    EXPECT_EQ(hostKey("nope").error().code(), ErrorCode::NoSuchContainer);
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    const auto ssh = manager().get("web").root / "etc/ssh";
+    EXPECT_EQ(hostKey("web").error().code(), ErrorCode::IOError);
+    std::filesystem::create_directories(ssh);
+    std::ofstream(ssh / "ssh_host_ed25519_key.pub") << "ssh-ed25519 AAAA root@web\n";
+    auto key = hostKey("web");
+    ASSERT_TRUE(key.ok()) << key.error().what();
+    EXPECT_EQ(key.value(), "ssh-ed25519 AAAA root@web\n");
+    std::filesystem::remove(ssh / "ssh_host_ed25519_key.pub");
+    std::ofstream(top / "host.pub") << "the host's own key\n";
+    std::filesystem::create_symlink(top / "host.pub", ssh / "ssh_host_ed25519_key.pub");
+    EXPECT_EQ(hostKey("web").error().code(), ErrorCode::IOError);
+}
+
 TEST_F(ContainerManagerTest, InvalidInputIsRefusedBeforeAuthorizationAndLeavesNothing) {
     auto spec = systemSpec();
     spec.forwardPorts = {{"sctp", 80, 0}};

@@ -21,11 +21,29 @@ using ContainerRegistryTest = ContainerManagerTest;
 
 TEST_F(ContainerRegistryTest, AMachineOfItsNameDoesNotGiveAStoppedContainerALeader) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
-    machines.machines["web"] = {"web", "other.service", 777};  // somebody else's nspawn -M web
+    machines.machines["web"] = {"web", "other.service", 777, "", 0};  // somebody else's nspawn -M web
     machines.watcher("web", true);
     loop.drain();
     EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
     EXPECT_EQ(manager().get("web").leader, 0U);
+}
+
+TEST_F(ContainerRegistryTest, ARunningContainerShowsMachinedsObjectTimestampAndOSRelease) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242,
+                                "/org/freedesktop/machine1/machine/web", 1700000000000000ULL};
+    machines.osRelease["web"] = {{"ID", "nixos"}, {"VERSION_ID", "24.05"}};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    loop.drain();
+    const auto& web = manager().get("web");
+    EXPECT_EQ(web.machinePath, "/org/freedesktop/machine1/machine/web");
+    EXPECT_EQ(web.timestamp, 1700000000000000ULL);
+    EXPECT_EQ(web.osRelease, (std::map<std::string, std::string>{{"ID", "nixos"}, {"VERSION_ID", "24.05"}}));
+    machines.machines.erase("web");
+    ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());
+    EXPECT_EQ(manager().get("web").machinePath, "");
+    EXPECT_EQ(manager().get("web").timestamp, 0U);
+    EXPECT_TRUE(manager().get("web").osRelease.empty());
 }
 
 TEST_F(ContainerRegistryTest, AddressesAnsweredAfterTheContainerStoppedAreDropped) {
@@ -41,7 +59,7 @@ TEST_F(ContainerRegistryTest, AddressesAnsweredAfterTheContainerStoppedAreDroppe
 
 TEST_F(ContainerRegistryTest, WithoutAPrivateNetworkMachinedIsNotAskedForAddresses) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
-    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     EXPECT_EQ(manager().get("web").leader, 4242U);
     EXPECT_EQ(machines.addressQueries, 0);
@@ -58,7 +76,7 @@ TEST_F(ContainerRegistryTest, RecoveryTakesStateFromSystemdAndMachinedAndAutoSta
     manager_.reset();  // the service is restarted
 
     systemd.units["nixos-container@running.service"] = {"active", "running", ""};
-    machines.machines["running"] = {"running", "nixos-container@running.service", 99};
+    machines.machines["running"] = {"running", "nixos-container@running.service", 99, "", 0};
     systemd.started.clear();
     auto& restarted = manager();
     EXPECT_EQ(restarted.get("running").state, ContainerState::Running);

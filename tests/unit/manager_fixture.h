@@ -67,7 +67,7 @@ protected:
         auto spec = systemSpec();
         spec.privateNetwork = true;
         ASSERT_TRUE(create("web", spec, root).ok());
-        machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+        machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
         machines.addresses["web"] = {"10.233.0.2", "fe80::2"};
         machines.holdAddresses = true;
     }

@@ -10,7 +10,7 @@ using ReloadVerbTest = ContainerManagerTest;
 
 TEST_F(ReloadVerbTest, RunsSwitchToConfigurationInTheLeadersNamespaces) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
-    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     auto reloaded = perform(Verb::Reload, "web", root);
     ASSERT_TRUE(reloaded.ok()) << reloaded.error().what();
@@ -26,7 +26,7 @@ TEST_F(ReloadVerbTest, AStoppedContainerIsNotRunningAndAFailedSwitchIsNamed) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
     EXPECT_EQ(perform(Verb::Reload, "web", root).error().code(), ErrorCode::NotRunning);
     EXPECT_TRUE(processes.requests.empty());
-    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     processes.exitStatus = 1;
     auto reloaded = perform(Verb::Reload, "web", root);

@@ -40,7 +40,7 @@ TEST_F(RestartVerbTest, AStopDuringTheRestartOfADeclarativeContainerStartsNothin
         << "SYSTEM_PATH=" << (settings.storeDir / "abc-system").string() << "\n";
     fs::permissions(settings.configDir / "decl.conf", fs::perms::owner_read | fs::perms::group_read);
     systemd.units["container@decl.service"] = {"active", "running", ""};
-    machines.machines["decl"] = {"decl", "container@decl.service", 77};
+    machines.machines["decl"] = {"decl", "container@decl.service", 77, "", 0};
     ASSERT_TRUE(manager().get("decl").declarative);
     auto [restarted, stopped] = performRacing(Verb::Restart, Verb::Stop, "decl");
     ASSERT_TRUE(restarted.has_value());

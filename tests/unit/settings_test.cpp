@@ -23,6 +23,7 @@ TEST(Settings, DefaultsFollowCurrentNixos) {
     ASSERT_EQ(settings.declarativeUnitDirs.size(), 1u);
     EXPECT_EQ(settings.declarativeUnitDirs[0], "/etc/systemd/system");
     EXPECT_EQ(settings.maxOperations, 64u);
+    EXPECT_EQ(settings.maxRuns, 64u);
 }
 
 TEST(Settings, ReadsEveryVariable) {
@@ -39,6 +40,7 @@ TEST(Settings, ReadsEveryVariable) {
         {"NIXOS_CONTAINERS_RESOLV_CONF", "/t/resolv.conf"},
         {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", "/t/units:/t/more-units::"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "3"},
+        {"NIXOS_CONTAINERS_MAX_RUNS", "5"},
         {"UNRELATED", "ignored"},
     });
     EXPECT_EQ(settings.configDir, "/t/etc");
@@ -55,6 +57,7 @@ TEST(Settings, ReadsEveryVariable) {
     EXPECT_EQ(settings.declarativeUnitDirs,
               (std::vector<std::filesystem::path>{"/t/units", "/t/more-units"}));
     EXPECT_EQ(settings.maxOperations, 3u);
+    EXPECT_EQ(settings.maxRuns, 5u);
 }
 
 TEST(Settings, EmptyUnitDirListMeansNone) {
@@ -76,6 +79,8 @@ TEST(Settings, RejectsBadValuesNamingTheVariable) {
         {"NIXOS_CONTAINERS_RESOLV_CONF", "~/resolv.conf"},
         {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", "/ok:relative"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "0"},
+        {"NIXOS_CONTAINERS_MAX_RUNS", "0"},
+        {"NIXOS_CONTAINERS_MAX_RUNS", "ten"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "-1"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "ten"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "10x"},

@@ -23,7 +23,7 @@ TEST_F(StartVerbTest, StartPreparesTheNetworkBeforeTheUnitAndStopReleasesIt) {
     auto spec = systemSpec();
     spec.privateNetwork = true;
     ASSERT_TRUE(create("web", spec, root).ok());
-    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
     auto started = perform(Verb::Start, "web", root);
     ASSERT_TRUE(started.ok()) << started.error().what();
     ASSERT_EQ(systemd.started.size(), 1U);
@@ -68,7 +68,7 @@ TEST_F(StartVerbTest, AStartLearnsItsLeaderFromMachineNewAndAnswersWithoutAsking
     manager().perform(root, Verb::Start, "web", [&](Status status) { answer = std::move(status); });
     loop.drain();
     ASSERT_EQ(systemd.held.size(), 1U);
-    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
     ASSERT_TRUE(machines.watcher);
     machines.watcher("web", true);  // nspawn registered the machine; the init is not ready yet
     loop.drain();
@@ -87,10 +87,10 @@ TEST_F(StartVerbTest, AStartLearnsItsLeaderFromMachineNewAndAnswersWithoutAsking
 
 TEST_F(StartVerbTest, AStartNeverKeepsTheLeaderOfAnEarlierMachine) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
-    machines.machines["web"] = {"web", "nixos-container@web.service", 111};  // a stale registration
+    machines.machines["web"] = {"web", "nixos-container@web.service", 111, "", 0};  // a stale registration
     machines.watcher("web", true);
     loop.drain();
-    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     EXPECT_EQ(manager().get("web").leader, 4242U);
 }

@@ -64,7 +64,7 @@ TEST_F(UpdateVerbTest, AnInvalidPatchIsRefusedBeforeAuthorizationAndChangesNothi
 
 TEST_F(UpdateVerbTest, ARunningContainerRestartsForANewCommandLineAndReloadsForANewSystem) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
-    machines.machines["web"] = {"web", "nixos-container@web.service", 4242};
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     ASSERT_EQ(systemd.started.size(), 1U);
 

@@ -1,0 +1,83 @@
+#pragma once
+
+#include "authorization_gate.h"
+#include "container_registry.h"
+#include "container_users.h"
+#include "settings.h"
+#include "system_seams.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nixos_containers {
+
+struct RunOptions {
+    std::string user;                      // a name or a uid in the container; empty: root
+    std::vector<std::string> environment;  // NAME=VALUE, over the defaults
+    std::string workingDirectory;          // absolute, inside; empty: /
+};
+
+struct RunCommand {
+    std::vector<std::string> argv;  // argv[0] absolute, or found in PATH
+    RunOptions options;
+    std::shared_ptr<StdioFds> stdio;
+};
+
+// The default PATH of a command: NixOS's, then the usual directories.
+inline constexpr const char* kRunPath =
+    "/run/wrappers/bin:/run/current-system/sw/bin:/run/current-system/sw/sbin:"
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Run: a caller's command in a running container, through the confined
+// runner. Not an operation: it does not take the container, so several run
+// at once beside any verb (a Stop ends them with the container), up to
+// Settings::maxRuns. validate → authorise (org.nixos.containers.run) →
+// running? → resolve the user in the container's own passwd (on the
+// worker) → spawn. A caller that leaves the bus gets its commands killed.
+class CommandRunner {
+public:
+    CommandRunner(const Settings& settings, ContainerRegistry& registry, AuthorizationGate& gate,
+                  ProcessRunner& processes, Worker& worker)
+        : settings_(settings), registry_(registry), gate_(gate), processes_(processes), worker_(worker) {}
+
+    // `done` gets the command's exit, or NoSuchContainer, InvalidArgument,
+    // NotRunning, LimitsExceeded, AccessDenied, InteractiveAuthorizationRequired, Failed.
+    void run(const Caller& caller, const std::string& name, RunCommand command, Callback<ProcessExit> done);
+    // The bus name left the bus: its commands are killed (their answers
+    // still come, once, for nobody).
+    void callerGone(const std::string& busName);
+    [[nodiscard]] std::size_t running() const { return entries_.size(); }
+
+private:
+    struct Entry {
+        std::string busName;
+        bool cancelled = false;
+        std::optional<ProcessId> process;
+    };
+    void resolved(std::uint64_t id, const std::string& name, pid_t leader, RunCommand command,
+                  Callback<ProcessExit> done);
+    // Ends entry `id` with `result`, unless the caller left: then with an error.
+    void finish(std::uint64_t id, const Callback<ProcessExit>& done, Outcome<ProcessExit> result);
+    bool cancelled(std::uint64_t id, const Callback<ProcessExit>& done);
+
+    const Settings& settings_;
+    ContainerRegistry& registry_;
+    AuthorizationGate& gate_;
+    ProcessRunner& processes_;
+    Worker& worker_;
+    std::map<std::uint64_t, Entry> entries_;
+    std::uint64_t nextId_ = 1;
+};
+
+// The environment of a command: PATH, HOME, USER, LOGNAME and SHELL from
+// the user's entry, then the caller's entries, which win by name.
+std::vector<std::string> commandEnvironment(const PasswdEntry& user, const std::vector<std::string>& extra);
+// Where argv0 may be: itself when it names a path, otherwise each absolute
+// directory of PATH (from `environment`) joined with it.
+std::vector<std::string> executableCandidates(const std::string& argv0,
+                                              const std::vector<std::string>& environment);
+
+}  // namespace nixos_containers

@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# exec_e2e_test.sh — into the container (issue 11): Run through the D-Bus
+# API against real systemd, machined, polkitd and nspawn, on both sandbox
+# payloads: the busybox one (no systemd inside) and one that boots real
+# systemd (Debian's, from the host's /usr bound read-only).
+#
+# Scenarios:
+#   1  Run on the busybox payload: exit status, signal, stdin, 100 MB of
+#      stdout intact (sha256), User, Environment, WorkingDirectory,
+#      NotRunning / NoSuchContainer / InvalidArgument
+#   2  the caller killed: the command is killed, nothing left in the
+#      container's cgroup; Run does not make Stop busy
+#   3  authorization: allowed, denied, challenged users on Run
+#   4  the systemd payload boots; Run works there too (exit 3, stdin, user)
+#   4b MachinePath, Timestamp and OSRelease from machined; GetHostKey read
+#      beneath the root (a link out of it is not followed)
+#   5  benchmark (printed, not checked): Run of true against
+#      systemd-run -M --wait --pipe and nsenter; 100 MB through Run vs cat
+#
+# Runs as root (exit 77 otherwise). The last line is "N passed, M failed".
+# shellcheck disable=SC2016,SC2317
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
+sandbox_test_begin exec
+# What the checked functions read besides lib.sh's variables.
+BOUNDED_VARS+=(C B S OK WANT HERE REPO N NC_RUN)
+
+# ------------------------------------------------------------- helpers ---
+create_ok() { # NAME SYSTEM [COUNT KEY TYPE VALUE...]: COUNT more spec entries
+    local name=$1 sys=$2 n=${3:-0}
+    shift 2
+    shift || true
+    mgr Create 'sa{sv}' "$name" $((1 + n)) SystemPath s "$sys" "$@" >/dev/null
+}
+# run_cmd NAME OPTS... -- WORDS...: Run through nc-run (payload/nc-run.c;
+# busctl cannot pass descriptors) as root, with this shell's stdin, stdout
+# on fd 3 and stderr; prints the reply ("ii S G"). OPTS are nc-run's.
+run_cmd() {
+    local name=$1
+    shift
+    local -a opts=()
+    while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+    shift
+    in_sb "$NC_RUN" --stdout-fd 3 "${opts[@]}" "$name" "$@"
+}
+# expect_run NAME 'ii S G' OPTS... -- WORDS...: the reply is exactly that.
+expect_run() {
+    local name=$1 want=$2 out
+    shift 2
+    out=$(run_cmd "$name" "$@" 3>"$WORK/run.out") || { echo "Run failed: $out"; return 1; }
+    [[ $out == "$want" ]] || { echo "Run replied '$out', expected '$want'; stdout:"; head -c 500 "$WORK/run.out"; return 1; }
+}
+# expect_stdout NAME TEXT OPTS... -- WORDS...: exit 0 and stdout is TEXT.
+expect_stdout() {
+    local name=$1 want=$2 out
+    shift 2
+    out=$(run_cmd "$name" "$@" 3>"$WORK/run.out") || { echo "Run failed: $out"; return 1; }
+    [[ $out == "ii 0 0" ]] || { echo "Run replied '$out'"; cat "$WORK/run.out"; return 1; }
+    [[ $(cat "$WORK/run.out") == "$want" ]] || { echo "stdout '$(head -c 300 "$WORK/run.out")', expected '$want'"; return 1; }
+}
+# expect_run_error ERROR UID NAME OPTS... -- WORDS...: Run as UID, without
+# interactive authorization, fails with the D-Bus error ERROR.
+expect_run_error() {
+    local want=$1 uid=$2 name=$3 out rc=0
+    shift 3
+    local -a opts=()
+    while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+    shift
+    local -a cmd=("$NC_RUN" --no-interactive "${opts[@]}" "$name" "$@")
+    if ((uid == 0)); then out=$(in_sb "${cmd[@]}" 2>&1 </dev/null) || rc=$?; else out=$(as_user "$uid" "${cmd[@]}" 2>&1 </dev/null) || rc=$?; fi
+    echo "$out"
+    ((rc != 0)) || { echo "expected $want, the call succeeded"; return 1; }
+    has -F "ERROR $want:" <<<"$out" || { echo "expected $want"; return 1; }
+}
+# The container's payload cgroup directory, as seen in the sandbox.
+payload_cg() {
+    local l p
+    l=$(prop "$1" Leader) || return 1
+    [[ $l =~ ^[1-9][0-9]*$ ]] || { echo "no Leader for $1" >&2; return 1; }
+    p=$(in_sb sed -n 's/^0:://p' "/proc/$l/cgroup") || return 1
+    [[ $p == */payload* ]] || { echo "leader cgroup '$p' has no payload" >&2; return 1; }
+    echo "/sys/fs/cgroup${p%%/payload*}/payload"
+}
+# procs_matching DIR TEXT: "PID CMDLINE" of each process in DIR's cgroup tree
+# whose command line contains TEXT.
+procs_matching() {
+    in_sb sh -c 'find "$1" -name cgroup.procs | while read -r f; do
+        while read -r p; do
+            c=$(tr "\0" " " <"/proc/$p/cmdline" 2>/dev/null) || continue
+            case $c in *"$2"*) echo "$p $c" ;; esac
+        done <"$f"
+    done' sh "$1" "$2"
+}
+run_cgroups() { in_sb find "$1" -mindepth 1 -type d -name 'nixos-containers-run-*'; }
+
+# ------------------------------------------------------------------- up ---
+scenario "0  sandbox up, payloads"
+sandbox_up
+OK=$("$MAKE_SYSTEM" "$DIR/store" sysok ok) || { fail "make-system"; exit 1; }
+pass "payload: $OK"
+check "service is on the bus" in_sb busctl --system status "$BUS_NAME"
+# The Run client, runnable by the test users too.
+chmod 0711 "$WORK"
+NC_RUN=$WORK/nc-run
+check "nc-run builds" gcc -O2 -Wall -Werror -o "$NC_RUN" "$HERE/payload/nc-run.c" -lsystemd
+chmod 0755 "$NC_RUN"
+
+# ------------------------------------------------------------ scenario 1 ---
+scenario "1  Run on the busybox payload"
+C=bb
+create_start() { create_ok "$1" "$2" && mgr Start s "$1"; }
+check "Create and Start $C" create_start $C "$OK"
+B=$OK/bin
+check "Run sh -c 'exit 3' answers exit status 3" expect_run $C "ii 3 0" -- "$B/sh" -c 'exit 3'
+check "Run kill -TERM \$\$ answers signal 15" expect_run $C "ii 0 15" -- "$B/sh" -c 'kill -TERM $$'
+check "Run true by name, through PATH (Environment PATH=$B)" expect_run $C "ii 0 0" --env "PATH=$B" -- true
+check "a missing program exits 127" expect_run $C "ii 127 0" -- /nonexistent/prog
+stdin_through() {
+    local out
+    out=$(printf 'hello-stdin\n' | run_cmd "$1" -- "$2/sh" -c 'read x; echo "got:$x"' 3>"$WORK/stdin.out") || { echo "$out"; return 1; }
+    [[ $out == "ii 0 0" && $(cat "$WORK/stdin.out") == got:hello-stdin ]] || { echo "reply '$out', stdout '$(cat "$WORK/stdin.out")'"; return 1; }
+}
+check "stdin passes through" stdin_through $C "$B"
+stderr_through() {
+    local out
+    out=$(run_cmd "$1" -- "$2/sh" -c 'echo to-stderr >&2' 3>/dev/null 2>"$WORK/stderr.out") || { echo "$out"; return 1; }
+    grep -qx to-stderr "$WORK/stderr.out" || { echo "stderr: $(cat "$WORK/stderr.out")"; return 1; }
+}
+check "stderr passes through" stderr_through $C "$B"
+check "it runs in the container's root (sees /etc/machine-id, not the host's files)" \
+    expect_stdout $C "in-root" -- "$B/sh" -c "test -e /etc/machine-id && ! test -e $REPO/README.md && echo in-root"
+check "it runs in the container's PID namespace (PID 1 is the container's init)" \
+    expect_stdout $C "notify-init" -- "$B/sh" -c "tr '\\0' '\\n' </proc/1/cmdline | head -n1 | sed 's,.*/,,'"
+check "it has the container's hostname" expect_stdout $C "$C" -- "$B/hostname"
+caps_confined() {
+    local l want
+    l=$(prop $C Leader) || return 1
+    want=$(in_sb grep CapBnd "/proc/$l/status" | cut -f2) || return 1
+    run_cmd $C -- "$B/grep" -E 'CapBnd|NoNewPrivs' /proc/self/status 3>"$WORK/caps.out" >/dev/null || return 1
+    echo "leader CapBnd $want; the command's: $(tr '\t\n' '  ' <"$WORK/caps.out")"
+    grep -qxF "CapBnd:	$want" "$WORK/caps.out" && grep -qxF "NoNewPrivs:	1" "$WORK/caps.out"
+}
+check "it runs under no_new_privs and the container's capability bound" caps_confined
+printf 'root:x:0:0:root:/root:/bin/sh\nalice:x:1234:1234:alice:/home/alice:/bin/sh\n' >"$(root_of $C)/etc/passwd"
+printf 'root:x:0:\nalice:x:1234:\nwheel:x:10:alice\n' >"$(root_of $C)/etc/group"
+check "User=alice runs as uid 1234, gid 1234, groups 1234 10" \
+    expect_stdout $C "1234 1234 1234 10" --user alice -- "$B/sh" -c 'echo $(id -u) $(id -g) $(id -G)'
+check "User=alice gets HOME, USER and an Environment entry" \
+    expect_stdout $C "/home/alice alice bar" --user alice --env FOO=bar -- "$B/sh" -c 'echo $HOME $USER $FOO'
+check "WorkingDirectory=/etc" expect_stdout $C "/etc" --cwd /etc -- "$B/pwd"
+check "User=nosuchuser -> InvalidArgument" expect_run_error "$ERR.InvalidArgument" 0 $C --user nosuchuser -- "$B/true"
+check "relative WorkingDirectory -> InvalidArgument" expect_run_error "$ERR.InvalidArgument" 0 $C --cwd etc -- "$B/true"
+check "unknown option -> InvalidArgument" expect_run_error "$ERR.InvalidArgument" 0 $C --raw-option Bogus -- "$B/true"
+check "NoSuchContainer" expect_run_error "$ERR.NoSuchContainer" 0 nosuch -- "$B/true"
+head -c 100000000 /dev/urandom >"$(root_of $C)/big" 2>/dev/null
+WANT=$(sha256sum <"$(root_of $C)/big" | cut -d' ' -f1)
+big_intact() {
+    local out got
+    out=$(run_cmd $C -- "$B/cat" /big 3>"$WORK/big.out") || { echo "$out"; return 1; }
+    [[ $out == "ii 0 0" ]] || { echo "reply '$out'"; return 1; }
+    got=$(sha256sum <"$WORK/big.out" | cut -d' ' -f1)
+    [[ $got == "$WANT" ]] || { echo "sha256 $got, expected $WANT ($(stat -c %s "$WORK/big.out") bytes)"; return 1; }
+    rm -f "$WORK/big.out"
+}
+check "100 MB over stdout arrive intact (sha256)" big_intact
+big_through_pipe() {
+    local out got
+    got=$(run_cmd $C -- "$B/cat" /big 3> >(sha256sum | cut -d' ' -f1 >"$WORK/big.sum")) || { echo "$got"; return 1; }
+    sleep 0.5
+    [[ $(cat "$WORK/big.sum") == "$WANT" ]] || { echo "through a pipe: sha256 $(cat "$WORK/big.sum")"; return 1; }
+}
+check "100 MB over stdout through a pipe arrive intact (sha256)" big_through_pipe
+no_run_cgroup() {
+    local d l
+    d=$(payload_cg "$1") || return 1
+    l=$(run_cgroups "$d") || { echo "cannot list $d"; return 1; }
+    [[ -z $l ]] || { echo "left: $l"; return 1; }
+}
+check "no run cgroup is left behind" no_run_cgroup $C
+check "Stop $C" mgr Stop s $C
+check "Run on the stopped $C -> NotRunning" expect_run_error "$ERR.NotRunning" 0 $C -- "$B/true"
+check "Start $C again" mgr Start s $C
+
+# ------------------------------------------------------------ scenario 2 ---
+scenario "2  the caller killed: its command is killed"
+killed_caller() {
+    local name=$1 b=$2 cg bpid out i
+    cg=$(payload_cg "$name") || return 1
+    # The Run's client writes its own PID (in the sandbox) on fd 4.
+    in_sb sh -c 'echo $$ >&4; exec "$0" --stdout-fd 3 "$@"' "$NC_RUN" \
+        "$name" "$b/sh" -c "echo started; exec $b/sleep 4242" 3>"$WORK/kill.out" 4>"$WORK/kill.pid" &
+    local wrapper=$!
+    for ((i = 0; i < 200; i++)); do grep -q started "$WORK/kill.out" 2>/dev/null && break; sleep 0.05; done
+    grep -q started "$WORK/kill.out" || { echo "the command did not start"; kill "$wrapper"; return 1; }
+    out=$(procs_matching "$cg" "sleep 4242")
+    [[ -n $out ]] || { echo "the probe does not see the running command in $cg"; return 1; }
+    echo "running: $out"
+    [[ -n $(run_cgroups "$cg") ]] || { echo "the command has no cgroup of its own under $cg"; return 1; }
+    bpid=$(cat "$WORK/kill.pid")
+    in_sb kill -KILL "$bpid" || return 1
+    wait "$wrapper"
+    for ((i = 0; i < 100; i++)); do
+        out=$(procs_matching "$cg" "sleep 4242")
+        [[ -z $out && -z $(run_cgroups "$cg") ]] && { echo "gone after $((i * 50)) ms"; return 0; }
+        sleep 0.05
+    done
+    echo "still there: $out $(run_cgroups "$cg")"
+    return 1
+}
+check "killing the caller kills the command; no process or cgroup left in the container's cgroup" killed_caller $C "$B"
+check "the container still runs" state_is $C running
+stop_while_running() {
+    local name=$1 b=$2 i
+    run_cmd "$name" -- "$b/sh" -c "echo started; exec $b/sleep 4243" 3>"$WORK/stop.out" >"$WORK/stop.reply" 2>&1 &
+    local pid=$!
+    for ((i = 0; i < 200; i++)); do grep -q started "$WORK/stop.out" 2>/dev/null && break; sleep 0.05; done
+    grep -q started "$WORK/stop.out" || { echo "the command did not start"; return 1; }
+    mgr Stop s "$name" || { echo "Stop failed while a command ran"; return 1; }
+    wait "$pid"
+    echo "Run's reply: $(cat "$WORK/stop.reply")"
+}
+check "Stop while a Run is in flight is not Busy" stop_while_running $C "$B"
+check "$C stopped" state_is $C stopped
+check "Start $C again" mgr Start s $C
+
+# ------------------------------------------------------------ scenario 3 ---
+scenario "3  authorization on Run"
+as_allowed_run() {
+    local out
+    out=$(as_user "$U_ALLOWED" "$NC_RUN" --stdout-fd 3 "$C" "$B/sh" -c 'exit 4' </dev/null 3>/dev/null) || { echo "$out"; return 1; }
+    [[ $out == "ii 4 0" ]] || { echo "reply '$out'"; return 1; }
+}
+check "nc-allowed Run works" as_allowed_run
+check "nc-denied Run -> AccessDenied" expect_run_error "$DBUS_ERR.AccessDenied" "$U_DENIED" $C -- "$B/true"
+check "nc-challenged Run -> InteractiveAuthorizationRequired" expect_run_error "$DBUS_ERR.InteractiveAuthorizationRequired" "$U_CHALLENGED" $C -- "$B/true"
+check "nc-denied Run on a missing container -> NoSuchContainer first" expect_run_error "$ERR.NoSuchContainer" "$U_DENIED" nosuch -- "$B/true"
+ct_run() {
+    local out
+    out=$(in_sb "$NC_RUN" --object --stdout-fd 3 "$C" "$B/sh" -c 'exit 5' </dev/null 3>/dev/null) || { echo "$out"; return 1; }
+    [[ $out == "ii 5 0" ]] || { echo "reply '$out'"; return 1; }
+}
+check "Run on the container object" ct_run
+
+# ------------------------------------------------------------ scenario 4 ---
+scenario "4  the systemd payload: a container that boots real systemd"
+S=sd
+SYSD=$("$HERE/payload/make-systemd-root.sh" system "$DIR/store" sysd)
+check "systemd payload made ($SYSD)" test -n "$SYSD"
+check "Create $S with /usr bound read-only" create_ok $S "$SYSD" 2 BindMounts 'a(ssb)' 1 /usr /usr true TimeoutStartSec s 60s
+check "complete $S's root (merged-usr links, os-release, passwd)" "$HERE/payload/make-systemd-root.sh" root "$(root_of $S)"
+sd_start() {
+    local t0 t1
+    t0=$(now_ms)
+    mgr Start s $S || return 1
+    t1=$(now_ms)
+    echo "Start (systemd payload) took $((t1 - t0)) ms"
+}
+check "Start $S (systemd boots; READY)" sd_start
+check "the init of $S is systemd (sd_booted: /run/systemd/system)" expect_stdout $S "systemd" -- /bin/sh -c "test -d /run/systemd/system && echo systemd"
+check "Run sh -c 'exit 3' on $S answers 3" expect_run $S "ii 3 0" -- /bin/sh -c 'exit 3'
+sd_stdin() {
+    local out
+    out=$(printf 'hello-sd\n' | run_cmd $S -- /bin/sh -c 'read x; echo "got:$x"' 3>"$WORK/sdin.out") || { echo "$out"; return 1; }
+    [[ $out == "ii 0 0" && $(cat "$WORK/sdin.out") == got:hello-sd ]] || { echo "reply '$out', stdout '$(cat "$WORK/sdin.out")'"; return 1; }
+}
+check "stdin passes through on $S" sd_stdin
+check "User=alice on $S runs as 1234" expect_stdout $S "1234" --user alice -- id -u
+check "killing the caller kills the command on $S too" killed_caller $S /usr/bin
+check "systemd-run -M $S --wait --pipe reaches it (the baseline works)" \
+    sh -c "out=\$($SANDBOX exec $DIR systemd-run -q -M $S --wait --pipe sh -c 'echo RUN-OK; exit 3'); rc=\$?; echo \"\$out rc=\$rc\"; [ \"\$out\" = RUN-OK ] && [ \$rc = 3 ]"
+
+# ----------------------------------------------------------- scenario 4b ---
+scenario "4b machined's properties and the host key"
+machine_path_agrees() {
+    local ours theirs
+    ours=$(prop $S MachinePath) || return 1
+    theirs=$(in_sb busctl call org.freedesktop.machine1 /org/freedesktop/machine1 org.freedesktop.machine1.Manager GetMachine s $S) || return 1
+    theirs=${theirs#o \"}
+    theirs=${theirs%\"}
+    echo "MachinePath '$ours', machined's '$theirs'"
+    [[ $ours == /org/freedesktop/machine1/machine/* && $ours == "$theirs" ]]
+}
+check "MachinePath of $S is machined's object for it" machine_path_agrees
+timestamp_agrees() {
+    local ours theirs path
+    ours=$(prop $S Timestamp) && path=$(prop $S MachinePath) || return 1
+    theirs=$(in_sb busctl get-property org.freedesktop.machine1 "$path" org.freedesktop.machine1.Machine Timestamp) || return 1
+    echo "Timestamp $ours, machined's ${theirs#t }"
+    [[ $ours =~ ^[1-9][0-9]+$ && $ours == "${theirs#t }" ]]
+}
+check "Timestamp of $S is machined's" timestamp_agrees
+os_release_has() { # NAME TEXT
+    local out
+    out=$(in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" OSRelease) || return 1
+    echo "$out"
+    has -F "$2" <<<"$out"
+}
+check "OSRelease of $S comes from machined (ID debian)" poll 5000 os_release_has $S '"ID":"debian"'
+KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyForTheSandboxTest root@bb'
+mkdir -p "$(root_of $C)/etc/ssh"
+printf '%s' "$KEY" >"$(root_of $C)/etc/ssh/ssh_host_ed25519_key.pub"
+host_key_is() { # UID NAME KEY
+    local out
+    out=$(as_user "$1" busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" GetHostKey s "$2") || { echo "$out"; return 1; }
+    [[ $out == "s \"$3\"" ]] || { echo "GetHostKey: '$out'"; return 1; }
+}
+check "GetHostKey of $C (any caller: nc-denied)" host_key_is "$U_DENIED" $C "$KEY"
+host_key_error() { # NAME ERROR
+    local out
+    out=$(in_sb gdbus call --system -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.GetHostKey" "$1" 2>&1) && { echo "succeeded: $out"; return 1; }
+    echo "$out"
+    has -F "GDBus.Error:$2:" <<<"$out"
+}
+rm -f "$(root_of $C)/etc/ssh/ssh_host_ed25519_key.pub"
+printf 'the host secret\n' >"$WORK/host-secret"
+chmod 0644 "$WORK/host-secret"
+ln -s "$WORK/host-secret" "$(root_of $C)/etc/ssh/ssh_host_ed25519_key.pub"
+check "a host key that links out of the root is not followed (IOError)" host_key_error $C "$ERR.IOError"
+check "GetHostKey of a container without one -> IOError" host_key_error $S "$ERR.IOError"
+check "GetHostKey of nosuch -> NoSuchContainer" host_key_error nosuch "$ERR.NoSuchContainer"
+
+# ------------------------------------------------------------ scenario 5 ---
+scenario "5  benchmark (printed)"
+N=${EXEC_BENCH_N:-30}
+bench() {
+    local l
+    l=$(prop $S Leader)
+    in_sb bash -c '
+        n=$1 ct=$2 leader=$3 bb=$4 ncrun=$5
+        ms() { echo $(( $(date +%s%N) / 1000 )); }
+        t=$(ms); for ((i = 0; i < n; i++)); do "$ncrun" "$ct" /bin/true >/dev/null || exit 1; done
+        echo "Run true (nc-run, systemd payload):          $(( ($(ms) - t) / n )) us per call"
+        t=$(ms); for ((i = 0; i < n; i++)); do systemd-run -q -M "$ct" --wait --pipe true </dev/null || exit 1; done
+        echo "systemd-run -M --wait --pipe true:          $(( ($(ms) - t) / n )) us per call"
+        t=$(ms); for ((i = 0; i < n; i++)); do nsenter -t "$leader" -m -u -i -n -p -- /bin/true || exit 1; done
+        echo "nsenter -t LEADER -m -u -i -n -p true:       $(( ($(ms) - t) / n )) us per call"
+        t=$(ms); for ((i = 0; i < n; i++)); do "$ncrun" bb "$bb/true" >/dev/null || exit 1; done
+        echo "Run true (nc-run, busybox payload):         $(( ($(ms) - t) / n )) us per call"
+        r=$("$ncrun" --repeat "$n" "$ct" /bin/true 2>&1 >/dev/null) || exit 1
+        echo "Run true over one connection (systemd payload): ${r#nc-run: }"
+        r=$("$ncrun" --repeat "$n" bb "$bb/true" 2>&1 >/dev/null) || exit 1
+        echo "Run true over one connection (busybox payload): ${r#nc-run: }"
+        t=$(ms); for ((i = 0; i < n; i++)); do busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetId >/dev/null || exit 1; done
+        echo "busctl GetId (one busctl process, no Run):  $(( ($(ms) - t) / n )) us per call"
+    ' bench "$N" $S "$l" "$B" "$NC_RUN"
+}
+check "latency of true, $N calls each" bench
+sed 's/^/      /' "$LOG"
+throughput() {
+    local t0 t1 t2
+    t0=$(now_ms)
+    run_cmd $C -- "$B/cat" /big 3>/dev/null >/dev/null || return 1
+    t1=$(now_ms)
+    cat "$(root_of $C)/big" | cat >/dev/null
+    t2=$(now_ms)
+    echo "100 MB over Run's stdout: $((t1 - t0)) ms ($((100000 / (t1 - t0 + 1))) MB/s); cat | cat: $((t2 - t1)) ms"
+}
+check "throughput of 100 MB" throughput
+sed 's/^/      /' "$LOG"
+rm -f "$(root_of $C)/big"
+check "Stop $S" mgr Stop s $S
+check "Stop $C" mgr Stop s $C
+machine_gone() { # NAME: MachinePath /, Timestamp 0, OSRelease empty
+    local p t o
+    p=$(prop "$1" MachinePath) && t=$(prop "$1" Timestamp) && o=$(prop "$1" OSRelease) || return 1
+    echo "MachinePath '$p', Timestamp '$t', OSRelease '$o'"
+    [[ $p == / && $t == 0 && $o == 0 ]]
+}
+check "the stopped $S: MachinePath /, Timestamp 0, OSRelease empty" machine_gone $S
+exit 0
