@@ -14,12 +14,19 @@
 namespace nixos_containers {
 
 namespace {
-// nspawn must reach the same bus as the service: a non-default bus is passed on.
+// nspawn's environment. The container gets the unified cgroup hierarchy,
+// as today's module exports: nspawn would otherwise look for a systemd under
+// the root's /usr/lib/systemd, which a NixOS root (its systemd is in the
+// store) or one whose /usr is bound at start does not have, and fall back to
+// cgroup v1, where the container's systemd cannot see a unit's cgroup empty
+// and waits out every stop timeout. nspawn must also reach the same bus as
+// the service: a non-default bus is passed on.
 std::vector<std::string> nspawnEnvironment() {
+    std::vector<std::string> environment = {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1"};
     if (const char* bus = std::getenv("DBUS_SYSTEM_BUS_ADDRESS"); bus != nullptr) {
-        return {std::string("DBUS_SYSTEM_BUS_ADDRESS=") + bus};
+        environment.push_back(std::string("DBUS_SYSTEM_BUS_ADDRESS=") + bus);
     }
-    return {};
+    return environment;
 }
 }  // namespace
 

@@ -28,6 +28,8 @@ TEST_F(StartVerbTest, StartPreparesTheNetworkBeforeTheUnitAndStopReleasesIt) {
     ASSERT_TRUE(started.ok()) << started.error().what();
     ASSERT_EQ(systemd.started.size(), 1U);
     EXPECT_EQ(systemd.started[0].name, "nixos-container@web.service");
+    // As today's module: the container's systemd on cgroup v2 whatever its root holds.
+    EXPECT_THAT(systemd.started[0].environment, Contains("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1"));
     EXPECT_THAT(machines.terminated, Contains("web"));  // stale registration first
     EXPECT_THAT(network.events, Contains("prepare web"));
     const auto& container = manager().get("web");
