@@ -15,6 +15,28 @@ constexpr const char* kNoSuchMachine = "org.freedesktop.machine1.NoSuchMachine";
 ContainerError peerError(const std::string& what, const sdbus::Error& error) {
     return {ErrorCode::Failed, what + ": " + error.getMessage() + " (" + error.getName() + ")"};
 }
+
+// machined's answer to OpenMachineShell/OpenMachineLogin. It reaches the
+// container's system bus at /run/dbus/system_bus_socket inside it; ENOENT
+// there (sd-bus names it FileNotFound) means no bus, so no systemd to ask.
+void answerTerminal(const std::string& name, const std::string& what, const sdbus::Error* error,
+                    sdbus::UnixFd master, const std::string& path, const Callback<MachineTerminal>& done) {
+    if (error == nullptr) {
+        done(MachineTerminal{std::make_shared<UniqueFd>(master.release()), path});
+        return;
+    }
+    if (error->getName() == kNoSuchMachine) {
+        done(ContainerError(ErrorCode::NotRunning, "container '" + name + "' is not running"));
+    } else if (error->getName() == "org.freedesktop.DBus.Error.FileNotFound" ||
+               error->getName() == "System.Error.ENOENT" || error->getName() == "System.Error.ECONNREFUSED") {
+        done(ContainerError(ErrorCode::NoSystemBus,
+                            "container '" + name + "' runs no system bus (" + error->getMessage() + "); " +
+                                what +
+                                " needs systemd and D-Bus inside the container. Run works without them"));
+    } else {
+        done(peerError("machined cannot open a " + what + " in '" + name + "'", *error));
+    }
+}
 }  // namespace
 
 MachinedClient::MachinedClient(sdbus::IConnection& connection, std::string destination)
@@ -177,6 +199,27 @@ void MachinedClient::machineOSRelease(const std::string& name,
                 return;
             }
             done(fields);
+        });
+}
+
+void MachinedClient::openShell(const std::string& name, const ShellRequest& request,
+                               Callback<MachineTerminal> done) {
+    manager_->callMethodAsync("OpenMachineShell")
+        .onInterface(kManager)
+        .withArguments(name, request.user, request.path, request.args, request.environment)
+        .uponReplyInvoke([name, done = std::move(done)](const sdbus::Error* error, sdbus::UnixFd master,
+                                                        const std::string& path) {
+            answerTerminal(name, "shell", error, std::move(master), path, done);
+        });
+}
+
+void MachinedClient::openLogin(const std::string& name, Callback<MachineTerminal> done) {
+    manager_->callMethodAsync("OpenMachineLogin")
+        .onInterface(kManager)
+        .withArguments(name)
+        .uponReplyInvoke([name, done = std::move(done)](const sdbus::Error* error, sdbus::UnixFd master,
+                                                        const std::string& path) {
+            answerTerminal(name, "login", error, std::move(master), path, done);
         });
 }
 

@@ -21,6 +21,9 @@ public:
     void machineAddresses(const std::string& name, Callback<std::vector<std::string>> done) override;
     void machineOSRelease(const std::string& name,
                           Callback<std::map<std::string, std::string>> done) override;
+    void openShell(const std::string& name, const ShellRequest& request,
+                   Callback<MachineTerminal> done) override;
+    void openLogin(const std::string& name, Callback<MachineTerminal> done) override;
     void watchMachines(std::function<void(const std::string&, bool)> onChange) override;
 
 private:

@@ -46,7 +46,8 @@ ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObse
       nspawnEnvironment_(nspawnEnvironment()),
       context_{settings_, registry_,      store_,          network_,         background_,       builder_,
                *this,     seams_.systemd, seams_.machines, seams_.processes, nspawnEnvironment_},
-      runner_(settings_, registry_, gate_, seams_.processes, seams_.worker) {}
+      runner_(settings_, registry_, gate_, seams_.processes, seams_.worker),
+      terminals_(registry_, gate_, seams_.machines) {}
 
 ContainerManager::~ContainerManager() = default;
 

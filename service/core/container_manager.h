@@ -14,6 +14,7 @@
 #include "settings.h"
 #include "spec_patch.h"
 #include "system_seams.h"
+#include "terminal_opener.h"
 #include "verb_context.h"
 #include "verb_table.h"
 
@@ -67,6 +68,15 @@ public:
     void run(const Caller& caller, const std::string& name, RunCommand command, Callback<ProcessExit> done) {
         runner_.run(caller, name, std::move(command), std::move(done));
     }
+    // A terminal in a running container (TerminalOpener): OpenShell and
+    // OpenLogin, through machined after our own polkit check.
+    void openShell(const Caller& caller, const std::string& name, ShellRequest request,
+                   Callback<MachineTerminal> done) {
+        terminals_.openShell(caller, name, std::move(request), std::move(done));
+    }
+    void openLogin(const Caller& caller, const std::string& name, Callback<MachineTerminal> done) {
+        terminals_.openLogin(caller, name, std::move(done));
+    }
     // The container's SSH host public key (show-host-key), read on the
     // worker beneath its root (the running container's own view of it).
     // NoSuchContainer, InvalidArgument, IOError when it has none.
@@ -109,6 +119,7 @@ private:
     std::vector<std::string> nspawnEnvironment_;
     VerbContext context_;
     CommandRunner runner_;
+    TerminalOpener terminals_;
     struct QueuedVerb {
         Caller caller;
         const VerbRow* row;

@@ -24,6 +24,8 @@ std::string_view errorName(ErrorCode code) {
             return "org.nixos.Containers.Error.ReloadFailed";
         case ErrorCode::NotRunning:
             return "org.nixos.Containers.Error.NotRunning";
+        case ErrorCode::NoSystemBus:
+            return "org.nixos.Containers.Error.NoSystemBus";
         case ErrorCode::NetworkSetupFailed:
             return "org.nixos.Containers.Error.NetworkSetupFailed";
         case ErrorCode::LimitsExceeded:

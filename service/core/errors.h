@@ -19,6 +19,7 @@ enum class ErrorCode {
     StopFailed,
     ReloadFailed,
     NotRunning,
+    NoSystemBus,  // OpenShell/OpenLogin: the container runs no system bus (no systemd inside)
     NetworkSetupFailed,
     LimitsExceeded,
     IOError,

@@ -13,42 +13,12 @@ namespace {
 constexpr std::size_t kMaxIdentityFile = 4U << 20U;
 constexpr unsigned long long kNoId = 4294967295ULL;
 
-bool validUser(const std::string& user) {
-    if (user.empty() || user.size() > 256 || user.front() == '-') {
-        return false;
-    }
-    return std::all_of(user.begin(), user.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-               c == '-' || c == '.' || c == '$';
-    });
-}
-
-bool validVariable(const std::string& entry) {
-    auto equals = entry.find('=');
-    if (equals == 0 || equals == std::string::npos) {
-        return false;
-    }
-    auto name = std::string_view(entry).substr(0, equals);
-    if (name.front() >= '0' && name.front() <= '9') {
-        return false;
-    }
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    });
-}
-
 void validate(const RunCommand& command) {
     if (command.argv.empty() || command.argv.front().empty()) {
         throwInvalid("the command is empty");
     }
-    if (!command.options.user.empty() && !validUser(command.options.user)) {
-        throwInvalid("User " + quoteValue(command.options.user) + " is not a valid user name or uid");
-    }
-    for (const auto& entry : command.options.environment) {
-        if (!validVariable(entry)) {
-            throwInvalid("Environment entry " + quoteValue(entry) + " is not NAME=VALUE");
-        }
-    }
+    validateUser(command.options.user);
+    validateEnvironment(command.options.environment);
     const auto& directory = command.options.workingDirectory;
     if (!directory.empty() && directory.front() != '/') {
         throwInvalid("WorkingDirectory " + quoteValue(directory) + " is not absolute");
@@ -56,14 +26,6 @@ void validate(const RunCommand& command) {
     if (!command.stdio) {
         throwInvalid("stdin, stdout and stderr are missing");
     }
-}
-
-std::string joinedCommand(const std::vector<std::string>& argv) {
-    std::string text;
-    for (const auto& word : argv) {
-        text += (text.empty() ? "" : " ") + word;
-    }
-    return text;
 }
 
 // Who the command runs as, from the container's passwd and group files as
@@ -103,6 +65,45 @@ Identity resolveIdentity(pid_t leader, const std::string& container, const std::
 }
 
 }  // namespace
+
+bool isUserName(const std::string& user) {
+    if (user.empty() || user.size() > 256 || user.front() == '-') {
+        return false;
+    }
+    return std::all_of(user.begin(), user.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+               c == '-' || c == '.' || c == '$';
+    });
+}
+
+void validateUser(const std::string& user) {
+    if (!user.empty() && !isUserName(user)) {
+        throwInvalid("User " + quoteValue(user) + " is not a valid user name or uid");
+    }
+}
+
+void validateEnvironment(const std::vector<std::string>& environment) {
+    for (const auto& entry : environment) {
+        auto equals = entry.find('=');
+        auto name = std::string_view(entry).substr(0, equals == std::string::npos ? 0 : equals);
+        bool valid =
+            !name.empty() && !(name.front() >= '0' && name.front() <= '9') &&
+            std::all_of(name.begin(), name.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+            });
+        if (!valid) {
+            throwInvalid("Environment entry " + quoteValue(entry) + " is not NAME=VALUE");
+        }
+    }
+}
+
+std::string joinedCommand(const std::vector<std::string>& argv) {
+    std::string text;
+    for (const auto& word : argv) {
+        text += (text.empty() ? "" : " ") + word;
+    }
+    return text;
+}
 
 std::vector<std::string> commandEnvironment(const PasswdEntry& user, const std::vector<std::string>& extra) {
     std::vector<std::string> environment = {

@@ -72,6 +72,14 @@ private:
     std::uint64_t nextId_ = 1;
 };
 
+// What a caller says about a command in a container, checked before polkit
+// sees it: a user name or uid (empty: root), NAME=VALUE entries.
+bool isUserName(const std::string& user);
+void validateUser(const std::string& user);
+void validateEnvironment(const std::vector<std::string>& environment);
+// The words of a command as polkit's `command` detail shows them.
+std::string joinedCommand(const std::vector<std::string>& argv);
+
 // The environment of a command: PATH, HOME, USER, LOGNAME and SHELL from
 // the user's entry, then the caller's entries, which win by name.
 std::vector<std::string> commandEnvironment(const PasswdEntry& user, const std::vector<std::string>& extra);

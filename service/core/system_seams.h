@@ -57,6 +57,22 @@ struct MachineInfo {
     std::uint64_t timestamp = 0;  // CLOCK_REALTIME usec of its registration; 0 when unknown
 };
 
+// A terminal machined opened in a container: the master side of its PTY,
+// and the PTY's name as the container sees it.
+struct MachineTerminal {
+    std::shared_ptr<UniqueFd> master;
+    std::string path;
+};
+
+// What OpenMachineShell runs: USER (empty: root) runs PATH with ARGS (PATH
+// empty: the user's login shell) and ENVIRONMENT entries on top.
+struct ShellRequest {
+    std::string user;
+    std::string path;
+    std::vector<std::string> args;
+    std::vector<std::string> environment;
+};
+
 // org.freedesktop.machine1.Manager.
 class MachineRegistry {
 public:
@@ -69,6 +85,12 @@ public:
     // GetMachineOSRelease: the container's os-release, as machined reads it.
     virtual void machineOSRelease(const std::string& name,
                                   Callback<std::map<std::string, std::string>> done) = 0;
+    // OpenMachineShell / OpenMachineLogin: machined asks the container's own
+    // systemd over the container's own bus. NotRunning when machined knows
+    // no such machine; NoSystemBus when the container has no system bus.
+    virtual void openShell(const std::string& name, const ShellRequest& request,
+                           Callback<MachineTerminal> done) = 0;
+    virtual void openLogin(const std::string& name, Callback<MachineTerminal> done) = 0;
     // MachineNew / MachineRemoved.
     virtual void watchMachines(std::function<void(const std::string& name, bool present)> onChange) = 0;
 };

@@ -3,6 +3,7 @@
 #include "operation_scheduler.h"
 #include "verb_context.h"
 
+#include <array>
 #include <functional>
 #include <string_view>
 
@@ -20,6 +21,20 @@ inline constexpr VerbPolicy kCreatePolicy{"create", "org.nixos.containers.create
 inline constexpr VerbPolicy kUpdatePolicy{"update", "org.nixos.containers.update"};
 // Into the container: not operations (they do not take the container).
 inline constexpr VerbPolicy kRunPolicy{"run", "org.nixos.containers.run"};
+inline constexpr VerbPolicy kShellPolicy{"shell", "org.nixos.containers.shell"};
+inline constexpr VerbPolicy kLoginPolicy{"login", "org.nixos.containers.login"};
+
+// The calls into a container: a method of both interfaces each, with its
+// own polkit action.
+struct ContainerCall {
+    std::string_view method;
+    VerbPolicy policy;
+};
+inline constexpr std::array<ContainerCall, 3> kContainerCalls = {{
+    {"Run", kRunPolicy},
+    {"OpenShell", kShellPolicy},
+    {"OpenLogin", kLoginPolicy},
+}};
 
 using VerbBody = void (*)(VerbContext& context, const OperationPtr& operation, StatusCallback next);
 

@@ -171,6 +171,16 @@ private:
     void Destroy(sdbus::Result<>&& result, std::string name) override {
         service_.perform(message(), std::move(result), Verb::Destroy, name);
     }
+    void OpenShell(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string name, std::string user,
+                   std::string path, std::vector<std::string> args,
+                   std::vector<std::string> environment) override {
+        service_.openShell(
+            message(), std::move(result), name,
+            ShellRequest{std::move(user), std::move(path), std::move(args), std::move(environment)});
+    }
+    void OpenLogin(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string name) override {
+        service_.openLogin(message(), std::move(result), name);
+    }
     void GetHostKey(sdbus::Result<std::string>&& result, std::string name) override {
         service_.hostKey(std::move(result), name);
     }
@@ -225,6 +235,15 @@ private:
         service_.perform(message(), std::move(result), Verb::Destroy, name());
     }
 
+    void OpenShell(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string user, std::string path,
+                   std::vector<std::string> args, std::vector<std::string> environment) override {
+        service_.openShell(
+            message(), std::move(result), name(),
+            ShellRequest{std::move(user), std::move(path), std::move(args), std::move(environment)});
+    }
+    void OpenLogin(sdbus::Result<sdbus::UnixFd, std::string>&& result) override {
+        service_.openLogin(message(), std::move(result), name());
+    }
     void GetHostKey(sdbus::Result<std::string>&& result) override {
         service_.hostKey(std::move(result), name());
     }
@@ -480,6 +499,53 @@ void BusService::run(const sdbus::Message& message, sdbus::Result<int32_t, int32
                 }
                 reply->returnResults(exit.value().exitStatus, exit.value().signal);
             });
+        } catch (const std::exception& error) {
+            replyFailure(reply, error);
+        }
+    });
+}
+
+namespace {
+// The PTY's master goes to the caller; the service's copy closes with the reply.
+Callback<MachineTerminal> replyWithTerminal(
+    const std::shared_ptr<sdbus::Result<sdbus::UnixFd, std::string>>& reply) {
+    return [reply](const Outcome<MachineTerminal>& terminal) {
+        if (!terminal.ok()) {
+            reply->returnError(toBusError(terminal.error()));
+            return;
+        }
+        reply->returnResults(sdbus::UnixFd(terminal.value().master->release(), sdbus::adopt_fd),
+                             sanitizeUtf8(terminal.value().path));
+    };
+}
+}  // namespace
+
+void BusService::openShell(const sdbus::Message& message, sdbus::Result<sdbus::UnixFd, std::string>&& result,
+                           const std::string& name, ShellRequest request) {
+    auto reply = shared(std::move(result));
+    resolveCaller(message, [this, reply, name, request = std::move(request)](Outcome<Caller> caller) {
+        if (!caller.ok()) {
+            reply->returnError(toBusError(caller.error()));
+            return;
+        }
+        try {
+            manager_->openShell(caller.value(), name, request, replyWithTerminal(reply));
+        } catch (const std::exception& error) {
+            replyFailure(reply, error);
+        }
+    });
+}
+
+void BusService::openLogin(const sdbus::Message& message, sdbus::Result<sdbus::UnixFd, std::string>&& result,
+                           const std::string& name) {
+    auto reply = shared(std::move(result));
+    resolveCaller(message, [this, reply, name](Outcome<Caller> caller) {
+        if (!caller.ok()) {
+            reply->returnError(toBusError(caller.error()));
+            return;
+        }
+        try {
+            manager_->openLogin(caller.value(), name, replyWithTerminal(reply));
         } catch (const std::exception& error) {
             replyFailure(reply, error);
         }

@@ -48,6 +48,10 @@ public:
     void run(const sdbus::Message& message, sdbus::Result<int32_t, int32_t>&& result, const std::string& name,
              const std::vector<std::string>& command, const std::map<std::string, sdbus::Variant>& options,
              sdbus::UnixFd&& in, sdbus::UnixFd&& out, sdbus::UnixFd&& err);
+    void openShell(const sdbus::Message& message, sdbus::Result<sdbus::UnixFd, std::string>&& result,
+                   const std::string& name, ShellRequest request);
+    void openLogin(const sdbus::Message& message, sdbus::Result<sdbus::UnixFd, std::string>&& result,
+                   const std::string& name);
     void hostKey(sdbus::Result<std::string>&& result, const std::string& name);
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> list() const;
     sdbus::ObjectPath getContainer(const std::string& name) const;

@@ -14,6 +14,11 @@
 #   4  the systemd payload boots; Run works there too (exit 3, stdin, user)
 #   4b MachinePath, Timestamp and OSRelease from machined; GetHostKey read
 #      beneath the root (a link out of it is not followed)
+#   4c OpenShell and OpenLogin on the systemd payload: id's output comes back
+#      on the PTY (root, alice, the container object), root's login shell
+#      takes input, a getty prints its login prompt; NoSystemBus on the
+#      busybox payload; NotRunning, NoSuchContainer, InvalidArgument; the
+#      allowed, denied and challenged users on both actions
 #   5  benchmark (printed, not checked): Run of true against
 #      systemd-run -M --wait --pipe and nsenter; 100 MB through Run vs cat
 #
@@ -26,7 +31,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 source "$HERE/lib.sh"
 sandbox_test_begin exec
 # What the checked functions read besides lib.sh's variables.
-BOUNDED_VARS+=(C B S OK WANT HERE REPO N NC_RUN)
+BOUNDED_VARS+=(C B S OK WANT HERE REPO N NC_RUN NC_PTY)
 
 # ------------------------------------------------------------- helpers ---
 create_ok() { # NAME SYSTEM [COUNT KEY TYPE VALUE...]: COUNT more spec entries
@@ -107,6 +112,9 @@ chmod 0711 "$WORK"
 NC_RUN=$WORK/nc-run
 check "nc-run builds" gcc -O2 -Wall -Werror -o "$NC_RUN" "$HERE/payload/nc-run.c" -lsystemd
 chmod 0755 "$NC_RUN"
+NC_PTY=$WORK/nc-pty
+check "nc-pty builds" gcc -O2 -Wall -Werror -o "$NC_PTY" "$HERE/payload/nc-pty.c" -lsystemd
+chmod 0755 "$NC_PTY"
 
 # ------------------------------------------------------------ scenario 1 ---
 scenario "1  Run on the busybox payload"
@@ -260,6 +268,7 @@ sd_start() {
 }
 check "Start $S (systemd boots; READY)" sd_start
 check "the init of $S is systemd (sd_booted: /run/systemd/system)" expect_stdout $S "systemd" -- /bin/sh -c "test -d /run/systemd/system && echo systemd"
+check "the systemd of $S runs on cgroup v2, as the host (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY)" expect_stdout $S "cgroup2fs" -- /usr/bin/stat -fc %T /sys/fs/cgroup
 check "Run sh -c 'exit 3' on $S answers 3" expect_run $S "ii 3 0" -- /bin/sh -c 'exit 3'
 sd_stdin() {
     local out
@@ -322,6 +331,72 @@ check "a host key that links out of the root is not followed (IOError)" host_key
 check "GetHostKey of a container without one -> IOError" host_key_error $S "$ERR.IOError"
 check "GetHostKey of nosuch -> NoSuchContainer" host_key_error nosuch "$ERR.NoSuchContainer"
 
+# ----------------------------------------------------------- scenario 4c ---
+scenario "4c OpenShell and OpenLogin: a terminal in the container"
+# pty_has UID TEXT NC-PTY-ARGS...: nc-pty as UID (0: root) sees TEXT on the
+# terminal; what came back is in the log.
+pty_has() {
+    local uid=$1 want=$2 out rc=0
+    shift 2
+    local -a cmd=("$NC_PTY" --timeout 15000 --expect "$want" "$@")
+    if ((uid == 0)); then out=$(in_sb "${cmd[@]}" 2>&1 </dev/null) || rc=$?; else out=$(as_user "$uid" "${cmd[@]}" 2>&1 </dev/null) || rc=$?; fi
+    printf '%s\n' "$out" | tr -d '\r' | head -c 2000
+    ((rc == 0)) && has -F "$want" <<<"$out" && return 0
+    # Why not: the container's own view of its shell and getty units.
+    run_cmd $S -- /bin/sh -c 'journalctl --no-pager -n 30 -u "container-shell@*" -u "container-getty@*" 2>&1' 3>&1 | head -40
+    return 1
+}
+# pty_error ERROR UID NC-PTY-ARGS...: the call fails with the D-Bus error ERROR.
+pty_error() {
+    local want=$1 uid=$2 out rc=0
+    shift 2
+    local -a cmd=("$NC_PTY" --no-interactive --timeout 2000 "$@")
+    if ((uid == 0)); then out=$(in_sb "${cmd[@]}" 2>&1 </dev/null) || rc=$?; else out=$(as_user "$uid" "${cmd[@]}" 2>&1 </dev/null) || rc=$?; fi
+    echo "$out"
+    ((rc == 1)) || { echo "expected $want (exit 1), nc-pty exited $rc"; return 1; }
+    has -F "ERROR $want:" <<<"$out"
+}
+check "OpenShell id as root on $S: the output comes back on the PTY" pty_has 0 "uid=0(root)" shell $S root /usr/bin/id
+check "OpenShell id as alice on $S runs as alice" pty_has 0 "uid=1234(alice)" shell $S alice /usr/bin/id
+check "OpenShell through the container object" pty_has 0 "OBJ-OK" --object shell $S "" /bin/sh sh -c 'echo OBJ-OK'
+check "root login (OpenShell as root, the login shell) takes input" \
+    pty_has 0 "SHELL-42" --send $'echo SHELL-$((6*7))\nexit\n' shell $S root ""
+check "OpenLogin on $S reaches a login prompt" pty_has 0 "login:" login $S
+check "OpenLogin through the container object" pty_has 0 "login:" --object login $S
+check "OpenShell on the busybox payload -> NoSystemBus" pty_error "$ERR.NoSystemBus" 0 shell $C root /bin/sh
+check "OpenLogin on the busybox payload -> NoSystemBus" pty_error "$ERR.NoSystemBus" 0 login $C
+check "OpenShell with a relative program -> InvalidArgument" pty_error "$ERR.InvalidArgument" 0 shell $S root bin/sh
+check "OpenShell as a user that is not a name -> InvalidArgument" pty_error "$ERR.InvalidArgument" 0 shell $S 'a:b' /bin/sh
+check "OpenShell on nosuch -> NoSuchContainer" pty_error "$ERR.NoSuchContainer" 0 shell nosuch root /bin/sh
+check "OpenLogin on nosuch -> NoSuchContainer" pty_error "$ERR.NoSuchContainer" 0 login nosuch
+check "nc-allowed OpenShell works" pty_has "$U_ALLOWED" "uid=0(root)" shell $S root /usr/bin/id
+check "nc-allowed OpenLogin works" pty_has "$U_ALLOWED" "login:" login $S
+check "nc-denied OpenShell -> AccessDenied" pty_error "$DBUS_ERR.AccessDenied" "$U_DENIED" shell $S root /usr/bin/id
+check "nc-denied OpenLogin -> AccessDenied" pty_error "$DBUS_ERR.AccessDenied" "$U_DENIED" login $S
+check "nc-challenged OpenShell -> InteractiveAuthorizationRequired" \
+    pty_error "$DBUS_ERR.InteractiveAuthorizationRequired" "$U_CHALLENGED" shell $S root /usr/bin/id
+check "nc-challenged OpenLogin -> InteractiveAuthorizationRequired" \
+    pty_error "$DBUS_ERR.InteractiveAuthorizationRequired" "$U_CHALLENGED" login $S
+# getty_units N: N container-getty@ units run in $S.
+getty_units() {
+    local out n
+    out=$(run_cmd $S -- /bin/sh -c 'systemctl list-units --no-legend --plain --state=running "container-getty@*" | wc -l' 3>"$WORK/units.out") || { echo "$out"; return 1; }
+    n=$(cat "$WORK/units.out")
+    echo "container-getty units running in $S: $n"
+    [[ $n == "$1" ]]
+}
+# A getty runs while its caller holds the master, and ends when it lets go.
+getty_follows_master() {
+    local pid
+    poll 10000 getty_units 0 || return 1
+    in_sb "$NC_PTY" --timeout 4000 login $S >/dev/null 2>&1 </dev/null &
+    pid=$!
+    poll 4000 getty_units 1 || { wait "$pid"; return 1; }
+    wait "$pid" || return 1
+    poll 10000 getty_units 0
+}
+check "a getty runs while the caller holds the PTY, and ends when it closes it" getty_follows_master
+
 # ------------------------------------------------------------ scenario 5 ---
 scenario "5  benchmark (printed)"
 N=${EXEC_BENCH_N:-30}
@@ -370,4 +445,6 @@ machine_gone() { # NAME: MachinePath /, Timestamp 0, OSRelease empty
     [[ $p == / && $t == 0 && $o == 0 ]]
 }
 check "the stopped $S: MachinePath /, Timestamp 0, OSRelease empty" machine_gone $S
+check "OpenShell on the stopped $S -> NotRunning" pty_error "$ERR.NotRunning" 0 shell $S root /usr/bin/id
+check "OpenLogin on the stopped $S -> NotRunning" pty_error "$ERR.NotRunning" 0 login $S
 exit 0

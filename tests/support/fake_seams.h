@@ -5,6 +5,9 @@
 // answers later, on a Deferred loop, as the real event loop would.
 #include "container_manager.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <deque>
 #include <filesystem>
@@ -159,11 +162,40 @@ struct FakeMachines final : MachineRegistry {
                           Callback<std::map<std::string, std::string>> done) override {
         loop.post([this, name, done] { done(osRelease[name]); });
     }
+    void openShell(const std::string& name, const ShellRequest& request,
+                   Callback<MachineTerminal> done) override {
+        shells.emplace_back(name, request);
+        answerTerminal(name, done);
+    }
+    void openLogin(const std::string& name, Callback<MachineTerminal> done) override {
+        logins.push_back(name);
+        answerTerminal(name, done);
+    }
     void watchMachines(std::function<void(const std::string&, bool)> onChange) override {
         watcher = std::move(onChange);
     }
+    // A terminal: the read end of a pipe stands in for the PTY's master.
+    void answerTerminal(const std::string& name, const Callback<MachineTerminal>& done) {
+        loop.post([this, name, done] {
+            if (auto error = terminalErrors.find(name); error != terminalErrors.end()) {
+                done(error->second);
+                return;
+            }
+            int ends[2] = {-1, -1};
+            if (::pipe2(ends, O_CLOEXEC) != 0) {
+                done(ContainerError(ErrorCode::Failed, "pipe2 failed"));
+                return;
+            }
+            ::close(ends[1]);
+            done(MachineTerminal{std::make_shared<UniqueFd>(ends[0]), "/dev/pts/" + std::to_string(ptys++)});
+        });
+    }
 
     Deferred& loop;
+    std::vector<std::pair<std::string, ShellRequest>> shells;
+    std::vector<std::string> logins;
+    std::map<std::string, ContainerError> terminalErrors;
+    int ptys = 0;
     std::map<std::string, MachineInfo> machines;
     std::vector<std::string> terminated;
     std::map<std::string, std::vector<std::string>> addresses;

@@ -10,7 +10,10 @@
 #   root:   prepares a container's ROOT before its first Start with the
 #           merged-usr links bin, sbin, lib and lib64, an etc/os-release,
 #           passwd and group for root and the test user alice (uid 1234),
-#           and an empty machine-id.
+#           an empty machine-id, and PAM's "login" and "other" services
+#           (machined's shells run with PAMName=login, as on NixOS): account
+#           and session allowed, password authentication refused (nobody
+#           logs in by password here; the tests only reach the prompt).
 set -euo pipefail
 usage() { echo "usage: $0 system STORE_DIR NAME | root ROOT" >&2; exit 2; }
 absolute() { [[ $1 == /* && $1 != / ]] || { echo "make-systemd-root: '$1' must be an absolute path other than /" >&2; exit 2; }; }
@@ -48,7 +51,11 @@ root)
     printf 'root:x:0:0:root:/root:/bin/sh\nalice:x:1234:1234:alice:/:/bin/sh\n' >"$root/etc/passwd"
     printf 'root:x:0:\nalice:x:1234:\n' >"$root/etc/group"
     : >"$root/etc/machine-id"
-    chmod 0644 "$root/etc/os-release" "$root/etc/passwd" "$root/etc/group" "$root/etc/machine-id"
+    mkdir -p "$root/etc/pam.d"
+    for service in login other; do
+        printf 'auth required pam_deny.so\naccount required pam_permit.so\npassword required pam_deny.so\nsession required pam_permit.so\n' >"$root/etc/pam.d/$service"
+    done
+    chmod 0644 "$root/etc/os-release" "$root/etc/passwd" "$root/etc/group" "$root/etc/machine-id" "$root/etc/pam.d/"*
     ;;
 *) usage ;;
 esac
