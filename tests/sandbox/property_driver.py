@@ -40,7 +40,10 @@ MGR_IF = "org.nixos.Containers"
 CT_IF = "org.nixos.Containers.Container"
 ERR = "org.nixos.Containers.Error."
 # Container properties that are not spec keys.
-NOT_SPEC = {"Name", "State", "Declarative", "Unit", "Leader", "HostInterface", "RootDirectory", "Addresses"}
+# Create's doc lists the spec keys ("  Key sig: ..." or "  Key sig, Other sig: ..."),
+# as tests/unit/spec_keys_test.cpp holds the registry to it.
+MANAGER_XML = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "interfaces",
+                           "org.nixos.Containers.xml")
 # Where the service mounts things itself (validation.cpp's kReservedMounts).
 RESERVED = ["/nix/store", "/nix/var/nix/db", "/nix/var/nix/daemon-socket", "/nix/var/nix/profiles",
             "/nix/var/nix/gcroots"]
@@ -390,10 +393,24 @@ def verify(run_, label, name, spec, fx):
                        inside)
 
 
+def documented_spec_keys():
+    """The keys Create's doc lists, from the interface file."""
+    with open(MANAGER_XML, encoding="utf-8") as f:
+        xml = f.read()
+    start = xml.index('<method name="Create">')
+    doc = xml[start:xml.index("</method>", start)]
+    keys = set()
+    for line in re.findall(r"\n\s+(\w+ [a-z(){}]+(?:, \w+ [a-z(){}]+)*):", doc):
+        keys.update(name for name, _ in re.findall(r"(\w+) ([a-z(){}]+)", line))
+    return keys
+
+
 def spec_keys(witness):
     """The spec keys and their D-Bus types: the Container interface's
-    properties (one per row of the key registry, spec_keys.cpp) but the state
-    ones, as the live service introspects them on WITNESS's object."""
+    properties that Create's doc lists as keys (the others are the
+    container's live state), as the live service introspects them on
+    WITNESS's object."""
+    documented = documented_spec_keys()
     rc, out = run("busctl", "introspect", "--xml-interface", BUS, opath(witness))
     if rc != 0:
         raise SystemExit("property: cannot introspect %s: %s" % (opath(witness), out))
@@ -401,7 +418,7 @@ def spec_keys(witness):
     for iface in ET.fromstring(out).iter("interface"):
         if iface.get("name") == CT_IF:
             for p in iface.iter("property"):
-                if p.get("name") not in NOT_SPEC:
+                if p.get("name") in documented:
                     keys[p.get("name")] = p.get("type")
     if not keys:
         raise SystemExit("property: no spec keys in the introspection of %s" % opath(witness))
