@@ -15,6 +15,8 @@
 #   4  login and root-login through a pseudo-terminal, on the payload that
 #      boots real systemd (^]^]^] ends a login)
 #   5  a script written for the old tool runs unchanged
+#   (2 also: -H through ssh and systemd-stdio-bridge, with an ssh that
+#   only stands in for the network; bash completion of verbs and names)
 #
 # Runs as root (exit 77 otherwise). The last line is "N passed, M failed".
 # shellcheck disable=SC2016,SC2317
@@ -185,6 +187,29 @@ watch_states() {
     return $ok
 }
 check "watch prints state changes live (starting, running, stopped)" watch_states
+remote_host() {
+    # sd-bus reaches HOST as busctl -H does: "ssh -xT -- HOST
+    # systemd-stdio-bridge". This ssh stands in for the network only: it logs
+    # the host it was asked for and runs the bridge here.
+    mkdir -p "$WORK/fake-ssh"
+    printf '#!/bin/sh\necho "ssh $*" >>%s/fake-ssh/calls\nwhile [ "$1" != -- ]; do shift; done\nshift 2\nexec "$@"\n' "$WORK" >"$WORK/fake-ssh/ssh"
+    chmod 0755 "$WORK/fake-ssh/ssh"
+    local out
+    out=$(in_sb env PATH="$WORK/fake-ssh:/usr/bin:/bin" "$NC" -H root@far.example list) || { echo "$out"; return 1; }
+    echo "list over -H: $(tr '\n' ' ' <<<"$out"); ssh calls: $(cat "$WORK/fake-ssh/calls")"
+    has -Fx addr <<<"$out" && has -F -- "-- root@far.example systemd-stdio-bridge" "$WORK/fake-ssh/calls"
+}
+check "-H USER@HOST reaches the service through ssh and systemd-stdio-bridge" remote_host
+completion() {
+    local verbs names
+    verbs=$(in_sb env PATH="$DIR/prefix/bin:/usr/bin:/bin" bash -c 'source "$1"; COMP_WORDS=(nixos-container st); COMP_CWORD=1; _nixos_container; echo "${COMPREPLY[*]}"' \
+        complete "$DIR/prefix/share/bash-completion/completions/nixos-container")
+    names=$(in_sb env PATH="$DIR/prefix/bin:/usr/bin:/bin" bash -c 'source "$1"; COMP_WORDS=(nixos-container start ad); COMP_CWORD=2; _nixos_container; echo "${COMPREPLY[*]}"' \
+        complete "$DIR/prefix/share/bash-completion/completions/nixos-container")
+    echo "verbs for 'st': '$verbs'; names for 'start ad': '$names'"
+    [[ $verbs == "start stop status" && $names == addr ]]
+}
+check "bash completion: verbs, and container names from the service" completion
 check "start nosuch: exit 3 (no such container)" expect_exit 3 "nosuch" start nosuch
 check "an unknown verb: exit 2" expect_exit 2 "unknown action 'frobnicate'" frobnicate x
 check "no verb: exit 2" expect_exit 2 "no action specified"
