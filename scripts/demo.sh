@@ -128,6 +128,13 @@ root=$("$SANDBOX" exec "$DIR" busctl get-property org.nixos.Containers "$OBJ" or
 echo "The container's own output (its root is $root on the host):"
 run cat "$root/var/log/payload.log"
 
+bold "The same container through the nixos-container CLI (a client of the bus, installed beside the service)"
+NC=$DIR/prefix/bin/nixos-container
+inside "$NC" list
+inside "$NC" status "$NAME"
+inside "$NC" run "$NAME" -- "$SYSTEM/bin/sh" -c 'echo "hello from inside $(hostname)"'
+inside "$NC" show "$NAME"
+
 bold "Reload (runs SYSTEM/bin/switch-to-configuration test inside)"
 inside busctl --timeout=120 call "${BUS[@]}" Reload s "$NAME"
 run cat "$root/var/log/switch.log"

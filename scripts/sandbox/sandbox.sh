@@ -428,7 +428,8 @@ install_project() {
     for f in libexec/nixos-containersd lib/systemd/system/nixos-containers.service \
         share/dbus-1/system-services/org.nixos.Containers.service \
         share/dbus-1/system.d/org.nixos.Containers.conf \
-        share/polkit-1/actions/org.nixos.containers.policy; do
+        share/polkit-1/actions/org.nixos.containers.policy bin/nixos-container \
+        share/man/man1/nixos-container.1 share/bash-completion/completions/nixos-container; do
         [[ -e $dir/prefix/$f ]] || missing+=("$f")
     done
     ((${#missing[@]} == 0)) || die "cmake --install did not produce: ${missing[*]} (under $dir/prefix)"

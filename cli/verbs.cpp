@@ -1,0 +1,480 @@
+#include "command_line.h"
+
+#include "bus_client.h"
+#include "terminal.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <nlohmann/json.hpp>
+
+#include <climits>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <mutex>
+
+namespace nixos_containers::cli {
+
+namespace {
+
+using Spec = std::map<std::string, sdbus::Variant>;
+constexpr const char* kContainerInterface = "org.nixos.Containers.Container";
+constexpr const char* kAlreadyExists = "org.nixos.Containers.Error.AlreadyExists";
+constexpr const char* kNoSuchContainer = "org.nixos.Containers.Error.NoSuchContainer";
+
+const std::string& containerName(const Options& options) {
+    if (options.words.size() < 2 || options.words[1] == "--") {
+        throw CliError{kExitUsage, "no container name specified"};
+    }
+    return options.words[1];
+}
+
+void noMoreWords(const Options& options, std::size_t expected) {
+    if (options.words.size() > expected) {
+        throw CliError{kExitUsage, "unexpected argument '" + options.words[expected] + "'"};
+    }
+}
+
+// A property of the container NAME (through its object).
+template <typename T>
+T containerProperty(BusClient& bus, const std::string& name, const std::string& property) {
+    return onBus([&]() -> T {
+        const auto path = bus.manager().GetContainer(name);
+        auto proxy = bus.objectProxy(path);
+        proxy->finishRegistration();
+        sdbus::Variant value = proxy->getProperty(property).onInterface(kContainerInterface);
+        return value.get<T>();
+    });
+}
+
+// The flags the service cannot carry yet, refused by name.
+void refuseUncarried(const Options& options) {
+    if (!options.nixFlags.empty()) {
+        throw CliError{kExitUsage,
+                       "option '" + options.nixFlags.front() +
+                           "' is not carried by the service yet: build the system with nix and pass "
+                           "--system-path"};
+    }
+    if (options.nixosPath) {
+        throw CliError{kExitUsage,
+                       "option '--nixos-path' is not carried by the service yet: build the system "
+                       "with nix and pass --system-path"};
+    }
+}
+
+// The source keys of a create or update, from the flags.
+Spec sourceSpec(const Options& options) {
+    refuseUncarried(options);
+    if (options.config && options.configFile) {
+        throw CliError{kExitUsage,
+                       "--config and --config-file are mutually incompatible; give one or the other"};
+    }
+    Spec spec;
+    if (options.systemPath) {
+        spec["SystemPath"] = *options.systemPath;
+    }
+    if (options.config) {
+        spec["Config"] = *options.config;
+    }
+    if (options.configFile) {
+        // The service reads the file: a path relative to here means nothing there.
+        char resolved[PATH_MAX];
+        if (::realpath(options.configFile->c_str(), resolved) == nullptr) {
+            throw CliError{kExitUsage, "cannot resolve --config-file '" + *options.configFile + "'"};
+        }
+        spec["ConfigFile"] = std::string(resolved);
+    }
+    if (options.flake) {
+        // The old tool's default attribute: nixosConfigurations.container.
+        spec["Flake"] =
+            options.flake->find('#') == std::string::npos ? *options.flake + "#container" : *options.flake;
+    }
+    return spec;
+}
+
+// "[PROTO:]HOST[:CONTAINER]", comma-separated, as nspawn's --port.
+std::vector<sdbus::Struct<std::string, std::uint16_t, std::uint16_t>> parsePorts(const std::string& text) {
+    std::vector<sdbus::Struct<std::string, std::uint16_t, std::uint16_t>> ports;
+    auto number = [&text](const std::string& word) -> std::uint16_t {
+        char* end = nullptr;
+        auto value = std::strtoul(word.c_str(), &end, 10);
+        if (word.empty() || *end != '\0' || value == 0 || value > 65535) {
+            throw CliError{kExitUsage, "--port '" + text + "': '" + word + "' is not a port"};
+        }
+        return static_cast<std::uint16_t>(value);
+    };
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        auto comma = text.find(',', start);
+        std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        std::vector<std::string> parts;
+        std::size_t from = 0;
+        for (auto colon = item.find(':');; colon = item.find(':', from)) {
+            parts.push_back(item.substr(from, colon == std::string::npos ? std::string::npos : colon - from));
+            if (colon == std::string::npos) {
+                break;
+            }
+            from = colon + 1;
+        }
+        std::string protocol = "tcp";
+        if (!parts.empty() && (parts[0] == "tcp" || parts[0] == "udp")) {
+            protocol = parts[0];
+            parts.erase(parts.begin());
+        }
+        if (parts.empty() || parts.size() > 2) {
+            throw CliError{kExitUsage,
+                           "--port '" + text + "': '" + item + "' is not [PROTO:]HOST[:CONTAINER]"};
+        }
+        auto host = number(parts[0]);
+        ports.emplace_back(protocol, host, parts.size() == 2 ? number(parts[1]) : host);
+        if (comma == std::string::npos) {
+            break;
+        }
+        start = comma + 1;
+    }
+    return ports;
+}
+
+// Build output as it comes: a progress line on a terminal, plain lines in a pipe.
+class BuildLog {
+public:
+    explicit BuildLog(BusClient& bus) : bus_(bus), terminal_(::isatty(STDERR_FILENO) == 1) {
+        bus_.manager().onBuildLine = [this](const std::string& name, const std::string& line) {
+            std::lock_guard lock(mutex_);
+            if (!name_.empty() && name != name_) {
+                return;
+            }
+            if (!terminal_) {
+                std::cerr << line << "\n";
+                return;
+            }
+            winsize size{};
+            std::size_t width =
+                ::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 10 ? size.ws_col : 80;
+            std::string shown = "building " + name + ": " + line;
+            if (shown.size() >= width) {
+                shown.resize(width - 1);
+            }
+            std::cerr << "\r\033[K" << shown << std::flush;
+            shown_ = true;
+        };
+        bus_.connection().enterEventLoopAsync();
+    }
+    ~BuildLog() {
+        bus_.connection().leaveEventLoop();
+        bus_.manager().onBuildLine = nullptr;
+        if (shown_) {
+            std::cerr << "\r\033[K" << std::flush;
+        }
+    }
+    BuildLog(const BuildLog&) = delete;
+    BuildLog& operator=(const BuildLog&) = delete;
+    void follow(const std::string& name) {
+        std::lock_guard lock(mutex_);
+        name_ = name;
+    }
+
+private:
+    BusClient& bus_;
+    bool terminal_;
+    bool shown_ = false;
+    std::string name_;
+    std::mutex mutex_;
+};
+
+std::string withoutPrefix(const std::string& address) {
+    return address.substr(0, address.find('/'));
+}
+
+int list(BusClient& bus, const Options& options) {
+    noMoreWords(options, 1);
+    auto rows = onBus([&] { return bus.manager().List(); });
+    if (options.json) {
+        auto out = nlohmann::json::array();
+        for (const auto& row : rows) {
+            out.push_back({{"name", row.get<0>()},
+                           {"state", row.get<1>()},
+                           {"declarative", row.get<2>()},
+                           {"object", std::string(row.get<3>())}});
+        }
+        std::cout << out.dump(2) << "\n";
+        return kExitOk;
+    }
+    for (const auto& row : rows) {
+        std::cout << row.get<0>() << "\n";
+    }
+    return kExitOk;
+}
+
+int create(BusClient& bus, const Options& options) {
+    auto name = containerName(options);
+    noMoreWords(options, 2);
+    if (options.hostAddress.has_value() != options.localAddress.has_value()) {
+        throw CliError{kExitUsage, "with --host-address set, --local-address is required as well"};
+    }
+    Spec spec = sourceSpec(options);
+    if (spec.empty()) {
+        // The old tool builds <nixpkgs/nixos> with no configuration of its own.
+        spec["Config"] = std::string("# made by nixos-container create without a configuration\n");
+    }
+    spec["PrivateNetwork"] = true;
+    if (options.bridge) {
+        spec["HostBridge"] = *options.bridge;
+    }
+    if (options.hostAddress) {
+        spec["HostAddress"] = *options.hostAddress;
+        spec["LocalAddress"] = *options.localAddress;
+    }
+    if (options.port) {
+        spec["ForwardPorts"] = parsePorts(*options.port);
+    }
+    if (options.autoStart) {
+        spec["AutoStart"] = true;
+    }
+    bus.startAgentIfUseful();
+    BuildLog log(bus);
+    const std::string base = name;
+    for (int attempt = 0;; ++attempt) {
+        log.follow(name);
+        try {
+            bus.manager().Create(name, spec);
+            break;
+        } catch (const sdbus::Error& error) {
+            if (!options.ensureUniqueName || error.getName() != kAlreadyExists || attempt > 10000) {
+                throw CliError{exitCodeOf(error.getName()), error.getMessage()};
+            }
+            name = base + "-" + std::to_string(attempt);
+        }
+    }
+    auto host = containerProperty<std::string>(bus, name, "HostAddress");
+    auto local = containerProperty<std::string>(bus, name, "LocalAddress");
+    if (!host.empty() && !local.empty()) {
+        std::cerr << "host IP is " << withoutPrefix(host) << ", container IP is " << withoutPrefix(local)
+                  << "\n";
+    }
+    if (options.ensureUniqueName) {
+        std::cout << name << "\n";
+    }
+    return kExitOk;
+}
+
+int destroy(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    bus.startAgentIfUseful();
+    try {
+        bus.manager().Destroy(name);
+    } catch (const sdbus::Error& error) {
+        // As the old tool: destroying what is not there is no error.
+        if (error.getName() != kNoSuchContainer) {
+            throw CliError{exitCodeOf(error.getName()), error.getMessage()};
+        }
+    }
+    return kExitOk;
+}
+
+template <void (org::nixos::Containers_proxy::*Method)(const std::string&)>
+int simpleVerb(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    bus.startAgentIfUseful();
+    onBus([&] { (bus.manager().*Method)(name); });
+    return kExitOk;
+}
+
+int status(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    try {
+        auto state = containerProperty<std::string>(bus, name, "State");
+        std::cout << (state == "running" ? "up" : "down") << "\n";
+    } catch (const CliError& error) {
+        if (error.code != kExitNoSuchContainer) {
+            throw;
+        }
+        std::cout << "gone\n";
+        throw;
+    }
+    return kExitOk;
+}
+
+int update(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    Spec changes = sourceSpec(options);
+    if (changes.empty()) {
+        throw CliError{kExitUsage,
+                       "update needs --system-path, --config, --config-file or --flake: the service "
+                       "rebuilds a container when its source changes"};
+    }
+    const bool running = containerProperty<std::string>(bus, name, "State") == "running";
+    bus.startAgentIfUseful();
+    {
+        BuildLog log(bus);
+        log.follow(name);
+        onBus([&] { bus.manager().Update(name, changes); });
+    }
+    if (running) {
+        std::cerr << "reloading container...\n";
+    }
+    return kExitOk;
+}
+
+std::vector<std::string> terminalEnvironment() {
+    const char* term = std::getenv("TERM");
+    return term != nullptr ? std::vector<std::string>{std::string("TERM=") + term}
+                           : std::vector<std::string>{};
+}
+
+int login(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    bus.startAgentIfUseful();
+    auto [master, path] = onBus([&] { return bus.manager().OpenLogin(name); });
+    attachTerminal(master.get(), name, SessionEnd::EscapeOnly);
+    return kExitOk;
+}
+
+int rootLogin(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    bus.startAgentIfUseful();
+    auto [master, path] =
+        onBus([&] { return bus.manager().OpenShell(name, "root", "", {}, terminalEnvironment()); });
+    attachTerminal(master.get(), name, SessionEnd::Hangup);
+    return kExitOk;
+}
+
+int run(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    std::vector<std::string> command(options.words.begin() + 2, options.words.end());
+    if (!command.empty() && command.front() == "--") {
+        command.erase(command.begin());
+    }
+    if (command.empty()) {
+        throw CliError{kExitUsage, "run needs a command: nixos-container run NAME -- COMMAND [ARGS...]"};
+    }
+    bus.startAgentIfUseful();
+    auto [status, signal] = onBus([&] {
+        return bus.manager().Run(name, command, {}, sdbus::UnixFd(STDIN_FILENO), sdbus::UnixFd(STDOUT_FILENO),
+                                 sdbus::UnixFd(STDERR_FILENO));
+    });
+    return signal != 0 ? 128 + signal : status;
+}
+
+int showIp(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    auto address = containerProperty<std::string>(bus, name, "LocalAddress");
+    if (address.empty()) {
+        address = containerProperty<std::string>(bus, name, "LocalAddress6");
+    }
+    if (address.empty()) {
+        throw CliError{kExitFailed, "cannot get IP address of container '" + name + "': it has none"};
+    }
+    std::cout << withoutPrefix(address) << "\n";
+    return kExitOk;
+}
+
+int showHostKey(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    std::cout << onBus([&] { return bus.manager().GetHostKey(name); });
+    return kExitOk;
+}
+
+int show(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    auto text = onBus([&] { return bus.manager().Inspect(name); });
+    auto json = nlohmann::json::parse(text);
+    if (options.json) {
+        std::cout << json.dump(2) << "\n";
+        return kExitOk;
+    }
+    for (const auto& [key, value] : json.items()) {
+        std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
+    }
+    return kExitOk;
+}
+
+// watch: a line per state change, from each container's PropertiesChanged.
+int watch(BusClient& bus, const Options& options) {
+    noMoreWords(options, 1);
+    std::map<std::string, std::unique_ptr<sdbus::IProxy>> objects;
+    auto follow = [&](const std::string& name, const std::string& path) {
+        auto proxy = bus.objectProxy(path);
+        proxy->uponSignal("PropertiesChanged")
+            .onInterface("org.freedesktop.DBus.Properties")
+            .call([name](const std::string&, const std::map<std::string, sdbus::Variant>& changed,
+                         const std::vector<std::string>&) {
+                if (auto state = changed.find("State"); state != changed.end()) {
+                    std::cout << name << " " << state->second.get<std::string>() << std::endl;
+                }
+            });
+        proxy->finishRegistration();
+        objects[name] = std::move(proxy);
+    };
+    bus.manager().onContainerChange = [&](const std::string& name, bool added) {
+        std::cout << name << (added ? " created" : " removed") << std::endl;
+        if (added) {
+            follow(name, onBus([&] { return std::string(bus.manager().GetContainer(name)); }));
+        } else {
+            objects.erase(name);
+        }
+    };
+    for (const auto& row : onBus([&] { return bus.manager().List(); })) {
+        std::cout << row.get<0>() << " " << row.get<1>() << std::endl;
+        follow(row.get<0>(), row.get<3>());
+    }
+    bus.connection().enterEventLoop();
+    return kExitOk;
+}
+
+}  // namespace
+
+const std::vector<VerbRow>& verbTable() {
+    static const std::vector<VerbRow> kVerbs = {
+        {"list", "[--json]",
+         "Print the name of every container, one a line (with --json: name, state, "
+         "declarative and object path).",
+         list},
+        {"create",
+         "NAME [--system-path PATH | --config TEXT | --config-file FILE | --flake URI] [--auto-start] "
+         "[--bridge IFACE] [--port PORTS] [--host-address ADDR --local-address ADDR] "
+         "[--ensure-unique-name]",
+         "Create a container. Without addresses or --bridge it gets a private network with a free "
+         "10.233.N.1/10.233.N.2 pair; \"host IP is ..., container IP is ...\" goes to stderr. With "
+         "--ensure-unique-name, NAME-0, NAME-1... is tried until one is free, and the name chosen is "
+         "printed.",
+         create},
+        {"destroy", "NAME", "Stop the container and remove it; a container that does not exist is no error.",
+         destroy},
+        {"start", "NAME", "Start the container; returns once it is ready.",
+         simpleVerb<&org::nixos::Containers_proxy::Start>},
+        {"stop", "NAME", "Stop the container (its init is asked to shut down).",
+         simpleVerb<&org::nixos::Containers_proxy::Stop>},
+        {"restart", "NAME", "Stop, then start the container.",
+         simpleVerb<&org::nixos::Containers_proxy::Restart>},
+        {"terminate", "NAME", "Kill the container at once.",
+         simpleVerb<&org::nixos::Containers_proxy::Terminate>},
+        {"status", "NAME", "Print up, down, or gone (then exit 3).", status},
+        {"update", "NAME [--system-path PATH | --config TEXT | --config-file FILE | --flake URI]",
+         "Rebuild the container from the source given (or its own) and reload it if it runs.", update},
+        {"login", "NAME", "Attach the terminal to a login prompt of the container (it needs systemd inside).",
+         login},
+        {"root-login", "NAME",
+         "Attach the terminal to a root shell of the container (it needs systemd inside).", rootLogin},
+        {"run", "NAME -- COMMAND [ARGS...]",
+         "Run COMMAND in the container with this terminal's stdin, stdout and stderr; exit with its status "
+         "(128+N when signal N killed it).",
+         run},
+        {"show-ip", "NAME", "Print the container's address.", showIp},
+        {"show-host-key", "NAME", "Print the container's SSH host public key.", showHostKey},
+        {"show", "NAME [--json]", "Print everything the service knows of the container.", show},
+        {"watch", "", "Print state changes of every container as they happen, until interrupted.", watch},
+    };
+    return kVerbs;
+}
+
+}  // namespace nixos_containers::cli

@@ -1,0 +1,97 @@
+// The CLI's command line (cli/command_line.cpp, cli/verbs.cpp): parsed as
+// the old tool parsed it, and --help, the man page and the completion words
+// all derived from the same rows.
+#include "bus_client.h"
+#include "command_line.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace nixos_containers::cli {
+namespace {
+
+Options parse(std::vector<std::string> words) {
+    words.insert(words.begin(), "nixos-container");
+    std::vector<char*> argv;
+    for (auto& word : words) {
+        argv.push_back(word.data());
+    }
+    return parseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(CliCommandLine, FlagsGoAnywhereAndDashDashEndsThem) {
+    auto options = parse({"create", "--system-path", "/nix/store/x", "web", "--auto-start", "--port=80:8080"});
+    EXPECT_EQ(options.words, (std::vector<std::string>{"create", "web"}));
+    EXPECT_EQ(options.systemPath, "/nix/store/x");
+    EXPECT_EQ(options.port, "80:8080");
+    EXPECT_TRUE(options.autoStart);
+    auto run = parse({"run", "web", "--", "ls", "--all", "-l"});
+    EXPECT_EQ(run.words, (std::vector<std::string>{"run", "web", "--", "ls", "--all", "-l"}));
+    auto host = parse({"-H", "alice@far", "list", "--no-ask-password"});
+    EXPECT_EQ(host.host, "alice@far");
+    EXPECT_FALSE(host.askPassword);
+}
+
+TEST(CliCommandLine, NixPassThroughFlagsAreKeptWithTheirValues) {
+    auto options = parse({"update", "web", "--option", "cores", "4", "--impure", "--override-input", "a", "b"});
+    EXPECT_EQ(options.nixFlags,
+              (std::vector<std::string>{"--option", "cores", "4", "--impure", "--override-input", "a", "b"}));
+    EXPECT_EQ(options.words, (std::vector<std::string>{"update", "web"}));
+}
+
+TEST(CliCommandLine, BadFlagsAreUsageErrors) {
+    for (const auto& words : std::vector<std::vector<std::string>>{
+             {"list", "--frobnicate"}, {"create", "web", "--config"}, {"list", "--json=yes"}, {"run", "-x"}}) {
+        try {
+            parse(words);
+            ADD_FAILURE() << words.back() << " was accepted";
+        } catch (const CliError& error) {
+            EXPECT_EQ(error.code, kExitUsage) << error.message;
+        }
+    }
+}
+
+TEST(CliCommandLine, HelpManPageAndCompletionComeFromTheRows) {
+    const auto help = helpText();
+    const auto man = manPage();
+    const auto verbs = completionWords("verbs");
+    const auto flags = completionWords("flags");
+    ASSERT_GE(verbTable().size(), 14U);
+    for (const auto& verb : verbTable()) {
+        EXPECT_NE(verb.handler, nullptr) << verb.name;
+        EXPECT_NE(help.find("  " + std::string(verb.name)), std::string::npos) << verb.name;
+        std::string escaped;
+        for (char c : verb.name) {
+            escaped += c == '-' ? std::string("\\-") : std::string(1, c);
+        }
+        EXPECT_NE(man.find(".B " + escaped), std::string::npos) << verb.name;
+        EXPECT_NE(verbs.find(std::string(verb.name) + "\n"), std::string::npos) << verb.name;
+    }
+    for (const auto& flag : flagTable()) {
+        EXPECT_NE(help.find("--" + std::string(flag.name)), std::string::npos) << flag.name;
+        EXPECT_NE(flags.find("--" + std::string(flag.name) + "\n"), std::string::npos) << flag.name;
+    }
+    // The old tool's verbs are all there.
+    for (const char* old : {"list", "create", "destroy", "start", "stop", "restart", "terminate", "status", "update",
+                            "login", "root-login", "run", "show-ip", "show-host-key"}) {
+        EXPECT_NE(verbs.find(std::string(old) + "\n"), std::string::npos) << old;
+    }
+}
+
+TEST(CliCommandLine, EachErrorClassHasItsExitCode) {
+    EXPECT_EQ(exitCodeOf("org.nixos.Containers.Error.NoSuchContainer"), kExitNoSuchContainer);
+    EXPECT_EQ(exitCodeOf("org.freedesktop.DBus.Error.AccessDenied"), kExitDenied);
+    EXPECT_EQ(exitCodeOf("org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"), kExitDenied);
+    EXPECT_EQ(exitCodeOf("org.nixos.Containers.Error.InvalidArgument"), kExitInvalid);
+    EXPECT_EQ(exitCodeOf("org.nixos.Containers.Error.AlreadyExists"), kExitInvalid);
+    EXPECT_EQ(exitCodeOf("org.nixos.Containers.Error.Busy"), kExitBusy);
+    EXPECT_EQ(exitCodeOf("org.nixos.Containers.Error.NotRunning"), kExitNotRunning);
+    EXPECT_EQ(exitCodeOf("org.nixos.Containers.Error.NoSystemBus"), kExitNotRunning);
+    EXPECT_EQ(exitCodeOf("org.freedesktop.DBus.Error.ServiceUnknown"), kExitUnreachable);
+    EXPECT_EQ(exitCodeOf("org.nixos.Containers.Error.BuildFailed"), kExitFailed);
+}
+
+}  // namespace
+}  // namespace nixos_containers::cli
