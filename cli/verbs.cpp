@@ -303,9 +303,21 @@ int update(BusClient& bus, const Options& options) {
     noMoreWords(options, 2);
     Spec changes = sourceSpec(options);
     if (changes.empty()) {
-        throw CliError{kExitUsage,
-                       "update needs --system-path, --config, --config-file or --flake: the service "
-                       "rebuilds a container when its source changes"};
+        // As the old tool: rebuild from the container's own source. Naming
+        // it again is enough, the service rebuilds whenever a source is set.
+        for (const char* key : {"Flake", "ConfigFile", "Config"}) {
+            auto source = containerProperty<std::string>(bus, name, key);
+            if (!source.empty()) {
+                changes[key] = source;
+                break;
+            }
+        }
+    }
+    if (changes.empty()) {
+        throw CliError{kExitInvalid,
+                       "container '" + name +
+                           "' has no source to rebuild from (it runs a fixed --system-path): give "
+                           "--system-path, --config, --config-file or --flake"};
     }
     const bool running = containerProperty<std::string>(bus, name, "State") == "running";
     bus.startAgentIfUseful();
@@ -460,7 +472,10 @@ const std::vector<VerbRow>& verbTable() {
          simpleVerb<&org::nixos::Containers_proxy::Terminate>},
         {"status", "NAME", "Print up, down, or gone (then exit 3).", status},
         {"update", "NAME [--system-path PATH | --config TEXT | --config-file FILE | --flake URI]",
-         "Rebuild the container from the source given (or its own) and reload it if it runs.", update},
+         "Rebuild the container from the source given, or from its own Config, ConfigFile or Flake, and "
+         "reload "
+         "it if it runs.",
+         update},
         {"login", "NAME", "Attach the terminal to a login prompt of the container (it needs systemd inside).",
          login},
         {"root-login", "NAME",

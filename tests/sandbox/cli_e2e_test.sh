@@ -210,6 +210,7 @@ completion() {
     [[ $verbs == "start stop status" && $names == addr ]]
 }
 check "bash completion: verbs, and container names from the service" completion
+check "update of a --system-path container without a source: exit 5, says why" expect_exit 5 "no source to rebuild from" update addr
 check "start nosuch: exit 3 (no such container)" expect_exit 3 "nosuch" start nosuch
 check "an unknown verb: exit 2" expect_exit 2 "unknown action 'frobnicate'" frobnicate x
 check "no verb: exit 2" expect_exit 2 "no action specified"
