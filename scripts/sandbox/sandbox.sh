@@ -34,7 +34,7 @@ SERVICE_BUS_NAME=org.nixos.Containers
 UP_TIMEOUT_MS=${SANDBOX_UP_TIMEOUT_MS:-15000}
 DOWN_TIMEOUT_MS=${SANDBOX_DOWN_TIMEOUT_MS:-10000}
 # Test identities: name uid (each has a group of the same name and gid).
-TEST_USERS=("nc-allowed 61001" "nc-denied 61002" "nc-challenged 61003")
+TEST_USERS=("nc-allowed 61001" "nc-denied 61002" "nc-challenged 61003" "nc-tenant 61004")
 
 die() { echo "sandbox: error: $*" >&2; exit 1; }
 note() { echo "sandbox: $*" >&2; }
@@ -249,6 +249,10 @@ polkit.addRule(function(action, subject) {
         return polkit.Result.AUTH_ADMIN_KEEP;
     if (subject.user === "nc-denied")
         return polkit.Result.NO;
+    // Delegated as an admin would ("may do every plain action"): host
+    // access is left to the action's defaults (auth_admin).
+    if (subject.user === "nc-tenant" && action.id !== "org.nixos.containers.host-access")
+        return polkit.Result.YES;
     return polkit.Result.NOT_HANDLED;
 });
 EOF
@@ -384,6 +388,8 @@ Environment=NIXOS_CONTAINERS_NIX_BIN_DIR=$dir/nix-bin
 Environment=NIXOS_CONTAINERS_RESOLV_CONF=$dir/resolv.conf
 # Not the host's /etc/systemd/system: its units are not the sandbox's.
 Environment=NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS=$dir/declarative-units
+# Read-only binds from here keep a container confined (tests/sandbox/tenant_test.sh).
+Environment=NIXOS_CONTAINERS_CONFINED_BIND_ROOTS=$dir/shared
 EOF
 }
 
@@ -487,7 +493,7 @@ cmd_up() {
     write_units "$dir" "$with_service"
     write_nix_bin "$dir"
     mkdir -p "$dir/empty" "$dir/etc-containers" "$dir/state" "$dir/runtime" "$dir/profiles" \
-        "$dir/gcroots" "$dir/store" "$dir/nix-state" "$dir/payload" "$dir/declarative-units"
+        "$dir/gcroots" "$dir/store" "$dir/nix-state" "$dir/payload" "$dir/declarative-units" "$dir/shared"
     if [[ -f /etc/resolv.conf ]]; then cp /etc/resolv.conf "$dir/resolv.conf"; else : >"$dir/resolv.conf"; fi
     : >"$dir/console.log"
     # The payloads' READY=1 helper (tests/sandbox/payload/make-system.sh uses

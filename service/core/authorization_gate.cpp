@@ -44,7 +44,9 @@ void AuthorizationGate::authorize(const Caller& caller, const std::string& actio
     details["container"] = container;
     details["verb"] = verb;
     authorizer_.check(caller, actionId, details,
-                      [this, uid = caller.uid, what = actionId + " (" + verb + " '" + container + "')",
+                      [this, uid = caller.uid,
+                       what = actionId + " (" + verb + " '" + container + "'" +
+                              (extra.contains("keys") ? " with " + extra.at("keys") : std::string()) + ")",
                        done = std::move(done)](const Outcome<Authorization>& answer) {
                           if (--pending_[uid] == 0) {
                               pending_.erase(uid);

@@ -175,35 +175,66 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
         done(error);
         return;
     }
-    gate_.authorize(
-        caller, std::string(kCreatePolicy.action), name, std::string(kCreatePolicy.name),
-        [this, caller, name, spec = std::move(spec), done = std::move(done)](const Status& allowed) {
-            if (!allowed.ok()) {
-                done(allowed.error());
-                return;
-            }
-            createContainer(context_, caller, name, spec, done);
-        });
+    auto hostKeys = hostAccessKeys(ContainerSpec{}, spec, settings_);
+    gate_.authorize(caller, std::string(kCreatePolicy.action), name, std::string(kCreatePolicy.name),
+                    [this, caller, name, hostKeys = std::move(hostKeys), spec = std::move(spec),
+                     done = std::move(done)](const Status& allowed) {
+                        if (!allowed.ok()) {
+                            done(allowed.error());
+                            return;
+                        }
+                        authorizeHostAccess(caller, name, kCreatePolicy, hostKeys,
+                                            [this, caller, name, spec, done](const Status& hostAllowed) {
+                                                if (!hostAllowed.ok()) {
+                                                    done(hostAllowed.error());
+                                                    return;
+                                                }
+                                                createContainer(context_, caller, name, spec, done);
+                                            });
+                    });
+}
+
+void ContainerManager::authorizeHostAccess(const Caller& caller, const std::string& name,
+                                           const VerbPolicy& verb, const std::vector<std::string>& keys,
+                                           StatusCallback done) {
+    if (keys.empty()) {
+        done(Done{});
+        return;
+    }
+    std::string named;
+    for (const auto& key : keys) {
+        named += (named.empty() ? "" : ",") + key;
+    }
+    gate_.authorize(caller, std::string(kHostAccessAction), name, std::string(verb.name), std::move(done),
+                    {{"keys", named}});
 }
 
 void ContainerManager::update(const Caller& caller, const std::string& name, SpecPatch patch,
                               StatusCallback done) {
+    std::vector<std::string> hostKeys;
     try {
         // Checked now against the spec as it is, and again when it is applied.
-        (void)updatedSpec(context_, name, patch);
+        hostKeys = hostAccessKeys(registry_.get(name).spec, updatedSpec(context_, name, patch), settings_);
     } catch (const ContainerError& error) {
         done(error);
         return;
     }
-    gate_.authorize(
-        caller, std::string(kUpdatePolicy.action), name, std::string(kUpdatePolicy.name),
-        [this, caller, name, patch = std::move(patch), done = std::move(done)](const Status& allowed) {
-            if (!allowed.ok()) {
-                done(allowed.error());
-                return;
-            }
-            updateContainer(context_, caller, name, patch, done);
-        });
+    gate_.authorize(caller, std::string(kUpdatePolicy.action), name, std::string(kUpdatePolicy.name),
+                    [this, caller, name, hostKeys = std::move(hostKeys), patch = std::move(patch),
+                     done = std::move(done)](const Status& allowed) {
+                        if (!allowed.ok()) {
+                            done(allowed.error());
+                            return;
+                        }
+                        authorizeHostAccess(caller, name, kUpdatePolicy, hostKeys,
+                                            [this, caller, name, patch, done](const Status& hostAllowed) {
+                                                if (!hostAllowed.ok()) {
+                                                    done(hostAllowed.error());
+                                                    return;
+                                                }
+                                                updateContainer(context_, caller, name, patch, done);
+                                            });
+                    });
 }
 
 const Container& ContainerManager::target(const VerbRow& row, const std::string& name) const {

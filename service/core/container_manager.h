@@ -12,6 +12,7 @@
 #include "operation_scheduler.h"
 #include "run_command.h"
 #include "settings.h"
+#include "spec_keys.h"
 #include "spec_patch.h"
 #include "system_seams.h"
 #include "terminal_opener.h"
@@ -93,6 +94,11 @@ private:
                        StatusCallback done) override;
     void finish(const OperationPtr& operation, Status status) override;
 
+    // A create or update whose spec asks for the host (`keys`, from the
+    // registry's asksHost) also needs org.nixos.containers.host-access,
+    // with the keys as the `keys` detail; ok at once when `keys` is empty.
+    void authorizeHostAccess(const Caller& caller, const std::string& name, const VerbPolicy& verb,
+                             const std::vector<std::string>& keys, StatusCallback done);
     // The container `row` acts on; throws NoSuchContainer, or Declarative.
     const Container& target(const VerbRow& row, const std::string& name) const;
     void performAuthorized(const Caller& caller, const VerbRow& row, const std::string& name,

@@ -37,15 +37,22 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
             *target = absolutePath(variable, found->second);
         }
     }
-    if (auto found = environment.find("NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS"); found != environment.end()) {
-        settings.declarativeUnitDirs.clear();
+    const std::map<std::string, std::vector<std::filesystem::path>*> pathLists = {
+        {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", &settings.declarativeUnitDirs},
+        {"NIXOS_CONTAINERS_CONFINED_BIND_ROOTS", &settings.confinedBindRoots},
+    };
+    for (const auto& [variable, target] : pathLists) {
+        auto found = environment.find(variable);
+        if (found == environment.end()) {
+            continue;
+        }
+        target->clear();
         std::string_view rest = found->second;
         while (!rest.empty()) {
             auto colon = rest.find(':');
             auto item = std::string(rest.substr(0, colon));
             if (!item.empty()) {
-                settings.declarativeUnitDirs.push_back(
-                    absolutePath("NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", item));
+                target->push_back(absolutePath(variable, item));
             }
             rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
         }

@@ -24,6 +24,9 @@ struct Settings {
     std::filesystem::path resolvConf = "/etc/resolv.conf";
     // Units found here as container@NAME.service mark NAME as declarative.
     std::vector<std::filesystem::path> declarativeUnitDirs = {"/etc/systemd/system"};
+    // Host directories a read-only bind from which keeps a container
+    // confined (no host-access authorization needed); empty: none.
+    std::vector<std::filesystem::path> confinedBindRoots;
     // Bound on long operations (builds, starts, stops) in flight at once.
     std::size_t maxOperations = 64;
     // Bound on commands (Run) running in containers at once.

@@ -2,7 +2,9 @@
 
 #include "validation.h"
 
+#include <algorithm>
 #include <array>
+#include <filesystem>
 #include <stdexcept>
 #include <type_traits>
 #include <unordered_map>
@@ -83,6 +85,56 @@ constexpr auto kRestart = UpdateEffect::Restart;
 constexpr auto kReload = UpdateEffect::Reload;
 constexpr auto kNothing = UpdateEffect::None;
 
+// Host checks. Any value but the default asks for the host.
+template <auto Member>
+bool notDefault(const ContainerSpec& spec, const Settings& /*settings*/) {
+    return !(spec.*Member == MemberType<Member>{});
+}
+
+// The pool's addresses (10.233.N.1 and .2, address_pool.cpp) and their
+// neighbours in 10.233.0.0/16 are the containers' own; any other IPv4
+// address, and any IPv6 address, is routed into the container by the host.
+bool outsidePool(const std::string& address) {
+    return !address.empty() && !address.starts_with("10.233.");
+}
+template <std::string NetworkOptions::*Member>
+bool addressOutsidePool(const ContainerSpec& spec, const Settings& /*settings*/) {
+    return outsidePool(spec.network.*Member);
+}
+template <std::string NetworkOptions::*Member>
+bool networkNotDefault(const ContainerSpec& spec, const Settings& /*settings*/) {
+    return !(spec.network.*Member).empty();
+}
+
+// A bind that is writable, or whose host side, links resolved, is not
+// beneath one of the admin's confined roots (NIXOS_CONTAINERS_CONFINED_BIND_ROOTS).
+bool bindsBeyondConfinedRoots(const ContainerSpec& spec, const Settings& settings) {
+    return std::any_of(spec.bindMounts.begin(), spec.bindMounts.end(), [&settings](const BindMount& mount) {
+        if (!mount.readOnly) {
+            return true;
+        }
+        // Resolved: a link beneath a confined root may point anywhere.
+        std::error_code error;
+        auto host = std::filesystem::weakly_canonical(mount.effectiveHostPath(), error);
+        if (error) {
+            return true;
+        }
+        return std::none_of(settings.confinedBindRoots.begin(), settings.confinedBindRoots.end(),
+                            [&host](const std::filesystem::path& root) {
+                                std::error_code rootError;
+                                auto resolvedRoot = std::filesystem::weakly_canonical(root, rootError);
+                                auto relative = host.lexically_relative(rootError ? root : resolvedRoot);
+                                return !relative.empty() && *relative.begin() != "..";
+                            });
+    });
+}
+
+bool privilegedHostPort(const ContainerSpec& spec, const Settings& /*settings*/) {
+    constexpr std::uint16_t kFirstUnprivilegedPort = 1024;
+    return std::any_of(spec.forwardPorts.begin(), spec.forwardPorts.end(),
+                       [](const PortForward& port) { return port.hostPort < kFirstUnprivilegedPort; });
+}
+
 // A row for a ContainerSpec field, with the choices every row makes.
 template <auto Member>
 SpecKey row(std::string_view busName, std::string_view confKey, UpdateEffect onChange, SpecCheck validate) {
@@ -92,7 +144,7 @@ SpecKey row(std::string_view busName, std::string_view confKey, UpdateEffect onC
                    .confOnlyWithPrivateNetwork = false,
                    .onChange = onChange,
                    .systemSource = false,
-                   .reachesHost = false,
+                   .asksHost = nullptr,
                    .validate = validate,
                    .get = &getField<Member>,
                    .set = &setField<Member>};
@@ -100,14 +152,14 @@ SpecKey row(std::string_view busName, std::string_view confKey, UpdateEffect onC
 
 // A row for one field of the main veth's options.
 template <std::string NetworkOptions::*Member>
-SpecKey networkRow(std::string_view busName, std::string_view confKey) {
+SpecKey networkRow(std::string_view busName, std::string_view confKey, HostCheck asksHost) {
     return SpecKey{.busName = busName,
                    .kind = SpecKind::String,
                    .confKey = confKey,
                    .confOnlyWithPrivateNetwork = true,
                    .onChange = kRestart,
                    .systemSource = false,
-                   .reachesHost = true,
+                   .asksHost = asksHost,
                    .validate = validateNetwork,
                    .get = &getNetworkField<Member>,
                    .set = &setNetworkField<Member>};
@@ -117,8 +169,11 @@ SpecKey source(SpecKey key) {
     key.systemSource = true;
     return key;
 }
-SpecKey reachingHost(SpecKey key) {
-    key.reachesHost = true;
+// A key that asks for the host through `check`; by default through any
+// value but the default.
+template <auto Member>
+SpecKey reachingHost(SpecKey key, HostCheck check = &notDefault<Member>) {
+    key.asksHost = check;
     return key;
 }
 SpecKey shown(SpecKey key, SpecValue (*show)(const Container&)) {
@@ -129,39 +184,51 @@ SpecKey shown(SpecKey key, SpecValue (*show)(const Container&)) {
 // In NAME.conf's order, so that a new conf reads as the module writes one.
 std::vector<SpecKey> makeRows() {
     using S = ContainerSpec;
-    auto ports = reachingHost(row<&S::forwardPorts>("ForwardPorts", {}, kRestart, validateNetwork));
+    auto ports = reachingHost<&S::forwardPorts>(
+        row<&S::forwardPorts>("ForwardPorts", {}, kRestart, validateNetwork), &privilegedHostPort);
     ports.set = &setForwardPorts;
     ports.show = &showForwardPorts;
     return {
         shown(source(row<&S::systemPath>("SystemPath", "SYSTEM_PATH", kReload, validateSource)),
               &showSystemPath),
-        source(row<&S::configFile>("ConfigFile", "CONFIG_FILE", kReload, validateSource)),
-        source(row<&S::flake>("Flake", "FLAKE", kReload, validateSource)),
+        // Builds run as root on the host: a build source asks for the host.
+        reachingHost<&S::configFile>(
+            source(row<&S::configFile>("ConfigFile", "CONFIG_FILE", kReload, validateSource))),
+        reachingHost<&S::flake>(source(row<&S::flake>("Flake", "FLAKE", kReload, validateSource))),
         // The text lives in NAME.nix; the conf names that file.
-        source(row<&S::config>("Config", {}, kReload, validateSource)),
+        reachingHost<&S::config>(source(row<&S::config>("Config", {}, kReload, validateSource))),
         row<&S::privateNetwork>("PrivateNetwork", "PRIVATE_NETWORK", kRestart, validateNetwork),
-        networkRow<&NetworkOptions::hostBridge>("HostBridge", "HOST_BRIDGE"),
+        networkRow<&NetworkOptions::hostBridge>("HostBridge", "HOST_BRIDGE",
+                                                &networkNotDefault<&NetworkOptions::hostBridge>),
         ports,
-        networkRow<&NetworkOptions::hostAddress>("HostAddress", "HOST_ADDRESS"),
-        networkRow<&NetworkOptions::hostAddress6>("HostAddress6", "HOST_ADDRESS6"),
-        networkRow<&NetworkOptions::localAddress>("LocalAddress", "LOCAL_ADDRESS"),
-        networkRow<&NetworkOptions::localAddress6>("LocalAddress6", "LOCAL_ADDRESS6"),
-        reachingHost(row<&S::interfaces>("Interfaces", "INTERFACES", kRestart, validateNetwork)),
-        reachingHost(row<&S::macvlans>("Macvlans", "MACVLANS", kRestart, validateNetwork)),
+        networkRow<&NetworkOptions::hostAddress>("HostAddress", "HOST_ADDRESS",
+                                                 &addressOutsidePool<&NetworkOptions::hostAddress>),
+        networkRow<&NetworkOptions::hostAddress6>("HostAddress6", "HOST_ADDRESS6",
+                                                  &addressOutsidePool<&NetworkOptions::hostAddress6>),
+        networkRow<&NetworkOptions::localAddress>("LocalAddress", "LOCAL_ADDRESS",
+                                                  &addressOutsidePool<&NetworkOptions::localAddress>),
+        networkRow<&NetworkOptions::localAddress6>("LocalAddress6", "LOCAL_ADDRESS6",
+                                                   &addressOutsidePool<&NetworkOptions::localAddress6>),
+        reachingHost<&S::interfaces>(
+            row<&S::interfaces>("Interfaces", "INTERFACES", kRestart, validateNetwork)),
+        reachingHost<&S::macvlans>(row<&S::macvlans>("Macvlans", "MACVLANS", kRestart, validateNetwork)),
         // Only read when the service starts: nothing live changes.
         row<&S::autoStart>("AutoStart", "AUTO_START", kNothing, nullptr),
         // Both live in EXTRA_NSPAWN_FLAGS, as the module keeps bind mounts.
-        shown(reachingHost(row<&S::bindMounts>("BindMounts", {}, kRestart, validateMounts)), &showBindMounts),
-        reachingHost(row<&S::extraFlags>("ExtraFlags", {}, kRestart, validateExtraFlags)),
+        shown(reachingHost<&S::bindMounts>(row<&S::bindMounts>("BindMounts", {}, kRestart, validateMounts),
+                                           &bindsBeyondConfinedRoots),
+              &showBindMounts),
+        reachingHost<&S::extraFlags>(row<&S::extraFlags>("ExtraFlags", {}, kRestart, validateExtraFlags)),
         row<&S::ephemeral>("Ephemeral", "EPHEMERAL", kRestart, nullptr),
-        reachingHost(row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, nullptr)),
+        reachingHost<&S::enableTun>(row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, nullptr)),
         row<&S::timeoutStartSec>("TimeoutStartSec", "TIMEOUT_START_SEC", kRestart, validateTimeout),
         row<&S::memoryMax>("MemoryMax", "MEMORY_MAX", kRestart, validateMemoryMax),
-        reachingHost(row<&S::additionalCapabilities>("AdditionalCapabilities", "ADDITIONAL_CAPABILITIES",
-                                                     kRestart, validateCapabilities)),
+        reachingHost<&S::additionalCapabilities>(row<&S::additionalCapabilities>(
+            "AdditionalCapabilities", "ADDITIONAL_CAPABILITIES", kRestart, validateCapabilities)),
         row<&S::tmpfs>("Tmpfs", "TMPFS", kRestart, validateMounts),
-        reachingHost(row<&S::allowedDevices>("AllowedDevices", {}, kRestart, validateDevices)),
-        reachingHost(row<&S::extraVeths>("ExtraVeths", {}, kRestart, validateNetwork)),
+        reachingHost<&S::allowedDevices>(
+            row<&S::allowedDevices>("AllowedDevices", {}, kRestart, validateDevices)),
+        reachingHost<&S::extraVeths>(row<&S::extraVeths>("ExtraVeths", {}, kRestart, validateNetwork)),
     };
 }
 
@@ -171,6 +238,17 @@ const std::vector<SpecKey>& rows() {
 }
 
 }  // namespace
+
+std::vector<std::string> hostAccessKeys(const ContainerSpec& before, const ContainerSpec& after,
+                                        const Settings& settings) {
+    std::vector<std::string> keys;
+    for (const auto& key : rows()) {
+        if (key.asksHost != nullptr && key.asksHost(after, settings) && key.get(before) != key.get(after)) {
+            keys.emplace_back(key.busName);
+        }
+    }
+    return keys;
+}
 
 std::string_view busSignature(SpecKind kind) {
     switch (kind) {

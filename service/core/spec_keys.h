@@ -29,6 +29,10 @@ std::string_view busSignature(SpecKind kind);
 // A validator of validation.cpp; one may check several keys (and how they
 // combine), and validateSpec runs each once.
 using SpecCheck = void (*)(const ContainerSpec& spec, const Settings& settings);
+// Whether a spec asks, through one key, for something of the host's (a path,
+// a device, a capability, an interface, a port below 1024, an address outside
+// the pool, a build run as root): such a key needs the host-access action.
+using HostCheck = bool (*)(const ContainerSpec& spec, const Settings& settings);
 
 // One spec key: everything the layers need to know about it. Adding a
 // plain key (a string, flag or word list) is a row here, its ContainerSpec
@@ -44,8 +48,10 @@ struct SpecKey {
     UpdateEffect onChange;  // what changing it asks of a running container
     bool systemSource;      // one of the exclusive system sources
     // Gives the container something of the host's (a path, a device, a
-    // capability, an interface, a port, an address on the host's network).
-    bool reachesHost;
+    // capability, an interface, a port, an address on the host's network),
+    // or has the host do something as root (a build), for some values;
+    // nullptr for a key whose every value keeps the container confined.
+    HostCheck asksHost;
     SpecCheck validate;  // nullptr: every value of its kind is valid
     SpecValue (*get)(const ContainerSpec& spec);
     void (*set)(ContainerSpec& spec, SpecValue value);
@@ -62,6 +68,11 @@ std::span<const SpecKey> specKeys();
 const SpecKey* findSpecKey(std::string_view busName);
 // For keys the code names itself; throws std::out_of_range for an unknown one.
 const SpecKey& specKey(std::string_view busName);
+// The keys through which `after` asks for host access and that `before`
+// did not already hold at the same value (a Create's `before` is the
+// default spec), in registry order.
+std::vector<std::string> hostAccessKeys(const ContainerSpec& before, const ContainerSpec& after,
+                                        const Settings& settings);
 // The value the property and Inspect show.
 SpecValue shownValue(const SpecKey& key, const Container& container);
 

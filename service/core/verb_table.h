@@ -19,6 +19,9 @@ struct VerbPolicy {
 };
 inline constexpr VerbPolicy kCreatePolicy{"create", "org.nixos.containers.create"};
 inline constexpr VerbPolicy kUpdatePolicy{"update", "org.nixos.containers.update"};
+// Asked besides create or update when the spec asks for the host
+// (SpecKey::asksHost), with the keys named in the `keys` detail.
+inline constexpr std::string_view kHostAccessAction = "org.nixos.containers.host-access";
 // Into the container: not operations (they do not take the container).
 inline constexpr VerbPolicy kRunPolicy{"run", "org.nixos.containers.run"};
 inline constexpr VerbPolicy kShellPolicy{"shell", "org.nixos.containers.shell"};

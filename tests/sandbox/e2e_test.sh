@@ -80,26 +80,6 @@ create_ok() { # as create, and the reply is the object path
     out=$(create "$@") || { echo "$out"; return 1; }
     [[ $out == "o \"$(opath "$1")\"" ]] || { echo "Create replied '$out', expected o \"$(opath "$1")\""; return 1; }
 }
-# expect_error ERROR SUBSTRING [UID] -- METHOD GVARIANT_ARGS...: a manager
-# call through gdbus (which names the D-Bus error and, without -i, does not
-# allow interactive authorization) must fail with ERROR and a message
-# containing SUBSTRING ("" for any). EXPECT_AT="PATH INTERFACE" calls
-# another object instead.
-expect_error() {
-    local want=$1 sub=$2 uid=0 out rc=0 at_path=$MGR_PATH at_if=$MGR_IF
-    [[ -z ${EXPECT_AT:-} ]] || read -r at_path at_if <<<"$EXPECT_AT"
-    shift 2
-    if [[ $1 != -- ]]; then uid=$1; shift; fi
-    shift # --
-    local method=$1
-    shift
-    local -a cmd=(gdbus call --system --timeout 30 -d "$BUS_NAME" -o "$at_path" -m "$at_if.$method" "$@")
-    if ((uid == 0)); then out=$(in_sb "${cmd[@]}" 2>&1) || rc=$?; else out=$(as_user "$uid" "${cmd[@]}" 2>&1) || rc=$?; fi
-    echo "$out"
-    ((rc != 0)) || { echo "expected $want, the call succeeded"; return 1; }
-    grep -qF "GDBus.Error:$want:" <<<"$out" || { echo "expected $want"; return 1; }
-    [[ -z $sub ]] || grep -qF -- "$sub" <<<"$out" || { echo "message does not contain '$sub'"; return 1; }
-}
 # poll DEADLINE_MS CMD...: retry until CMD succeeds or time runs out
 # (the last attempt's output is shown on failure).
 # Kill the service with SIGKILL and wait until a new instance (Restart=

@@ -29,9 +29,9 @@ MGR_IF=org.nixos.Containers
 CT_IF=org.nixos.Containers.Container
 ERR=org.nixos.Containers.Error
 DBUS_ERR=org.freedesktop.DBus.Error
-U_ALLOWED=61001 U_DENIED=61002 U_CHALLENGED=61003
+U_ALLOWED=61001 U_DENIED=61002 U_CHALLENGED=61003 U_TENANT=61004
 # Variables a function run by `bounded` sees; scripts may append theirs.
-BOUNDED_VARS=(DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR U_ALLOWED U_DENIED U_CHALLENGED LIST_WITNESS)
+BOUNDED_VARS=(DIR SANDBOX WORK BUS_NAME MGR_PATH MGR_IF CT_IF ERR DBUS_ERR U_ALLOWED U_DENIED U_CHALLENGED U_TENANT LIST_WITNESS)
 # A container kept through a script, which List must show (see container_names).
 LIST_WITNESS=''
 
@@ -206,6 +206,26 @@ state_is() { # NAME STATE
     local s
     s=$(prop "$1" State) || return 1
     [[ $s == "$2" ]] || { echo "State of $1 is '$s', expected '$2'"; return 1; }
+}
+# expect_error ERROR SUBSTRING [UID] -- METHOD GVARIANT_ARGS...: a manager
+# call through gdbus (which names the D-Bus error and, without -i, does not
+# allow interactive authorization) must fail with ERROR and a message
+# containing SUBSTRING ("" for any). EXPECT_AT="PATH INTERFACE" calls
+# another object instead.
+expect_error() {
+    local want=$1 sub=$2 uid=0 out rc=0 at_path=$MGR_PATH at_if=$MGR_IF
+    [[ -z ${EXPECT_AT:-} ]] || read -r at_path at_if <<<"$EXPECT_AT"
+    shift 2
+    if [[ $1 != -- ]]; then uid=$1; shift; fi
+    shift # --
+    local method=$1
+    shift
+    local -a cmd=(gdbus call --system --timeout 30 -d "$BUS_NAME" -o "$at_path" -m "$at_if.$method" "$@")
+    if ((uid == 0)); then out=$(in_sb "${cmd[@]}" 2>&1) || rc=$?; else out=$(as_user "$uid" "${cmd[@]}" 2>&1) || rc=$?; fi
+    echo "$out"
+    ((rc != 0)) || { echo "expected $want, the call succeeded"; return 1; }
+    grep -qF "GDBus.Error:$want:" <<<"$out" || { echo "expected $want"; return 1; }
+    [[ -z $sub ]] || grep -qF -- "$sub" <<<"$out" || { echo "message does not contain '$sub'"; return 1; }
 }
 root_of() { echo "$DIR/state/$1"; }
 service_pid() { in_sb systemctl show -P MainPID nixos-containers.service; }

@@ -213,6 +213,9 @@ struct FakeAuthorizer final : Authorizer {
                const std::map<std::string, std::string>& details, Callback<Authorization> done) override {
         checks.push_back({actionId, details});
         auto answer = answers.contains(caller.uid) ? answers[caller.uid] : Authorization::Denied;
+        if (auto action = actionAnswers.find(actionId); action != actionAnswers.end()) {
+            answer = action->second;
+        }
         if (hold) {
             held.push_back([done, answer] { done(answer); });
         } else {
@@ -223,6 +226,8 @@ struct FakeAuthorizer final : Authorizer {
     std::vector<std::function<void()>> held;
     Deferred& loop;
     std::map<std::uint32_t, Authorization> answers;
+    // An answer for one action, whoever asks (a rule such as "every plain action").
+    std::map<std::string, Authorization> actionAnswers;
     std::vector<std::pair<std::string, std::map<std::string, std::string>>> checks;
 };
 

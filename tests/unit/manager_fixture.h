@@ -85,6 +85,18 @@ protected:
         return answers;
     }
 
+    Status update(const std::string& name, const SpecPatch& patch, const Caller& caller) {
+        std::optional<Status> answer;
+        int answers = 0;
+        manager().update(caller, name, patch, [&](Status result) {
+            answer = std::move(result);
+            ++answers;
+        });
+        loop.drain();
+        EXPECT_EQ(answers, 1);
+        return answer.value_or(Status(ContainerError(ErrorCode::Failed, "no answer")));
+    }
+
     Status perform(Verb verb, const std::string& name, const Caller& caller) {
         std::optional<Status> answer;
         int answers = 0;

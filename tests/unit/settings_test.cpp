@@ -41,6 +41,7 @@ TEST(Settings, ReadsEveryVariable) {
         {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", "/t/units:/t/more-units::"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "3"},
         {"NIXOS_CONTAINERS_MAX_RUNS", "5"},
+        {"NIXOS_CONTAINERS_CONFINED_BIND_ROOTS", "/srv/shared:/t/data"},
         {"UNRELATED", "ignored"},
     });
     EXPECT_EQ(settings.configDir, "/t/etc");
@@ -58,6 +59,7 @@ TEST(Settings, ReadsEveryVariable) {
               (std::vector<std::filesystem::path>{"/t/units", "/t/more-units"}));
     EXPECT_EQ(settings.maxOperations, 3u);
     EXPECT_EQ(settings.maxRuns, 5u);
+    EXPECT_EQ(settings.confinedBindRoots, (std::vector<std::filesystem::path>{"/srv/shared", "/t/data"}));
 }
 
 TEST(Settings, EmptyUnitDirListMeansNone) {

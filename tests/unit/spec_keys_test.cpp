@@ -4,6 +4,7 @@
 #include "spec_keys.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -116,10 +117,88 @@ TEST(SpecKeys, KeysThatGiveTheHostAwayAreMarked) {
                                             "HostBridge",     "ExtraVeths",
                                             "ExtraFlags",     "HostAddress",
                                             "LocalAddress",   "HostAddress6",
-                                            "LocalAddress6",  "ForwardPorts"};
+                                            "LocalAddress6",  "ForwardPorts",
+                                            "Config",         "ConfigFile",
+                                            "Flake"};
     for (const auto& key : specKeys()) {
-        EXPECT_EQ(key.reachesHost, reaching.contains(std::string(key.busName))) << key.busName;
+        EXPECT_EQ(key.asksHost != nullptr, reaching.contains(std::string(key.busName))) << key.busName;
     }
+}
+
+// What keeps a container confined, key by key; everything else asks for the host.
+TEST(SpecKeys, HostAccessIsAskedForByValue) {
+    Settings settings;
+    settings.confinedBindRoots = {"/srv/shared"};
+    auto asked = [&settings](const ContainerSpec& spec) {
+        return hostAccessKeys(ContainerSpec{}, spec, settings);
+    };
+    ContainerSpec confined;
+    confined.systemPath = "/nix/store/x-system";
+    confined.privateNetwork = true;
+    confined.network.hostAddress = "10.233.4.1";
+    confined.network.localAddress = "10.233.4.2";
+    confined.forwardPorts = {{"tcp", 8080, 80}};
+    confined.bindMounts = {{"/data", "/srv/shared/web", true}};
+    confined.tmpfs = {"/var/tmp"};
+    confined.memoryMax = "1G";
+    EXPECT_TRUE(asked(confined).empty());
+
+    auto with = [&confined](auto change) {
+        auto spec = confined;
+        change(spec);
+        return spec;
+    };
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.bindMounts[0].readOnly = false; })),
+              std::vector<std::string>{"BindMounts"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.bindMounts[0].hostPath = "/srv/shared/../../etc"; })),
+              std::vector<std::string>{"BindMounts"});
+    // A link beneath a confined root is followed.
+    const auto top = std::filesystem::temp_directory_path() / ("host-access-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(top / "shared");
+    std::filesystem::create_symlink("/etc", top / "shared/escape");
+    settings.confinedBindRoots = {top / "shared"};
+    EXPECT_EQ(asked(with(
+                  [&top](ContainerSpec& s) { s.bindMounts[0].hostPath = (top / "shared/escape").string(); })),
+              std::vector<std::string>{"BindMounts"});
+    EXPECT_TRUE(asked(with([&top](ContainerSpec& s) {
+                    s.bindMounts[0].hostPath = (top / "shared/data").string();
+                })).empty());
+    std::filesystem::remove_all(top);
+    settings.confinedBindRoots = {"/srv/shared"};
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.bindMounts[0].hostPath = "/srv/shared-not"; })),
+              std::vector<std::string>{"BindMounts"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.forwardPorts[0].hostPort = 22; })),
+              std::vector<std::string>{"ForwardPorts"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.localAddress = "192.168.1.10"; })),
+              std::vector<std::string>{"LocalAddress"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.localAddress6 = "fc00::2"; })),
+              std::vector<std::string>{"LocalAddress6"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.additionalCapabilities = {"CAP_SYS_MODULE"}; })),
+              std::vector<std::string>{"AdditionalCapabilities"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--bind=/:/host"}; })),
+              std::vector<std::string>{"ExtraFlags"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.enableTun = true; })),
+              std::vector<std::string>{"EnableTun"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.hostBridge = "br0"; })),
+              std::vector<std::string>{"HostBridge"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) {
+                  s.systemPath.clear();
+                  s.config = "{ }";
+              })),
+              std::vector<std::string>{"Config"});
+}
+
+// An Update asks only for what it changes: a container keeps what it was given.
+TEST(SpecKeys, AnUpdateAsksOnlyForTheHostAccessItAdds) {
+    Settings settings;
+    ContainerSpec before;
+    before.systemPath = "/nix/store/x-system";
+    before.bindMounts = {{"/host", "/", false}};
+    auto after = before;
+    after.autoStart = true;
+    EXPECT_TRUE(hostAccessKeys(before, after, settings).empty());
+    after.additionalCapabilities = {"CAP_NET_ADMIN"};
+    EXPECT_EQ(hostAccessKeys(before, after, settings), std::vector<std::string>{"AdditionalCapabilities"});
 }
 
 TEST(SpecKeys, SourcesAreTheFourSystemKeys) {

@@ -47,6 +47,7 @@ TEST(VerbTableTest, EveryActionIsInThePolkitPolicy) {
     for (const auto& call : kContainerCalls) {
         EXPECT_TRUE(actions.contains(std::string(call.policy.action))) << call.method;
     }
+    EXPECT_TRUE(actions.contains(std::string(kHostAccessAction)));
 }
 
 // The calls into a container are not rows (they take no container) but

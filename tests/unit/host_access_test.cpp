@@ -1,0 +1,90 @@
+// Delegation's two tiers: the plain actions authorise a confined container;
+// a spec that asks for the host (SpecKey::asksHost) also needs
+// org.nixos.containers.host-access, naming the keys. As a delegated user is
+// granted them: every plain action by a rule, host-access not.
+#include "manager_fixture.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace nixos_containers {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class HostAccessTest : public ContainerManagerTest {
+protected:
+    void SetUp() override {
+        ContainerManagerTest::SetUp();
+        authorizer.answers[user.uid] = Authorization::Allowed;  // every plain action
+        authorizer.actionAnswers["org.nixos.containers.host-access"] = Authorization::ChallengeRequired;
+    }
+    std::vector<std::string> actionsAsked() const {
+        std::vector<std::string> actions;
+        for (const auto& check : authorizer.checks) {
+            actions.push_back(check.first);
+        }
+        return actions;
+    }
+};
+
+TEST_F(HostAccessTest, AConfinedCreateNeedsOnlyThePlainAction) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    spec.forwardPorts = {{"tcp", 8080, 80}};
+    ASSERT_TRUE(create("web", spec, user).ok());
+    EXPECT_EQ(actionsAsked(), std::vector<std::string>{"org.nixos.containers.create"});
+}
+
+TEST_F(HostAccessTest, ACreateThatAsksForTheHostNeedsHostAccessNamingTheKeysAndLeavesNothing) {
+    auto spec = systemSpec();
+    spec.bindMounts = {{"/host", "/", false}};
+    spec.additionalCapabilities = {"CAP_SYS_MODULE"};
+    auto refused = create("web", spec, user);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), ErrorCode::InteractiveAuthorizationRequired);
+    EXPECT_THAT(refused.error().what(), HasSubstr("org.nixos.containers.host-access"));
+    EXPECT_THAT(refused.error().what(), HasSubstr("BindMounts,AdditionalCapabilities"));
+    ASSERT_EQ(authorizer.checks.size(), 2U);
+    EXPECT_EQ(authorizer.checks[1].first, "org.nixos.containers.host-access");
+    EXPECT_EQ(authorizer.checks[1].second.at("keys"), "BindMounts,AdditionalCapabilities");
+    EXPECT_EQ(authorizer.checks[1].second.at("verb"), "create");
+    EXPECT_EQ(authorizer.checks[1].second.at("container"), "web");
+    EXPECT_FALSE(fs::exists(settings.configDir / "web.conf"));
+    EXPECT_EQ(manager().containers().count("web"), 0U);
+    // Granted host access, the same user gets it.
+    authorizer.actionAnswers["org.nixos.containers.host-access"] = Authorization::Allowed;
+    EXPECT_TRUE(create("web", spec, user).ok());
+}
+
+TEST_F(HostAccessTest, AnUpdateThatAddsHostAccessNeedsItAndChangesNothingWithout) {
+    ASSERT_TRUE(create("web", systemSpec(), user).ok());
+    SpecPatch bind;
+    bind.set("BindMounts", [](ContainerSpec& spec) { spec.bindMounts = {{"/host", "/", false}}; });
+    auto refused = update("web", bind, user);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), ErrorCode::InteractiveAuthorizationRequired);
+    EXPECT_EQ(authorizer.checks.back().second.at("keys"), "BindMounts");
+    EXPECT_EQ(authorizer.checks.back().second.at("verb"), "update");
+    EXPECT_TRUE(manager().get("web").spec.bindMounts.empty());
+    // A confined change to the same container needs only update.
+    SpecPatch autoStart;
+    autoStart.set("AutoStart", [](ContainerSpec& spec) { spec.autoStart = true; });
+    const auto before = authorizer.checks.size();
+    EXPECT_TRUE(update("web", autoStart, user).ok());
+    ASSERT_EQ(authorizer.checks.size(), before + 1);
+    EXPECT_EQ(authorizer.checks.back().first, "org.nixos.containers.update");
+}
+
+TEST_F(HostAccessTest, RootNeedsNoPolkitAtAll) {
+    auto spec = systemSpec();
+    spec.bindMounts = {{"/host", "/", false}};
+    EXPECT_TRUE(create("web", spec, root).ok());
+    EXPECT_TRUE(authorizer.checks.empty());
+}
+
+}  // namespace
+}  // namespace nixos_containers
