@@ -21,6 +21,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 namespace nixos_containers {
@@ -128,33 +129,31 @@ struct CgroupRemoval {
     int attempts;
 };
 
-// A killed cgroup empties within milliseconds; retried on a timer.
-int removeCgroup(sd_event_source* /*source*/, uint64_t /*usec*/, void* userdata) {
-    auto* removal = static_cast<CgroupRemoval*>(userdata);
+void scheduleRemoval(sd_event* event, std::unique_ptr<CgroupRemoval> removal);
+
+// A killed cgroup empties within milliseconds; retried on a timer. The
+// timer's source owns the removal until it fires.
+int retryRemoval(sd_event_source* source, uint64_t /*usec*/, void* userdata) {
+    std::unique_ptr<CgroupRemoval> removal(static_cast<CgroupRemoval*>(userdata));
     if (::rmdir(removal->path.c_str()) == 0 || errno == ENOENT) {
-        delete removal;
         return 0;
     }
     if (errno == EBUSY && --removal->attempts > 0) {
-        return 1;  // rescheduled by the caller below
+        scheduleRemoval(sd_event_source_get_event(source), std::move(removal));
+        return 0;
     }
     logWarning("cannot remove cgroup " + removal->path + ": " + std::strerror(errno));
-    delete removal;
     return 0;
 }
 
-void scheduleRemoval(sd_event* event, CgroupRemoval* removal) {
-    // Floating sources: they free themselves once they fired.
-    sd_event_add_time_relative(
-        event, nullptr, CLOCK_MONOTONIC, 10'000, 0,
-        [](sd_event_source* source, uint64_t usec, void* userdata) -> int {
-            auto* removal = static_cast<CgroupRemoval*>(userdata);
-            if (removeCgroup(source, usec, userdata) == 1) {
-                scheduleRemoval(sd_event_source_get_event(source), removal);
-            }
-            return 0;
-        },
-        removal);
+void scheduleRemoval(sd_event* event, std::unique_ptr<CgroupRemoval> removal) {
+    // A floating source: it frees itself once it fired.
+    if (sd_event_add_time_relative(event, nullptr, CLOCK_MONOTONIC, 10'000, 0, &retryRemoval, removal.get()) <
+        0) {
+        logWarning("cannot schedule the removal of cgroup " + removal->path);
+        return;
+    }
+    (void)removal.release();
 }
 
 struct ChildPlan {
@@ -446,7 +445,8 @@ int ForkProcessRunner::onSpawnedExit(sd_event_source* /*source*/, const siginfo_
         // What the command left behind goes with it.
         writeCgroupFile(owned->cgroup, "cgroup.kill", "1");
         if (::rmdir(owned->cgroup.c_str()) != 0 && errno == EBUSY) {
-            scheduleRemoval(runner->loop_.get(), new CgroupRemoval{owned->cgroup, 200});
+            scheduleRemoval(runner->loop_.get(),
+                            std::make_unique<CgroupRemoval>(CgroupRemoval{owned->cgroup, 200}));
         }
     }
     // The source may not be freed from inside its own callback.

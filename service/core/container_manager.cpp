@@ -113,7 +113,8 @@ void ContainerManager::hostKey(const std::string& name, Callback<std::string> do
     seams_.worker.run(
         [key, root, name] {
             constexpr const char* kHostKey = "etc/ssh/ssh_host_ed25519_key.pub";
-            auto text = readFileBeneath(root, kHostKey, 64 * 1024);
+            constexpr std::size_t kMaxHostKey = std::size_t{64} * 1024;
+            auto text = readFileBeneath(root, kHostKey, kMaxHostKey);
             if (!text) {
                 throw ContainerError(ErrorCode::IOError,
                                      "container '" + name + "' has no SSH host key (/" + kHostKey + ")");
