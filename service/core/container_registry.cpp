@@ -40,6 +40,14 @@ const Container& ContainerRegistry::get(const std::string& name) const {
 // ---------------------------------------------------------------- discovery
 
 void ContainerRegistry::recover(StatusCallback done) {
+    try {
+        for (const auto& tree : store_.secureTrees()) {
+            logWarning(tree + " was open to other users: now 0700");
+        }
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
     std::vector<std::string> problems;
     auto entries = store_.loadAll(problems);
     for (const auto& problem : problems) {

@@ -386,6 +386,24 @@ std::vector<ContainerStore::Entry> ContainerStore::loadAll(std::vector<std::stri
     return entries;
 }
 
+std::vector<std::string> ContainerStore::secureTrees() const {
+    std::vector<std::string> corrected;
+    for (const auto& tree :
+         {settings_.stateDir, settings_.runtimeDir, settings_.profilesDir, settings_.gcrootsDir}) {
+        std::error_code error;
+        fs::create_directories(tree, error);
+        checked("cannot create directory", tree, error);
+        auto perms = fs::status(tree, error).permissions();
+        checked("cannot read the permissions of", tree, error);
+        if ((perms & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+            fs::permissions(tree, fs::perms::owner_all, error);
+            checked("cannot set permissions of", tree, error);
+            corrected.push_back(tree.string());
+        }
+    }
+    return corrected;
+}
+
 void ContainerStore::save(const std::string& name, const ContainerSpec& spec, const EnvFile& base) const {
     const auto paths = containerPaths(settings_, name, spec.ephemeral);
     std::error_code error;
@@ -405,7 +423,8 @@ void ContainerStore::saveConfigText(const std::string& name, const std::string& 
     std::error_code error;
     fs::create_directories(settings_.configDir, error);
     checked("cannot create directory", settings_.configDir, error);
-    writeAtomically(containerPaths(settings_, name, false).configTextFile, configModule(name, text), 0644);
+    // Module text may hold secrets: for root only, as the builder runs.
+    writeAtomically(containerPaths(settings_, name, false).configTextFile, configModule(name, text), 0600);
 }
 
 void ContainerStore::removeConf(const std::string& name) const {

@@ -25,6 +25,12 @@ public:
         bool declarative = false;
     };
 
+    // The host trees a container's root user can plant files in (roots,
+    // ephemeral roots, profiles, gcroots) are 0700, as nixos-container makes
+    // them, so no host user reaches a setuid file planted there. Created
+    // when missing, corrected when not; returns what it corrected.
+    std::vector<std::string> secureTrees() const;
+
     // Every NAME.conf with a valid name. A file that cannot be parsed is
     // reported in `problems` and left alone: never deleted. Temporaries of
     // an atomic write the service did not finish (killed) are removed.

@@ -15,6 +15,8 @@
 #      host port 22, a build as root (Config); an Update that adds a host
 #      bind to the tenant's own container changes nothing
 #   3  root and a user granted host access (nc-allowed) still can
+#   (0 also: the service made the state, runtime, profile and gcroot trees
+#   0700 when it started)
 #
 # Runs as root (exit 77 otherwise). The last line is "N passed, M failed".
 # shellcheck disable=SC2016,SC2317
@@ -50,6 +52,15 @@ sandbox_up
 mkdir -p "$SHARED/web"
 OK=$("$MAKE_SYSTEM" "$DIR/store" sysok ok) || { fail "make-system"; exit 1; }
 check "the service is on the bus" in_sb busctl --system status "$BUS_NAME"
+trees_private() {
+    local tree mode
+    for tree in state runtime profiles gcroots; do
+        mode=$(stat -c %a "$DIR/$tree") || return 1
+        echo "$tree: $mode"
+        [[ $mode == 700 ]] || return 1
+    done
+}
+check "the trees a container can plant in are 0700 (the sandbox made them 0755)" trees_private
 
 # ------------------------------------------------------------ scenario 1 ---
 scenario "1  positive control: a delegated user's confined container"

@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -110,6 +111,34 @@ TEST_F(ContainerStoreTest, LoadingRemovesTemporariesOfAKilledWriteAndKeepsEveryt
     EXPECT_TRUE(fs::exists(settings.configDir / "broken.conf"));
     EXPECT_TRUE(fs::exists(settings.configDir / "notes.txt"));
     EXPECT_EQ(problems.size(), 1U);
+}
+
+}  // namespace
+}  // namespace nixos_containers
+
+namespace nixos_containers {
+namespace {
+
+fs::perms modeOf(const fs::path& path) {
+    return fs::status(path).permissions() & fs::perms::mask;
+}
+
+// Issue 10: a setuid file a container's root plants in its tree is out of
+// every host user's reach; the module's NAME.nix (Config text) is root's.
+TEST_F(ContainerStoreTest, TheTreesAContainerCanPlantInAreRootsAloneAndConfigTextToo) {
+    ContainerStore store(settings);
+    fs::create_directories(settings.stateDir);
+    fs::permissions(settings.stateDir, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_exec);
+    fs::remove_all(settings.gcrootsDir);
+    auto corrected = store.secureTrees();
+    EXPECT_NE(std::find(corrected.begin(), corrected.end(), settings.stateDir.string()), corrected.end());
+    for (const auto& tree :
+         {settings.stateDir, settings.runtimeDir, settings.profilesDir, settings.gcrootsDir}) {
+        EXPECT_EQ(modeOf(tree), fs::perms::owner_all) << tree;
+    }
+    EXPECT_TRUE(store.secureTrees().empty());  // nothing left to correct
+    store.saveConfigText("web", "{ services.secret.password = \"hunter2\"; }");
+    EXPECT_EQ(modeOf(paths.configTextFile), fs::perms::owner_read | fs::perms::owner_write);
 }
 
 }  // namespace
