@@ -177,37 +177,34 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
         return;
     }
     auto hostKeys = hostAccessKeys(ContainerSpec{}, spec, settings_);
-    gate_.authorize(caller, std::string(kCreatePolicy.action), name, std::string(kCreatePolicy.name),
-                    [this, caller, name, hostKeys = std::move(hostKeys), spec = std::move(spec),
-                     done = std::move(done)](const Status& allowed) {
-                        if (!allowed.ok()) {
-                            done(allowed.error());
-                            return;
-                        }
-                        authorizeHostAccess(caller, name, kCreatePolicy, hostKeys,
-                                            [this, caller, name, spec, done](const Status& hostAllowed) {
-                                                if (!hostAllowed.ok()) {
-                                                    done(hostAllowed.error());
-                                                    return;
-                                                }
-                                                createContainer(context_, caller, name, spec, done);
-                                            });
-                    });
+    authorizeSpecChange(
+        caller, name, kCreatePolicy, std::move(hostKeys),
+        [this, caller, name, spec = std::move(spec), done = std::move(done)](const Status& allowed) {
+            if (!allowed.ok()) {
+                done(allowed.error());
+                return;
+            }
+            createContainer(context_, caller, name, spec, done);
+        });
 }
 
-void ContainerManager::authorizeHostAccess(const Caller& caller, const std::string& name,
-                                           const VerbPolicy& verb, const std::vector<std::string>& keys,
+void ContainerManager::authorizeSpecChange(const Caller& caller, const std::string& name,
+                                           const VerbPolicy& verb, std::vector<std::string> hostKeys,
                                            StatusCallback done) {
-    if (keys.empty()) {
-        done(Done{});
-        return;
-    }
     std::string named;
-    for (const auto& key : keys) {
+    for (const auto& key : hostKeys) {
         named += (named.empty() ? "" : ",") + key;
     }
-    gate_.authorize(caller, std::string(kHostAccessAction), name, std::string(verb.name), std::move(done),
-                    {{"keys", named}});
+    gate_.authorize(
+        caller, std::string(verb.action), name, std::string(verb.name),
+        [this, caller, name, verb, named = std::move(named), done = std::move(done)](const Status& allowed) {
+            if (!allowed.ok() || named.empty()) {
+                done(allowed);
+                return;
+            }
+            gate_.authorize(caller, std::string(kHostAccessAction), name, std::string(verb.name), done,
+                            {{"keys", named}});
+        });
 }
 
 void ContainerManager::update(const Caller& caller, const std::string& name, SpecPatch patch,
@@ -220,22 +217,15 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Spe
         done(error);
         return;
     }
-    gate_.authorize(caller, std::string(kUpdatePolicy.action), name, std::string(kUpdatePolicy.name),
-                    [this, caller, name, hostKeys = std::move(hostKeys), patch = std::move(patch),
-                     done = std::move(done)](const Status& allowed) {
-                        if (!allowed.ok()) {
-                            done(allowed.error());
-                            return;
-                        }
-                        authorizeHostAccess(caller, name, kUpdatePolicy, hostKeys,
-                                            [this, caller, name, patch, done](const Status& hostAllowed) {
-                                                if (!hostAllowed.ok()) {
-                                                    done(hostAllowed.error());
-                                                    return;
-                                                }
-                                                updateContainer(context_, caller, name, patch, done);
-                                            });
-                    });
+    authorizeSpecChange(
+        caller, name, kUpdatePolicy, std::move(hostKeys),
+        [this, caller, name, patch = std::move(patch), done = std::move(done)](const Status& allowed) {
+            if (!allowed.ok()) {
+                done(allowed.error());
+                return;
+            }
+            updateContainer(context_, caller, name, patch, done);
+        });
 }
 
 const Container& ContainerManager::target(const VerbRow& row, const std::string& name) const {

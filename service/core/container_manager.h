@@ -94,11 +94,11 @@ private:
                        StatusCallback done) override;
     void finish(const OperationPtr& operation, Status status) override;
 
-    // A create or update whose spec asks for the host (`keys`, from the
-    // registry's asksHost) also needs org.nixos.containers.host-access,
-    // with the keys as the `keys` detail; ok at once when `keys` is empty.
-    void authorizeHostAccess(const Caller& caller, const std::string& name, const VerbPolicy& verb,
-                             const std::vector<std::string>& keys, StatusCallback done);
+    // A create's or update's authorisation: its plain action, then, when
+    // its spec asks for the host (`hostKeys`, from the registry's asksHost),
+    // org.nixos.containers.host-access with the keys as the `keys` detail.
+    void authorizeSpecChange(const Caller& caller, const std::string& name, const VerbPolicy& verb,
+                             std::vector<std::string> hostKeys, StatusCallback done);
     // The container `row` acts on; throws NoSuchContainer, or Declarative.
     const Container& target(const VerbRow& row, const std::string& name) const;
     void performAuthorized(const Caller& caller, const VerbRow& row, const std::string& name,

@@ -6,6 +6,8 @@
 #include "temp_settings.h"
 #include "transient_unit.h"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -83,6 +85,15 @@ protected:
                           [&answers](Status status) { answers.second = std::move(status); });
         loop.drain();
         return answers;
+    }
+
+    // NAME created and running, its leader this test process (so its files
+    // are the host's, read as "its" tree).
+    void startRunning(const std::string& name) {
+        ASSERT_TRUE(create(name, systemSpec(), root).ok());
+        machines.machines[name] = {name, "nixos-container@" + name + ".service",
+                                   static_cast<std::uint32_t>(::getpid()), "", 0};
+        ASSERT_TRUE(perform(Verb::Start, name, root).ok());
     }
 
     Status update(const std::string& name, const SpecPatch& patch, const Caller& caller) {

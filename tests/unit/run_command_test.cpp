@@ -15,12 +15,7 @@ namespace {
 
 class RunCommandTest : public ContainerManagerTest {
 protected:
-    void startWeb() {
-        ASSERT_TRUE(create("web", systemSpec(), root).ok());
-        machines.machines["web"] = {"web", "nixos-container@web.service",
-                                    static_cast<std::uint32_t>(::getpid()), "", 0};
-        ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
-    }
+    void startWeb() { startRunning("web"); }
     RunCommand command(std::vector<std::string> argv, RunOptions options = {}) {
         RunCommand run{std::move(argv), std::move(options), std::make_shared<StdioFds>()};
         run.stdio->in.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));

@@ -12,12 +12,7 @@ namespace {
 
 class TerminalOpenerTest : public ContainerManagerTest {
 protected:
-    void startWeb() {
-        ASSERT_TRUE(create("web", systemSpec(), root).ok());
-        machines.machines["web"] = {"web", "nixos-container@web.service",
-                                    static_cast<std::uint32_t>(::getpid()), "", 0};
-        ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
-    }
+    void startWeb() { startRunning("web"); }
     Outcome<MachineTerminal> shell(const Caller& caller, const std::string& name, ShellRequest request) {
         std::optional<Outcome<MachineTerminal>> answer;
         int answers = 0;
