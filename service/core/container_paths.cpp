@@ -126,8 +126,12 @@ std::filesystem::path systemLinkPath(const Settings& settings, std::string_view 
     return joinPath(settings.profilesDir.native(), {name, "system"});
 }
 
+std::filesystem::path netnsPinDirectory(const Settings& settings) {
+    return joinPath(settings.runtimeDir.native(), {"netns"});
+}
+
 std::filesystem::path netnsPinPath(const Settings& settings, std::string_view name) {
-    return joinPath(settings.runtimeDir.native(), {"netns", name});
+    return joinPath(netnsPinDirectory(settings).native(), {name});
 }
 
 SystemLocation locateSystem(const Settings& settings, std::string_view systemPath) {

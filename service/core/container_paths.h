@@ -32,6 +32,7 @@ std::string joinPath(std::string_view base, std::initializer_list<std::string_vi
 std::string confFilePath(const Settings& settings, std::string_view name);
 std::filesystem::path rootPath(const Settings& settings, std::string_view name, bool ephemeral);
 std::filesystem::path systemLinkPath(const Settings& settings, std::string_view name);
+std::filesystem::path netnsPinDirectory(const Settings& settings);
 std::filesystem::path netnsPinPath(const Settings& settings, std::string_view name);
 
 // Maps a SystemPath as the caller gave it (/nix/store/X, storeDir/X, or a

@@ -132,6 +132,17 @@ void ContainerRegistry::learnWorld(const std::map<std::string, UnitState>& units
             network_.release(name, container.spec, [](const Status&) {});
         }
     }
+    // A pin with no container is a Destroy the service did not finish: its
+    // spec is gone, but deleting what lives in the namespace takes every
+    // host end with it (veths, extra veths, their routes and bridge ports).
+    ContainerSpec unknown;
+    unknown.privateNetwork = true;
+    for (const auto& name : store_.pinnedNetworks()) {
+        if (!containers_.contains(name)) {
+            logWarning("releasing the network of '" + name + "', which has no conf");
+            network_.release(name, unknown, [](const Status&) {});
+        }
+    }
 }
 
 void ContainerRegistry::derive(Container& container) const {

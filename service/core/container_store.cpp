@@ -298,6 +298,22 @@ bool ContainerStore::exists(const std::string& name) const {
     return ::lstat(confFilePath(settings_, name).c_str(), &info) == 0;
 }
 
+std::vector<std::string> ContainerStore::pinnedNetworks() const {
+    std::vector<std::string> names;
+    std::error_code error;
+    for (const auto& pin : fs::directory_iterator(netnsPinDirectory(settings_), error)) {
+        auto name = pin.path().filename().string();
+        try {
+            validateExistingName(name);
+            names.push_back(std::move(name));
+        } catch (const ContainerError&) {
+            // Not a pin of ours: the directory is ours, but a name we never
+            // make is left for whoever put it there.
+        }
+    }
+    return names;
+}
+
 bool ContainerStore::isDeclarative(const std::string& name) const {
     const auto conf = confFilePath(settings_, name);
     struct stat info {};

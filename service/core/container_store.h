@@ -37,6 +37,10 @@ public:
     std::vector<Entry> loadAll(std::vector<std::string>& problems) const;
     Entry load(const std::string& name) const;
     [[nodiscard]] bool exists(const std::string& name) const;
+    // The names with a network namespace pinned under runtimeDir/netns:
+    // what recovery compares with the confs to find a destroyed container's
+    // network that a killed service did not get to release.
+    [[nodiscard]] std::vector<std::string> pinnedNetworks() const;
 
     // A container is declarative when NixOS owns it: its conf is a symlink
     // (environment.etc) or not writable, or a container@NAME.service unit file

@@ -297,6 +297,12 @@ void FakePeers::setUnitState(const std::string& unit, const std::string& active,
     object->emitPropertiesChangedSignal(kSystemdUnit, {"ActiveState", "SubState"});
 }
 
+void FakePeers::markActivating(const std::string& unit) {
+    setUnitState(unit, "activating", "start");
+    std::lock_guard lock(mutex_);
+    loading_.erase(unit);
+}
+
 void FakePeers::finishJob(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
                           const std::string& result) {
     systemdManager_->emitSignal("JobRemoved")
@@ -339,11 +345,12 @@ sdbus::ObjectPath FakePeers::startTransientUnit(const std::string& name, const s
     auto job = newJob();
     const std::uint32_t id = std::stoul(std::string(job).substr(job.rfind('/') + 1));
     // Runs after this handler returned: the reply always precedes JobRemoved.
-    loop_.post([this, name] { setUnitState(name, "activating", "start"); });
+    loop_.post([this, name] { markActivating(name); });
     std::chrono::milliseconds delay;
     std::string result;
     {
         std::lock_guard lock(mutex_);
+        loading_.insert(name);
         delay = jobDelay_;
         result = startResult_;
         if (holdStarts_) {
@@ -364,7 +371,7 @@ sdbus::ObjectPath FakePeers::stopUnit(const std::string& name) {
     std::vector<HeldStart> cancelled;
     {
         std::lock_guard lock(mutex_);
-        if (!units_.contains(name)) {
+        if (!units_.contains(name) && !loading_.contains(name)) {
             throw sdbus::Error("org.freedesktop.systemd1.NoSuchUnit", "Unit " + name + " not loaded.");
         }
         delay = jobDelay_;
@@ -430,7 +437,11 @@ void FakePeers::registerSystemd() {
                 result = startResult_;
                 delay = jobDelay_;
             }
-            loop_.post([this, name] { setUnitState(name, "activating", "start"); });
+            {
+                std::lock_guard lock(mutex_);
+                loading_.insert(name);
+            }
+            loop_.post([this, name] { markActivating(name); });
             loop_.post([this, id, job, name,
                         result] { completeStart(id, job, name, machineNameOfUnit(name), result); },
                        delay);
@@ -447,7 +458,7 @@ void FakePeers::registerSystemd() {
             std::vector<HeldStart> killed;
             {
                 std::lock_guard lock(mutex_);
-                if (!units_.contains(name)) {
+                if (!units_.contains(name) && !loading_.contains(name)) {
                     throw sdbus::Error("org.freedesktop.systemd1.NoSuchUnit",
                                        "Unit " + name + " not loaded.");
                 }

@@ -115,6 +115,7 @@ private:
     void ensureUnit(const std::string& unit);
     void setUnitState(const std::string& unit, const std::string& active, const std::string& sub,
                       const std::string& result = "success");
+    void markActivating(const std::string& unit);
     void finishJob(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
                    const std::string& result);
     void completeStart(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
@@ -153,6 +154,9 @@ private:
         std::function<void()> complete;
     };
     std::vector<HeldStart> heldStarts_;
+    // Units a start loaded whose object is not made yet (that runs after the
+    // start's reply): as in systemd, they are loaded from the start on.
+    std::set<std::string> loading_;
     // As systemd: a StopUnit while the unit's stop job is queued gets that job.
     std::map<std::string, sdbus::ObjectPath> pendingStops_;
     std::uint32_t nextJob_ = 1;

@@ -238,8 +238,14 @@ struct FakeNetwork final : ContainerNetwork {
             throw ContainerError(ErrorCode::NetworkSetupFailed, "bridge 'br9' does not exist");
         }
     }
-    void release(const NetworkPlan& plan) override { events.push_back("release " + plan.container); }
+    void release(const NetworkPlan& plan) override {
+        events.push_back("release " + plan.container);
+        if (onRelease) {
+            onRelease(plan);
+        }
+    }
     std::vector<std::string> events;
+    std::function<void(const NetworkPlan&)> onRelease;
     bool failPrepare = false;
 };
 

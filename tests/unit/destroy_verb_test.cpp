@@ -16,6 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 using DestroyVerbTest = ContainerManagerTest;
 
@@ -46,6 +47,45 @@ TEST_F(DestroyVerbTest, DestroyRemovesEverythingOnDisk) {
     EXPECT_EQ(manager().find("web"), nullptr);
     auto gone = perform(Verb::Start, "web", root);
     EXPECT_EQ(gone.error().code(), ErrorCode::NoSuchContainer);
+}
+
+TEST_F(DestroyVerbTest, TheConfOutlivesTheReleaseOfTheNetwork) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    // A service killed during the release must find the conf at its restart,
+    // or nobody knows whose network the pin is.
+    worker.hold = true;  // the release takes its time off the loop
+    std::optional<Status> destroyed;
+    manager().perform(root, Verb::Destroy, "web", [&](Status status) { destroyed = std::move(status); });
+    loop.drain();
+    EXPECT_FALSE(destroyed.has_value());
+    EXPECT_TRUE(fs::exists(settings.configDir / "web.conf"));
+    worker.runHeld();
+    loop.drain();
+    ASSERT_TRUE(destroyed.has_value());
+    EXPECT_TRUE(destroyed->ok()) << destroyed->error().what();
+    EXPECT_THAT(network.events, Contains("release web"));
+    EXPECT_FALSE(fs::exists(settings.configDir / "web.conf"));
+}
+
+TEST_F(DestroyVerbTest, RecoveryReleasesTheNetworkOfADestroyThatDidNotFinish) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("kept", spec, root).ok());
+    manager_.reset();  // killed after the conf of "gone" went, before its pin did
+    const auto pins = settings.runtimeDir / "netns";
+    fs::create_directories(pins);
+    for (const auto* pin : {"gone", "kept", "..hidden"}) {
+        std::ofstream(pins / pin) << "";
+    }
+    network.events.clear();
+    manager();
+    EXPECT_THAT(network.events, Contains("release gone"));
+    EXPECT_THAT(network.events, Contains("release kept"));  // stopped: released as before
+    EXPECT_THAT(network.events, Not(Contains("release ..hidden")));
 }
 
 TEST_F(DestroyVerbTest, DeclarativeContainersCannotBeChangedOrDestroyed) {
