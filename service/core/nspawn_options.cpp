@@ -194,7 +194,8 @@ void parseShort(std::span<const std::string> args, std::size_t& index, NspawnPar
                 parsed.words = 2;
                 ++index;
             } else {
-                result.error = NspawnParseError{first, "option requires an argument -- '" + std::string(1, c) + "'"};
+                result.error =
+                    NspawnParseError{first, "option requires an argument -- '" + std::string(1, c) + "'"};
                 return;
             }
             result.options.push_back(std::move(parsed));
@@ -255,13 +256,13 @@ std::optional<std::string> nspawnArgvProblem(std::span<const std::string> argv) 
         if (parsed.firstOperand >= args.size()) {
             return std::string("no command: every word was taken as an option or its value");
         }
-        return "the command is '" + args[parsed.firstOperand] + "' (word " + std::to_string(parsed.firstOperand + 1) +
-               "), not the last word";
+        return "the command is '" + args[parsed.firstOperand] + "' (word " +
+               std::to_string(parsed.firstOperand + 1) + "), not the last word";
     }
     // Given exactly once (the first five) or at most once (the others).
-    constexpr std::array<std::string_view, 7> kOnce = {"machine",     "directory",   "keep-unit",
-                                                       "notify-ready", "kill-signal", "network-namespace-path",
-                                                       "link-journal"};
+    constexpr std::array<std::string_view, 7> kOnce = {
+        "machine",     "directory", "keep-unit", "notify-ready", "kill-signal", "network-namespace-path",
+        "link-journal"};
     constexpr std::size_t kRequired = 5;
     std::array<int, kOnce.size()> seen{};
     for (const auto& option : parsed.options) {

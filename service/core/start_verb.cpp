@@ -36,9 +36,10 @@ StartPlan planStart(VerbContext& context, Container& container) {
     const auto& spec = container.spec;
     if (!isMachineName(name)) {
         // A container nixos-container made under a name nspawn refuses.
-        throw ContainerError(ErrorCode::StartFailed, "container '" + name +
-                                                         "' cannot start: its name is not a valid machine name "
-                                                         "for systemd-nspawn (no '_', no trailing '-')");
+        throw ContainerError(ErrorCode::StartFailed,
+                             "container '" + name +
+                                 "' cannot start: its name is not a valid machine name "
+                                 "for systemd-nspawn (no '_', no trailing '-')");
     }
     // Host state the spec names, which may have gone since Create.
     for (const auto& bind : spec.bindMounts) {

@@ -22,7 +22,8 @@ Options parse(std::vector<std::string> words) {
 }
 
 TEST(CliCommandLine, FlagsGoAnywhereAndDashDashEndsThem) {
-    auto options = parse({"create", "--system-path", "/nix/store/x", "web", "--auto-start", "--port=80:8080"});
+    auto options =
+        parse({"create", "--system-path", "/nix/store/x", "web", "--auto-start", "--port=80:8080"});
     EXPECT_EQ(options.words, (std::vector<std::string>{"create", "web"}));
     EXPECT_EQ(options.systemPath, "/nix/store/x");
     EXPECT_EQ(options.port, "80:8080");
@@ -35,15 +36,18 @@ TEST(CliCommandLine, FlagsGoAnywhereAndDashDashEndsThem) {
 }
 
 TEST(CliCommandLine, NixPassThroughFlagsAreKeptWithTheirValues) {
-    auto options = parse({"update", "web", "--option", "cores", "4", "--impure", "--override-input", "a", "b"});
+    auto options =
+        parse({"update", "web", "--option", "cores", "4", "--impure", "--override-input", "a", "b"});
     EXPECT_EQ(options.nixFlags,
               (std::vector<std::string>{"--option", "cores", "4", "--impure", "--override-input", "a", "b"}));
     EXPECT_EQ(options.words, (std::vector<std::string>{"update", "web"}));
 }
 
 TEST(CliCommandLine, BadFlagsAreUsageErrors) {
-    for (const auto& words : std::vector<std::vector<std::string>>{
-             {"list", "--frobnicate"}, {"create", "web", "--config"}, {"list", "--json=yes"}, {"run", "-x"}}) {
+    for (const auto& words : std::vector<std::vector<std::string>>{{"list", "--frobnicate"},
+                                                                   {"create", "web", "--config"},
+                                                                   {"list", "--json=yes"},
+                                                                   {"run", "-x"}}) {
         try {
             parse(words);
             ADD_FAILURE() << words.back() << " was accepted";
@@ -74,8 +78,8 @@ TEST(CliCommandLine, HelpManPageAndCompletionComeFromTheRows) {
         EXPECT_NE(flags.find("--" + std::string(flag.name) + "\n"), std::string::npos) << flag.name;
     }
     // The old tool's verbs are all there.
-    for (const char* old : {"list", "create", "destroy", "start", "stop", "restart", "terminate", "status", "update",
-                            "login", "root-login", "run", "show-ip", "show-host-key"}) {
+    for (const char* old : {"list", "create", "destroy", "start", "stop", "restart", "terminate", "status",
+                            "update", "login", "root-login", "run", "show-ip", "show-host-key"}) {
         EXPECT_NE(verbs.find(std::string(old) + "\n"), std::string::npos) << old;
     }
 }

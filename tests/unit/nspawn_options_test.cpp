@@ -44,7 +44,8 @@ TEST(NspawnOptions, TableMatchesTheInstalledHelp) {
     }
     std::set<std::string> inHelp;
     std::regex longOption("--([a-z0-9][a-z0-9-]*)");
-    for (auto it = std::sregex_iterator(help.begin(), help.end(), longOption); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(help.begin(), help.end(), longOption); it != std::sregex_iterator();
+         ++it) {
         inHelp.insert((*it)[1]);
     }
     std::set<std::string> inTable;
@@ -58,7 +59,8 @@ TEST(NspawnOptions, TableMatchesTheInstalledHelp) {
 
     std::set<char> shortInHelp;
     std::regex shortOption("\n +-([A-Za-z])[ ,]");
-    for (auto it = std::sregex_iterator(help.begin(), help.end(), shortOption); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(help.begin(), help.end(), shortOption); it != std::sregex_iterator();
+         ++it) {
         shortInHelp.insert((*it)[1].str()[0]);
     }
     std::set<char> shortInTable;
@@ -81,7 +83,8 @@ TEST(NspawnOptions, TableMatchesTheInstalledHelp) {
 }
 
 TEST(NspawnOptions, ParsesAsGetoptLongDoes) {
-    Words args = {"--quiet", "--bind=/a:/b", "--setenv", "A=b", "-M", "web", "-Dx", "-qU", "--machin=o", "/init", "-x"};
+    Words args = {"--quiet", "--bind=/a:/b", "--setenv",   "A=b",   "-M", "web",
+                  "-Dx",     "-qU",          "--machin=o", "/init", "-x"};
     auto parsed = parseNspawnArguments(args);
     ASSERT_FALSE(parsed.error) << parsed.error->message;
     EXPECT_EQ(parsed.firstOperand, 9U);  // "+": options end at /init
