@@ -48,8 +48,9 @@ mount --bind "$dir/run-dbus" /run/dbus
 # Nothing may write to the host's console.
 mount --bind "$dir/console.log" /dev/console
 
-# Test identities (nc-allowed, nc-denied, nc-challenged, nc-tenant): copies of
-# the host's passwd and group with four users added; the host's /etc is untouched.
+# Test identities (nc-allowed, nc-denied, nc-challenged, nc-tenant, nc-tenant2):
+# copies of the host's passwd and group with those users and the group
+# "containers" added; the host's /etc is untouched.
 mount --bind "$dir/etc/passwd" /etc/passwd
 mount --bind "$dir/etc/group" /etc/group
 

@@ -34,7 +34,9 @@ SERVICE_BUS_NAME=org.nixos.Containers
 UP_TIMEOUT_MS=${SANDBOX_UP_TIMEOUT_MS:-15000}
 DOWN_TIMEOUT_MS=${SANDBOX_DOWN_TIMEOUT_MS:-10000}
 # Test identities: name uid (each has a group of the same name and gid).
-TEST_USERS=("nc-allowed 61001" "nc-denied 61002" "nc-challenged 61003" "nc-tenant 61004")
+TEST_USERS=("nc-allowed 61001" "nc-denied 61002" "nc-challenged 61003" "nc-tenant 61004" "nc-tenant2 61005")
+# The group polkit/50-nixos-containers-owners.rules.example delegates to.
+DELEGATES_GROUP="containers 61100 nc-tenant,nc-tenant2"
 
 die() { echo "sandbox: error: $*" >&2; exit 1; }
 note() { echo "sandbox: $*" >&2; }
@@ -249,13 +251,12 @@ polkit.addRule(function(action, subject) {
         return polkit.Result.AUTH_ADMIN_KEEP;
     if (subject.user === "nc-denied")
         return polkit.Result.NO;
-    // Delegated as an admin would ("may do every plain action"): host
-    // access is left to the action's defaults (auth_admin).
-    if (subject.user === "nc-tenant" && action.id !== "org.nixos.containers.host-access")
-        return polkit.Result.YES;
+    // nc-tenant and nc-tenant2 are delegated by the shipped example rule
+    // (members of "containers" manage what they created), installed below.
     return polkit.Result.NOT_HANDLED;
 });
 EOF
+    cp "$REPO/polkit/50-nixos-containers-owners.rules.example" "$dir/polkit/etc-rules.d/50-nixos-containers-owners.rules"
     # polkitd skips unreadable rules silently, which fails open.
     chmod 0644 "$dir/polkit/etc-rules.d/"*.rules
     chmod 0755 "$dir/polkit" "$dir/polkit/"*
@@ -271,6 +272,11 @@ write_identities() {
         printf '%s:x:%s:%s:sandbox test user:/nonexistent:/usr/sbin/nologin\n' "$name" "$uid" "$uid" >>"$dir/etc/passwd"
         printf '%s:x:%s:\n' "$name" "$uid" >>"$dir/etc/group"
     done
+    local members
+    read -r name uid members <<<"$DELEGATES_GROUP"
+    # The host's group of that name, if any, is not the sandbox's.
+    sed -i "/^$name:/d" "$dir/etc/group"
+    printf '%s:x:%s:%s\n' "$name" "$uid" "$members" >>"$dir/etc/group"
     chmod 0644 "$dir/etc/passwd" "$dir/etc/group"
     printf '[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToSyslog=no\nForwardToKMsg=no\nForwardToConsole=no\nForwardToWall=no\n' \
         >"$dir/etc/journald.conf"
@@ -390,6 +396,7 @@ Environment=NIXOS_CONTAINERS_RESOLV_CONF=$dir/resolv.conf
 Environment=NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS=$dir/declarative-units
 # Read-only binds from here keep a container confined (tests/sandbox/tenant_test.sh).
 Environment=NIXOS_CONTAINERS_CONFINED_BIND_ROOTS=$dir/shared
+Environment=NIXOS_CONTAINERS_MAX_PER_USER=8
 EOF
 }
 

@@ -1,10 +1,26 @@
 #include "authorization_gate.h"
 
+#include <pwd.h>
+
 #include <utility>
+#include <vector>
 
 namespace nixos_containers {
 
 namespace {
+// polkit rules see the subject's user name, not its uid: the owner detail
+// is a name, so `action.lookup("owner") == subject.user` works. A uid
+// without a name (a deleted user) is given as its number.
+std::string userName(std::uint32_t uid) {
+    std::vector<char> buffer(16384);
+    passwd entry{};
+    passwd* found = nullptr;
+    if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+        return found->pw_name;
+    }
+    return std::to_string(uid);
+}
+
 Status answerFor(const Outcome<Authorization>& answer, const std::string& who, const std::string& what) {
     if (!answer.ok()) {
         return ContainerError(ErrorCode::AccessDenied,
@@ -43,6 +59,9 @@ void AuthorizationGate::authorize(const Caller& caller, const std::string& actio
     std::map<std::string, std::string> details = extra;
     details["container"] = container;
     details["verb"] = verb;
+    const auto owner = ownerOf_(container).value_or(caller.uid);
+    details["owner"] = userName(owner);
+    details["owner_uid"] = std::to_string(owner);
     authorizer_.check(caller, actionId, details,
                       [this, uid = caller.uid,
                        what = actionId + " (" + verb + " '" + container + "'" +

@@ -5,17 +5,26 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace nixos_containers {
 
 // polkit, as every privileged call meets it: root and the service itself
-// pass, anyone else is asked about `actionId` with the container and the
-// verb as details. A failed check is a denial, never an open door.
+// pass, anyone else is asked about `actionId` with the container, the verb
+// and the container's owner as details. A failed check is a denial, never
+// an open door.
 class AuthorizationGate {
 public:
-    explicit AuthorizationGate(Authorizer& authorizer) : authorizer_(authorizer) {}
+    // The owner's uid of an existing container; nullopt when there is none
+    // (a Create: the caller would own it).
+    using OwnerOf = std::function<std::optional<std::uint32_t>(const std::string& container)>;
+
+    AuthorizationGate(Authorizer& authorizer, OwnerOf ownerOf)
+        : authorizer_(authorizer), ownerOf_(std::move(ownerOf)) {}
 
     // Completes with ok, or AccessDenied / InteractiveAuthorizationRequired /
     // LimitsExceeded.
@@ -28,6 +37,7 @@ private:
     // A caller whose polkit agent never answers must not pile up checks.
     static constexpr std::size_t kMaxPendingPerCaller = 16;
     Authorizer& authorizer_;
+    OwnerOf ownerOf_;
     std::map<std::uint32_t, std::size_t> pending_;
 };
 

@@ -590,6 +590,16 @@ void EnvFile::erase(std::string_view key) {
     std::erase_if(entries_, [&](const auto& entry) { return entry.first == key; });
 }
 
+std::uint32_t ownerFromConf(const EnvFile& conf) {
+    const auto* text = conf.find(kOwnerConfKey);
+    std::uint32_t uid = 0;
+    if (text == nullptr ||
+        std::from_chars(text->data(), text->data() + text->size(), uid).ptr != text->data() + text->size()) {
+        return 0;
+    }
+    return uid;
+}
+
 ContainerSpec specFromConf(const EnvFile& conf) {
     ContainerSpec spec;
     for (const auto& key : specKeys()) {

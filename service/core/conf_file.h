@@ -54,6 +54,12 @@ private:
     std::vector<std::pair<std::string, std::string>> entries_;
 };
 
+// Who created the container: not a spec key (no caller sets it), but kept
+// in the conf beside them, where root alone can change it.
+inline constexpr std::string_view kOwnerConfKey = "OWNER_UID";
+// The recorded owner; 0 when none (or not a uid).
+std::uint32_t ownerFromConf(const EnvFile& conf);
+
 // Spec <-> conf. `configTextFile` is where Config text lives (NAME.nix).
 // specFromConf leaves `config` empty; the store reads the text file.
 ContainerSpec specFromConf(const EnvFile& conf);

@@ -19,6 +19,9 @@ struct Container {
     ContainerSpec spec;
     EnvFile conf;
     bool declarative = false;
+    // The uid whose Create made it, from the conf; 0 for root and for a
+    // container made before owners were recorded (or by nixos-container).
+    std::uint32_t owner = 0;
     ContainerState state = ContainerState::Stopped;
     std::string unit;
     std::uint32_t leader = 0;

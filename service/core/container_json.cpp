@@ -59,6 +59,7 @@ nlohmann::json toJson(const Container& container) {
         {"State", std::string(toString(container.state))},
         {"Declarative", container.declarative},
         {"Unit", container.unit},
+        {"Owner", container.owner},
         {"Leader", container.leader},
         {"HostInterface", container.hostInterface},
         {"RootDirectory", container.root.string()},

@@ -6,6 +6,7 @@
 #include "transient_unit.h"
 #include "validation.h"
 
+#include <algorithm>
 #include <system_error>
 #include <utility>
 
@@ -163,8 +164,21 @@ void ContainerRegistry::derive(Container& container) const {
     container.hostInterface = hasMainVeth(container.spec) ? hostInterfaceName(name) : "";
 }
 
+std::size_t ContainerRegistry::ownedBy(std::uint32_t uid) const {
+    auto owned = static_cast<std::size_t>(
+        std::count_if(containers_.begin(), containers_.end(),
+                      [uid](const auto& entry) { return entry.second.owner == uid; }));
+    for (const auto& [name, creator] : creators_) {
+        if (creator == uid && !containers_.contains(name)) {
+            ++owned;
+        }
+    }
+    return owned;
+}
+
 void ContainerRegistry::publish(Container container) {
     const auto& name = container.name;
+    container.owner = ownerFromConf(container.conf);
     auto serviceUnit = serviceUnitName(name);
     auto declarativeUnit = declarativeUnitName(name);
     container.unit = container.declarative ? declarativeUnit : serviceUnit;

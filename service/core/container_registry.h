@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace nixos_containers {
@@ -63,8 +64,20 @@ public:
 
     AddressPool& addresses() { return addresses_; }
     // Specs of Creates and Updates in progress, for the clash checks.
-    void reserve(const std::string& name, const ContainerSpec& spec) { pending_[name] = spec; }
-    void unreserve(const std::string& name) { pending_.erase(name); }
+    // A Create reserves with its caller's uid, so the per-user cap counts it.
+    void reserve(const std::string& name, const ContainerSpec& spec,
+                 std::optional<std::uint32_t> creator = {}) {
+        pending_[name] = spec;
+        if (creator) {
+            creators_[name] = *creator;
+        }
+    }
+    void unreserve(const std::string& name) {
+        pending_.erase(name);
+        creators_.erase(name);
+    }
+    // Containers uid owns, those being created included.
+    [[nodiscard]] std::size_t ownedBy(std::uint32_t uid) const;
     [[nodiscard]] bool reserved(const std::string& name) const { return pending_.contains(name); }
     // Throws InvalidArgument when another container (existing or pending)
     // already forwards one of spec's host ports.
@@ -85,6 +98,7 @@ private:
     std::map<std::string, Container> containers_;
     std::map<std::string, std::string> unitToContainer_;
     std::map<std::string, ContainerSpec> pending_;
+    std::map<std::string, std::uint32_t> creators_;
 };
 
 }  // namespace nixos_containers

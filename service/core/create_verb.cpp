@@ -13,10 +13,17 @@ using AddressPair = std::pair<std::string, std::string>;
 
 // Checked and reserved now, after authorisation, in one turn of the loop:
 // nothing can slip in between, and a caller waiting for polkit holds nothing.
-std::optional<AddressPair> reserve(VerbContext& context, const std::string& name, ContainerSpec& spec) {
+std::optional<AddressPair> reserve(VerbContext& context, const Caller& caller, const std::string& name,
+                                   ContainerSpec& spec) {
     auto& registry = context.registry;
     if (registry.find(name) != nullptr || registry.reserved(name) || context.store.exists(name)) {
         throw ContainerError(ErrorCode::AlreadyExists, "container '" + name + "' already exists");
+    }
+    const auto cap = context.settings.maxContainersPerUser;
+    if (caller.uid != 0 && !caller.internal && cap != 0 && registry.ownedBy(caller.uid) >= cap) {
+        throw ContainerError(ErrorCode::LimitsExceeded, "uid " + std::to_string(caller.uid) + " owns " +
+                                                            std::to_string(cap) +
+                                                            " containers, the most one user may own");
     }
     registry.checkPortsFree(name, spec);
     std::optional<AddressPair> allocated;
@@ -27,7 +34,7 @@ std::optional<AddressPair> reserve(VerbContext& context, const std::string& name
     } else {
         registry.addresses().noteUsed(spec);
     }
-    registry.reserve(name, spec);
+    registry.reserve(name, spec, caller.uid);
     return allocated;
 }
 
@@ -36,9 +43,13 @@ std::optional<AddressPair> reserve(VerbContext& context, const std::string& name
 void commit(VerbContext& context, const OperationPtr& operation, const ContainerSpec& spec,
             const std::function<void()>& undo, const Callback<std::string>& done) {
     const auto name = operation->name;
+    EnvFile base;
+    if (operation->caller.uid != 0) {
+        base.set(std::string(kOwnerConfKey), std::to_string(operation->caller.uid));
+    }
     context.background.run(
-        name, [store = &context.store, name, spec] { store->save(name, spec, EnvFile{}); },
-        [&context, operation, spec, undo, done](const Status& saved) {
+        name, [store = &context.store, name, spec, base] { store->save(name, spec, base); },
+        [&context, operation, spec, base, undo, done](const Status& saved) {
             const auto& name = operation->name;
             if (!saved.ok()) {
                 undo();
@@ -49,7 +60,7 @@ void commit(VerbContext& context, const OperationPtr& operation, const Container
             container.name = name;
             container.spec = spec;
             container.conf =
-                confFromSpec(spec, EnvFile{}, containerPaths(context.settings, name, false).configTextFile);
+                confFromSpec(spec, base, containerPaths(context.settings, name, false).configTextFile);
             context.registry.unreserve(name);
             context.registry.addresses().forget(spec);  // publish() notes them again
             context.registry.publish(std::move(container));
@@ -65,7 +76,7 @@ void createContainer(VerbContext& context, const Caller& caller, const std::stri
                      const Callback<std::string>& done) {
     std::optional<AddressPair> allocated;
     try {
-        allocated = reserve(context, name, spec);
+        allocated = reserve(context, caller, name, spec);
     } catch (const ContainerError& error) {
         done(error);
         return;

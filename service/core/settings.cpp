@@ -57,25 +57,29 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
             rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
         }
     }
-    if (auto found = environment.find("NIXOS_CONTAINERS_MAX_OPERATIONS"); found != environment.end()) {
+    struct Count {
+        std::size_t* target;
+        bool zeroAllowed;  // 0 meaning "no limit"
+    };
+    const std::map<std::string, Count> counts = {
+        {"NIXOS_CONTAINERS_MAX_OPERATIONS", {&settings.maxOperations, false}},
+        {"NIXOS_CONTAINERS_MAX_RUNS", {&settings.maxRuns, false}},
+        {"NIXOS_CONTAINERS_MAX_PER_USER", {&settings.maxContainersPerUser, true}},
+    };
+    for (const auto& [variable, count] : counts) {
+        auto found = environment.find(variable);
+        if (found == environment.end()) {
+            continue;
+        }
         const auto& text = found->second;
         std::size_t value = 0;
         auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-        if (error != std::errc{} || end != text.data() + text.size() || value == 0) {
-            throw std::invalid_argument("NIXOS_CONTAINERS_MAX_OPERATIONS must be a positive integer, got '" +
-                                        text + "'");
+        if (error != std::errc{} || end != text.data() + text.size() || (value == 0 && !count.zeroAllowed)) {
+            throw std::invalid_argument(variable + " must be a " +
+                                        (count.zeroAllowed ? "non-negative" : "positive") +
+                                        " integer, got '" + text + "'");
         }
-        settings.maxOperations = value;
-    }
-    if (auto found = environment.find("NIXOS_CONTAINERS_MAX_RUNS"); found != environment.end()) {
-        const auto& text = found->second;
-        std::size_t value = 0;
-        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-        if (error != std::errc{} || end != text.data() + text.size() || value == 0) {
-            throw std::invalid_argument("NIXOS_CONTAINERS_MAX_RUNS must be a positive integer, got '" + text +
-                                        "'");
-        }
-        settings.maxRuns = value;
+        *count.target = value;
     }
     return settings;
 }

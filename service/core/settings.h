@@ -31,6 +31,8 @@ struct Settings {
     std::size_t maxOperations = 64;
     // Bound on commands (Run) running in containers at once.
     std::size_t maxRuns = 64;
+    // Containers one uid other than root may own (have created); 0: no cap.
+    std::size_t maxContainersPerUser = 0;
 
     // Reads NIXOS_CONTAINERS_* variables; unset ones keep the defaults.
     // Throws std::invalid_argument naming the bad variable.

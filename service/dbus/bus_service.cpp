@@ -258,6 +258,7 @@ private:
     std::string State() override { return std::string(toString(self().state)); }
     bool Declarative() override { return self().declarative; }
     std::string Unit() override { return self().unit; }
+    uint32_t Owner() override { return self().owner; }
     uint32_t Leader() override { return self().leader; }
     std::string HostInterface() override { return self().hostInterface; }
     std::string RootDirectory() override { return self().root.string(); }

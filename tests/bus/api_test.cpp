@@ -96,6 +96,7 @@ TEST_F(ApiTest, CreateFromSystemPathPublishesEverything) {
     EXPECT_EQ(json["Name"], "web-1");
     EXPECT_EQ(json["State"], "stopped");
     EXPECT_EQ(json["Declarative"], false);
+    EXPECT_EQ(json["Owner"], 0);  // root created it
     EXPECT_EQ(json["SystemPath"], system().string());
     EXPECT_EQ(json["PrivateNetwork"], true);
     EXPECT_EQ(json["HostAddress"], "10.233.0.1");

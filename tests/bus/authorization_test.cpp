@@ -31,8 +31,10 @@ TEST_F(AuthorizationTest, AllowedCallerStartsWithTheRightActionAndDetails) {
     EXPECT_EQ(checks[0].subjectKind, "system-bus-name");
     EXPECT_EQ(checks[0].uid, kAllowedUid);
     EXPECT_EQ(checks[0].action, "org.nixos.containers.manage");
+    // Root created it: root owns it.
     EXPECT_EQ(checks[0].details,
-              (std::map<std::string, std::string>{{"container", "web"}, {"verb", "start"}}));
+              (std::map<std::string, std::string>{
+                  {"container", "web"}, {"verb", "start"}, {"owner", "root"}, {"owner_uid", "0"}}));
     EXPECT_EQ(checks[0].flags, 0U);
 }
 
@@ -48,6 +50,8 @@ TEST_F(AuthorizationTest, EachVerbAsksForItsAction) {
     std::vector<std::pair<std::string, std::string>> asked;
     for (const auto& check : peers().polkitChecks()) {
         asked.emplace_back(check.action, check.details.at("verb"));
+        // The caller owns what it creates, from the Create's check on.
+        EXPECT_EQ(check.details.at("owner_uid"), std::to_string(kAllowedUid)) << check.action;
     }
     EXPECT_EQ(asked, (std::vector<std::pair<std::string, std::string>>{
                          {"org.nixos.containers.create", "create"},

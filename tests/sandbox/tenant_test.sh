@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tenant_test.sh — delegation's two tiers (issue 10, its first part) against
-# the real service, polkitd and nspawn. nc-tenant is delegated as an admin
-# would ("may do every org.nixos.containers.* action"), with host access
-# left to its auth_admin default.
+# the real service, polkitd and nspawn. nc-tenant and nc-tenant2 are
+# delegated as an admin would, by the example rule we ship: members of the
+# group "containers" may do every org.nixos.containers.* action on the
+# containers they created, with host access left to its auth_admin default.
 #
 # Scenarios:
 #   1  positive control: the tenant creates, starts, reloads, stops and
@@ -14,7 +15,12 @@
 #      capabilities, devices, tun, ExtraFlags, addresses outside the pool,
 #      host port 22, a build as root (Config); an Update that adds a host
 #      bind to the tenant's own container changes nothing
-#   3  root and a user granted host access (nc-allowed) still can
+#   3  ownership, through the shipped example rule
+#      (polkit/50-nixos-containers-owners.rules.example): nc-tenant2, also in
+#      the group, can neither start, update nor destroy nc-tenant's container,
+#      nc-tenant not root's nor nc-tenant2's; the conf records the creator;
+#      the per-user cap (NIXOS_CONTAINERS_MAX_PER_USER=8) refuses a ninth
+#   4  root and a user granted host access (nc-allowed) still can
 #   (0 also: the service made the state, runtime, profile and gcroot trees
 #   0700 when it started)
 #
@@ -34,6 +40,11 @@ tenant_call() {
     local method=$1
     shift
     as_user "$U_TENANT" gdbus call --system --timeout 60 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.$method" "$@"
+}
+tenant2_call() {
+    local method=$1
+    shift
+    as_user "$U_TENANT2" gdbus call --system --timeout 60 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.$method" "$@"
 }
 # refused NAME KEYS SPEC: the tenant's Create of NAME is refused for host
 # access to KEYS, and nothing of NAME exists afterwards.
@@ -97,7 +108,41 @@ update_refused() {
 check "an Update adding a host bind to the tenant's container -> host-access, nothing changed" update_refused
 
 # ------------------------------------------------------------ scenario 3 ---
-scenario "3  root, and a user granted host access, still can"
+scenario "3  ownership: a delegated user manages what it created, nothing else"
+check "t1's conf records its creator (OWNER_UID=$U_TENANT)" grep -qx "OWNER_UID=$U_TENANT" "$DIR/etc-containers/t1.conf"
+owner_is() { [[ $(in_sb busctl get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Owner) == "u $2" ]]; }
+check "t1's Owner property is $U_TENANT" owner_is t1 "$U_TENANT"
+# The owner rule does not answer for another member: the action's default
+# (auth_admin) does, and nothing changes.
+other_refused() {
+    local verb=$1 method=$2
+    shift 2
+    expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "($verb 't1')" "$U_TENANT2" -- "$method" t1 "$@" || return 1
+}
+check "nc-tenant2 cannot Start nc-tenant's t1" other_refused start Start
+check "nc-tenant2 cannot Update t1" other_refused update Update "{'AutoStart': <false>}"
+check "nc-tenant2 cannot Destroy t1" other_refused destroy Destroy
+check "t1 is still there, stopped, AutoStart still set" sh -c "test -e '$DIR/etc-containers/t1.conf' && grep -qx 'AUTO_START=1' '$DIR/etc-containers/t1.conf'"
+check "root creates r0 (owned by root)" mgr Create 'sa{sv}' r0 1 SystemPath s "$OK"
+check "r0's Owner property is 0" owner_is r0 0
+check "nc-tenant cannot Start root's r0" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "(start 'r0')" "$U_TENANT" -- Start r0
+check "nc-tenant2 creates its own t2" tenant2_call Create t2 "{'SystemPath': <'$OK'>}"
+check "nc-tenant2 starts t2" tenant2_call Start t2
+check "nc-tenant cannot Stop nc-tenant2's t2" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "(stop 't2')" "$U_TENANT" -- Stop t2
+check "t2 still running" state_is t2 running
+# NIXOS_CONTAINERS_MAX_PER_USER=8 in the sandbox: t1 and seven more.
+fill_to_cap() {
+    local i
+    for i in 3 4 5 6 7 8 9; do tenant_call Create "c$i" "{'SystemPath': <'$OK'>}" >/dev/null || return 1; done
+    expect_error "$ERR.LimitsExceeded" "uid $U_TENANT owns 8 containers" "$U_TENANT" -- Create c10 "{'SystemPath': <'$OK'>}" || return 1
+    [[ ! -e $DIR/etc-containers/c10.conf ]] || { echo "c10 left a conf"; return 1; }
+    for i in 3 4 5 6 7 8 9; do tenant_call Destroy "c$i" >/dev/null || return 1; done
+}
+check "the ninth Create of one user is refused with LimitsExceeded, nothing left" fill_to_cap
+check "root is not capped, and stops and destroys anyone's (t2, r0)" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s t2 && $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s r0"
+
+# ------------------------------------------------------------ scenario 4 ---
+scenario "4  root, and a user granted host access, still can"
 check "root creates with a writable bind" mgr Create 'sa{sv}' r1 2 SystemPath s "$OK" BindMounts 'a(ssb)' 1 /host "$SHARED" false
 granted() {
     as_user "$U_ALLOWED" gdbus call --system --timeout 60 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Create" a1 \

@@ -18,7 +18,10 @@ struct AuthorizationGateTest : ::testing::Test {
     }
     Deferred loop;
     FakeAuthorizer authorizer{loop};
-    AuthorizationGate gate{authorizer};
+    // "web" is root's; nothing else exists.
+    AuthorizationGate gate{authorizer, [](const std::string& name) -> std::optional<std::uint32_t> {
+                               return name == "web" ? std::optional<std::uint32_t>(0) : std::nullopt;
+                           }};
 };
 
 TEST_F(AuthorizationGateTest, RootAndTheServiceItselfPassWithoutPolkit) {
@@ -39,7 +42,8 @@ TEST_F(AuthorizationGateTest, AsksForTheActionWithContainerAndVerbAndNamesTheAns
     ASSERT_EQ(authorizer.checks.size(), 1U);
     EXPECT_EQ(authorizer.checks[0].first, "org.nixos.containers.manage");
     EXPECT_EQ(authorizer.checks[0].second,
-              (std::map<std::string, std::string>{{"container", "web"}, {"verb", "start"}}));
+              (std::map<std::string, std::string>{
+                  {"container", "web"}, {"verb", "start"}, {"owner", "root"}, {"owner_uid", "0"}}));
 
     authorizer.answers[user.uid] = Authorization::ChallengeRequired;
     EXPECT_EQ(ask(user).error().code(), ErrorCode::InteractiveAuthorizationRequired);
@@ -48,6 +52,15 @@ TEST_F(AuthorizationGateTest, AsksForTheActionWithContainerAndVerbAndNamesTheAns
     EXPECT_EQ(denied.error().code(), ErrorCode::AccessDenied);
     EXPECT_EQ(std::string(denied.error().what()),
               "uid 61001 is not authorized for org.nixos.containers.manage (start 'web')");
+}
+
+TEST_F(AuthorizationGateTest, TheOwnerOfAContainerToBeCreatedIsTheCaller) {
+    Caller user;
+    user.uid = 61001;
+    gate.authorize(user, "org.nixos.containers.create", "new", "create", [](const Status&) {});
+    loop.drain();
+    ASSERT_EQ(authorizer.checks.size(), 1U);
+    EXPECT_EQ(authorizer.checks[0].second.at("owner_uid"), "61001");
 }
 
 TEST_F(AuthorizationGateTest, ACallerCannotPileUpChecks) {

@@ -14,6 +14,7 @@ Container richContainer() {
     container.state = ContainerState::Running;
     container.unit = "container@web.service";
     container.leader = 4242;
+    container.owner = 61004;
     container.hostInterface = "ve-web";
     container.root = "/var/lib/nixos-containers/web";
     container.systemOnHost = "/nix/store/abc-nixos-system-web";
@@ -95,8 +96,9 @@ TEST(ContainerJson, LiveFields) {
     EXPECT_EQ(json["Addresses"], nlohmann::json::array({"10.233.1.2"}));
     EXPECT_EQ(json["Operation"], "");
     EXPECT_EQ(json["LastError"], "");
+    EXPECT_EQ(json["Owner"], 61004);
     // The spec keys and these, nothing else.
-    EXPECT_EQ(json.size(), specKeys().size() + 10);
+    EXPECT_EQ(json.size(), specKeys().size() + 11);
 }
 
 TEST(ContainerJson, GivenSystemPathIsShownAsGiven) {

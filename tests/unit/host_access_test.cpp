@@ -79,6 +79,44 @@ TEST_F(HostAccessTest, AnUpdateThatAddsHostAccessNeedsItAndChangesNothingWithout
     EXPECT_EQ(authorizer.checks.back().first, "org.nixos.containers.update");
 }
 
+TEST_F(HostAccessTest, TheCreatorOwnsTheContainerAcrossUpdatesAndRestarts) {
+    ASSERT_TRUE(create("mine", systemSpec(), user).ok());
+    ASSERT_TRUE(create("roots", systemSpec(), root).ok());
+    EXPECT_EQ(manager().get("mine").owner, user.uid);
+    EXPECT_EQ(manager().get("roots").owner, 0U);
+    SpecPatch patch;
+    patch.set("AutoStart", [](ContainerSpec& spec) { spec.autoStart = true; });
+    ASSERT_TRUE(update("mine", patch, user).ok());
+    manager_.reset();  // the service restarts: the owner comes from the conf
+    EXPECT_EQ(manager().get("mine").owner, user.uid);
+    authorizer.checks.clear();
+    ASSERT_TRUE(perform(Verb::Start, "mine", user).ok());
+    ASSERT_EQ(authorizer.checks.size(), 1U);
+    EXPECT_EQ(authorizer.checks[0].second.at("owner_uid"), std::to_string(user.uid));
+}
+
+TEST_F(HostAccessTest, AUserOwnsAtMostTheCapOfContainersRootIsNotCapped) {
+    settings.maxContainersPerUser = 2;
+    ASSERT_TRUE(create("one", systemSpec(), user).ok());
+    ASSERT_TRUE(create("two", systemSpec(), user).ok());
+    auto third = create("three", systemSpec(), user);
+    ASSERT_FALSE(third.ok());
+    EXPECT_EQ(third.error().code(), ErrorCode::LimitsExceeded);
+    EXPECT_THAT(third.error().what(), HasSubstr("uid 61001 owns 2 containers"));
+    EXPECT_FALSE(fs::exists(settings.configDir / "three.conf"));
+    EXPECT_TRUE(create("three", systemSpec(), root).ok());
+    // Two Creates in flight count before either is on disk.
+    ASSERT_TRUE(perform(Verb::Destroy, "two", user).ok());
+    std::vector<Outcome<std::string>> racing;
+    for (const auto* name : {"four", "five"}) {
+        manager().create(user, name, systemSpec(),
+                         [&racing](Outcome<std::string> answer) { racing.push_back(std::move(answer)); });
+    }
+    loop.drain();
+    ASSERT_EQ(racing.size(), 2U);
+    EXPECT_NE(racing[0].ok(), racing[1].ok());
+}
+
 TEST_F(HostAccessTest, RootNeedsNoPolkitAtAll) {
     auto spec = systemSpec();
     spec.bindMounts = {{"/host", "/", false}};

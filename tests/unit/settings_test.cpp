@@ -41,6 +41,7 @@ TEST(Settings, ReadsEveryVariable) {
         {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", "/t/units:/t/more-units::"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "3"},
         {"NIXOS_CONTAINERS_MAX_RUNS", "5"},
+        {"NIXOS_CONTAINERS_MAX_PER_USER", "4"},
         {"NIXOS_CONTAINERS_CONFINED_BIND_ROOTS", "/srv/shared:/t/data"},
         {"UNRELATED", "ignored"},
     });
@@ -59,7 +60,13 @@ TEST(Settings, ReadsEveryVariable) {
               (std::vector<std::filesystem::path>{"/t/units", "/t/more-units"}));
     EXPECT_EQ(settings.maxOperations, 3u);
     EXPECT_EQ(settings.maxRuns, 5u);
+    EXPECT_EQ(settings.maxContainersPerUser, 4u);
     EXPECT_EQ(settings.confinedBindRoots, (std::vector<std::filesystem::path>{"/srv/shared", "/t/data"}));
+}
+
+TEST(Settings, NoPerUserCapUnlessSetAndZeroMeansNone) {
+    EXPECT_EQ(Settings{}.maxContainersPerUser, 0u);
+    EXPECT_EQ(Settings::fromEnvironment({{"NIXOS_CONTAINERS_MAX_PER_USER", "0"}}).maxContainersPerUser, 0u);
 }
 
 TEST(Settings, EmptyUnitDirListMeansNone) {
@@ -83,6 +90,8 @@ TEST(Settings, RejectsBadValuesNamingTheVariable) {
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "0"},
         {"NIXOS_CONTAINERS_MAX_RUNS", "0"},
         {"NIXOS_CONTAINERS_MAX_RUNS", "ten"},
+        {"NIXOS_CONTAINERS_MAX_PER_USER", "-1"},
+        {"NIXOS_CONTAINERS_MAX_PER_USER", "four"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "-1"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "ten"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "10x"},

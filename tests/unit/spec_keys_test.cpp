@@ -61,7 +61,7 @@ std::map<std::string, std::string> createDocKeys() {
 // The container's live properties: no spec key, no row.
 const std::set<std::string> kLiveProperties = {"Name",        "State",         "Declarative",   "Unit",
                                                "Leader",      "HostInterface", "RootDirectory", "Addresses",
-                                               "MachinePath", "Timestamp",     "OSRelease"};
+                                               "MachinePath", "Timestamp",     "OSRelease",     "Owner"};
 
 TEST(SpecKeys, EveryRowIsACreateKeyOfTheSameType) {
     const auto documented = createDocKeys();
