@@ -98,9 +98,10 @@ void ContainerRegistry::learnWorld(const std::map<std::string, UnitState>& units
         machineByName[machine.name] = &machine;
     }
     for (auto& [name, container] : containers_) {
-        if (auto machine = machineByName.find(name); machine != machineByName.end()) {
+        if (auto machine = machineByName.find(name);
+            machine != machineByName.end() && isContainerUnit(name, machine->second->unit)) {
             // Whoever started it (us, the NixOS template), its unit is the truth.
-            if (!machine->second->unit.empty()) {
+            {
                 container.unit = machine->second->unit;
                 unitToContainer_[container.unit] = name;
             }

@@ -37,5 +37,8 @@ void updateContainer(VerbContext& context, const Caller& caller, const std::stri
 
 // The answer of a start that a Stop or Terminate cancelled.
 ContainerError cancelledError(const Operation& operation);
+// The answer of a Create or Start whose name a machine this service did not
+// start holds (AlreadyExists, naming the machine's unit).
+ContainerError foreignMachineError(const std::string& name, const std::string& unit);
 
 }  // namespace nixos_containers

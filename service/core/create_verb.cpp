@@ -1,6 +1,7 @@
 #include "container_paths.h"
 #include "container_verbs.h"
 #include "log.h"
+#include "transient_unit.h"
 
 #include <optional>
 #include <utility>
@@ -70,10 +71,8 @@ void commit(VerbContext& context, const OperationPtr& operation, const Container
         });
 }
 
-}  // namespace
-
-void createContainer(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec,
-                     const Callback<std::string>& done) {
+void createFree(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec,
+                const Callback<std::string>& done) {
     std::optional<AddressPair> allocated;
     try {
         allocated = reserve(context, caller, name, spec);
@@ -131,6 +130,22 @@ void createContainer(VerbContext& context, const Caller& caller, const std::stri
         return;
     }
     commit(context, operation, spec, undo, done);
+}
+
+}  // namespace
+
+void createContainer(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec,
+                     const Callback<std::string>& done) {
+    // A name another machine holds is not free: its Start would have to end
+    // that machine, which is not ours to end.
+    context.machines.getMachine(name, [&context, caller, name, spec = std::move(spec),
+                                       done](Outcome<std::optional<MachineInfo>> found) {
+        if (found.ok() && found.value() && !isContainerUnit(name, found.value()->unit)) {
+            done(foreignMachineError(name, found.value()->unit));
+            return;
+        }
+        createFree(context, caller, name, spec, done);
+    });
 }
 
 }  // namespace nixos_containers

@@ -124,6 +124,27 @@ void launchUnit(VerbContext& context, const OperationPtr& operation, const Trans
     });
 }
 
+// A machine of the container's name: a stale registration of ours (nixpkgs
+// #486775) is terminated; anyone else's is left alone and the start fails.
+void endStaleMachine(VerbContext& context, const std::string& name, const StatusCallback& done) {
+    context.machines.getMachine(name, [&context, name, done](Outcome<std::optional<MachineInfo>> found) {
+        if (!found.ok() || !found.value()) {
+            done(Done{});  // machined knows none (or cannot say: nspawn will)
+            return;
+        }
+        if (!isContainerUnit(name, found.value()->unit)) {
+            done(foreignMachineError(name, found.value()->unit));
+            return;
+        }
+        context.machines.terminateMachine(name, [name, done](const Status& terminated) {
+            if (!terminated.ok()) {
+                logWarning("cannot terminate a stale machine '" + name + "': " + terminated.error().what());
+            }
+            done(Done{});
+        });
+    });
+}
+
 // The module's pre-start: a stale machine registration of that name is
 // terminated (nixpkgs #486775), a failed unit of that name forgotten, and
 // the root's skeleton made. The three are independent: they go out at once,
@@ -157,9 +178,9 @@ void preStart(VerbContext& context, const OperationPtr& operation, const StartPl
                 launchUnit(context, operation, plan.unit, next);
             });
     };
-    context.machines.terminateMachine(name, [name, afterAll](const Status& terminated) {
-        if (!terminated.ok()) {
-            logWarning("cannot terminate a stale machine '" + name + "': " + terminated.error().what());
+    endStaleMachine(context, name, [afterAll, failure](const Status& ended) {
+        if (!ended.ok()) {
+            *failure = ended.error();
         }
         afterAll();
     });
@@ -193,6 +214,12 @@ void startDeclarative(VerbContext& context, const OperationPtr& operation, Statu
 }
 
 }  // namespace
+
+ContainerError foreignMachineError(const std::string& name, const std::string& unit) {
+    return {ErrorCode::AlreadyExists, "a machine named '" + name +
+                                          "' that this service did not start runs (unit " + quoteValue(unit) +
+                                          "); it is left alone"};
+}
 
 ContainerError cancelledError(const Operation& operation) {
     return {ErrorCode::StartFailed, "the " + operation.verb + " of '" + operation.name +

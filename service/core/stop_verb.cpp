@@ -2,6 +2,7 @@
 #include "container_verbs.h"
 #include "log.h"
 #include "network_plan.h"
+#include "transient_unit.h"
 
 #include <system_error>
 
@@ -44,6 +45,20 @@ void afterStopped(VerbContext& context, const std::string& name, StatusCallback 
         answer);
 }
 
+// machined's TerminateMachine, for a machine of ours only: a machine of the
+// same name in someone else's unit is not the container, and stopping our
+// unit is all a Terminate may do then.
+void terminateOwnMachine(VerbContext& context, const std::string& name, StatusCallback done) {
+    context.machines.getMachine(name, [&context, name, done = std::move(done)](
+                                          Outcome<std::optional<MachineInfo>> found) mutable {
+        if (found.ok() && found.value() && !isContainerUnit(name, found.value()->unit)) {
+            done(ContainerError(ErrorCode::Failed, foreignMachineError(name, found.value()->unit).what()));
+            return;
+        }
+        context.machines.terminateMachine(name, std::move(done));
+    });
+}
+
 void stopUnit(VerbContext& context, const std::string& name, const std::string& unit, StatusCallback next) {
     context.systemd.stopUnit(unit, [&context, name, next = std::move(next)](const Status& stopped) {
         if (!stopped.ok()) {
@@ -76,8 +91,8 @@ void stop(VerbContext& context, const OperationPtr& operation, bool terminate, S
         stopUnit(context, name, unit, std::move(next));
         return;
     }
-    context.machines.terminateMachine(
-        name, [&context, name, unit, next = std::move(next)](const Status& terminated) {
+    terminateOwnMachine(
+        context, name, [&context, name, unit, next = std::move(next)](const Status& terminated) {
             // While the start job is pending machined answers EDEADLK; stopping
             // the unit cancels that job and ends the container just the same.
             if (!terminated.ok()) {

@@ -12,6 +12,10 @@ std::string declarativeUnitName(const std::string& container) {
     return kDeclarativeUnitPrefix + container + ".service";
 }
 
+bool isContainerUnit(const std::string& container, const std::string& unit) {
+    return unit == serviceUnitName(container) || unit == declarativeUnitName(container);
+}
+
 TransientUnit buildTransientUnit(const TransientUnitInputs& inputs) {
     const ContainerSpec& spec = *inputs.spec;
     TransientUnit unit;

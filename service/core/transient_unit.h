@@ -55,6 +55,10 @@ struct TransientUnitInputs {
 std::string serviceUnitName(const std::string& container);
 // The unit NixOS itself runs a declarative container as.
 std::string declarativeUnitName(const std::string& container);
+// Whether a machine of that name runs in one of those two units: only such a
+// machine is the container's to adopt, stop or terminate. Any other
+// (another nspawn, a VM) is someone else's and is left alone.
+bool isContainerUnit(const std::string& container, const std::string& unit);
 // What every name of either kind begins with.
 inline constexpr const char* kServiceUnitPrefix = "nixos-container@";
 inline constexpr const char* kDeclarativeUnitPrefix = "container@";

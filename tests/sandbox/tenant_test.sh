@@ -21,6 +21,9 @@
 #      nc-tenant not root's nor nc-tenant2's; the conf records the creator;
 #      the per-user cap (NIXOS_CONTAINERS_MAX_PER_USER=8) refuses a ninth
 #   4  root and a user granted host access (nc-allowed) still can
+#   5  a machine machined has from someone else's unit is left alone: Create
+#      of its name is refused, Start fails rather than terminate it, Terminate
+#      ends only the container's own unit
 #   (0 also: the service made the state, runtime, profile and gcroot trees
 #   0700 when it started)
 #
@@ -32,7 +35,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 sandbox_test_begin tenant
-BOUNDED_VARS+=(OK SHARED HOST_ACCESS)
+BOUNDED_VARS+=(OK SHARED HOST_ACCESS M1_IF)
+M1_IF=org.freedesktop.machine1.Manager
 HOST_ACCESS=org.nixos.containers.host-access
 
 # tenant_call METHOD GVARIANT_ARGS...: as nc-tenant, through gdbus.
@@ -151,4 +155,41 @@ granted() {
 check "nc-allowed (granted host access) creates with tun and a writable bind" granted
 check "tenant Destroy of its container" tenant_call Destroy t1
 check "root Destroy r1, a1" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s r1 && $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s a1"
+# ------------------------------------------------------------ scenario 5 ---
+scenario "5  a machine this service did not start is left alone"
+# foreign NAME UNIT: a machine NAME registered with machined by its own
+# service UNIT (as another nspawn or a VM manager would), led by a sleep.
+foreign() {
+    local name=$1 unit=$2 pid
+    in_sb systemd-run --quiet --unit="$unit" sleep 600 || return 1
+    pid=$(in_sb systemctl show -P MainPID "$unit") || return 1
+    in_sb busctl call org.freedesktop.machine1 /org/freedesktop/machine1 "$M1_IF" RegisterMachine sayssus \
+        "$name" 0 foreign container "$pid" /
+}
+# still_foreign NAME UNIT: machined still has NAME, in UNIT.
+still_foreign() {
+    local path unit
+    path=$(in_sb busctl call org.freedesktop.machine1 /org/freedesktop/machine1 "$M1_IF" GetMachine s "$1" | cut -d'"' -f2) || return 1
+    unit=$(in_sb busctl get-property org.freedesktop.machine1 "$path" org.freedesktop.machine1.Machine Unit) || return 1
+    echo "machine $1: $unit"
+    [[ $unit == "s \"$2\"" ]]
+}
+create_refused() {
+    expect_error "$ERR.AlreadyExists" "that this service did not start runs (unit 'foreign-b.service')" \
+        -- Create fw2 "{'SystemPath': <'$OK'>}" || return 1
+    [[ ! -e $DIR/etc-containers/fw2.conf ]] || { echo "fw2 left a conf"; return 1; }
+}
+foreign_cleanup() {
+    in_sb systemctl stop foreign-a.service foreign-b.service && mgr Destroy s fw
+}
+check "root creates fw (the name is free)" mgr Create 'sa{sv}' fw 1 SystemPath s "$OK"
+check "machine fw registered by foreign-a.service" foreign fw foreign-a.service
+check "machine fw2 registered by foreign-b.service" foreign fw2 foreign-b.service
+check "Create of fw2 -> AlreadyExists naming foreign-b.service, nothing left" create_refused
+check "Start of fw -> StartFailed naming foreign-a.service" expect_error "$ERR.StartFailed" "did not start runs (unit 'foreign-a.service')" -- Start fw
+check "machine fw still runs in foreign-a.service" still_foreign fw foreign-a.service
+check "Terminate of fw answers" mgr Terminate s fw
+check "machine fw still runs in foreign-a.service after the Terminate" still_foreign fw foreign-a.service
+check "fw is stopped" state_is fw stopped
+check "cleanup: the foreign units stop, root destroys fw" foreign_cleanup
 exit 0
