@@ -180,6 +180,10 @@ SpecKey shown(SpecKey key, SpecValue (*show)(const Container&)) {
     key.show = show;
     return key;
 }
+SpecKey upTo(std::size_t maxBytes, SpecKey key) {
+    key.maxBytes = maxBytes;
+    return key;
+}
 
 // In NAME.conf's order, so that a new conf reads as the module writes one.
 std::vector<SpecKey> makeRows() {
@@ -196,7 +200,8 @@ std::vector<SpecKey> makeRows() {
             source(row<&S::configFile>("ConfigFile", "CONFIG_FILE", kReload, validateSource))),
         reachingHost<&S::flake>(source(row<&S::flake>("Flake", "FLAKE", kReload, validateSource))),
         // The text lives in NAME.nix; the conf names that file.
-        reachingHost<&S::config>(source(row<&S::config>("Config", {}, kReload, validateSource))),
+        upTo(kMaxConfigBytes,
+             reachingHost<&S::config>(source(row<&S::config>("Config", {}, kReload, validateSource)))),
         row<&S::privateNetwork>("PrivateNetwork", "PRIVATE_NETWORK", kRestart, validateNetwork),
         networkRow<&NetworkOptions::hostBridge>("HostBridge", "HOST_BRIDGE",
                                                 &networkNotDefault<&NetworkOptions::hostBridge>),

@@ -4,6 +4,7 @@
 #include "container_spec.h"
 #include "settings.h"
 
+#include <cstddef>
 #include <map>
 #include <span>
 #include <string>
@@ -19,6 +20,12 @@ namespace nixos_containers {
 using SpecValue =
     std::variant<std::string, bool, std::vector<std::string>, std::vector<PortForward>,
                  std::vector<BindMount>, std::vector<AllowedDevice>, std::map<std::string, NetworkOptions>>;
+
+// Size limits of every spec value (SpecKey::maxBytes), so that no caller
+// makes the service hold, write or hand nspawn an unbounded value.
+inline constexpr std::size_t kMaxSpecStringBytes = 4096;
+inline constexpr std::size_t kMaxSpecListEntries = 256;
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{1} << 20;  // Config: a NixOS module's text
 
 // SpecValue's alternatives, in its order.
 enum class SpecKind { String, Flag, Words, Ports, BindMounts, Devices, Veths };
@@ -58,6 +65,9 @@ struct SpecKey {
     // What the property and Inspect show when that is not the stored value:
     // the defaults the stored value leaves implicit, made explicit.
     SpecValue (*show)(const Container& container) = nullptr;
+    // The longest string the key takes, each string of a list included;
+    // lists hold at most kMaxSpecListEntries. Beyond: LimitsExceeded.
+    std::size_t maxBytes = kMaxSpecStringBytes;
 
     [[nodiscard]] SpecValue defaultValue() const { return get(ContainerSpec{}); }
 };

@@ -38,6 +38,7 @@ inline constexpr const char* kDeclarative = "org.nixos.Containers.Error.Declarat
 inline constexpr const char* kBuildFailed = "org.nixos.Containers.Error.BuildFailed";
 inline constexpr const char* kStartFailed = "org.nixos.Containers.Error.StartFailed";
 inline constexpr const char* kNotRunning = "org.nixos.Containers.Error.NotRunning";
+inline constexpr const char* kLimitsExceeded = "org.nixos.Containers.Error.LimitsExceeded";
 inline constexpr const char* kAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
 inline constexpr const char* kInteractiveRequired =
     "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired";

@@ -15,6 +15,7 @@ struct BadCreate {
     // Built in the test: a spec refers to the per-test store.
     std::function<Spec(const fs::path& system, const fs::path& store)> spec;
     std::string messagePart;
+    std::string errorName = kInvalidArgument;
 };
 
 Spec withSystem(const fs::path& system, Spec extra) {
@@ -58,6 +59,27 @@ std::vector<BadCreate> badCreates() {
                                    {"ForwardPorts", sdbus::Variant(Ports{{"sctp", 80, 80}})}});
          },
          "protocol 'sctp' is neither tcp nor udp"},
+        // Every string and list has a size limit.
+        {"ConfigOverAMebibyte", "web",
+         [](const fs::path&, const fs::path&) {
+             return Spec{{"Config", sdbus::Variant(std::string((1U << 20) + 1, ' '))}};
+         },
+         "Config has a value of 1048577 bytes; the limit is 1048576", kLimitsExceeded},
+        {"TwoHundredFiftySevenTmpfs", "web",
+         [](const fs::path& s, const fs::path&) {
+             Strings mounts;
+             for (int i = 0; i < 257; ++i) {
+                 mounts.push_back("/t" + std::to_string(i));
+             }
+             return withSystem(s, {{"Tmpfs", sdbus::Variant(mounts)}});
+         },
+         "Tmpfs has 257 entries; the limit is 256", kLimitsExceeded},
+        {"BindPathOver4096Bytes", "web",
+         [](const fs::path& s, const fs::path&) {
+             return withSystem(
+                 s, {{"BindMounts", sdbus::Variant(Binds{{"/" + std::string(4096, 'a'), "", true}})}});
+         },
+         "BindMounts has a value of 4097 bytes; the limit is 4096", kLimitsExceeded},
         {"RelativeBindPath", "web",
          [](const fs::path& s, const fs::path&) {
              return withSystem(s, {{"BindMounts", sdbus::Variant(Binds{{"data", "/srv/data", false}})}});
@@ -200,7 +222,7 @@ class InvalidCreateTest : public BusTest, public ::testing::WithParamInterface<B
 TEST_P(InvalidCreateTest, IsRefusedAndLeavesNothing) {
     const auto& bad = GetParam();
     auto spec = bad.spec(system(), storeDir());
-    EXPECT_TRUE(failsWith([&] { create(bad.name, spec); }, kInvalidArgument, bad.messagePart));
+    EXPECT_TRUE(failsWith([&] { create(bad.name, spec); }, bad.errorName, bad.messagePart));
     EXPECT_TRUE(leftNothingOf(bad.name));
     // Nothing anywhere, whatever file name the bad name would have made.
     EXPECT_TRUE(fs::is_empty(configDir()));

@@ -1,6 +1,7 @@
 #include "validation.h"
 #include "conf_file.h"
 #include "errors.h"
+#include "spec_keys.h"
 
 #include "expect_error.h"
 
@@ -274,6 +275,44 @@ protected:
     fs::path root_;
     Settings settings_;
 };
+
+// Every string and list of every key is bounded, Config more generously;
+// at the limit a value passes, one beyond it is LimitsExceeded.
+TEST_F(ValidateSpec, EveryStringAndListHasASizeLimit) {
+    auto limited = [this](const ContainerSpec& spec, const std::string& fragment) {
+        try {
+            validateSpec(spec, settings_);
+            ADD_FAILURE() << "accepted; expected LimitsExceeded containing \"" << fragment << "\"";
+        } catch (const ContainerError& error) {
+            EXPECT_EQ(error.code(), ErrorCode::LimitsExceeded) << error.what();
+            EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
+        }
+    };
+    ContainerSpec spec;
+    spec.config = std::string(kMaxConfigBytes, ' ');
+    EXPECT_NO_THROW(validateSpec(spec, settings_));
+    spec.config.push_back(' ');
+    limited(spec, "Config has a value of 1048577 bytes; the limit is 1048576");
+
+    spec = validSpec();
+    spec.tmpfs.clear();
+    for (std::size_t i = 0; i < kMaxSpecListEntries; ++i) {
+        spec.tmpfs.push_back("/t" + std::to_string(i));
+    }
+    EXPECT_NO_THROW(validateSpec(spec, settings_));
+    spec.tmpfs.push_back("/one-more");
+    limited(spec, "Tmpfs has 257 entries; the limit is 256");
+
+    spec = validSpec();
+    spec.bindMounts = {BindMount{"/" + std::string(kMaxSpecStringBytes, 'a'), "", true}};
+    limited(spec, "BindMounts has a value of 4097 bytes; the limit is 4096");
+    spec = validSpec();
+    spec.extraVeths["ve1"].hostAddress = std::string(kMaxSpecStringBytes + 1, '1');
+    limited(spec, "ExtraVeths has a value of 4097 bytes");
+    spec = validSpec();
+    spec.systemPath = "/nix/store/" + std::string(kMaxSpecStringBytes, 'a');
+    limited(spec, "SystemPath has a value of");
+}
 
 TEST_F(ValidateSpec, AcceptsValidSpecs) {
     EXPECT_NO_THROW(validateSpec(validSpec(), settings_));
