@@ -44,9 +44,14 @@ ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObse
                 const auto* container = registry_.find(name);
                 return container == nullptr ? std::nullopt : std::optional(container->owner);
             }),
-      builder_(
-          settings_, store_, seams_.processes, background_,
-          [this](const std::string& name, const std::string& line) { observer_.buildOutput(name, line); }),
+      builder_(settings_, store_, seams_.processes, background_,
+               [this](const std::string& name, const std::string& line) {
+                   // The build belongs to the operation holding the container.
+                   if (auto operation = scheduler_.holding(name);
+                       operation && !operation->caller.busName.empty()) {
+                       observer_.buildOutput(name, line, operation->caller.busName);
+                   }
+               }),
       nspawnEnvironment_(nspawnEnvironment()),
       context_{settings_, registry_,      store_,          network_,         background_,       builder_,
                *this,     seams_.systemd, seams_.machines, seams_.processes, nspawnEnvironment_},

@@ -16,7 +16,10 @@ public:
     virtual void containerRemoved(const std::string& name) = 0;
     // `fields` may be empty: the operation or the last error changed.
     virtual void containerChanged(const Container& container, ContainerFields fields) = 0;
-    virtual void buildOutput(const std::string& name, const std::string& line) = 0;
+    // A line of NAME's build, for `recipient` alone (the bus name of the
+    // caller whose Create or Update builds it): build output can hold secrets.
+    virtual void buildOutput(const std::string& name, const std::string& line,
+                             const std::string& recipient) = 0;
 };
 
 }  // namespace nixos_containers

@@ -136,6 +136,15 @@ public:
     ManagerObject(const ManagerObject&) = delete;
     ManagerObject& operator=(const ManagerObject&) = delete;
 
+    // BuildOutput as a unicast signal: to the caller whose build it is, not
+    // to every client on the bus.
+    void sendBuildOutput(const std::string& recipient, const std::string& name, const std::string& line) {
+        auto signal = getObject().createSignal(org::nixos::Containers_adaptor::INTERFACE_NAME, "BuildOutput");
+        signal.setDestination(recipient);
+        signal << name << line;
+        getObject().emitSignal(signal);
+    }
+
 private:
     const sdbus::Message& message() { return *getObject().getCurrentlyProcessedMessage(); }
 
@@ -660,9 +669,9 @@ void BusService::containerChanged(const Container& container, ContainerFields fi
     }
 }
 
-void BusService::buildOutput(const std::string& name, const std::string& line) {
+void BusService::buildOutput(const std::string& name, const std::string& line, const std::string& recipient) {
     try {
-        managerObject_->emitBuildOutput(name, sanitizeUtf8(line));
+        managerObject_->sendBuildOutput(recipient, name, sanitizeUtf8(line));
     } catch (const sdbus::Error& error) {
         logWarning("cannot emit BuildOutput for '" + name + "': " + error.getMessage());
     }

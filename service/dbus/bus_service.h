@@ -66,7 +66,7 @@ public:
     void containerChanged(const Container& container, ContainerFields fields) override;
     // The D-Bus properties that show `fields`.
     static std::vector<std::string> propertiesOf(ContainerFields fields);
-    void buildOutput(const std::string& name, const std::string& line) override;
+    void buildOutput(const std::string& name, const std::string& line, const std::string& recipient) override;
 
 private:
     void resolveCaller(const sdbus::Message& message, std::function<void(Outcome<Caller>)> next);

@@ -5,6 +5,9 @@
 
 #include <gmock/gmock.h>
 
+#include <algorithm>
+#include <mutex>
+
 namespace bus_tests {
 namespace {
 
@@ -46,6 +49,33 @@ TEST_F(BuildTest, ConfigTextIsBuiltWithItsOutputAsSignals) {
     // And it starts from the built system.
     verb("Start", "web");
     EXPECT_EQ(peers().transientUnits().at(0).execStart.back(), inStore(profile) + "/init");
+}
+
+// Build output can hold secrets: it goes to the caller whose Create builds,
+// not to every client that listens.
+TEST_F(BuildTest, BuildOutputReachesOnlyTheCallerWhoseBuildItIs) {
+    auto listener = sdbus::createSessionBusConnectionWithAddress(address());
+    std::mutex mutex;
+    std::vector<std::string> heard;
+    auto slot =
+        listener->addMatch("type='signal',interface='org.nixos.Containers'", [&](sdbus::Message& message) {
+            std::lock_guard lock(mutex);
+            heard.push_back(message.getMemberName());
+        });
+    listener->enterEventLoopAsync();
+    create("web", {{"Config", sdbus::Variant(std::string("services.nginx.enable = true;"))}});
+    EXPECT_FALSE(buildLines(signals(), "web").empty());  // the caller got them
+    // ContainerNew is broadcast after the build: once the listener has it,
+    // it has had every signal the service sent before.
+    ASSERT_TRUE(waitUntil([&] {
+        std::lock_guard lock(mutex);
+        return std::find(heard.begin(), heard.end(), "ContainerNew") != heard.end();
+    }));
+    {
+        std::lock_guard lock(mutex);
+        EXPECT_EQ(std::count(heard.begin(), heard.end(), "BuildOutput"), 0);
+    }
+    listener->leaveEventLoop();
 }
 
 TEST_F(BuildTest, ConfigFileIsBuiltFromThatFile) {

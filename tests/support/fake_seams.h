@@ -340,8 +340,11 @@ struct RecordingObserver final : ContainerObserver {
             addresses.push_back(container.addresses);
         }
     }
-    void buildOutput(const std::string&, const std::string& line) override { buildLines.push_back(line); }
-    std::vector<std::string> added, removed, states, buildLines;
+    void buildOutput(const std::string&, const std::string& line, const std::string& recipient) override {
+        buildLines.push_back(line);
+        buildRecipients.push_back(recipient);
+    }
+    std::vector<std::string> added, removed, states, buildLines, buildRecipients;
     std::vector<std::vector<std::string>> addresses;  // each Addresses change
 };
 

@@ -31,6 +31,9 @@ TEST_F(BuilderTest, FailedBuildLeavesNothingBehind) {
     EXPECT_FALSE(fs::exists(settings.configDir / "web.nix"));
     EXPECT_FALSE(fs::exists(settings.profilesDir / "web"));
     EXPECT_THAT(observer.buildLines, Contains("building..."));
+    // Only to the caller whose Create it is.
+    EXPECT_THAT(observer.buildRecipients, ::testing::Each(root.busName));
+    EXPECT_FALSE(observer.buildRecipients.empty());
 }
 
 TEST_F(BuilderTest, BuildLinksTheProfileTheWayNixosContainerDoes) {

@@ -28,6 +28,7 @@ protected:
         std::ofstream(settings.storeDir / "abc-system/init") << "#!/bin/sh\n";
         std::ofstream(settings.resolvConf) << "nameserver 10.0.0.1\n";
         root.uid = 0;
+        root.busName = ":1.1";
         user.uid = 61001;
         user.busName = ":1.42";
     }
