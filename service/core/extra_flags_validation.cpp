@@ -75,6 +75,52 @@ constexpr std::array<ReservedOption, 30> kReservedOptions = {{
     {"share-system", "is no longer supported by systemd-nspawn"},
 }};
 
+// The options a caller may give, by long name: each changes only the
+// container it is given to (what it may reach of the host is host access,
+// asked for through the ExtraFlags key as a whole). Everything else nspawn
+// knows is refused, reserved or not: an option added to nspawn later, or one
+// that changes how the service runs and waits for it (--settings reads
+// .nspawn files that override the command line, --pipe and --console change
+// its stdio, --user and --chdir its init), never reaches it unreviewed.
+constexpr std::array<std::string_view, 28> kAllowedOptions = {
+    "uuid",
+    "read-only",
+    "capability",
+    "drop-capability",
+    "no-new-privileges",
+    "bind",
+    "bind-ro",
+    "overlay",
+    "overlay-ro",
+    "inaccessible",
+    "hostname",
+    "setenv",
+    "selinux-context",
+    "selinux-apifs-context",
+    "quiet",
+    "personality",
+    "volatile",
+    "private-users",
+    "private-users-ownership",
+    "system-call-filter",
+    "rlimit",
+    "oom-score-adjust",
+    "cpu-affinity",
+    "resolv-conf",
+    "timezone",
+    "set-credential",
+    "load-credential",
+    "bind-user",
+};
+
+std::string allowedList() {
+    std::string list;
+    for (auto name : kAllowedOptions) {
+        list += (list.empty() ? "--" : ", --") + std::string(name);
+    }
+    return list;
+}
+
 // What the service passes with --setenv itself (nspawn_command.cpp); a
 // caller's value would be overridden.
 constexpr std::array<std::string_view, 8> kServiceEnvironment = {
@@ -149,6 +195,11 @@ void validateExtraFlags(const ContainerSpec& spec, const Settings& /*settings*/)
         if (option.words != 1) {
             throwInvalid(shown + " needs its value in the same word (" + optionSpelling(option) +
                          "=VALUE): systemd-nspawn would take the next word as its value");
+        }
+        if (std::find(kAllowedOptions.begin(), kAllowedOptions.end(), option.name) == kAllowedOptions.end()) {
+            const std::string which = word.size() == 2 ? " (it is " + optionSpelling(option) + ")" : "";
+            throwInvalid(shown + which +
+                         " is not one the service passes on to systemd-nspawn; these are: " + allowedList());
         }
         if (option.name == "setenv" && option.value) {
             auto variable = std::string_view(*option.value).substr(0, option.value->find('='));

@@ -154,6 +154,7 @@ def pools(fx):
                        (["--machin=other"], BAD), (["--machine=x"], BAD), (["-M"], BAD), (["--user"], BAD),
                        (["--priv=1"], BAD), (["--frob"], BAD), (["--help"], BAD), (["-a"], BAD),
                        (["--network-veth"], BAD), (["--slice=a.slice"], BAD), (["--setenv=PATH=/x"], BAD),
+                       (["--settings=override"], BAD), (["--console=passive"], BAD),
                        (["--tmpfs=/"], BAD), (["--bind=/a:/nix/store:norbind"], BAD), (["--quie"], BAD)],
         # The sources other than SystemPath need a builder, which the sandbox
         # does not run: only their refusals are generated.

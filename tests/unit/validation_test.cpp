@@ -838,6 +838,18 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
         {"short option taking the next word", [](auto& s) { s.extraFlags = {"-u"}; },
          "ExtraFlags option '-u' needs its value in the same word (--user=VALUE)"},
         {"short -E", [](auto& s) { s.extraFlags = {"-E"}; }, "needs its value in the same word (--setenv=VALUE)"},
+        // An allow-list, not a deny-list: options nspawn knows that the
+        // service does not pass on are refused, naming what it does.
+        {"not allowed --settings", [](auto& s) { s.extraFlags = {"--settings=override"}; },
+         "ExtraFlags option '--settings=override' is not one the service passes on to systemd-nspawn; these "
+         "are: --uuid, --read-only,"},
+        {"not allowed --pipe", [](auto& s) { s.extraFlags = {"--pipe"}; }, "is not one the service passes on"},
+        {"not allowed --console", [](auto& s) { s.extraFlags = {"--console=passive"}; },
+         "is not one the service passes on"},
+        {"not allowed --user", [](auto& s) { s.extraFlags = {"--user=root"}; }, "is not one the service passes on"},
+        {"-a is --as-pid2", [](auto& s) { s.extraFlags = {"-a"}; }, "as-pid2"},
+        {"not allowed --root-hash", [](auto& s) { s.extraFlags = {"--root-hash=00"}; },
+         "is not one the service passes on"},
         {"value for a flag", [](auto& s) { s.extraFlags = {"--quiet=yes"}; },
          "'--quiet=yes' is not accepted by systemd-nspawn: option '--quiet' doesn't allow an argument"},
         {"help", [](auto& s) { s.extraFlags = {"--help"}; },
