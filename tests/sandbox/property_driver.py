@@ -26,6 +26,7 @@ Prints one "PASS: ..." or "FAIL: ..." line per check, and at the end
 import json
 import os
 import posixpath
+import ipaddress
 import random
 import re
 import stat
@@ -319,7 +320,15 @@ def in_ct(leader, ns, *cmd):
 
 
 def has_addr(out, addr):
-    return re.search(r"inet6? %s/" % re.escape(addr.split("/")[0]), out) is not None
+    # Compared as addresses: ip(8) prints 2001:db8::2 for a given 2001:db8:0:0::2.
+    want = ipaddress.ip_address(addr.split("/")[0])
+    for shown in re.findall(r"inet6? ([0-9a-fA-F.:]+)/", out):
+        try:
+            if ipaddress.ip_address(shown) == want:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def verify(run_, label, name, spec, fx):
