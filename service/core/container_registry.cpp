@@ -271,28 +271,29 @@ void ContainerRegistry::refreshFromSystem(const std::string& name, std::function
 }
 
 void ContainerRegistry::refreshMachine(const std::string& name, std::function<void()> next) {
-    machines_.getMachine(
-        name, [this, name, next = std::move(next)](Outcome<std::optional<MachineInfo>> machine) mutable {
-            auto found = containers_.find(name);
-            if (found != containers_.end()) {
-                auto& container = found->second;
-                // A machine of that name while the container is not running
-                // is somebody else's (or a stale one): not its leader.
-                const bool running =
-                    container.state == ContainerState::Running || container.state == ContainerState::Starting;
-                container.leader = running && machine.ok() && machine.value() ? machine.value()->leader : 0;
-                const bool known = container.leader != 0;
-                container.machinePath = known ? machine.value()->path : std::string();
-                container.timestamp = known ? machine.value()->timestamp : 0;
-                if (!known) {
-                    container.osRelease.clear();
-                } else {
-                    refreshOSRelease(container);
-                }
-                refreshAddresses(container);
+    machines_.getMachine(name, [this, name,
+                                next = std::move(next)](Outcome<std::optional<MachineInfo>> machine) mutable {
+        auto found = containers_.find(name);
+        if (found != containers_.end()) {
+            auto& container = found->second;
+            // A machine of that name while the container is not running
+            // is somebody else's (or a stale one): not its leader.
+            const bool running =
+                container.state == ContainerState::Running || container.state == ContainerState::Starting;
+            const bool ours = machine.ok() && machine.value() && isContainerUnit(name, machine.value()->unit);
+            container.leader = running && ours ? machine.value()->leader : 0;
+            const bool known = container.leader != 0;
+            container.machinePath = known ? machine.value()->path : std::string();
+            container.timestamp = known ? machine.value()->timestamp : 0;
+            if (!known) {
+                container.osRelease.clear();
+            } else {
+                refreshOSRelease(container);
             }
-            next();
-        });
+            refreshAddresses(container);
+        }
+        next();
+    });
 }
 
 void ContainerRegistry::refreshOSRelease(Container& container) {
@@ -384,7 +385,7 @@ void ContainerRegistry::onMachineChanged(const std::string& name, bool present) 
         machines_.getMachine(name, [this, name](Outcome<std::optional<MachineInfo>> machine) {
             auto found = containers_.find(name);
             if (found != containers_.end() && found->second.state == ContainerState::Starting &&
-                machine.ok() && machine.value()) {
+                machine.ok() && machine.value() && isContainerUnit(name, machine.value()->unit)) {
                 found->second.leader = machine.value()->leader;
                 found->second.machinePath = machine.value()->path;
                 found->second.timestamp = machine.value()->timestamp;

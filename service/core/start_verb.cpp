@@ -97,13 +97,9 @@ void afterUnitStarted(VerbContext& context, const OperationPtr& operation, Statu
             });
         return;
     }
-    auto& container = context.registry.at(name);
-    context.registry.setState(container, ContainerState::Running);
-    if (container.leader != 0) {  // learned from MachineNew while starting
-        context.registry.refreshAddresses(container);
-        next(Done{});
-        return;
-    }
+    context.registry.setState(context.registry.at(name), ContainerState::Running);
+    // Asked once more even when MachineNew brought a leader while starting:
+    // that may have been a stale registration's, announced late.
     context.registry.refreshMachine(name, [next] { next(Done{}); });
 }
 

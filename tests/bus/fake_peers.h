@@ -79,6 +79,8 @@ public:
     void setPolkitAnswer(std::uint32_t uid, PolkitAnswer answer);
 
     // Puts a unit and a machine in place as if started before the service ran.
+    // A machine registration alone (no unit runs): what a crash leaves.
+    void addMachine(const std::string& name, const std::string& unit, std::uint32_t leader);
     void addRunningUnit(const std::string& unit, const std::string& machine, std::uint32_t leader);
     // The container ends on its own (poweroff inside): machine gone, unit inactive.
     void terminateFromOutside(const std::string& machine);
@@ -120,7 +122,6 @@ private:
                    const std::string& result);
     void completeStart(std::uint32_t id, const sdbus::ObjectPath& job, const std::string& unit,
                        const std::string& machine, const std::string& result);
-    void addMachine(const std::string& name, const std::string& unit, std::uint32_t leader);
     void removeMachine(const std::string& name);
     void note(const std::string& call);
 
