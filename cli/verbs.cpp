@@ -305,8 +305,11 @@ int update(BusClient& bus, const Options& options) {
     if (changes.empty()) {
         // As the old tool: rebuild from the container's own source. Naming
         // it again is enough, the service rebuilds whenever a source is set.
+        // Inspect, not the properties: Config text is shown only to those
+        // who may see it (the owner, root, whoever may update it).
+        auto inspected = nlohmann::json::parse(onBus([&] { return bus.manager().Inspect(name); }));
         for (const char* key : {"Flake", "ConfigFile", "Config"}) {
-            auto source = containerProperty<std::string>(bus, name, key);
+            auto source = inspected.value(key, std::string());
             if (!source.empty()) {
                 changes[key] = source;
                 break;

@@ -53,7 +53,7 @@ nlohmann::json toJson(const std::map<std::string, NetworkOptions>& veths) {
 
 }  // namespace
 
-nlohmann::json toJson(const Container& container) {
+nlohmann::json toJson(const Container& container, bool withSecrets) {
     nlohmann::json json = {
         {"Name", container.name},
         {"State", std::string(toString(container.state))},
@@ -65,12 +65,21 @@ nlohmann::json toJson(const Container& container) {
         {"RootDirectory", container.root.string()},
         {"Addresses", container.addresses},
         {"Operation", container.operation},
-        {"LastError", container.lastError},
+        // A failed build's error quotes its output, which can hold secrets.
+        {"LastError", withSecrets ? container.lastError : std::string()},
     };
-    for (const auto& key : specKeys()) {
-        json[std::string(key.busName)] =
-            std::visit([](const auto& value) { return toJson(value); }, shownValue(key, container));
+    auto redacted = nlohmann::json::array();
+    if (!withSecrets) {
+        redacted.push_back("LastError");
     }
+    for (const auto& key : specKeys()) {
+        json[std::string(key.busName)] = std::visit([](const auto& value) { return toJson(value); },
+                                                    shownValue(key, container, withSecrets));
+        if (key.secret && !withSecrets) {
+            redacted.push_back(std::string(key.busName));
+        }
+    }
+    json["Redacted"] = std::move(redacted);
     return json;
 }
 

@@ -290,6 +290,23 @@ void ContainerManager::performAuthorized(const Caller& caller, const VerbRow& ro
     row.body(context_, operation, [this, operation](Status status) { finish(operation, std::move(status)); });
 }
 
+void ContainerManager::seesSecrets(const Caller& caller, const std::string& name, Callback<bool> done) {
+    try {
+        const auto& container = registry_.get(name);
+        if (caller.uid == 0 || caller.internal || caller.uid == container.owner) {
+            done(true);
+            return;
+        }
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    Caller quiet = caller;
+    quiet.allowInteractive = false;  // a read never prompts
+    gate_.authorize(quiet, std::string(kUpdatePolicy.action), name, "inspect",
+                    [done = std::move(done)](const Status& allowed) { done(allowed.ok()); });
+}
+
 bool ContainerManager::cancelStart(const Caller& caller, const VerbRow& row, const std::string& name,
                                    StatusCallback& done) {
     auto operation = scheduler_.holding(name);

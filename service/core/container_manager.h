@@ -82,6 +82,10 @@ public:
     // worker beneath its root (the running container's own view of it).
     // NoSuchContainer, InvalidArgument, IOError when it has none.
     void hostKey(const std::string& name, Callback<std::string> done);
+    // Whether the caller may see NAME's secrets (Config text, the last
+    // error): root, the owner, or a caller polkit lets update it, asked
+    // without interaction. NoSuchContainer / InvalidArgument.
+    void seesSecrets(const Caller& caller, const std::string& name, Callback<bool> done);
     // A bus name left the bus: its commands are killed.
     void callerGone(const std::string& busName) { runner_.callerGone(busName); }
 

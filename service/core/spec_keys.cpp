@@ -184,6 +184,10 @@ SpecKey upTo(std::size_t maxBytes, SpecKey key) {
     key.maxBytes = maxBytes;
     return key;
 }
+SpecKey secret(SpecKey key) {
+    key.secret = true;
+    return key;
+}
 
 // In NAME.conf's order, so that a new conf reads as the module writes one.
 std::vector<SpecKey> makeRows() {
@@ -200,8 +204,8 @@ std::vector<SpecKey> makeRows() {
             source(row<&S::configFile>("ConfigFile", "CONFIG_FILE", kReload, validateSource))),
         reachingHost<&S::flake>(source(row<&S::flake>("Flake", "FLAKE", kReload, validateSource))),
         // The text lives in NAME.nix; the conf names that file.
-        upTo(kMaxConfigBytes,
-             reachingHost<&S::config>(source(row<&S::config>("Config", {}, kReload, validateSource)))),
+        secret(upTo(kMaxConfigBytes, reachingHost<&S::config>(
+                                         source(row<&S::config>("Config", {}, kReload, validateSource))))),
         row<&S::privateNetwork>("PrivateNetwork", "PRIVATE_NETWORK", kRestart, validateNetwork),
         networkRow<&NetworkOptions::hostBridge>("HostBridge", "HOST_BRIDGE",
                                                 &networkNotDefault<&NetworkOptions::hostBridge>),
@@ -299,7 +303,10 @@ const SpecKey& specKey(std::string_view busName) {
     return *key;
 }
 
-SpecValue shownValue(const SpecKey& key, const Container& container) {
+SpecValue shownValue(const SpecKey& key, const Container& container, bool withSecrets) {
+    if (key.secret && !withSecrets) {
+        return key.defaultValue();
+    }
     return key.show != nullptr ? key.show(container) : key.get(container.spec);
 }
 

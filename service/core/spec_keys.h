@@ -68,6 +68,10 @@ struct SpecKey {
     // The longest string the key takes, each string of a list included;
     // lists hold at most kMaxSpecListEntries. Beyond: LimitsExceeded.
     std::size_t maxBytes = kMaxSpecStringBytes;
+    // Its value can hold secrets (Config text): the property, GetAll and an
+    // Inspect by anyone but root, the owner or a caller polkit lets update
+    // the container show the key's default instead.
+    bool secret = false;
 
     [[nodiscard]] SpecValue defaultValue() const { return get(ContainerSpec{}); }
 };
@@ -83,8 +87,9 @@ const SpecKey& specKey(std::string_view busName);
 // default spec), in registry order.
 std::vector<std::string> hostAccessKeys(const ContainerSpec& before, const ContainerSpec& after,
                                         const Settings& settings);
-// The value the property and Inspect show.
-SpecValue shownValue(const SpecKey& key, const Container& container);
+// The value the property and Inspect show; a secret key's default unless
+// `withSecrets` (an Inspect by a caller who may see them).
+SpecValue shownValue(const SpecKey& key, const Container& container, bool withSecrets = false);
 
 // The named fields of NetworkOptions, as ExtraVeths' inner dictionaries and
 // Inspect spell them.

@@ -197,7 +197,9 @@ private:
         return service_.list();
     }
     sdbus::ObjectPath GetContainer(const std::string& name) override { return service_.getContainer(name); }
-    std::string Inspect(const std::string& name) override { return service_.inspect(name); }
+    void Inspect(sdbus::Result<std::string>&& result, std::string name) override {
+        service_.inspect(message(), std::move(result), name);
+    }
 
     BusService& service_;
 };
@@ -602,13 +604,30 @@ sdbus::ObjectPath BusService::getContainer(const std::string& name) const {
     }
 }
 
-std::string BusService::inspect(const std::string& name) const {
-    try {
-        // Text from disk may not be UTF-8: replaced, never thrown.
-        return toJson(manager_->get(name)).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
-    } catch (const ContainerError& error) {
-        throw toBusError(error);
-    }
+void BusService::inspect(const sdbus::Message& message, sdbus::Result<std::string>&& result,
+                         const std::string& name) {
+    auto reply = shared(std::move(result));
+    resolveCaller(message, [this, reply, name](Outcome<Caller> caller) {
+        if (!caller.ok()) {
+            reply->returnError(toBusError(caller.error()));
+            return;
+        }
+        manager_->seesSecrets(caller.value(), name, [this, reply, name](const Outcome<bool>& sees) {
+            if (!sees.ok()) {
+                reply->returnError(toBusError(sees.error()));
+                return;
+            }
+            const auto* container = manager_->find(name);  // gone while polkit thought?
+            if (container == nullptr) {
+                reply->returnError(toBusError(
+                    ContainerError(ErrorCode::NoSuchContainer, "no container named '" + name + "'")));
+                return;
+            }
+            // Text from disk may not be UTF-8: replaced, never thrown.
+            reply->returnResults(toJson(*container, sees.value())
+                                     .dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+        });
+    });
 }
 
 const Container& BusService::view(const std::string& name) const {

@@ -55,7 +55,7 @@ public:
     void hostKey(sdbus::Result<std::string>&& result, const std::string& name);
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> list() const;
     sdbus::ObjectPath getContainer(const std::string& name) const;
-    std::string inspect(const std::string& name) const;
+    void inspect(const sdbus::Message& message, sdbus::Result<std::string>&& result, const std::string& name);
     // For property getters: an empty container when it just went away,
     // since properties are not supposed to return errors.
     const Container& view(const std::string& name) const;

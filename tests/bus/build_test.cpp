@@ -13,6 +13,7 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 using BuildTest = BusTest;
@@ -42,7 +43,10 @@ TEST_F(BuildTest, ConfigTextIsBuiltWithItsOutputAsSignals) {
     auto profile = fs::read_symlink(profilesDir() / "web" / "system");
     EXPECT_EQ(profile.parent_path(), storeDir());
     EXPECT_TRUE(fs::exists(profile / "init"));
-    EXPECT_EQ(property<std::string>("web", "Config"), text);
+    // The text is Inspect's, for those who may see it (root here); the
+    // property, which every client reads, never shows it.
+    EXPECT_EQ(inspect("web")["Config"], text);
+    EXPECT_EQ(property<std::string>("web", "Config"), "");
     EXPECT_EQ(property<std::string>("web", "SystemPath"), profile.string());
     EXPECT_EQ(readConf("web")["CONFIG_TEXT_FILE"], module.string());
 
@@ -76,6 +80,24 @@ TEST_F(BuildTest, BuildOutputReachesOnlyTheCallerWhoseBuildItIs) {
         EXPECT_EQ(std::count(heard.begin(), heard.end(), "BuildOutput"), 0);
     }
     listener->leaveEventLoop();
+}
+
+// Config text can hold secrets: Inspect shows it to root, the owner and
+// whoever polkit lets update the container; everyone else gets it blank.
+TEST_F(BuildTest, ConfigTextIsShownOnlyToThoseWhoMaySeeIt) {
+    create("web", {{"Config", sdbus::Variant(std::string("users.users.x.password = \"hunter2\";"))}});
+    auto denied = callAs(kDeniedUid, {"Inspect", "web"});
+    ASSERT_EQ(denied.exitStatus, 0) << denied.output;
+    EXPECT_THAT(denied.output, Not(HasSubstr("hunter2")));
+    EXPECT_THAT(denied.output, HasSubstr("\"Config\": \"\""));
+    peers().setPolkitAnswer(kAllowedUid, PolkitAnswer::Allow);  // may update it
+    auto allowed = callAs(kAllowedUid, {"Inspect", "web"});
+    ASSERT_EQ(allowed.exitStatus, 0) << allowed.output;
+    EXPECT_THAT(allowed.output, HasSubstr("hunter2"));
+    // Nobody reads it from the property or GetAll.
+    auto property =
+        busctl({"get-property", kService, containerPath("web"), kContainerInterface, "Config"}, kDeniedUid);
+    EXPECT_THAT(property.output, Not(HasSubstr("hunter2")));
 }
 
 TEST_F(BuildTest, ConfigFileIsBuiltFromThatFile) {

@@ -39,6 +39,24 @@ Container richContainer() {
     return container;
 }
 
+// Config text and the last error can hold secrets: blank for a caller who
+// may not see them, and named so the blank is not read as "none".
+TEST(ContainerJson, WithoutSecretsConfigAndTheLastErrorAreBlankAndNamed) {
+    auto container = richContainer();
+    container.lastError = "build failed: password=hunter2";
+    const auto open = toJson(container, true);
+    EXPECT_EQ(open["Config"], container.spec.config);
+    EXPECT_EQ(open["LastError"], container.lastError);
+    const auto redacted = toJson(container, false);
+    EXPECT_EQ(redacted["Config"], "");
+    EXPECT_EQ(redacted["LastError"], "");
+    EXPECT_EQ(redacted["Redacted"], nlohmann::json::array({"LastError", "Config"}));
+    EXPECT_EQ(redacted.dump().find("hunter2"), std::string::npos);
+    EXPECT_EQ(redacted.dump().find("nginx"), std::string::npos);
+    // The property never shows it.
+    EXPECT_EQ(std::get<std::string>(shownValue(specKey("Config"), container)), "");
+}
+
 TEST(ContainerJson, EveryRowAppears) {
     const auto json = toJson(richContainer());
     for (const auto& key : specKeys()) {
@@ -52,7 +70,7 @@ TEST(ContainerJson, PlainKeysHaveTheirValues) {
     for (const auto& key : specKeys()) {
         SCOPED_TRACE(std::string(key.busName));
         const auto& written = json.at(std::string(key.busName));
-        const auto value = shownValue(key, container);
+        const auto value = shownValue(key, container, true);
         if (const auto* text = std::get_if<std::string>(&value)) {
             EXPECT_EQ(written, *text);
         } else if (const auto* flag = std::get_if<bool>(&value)) {
@@ -98,7 +116,8 @@ TEST(ContainerJson, LiveFields) {
     EXPECT_EQ(json["LastError"], "");
     EXPECT_EQ(json["Owner"], 61004);
     // The spec keys and these, nothing else.
-    EXPECT_EQ(json.size(), specKeys().size() + 11);
+    EXPECT_EQ(json.size(), specKeys().size() + 12);  // and Redacted
+    EXPECT_EQ(json["Redacted"], nlohmann::json::array());
 }
 
 TEST(ContainerJson, GivenSystemPathIsShownAsGiven) {

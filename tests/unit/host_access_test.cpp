@@ -117,6 +117,33 @@ TEST_F(HostAccessTest, AUserOwnsAtMostTheCapOfContainersRootIsNotCapped) {
     EXPECT_NE(racing[0].ok(), racing[1].ok());
 }
 
+TEST_F(HostAccessTest, SecretsAreForRootTheOwnerAndWhoeverMayUpdate) {
+    ASSERT_TRUE(create("mine", systemSpec(), user).ok());
+    auto sees = [this](const Caller& caller) {
+        std::optional<Outcome<bool>> answer;
+        manager().seesSecrets(caller, "mine", [&](Outcome<bool> result) { answer = std::move(result); });
+        loop.drain();
+        return answer.value_or(Outcome<bool>(ContainerError(ErrorCode::Failed, "no answer"))).value();
+    };
+    EXPECT_TRUE(sees(root));
+    EXPECT_TRUE(sees(user));  // the owner, without polkit
+    authorizer.checks.clear();
+    Caller other;
+    other.uid = 61005;
+    other.allowInteractive = true;
+    EXPECT_FALSE(sees(other));
+    ASSERT_EQ(authorizer.checks.size(), 1U);
+    EXPECT_EQ(authorizer.checks[0].first, "org.nixos.containers.update");
+    EXPECT_EQ(authorizer.checks[0].second.at("verb"), "inspect");
+    authorizer.answers[other.uid] = Authorization::Allowed;
+    EXPECT_TRUE(sees(other));
+    std::optional<Outcome<bool>> missing;
+    manager().seesSecrets(root, "nothing", [&](Outcome<bool> result) { missing = std::move(result); });
+    loop.drain();
+    ASSERT_TRUE(missing.has_value());
+    EXPECT_EQ(missing->error().code(), ErrorCode::NoSuchContainer);
+}
+
 TEST_F(HostAccessTest, RootNeedsNoPolkitAtAll) {
     auto spec = systemSpec();
     spec.bindMounts = {{"/host", "/", false}};
