@@ -67,6 +67,23 @@ sandbox_up
 mkdir -p "$SHARED/web"
 OK=$("$MAKE_SYSTEM" "$DIR/store" sysok ok) || { fail "make-system"; exit 1; }
 check "the service is on the bus" in_sb busctl --system status "$BUS_NAME"
+# The installed unit's hardening holds for the running service (every
+# sandbox tier runs it so): its capability bound lacks what the unit drops
+# (SYS_MODULE 16, SYS_RAWIO 17, SYS_PACCT 20, SYS_TIME 25 and every
+# capability from 32 on: 0xfdecffff), a seccomp filter is on, and it cannot
+# gain privileges. exec_e2e proves a Run still gets the container's bound.
+service_hardened() {
+    local status manager want
+    status=$(in_sb cat "/proc/$(service_pid)/status") || return 1
+    # Within the sandbox's systemd's own bound.
+    manager=$(in_sb grep CapBnd /proc/1/status | cut -f2) || return 1
+    want=$(printf '%016x' $((0x$manager & 0xfdecffff)))
+    grep -E '^(CapBnd|Seccomp|NoNewPrivs):' <<<"$status"
+    echo "want CapBnd $want (systemd's $manager & fdecffff)"
+    grep -qx "CapBnd:	$want" <<<"$status" && grep -qx $'Seccomp:\t2' <<<"$status" &&
+        grep -qx $'NoNewPrivs:\t1' <<<"$status"
+}
+check "the service runs with the unit's capability bound, a seccomp filter and no_new_privs" service_hardened
 trees_private() {
     local tree mode
     for tree in state runtime profiles gcroots; do
