@@ -39,6 +39,13 @@ mount --bind /proc/sys /proc/sys
 mount -o remount,bind,ro /proc/sys
 mount --bind /proc/sys/net /proc/sys/net
 mount -o remount,bind,rw /proc/sys/net
+# That overmount leaves no proc mount "fully visible", and the kernel then
+# refuses a user namespace its own procfs: nspawn --private-users (the
+# PrivateUsers key) could not start. A second, clean, read-write proc mount
+# that nothing uses restores it (shared/notes/sandbox-recipes.md). Nothing
+# may write through it: its /proc/sys is the host's.
+mkdir -p /run/proc-visible
+mount -t proc -o nosuid,nodev,noexec proc /run/proc-visible
 
 # The system bus socket lives in a host directory, so that the host can
 # reach the sandbox's bus at DIR/run-dbus/system_bus_socket.

@@ -185,6 +185,14 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
         done(error);
         return;
     }
+    // Confined means user-namespaced: anyone but root gets a range nspawn
+    // picks, unless asking (as host access) for another mode. A private
+    // network cannot have one yet (validatePrivateUsers); it confines the
+    // network, and "no" stays.
+    if (caller.uid != 0 && !caller.internal && !spec.privateNetwork &&
+        spec.privateUsers == ContainerSpec{}.privateUsers) {
+        spec.privateUsers = "pick";
+    }
     auto hostKeys = hostAccessKeys(ContainerSpec{}, spec, settings_);
     authorizeSpecChange(
         caller, name, kCreatePolicy, std::move(hostKeys),

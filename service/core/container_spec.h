@@ -76,6 +76,8 @@ struct ContainerSpec {
     bool autoStart = false;
     std::string timeoutStartSec = "1min";
     std::string memoryMax;  // systemd's MemoryMax=; empty: no limit
+    // The module's privateUsers: "no", "identity", "pick" or a base uid.
+    std::string privateUsers = "no";
     std::map<std::string, NetworkOptions> extraVeths;
     std::vector<std::string> interfaces;
     std::vector<std::string> macvlans;

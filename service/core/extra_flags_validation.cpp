@@ -42,7 +42,7 @@ constexpr std::string_view kSetByService = "is set by the service itself";
 constexpr std::string_view kNetworkKeys =
     "would give the container a network the service does not know: the service prepares it "
     "(PrivateNetwork, HostAddress, HostBridge, ExtraVeths, Interfaces, Macvlans)";
-constexpr std::array<ReservedOption, 30> kReservedOptions = {{
+constexpr std::array<ReservedOption, 32> kReservedOptions = {{
     {"directory", kSetByService},
     {"template", kSetByService},
     {"image", kSetByService},
@@ -71,6 +71,8 @@ constexpr std::array<ReservedOption, 30> kReservedOptions = {{
     {"network-ipvlan", kNetworkKeys},
     {"network-zone", kNetworkKeys},
     {"tmpfs", "is the Tmpfs key: use Tmpfs"},
+    {"private-users", "is the PrivateUsers key: use PrivateUsers"},
+    {"private-users-ownership", "is set by the service with PrivateUsers"},
     {"private-users-chown", "is deprecated in systemd-nspawn: use --private-users-ownership="},
     {"share-system", "is no longer supported by systemd-nspawn"},
 }};
@@ -82,7 +84,7 @@ constexpr std::array<ReservedOption, 30> kReservedOptions = {{
 // that changes how the service runs and waits for it (--settings reads
 // .nspawn files that override the command line, --pipe and --console change
 // its stdio, --user and --chdir its init), never reaches it unreviewed.
-constexpr std::array<std::string_view, 28> kAllowedOptions = {
+constexpr std::array<std::string_view, 26> kAllowedOptions = {
     "uuid",
     "read-only",
     "capability",
@@ -100,8 +102,6 @@ constexpr std::array<std::string_view, 28> kAllowedOptions = {
     "quiet",
     "personality",
     "volatile",
-    "private-users",
-    "private-users-ownership",
     "system-call-filter",
     "rlimit",
     "oom-score-adjust",

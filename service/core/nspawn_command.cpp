@@ -58,9 +58,21 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
     }
     argv.insert(argv.end(), spec.extraFlags.begin(), spec.extraFlags.end());
 
+    // The module's privateUsers. The service's own binds of /nix are
+    // idmapped then: the container's root owns its profiles and gcroots,
+    // and the store's files show as root's, not nobody's.
+    const bool userNamespace = spec.privateUsers != "no";
+    // "identity" maps every uid to itself: nothing to idmap (the kernel refuses).
+    const std::string idmap = userNamespace && spec.privateUsers != "identity" ? ":idmap" : "";
+    // Right after the caller's words come the service's own, which a word
+    // swallowed by an option missing its value would show (nspawnArgvProblem).
     argv.emplace_back("--notify-ready=yes");
     argv.emplace_back("--kill-signal=SIGRTMIN+3");
-    argv.push_back("--bind-ro=" + settings.storeDir.string() + ":/nix/store");
+    if (userNamespace) {
+        argv.push_back("--private-users=" + spec.privateUsers);
+        argv.emplace_back("--private-users-ownership=auto");
+    }
+    argv.push_back("--bind-ro=" + settings.storeDir.string() + ":/nix/store" + idmap);
     if (inputs.bindNixDb) {
         argv.push_back("--bind-ro=" + (settings.nixStateDir / "db").string() + ":/nix/var/nix/db");
     }
@@ -68,8 +80,8 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
         argv.push_back("--bind-ro=" + (settings.nixStateDir / "daemon-socket").string() +
                        ":/nix/var/nix/daemon-socket");
     }
-    argv.push_back("--bind=" + paths.profileDir.string() + ":/nix/var/nix/profiles");
-    argv.push_back("--bind=" + paths.gcrootsDir.string() + ":/nix/var/nix/gcroots");
+    argv.push_back("--bind=" + paths.profileDir.string() + ":/nix/var/nix/profiles" + idmap);
+    argv.push_back("--bind=" + paths.gcrootsDir.string() + ":/nix/var/nix/gcroots" + idmap);
     if (!spec.ephemeral) {
         argv.emplace_back("--link-journal=try-guest");
     }

@@ -129,6 +129,18 @@ bool bindsBeyondConfinedRoots(const ContainerSpec& spec, const Settings& setting
     });
 }
 
+// A user namespace of the service's choosing keeps a container confined;
+// the host's own uids ("identity") or a range the caller names (which may be
+// the host's users') do not, and neither does none ("no") on the host's
+// network. With a private network "no" is the only choice today (see
+// validatePrivateUsers), and the network namespace confines it.
+bool unconfinedUsers(const ContainerSpec& spec, const Settings& /*settings*/) {
+    if (spec.privateUsers == "no") {
+        return !spec.privateNetwork;
+    }
+    return spec.privateUsers != "pick";
+}
+
 bool privilegedHostPort(const ContainerSpec& spec, const Settings& /*settings*/) {
     constexpr std::uint16_t kFirstUnprivilegedPort = 1024;
     return std::any_of(spec.forwardPorts.begin(), spec.forwardPorts.end(),
@@ -232,6 +244,9 @@ std::vector<SpecKey> makeRows() {
         reachingHost<&S::enableTun>(row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, nullptr)),
         row<&S::timeoutStartSec>("TimeoutStartSec", "TIMEOUT_START_SEC", kRestart, validateTimeout),
         row<&S::memoryMax>("MemoryMax", "MEMORY_MAX", kRestart, validateMemoryMax),
+        reachingHost<&S::privateUsers>(
+            row<&S::privateUsers>("PrivateUsers", "PRIVATE_USERS", kRestart, validatePrivateUsers),
+            &unconfinedUsers),
         reachingHost<&S::additionalCapabilities>(row<&S::additionalCapabilities>(
             "AdditionalCapabilities", "ADDITIONAL_CAPABILITIES", kRestart, validateCapabilities)),
         row<&S::tmpfs>("Tmpfs", "TMPFS", kRestart, validateMounts),
@@ -252,7 +267,10 @@ std::vector<std::string> hostAccessKeys(const ContainerSpec& before, const Conta
                                         const Settings& settings) {
     std::vector<std::string> keys;
     for (const auto& key : rows()) {
-        if (key.asksHost != nullptr && key.asksHost(after, settings) && key.get(before) != key.get(after)) {
+        // A key asks anew when its value changed, or when what it depends on
+        // did (PrivateUsers "no" on a container leaving its private network).
+        if (key.asksHost != nullptr && key.asksHost(after, settings) &&
+            (key.get(before) != key.get(after) || !key.asksHost(before, settings))) {
             keys.emplace_back(key.busName);
         }
     }

@@ -574,6 +574,30 @@ void validateMemoryMax(const ContainerSpec& spec, const Settings& /*settings*/) 
     }
 }
 
+void validatePrivateUsers(const ContainerSpec& spec, const Settings& /*settings*/) {
+    const auto& value = spec.privateUsers;
+    if (value != "no" && spec.privateNetwork) {
+        // Measured: nspawn 252 joins --network-namespace-path from inside the
+        // new user namespace, which does not own the namespace the service
+        // prepared, and fails ("Failed to join network namespace").
+        throwInvalid(
+            "PrivateUsers " + quoteValue(value) +
+            " with PrivateNetwork is not supported: systemd-nspawn cannot join the network namespace "
+            "the service prepares from inside a user namespace");
+    }
+    if (value == "no" || value == "identity" || value == "pick") {
+        return;
+    }
+    // A base uid: the module's types.ints.u32, written in decimal.
+    std::uint32_t base = 0;
+    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), base);
+    if (value.empty() || error != std::errc{} || end != value.data() + value.size() ||
+        (value.size() > 1 && value.front() == '0')) {
+        throwInvalid("PrivateUsers " + quoteValue(value) +
+                     " is neither no, identity, pick nor a base uid (a decimal number)");
+    }
+}
+
 namespace {
 
 // Every string and list of one key's value within the key's limits.

@@ -58,6 +58,7 @@ void validateDevices(const ContainerSpec& spec, const Settings& settings);
 void validateTimeout(const ContainerSpec& spec, const Settings& settings);
 void validateExtraFlags(const ContainerSpec& spec, const Settings& settings);
 void validateMemoryMax(const ContainerSpec& spec, const Settings& settings);
+void validatePrivateUsers(const ContainerSpec& spec, const Settings& settings);
 
 // The Linux interface name rule (kMaxInterfaceName bytes).
 void validateInterfaceName(std::string_view what, std::string_view name);

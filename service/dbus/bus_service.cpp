@@ -305,6 +305,7 @@ private:
     bool AutoStart() override { return specProperty<bool>("AutoStart"); }
     std::string TimeoutStartSec() override { return specProperty<std::string>("TimeoutStartSec"); }
     std::string MemoryMax() override { return specProperty<std::string>("MemoryMax"); }
+    std::string PrivateUsers() override { return specProperty<std::string>("PrivateUsers"); }
     bus_values::Veths ExtraVeths() override { return specProperty<bus_values::Veths>("ExtraVeths"); }
     Words Interfaces() override { return specProperty<Words>("Interfaces"); }
     Words Macvlans() override { return specProperty<Words>("Macvlans"); }

@@ -45,7 +45,7 @@ TEST_F(LifecycleTest, StartAsksSystemdForTheUnitTheModuleDescribes) {
                    {"AllowedDevices", sdbus::Variant(Devices{{"/dev/fuse", "rwm"}})},
                    {"EnableTun", sdbus::Variant(true)},
                    {"TimeoutStartSec", sdbus::Variant(std::string("2min"))},
-                   {"ExtraFlags", sdbus::Variant(Strings{"-U"})}});
+                   {"ExtraFlags", sdbus::Variant(Strings{"--quiet"})}});
     // A registration of ours a crash left behind (nixpkgs #486775).
     peers().addMachine("web", "nixos-container@web.service", 4999);
     verb("Start", "web");
@@ -83,7 +83,7 @@ TEST_F(LifecycleTest, StartAsksSystemdForTheUnitTheModuleDescribes) {
                  "--bind=" + (gcrootsDir() / "web").string() + ":/nix/var/nix/gcroots",
                  "--network-namespace-path=" + (runtimeDir() / "netns" / "web").string(),
                  "--port=tcp:8080:80", "--bind-ro=" + data.string() + ":/data", "--tmpfs=/var/tmp",
-                 "--capability=CAP_SYS_TIME,CAP_NET_ADMIN", "-U", "--link-journal=try-guest"}) {
+                 "--capability=CAP_SYS_TIME,CAP_NET_ADMIN", "--quiet", "--link-journal=try-guest"}) {
         EXPECT_THAT(argv, Contains(word));
     }
     EXPECT_TRUE(hasSequence(argv, {"--setenv", "LOCAL_ADDRESS=10.233.0.2"}));

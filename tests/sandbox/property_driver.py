@@ -141,6 +141,9 @@ def pools(fx):
                                    (["all"], OK), (["CAP_NOPE"], BAD)],
         "AllowedDevices": [([("/dev/fuse", "rwm")], OK), ([("/dev/null", "r")], OK), ([("/dev/fuse", "x")], BAD),
                            ([("/etc/passwd", "r")], BAD)],
+        # A user namespace: each container its own picked range, or the host's uids.
+        # Not with PrivateNetwork (nspawn cannot join the prepared namespace): ANY.
+        "PrivateUsers": [("no", OK), ("pick", ANY), ("identity", ANY), ("maybe", BAD), ("-1", BAD), ("", BAD)],
         "TimeoutStartSec": [("90", OK), ("1min 30s", OK), ("infinity", OK), ("5s", OK), ("soon", BAD)],
         "MemoryMax": [("", OK), ("64M", OK), ("1G", OK), ("infinity", OK), ("268435456", OK), ("0", BAD),
                       ("64MB", BAD), ("lots", BAD)],
@@ -243,6 +246,8 @@ class Generator:
     def spec(self, keys, p_good):
         spec, parts = {}, []
         for k in keys:
+            if k in spec:
+                continue  # set with its pair by addresses(): its expectation stands
             if k in ("HostAddress", "LocalAddress") and self.r.random() < 0.7:
                 self.addresses(spec, parts)
                 continue

@@ -100,6 +100,32 @@ check "tenant Create (private network from the pool, port 8080, a read-only bind
     tenant_call Create t1 "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'ForwardPorts': <[('tcp', uint16 8080, uint16 80)]>, 'BindMounts': <[('/data', '$SHARED/web', true)]>}"
 check "tenant Start" tenant_call Start t1
 check "t1 running" state_is t1 running
+# Confined means user-namespaced: on the host's network, root in the
+# tenant's container is a uid nspawn picked, not the host's root (uid_map
+# "0 BASE 65536", BASE far above 0). t1 has a private network, which cannot
+# have a user namespace yet: PrivateUsers stays "no" there.
+users_of() { # NAME MODE: its PrivateUsers property is MODE, and its leader's uid_map fits
+    local mode leader map inside base count
+    mode=$(in_sb busctl get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" PrivateUsers) || return 1
+    leader=$(prop "$1" Leader) || return 1
+    map=$(in_sb cat "/proc/$leader/uid_map") || return 1
+    echo "$1: PrivateUsers $mode; the leader's uid_map: $map"
+    read -r inside base count <<<"$map"
+    if [[ $2 == pick ]]; then
+        [[ $mode == 's "pick"' ]] && ((inside == 0 && base >= 65536 && count == 65536))
+    else
+        [[ $mode == 's "no"' ]] && ((inside == 0 && base == 0))
+    fi
+}
+check "t1 (private network) keeps PrivateUsers no" users_of t1 no
+check "tenant Create of t0 on the host's network (no PrivateUsers given)" tenant_call Create t0 "{'SystemPath': <'$OK'>}"
+check "tenant Start t0" tenant_call Start t0
+check "t0 runs in a user namespace nspawn picked (PrivateUsers pick)" users_of t0 pick
+check "tenant Reload t0 (switch-to-configuration inside its user namespace)" tenant_call Reload t0
+check "tenant Update of t0 to PrivateUsers no -> host-access, unchanged" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" \
+    "$HOST_ACCESS (update 't0' with PrivateUsers)" "$U_TENANT" -- Update t0 "{'PrivateUsers': <'no'>}"
+check "tenant Create with PrivateUsers identity -> host-access" refused t2 PrivateUsers "{'SystemPath': <'$OK'>, 'PrivateUsers': <'identity'>}"
+check "tenant Destroy t0" tenant_call Destroy t0
 check "tenant Reload" tenant_call Reload t1
 check "tenant Update of a confined key (AutoStart)" tenant_call Update t1 "{'AutoStart': <true>}"
 check "tenant Stop" tenant_call Stop t1

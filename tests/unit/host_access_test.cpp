@@ -144,6 +144,49 @@ TEST_F(HostAccessTest, SecretsAreForRootTheOwnerAndWhoeverMayUpdate) {
     EXPECT_EQ(missing->error().code(), ErrorCode::NoSuchContainer);
 }
 
+// Confined means user-namespaced: a user's container runs in a range nspawn
+// picks; no namespace, the host's uids or a chosen range are host access.
+TEST_F(HostAccessTest, AUsersContainerRunsInAPickedUserNamespace) {
+    ASSERT_TRUE(create("mine", systemSpec(), user).ok());
+    EXPECT_EQ(manager().get("mine").spec.privateUsers, "pick");
+    EXPECT_EQ(actionsAsked(), std::vector<std::string>{"org.nixos.containers.create"});
+    ASSERT_TRUE(create("roots", systemSpec(), root).ok());
+    EXPECT_EQ(manager().get("roots").spec.privateUsers, "no");  // the module's default
+    for (const std::string mode : {"identity", "65536"}) {
+        SCOPED_TRACE(mode);
+        authorizer.checks.clear();
+        auto spec = systemSpec();
+        spec.privateUsers = mode;
+        auto refused = create("other", spec, user);
+        ASSERT_FALSE(refused.ok());
+        EXPECT_THAT(refused.error().what(), HasSubstr("with PrivateUsers"));
+    }
+    SpecPatch patch;
+    patch.set("PrivateUsers", [](ContainerSpec& spec) { spec.privateUsers = "no"; });
+    auto updated = update("mine", patch, user);
+    ASSERT_FALSE(updated.ok());
+    EXPECT_THAT(updated.error().what(), HasSubstr("(update 'mine' with PrivateUsers)"));
+    EXPECT_EQ(manager().get("mine").spec.privateUsers, "pick");
+
+    // A private network cannot have a user namespace yet: "no" stays, the
+    // network namespace confines it, and leaving it asks for the host.
+    auto networked = systemSpec();
+    networked.privateNetwork = true;
+    authorizer.checks.clear();
+    ASSERT_TRUE(create("net", networked, user).ok());
+    EXPECT_EQ(manager().get("net").spec.privateUsers, "no");
+    EXPECT_EQ(actionsAsked(), std::vector<std::string>{"org.nixos.containers.create"});
+    SpecPatch leave;
+    leave.set("PrivateNetwork", [](ContainerSpec& spec) {
+        spec.privateNetwork = false;
+        spec.network = {};  // its pool addresses go with it
+    });
+    auto left = update("net", leave, user);
+    ASSERT_FALSE(left.ok());
+    EXPECT_THAT(left.error().what(), HasSubstr("(update 'net' with PrivateUsers)"));
+    EXPECT_TRUE(manager().get("net").spec.privateNetwork);
+}
+
 TEST_F(HostAccessTest, RootNeedsNoPolkitAtAll) {
     auto spec = systemSpec();
     spec.bindMounts = {{"/host", "/", false}};

@@ -2,6 +2,7 @@
 // serviceDirectives (shared/reference/nixos-containers.nix).
 #include "nspawn_command.h"
 #include "container_paths.h"
+#include "nspawn_options.h"
 #include "transient_unit.h"
 
 #include <gmock/gmock.h>
@@ -51,6 +52,27 @@ TEST_F(NspawnCommandTest, StartsWithTheModulesFixedFlags) {
     EXPECT_THAT(args, Contains("--bind=/nix/var/nix/gcroots/per-container/web:/nix/var/nix/gcroots"));
     EXPECT_THAT(args, Contains("--link-journal=try-guest"));
     EXPECT_EQ(args.back(), "/nix/store/abc-system/init");
+}
+
+TEST_F(NspawnCommandTest, PrivateUsersGivesAUserNamespaceAndIdmapsTheServicesNixBinds) {
+    EXPECT_THAT(argv(), Not(Contains(::testing::StartsWith("--private-users"))));
+    for (const std::string mode : {"pick", "65536"}) {
+        SCOPED_TRACE(mode);
+        spec.privateUsers = mode;
+        auto args = argv();
+        EXPECT_THAT(args, Contains("--private-users=" + mode));
+        EXPECT_THAT(args, Contains("--private-users-ownership=auto"));
+        EXPECT_THAT(args, Contains("--bind-ro=/srv/store:/nix/store:idmap"));
+        EXPECT_THAT(args,
+                    Contains("--bind=/nix/var/nix/profiles/per-container/web:/nix/var/nix/profiles:idmap"));
+        EXPECT_THAT(args,
+                    Contains("--bind=/nix/var/nix/gcroots/per-container/web:/nix/var/nix/gcroots:idmap"));
+        EXPECT_FALSE(nspawnArgvProblem(args).has_value());
+    }
+    spec.privateUsers = "identity";  // uids map to themselves: nothing to idmap
+    auto args = argv();
+    EXPECT_THAT(args, Contains("--private-users=identity"));
+    EXPECT_THAT(args, Contains("--bind-ro=/srv/store:/nix/store"));
 }
 
 TEST_F(NspawnCommandTest, PassesTheModulesEnvironmentAsSeparateWords) {

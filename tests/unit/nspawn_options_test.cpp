@@ -147,7 +147,8 @@ TEST(NspawnOptions, TheServicesArgvParses) {
     spec.bindMounts = {{"/mnt", "/host", true}, {"/data", "", false}};
     spec.tmpfs = {"/var", "/tmp:mode=1777"};
     spec.additionalCapabilities = {"CAP_NET_ADMIN"};
-    spec.extraFlags = {"-U", "--private-users=pick", "--setenv=LANG=C"};
+    spec.privateUsers = "pick";
+    spec.extraFlags = {"--setenv=LANG=C"};
     NspawnInputs inputs;
     inputs.name = "web";
     inputs.spec = &spec;

@@ -119,7 +119,7 @@ TEST(SpecKeys, KeysThatGiveTheHostAwayAreMarked) {
                                             "LocalAddress",   "HostAddress6",
                                             "LocalAddress6",  "ForwardPorts",
                                             "Config",         "ConfigFile",
-                                            "Flake"};
+                                            "Flake",          "PrivateUsers"};
     for (const auto& key : specKeys()) {
         EXPECT_EQ(key.asksHost != nullptr, reaching.contains(std::string(key.busName))) << key.busName;
     }

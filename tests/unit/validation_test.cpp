@@ -244,13 +244,8 @@ protected:
         spec.extraVeths = {{"ve-a", {"10.1.0.1", "10.1.0.2", "", "", ""}}, {"ve-b", {"", "", "", "", "br1"}}};
         spec.interfaces = {"eth1", "eth2"};
         spec.macvlans = {"enp3s0"};
-        spec.extraFlags = {"--drop-capability=CAP_SYS_CHROOT",
-                           "--resolv-conf=bind-host",
-                           "-U",
-                           "--private-users=pick",
-                           "--setenv=LANG=C.UTF-8",
-                           "--rlimit=RLIMIT_NOFILE=4096",
-                           "--bind=/a:/b:norbind"};
+        spec.extraFlags = {"--drop-capability=CAP_SYS_CHROOT", "--resolv-conf=bind-host",
+                           "--setenv=LANG=C.UTF-8", "--rlimit=RLIMIT_NOFILE=4096", "--bind=/a:/b:norbind"};
         return spec;
     }
 
@@ -850,6 +845,23 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
         {"-a is --as-pid2", [](auto& s) { s.extraFlags = {"-a"}; }, "as-pid2"},
         {"not allowed --root-hash", [](auto& s) { s.extraFlags = {"--root-hash=00"}; },
          "is not one the service passes on"},
+        {"-U is PrivateUsers", [](auto& s) { s.extraFlags = {"-U"}; },
+         "ExtraFlags option '-U' is the PrivateUsers key: use PrivateUsers (it is --private-users)"},
+        {"--private-users-ownership", [](auto& s) { s.extraFlags = {"--private-users-ownership=chown"}; },
+         "is set by the service with PrivateUsers"},
+        {"PrivateUsers word", [](auto& s) { s.privateUsers = "maybe"; },
+         "PrivateUsers 'maybe' is neither no, identity, pick nor a base uid (a decimal number)"},
+        {"PrivateUsers negative", [](auto& s) { s.privateUsers = "-1"; }, "PrivateUsers '-1' is neither"},
+        {"PrivateUsers over u32", [](auto& s) { s.privateUsers = "4294967296"; }, "is neither"},
+        {"PrivateUsers leading zero", [](auto& s) { s.privateUsers = "0100"; }, "is neither"},
+        {"PrivateUsers empty", [](auto& s) { s.privateUsers = ""; }, "is neither"},
+        {"PrivateUsers with PrivateNetwork",
+         [](auto& s) {
+             s.privateNetwork = true;
+             s.privateUsers = "pick";
+         },
+         "PrivateUsers 'pick' with PrivateNetwork is not supported: systemd-nspawn cannot join the network "
+         "namespace the service prepares from inside a user namespace"},
         {"value for a flag", [](auto& s) { s.extraFlags = {"--quiet=yes"}; },
          "'--quiet=yes' is not accepted by systemd-nspawn: option '--quiet' doesn't allow an argument"},
         {"help", [](auto& s) { s.extraFlags = {"--help"}; },
