@@ -33,11 +33,12 @@ ContainerSpec richSpec() {
     spec.autoStart = true;
     spec.timeoutStartSec = "90s";
     spec.memoryMax = "64M";
+    spec.privateUsers = "pick";
     spec.extraVeths = {{"ve-a", {"10.1.0.1", "10.1.0.2", "fc01::1", "fc01::2", ""}},
                        {"ve-b", {"", "", "", "", "br1"}}};
     spec.interfaces = {"eth1", "eth2"};
     spec.macvlans = {"enp3s0"};
-    spec.extraFlags = {"-U"};
+    spec.extraFlags = {"--quiet"};
     return spec;
 }
 
