@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         fuzz::finding("conf round trip", "serialize() wrote text parse() refuses:\n" + written);
     }
     if (reread.entries() != file.entries()) {
-        fuzz::finding("conf round trip", "parse(serialize(parse(x))) differs from parse(x); serialized:\n" + written);
+        fuzz::finding("conf round trip",
+                      "parse(serialize(parse(x))) differs from parse(x); serialized:\n" + written);
     }
 
     ContainerSpec spec;
@@ -61,8 +62,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             expected.forwardPorts.clear();
         }
         if (again != expected) {
-            fuzz::finding("conf rewrite", "rewriting a conf changed its spec\nwanted:\n" + fuzz::describe(expected) +
-                                              "got:\n" + fuzz::describe(again) + "conf:\n" + rewritten);
+            fuzz::finding("conf rewrite", "rewriting a conf changed its spec\nwanted:\n" +
+                                              fuzz::describe(expected) + "got:\n" + fuzz::describe(again) +
+                                              "conf:\n" + rewritten);
         }
     }
 

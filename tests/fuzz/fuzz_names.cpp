@@ -44,7 +44,8 @@ bool interfaceOracle(std::string_view name) {
     }
     return std::all_of(name.begin(), name.end(), [](char c) {
         auto byte = static_cast<unsigned char>(c);
-        return byte > 0x20 && byte < 0x7f && std::string_view("/:,\"'\\$`*?[").find(c) == std::string_view::npos;
+        return byte > 0x20 && byte < 0x7f &&
+               std::string_view("/:,\"'\\$`*?[").find(c) == std::string_view::npos;
     });
 }
 
@@ -56,8 +57,8 @@ void checkName(std::string_view value) {
     }
     bool existing = fuzz::onlyContainerError("validateExistingName", [&] { validateExistingName(value); });
     if (existing != existingNameOracle(value)) {
-        fuzz::finding("validateExistingName", std::string(existing ? "accepted" : "refused") + " a name the rule " +
-                                                  (existing ? "refuses" : "accepts"));
+        fuzz::finding("validateExistingName", std::string(existing ? "accepted" : "refused") +
+                                                  " a name the rule " + (existing ? "refuses" : "accepts"));
     }
 }
 

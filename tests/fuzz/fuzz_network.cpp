@@ -74,16 +74,17 @@ bool addressOk(const std::string& value, bool ipv6) {
 }
 
 bool optionsOk(const NetworkOptions& o) {
-    return addressOk(o.hostAddress, false) && addressOk(o.localAddress, false) && addressOk(o.hostAddress6, true) &&
-           addressOk(o.localAddress6, true) &&
+    return addressOk(o.hostAddress, false) && addressOk(o.localAddress, false) &&
+           addressOk(o.hostAddress6, true) && addressOk(o.localAddress6, true) &&
            (o.hostBridge.empty() || (o.hostAddress.empty() && o.hostAddress6.empty()));
 }
 
 void checkAccepted(const ContainerSpec& spec) {
-    if (!spec.privateNetwork && (spec.network.hasAddress() || !spec.network.hostBridge.empty() ||
-                                 !spec.forwardPorts.empty() || !spec.extraVeths.empty() ||
-                                 !spec.interfaces.empty() || !spec.macvlans.empty())) {
-        fuzz::finding("validateSpec", "accepted network keys without PrivateNetwork:\n" + fuzz::describe(spec));
+    if (!spec.privateNetwork &&
+        (spec.network.hasAddress() || !spec.network.hostBridge.empty() || !spec.forwardPorts.empty() ||
+         !spec.extraVeths.empty() || !spec.interfaces.empty() || !spec.macvlans.empty())) {
+        fuzz::finding("validateSpec",
+                      "accepted network keys without PrivateNetwork:\n" + fuzz::describe(spec));
     }
     bool ok = optionsOk(spec.network);
     for (const auto& [name, veth] : spec.extraVeths) {

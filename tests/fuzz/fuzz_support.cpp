@@ -224,8 +224,9 @@ void checkNspawnArgv(const ContainerSpec& spec) {
             for (const auto& word : argv) {
                 words += " " + word;
             }
-            finding("nspawn argv", "validateSpec accepted a spec whose nspawn argv nspawn would not take as meant: " +
-                                       *problem + "\nargv:" + words + "\n" + describe(spec));
+            finding("nspawn argv",
+                    "validateSpec accepted a spec whose nspawn argv nspawn would not take as meant: " +
+                        *problem + "\nargv:" + words + "\n" + describe(spec));
         }
     }
 }

@@ -50,8 +50,8 @@ bool onlyContainerError(std::string_view what, Body&& body) {
         checkErrorMessage(what, error);
         return false;
     } catch (const std::exception& error) {
-        finding(what, std::string("a non-ContainerError escaped: ") + typeid(error).name() + ": " +
-                          error.what());
+        finding(what,
+                std::string("a non-ContainerError escaped: ") + typeid(error).name() + ": " + error.what());
     } catch (...) {
         finding(what, "an exception that is no std::exception escaped");
     }
