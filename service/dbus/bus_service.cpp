@@ -389,6 +389,23 @@ void BusService::resolveCaller(const sdbus::Message& message, std::function<void
             });
 }
 
+template <typename Reply, typename Body>
+void BusService::asCaller(const sdbus::Message& message, const Reply& reply, Body body) {
+    resolveCaller(message, [reply, body = std::move(body)](Outcome<Caller> caller) {
+        if (!caller.ok()) {
+            reply->returnError(toBusError(caller.error()));
+            return;
+        }
+        try {
+            body(caller.value());
+        } catch (const ContainerError& error) {
+            reply->returnError(toBusError(error));
+        } catch (const std::exception& error) {
+            replyFailure(reply, error);
+        }
+    });
+}
+
 void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::ObjectPath>&& result,
                         const std::string& name, const std::map<std::string, sdbus::Variant>& entries) {
     auto reply = shared(std::move(result));
@@ -399,63 +416,32 @@ void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::Obje
         reply->returnError(toBusError(error));
         return;
     }
-    resolveCaller(message, [this, reply, name, spec](Outcome<Caller> caller) {
-        if (!caller.ok()) {
-            reply->returnError(toBusError(caller.error()));
-            return;
-        }
-        try {
-            manager_->create(caller.value(), name, spec, [reply](Outcome<std::string> created) {
-                if (!created.ok()) {
-                    reply->returnError(toBusError(created.error()));
-                    return;
-                }
-                reply->returnResults(sdbus::ObjectPath(containerPath(created.value())));
-            });
-        } catch (const std::exception& error) {
-            replyFailure(reply, error);
-        }
+    asCaller(message, reply, [this, reply, name, spec](const Caller& caller) {
+        manager_->create(caller, name, spec, [reply](Outcome<std::string> created) {
+            if (!created.ok()) {
+                reply->returnError(toBusError(created.error()));
+                return;
+            }
+            reply->returnResults(sdbus::ObjectPath(containerPath(created.value())));
+        });
     });
 }
 
 void BusService::perform(const sdbus::Message& message, sdbus::Result<>&& result, Verb verb,
                          const std::string& name) {
     auto reply = shared(std::move(result));
-    resolveCaller(message, [this, reply, verb, name](Outcome<Caller> caller) {
-        if (!caller.ok()) {
-            reply->returnError(toBusError(caller.error()));
-            return;
-        }
-        try {
-            manager_->perform(caller.value(), verb, name, replyWith(reply));
-        } catch (const std::exception& error) {
-            replyFailure(reply, error);
-        }
+    asCaller(message, reply, [this, reply, verb, name](const Caller& caller) {
+        manager_->perform(caller, verb, name, replyWith(reply));
     });
 }
 
 void BusService::update(const sdbus::Message& message, sdbus::Result<>&& result, const std::string& name,
                         const std::map<std::string, sdbus::Variant>& changes) {
     auto reply = shared(std::move(result));
-    resolveCaller(message, [this, reply, name, changes](Outcome<Caller> caller) {
-        if (!caller.ok()) {
-            reply->returnError(toBusError(caller.error()));
-            return;
-        }
-        // Decoded here; the core merges it into the spec it holds when it
-        // acts, after authorisation.
-        SpecPatch patch;
-        try {
-            patch = decodeSpecPatch(changes);
-        } catch (const ContainerError& error) {
-            reply->returnError(toBusError(error));
-            return;
-        }
-        try {
-            manager_->update(caller.value(), name, std::move(patch), replyWith(reply));
-        } catch (const std::exception& error) {
-            replyFailure(reply, error);
-        }
+    asCaller(message, reply, [this, reply, name, changes](const Caller& caller) {
+        // Decoded here (InvalidArgument is the answer); the core merges it
+        // into the spec it holds when it acts, after authorisation.
+        manager_->update(caller, name, decodeSpecPatch(changes), replyWith(reply));
     });
 }
 
@@ -499,22 +485,14 @@ void BusService::run(const sdbus::Message& message, sdbus::Result<int32_t, int32
     run.stdio->in.reset(in.release());
     run.stdio->out.reset(out.release());
     run.stdio->err.reset(err.release());
-    resolveCaller(message, [this, reply, name, run](Outcome<Caller> caller) {
-        if (!caller.ok()) {
-            reply->returnError(toBusError(caller.error()));
-            return;
-        }
-        try {
-            manager_->run(caller.value(), name, run, [reply](const Outcome<ProcessExit>& exit) {
-                if (!exit.ok()) {
-                    reply->returnError(toBusError(exit.error()));
-                    return;
-                }
-                reply->returnResults(exit.value().exitStatus, exit.value().signal);
-            });
-        } catch (const std::exception& error) {
-            replyFailure(reply, error);
-        }
+    asCaller(message, reply, [this, reply, name, run](const Caller& caller) {
+        manager_->run(caller, name, run, [reply](const Outcome<ProcessExit>& exit) {
+            if (!exit.ok()) {
+                reply->returnError(toBusError(exit.error()));
+                return;
+            }
+            reply->returnResults(exit.value().exitStatus, exit.value().signal);
+        });
     });
 }
 
@@ -536,32 +514,16 @@ Callback<MachineTerminal> replyWithTerminal(
 void BusService::openShell(const sdbus::Message& message, sdbus::Result<sdbus::UnixFd, std::string>&& result,
                            const std::string& name, ShellRequest request) {
     auto reply = shared(std::move(result));
-    resolveCaller(message, [this, reply, name, request = std::move(request)](Outcome<Caller> caller) {
-        if (!caller.ok()) {
-            reply->returnError(toBusError(caller.error()));
-            return;
-        }
-        try {
-            manager_->openShell(caller.value(), name, request, replyWithTerminal(reply));
-        } catch (const std::exception& error) {
-            replyFailure(reply, error);
-        }
+    asCaller(message, reply, [this, reply, name, request = std::move(request)](const Caller& caller) {
+        manager_->openShell(caller, name, request, replyWithTerminal(reply));
     });
 }
 
 void BusService::openLogin(const sdbus::Message& message, sdbus::Result<sdbus::UnixFd, std::string>&& result,
                            const std::string& name) {
     auto reply = shared(std::move(result));
-    resolveCaller(message, [this, reply, name](Outcome<Caller> caller) {
-        if (!caller.ok()) {
-            reply->returnError(toBusError(caller.error()));
-            return;
-        }
-        try {
-            manager_->openLogin(caller.value(), name, replyWithTerminal(reply));
-        } catch (const std::exception& error) {
-            replyFailure(reply, error);
-        }
+    asCaller(message, reply, [this, reply, name](const Caller& caller) {
+        manager_->openLogin(caller, name, replyWithTerminal(reply));
     });
 }
 
@@ -608,12 +570,8 @@ sdbus::ObjectPath BusService::getContainer(const std::string& name) const {
 void BusService::inspect(const sdbus::Message& message, sdbus::Result<std::string>&& result,
                          const std::string& name) {
     auto reply = shared(std::move(result));
-    resolveCaller(message, [this, reply, name](Outcome<Caller> caller) {
-        if (!caller.ok()) {
-            reply->returnError(toBusError(caller.error()));
-            return;
-        }
-        manager_->seesSecrets(caller.value(), name, [this, reply, name](const Outcome<bool>& sees) {
+    asCaller(message, reply, [this, reply, name](const Caller& caller) {
+        manager_->seesSecrets(caller, name, [this, reply, name](const Outcome<bool>& sees) {
             if (!sees.ok()) {
                 reply->returnError(toBusError(sees.error()));
                 return;

@@ -70,6 +70,11 @@ public:
 
 private:
     void resolveCaller(const sdbus::Message& message, std::function<void(Outcome<Caller>)> next);
+    // resolveCaller, then `body(caller)`: an unidentified caller gets its
+    // named error, a ContainerError `body` throws its named error, anything
+    // else org.freedesktop.DBus.Error.Failed. Defined in bus_service.cpp.
+    template <typename Reply, typename Body>
+    void asCaller(const sdbus::Message& message, const Reply& reply, Body body);
     // NameOwnerChanged with no new owner: a caller left the bus.
     void nameLost(const std::string& name);
 
