@@ -36,6 +36,9 @@ struct Container {
     std::map<std::string, std::string> osRelease;
     std::string operation;  // the verb in progress; empty when idle
     std::string lastError;  // why the last operation failed
+    // systemd's Result for its unit while it is failed ("exit-code", "timeout",
+    // "signal"...): why it failed, for clients that list containers.
+    std::string unitResult;
     // Unit signals seen so far: an answer to a state query asked before the
     // latest signal is older than what the signal said, and is dropped.
     std::uint64_t unitEvents = 0;

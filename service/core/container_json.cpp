@@ -57,6 +57,7 @@ nlohmann::json toJson(const Container& container, bool withSecrets) {
     nlohmann::json json = {
         {"Name", container.name},
         {"State", std::string(toString(container.state))},
+        {"UnitResult", container.unitResult},
         {"Declarative", container.declarative},
         {"Unit", container.unit},
         {"Owner", container.owner},

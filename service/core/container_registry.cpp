@@ -125,6 +125,9 @@ void ContainerRegistry::learnWorld(const std::map<std::string, UnitState>& units
         }
         observer_.containerChanged(container,
                                    {ContainerField::State, ContainerField::Leader, ContainerField::Unit});
+        if (container.state == ContainerState::Failed) {
+            learnUnitResult(container);
+        }
     }
     // A container that stopped while the service was down left its network
     // behind (no one was there to release it): release it now. Queued per
@@ -211,6 +214,7 @@ void ContainerRegistry::setState(Container& container, ContainerState state) {
         return;
     }
     container.state = state;
+    container.unitResult.clear();
     if (state != ContainerState::Running && state != ContainerState::Starting) {
         container.leader = 0;
         container.machinePath.clear();
@@ -218,6 +222,26 @@ void ContainerRegistry::setState(Container& container, ContainerState state) {
         container.osRelease.clear();
     }
     observer_.containerChanged(container, {ContainerField::State, ContainerField::Leader});
+    if (state == ContainerState::Failed) {
+        learnUnitResult(container);
+    }
+}
+
+void ContainerRegistry::learnUnitResult(const Container& container) {
+    // Unit signals carry ActiveState, not Result: ask. Nobody waits,
+    // PropertiesChanged follows.
+    // The unit's later signals while it stays failed do not make the answer
+    // stale: its Result changes only with a new start, which leaves failed.
+    systemd_.unitState(container.unit, [this, name = container.name,
+                                        unit = container.unit](Outcome<UnitState> state) {
+        auto found = containers_.find(name);
+        if (found == containers_.end() || found->second.state != ContainerState::Failed ||
+            found->second.unit != unit || !state.ok() || found->second.unitResult == state.value().result) {
+            return;
+        }
+        found->second.unitResult = state.value().result;
+        observer_.containerChanged(found->second, {ContainerField::State});
+    });
 }
 
 void ContainerRegistry::operationBegan(const std::string& name, const std::string& verb) {

@@ -84,6 +84,8 @@ public:
     void checkPortsFree(const std::string& name, const ContainerSpec& spec) const;
 
 private:
+    // Asks systemd why the unit failed, for Container::unitResult.
+    void learnUnitResult(const Container& container);
     void learnWorld(const std::map<std::string, UnitState>& units, const std::vector<MachineInfo>& machines);
     void onUnitChanged(const std::string& unit, const UnitState& state);
     void onMachineChanged(const std::string& name, bool present);

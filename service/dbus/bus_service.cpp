@@ -267,6 +267,7 @@ private:
     uint64_t Timestamp() override { return self().timestamp; }
     std::map<std::string, std::string> OSRelease() override { return self().osRelease; }
     std::string State() override { return std::string(toString(self().state)); }
+    std::string UnitResult() override { return self().unitResult; }
     bool Declarative() override { return self().declarative; }
     std::string Unit() override { return self().unit; }
     uint32_t Owner() override { return self().owner; }
@@ -625,7 +626,7 @@ std::vector<std::string> BusService::propertiesOf(ContainerFields fields) {
         {ContainerField::Addresses, "Addresses"}, {ContainerField::HostInterface, "HostInterface"},
         {ContainerField::Unit, "Unit"},           {ContainerField::RootDirectory, "RootDirectory"},
         {ContainerField::Leader, "MachinePath"},  {ContainerField::Leader, "Timestamp"},
-        {ContainerField::Leader, "OSRelease"}};
+        {ContainerField::Leader, "OSRelease"},    {ContainerField::State, "UnitResult"}};
     std::vector<std::string> properties;
     if (fields.has(ContainerField::Spec)) {
         properties = kSpecProperties;

@@ -1,6 +1,7 @@
 // What exists and its state: recovery, machined's leaders and addresses, against the fake seams
 // (tests/support/fake_seams.h). The same behaviours run against the real programs in tests/bus and
 // tests/sandbox.
+#include "container_json.h"
 #include "manager_fixture.h"
 
 #include <gmock/gmock.h>
@@ -63,6 +64,32 @@ TEST_F(ContainerRegistryTest, WithoutAPrivateNetworkMachinedIsNotAskedForAddress
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     EXPECT_EQ(manager().get("web").leader, 4242U);
     EXPECT_EQ(machines.addressQueries, 0);
+}
+
+TEST_F(ContainerRegistryTest, AFailedContainerShowsWhyItsUnitFailedUntilItStartsAgain) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    systemd.failStart = true;
+    EXPECT_FALSE(perform(Verb::Start, "web", root).ok());
+    loop.drain();
+    EXPECT_EQ(manager().get("web").state, ContainerState::Failed);
+    EXPECT_EQ(manager().get("web").unitResult, "exit-code");
+    EXPECT_EQ(toJson(manager().get("web"), false).at("UnitResult"), "exit-code");
+
+    systemd.failStart = false;
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    loop.drain();
+    EXPECT_EQ(manager().get("web").unitResult, "");
+}
+
+TEST_F(ContainerRegistryTest, AContainerThatDiesByItselfShowsItsUnitsResult) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    const auto unit = manager().get("web").unit;
+    systemd.units[unit] = {"failed", "failed", "core-dump"};
+    systemd.watcher(unit, {"failed", "failed", ""});  // signals carry no Result
+    loop.drain();
+    EXPECT_EQ(manager().get("web").state, ContainerState::Failed);
+    EXPECT_EQ(manager().get("web").unitResult, "core-dump");
 }
 
 // As systemctl stop: a Stop while the container starts cancels the start
