@@ -83,6 +83,7 @@ teardown() {
         bold "The sandbox stays up (--keep)"
         echo "Shell inside it:     $SANDBOX shell $DIR"
         echo "Bus from the host:   DBUS_SYSTEM_BUS_ADDRESS=unix:path=$DIR/run-dbus/system_bus_socket busctl --system ..."
+        echo "The Cockpit page:    $SANDBOX cockpit $DIR   (then http://127.0.0.1:9090/cockpit/@localhost/nixos-containers/index.html)"
         echo "Tear it down:        $SANDBOX down $DIR"
         exit 0
     fi

@@ -14,7 +14,13 @@ packages=(
   libglib2.0-bin libxml2-utils
   # test drivers: the chaos invariants and a UDP echo server are small Python scripts
   python3
+  # the Cockpit page and its browser tier (tests/browser: playwright-core from npm)
+  cockpit-ws cockpit-bridge chromium curl
 )
+# Node.js and npm for the browser tier: Debian's, unless a node is there already.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

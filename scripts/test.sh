@@ -10,6 +10,8 @@
 #      bus (the real binary on a private dbus-daemon with fake peers),
 #      sandbox (the real binary under real systemd, machined, polkitd and
 #      nspawn, in private namespaces; release build only, it is the slowest),
+#      browser (the Cockpit page in Debian's chromium, against the same sandbox;
+#      release build only),
 #      chaos (a 2-minute seeded run with the service SIGKILLed, invariants checked);
 #   5. a libFuzzer smoke run of every fuzz target (clang build, ASan+UBSan).
 #
@@ -75,9 +77,11 @@ cmake --build "$repo/build" --target nc-bench startup-bench netlink_bench
 
 echo "==> tests: ASan + UBSan build (unit, netlink, bus)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest_run asan unit,netlink,bus "$repo/build-asan" -LE 'sandbox|harness' || status=1
-echo "==> tests: release build (all tiers, sandbox and chaos included)"
-ctest_run release unit,netlink,bus,sandbox,chaos "$repo/build" -LE harness || status=1
+  ctest_run asan unit,netlink,bus "$repo/build-asan" -LE 'sandbox|browser|harness' || status=1
+echo "==> the browser tier's playwright-core, as pinned (tests/browser/package-lock.json)"
+(cd "$repo/tests/browser" && npm ci --no-audit --no-fund --loglevel=error) || status=1
+echo "==> tests: release build (all tiers, sandbox, browser and chaos included)"
+ctest_run release unit,netlink,bus,sandbox,browser,chaos "$repo/build" -LE harness || status=1
 echo "==> fuzz smoke run (15 s per target; scripts/fuzz.sh N runs longer)"
 fuzz_log=$(mktemp /tmp/nc-test-fuzz.XXXXXX)
 "$repo/scripts/fuzz.sh" 15 2>&1 | tee "$fuzz_log" || status=1
