@@ -25,7 +25,7 @@ const std::vector<FlagRow>& flagTable() {
         {"flake", 0, "URI",
          "create, update: a flake; the attribute is nixosConfigurations.container unless URI has #NAME.",
          K::Value, &Options::flake},
-        {"nixos-path", 0, "PATH", "create, update: the nixpkgs to build with (not yet carried by the API).",
+        {"nixos-path", 0, "PATH", "create, update: the nixos directory to build --config/--config-file with.",
          K::Value, &Options::nixosPath},
         {"ensure-unique-name", 0, "", "create: pick a free name from NAME.", K::On, nullptr,
          &Options::ensureUniqueName},
@@ -163,7 +163,7 @@ std::string helpText() {
         left += "--" + std::string(flag.name) + (flag.metavar.empty() ? "" : " " + std::string(flag.metavar));
         out << left << std::string(left.size() < 34 ? 34 - left.size() : 1, ' ') << flag.help << "\n";
     }
-    out << "\nNix pass-through flags are refused until the service carries them; --nixos-path too.\n"
+    out << "\nNix pass-through flags go to the service's build (NixFlags), which checks them.\n"
            "\nExit status:\n"
            "  0 success; 1 other failure; 2 bad command line; 3 no such container (status: gone);\n"
            "  4 access denied or authentication required; 5 invalid argument, name in use, or\n"

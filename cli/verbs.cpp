@@ -47,24 +47,8 @@ T containerProperty(BusClient& bus, const std::string& name, const std::string& 
     });
 }
 
-// The flags the service cannot carry yet, refused by name.
-void refuseUncarried(const Options& options) {
-    if (!options.nixFlags.empty()) {
-        throw CliError{kExitUsage,
-                       "option '" + options.nixFlags.front() +
-                           "' is not carried by the service yet: build the system with nix and pass "
-                           "--system-path"};
-    }
-    if (options.nixosPath) {
-        throw CliError{kExitUsage,
-                       "option '--nixos-path' is not carried by the service yet: build the system "
-                       "with nix and pass --system-path"};
-    }
-}
-
 // The source keys of a create or update, from the flags.
 Spec sourceSpec(const Options& options) {
-    refuseUncarried(options);
     if (options.config && options.configFile) {
         throw CliError{kExitUsage,
                        "--config and --config-file are mutually incompatible; give one or the other"};
@@ -84,10 +68,18 @@ Spec sourceSpec(const Options& options) {
         }
         spec["ConfigFile"] = std::string(resolved);
     }
+    if (!options.nixFlags.empty()) {
+        spec["NixFlags"] = options.nixFlags;  // the service checks them as Nix parses them
+    }
+    if (options.nixosPath) {
+        char resolved[PATH_MAX];
+        if (::realpath(options.nixosPath->c_str(), resolved) == nullptr) {
+            throw CliError{kExitUsage, "cannot resolve --nixos-path '" + *options.nixosPath + "'"};
+        }
+        spec["NixosPath"] = std::string(resolved);
+    }
     if (options.flake) {
-        // The old tool's default attribute: nixosConfigurations.container.
-        spec["Flake"] =
-            options.flake->find('#') == std::string::npos ? *options.flake + "#container" : *options.flake;
+        spec["Flake"] = *options.flake;  // the service defaults the attribute to "container", as the old tool
     }
     return spec;
 }
@@ -301,27 +293,10 @@ int status(BusClient& bus, const Options& options) {
 int update(BusClient& bus, const Options& options) {
     const auto& name = containerName(options);
     noMoreWords(options, 2);
+    // Without a flag, an Update naming no key: as the old tool, the service
+    // rebuilds from the container's own source (or its etc/nixos/configuration.nix),
+    // or says it has none.
     Spec changes = sourceSpec(options);
-    if (changes.empty()) {
-        // As the old tool: rebuild from the container's own source. Naming
-        // it again is enough, the service rebuilds whenever a source is set.
-        // Inspect, not the properties: Config text is shown only to those
-        // who may see it (the owner, root, whoever may update it).
-        auto inspected = nlohmann::json::parse(onBus([&] { return bus.manager().Inspect(name); }));
-        for (const char* key : {"Flake", "ConfigFile", "Config"}) {
-            auto source = inspected.value(key, std::string());
-            if (!source.empty()) {
-                changes[key] = source;
-                break;
-            }
-        }
-    }
-    if (changes.empty()) {
-        throw CliError{kExitInvalid,
-                       "container '" + name +
-                           "' has no source to rebuild from (it runs a fixed --system-path): give "
-                           "--system-path, --config, --config-file or --flake"};
-    }
     const bool running = containerProperty<std::string>(bus, name, "State") == "running";
     bus.startAgentIfUseful();
     {

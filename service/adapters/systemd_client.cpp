@@ -80,8 +80,8 @@ std::vector<Property> unitProperties(const TransientUnit& unit) {
         {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{
                           ExecCommand(unit.execStart.front(), unit.execStart, false)})},
     };
-    if (unit.memoryMax) {
-        properties.emplace_back("MemoryMax", sdbus::Variant(*unit.memoryMax));
+    for (const auto& limit : unit.limits) {
+        properties.emplace_back(limit.name, sdbus::Variant(limit.value));
     }
     if (!unit.runtimeDirectory.empty()) {
         properties.emplace_back("RuntimeDirectory", sdbus::Variant(unit.runtimeDirectory));
@@ -288,6 +288,25 @@ void SystemdClient::resetFailedUnit(const std::string& unit, StatusCallback done
         .uponReplyInvoke([unit, done = std::move(done)](const sdbus::Error* error) {
             if (error != nullptr && error->getName() != kNoSuchUnit) {
                 done(peerError(ErrorCode::Failed, "cannot reset " + unit, *error));
+                return;
+            }
+            done(Done{});
+        });
+}
+
+void SystemdClient::setUnitProperties(const std::string& unit, const std::vector<UnitProperty>& properties,
+                                      StatusCallback done) {
+    std::vector<Property> values;
+    values.reserve(properties.size());
+    for (const auto& property : properties) {
+        values.emplace_back(property.name, sdbus::Variant(property.value));
+    }
+    manager_->callMethodAsync("SetUnitProperties")
+        .onInterface(kManager)
+        .withArguments(unit, true, values)
+        .uponReplyInvoke([unit, done = std::move(done)](const sdbus::Error* error) {
+            if (error != nullptr) {
+                done(peerError(ErrorCode::Failed, "cannot set the limits of " + unit, *error));
                 return;
             }
             done(Done{});

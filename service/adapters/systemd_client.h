@@ -21,6 +21,8 @@ public:
     void stopUnit(const std::string& unit, StatusCallback done) override;
     void killUnit(const std::string& unit, int signal, StatusCallback done) override;
     void resetFailedUnit(const std::string& unit, StatusCallback done) override;
+    void setUnitProperties(const std::string& unit, const std::vector<UnitProperty>& properties,
+                           StatusCallback done) override;
     void unitState(const std::string& unit, Callback<UnitState> done) override;
     void listUnits(const std::vector<std::string>& patterns,
                    Callback<std::map<std::string, UnitState>> done) override;

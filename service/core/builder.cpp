@@ -3,6 +3,7 @@
 #include "container_paths.h"
 #include "process_output.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <system_error>
@@ -12,6 +13,8 @@ namespace nixos_containers {
 namespace fs = std::filesystem;
 
 namespace {
+constexpr std::string_view kDefaultFlakeAttribute = "container";
+
 ContainerError buildFailed(const ContainerError& error) {
     return {ErrorCode::BuildFailed, error.what()};
 }
@@ -47,10 +50,12 @@ ProcessRequest Builder::builderRequest(const std::string& name, const ContainerS
     const auto paths = containerPaths(settings_, name, spec.ephemeral);
     ProcessRequest request;
     if (!spec.flake.empty()) {
-        // nixos-container: the attribute is nixosConfigurations.NAME unless the URI names one.
+        // As nixos-container: nixosConfigurations.container unless the URI
+        // names another, so flakes written for it build the same system.
         auto hash = spec.flake.find('#');
         auto ref = spec.flake.substr(0, hash);
-        auto attribute = hash == std::string::npos ? name : spec.flake.substr(hash + 1);
+        auto attribute =
+            hash == std::string::npos ? std::string(kDefaultFlakeAttribute) : spec.flake.substr(hash + 1);
         request.argv = {(settings_.nixBinDir / "nix").string(),
                         "build",
                         "--profile",
@@ -66,11 +71,16 @@ ProcessRequest Builder::builderRequest(const std::string& name, const ContainerS
                         "-I",
                         "nixos-config=" + moduleFile,
                         "-f",
-                        "<nixpkgs/nixos>",
+                        spec.nixosPath.empty() ? settings_.nixosPath : spec.nixosPath,
                         "--set",
                         "-A",
                         "system"};
     }
+    // Nix's own flags: nix-env takes them anywhere; `nix build` after its
+    // subcommand, before the installable.
+    auto flagsAt = spec.flake.empty() ? request.argv.begin() + 1
+                                      : std::find(request.argv.begin(), request.argv.end(), "--");
+    request.argv.insert(flagsAt, spec.nixFlags.begin(), spec.nixFlags.end());
     if (const char* path = std::getenv("PATH"); path != nullptr) {
         request.environment.push_back(std::string("PATH=") + path);
     }

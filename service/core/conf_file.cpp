@@ -288,14 +288,6 @@ void setOrErase(EnvFile& conf, const std::string& key, const std::string& value)
     }
 }
 
-void setFlag(EnvFile& conf, const std::string& key, bool value) {
-    if (value) {
-        conf.set(key, "1");
-    } else {
-        conf.erase(key);
-    }
-}
-
 void setList(EnvFile& conf, const std::string& key, const std::vector<std::string>& items) {
     for (const auto& item : items) {
         requireWord(key, item, "");
@@ -334,7 +326,8 @@ void writePlainKey(EnvFile& conf, const SpecKey& key, const ContainerSpec& spec)
     if (const auto* text = std::get_if<std::string>(&value)) {
         setOrErase(conf, confKey, *text);
     } else if (const auto* flag = std::get_if<bool>(&value)) {
-        setFlag(conf, confKey, *flag);
+        // Not the default: written out, "0" too (CopyResolvConf's default is true).
+        conf.set(confKey, *flag ? "1" : "0");
     } else if (const auto* words = std::get_if<std::vector<std::string>>(&value)) {
         setList(conf, confKey, *words);
     } else {

@@ -1,6 +1,7 @@
 #include "container_spec.h"
 
 #include "spec_keys.h"
+#include "unit_limits.h"
 
 #include <algorithm>
 
@@ -34,12 +35,15 @@ bool sourceChanged(const ContainerSpec& before, const ContainerSpec& after) {
 }
 
 UpdateEffect classifyUpdate(const ContainerSpec& before, const ContainerSpec& after) {
-    // The most any changed key asks for; None < Reload < Restart.
+    // The most any changed key asks for; None < Live < Reload < Restart.
     UpdateEffect effect = UpdateEffect::None;
     for (const auto& key : specKeys()) {
         if (key.onChange > effect && key.get(before) != key.get(after)) {
             effect = key.onChange;
         }
+    }
+    if (clearingNeedsRestart(before, after)) {
+        effect = UpdateEffect::Restart;
     }
     return effect;
 }

@@ -63,8 +63,23 @@ struct ContainerSpec {
     std::string config;
     std::string configFile;
     std::string flake;
+    // Nix's own flags for the build (nixos-container's pass-through flags:
+    // --option NAME VALUE, --impure, --override-input INPUT URI...), each
+    // an argv word, checked against nix_flags.cpp's table.
+    std::vector<std::string> nixFlags;
+    // The nixos directory to evaluate a Config or ConfigFile with, as
+    // nixos-container's --nixos-path; empty: Settings::nixosPath.
+    std::string nixosPath;
 
     bool privateNetwork = false;
+    // The module's localMacAddress: the MAC of the container's eth0.
+    std::string localMacAddress;
+    // The module's networkNamespace: a network namespace (a file such as
+    // /run/netns/NAME) the container joins instead of the host's.
+    std::string networkNamespace;
+    // The module's copyResolvConf: the host's resolv.conf is copied into the
+    // root at each start (the service's behaviour before the key existed).
+    bool copyResolvConf = true;
     NetworkOptions network;
     std::vector<PortForward> forwardPorts;
     std::vector<BindMount> bindMounts;
@@ -75,7 +90,14 @@ struct ContainerSpec {
     bool ephemeral = false;
     bool autoStart = false;
     std::string timeoutStartSec = "1min";
-    std::string memoryMax;  // systemd's MemoryMax=; empty: no limit
+    // The unit's cgroup limits (unit_limits.h), in systemd's syntax; empty:
+    // systemd's default.
+    std::string memoryMax;
+    std::string memoryHigh;
+    std::string cpuWeight;
+    std::string cpuQuota;
+    std::string tasksMax;
+    std::string ioWeight;
     // The module's privateUsers: "no", "identity", "pick" or a base uid.
     std::string privateUsers = "no";
     std::map<std::string, NetworkOptions> extraVeths;
@@ -95,6 +117,7 @@ struct ContainerSpec {
 // What a change to a running container requires, in increasing order.
 enum class UpdateEffect {
     None,     // nothing the running container sees changed
+    Live,     // a unit limit: set on the running unit (SetUnitProperties)
     Reload,   // only the system changed: switch-to-configuration test
     Restart,  // nspawn's command line or the unit changed
 };

@@ -452,7 +452,7 @@ void ContainerStore::removeConf(const std::string& name) const {
     checked("cannot remove", paths.configTextFile, error);
 }
 
-void ContainerStore::prepareRoot(const ContainerPaths& paths) const {
+void ContainerStore::prepareRoot(const ContainerPaths& paths, bool copyResolvConf) const {
     const auto& root = paths.root;
     const auto open = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                       fs::perms::others_read | fs::perms::others_exec;
@@ -477,7 +477,7 @@ void ContainerStore::prepareRoot(const ContainerPaths& paths) const {
     // cp --remove-destination: whatever the container left there (a link
     // included) is replaced, never followed out of the root.
     std::error_code error;
-    if (fs::exists(settings_.resolvConf, error)) {
+    if (copyResolvConf && fs::exists(settings_.resolvConf, error)) {
         replaceFileBeneath(etc.get(), root / "etc", "resolv.conf", readFile(settings_.resolvConf.native()));
     }
 }

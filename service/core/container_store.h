@@ -60,7 +60,7 @@ public:
     // empty os-release and machine-id, resolv.conf copied, profile and gcroots
     // directories; plus an empty usr, without which Debian's nspawn refuses a
     // root that has no OS tree.
-    void prepareRoot(const ContainerPaths& paths) const;
+    void prepareRoot(const ContainerPaths& paths, bool copyResolvConf = true) const;
     // Points the container's profile at a system (what `nix-env -p P --set S` leaves).
     void linkSystem(const ContainerPaths& paths, const std::filesystem::path& systemOnHost) const;
     // Removes root, profile and gcroots; missing parts are fine. Refuses

@@ -72,6 +72,7 @@ std::optional<NetworkPlan> planNetwork(const std::string& container, const Conta
             altName.clear();
         }
         plan.mainVeth = makeVeth(std::move(hostName), std::move(altName), "eth0", spec.network);
+        plan.mainVeth->containerMac = spec.localMacAddress;
     }
     // The module names both ends of an extra veth after its key.
     for (const auto& [name, options] : spec.extraVeths) {

@@ -17,6 +17,7 @@ struct VethPlan {
     std::string hostName;       // <= 15 bytes, collision-free (hostInterfaceName)
     std::string hostAltName;    // "ve-FULLNAME" (altname; how links are found again), may be empty
     std::string containerName;  // name inside the container (eth0 for the main veth)
+    std::string containerMac;   // its MAC ("02:00:..."); empty: the kernel's random one
     NetworkOptions options;     // the module's semantics: see ContainerNetwork
 };
 

@@ -44,6 +44,8 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
         }
     } else if (spec.privateNetwork) {
         argv.emplace_back("--private-network");
+    } else if (!spec.networkNamespace.empty()) {
+        argv.push_back("--network-namespace-path=" + spec.networkNamespace);
     }
     for (const auto& port : spec.forwardPorts) {
         argv.push_back(portArgument(port));
@@ -52,6 +54,10 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
         argv.emplace_back("--personality=x86");
     }
 
+    // Without CopyResolvConf, nspawn's own "auto" copy would put it back.
+    if (!spec.copyResolvConf) {
+        argv.emplace_back("--resolv-conf=off");
+    }
     // $EXTRA_NSPAWN_FLAGS: the bind mounts, then the caller's extra flags.
     for (const auto& bind : spec.bindMounts) {
         argv.push_back(bindArgument(bind));

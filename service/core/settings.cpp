@@ -37,6 +37,12 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
             *target = absolutePath(variable, found->second);
         }
     }
+    if (auto found = environment.find("NIXOS_CONTAINERS_NIXOS_PATH"); found != environment.end()) {
+        // A search path entry (<nixpkgs/nixos>) or an absolute directory.
+        const auto& value = found->second;
+        const bool searchPath = value.size() > 2 && value.front() == '<' && value.back() == '>';
+        settings.nixosPath = searchPath ? value : absolutePath("NIXOS_CONTAINERS_NIXOS_PATH", value).string();
+    }
     const std::map<std::string, std::vector<std::filesystem::path>*> pathLists = {
         {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", &settings.declarativeUnitDirs},
         {"NIXOS_CONTAINERS_CONFINED_BIND_ROOTS", &settings.confinedBindRoots},

@@ -22,6 +22,10 @@ struct Settings {
     std::filesystem::path nspawn = "/usr/bin/systemd-nspawn";
     std::filesystem::path nixBinDir = "/run/current-system/sw/bin";
     std::filesystem::path resolvConf = "/etc/resolv.conf";
+    // What builds from Config and ConfigFile evaluate (nix-env -f), unless a
+    // container's NixosPath says otherwise: nixos-container's default, or a
+    // nixpkgs checkout's nixos directory when the builder's NIX_PATH has none.
+    std::string nixosPath = "<nixpkgs/nixos>";
     // Units found here as container@NAME.service mark NAME as declarative.
     std::vector<std::filesystem::path> declarativeUnitDirs = {"/etc/systemd/system"};
     // Host directories a read-only bind from which keeps a container

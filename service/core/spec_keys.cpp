@@ -1,5 +1,8 @@
 #include "spec_keys.h"
 
+#include "nix_flags.h"
+#include "unit_limits.h"
+
 #include "validation.h"
 
 #include <algorithm>
@@ -84,6 +87,7 @@ SpecValue showSystemPath(const Container& container) {
 constexpr auto kRestart = UpdateEffect::Restart;
 constexpr auto kReload = UpdateEffect::Reload;
 constexpr auto kNothing = UpdateEffect::None;
+constexpr auto kLive = UpdateEffect::Live;
 
 // Host checks. Any value but the default asks for the host.
 template <auto Member>
@@ -218,7 +222,14 @@ std::vector<SpecKey> makeRows() {
         // The text lives in NAME.nix; the conf names that file.
         secret(upTo(kMaxConfigBytes, reachingHost<&S::config>(
                                          source(row<&S::config>("Config", {}, kReload, validateSource))))),
+        // Builds run as root on the host: how they run asks for the host.
+        reachingHost<&S::nixFlags>(row<&S::nixFlags>("NixFlags", "NIX_FLAGS", kReload, validateNixFlags)),
+        // Builds run as root on the host: what they evaluate asks for the host.
+        reachingHost<&S::nixosPath>(row<&S::nixosPath>("NixosPath", "NIXOS_PATH", kReload, validateSource)),
         row<&S::privateNetwork>("PrivateNetwork", "PRIVATE_NETWORK", kRestart, validateNetwork),
+        // Joins a namespace of the host's choosing: host access.
+        reachingHost<&S::networkNamespace>(row<&S::networkNamespace>(
+            "NetworkNamespace", "NETWORK_NAMESPACE_PATH", kRestart, validateNetwork)),
         networkRow<&NetworkOptions::hostBridge>("HostBridge", "HOST_BRIDGE",
                                                 &networkNotDefault<&NetworkOptions::hostBridge>),
         ports,
@@ -230,6 +241,7 @@ std::vector<SpecKey> makeRows() {
                                                   &addressOutsidePool<&NetworkOptions::localAddress>),
         networkRow<&NetworkOptions::localAddress6>("LocalAddress6", "LOCAL_ADDRESS6",
                                                    &addressOutsidePool<&NetworkOptions::localAddress6>),
+        row<&S::localMacAddress>("LocalMacAddress", "LOCAL_MAC_ADDRESS", kRestart, validateNetwork),
         reachingHost<&S::interfaces>(
             row<&S::interfaces>("Interfaces", "INTERFACES", kRestart, validateNetwork)),
         reachingHost<&S::macvlans>(row<&S::macvlans>("Macvlans", "MACVLANS", kRestart, validateNetwork)),
@@ -241,9 +253,16 @@ std::vector<SpecKey> makeRows() {
               &showBindMounts),
         reachingHost<&S::extraFlags>(row<&S::extraFlags>("ExtraFlags", {}, kRestart, validateExtraFlags)),
         row<&S::ephemeral>("Ephemeral", "EPHEMERAL", kRestart, nullptr),
+        row<&S::copyResolvConf>("CopyResolvConf", "COPY_RESOLV_CONF", kRestart, nullptr),
         reachingHost<&S::enableTun>(row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, nullptr)),
         row<&S::timeoutStartSec>("TimeoutStartSec", "TIMEOUT_START_SEC", kRestart, validateTimeout),
-        row<&S::memoryMax>("MemoryMax", "MEMORY_MAX", kRestart, validateMemoryMax),
+        // The unit's limits (unit_limits.cpp): set live on a running unit.
+        row<&S::memoryMax>("MemoryMax", "MEMORY_MAX", kLive, validateUnitLimits),
+        row<&S::memoryHigh>("MemoryHigh", "MEMORY_HIGH", kLive, validateUnitLimits),
+        row<&S::cpuWeight>("CPUWeight", "CPU_WEIGHT", kLive, validateUnitLimits),
+        row<&S::cpuQuota>("CPUQuota", "CPU_QUOTA", kLive, validateUnitLimits),
+        row<&S::tasksMax>("TasksMax", "TASKS_MAX", kLive, validateUnitLimits),
+        row<&S::ioWeight>("IOWeight", "IO_WEIGHT", kLive, validateUnitLimits),
         reachingHost<&S::privateUsers>(
             row<&S::privateUsers>("PrivateUsers", "PRIVATE_USERS", kRestart, validatePrivateUsers),
             &unconfinedUsers),

@@ -184,8 +184,9 @@ void preStart(VerbContext& context, const OperationPtr& operation, const StartPl
     context.background.run(
         name,
         [store = &context.store,
-         paths = containerPaths(context.settings, name, context.registry.at(name).spec.ephemeral)] {
-            store->prepareRoot(paths);
+         paths = containerPaths(context.settings, name, context.registry.at(name).spec.ephemeral),
+         copyResolvConf = context.registry.at(name).spec.copyResolvConf] {
+            store->prepareRoot(paths, copyResolvConf);
         },
         [afterAll, failure](const Status& prepared) {
             if (!prepared.ok()) {

@@ -36,6 +36,10 @@ public:
     // Sends `signal` to every process of the unit (no job); a unit that is
     // not loaded is ok.
     virtual void killUnit(const std::string& unit, int signal, StatusCallback done) = 0;
+    // Sets properties of a loaded unit for as long as it is loaded (runtime
+    // only), applying them to its cgroup at once.
+    virtual void setUnitProperties(const std::string& unit, const std::vector<UnitProperty>& properties,
+                                   StatusCallback done) = 0;
     // Forgets a failed unit so a transient unit of that name can be made again.
     virtual void resetFailedUnit(const std::string& unit, StatusCallback done) = 0;
     // A unit that is not loaded reads as inactive.

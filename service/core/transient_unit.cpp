@@ -23,9 +23,7 @@ TransientUnit buildTransientUnit(const TransientUnitInputs& inputs) {
     unit.description = "Container '" + inputs.name + "'";
     unit.syslogIdentifier = "container " + inputs.name;
     unit.timeoutStartUsec = parseTimespanUsec(spec.timeoutStartSec);
-    if (!spec.memoryMax.empty()) {
-        unit.memoryMax = parseMemoryBytes(spec.memoryMax);
-    }
+    unit.limits = unitLimits(spec);
     for (const auto& device : spec.effectiveAllowedDevices()) {
         unit.deviceAllow.emplace_back(device.node, device.modifier);
     }

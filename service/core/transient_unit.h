@@ -1,6 +1,7 @@
 #pragma once
 
 #include "container_spec.h"
+#include "unit_limits.h"
 
 #include <cstdint>
 #include <optional>
@@ -29,7 +30,7 @@ struct TransientUnit {
     // reboot from inside (exit 133) still restarts through RestartForceExitStatus.
     std::string restart = "no";
     std::uint64_t timeoutStartUsec = 60'000'000;
-    std::optional<std::uint64_t> memoryMax;  // bytes; UINT64_MAX is "infinity"
+    std::vector<UnitProperty> limits;  // unit_limits.h: MemoryMax, CPUWeight...
     std::string devicePolicy = "closed";
     std::vector<std::pair<std::string, std::string>> deviceAllow;
     std::vector<std::string> runtimeDirectory;  // relative to /run

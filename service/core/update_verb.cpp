@@ -1,11 +1,16 @@
 #include "container_paths.h"
 #include "container_verbs.h"
 #include "network_plan.h"
+#include "unit_limits.h"
 #include "validation.h"
 
+#include <filesystem>
 #include <memory>
+#include <system_error>
 
 namespace nixos_containers {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -28,21 +33,42 @@ void assignAddresses(VerbContext& context, const ContainerSpec& before, Containe
     spec.network.localAddress = pair.second;
 }
 
-// The running container follows its new spec: nothing, a reload or a restart.
+// The running container follows its new spec: nothing, its unit's new
+// limits, a reload (after the limits), or a restart (whose new unit has them).
 void applyToRunning(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
                     const ContainerSpec& spec) {
     const auto& name = operation->name;
     auto& container = context.registry.at(name);
     const bool running = container.state == ContainerState::Running;
     auto effect = running ? classifyUpdate(before, spec) : UpdateEffect::None;
-    if (spec.needsBuild() && running && effect == UpdateEffect::None) {
+    if (spec.needsBuild() && running && effect < UpdateEffect::Reload) {
         effect = UpdateEffect::Reload;  // a rebuild may have changed the system
     }
     auto finishWith = [&context, operation](Status status) {
         context.operations.finish(operation, std::move(status));
     };
+    auto limits = running ? changedUnitLimits(before, spec) : std::vector<UnitProperty>{};
+    if (effect != UpdateEffect::Restart && !limits.empty()) {
+        // Only the limits are in the conf already: a failure says so.
+        context.systemd.setUnitProperties(
+            container.unit, limits, [&context, operation, effect, finishWith](const Status& set) {
+                if (!set.ok()) {
+                    finishWith(ContainerError(
+                        set.error().code(), std::string(set.error().what()) +
+                                                "; the new limits are saved and apply from the next start"));
+                    return;
+                }
+                if (effect == UpdateEffect::Reload) {
+                    reloadContainer(context, operation, finishWith);
+                } else {
+                    finishWith(Done{});
+                }
+            });
+        return;
+    }
     switch (effect) {
         case UpdateEffect::None:
+        case UpdateEffect::Live:
             finishWith(Done{});
             return;
         case UpdateEffect::Reload:
@@ -114,6 +140,21 @@ ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, c
                              "container '" + name + "' is declarative: change it in the NixOS configuration");
     }
     auto spec = patch.appliedTo(container.spec);
+    if (patch.keys().empty() && !spec.needsBuild()) {
+        // An Update naming no key rebuilds from the container's own source
+        // (needsBuild). A container nixos-container made names none in its
+        // conf: as `nixos-container update NAME`, it is rebuilt from its own
+        // etc/nixos/configuration.nix. A build is host access: authorisation
+        // asks for it (ConfigFile).
+        auto own = container.root / "etc/nixos/configuration.nix";
+        if (std::error_code error; !spec.systemPath.empty() || !fs::is_regular_file(own, error)) {
+            throw ContainerError(ErrorCode::InvalidArgument,
+                                 "container '" + name +
+                                     "' has no source to rebuild from (it runs a fixed SystemPath): give a "
+                                     "SystemPath, Config, ConfigFile or Flake");
+        }
+        spec.configFile = own.string();
+    }
     auto checked = spec;
     if (!checked.needsBuild() && checked.systemPath.empty()) {
         // An imperative container of nixos-container runs what its profile

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <filesystem>
@@ -61,6 +62,18 @@ void validateSource(const ContainerSpec& spec, const Settings& settings) {
         std::error_code error;
         if (!std::filesystem::exists(location.onHost / "init", error)) {
             throwInvalid("SystemPath " + quoteValue(spec.systemPath) + " has no init");
+        }
+    }
+    if (!spec.nixosPath.empty()) {
+        requireConfSafe("NixosPath", spec.nixosPath);
+        requireAbsolute("NixosPath", spec.nixosPath);
+        if (spec.config.empty() && spec.configFile.empty()) {
+            throwInvalid(
+                "NixosPath is what a Config or ConfigFile is built with; this container has neither");
+        }
+        std::error_code error;
+        if (!std::filesystem::is_directory(spec.nixosPath, error)) {
+            throwInvalid("NixosPath " + quoteValue(spec.nixosPath) + " is not a directory");
         }
     }
     if (!spec.configFile.empty()) {
@@ -170,6 +183,25 @@ void requireDistinct(const std::string& prefix, std::string_view hostKey, std::s
     }
 }
 
+// Six hex octets separated by ':', the unicast address of one interface
+// (the kernel refuses a multicast one on a veth).
+void validateMacAddress(const std::string& key, const std::string& mac) {
+    const bool shaped = mac.size() == 17 && std::all_of(mac.begin(), mac.end(), [&mac](const char& c) {
+                            const auto at = static_cast<std::size_t>(&c - mac.data());
+                            return at % 3 == 2 ? c == ':' : std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                        });
+    if (!shaped) {
+        throwInvalid(key + " " + quoteValue(mac) + " is not a MAC address such as 02:00:00:00:00:01");
+    }
+    if ((std::stoul(mac.substr(0, 2), nullptr, 16) & 1U) != 0) {
+        throwInvalid(key + " " + quoteValue(mac) +
+                     " is a multicast address; an interface needs a unicast one");
+    }
+    if (mac == "00:00:00:00:00:00") {
+        throwInvalid(key + " " + quoteValue(mac) + " is the zero address");
+    }
+}
+
 void validateNetworkOptions(const std::string& prefix, const NetworkOptions& options) {
     auto host = validateAddress(prefix + "HostAddress", options.hostAddress, false);
     auto local = validateAddress(prefix + "LocalAddress", options.localAddress, false);
@@ -199,7 +231,7 @@ void validateNetwork(const ContainerSpec& spec, const Settings& /*settings*/) {
     if (!spec.privateNetwork) {
         // Without a private network the container shares the host's
         // interfaces; none of these has anything to attach to.
-        const std::array<std::pair<const char*, bool>, 9> keys = {{
+        const std::array<std::pair<const char*, bool>, 10> keys = {{
             {"HostAddress", !spec.network.hostAddress.empty()},
             {"LocalAddress", !spec.network.localAddress.empty()},
             {"HostAddress6", !spec.network.hostAddress6.empty()},
@@ -209,6 +241,7 @@ void validateNetwork(const ContainerSpec& spec, const Settings& /*settings*/) {
             {"ExtraVeths", !spec.extraVeths.empty()},
             {"Interfaces", !spec.interfaces.empty()},
             {"Macvlans", !spec.macvlans.empty()},
+            {"LocalMacAddress", !spec.localMacAddress.empty()},
         }};
         for (const auto& [key, set] : keys) {
             if (set) {
@@ -217,6 +250,22 @@ void validateNetwork(const ContainerSpec& spec, const Settings& /*settings*/) {
         }
     }
     validateNetworkOptions("", spec.network);
+    if (!spec.localMacAddress.empty()) {
+        validateMacAddress("LocalMacAddress", spec.localMacAddress);
+    }
+    if (!spec.networkNamespace.empty()) {
+        requireConfSafe("NetworkNamespace", spec.networkNamespace);
+        requireAbsolute("NetworkNamespace", spec.networkNamespace);
+        if (spec.privateNetwork) {
+            throwInvalid(
+                "NetworkNamespace and PrivateNetwork are mutually exclusive: the container joins "
+                "one namespace");
+        }
+        std::error_code error;
+        if (!std::filesystem::exists(spec.networkNamespace, error)) {
+            throwInvalid("NetworkNamespace " + quoteValue(spec.networkNamespace) + " does not exist");
+        }
+    }
 
     std::set<std::pair<std::string, std::uint16_t>> seenPorts;
     for (const auto& port : spec.forwardPorts) {
@@ -560,17 +609,6 @@ void validateInterfaceName(std::string_view what, std::string_view name) {
         if (c == '/' || c == ':' || c == ',' || isConfUnsafe(c) || isGlobChar(c)) {
             throwInvalid(std::string(what) + " " + quoteValue(name) + " contains " + shownChar(c));
         }
-    }
-}
-
-void validateMemoryMax(const ContainerSpec& spec, const Settings& /*settings*/) {
-    if (spec.memoryMax.empty()) {
-        return;
-    }
-    try {
-        parseMemoryBytes(spec.memoryMax);
-    } catch (const ContainerError& error) {
-        throwInvalid(std::string("MemoryMax ") + error.what());
     }
 }
 

@@ -57,7 +57,6 @@ void validateCapabilities(const ContainerSpec& spec, const Settings& settings);
 void validateDevices(const ContainerSpec& spec, const Settings& settings);
 void validateTimeout(const ContainerSpec& spec, const Settings& settings);
 void validateExtraFlags(const ContainerSpec& spec, const Settings& settings);
-void validateMemoryMax(const ContainerSpec& spec, const Settings& settings);
 void validatePrivateUsers(const ContainerSpec& spec, const Settings& settings);
 
 // The Linux interface name rule (kMaxInterfaceName bytes).

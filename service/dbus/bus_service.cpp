@@ -306,6 +306,18 @@ private:
     bool AutoStart() override { return specProperty<bool>("AutoStart"); }
     std::string TimeoutStartSec() override { return specProperty<std::string>("TimeoutStartSec"); }
     std::string MemoryMax() override { return specProperty<std::string>("MemoryMax"); }
+    std::string LocalMacAddress() override { return specProperty<std::string>("LocalMacAddress"); }
+    std::string NetworkNamespace() override { return specProperty<std::string>("NetworkNamespace"); }
+    bool CopyResolvConf() override { return specProperty<bool>("CopyResolvConf"); }
+    std::vector<std::string> NixFlags() override {
+        return specProperty<std::vector<std::string>>("NixFlags");
+    }
+    std::string NixosPath() override { return specProperty<std::string>("NixosPath"); }
+    std::string MemoryHigh() override { return specProperty<std::string>("MemoryHigh"); }
+    std::string CPUWeight() override { return specProperty<std::string>("CPUWeight"); }
+    std::string CPUQuota() override { return specProperty<std::string>("CPUQuota"); }
+    std::string TasksMax() override { return specProperty<std::string>("TasksMax"); }
+    std::string IOWeight() override { return specProperty<std::string>("IOWeight"); }
     std::string PrivateUsers() override { return specProperty<std::string>("PrivateUsers"); }
     bus_values::Veths ExtraVeths() override { return specProperty<bus_values::Veths>("ExtraVeths"); }
     Words Interfaces() override { return specProperty<Words>("Interfaces"); }

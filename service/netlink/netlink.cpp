@@ -349,7 +349,8 @@ std::vector<RouteInfo> listRoutes(const Socket& socket) {
     return routes;
 }
 
-int createVeth(const Socket& socket, const std::string& name, const std::string& peerName, int peerNetnsFd) {
+int createVeth(const Socket& socket, const std::string& name, const std::string& peerName, int peerNetnsFd,
+               const std::string& peerMac) {
     checkName(name);
     checkName(peerName);
     LinkPtr link = owned(rtnl_link_veth_alloc(), &rtnl_link_put, "veth");
@@ -358,6 +359,12 @@ int createVeth(const Socket& socket, const std::string& name, const std::string&
         // rtnl_link_veth_get_peer takes a reference; the link owns the peer.
         LinkPtr peer(rtnl_link_veth_get_peer(link.get()), &rtnl_link_put);
         rtnl_link_set_name(peer.get(), peerName.c_str());
+        if (!peerMac.empty()) {
+            nl_addr* parsed = nullptr;
+            check(nl_addr_parse(peerMac.c_str(), AF_LLC, &parsed), "parsing MAC address '" + peerMac + "'");
+            std::unique_ptr<nl_addr, decltype(&nl_addr_put)> mac(parsed, &nl_addr_put);
+            rtnl_link_set_addr(peer.get(), mac.get());
+        }
         if (peerNetnsFd >= 0) {
             // Created right in the container's namespace: no window in which
             // the container end sits in the host's namespace under its name.

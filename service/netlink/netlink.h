@@ -121,8 +121,9 @@ std::vector<RouteInfo> listRoutes(const Socket& socket);
 
 // Creates a veth pair; the peer is created directly in the namespace `peerNetnsFd`
 // (or next to its twin when < 0). Returns the ifindex of the first end.
+// `peerMac` ("02:00:00:00:00:01"), when not empty, is the peer's address.
 int createVeth(const Socket& socket, const std::string& name, const std::string& peerName,
-               int peerNetnsFd = -1);
+               int peerNetnsFd = -1, const std::string& peerMac = "");
 // Creates a bridge-mode macvlan on `parentIndex`, directly in `netnsFd` when >= 0.
 void createMacvlan(const Socket& socket, const std::string& name, int parentIndex, int netnsFd = -1);
 // Creates a link of a simple kind ("dummy", "bridge"); returns its ifindex.

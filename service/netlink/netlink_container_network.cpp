@@ -210,7 +210,8 @@ void NetlinkContainerNetwork::prepare(const NetworkPlan& plan) {
         for (const auto& veth : veths) {
             const VethPlan& p = *veth.plan;
             step = "creating veth '" + p.hostName + "'";
-            int hostIndex = netlink::createVeth(host, p.hostName, p.containerName, ns->fd.get());
+            int hostIndex =
+                netlink::createVeth(host, p.hostName, p.containerName, ns->fd.get(), p.containerMac);
             // Deleting either end of a veth deletes both.
             rollback.add([&hostSocket, hostIndex] { netlink::deleteLink(*hostSocket, hostIndex); });
             if (!p.hostAltName.empty()) {

@@ -110,11 +110,11 @@ TEST_F(BuildTest, ConfigFileIsBuiltFromThatFile) {
     EXPECT_FALSE(fs::exists(configDir() / "web.nix"));
 }
 
-TEST_F(BuildTest, FlakeIsBuiltWithNixBuild) {
+TEST_F(BuildTest, FlakeIsBuiltWithNixBuildFromItsContainerConfigurationAsTheOldToolDoes) {
     create("web", {{"Flake", sdbus::Variant(std::string("path:/srv/flake"))}});
     EXPECT_THAT(
         buildLines(signals(), "web"),
-        Contains("building path:/srv/flake#nixosConfigurations.\"web\".config.system.build.toplevel"));
+        Contains("building path:/srv/flake#nixosConfigurations.\"container\".config.system.build.toplevel"));
     EXPECT_EQ(readConf("web")["FLAKE"], "path:/srv/flake");
     EXPECT_TRUE(fs::exists(profilesDir() / "web" / "system" / "init"));
 }

@@ -477,6 +477,21 @@ void FakePeers::registerSystemd() {
                 });
             }
         });
+    manager.registerMethod("SetUnitProperties")
+        .onInterface(kSystemdManager)
+        .implementedAs([this](const std::string& name, bool runtime,
+                              const std::vector<sdbus::Struct<std::string, sdbus::Variant>>& properties) {
+            std::string call = "SetUnitProperties " + name + (runtime ? " runtime" : " persistent");
+            for (const auto& property : properties) {
+                call +=
+                    " " + property.get<0>() + "=" + std::to_string(property.get<1>().get<std::uint64_t>());
+            }
+            note(call);
+            std::lock_guard lock(mutex_);
+            if (!units_.contains(name)) {
+                throw sdbus::Error("org.freedesktop.systemd1.NoSuchUnit", "Unit " + name + " not loaded.");
+            }
+        });
     manager.registerMethod("ResetFailedUnit")
         .onInterface(kSystemdManager)
         .implementedAs([this](const std::string& name) {

@@ -33,6 +33,16 @@ ContainerSpec richSpec() {
     spec.autoStart = true;
     spec.timeoutStartSec = "90s";
     spec.memoryMax = "64M";
+    spec.memoryHigh = "48M";
+    spec.nixosPath = "/srv/nixpkgs/nixos";
+    spec.networkNamespace = "/run/netns/blue";
+    spec.copyResolvConf = false;
+    spec.nixFlags = {"--option", "cores", "2"};
+    spec.localMacAddress = "02:00:00:00:00:01";
+    spec.cpuWeight = "50";
+    spec.cpuQuota = "25%";
+    spec.tasksMax = "512";
+    spec.ioWeight = "200";
     spec.privateUsers = "pick";
     spec.extraVeths = {{"ve-a", {"10.1.0.1", "10.1.0.2", "fc01::1", "fc01::2", ""}},
                        {"ve-b", {"", "", "", "", "br1"}}};

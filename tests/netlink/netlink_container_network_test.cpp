@@ -126,6 +126,19 @@ TEST_F(ContainerNetworkTest, Ipv4PairWithHostRoutesAndDefaultRoute) {
     expectNothingLeft();
 }
 
+TEST_F(ContainerNetworkTest, LocalMacAddressIsTheContainersEth0s) {
+    auto spec = addresses("10.0.0.1", "10.0.0.2");
+    spec.localMacAddress = "02:12:34:56:78:9a";
+    auto plan = this->plan("web", spec);
+    network.prepare(plan);
+    auto shown = runCommand("nsenter --net=" + plan.netnsPin.string() + " ip -o link show dev eth0");
+    EXPECT_EQ(shown.status, 0);
+    EXPECT_NE(shown.output.find("link/ether 02:12:34:56:78:9a"), std::string::npos) << shown.output;
+    EXPECT_TRUE(pingFromInside(plan, "10.0.0.1"));
+    network.release(plan);
+    expectNothingLeft();
+}
+
 TEST_F(ContainerNetworkTest, Ipv6Only) {
     auto plan = this->plan("six", addresses("", "", "fd00::1", "fd00::2"));
     network.prepare(plan);

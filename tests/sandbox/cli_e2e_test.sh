@@ -216,12 +216,16 @@ check "an unknown verb: exit 2" expect_exit 2 "unknown action 'frobnicate'" frob
 check "no verb: exit 2" expect_exit 2 "no action specified"
 check "a verb without its name: exit 2" expect_exit 2 "no container name specified" start
 check "--host-address without --local-address: exit 2" expect_exit 2 "--local-address is required" create x --system-path "$OK" --host-address 10.1.1.1
-check "a Nix pass-through flag is refused by name: exit 2" expect_exit 2 "'--impure'" create x --flake /f --impure
-check "--nixos-path is refused by name: exit 2" expect_exit 2 "'--nixos-path'" create x --nixos-path /p
+check "a Nix pass-through flag without a build: the service refuses it (exit 5)" \
+    expect_exit 5 "NixFlags are passed to a build" create x --system-path "$OK" --impure
+check "a pass-through flag that only nix build takes, with --config: exit 5, says so" \
+    expect_exit 5 "NixFlags '--impure' is a flag of \`nix build\`" create x --config '{ }' --impure
+check "--nixos-path is carried as NixosPath: with --system-path the service refuses it (exit 5)" \
+    expect_exit 5 "NixosPath is what a Config or ConfigFile is built with" create x --system-path "$OK" --nixos-path /tmp
 check "a bad name: exit 5 (invalid argument), the service's message" expect_exit 5 "name" create 'a/b' --system-path "$OK"
 build_output() {
     local rc=0
-    cli create flk --flake /nonexistent/flake >"$WORK/out" 2>"$WORK/err" || rc=$?
+    cli create flk --flake /nonexistent/flake --impure --option cores 1 >"$WORK/out" 2>"$WORK/err" || rc=$?
     cat "$WORK/err"
     # The stand-in nix of the sandbox fails; its line comes to stderr as it
     # is printed (BuildOutput), then the service's BuildFailed message.
@@ -230,9 +234,10 @@ build_output() {
 check "a failed build: its output on stderr, exit 1, no container left" build_output
 flake_attribute() {
     in_sb tail -3 "$DIR/nix-bin/calls.log"
-    in_sb cat "$DIR/nix-bin/calls.log" | has -F '/nonexistent/flake#nixosConfigurations."container".config.system.build.toplevel'
+    in_sb cat "$DIR/nix-bin/calls.log" |
+        has -F -- '--impure --option cores 1 -- /nonexistent/flake#nixosConfigurations."container".config.system.build.toplevel'
 }
-check "a flake without #attr builds nixosConfigurations.container, as the old tool" flake_attribute
+check "a flake without #attr builds nixosConfigurations.container, as the old tool; the pass-through flags reach nix build" flake_attribute
 
 # ------------------------------------------------------------ scenario 3 ---
 scenario "3  polkit: denied, challenged, the text agent"

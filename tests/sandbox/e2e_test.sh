@@ -7,7 +7,8 @@
 # Scenarios (issue 3, "End-to-end tests"):
 #   1  Create from SystemPath; Start replies once ready
 #   2  PropertiesChanged carries starting, running, stopping, stopped
-#   3  Stop, Restart, Terminate, Reload, Update, Destroy
+#   3  Stop, Restart, Terminate, Reload, Update (a new system reloads, a new
+#      command line restarts, new unit limits apply live), Destroy
 #   4  Start failures (bad init, timeout) give StartFailed and a consistent state
 #   5  20 Start/Stop cycles of the same container
 #   6  the service killed while containers run rediscovers them
@@ -230,6 +231,38 @@ check "Update TimeoutStartSec: unit has the new start timeout" sh -c "$SANDBOX e
 check "Update MemoryMax: property is 64M" sh -c '[ "$1" = 64M ]' sh "$(prop $C MemoryMax)"
 check "Update MemoryMax: unit has MemoryMax=64M in bytes" sh -c "$SANDBOX exec $DIR systemctl show -P MemoryMax nixos-container@$C.service | grep -qx 67108864"
 check "Update MemoryMax: conf has MEMORY_MAX=64M" grep -qxF "MEMORY_MAX=64M" "$(conf_of $C)"
+# The unit's limits change live: SetUnitProperties on the running unit, no
+# restart, no reload.
+L3=$(prop $C Leader)
+n3=$(count_lines "$SWLOG" '^switch-to-configuration test$')
+unit_has() { # NAME PROPERTY VALUE: systemd's value of the container's unit
+    local got
+    got=$(in_sb systemctl show -P "$2" "$(prop "$1" Unit)") || return 1
+    echo "$2 is '$got'"
+    [[ $got == "$3" ]]
+}
+check "Update $C MemoryMax=32M CPUWeight=50 TasksMax=300 while running" \
+    mgr Update 'sa{sv}' $C 3 MemoryMax s 32M CPUWeight s 50 TasksMax s 300
+check "live limits: the unit's MemoryMax is 33554432" unit_has $C MemoryMax 33554432
+check "live limits: the unit's CPUWeight is 50" unit_has $C CPUWeight 50
+check "live limits: the unit's TasksMax is 300" unit_has $C TasksMax 300
+kept_running() { same_leader "$1" "$2" && state_is "$1" running; }
+check "live limits: not restarted (Leader $L3 kept), still running" kept_running $C "$L3"
+check "live limits: no reload (switch-to-configuration did not run)" sh -c '[ "$(grep -c "^switch-to-configuration test$" "$1")" -eq "$2" ]' sh "$SWLOG" "$n3"
+check "live limits: the conf has CPU_WEIGHT=50 and TASKS_MAX=300" sh -c 'grep -qxF CPU_WEIGHT=50 "$1" && grep -qxF TASKS_MAX=300 "$1"' sh "$(conf_of $C)"
+# The cgroup's own files, where this host's cgroup2 hierarchy has the
+# controllers (a hybrid host keeps memory and cpu in v1: systemd then
+# records the values and the kernel has no file to show them in).
+CG=$(in_sb systemctl show -P ControlGroup "$(prop $C Unit)")
+if in_sb grep -qw memory "/sys/fs/cgroup$CG/../cgroup.subtree_control" 2>/dev/null; then
+    check "live limits: the cgroup's memory.max is 33554432" in_sb grep -qx 33554432 "/sys/fs/cgroup$CG/memory.max"
+    check "live limits: the cgroup's cpu.weight is 50" in_sb grep -qx 50 "/sys/fs/cgroup$CG/cpu.weight"
+else
+    note "NOT CHECKED: memory.max and cpu.weight (no memory controller in this host's cgroup2 hierarchy)"
+fi
+check "Update $C CPUWeight='' (back to systemd's default, live)" mgr Update 'sa{sv}' $C 1 CPUWeight s ""
+check "live limits: the unit's CPUWeight is [not set]" unit_has $C CPUWeight "[not set]"
+check "live limits: still not restarted (Leader $L3)" same_leader $C "$L3"
 check "Destroy $C (running)" mgr Destroy s $C
 check "Destroy: no conf" test ! -e "$(conf_of $C)"
 check "Destroy: no root directory" test ! -e "$(root_of $C)"

@@ -18,6 +18,9 @@
 #   6  Interfaces moved in and returned; Macvlans created inside
 #   7  errors: missing bridge, address in use, missing interface, a port
 #      forwarded twice; nothing left half-configured
+#   9  NetworkNamespace joins a namespace the host made (and leaves it to the
+#      host); CopyResolvConf false leaves etc/resolv.conf alone; LocalMacAddress
+#      is eth0's MAC
 #   8  the service killed while a private-network container starts or runs:
 #      after stopping everything no ve-* link and no namespace pin remain
 #
@@ -512,6 +515,46 @@ check "no ve-* link, no pin" removed nothing_left
 check "Destroy $C" mgr Destroy s $C
 in_sb ip link del xif0 >/dev/null 2>&1
 in_sb ip link del mvp0 >/dev/null 2>&1
+
+# ------------------------------------------------------------ scenario 9 ---
+scenario "9  NetworkNamespace: a namespace of the host's joined; CopyResolvConf off"
+C=joiner
+OKN=$("$MAKE_SYSTEM" "$DIR/store" netok ok) || fail "make-system netok"
+fixture9() { in_sb ip netns add nc-blue && in_sb ip -n nc-blue link add blue0 type veth peer name blue1; }
+check "fixture: network namespace nc-blue holding a veth pair blue0/blue1" fixture9
+check "NetworkNamespace with PrivateNetwork: InvalidArgument" expect_error "$ERR.InvalidArgument" \
+    "NetworkNamespace and PrivateNetwork are mutually exclusive" -- Create nsx "{'SystemPath': <'$OKN'>, 'PrivateNetwork': <true>, 'NetworkNamespace': <'/run/netns/nc-blue'>}"
+check "NetworkNamespace that does not exist: InvalidArgument" expect_error "$ERR.InvalidArgument" \
+    "NetworkNamespace '/run/netns/nc-none' does not exist" -- Create nsx "{'SystemPath': <'$OKN'>, 'NetworkNamespace': <'/run/netns/nc-none'>}"
+check "Create $C with NetworkNamespace /run/netns/nc-blue, CopyResolvConf false" \
+    create_ok $C 2 "$OKN" NetworkNamespace s /run/netns/nc-blue CopyResolvConf b false
+check "Start $C" mgr Start s $C
+check "blue0, of nc-blue, is the container's (nsenter -n ip link)" in_ct $C ip link show dev blue0
+same_netns() { # NAME: the container's network namespace is nc-blue's
+    local leader inside blue
+    leader=$(prop "$1" Leader) && inside=$(in_sb stat -L -c %i "/proc/$leader/ns/net") &&
+        blue=$(in_sb stat -L -c %i /run/netns/nc-blue) || return 1
+    echo "the container's netns inode $inside, nc-blue's $blue"
+    [[ $inside == "$blue" ]]
+}
+check "the container's network namespace is nc-blue itself" same_netns $C
+check "CopyResolvConf false: no etc/resolv.conf in its root" test ! -e "$(root_of $C)/etc/resolv.conf"
+check "the conf has NETWORK_NAMESPACE_PATH and COPY_RESOLV_CONF=0" sh -c \
+    'grep -qxF NETWORK_NAMESPACE_PATH=/run/netns/nc-blue "$1" && grep -qxF COPY_RESOLV_CONF=0 "$1"' sh "$DIR/etc-containers/$C.conf"
+check "Stop $C" mgr Stop s $C
+check "blue0 is still in nc-blue (the namespace is the host's, not the container's)" in_sb ip -n nc-blue link show dev blue0
+check "Destroy $C" mgr Destroy s $C
+in_sb ip netns del nc-blue >/dev/null 2>&1
+C=macc
+check "Create $C with a private network and LocalMacAddress 02:12:34:56:78:9a" \
+    create_ok $C 2 "$OKN" PrivateNetwork b true LocalMacAddress s 02:12:34:56:78:9a
+check "Start $C" mgr Start s $C
+mac_is() { in_ct "$1" ip -o link show dev eth0 | has -F "link/ether $2"; }
+check "the container's eth0 has MAC 02:12:34:56:78:9a" mac_is $C 02:12:34:56:78:9a
+check "a multicast LocalMacAddress: InvalidArgument" expect_error "$ERR.InvalidArgument" "is a multicast address" \
+    -- Update "$C" "{'LocalMacAddress': <'01:00:5e:00:00:01'>}"
+check "Stop $C" mgr Stop s $C
+check "Destroy $C" mgr Destroy s $C
 
 # ------------------------------------------------------------ scenario 8 ---
 scenario "8  the service killed while containers start or run"

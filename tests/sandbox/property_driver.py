@@ -147,6 +147,19 @@ def pools(fx):
         "TimeoutStartSec": [("90", OK), ("1min 30s", OK), ("infinity", OK), ("5s", OK), ("soon", BAD)],
         "MemoryMax": [("", OK), ("64M", OK), ("1G", OK), ("infinity", OK), ("268435456", OK), ("0", BAD),
                       ("64MB", BAD), ("lots", BAD)],
+        "LocalMacAddress": [("02:12:34:56:78:9a", ANY), ("01:00:5e:00:00:01", BAD), ("02-00-00-00-00-01", BAD),
+                            ("zz:00:00:00:00:01", BAD)],
+        "NixFlags": [(["--show-trace"], BAD)],  # next to SystemPath: no build to pass them to
+        "CopyResolvConf": [(True, OK), (False, OK)],
+        # A namespace to join: only refusals (the sandbox test of the key is e2e's).
+        "NetworkNamespace": [("/no/such/netns", BAD), ("run/netns/x", BAD)],
+        # What a build evaluates: refused next to SystemPath.
+        "NixosPath": [("/tmp", BAD)],
+        "MemoryHigh": [("", OK), ("48M", OK), ("infinity", OK), ("0", BAD), ("high", BAD)],
+        "CPUWeight": [("", OK), ("1", OK), ("100", OK), ("10000", OK), ("0", BAD), ("10001", BAD), ("x", BAD)],
+        "CPUQuota": [("", OK), ("50%", OK), ("200%", OK), ("1%", OK), ("0%", BAD), ("50", BAD), ("2.5%", BAD)],
+        "TasksMax": [("", OK), ("64", OK), ("infinity", OK), ("0", BAD), ("10%", BAD)],
+        "IOWeight": [("", OK), ("1", OK), ("500", OK), ("0", BAD), ("-1", BAD)],
         "ExtraVeths": [({"vx-prop": {"HostAddress": "10.234.0.1", "LocalAddress": "10.234.0.2"}}, ANY),
                        ({"vx-prop2": {"HostBridge": BRIDGE}}, ANY),
                        ({"vx-same": {"HostAddress": "10.234.1.1", "LocalAddress": "10.234.1.1"}}, BAD),

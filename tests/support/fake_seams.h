@@ -93,6 +93,17 @@ struct FakeSystemd final : SystemdManager {
             done(Done{});
         });
     }
+    void setUnitProperties(const std::string& unit, const std::vector<UnitProperty>& properties,
+                           StatusCallback done) override {
+        propertiesSet.emplace_back(unit, properties);
+        loop.post([this, unit, done] {
+            if (!units.contains(unit)) {
+                done(ContainerError(ErrorCode::Failed, "cannot set the limits of " + unit + ": not loaded"));
+                return;
+            }
+            done(Done{});
+        });
+    }
     void resetFailedUnit(const std::string& unit, StatusCallback done) override {
         loop.post([this, unit, done] {
             if (units[unit].activeState == "failed") {
@@ -116,6 +127,7 @@ struct FakeSystemd final : SystemdManager {
     Deferred& loop;
     std::vector<TransientUnit> started;
     std::vector<std::string> stopped;
+    std::vector<std::pair<std::string, std::vector<UnitProperty>>> propertiesSet;
     std::map<std::string, UnitState> units;
     bool failStart = false;
     bool holdStarts = false;
@@ -259,8 +271,12 @@ struct FakeProcesses final : ProcessRunner {
             ProcessExit exit;
             exit.exitStatus = exitStatus;
             if (exitStatus == 0 && !buildResult.empty()) {
-                // nix-env -p PROFILE: the profile now points at the result.
-                auto profile = std::find(request.argv.begin(), request.argv.end(), "-p");
+                // nix-env -p PROFILE, nix build --profile PROFILE: the profile
+                // now points at the result.
+                auto profile =
+                    std::find_if(request.argv.begin(), request.argv.end(),
+                                 [](const std::string& word) { return word == "-p" || word == "--profile"; });
+                std::filesystem::remove(*(profile + 1));  // --set replaces the profile's link
                 std::filesystem::create_symlink(buildResult, *(profile + 1));
             }
             done(exit);

@@ -87,6 +87,23 @@ TEST_F(NspawnCommandTest, PassesTheModulesEnvironmentAsSeparateWords) {
     EXPECT_THAT(args, Contains("HOST_PORT=tcp:8080:80,udp:53:53"));
 }
 
+TEST_F(NspawnCommandTest, ANetworkNamespaceOfTheHostsIsJoinedByPath) {
+    spec.networkNamespace = "/run/netns/blue";
+    EXPECT_THAT(argv(), Contains("--network-namespace-path=/run/netns/blue"));
+    EXPECT_THAT(argv(), Not(Contains("--private-network")));
+}
+
+TEST_F(NspawnCommandTest, WithoutCopyResolvConfNspawnLeavesResolvConfAlone) {
+    EXPECT_THAT(argv(), Not(Contains("--resolv-conf=off")));
+    spec.copyResolvConf = false;
+    spec.extraFlags = {"--resolv-conf=bind-static"};
+    auto args = argv();
+    auto off = std::find(args.begin(), args.end(), "--resolv-conf=off");
+    ASSERT_NE(off, args.end());
+    // Before the caller's own ExtraFlags, which nspawn reads last.
+    EXPECT_LT(off, std::find(args.begin(), args.end(), "--resolv-conf=bind-static"));
+}
+
 TEST_F(NspawnCommandTest, PreparedNetworkIsPassedAsANamespaceAndPortsNeedPrivateNetwork) {
     spec.privateNetwork = true;
     spec.forwardPorts = {{"tcp", 8080, 0}};
@@ -149,9 +166,13 @@ TEST(TransientUnitTest, CarriesTheModulesServiceDirectives) {
     EXPECT_THAT(unit.successExitStatus, ElementsAre(133));
     EXPECT_THAT(unit.restartForceExitStatus, ElementsAre(133));
     EXPECT_EQ(unit.timeoutStartUsec, 120'000'000U);
-    EXPECT_FALSE(unit.memoryMax.has_value());
+    EXPECT_TRUE(unit.limits.empty());
     spec.memoryMax = "64M";
-    EXPECT_EQ(buildTransientUnit(inputs).memoryMax, 64U << 20);
+    spec.cpuQuota = "150%";
+    spec.tasksMax = "infinity";
+    EXPECT_EQ(buildTransientUnit(inputs).limits,
+              (std::vector<UnitProperty>{
+                  {"MemoryMax", 64U << 20}, {"CPUQuotaPerSecUSec", 1'500'000}, {"TasksMax", UINT64_MAX}}));
     EXPECT_EQ(unit.devicePolicy, "closed");
     EXPECT_THAT(unit.deviceAllow, ElementsAre(std::pair<std::string, std::string>{"/dev/fuse", "rwm"},
                                               std::pair<std::string, std::string>{"/dev/net/tun", "rw"}));

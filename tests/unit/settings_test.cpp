@@ -38,6 +38,7 @@ TEST(Settings, ReadsEveryVariable) {
         {"NIXOS_CONTAINERS_NSPAWN", "/t/bin/nspawn"},
         {"NIXOS_CONTAINERS_NIX_BIN_DIR", "/t/bin"},
         {"NIXOS_CONTAINERS_RESOLV_CONF", "/t/resolv.conf"},
+        {"NIXOS_CONTAINERS_NIXOS_PATH", "/t/nixpkgs/nixos/"},
         {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", "/t/units:/t/more-units::"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "3"},
         {"NIXOS_CONTAINERS_MAX_RUNS", "5"},
@@ -56,6 +57,9 @@ TEST(Settings, ReadsEveryVariable) {
     EXPECT_EQ(settings.nspawn, "/t/bin/nspawn");
     EXPECT_EQ(settings.nixBinDir, "/t/bin");
     EXPECT_EQ(settings.resolvConf, "/t/resolv.conf");
+    EXPECT_EQ(settings.nixosPath, "/t/nixpkgs/nixos/");
+    EXPECT_EQ(Settings::fromEnvironment({{"NIXOS_CONTAINERS_NIXOS_PATH", "<nixos>"}}).nixosPath, "<nixos>");
+    EXPECT_EQ(Settings{}.nixosPath, "<nixpkgs/nixos>");
     EXPECT_EQ(settings.declarativeUnitDirs,
               (std::vector<std::filesystem::path>{"/t/units", "/t/more-units"}));
     EXPECT_EQ(settings.maxOperations, 3u);
@@ -86,6 +90,7 @@ TEST(Settings, RejectsBadValuesNamingTheVariable) {
         {"NIXOS_CONTAINERS_STORE_DIR", "nix/store"},
         {"NIXOS_CONTAINERS_NSPAWN", "systemd-nspawn"},
         {"NIXOS_CONTAINERS_RESOLV_CONF", "~/resolv.conf"},
+        {"NIXOS_CONTAINERS_NIXOS_PATH", "nixpkgs/nixos"},
         {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", "/ok:relative"},
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", "0"},
         {"NIXOS_CONTAINERS_MAX_RUNS", "0"},

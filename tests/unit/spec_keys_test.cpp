@@ -2,9 +2,13 @@
 // the API: every documented spec key and spec property has a row of the same
 // D-Bus type, and every row is documented.
 #include "spec_keys.h"
+#include "conf_file.h"
+#include "unit_limits.h"
 
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include <algorithm>
 
 #include <fstream>
 #include <map>
@@ -119,7 +123,9 @@ TEST(SpecKeys, KeysThatGiveTheHostAwayAreMarked) {
                                             "LocalAddress",   "HostAddress6",
                                             "LocalAddress6",  "ForwardPorts",
                                             "Config",         "ConfigFile",
-                                            "Flake",          "PrivateUsers"};
+                                            "Flake",          "PrivateUsers",
+                                            "NixosPath",      "NetworkNamespace",
+                                            "NixFlags"};
     for (const auto& key : specKeys()) {
         EXPECT_EQ(key.asksHost != nullptr, reaching.contains(std::string(key.busName))) << key.busName;
     }
@@ -249,13 +255,35 @@ TEST(SpecKeys, GetReadsWhatSetWrote) {
     }
 }
 
+// Every plain key, away from its default, is written to NAME.conf and read
+// back as it was (a flag whose default is true is written as 0).
+TEST(SpecKeys, EveryPlainKeyRoundTripsThroughTheConf) {
+    for (const auto& key : specKeys()) {
+        if (key.confKey.empty()) {
+            continue;
+        }
+        SCOPED_TRACE(std::string(key.busName));
+        ContainerSpec spec;
+        spec.privateNetwork = true;  // for the keys the module writes only with it
+        key.set(spec, otherValue(key));
+        auto conf = confFromSpec(spec, EnvFile{}, "/etc/nixos-containers/web.nix");
+        EXPECT_NE(conf.find(key.confKey), nullptr);
+        EXPECT_EQ(key.get(specFromConf(conf)), otherValue(key));
+    }
+}
+
 TEST(SpecKeys, UpdateEffectsComeFromTheRows) {
     for (const auto& key : specKeys()) {
         SCOPED_TRACE(std::string(key.busName));
         ContainerSpec after;
         key.set(after, otherValue(key));
+        const bool limit = std::any_of(unitLimitKeys().begin(), unitLimitKeys().end(),
+                                       [&key](const UnitLimitKey& l) { return l.key == key.busName; });
+        // What a build evaluates is the system's: a rebuild, then a reload.
+        const bool buildInput = key.systemSource || key.busName == "NixosPath" || key.busName == "NixFlags";
         const auto expected = key.busName == "AutoStart" ? UpdateEffect::None
-                              : key.systemSource         ? UpdateEffect::Reload
+                              : limit                    ? UpdateEffect::Live
+                              : buildInput               ? UpdateEffect::Reload
                                                          : UpdateEffect::Restart;
         EXPECT_EQ(classifyUpdate(ContainerSpec{}, after), expected);
         EXPECT_EQ(sourceChanged(ContainerSpec{}, after), key.systemSource);

@@ -2,6 +2,7 @@
 // (after authorisation), saved, then a running container reloads or restarts.
 #include "manager_fixture.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -91,6 +92,104 @@ TEST_F(UpdateVerbTest, ARunningContainerRestartsForANewCommandLineAndReloadsForA
     EXPECT_EQ(systemd.started.size(), 2U);
     ASSERT_EQ(processes.requests.size(), 1U);
     EXPECT_EQ(processes.requests[0].argv.at(0), "/nix/store/def-system/bin/switch-to-configuration");
+}
+
+TEST_F(UpdateVerbTest, AnEmptyUpdateRebuildsAContainerOfNixosContainerFromItsOwnConfiguration) {
+    // As `nixos-container create web --config ...` leaves it: no source in
+    // the conf, the module in the container's etc/nixos.
+    fs::create_directories(settings.configDir);
+    std::ofstream(settings.configDir / "web.conf") << "PRIVATE_NETWORK=0\n";
+    const auto own = settings.stateDir / "web/etc/nixos/configuration.nix";
+    fs::create_directories(own.parent_path());
+    std::ofstream(own) << "{ ... }: { }\n";
+    fs::create_directories(settings.storeDir / "old-system");
+    std::ofstream(settings.storeDir / "old-system/init") << "#!/bin/sh\n";
+    fs::create_directories(settings.profilesDir / "web");
+    fs::create_symlink(settings.storeDir / "old-system", settings.profilesDir / "web/system");
+    ASSERT_NE(manager().find("web"), nullptr);
+
+    processes.buildResult = settings.storeDir / "abc-system";
+    ASSERT_TRUE(update("web", SpecPatch{}, root).ok());
+    ASSERT_EQ(processes.requests.size(), 1U);
+    EXPECT_THAT(processes.requests[0].argv, ::testing::Contains("nixos-config=" + own.string()));
+    EXPECT_EQ(manager().get("web").spec.configFile, own.string());
+
+    // A build is host access: a caller polkit lets update, but not reach the
+    // host, is refused naming the action and the key.
+    authorizer.answers[user.uid] = Authorization::Allowed;
+    authorizer.actionAnswers["org.nixos.containers.host-access"] = Authorization::ChallengeRequired;
+    fs::remove(settings.configDir / "web.conf");
+    std::ofstream(settings.configDir / "web.conf") << "PRIVATE_NETWORK=0\n";
+    manager_.reset();  // the service restarts and sees the conf as the old tool left it
+    ASSERT_NE(manager().find("web"), nullptr);
+    auto refused = update("web", SpecPatch{}, user);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_THAT(refused.error().what(), ::testing::HasSubstr("org.nixos.containers.host-access"));
+    EXPECT_THAT(refused.error().what(), ::testing::HasSubstr("ConfigFile"));
+}
+
+TEST_F(UpdateVerbTest, NewLimitsAreSetOnTheRunningUnitWithoutARestartOrAReload) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    const auto unit = manager().get("web").unit;
+    SpecPatch limits;
+    limits.set("MemoryMax", [](ContainerSpec& spec) { spec.memoryMax = "32M"; });
+    limits.set("CPUWeight", [](ContainerSpec& spec) { spec.cpuWeight = "50"; });
+    ASSERT_TRUE(update("web", limits, root).ok());
+    EXPECT_TRUE(systemd.stopped.empty());
+    EXPECT_EQ(systemd.started.size(), 1U);
+    EXPECT_TRUE(processes.requests.empty());  // no switch-to-configuration either
+    ASSERT_EQ(systemd.propertiesSet.size(), 1U);
+    EXPECT_EQ(systemd.propertiesSet[0].first, unit);
+    EXPECT_EQ(systemd.propertiesSet[0].second,
+              (std::vector<UnitProperty>{{"MemoryMax", 32U << 20}, {"CPUWeight", 50}}));
+    EXPECT_EQ(manager().get("web").spec.memoryMax, "32M");
+
+    // Cleared: back to systemd's default, still live.
+    SpecPatch cleared;
+    cleared.set("CPUWeight", [](ContainerSpec& spec) { spec.cpuWeight.clear(); });
+    ASSERT_TRUE(update("web", cleared, root).ok());
+    ASSERT_EQ(systemd.propertiesSet.size(), 2U);
+    EXPECT_EQ(systemd.propertiesSet[1].second, (std::vector<UnitProperty>{{"CPUWeight", UINT64_MAX}}));
+    EXPECT_EQ(systemd.started.size(), 1U);
+}
+
+TEST_F(UpdateVerbTest, LimitsOfAStoppedContainerWaitForItsNextStart) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    SpecPatch limits;
+    limits.set("TasksMax", [](ContainerSpec& spec) { spec.tasksMax = "64"; });
+    ASSERT_TRUE(update("web", limits, root).ok());
+    EXPECT_TRUE(systemd.propertiesSet.empty());
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    ASSERT_EQ(systemd.started.size(), 1U);
+    EXPECT_EQ(systemd.started[0].limits, (std::vector<UnitProperty>{{"TasksMax", 64}}));
+}
+
+TEST_F(UpdateVerbTest, ClearingTasksMaxRestartsForSystemdHasNoDefaultToSetLive) {
+    auto spec = systemSpec();
+    spec.tasksMax = "64";
+    ASSERT_TRUE(create("web", spec, root).ok());
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    SpecPatch cleared;
+    cleared.set("TasksMax", [](ContainerSpec& spec) { spec.tasksMax.clear(); });
+    ASSERT_TRUE(update("web", cleared, root).ok());
+    EXPECT_TRUE(systemd.propertiesSet.empty());
+    EXPECT_EQ(systemd.stopped.size(), 1U);
+    ASSERT_EQ(systemd.started.size(), 2U);
+    EXPECT_TRUE(systemd.started[1].limits.empty());
+}
+
+TEST_F(UpdateVerbTest, LimitsSystemdRefusesFailTheUpdateAndSayTheyAreSaved) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    systemd.units.erase(manager().get("web").unit);  // it went away under us
+    SpecPatch limits;
+    limits.set("IOWeight", [](ContainerSpec& spec) { spec.ioWeight = "300"; });
+    auto status = update("web", limits, root);
+    ASSERT_FALSE(status.ok());
+    EXPECT_NE(std::string(status.error().what()).find("apply from the next start"), std::string::npos)
+        << status.error().what();
+    EXPECT_EQ(manager().get("web").spec.ioWeight, "300");
 }
 
 }  // namespace
