@@ -454,6 +454,9 @@ const std::vector<VerbRow>& verbTable() {
          "reload "
          "it if it runs.",
          update},
+        {"rollback", "NAME",
+         "Switch the container to its previous generation (as nix-env --rollback) and reload it if it runs.",
+         simpleVerb<&org::nixos::Containers_proxy::Rollback>},
         {"login", "NAME", "Attach the terminal to a login prompt of the container (it needs systemd inside).",
          login},
         {"root-login", "NAME",

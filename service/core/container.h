@@ -12,6 +12,16 @@
 
 namespace nixos_containers {
 
+// One generation of a container's profile, as nix-env keeps them: the link
+// PROFILE-N-link to a system, PROFILE itself pointing at the current one.
+struct Generation {
+    std::uint32_t number = 0;
+    std::string system;             // the store path it links to
+    std::uint64_t createdUsec = 0;  // when the link was made (CLOCK_REALTIME)
+    bool current = false;
+    bool operator==(const Generation&) const = default;
+};
+
 // One container as the service knows it: its spec from disk plus what
 // systemd and machined say about it now.
 struct Container {
@@ -39,6 +49,8 @@ struct Container {
     // systemd's Result for its unit while it is failed ("exit-code", "timeout",
     // "signal"...): why it failed, for clients that list containers.
     std::string unitResult;
+    // Its profile's generations, oldest first (Rollback goes back one).
+    std::vector<Generation> generations;
     // Unit signals seen so far: an answer to a state query asked before the
     // latest signal is older than what the signal said, and is dropped.
     std::uint64_t unitEvents = 0;

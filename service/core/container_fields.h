@@ -14,7 +14,8 @@ enum class ContainerField : std::uint8_t {
     HostInterface,
     Unit,
     RootDirectory,
-    Spec,  // any spec key: every key-backed property
+    Spec,         // any spec key: every key-backed property
+    Generations,  // the profile's generations
 };
 
 class ContainerFields {

@@ -40,6 +40,17 @@ nlohmann::json toJson(const std::vector<AllowedDevice>& devices) {
     }
     return rows;
 }
+nlohmann::json toJson(const std::vector<Generation>& generations) {
+    auto json = nlohmann::json::array();
+    for (const auto& generation : generations) {
+        json.push_back({{"Number", generation.number},
+                        {"System", generation.system},
+                        {"Created", generation.createdUsec},
+                        {"Current", generation.current}});
+    }
+    return json;
+}
+
 nlohmann::json toJson(const std::map<std::string, NetworkOptions>& veths) {
     nlohmann::json object = nlohmann::json::object();
     for (const auto& [name, options] : veths) {
@@ -58,6 +69,7 @@ nlohmann::json toJson(const Container& container, bool withSecrets) {
         {"Name", container.name},
         {"State", std::string(toString(container.state))},
         {"UnitResult", container.unitResult},
+        {"Generations", toJson(container.generations)},
         {"Declarative", container.declarative},
         {"Unit", container.unit},
         {"Owner", container.owner},

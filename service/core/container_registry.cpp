@@ -164,6 +164,7 @@ void ContainerRegistry::derive(Container& container) const {
         std::error_code error;
         container.systemOnHost = fs::canonical(systemLinkPath(settings_, name), error);
     }
+    container.generations = store_.generations(containerPaths(settings_, name, container.spec.ephemeral));
     // planNetwork's main veth, without planning the rest.
     container.hostInterface = hasMainVeth(container.spec) ? hostInterfaceName(name) : "";
 }

@@ -38,8 +38,8 @@ public:
     // Adds (or replaces) a container, with its derived fields.
     void publish(Container container);
     void remove(const std::string& name);
-    // Root, system and host interface, from the spec: the one place they
-    // are derived.
+    // Root, system, host interface and the profile's generations, from the
+    // spec and the profile: the one place they are derived.
     void derive(Container& container) const;
 
     void setState(Container& container, ContainerState state);

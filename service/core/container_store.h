@@ -61,8 +61,17 @@ public:
     // directories; plus an empty usr, without which Debian's nspawn refuses a
     // root that has no OS tree.
     void prepareRoot(const ContainerPaths& paths, bool copyResolvConf = true) const;
-    // Points the container's profile at a system (what `nix-env -p P --set S` leaves).
+    // Points the container's profile at a system as `nix-env -p P --set S`
+    // does: a new generation P-N-link, then P switched to it (nothing new
+    // when P's current generation is S already). A P that links to a system
+    // directly (made before generations) becomes generation 1 first.
     void linkSystem(const ContainerPaths& paths, const std::filesystem::path& systemOnHost) const;
+    // The profile's generations, oldest first; none without a profile.
+    [[nodiscard]] std::vector<Generation> generations(const ContainerPaths& paths) const;
+    // `nix-env -p P --rollback`: P switched to the newest generation older
+    // than the current one, which is returned. InvalidArgument when there is
+    // none.
+    Generation rollBack(const ContainerPaths& paths, const std::string& name) const;
     // Removes root, profile and gcroots; missing parts are fine. Refuses
     // (IOError) a root with anything mounted below it: remove_all would
     // descend into the mount and delete what is not the container's.

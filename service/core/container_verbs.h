@@ -21,6 +21,8 @@ void terminateContainer(VerbContext& context, const OperationPtr& operation, Sta
 void restartContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
 // reload_verb.cpp: switch-to-configuration test inside.
 void reloadContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+// The profile's previous generation (nix-env --rollback), then a reload when it runs.
+void rollbackContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
 // destroy_verb.cpp: stop, then conf, root, profile and gcroots.
 void destroyContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
 

@@ -16,7 +16,8 @@ namespace {
 
 // What an applied Update may change.
 const ContainerFields kUpdatedFields = {ContainerField::Spec, ContainerField::HostInterface,
-                                        ContainerField::RootDirectory, ContainerField::Addresses};
+                                        ContainerField::RootDirectory, ContainerField::Addresses,
+                                        ContainerField::Generations};
 
 // A private network without addresses keeps the pair it has, or gets one.
 void assignAddresses(VerbContext& context, const ContainerSpec& before, ContainerSpec& spec) {

@@ -17,6 +17,8 @@ const std::vector<VerbRow>& verbTable() {
         {Verb::Restart, {"restart", kManage}, true, false, true, restartContainer},
         {Verb::Terminate, {"terminate", kManage}, true, true, false, terminateContainer},
         {Verb::Reload, {"reload", kManage}, true, false, false, reloadContainer},
+        // Changes what the container runs, as an Update does.
+        {Verb::Rollback, {"rollback", kUpdatePolicy.action}, false, false, false, rollbackContainer},
         {Verb::Destroy, {"destroy", "org.nixos.containers.destroy"}, false, false, false, destroyContainer},
     };
     return rows;

@@ -10,7 +10,7 @@
 namespace nixos_containers {
 
 // The verbs that act on an existing container and carry no arguments.
-enum class Verb { Start, Stop, Restart, Terminate, Reload, Destroy };
+enum class Verb { Start, Stop, Restart, Terminate, Reload, Rollback, Destroy };
 
 // How polkit sees a verb: its name (the `verb` detail) and its action.
 struct VerbPolicy {

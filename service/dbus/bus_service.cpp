@@ -167,6 +167,9 @@ private:
     void Reload(sdbus::Result<>&& result, std::string name) override {
         service_.perform(message(), std::move(result), Verb::Reload, name);
     }
+    void Rollback(sdbus::Result<>&& result, std::string name) override {
+        service_.perform(message(), std::move(result), Verb::Rollback, name);
+    }
     void Run(sdbus::Result<int32_t, int32_t>&& result, std::string name, std::vector<std::string> command,
              std::map<std::string, sdbus::Variant> options, sdbus::UnixFd in, sdbus::UnixFd out,
              sdbus::UnixFd err) override {
@@ -233,6 +236,9 @@ private:
     void Reload(sdbus::Result<>&& result) override {
         service_.perform(message(), std::move(result), Verb::Reload, name());
     }
+    void Rollback(sdbus::Result<>&& result) override {
+        service_.perform(message(), std::move(result), Verb::Rollback, name());
+    }
     void Run(sdbus::Result<int32_t, int32_t>&& result, std::vector<std::string> command,
              std::map<std::string, sdbus::Variant> options, sdbus::UnixFd in, sdbus::UnixFd out,
              sdbus::UnixFd err) override {
@@ -268,6 +274,14 @@ private:
     std::map<std::string, std::string> OSRelease() override { return self().osRelease; }
     std::string State() override { return std::string(toString(self().state)); }
     std::string UnitResult() override { return self().unitResult; }
+    std::vector<sdbus::Struct<uint32_t, std::string, uint64_t, bool>> Generations() override {
+        std::vector<sdbus::Struct<uint32_t, std::string, uint64_t, bool>> generations;
+        for (const auto& generation : self().generations) {
+            generations.emplace_back(generation.number, generation.system, generation.createdUsec,
+                                     generation.current);
+        }
+        return generations;
+    }
     bool Declarative() override { return self().declarative; }
     std::string Unit() override { return self().unit; }
     uint32_t Owner() override { return self().owner; }
@@ -634,11 +648,17 @@ std::vector<std::string> BusService::propertiesOf(ContainerFields fields) {
         return names;
     }();
     static const std::vector<std::pair<ContainerField, std::string>> kLiveProperties = {
-        {ContainerField::State, "State"},         {ContainerField::Leader, "Leader"},
-        {ContainerField::Addresses, "Addresses"}, {ContainerField::HostInterface, "HostInterface"},
-        {ContainerField::Unit, "Unit"},           {ContainerField::RootDirectory, "RootDirectory"},
-        {ContainerField::Leader, "MachinePath"},  {ContainerField::Leader, "Timestamp"},
-        {ContainerField::Leader, "OSRelease"},    {ContainerField::State, "UnitResult"}};
+        {ContainerField::State, "State"},
+        {ContainerField::Leader, "Leader"},
+        {ContainerField::Addresses, "Addresses"},
+        {ContainerField::HostInterface, "HostInterface"},
+        {ContainerField::Unit, "Unit"},
+        {ContainerField::RootDirectory, "RootDirectory"},
+        {ContainerField::Leader, "MachinePath"},
+        {ContainerField::Leader, "Timestamp"},
+        {ContainerField::Leader, "OSRelease"},
+        {ContainerField::State, "UnitResult"},
+        {ContainerField::Generations, "Generations"}};
     std::vector<std::string> properties;
     if (fields.has(ContainerField::Spec)) {
         properties = kSpecProperties;

@@ -8,7 +8,8 @@
 #   1  Create from SystemPath; Start replies once ready
 #   2  PropertiesChanged carries starting, running, stopping, stopped
 #   3  Stop, Restart, Terminate, Reload, Update (a new system reloads, a new
-#      command line restarts, new unit limits apply live), Destroy
+#      command line restarts, new unit limits apply live), Rollback to the
+#      previous generation (a reload), Destroy
 #   4  Start failures (bad init, timeout) give StartFailed and a consistent state
 #   5  20 Start/Stop cycles of the same container
 #   6  the service killed while containers run rediscovers them
@@ -263,6 +264,27 @@ fi
 check "Update $C CPUWeight='' (back to systemd's default, live)" mgr Update 'sa{sv}' $C 1 CPUWeight s ""
 check "live limits: the unit's CPUWeight is [not set]" unit_has $C CPUWeight "[not set]"
 check "live limits: still not restarted (Leader $L3)" same_leader $C "$L3"
+# Rollback: the profile's generations, as nix-env keeps them.
+generations_are() { # NAME "N:CURRENT ...": the Generations property, in that order
+    local out got
+    out=$(in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Generations) || return 1
+    got=$(python3 -c 'import json, sys
+print(" ".join("%d:%d" % (g[0], 1 if g[3] else 0) for g in json.loads(sys.argv[1])["data"]))' "$out") || return 1
+    echo "Generations: $got"
+    [[ $got == "$2" ]]
+}
+check "Generations: 1 (the first system), 2 (the second, current)" generations_are $C "1:0 2:1"
+L4=$(prop $C Leader)
+n4=$(count_lines "$SWLOG" '^switch-to-configuration test$')
+check "Rollback $C while running" mgr Rollback s $C
+check "after Rollback: generation 1 is current" generations_are $C "1:1 2:0"
+check "after Rollback: SystemPath is the first system again" sh -c '[ "$1" = "$2" ]' sh "$(prop $C SystemPath)" "$OK"
+check "after Rollback: the conf has SYSTEM_PATH of the first system" grep -qxF "SYSTEM_PATH=$OK" "$(conf_of $C)"
+check "after Rollback: switch-to-configuration test ran (a reload), Leader $L4 kept" sh -c \
+    '[ "$(grep -c "^switch-to-configuration test$" "$1")" -eq $(($2 + 1)) ]' sh "$SWLOG" "$n4"
+check "after Rollback: not restarted" kept_running $C "$L4"
+check "a second Rollback: InvalidArgument, nothing older than generation 1" \
+    expect_error "$ERR.InvalidArgument" "no generation older than the current one (1)" -- Rollback "$C"
 check "Destroy $C (running)" mgr Destroy s $C
 check "Destroy: no conf" test ! -e "$(conf_of $C)"
 check "Destroy: no root directory" test ! -e "$(root_of $C)"

@@ -2,6 +2,7 @@
 // outside the root may be written, created or chmod'ed.
 #include "container_store.h"
 #include "errors.h"
+#include "expect_error.h"
 #include "temp_settings.h"
 
 #include <gtest/gtest.h>
@@ -139,6 +140,53 @@ TEST_F(ContainerStoreTest, TheTreesAContainerCanPlantInAreRootsAloneAndConfigTex
     EXPECT_TRUE(store.secureTrees().empty());  // nothing left to correct
     store.saveConfigText("web", "{ services.secret.password = \"hunter2\"; }");
     EXPECT_EQ(modeOf(paths.configTextFile), fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST_F(ContainerStoreTest, LinkingASystemMakesGenerationsAsNixEnvDoes) {
+    ContainerStore store(settings);
+    store.linkSystem(paths, "/nix/store/aaa-system");
+    store.linkSystem(paths, "/nix/store/aaa-system");  // the same again: no new generation
+    store.linkSystem(paths, "/nix/store/bbb-system");
+    auto generations = store.generations(paths);
+    ASSERT_EQ(generations.size(), 2U);
+    EXPECT_EQ(generations[0].number, 1U);
+    EXPECT_EQ(generations[0].system, "/nix/store/aaa-system");
+    EXPECT_FALSE(generations[0].current);
+    EXPECT_EQ(generations[1].system, "/nix/store/bbb-system");
+    EXPECT_TRUE(generations[1].current);
+    EXPECT_GT(generations[1].createdUsec, 0U);
+    // nix-env's layout: PROFILE -> PROFILE-N-link, relative.
+    EXPECT_EQ(fs::read_symlink(paths.systemLink), "system-2-link");
+    EXPECT_EQ(fs::read_symlink(paths.profileDir / "system-2-link"), "/nix/store/bbb-system");
+}
+
+TEST_F(ContainerStoreTest, RollBackGoesToTheNewestOlderGenerationAndNoFurther) {
+    ContainerStore store(settings);
+    store.linkSystem(paths, "/nix/store/aaa-system");
+    store.linkSystem(paths, "/nix/store/bbb-system");
+    store.linkSystem(paths, "/nix/store/ccc-system");
+    auto back = store.rollBack(paths, "web");
+    EXPECT_EQ(back.number, 2U);
+    EXPECT_EQ(back.system, "/nix/store/bbb-system");
+    EXPECT_EQ(fs::read_symlink(paths.systemLink), "system-2-link");
+    EXPECT_EQ(store.rollBack(paths, "web").number, 1U);
+    expectInvalid([&] { store.rollBack(paths, "web"); }, "no generation older than the current one (1)");
+    // A new system after a rollback is a new generation, as with nix-env.
+    store.linkSystem(paths, "/nix/store/ddd-system");
+    EXPECT_EQ(fs::read_symlink(paths.systemLink), "system-4-link");
+}
+
+TEST_F(ContainerStoreTest, AProfileThatLinksToASystemDirectlyBecomesGenerationOne) {
+    fs::create_directories(paths.profileDir);
+    fs::create_symlink("/nix/store/old-system", paths.systemLink);
+    ContainerStore store(settings);
+    store.linkSystem(paths, "/nix/store/new-system");
+    auto generations = store.generations(paths);
+    ASSERT_EQ(generations.size(), 2U);
+    EXPECT_EQ(generations[0].system, "/nix/store/old-system");
+    EXPECT_EQ(store.rollBack(paths, "web").system, "/nix/store/old-system");
+    expectInvalid([&] { ContainerStore(settings).rollBack(containerPaths(settings, "none", false), "none"); },
+                  "container 'none' has no generation older than the current one");
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ std::map<std::string, std::string> createDocKeys() {
 // The container's live properties: no spec key, no row.
 const std::set<std::string> kLiveProperties = {
     "Name",      "State",       "Declarative", "Unit",      "Leader", "HostInterface", "RootDirectory",
-    "Addresses", "MachinePath", "Timestamp",   "OSRelease", "Owner",  "UnitResult"};
+    "Addresses", "MachinePath", "Timestamp",   "OSRelease", "Owner",  "UnitResult",    "Generations"};
 
 TEST(SpecKeys, EveryRowIsACreateKeyOfTheSameType) {
     const auto documented = createDocKeys();
