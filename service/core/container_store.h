@@ -1,6 +1,7 @@
 #pragma once
 
 #include "conf_file.h"
+#include "container.h"
 #include "container_paths.h"
 #include "container_spec.h"
 #include "settings.h"

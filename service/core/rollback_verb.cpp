@@ -12,32 +12,31 @@ namespace nixos_containers {
 void rollbackContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
     const auto name = operation->name;
     const auto& container = context.registry.at(name);
-    auto previous = std::make_shared<Generation>();
-    auto spec = container.spec;
+    auto spec = std::make_shared<ContainerSpec>(container.spec);
     auto conf = container.conf;
     context.background.run(
         name,
-        [store = &context.store, paths = containerPaths(context.settings, name, spec.ephemeral), name,
-         previous, spec, conf]() mutable {
-            *previous = store->rollBack(paths, name);
-            if (!spec.systemPath.empty()) {
-                spec.systemPath = previous->system;
-                store->save(name, spec, conf);
+        [store = &context.store, settings = &context.settings,
+         paths = containerPaths(context.settings, name, container.spec.ephemeral), name, spec, conf] {
+            auto previous = store->rollBack(paths, name);
+            if (!spec->systemPath.empty()) {
+                // A store path, as SystemPath is given, not where this host keeps it.
+                spec->systemPath = locateSystem(*settings, previous.system).inContainer.string();
+                store->save(name, *spec, conf);
             }
         },
-        [&context, operation, previous, spec, conf, next = std::move(next)](const Status& rolled) mutable {
+        [&context, operation, spec, conf, next = std::move(next)](const Status& rolled) mutable {
             if (!rolled.ok()) {
                 next(rolled);
                 return;
             }
             const auto& name = operation->name;
             auto& container = context.registry.at(name);
-            if (!spec.systemPath.empty()) {
-                spec.systemPath = previous->system;
+            if (!spec->systemPath.empty()) {
                 container.conf =
-                    confFromSpec(spec, conf, containerPaths(context.settings, name, false).configTextFile);
+                    confFromSpec(*spec, conf, containerPaths(context.settings, name, false).configTextFile);
             }
-            container.spec = spec;
+            container.spec = *spec;
             context.registry.derive(container);
             context.registry.changed(container, {ContainerField::Spec, ContainerField::Generations});
             if (container.state == ContainerState::Running) {

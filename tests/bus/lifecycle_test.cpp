@@ -250,7 +250,7 @@ TEST_F(LifecycleTest, UpdateOfAStoppedContainerRewritesTheConfOnly) {
     auto conf = readConf("web");
     EXPECT_EQ(conf["SYSTEM_PATH"], newer.string());
     EXPECT_EQ(conf["AUTO_START"], "1");
-    EXPECT_EQ(fs::read_symlink(profilesDir() / "web" / "system"), newer);
+    EXPECT_EQ(fs::canonical(profilesDir() / "web" / "system"), fs::canonical(newer));
     EXPECT_EQ(property<std::string>("web", "SystemPath"), newer.string());
     EXPECT_TRUE(property<bool>("web", "AutoStart"));
     EXPECT_TRUE(peers().transientUnits().empty());

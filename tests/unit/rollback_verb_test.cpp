@@ -27,11 +27,14 @@ TEST_F(RollbackVerbTest, GoesBackOneGenerationTakesTheConfAlongAndReloadsARunnin
     ASSERT_EQ(manager().get("web").generations.size(), 2U);
     EXPECT_TRUE(manager().get("web").generations[1].current);
 
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
     ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
     processes.requests.clear();
-    ASSERT_TRUE(perform(Verb::Rollback, "web", root).ok());
+    auto rolledBack = perform(Verb::Rollback, "web", root);
+    ASSERT_TRUE(rolledBack.ok()) << rolledBack.error().what();
     const auto& web = manager().get("web");
-    EXPECT_EQ(web.spec.systemPath, first);
+    // As a store path, the way SystemPath is given.
+    EXPECT_EQ(web.spec.systemPath, "/nix/store/abc-system");
     EXPECT_EQ(web.systemOnHost, first);
     ASSERT_EQ(web.generations.size(), 2U);
     EXPECT_TRUE(web.generations[0].current);
@@ -39,7 +42,7 @@ TEST_F(RollbackVerbTest, GoesBackOneGenerationTakesTheConfAlongAndReloadsARunnin
     // The conf says so too: a restarted service runs the same system.
     std::ifstream conf(settings.configDir / "web.conf");
     std::string text((std::istreambuf_iterator<char>(conf)), std::istreambuf_iterator<char>());
-    EXPECT_THAT(text, ::testing::HasSubstr("SYSTEM_PATH=" + first + "\n"));
+    EXPECT_THAT(text, ::testing::HasSubstr("SYSTEM_PATH=/nix/store/abc-system\n"));
     // Running: switch-to-configuration of the system rolled back to.
     ASSERT_EQ(processes.requests.size(), 1U);
     EXPECT_EQ(processes.requests[0].argv.at(0), "/nix/store/abc-system/bin/switch-to-configuration");
