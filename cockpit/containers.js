@@ -25,6 +25,12 @@ const VERBS = [
     { method: "Stop", busy: "Stopping…", enabled: c => ["running", "starting"].includes(c.State) },
     { method: "Restart", busy: "Restarting…", enabled: c => c.State === "running" },
     { method: "Reload", busy: "Reloading…", enabled: c => c.State === "running" },
+    // Back to the profile's previous generation (Generations: number, system, created, current).
+    {
+        method: "Rollback",
+        busy: "Rolling back…",
+        enabled: c => !c.Declarative && (c.Generations || []).some(([, , , current], i) => current && i > 0),
+    },
     { method: "Destroy", busy: "Destroying…", enabled: c => !c.Declarative, confirm: true },
 ];
 

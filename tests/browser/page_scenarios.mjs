@@ -195,6 +195,17 @@ const scenarios = {
             throw new Error(`Leader is '${leader}'`);
     },
 
+    // Rollback from the row: enabled only with an older generation, and
+    // the row's button goes back to disabled once the oldest is current.
+    async "rollback"(page, name) {
+        await openPage(page);
+        await page.waitForSelector(`${button(name, "Rollback")}:enabled`, { timeout: STEP_MS });
+        await page.click(button(name, "Rollback"));
+        await page.waitForSelector(`${button(name, "Rollback")}[data-busy=false]:disabled`, { timeout: STEP_MS });
+        if (await page.$(`${row(name)} [data-row-error]`))
+            throw new Error(await page.textContent(`${row(name)} [data-row-error]`));
+    },
+
     // The container page's terminal: a root shell through OpenShell (the
     // CLI's root-login, spawned by the bridge as this user on a pty).
     async "terminal"(page, name) {

@@ -23,7 +23,8 @@
 #      anything; nc-tenant (delegated) creates and starts a confined
 #      container from the page
 #   5  a failed container's row says why (the unit's Result)
-#   6  the container page's terminal: nc-allowed runs a command in a root
+#   6  Rollback from the row: the service's SystemPath is the first system again
+#   7  the container page's terminal: nc-allowed runs a command in a root
 #      shell (OpenShell, through the CLI's root-login on the bridge's pty)
 #
 # Screenshots of failed scenarios are kept in $BROWSER_SCREENSHOTS (default
@@ -186,7 +187,22 @@ check "b1 is failed for the service, UnitResult signal" poll 10000 result_is b1 
 check "the row of b1 says failed, and why" page failed-reason allowed b1 signal
 
 # -------------------------------------------------------------- scenario 6 ---
-scenario "6  the container page's terminal (OpenShell, on a payload that boots systemd)"
+scenario "6  Rollback from the page"
+OK2=$("$MAKE_SYSTEM" "$DIR/store" sysok2 ok) || fail "make-system sysok2"
+check "root creates r1 on one system, then updates it to a second (two generations)" sh -c "
+    $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' r1 1 SystemPath s '$OK' >/dev/null &&
+    $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Update 'sa{sv}' r1 1 SystemPath s '$OK2'"
+check "nc-allowed rolls r1 back from its row" page rollback allowed r1
+system_is() { # NAME SYSTEM: its SystemPath, through busctl
+    local got
+    got=$(prop "$1" SystemPath) || return 1
+    echo "SystemPath '$got'"
+    [[ $got == "/nix/store/${2##*/}" ]]
+}
+check "r1 runs the first system again, for the service" system_is r1 "$OK"
+
+# -------------------------------------------------------------- scenario 7 ---
+scenario "7  the container page's terminal (OpenShell, on a payload that boots systemd)"
 SYSD=$("$HERE/payload/make-systemd-root.sh" system "$DIR/store" sysd)
 check "systemd payload made ($SYSD)" test -n "$SYSD"
 check "root creates s1 on it, with /usr bound read-only" mgr Create 'sa{sv}' s1 3 SystemPath s "$SYSD" \
