@@ -82,6 +82,10 @@ scenario "0  sandbox up, cockpit-ws per user, the installed page"
 for tool in node /usr/bin/chromium /usr/lib/cockpit/cockpit-ws /usr/bin/cockpit-bridge; do
     command -v "$tool" >/dev/null || { fail "$tool is missing (scripts/install-deps.sh installs it)"; exit 1; }
 done
+# playwright-core 1.64 (tests/browser/package-lock.json) needs Node.js 20 or newer;
+# Debian 12's own nodejs is 18: say so, rather than fail inside playwright.
+node_major=$(node -p 'process.versions.node.split(".")[0]') || node_major=0
+((node_major >= 20)) || { fail "Node.js $(node --version 2>/dev/null) is too old: playwright-core 1.64 needs 20 or newer"; exit 1; }
 [[ -d $BROWSER_DIR/node_modules/playwright-core ]] ||
     { fail "playwright-core is missing: (cd tests/browser && npm ci)"; exit 1; }
 sandbox_up
