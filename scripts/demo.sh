@@ -3,7 +3,8 @@
 # install what is needed, build the project, bring up the sandbox (real
 # systemd, dbus, machined, polkitd and our service, in private namespaces;
 # see scripts/sandbox/sandbox.sh) and walk a container through its life
-# through the D-Bus API: Create, Start, look at it, Reload, Stop, Destroy.
+# through the D-Bus API: Create, Start, look at it, Reload, a second one
+# built from a Config by real Nix, Stop, Destroy.
 #
 #   scripts/demo.sh [--keep] [--no-build] [--dir DIR]
 #     --keep      leave the sandbox up at the end and print how to get a shell
@@ -104,7 +105,7 @@ bold "Sandbox: systemd as PID 1 of private namespaces, with dbus, machined, polk
 run "$SANDBOX" up "$DIR"
 inside systemctl --no-pager status nixos-containers.service --lines=3
 
-bold "A NixOS system to run (a fake one: busybox and a READY=1 helper, in the sandbox's store)"
+bold "A NixOS system to run (a small one: busybox and a READY=1 helper, built by the sandbox's real Nix)"
 SYSTEM=$(NOTIFY_INIT=$DIR/payload/notify-init "$MAKE_SYSTEM" "$DIR/store" "$NAME")
 echo "$SYSTEM   (on the host: $DIR/store/${SYSTEM#/nix/store/})"
 run ls "$DIR/store/${SYSTEM#/nix/store/}"
@@ -139,6 +140,14 @@ inside "$NC" show "$NAME"
 bold "Reload (runs SYSTEM/bin/switch-to-configuration test inside)"
 inside busctl --timeout=120 call "${BUS[@]}" Reload s "$NAME"
 run cat "$root/var/log/switch.log"
+
+bold "Build from a Config with real Nix (nix-env against the tests' offline stand-in for <nixpkgs/nixos>)"
+inside busctl --timeout=120 call "${BUS[@]}" Create 'sa{sv}' "${NAME}nix" 1 Config s 'payload.message = "built by Nix";'
+BUILT=$("$SANDBOX" exec "$DIR" busctl get-property org.nixos.Containers "${OBJ}nix" org.nixos.Containers.Container SystemPath | sed -n 's/^s "\(.*\)"$/\1/p')
+echo "$BUILT"
+run cat "$DIR/store/${BUILT#/nix/store/}/message"
+inside busctl get-property org.nixos.Containers "${OBJ}nix" org.nixos.Containers.Container Generations
+inside busctl --timeout=120 call "${BUS[@]}" Destroy s "${NAME}nix"
 
 bold "Stop (SIGRTMIN+3 to the container's init; it traps it and exits)"
 inside busctl --timeout=120 call "${BUS[@]}" Stop s "$NAME"

@@ -52,6 +52,10 @@ mount -t proc -o nosuid,nodev,noexec proc /run/proc-visible
 mkdir -p /run/dbus
 mount --bind "$dir/run-dbus" /run/dbus
 
+# The sandbox's Nix: its store and database are DIR/nix (sandbox.sh made the
+# mount point /nix on the host if it had none).
+mount --bind "$dir/nix" /nix
+
 # Nothing may write to the host's console.
 mount --bind "$dir/console.log" /dev/console
 

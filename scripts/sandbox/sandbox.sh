@@ -84,6 +84,7 @@ ensure_packages() {
 /usr/bin/gcc gcc
 /usr/lib/x86_64-linux-gnu/libc.a libc6-dev
 /usr/bin/nsenter util-linux
+/usr/bin/nix-build nix-bin
 EOF
     if ((${#pkgs[@]})); then
         note "installing: ${pkgs[*]}"
@@ -386,12 +387,13 @@ $exec_override
 Environment=NIXOS_CONTAINERS_CONFIG_DIR=$dir/etc-containers
 Environment=NIXOS_CONTAINERS_STATE_DIR=$dir/state
 Environment=NIXOS_CONTAINERS_RUNTIME_DIR=$dir/runtime
-Environment=NIXOS_CONTAINERS_PROFILES_DIR=$dir/profiles
-Environment=NIXOS_CONTAINERS_GCROOTS_DIR=$dir/gcroots
-Environment=NIXOS_CONTAINERS_STORE_DIR=$dir/store
-Environment=NIXOS_CONTAINERS_NIX_STATE_DIR=$dir/nix-state
+# The store, profiles and gcroots are the defaults: /nix is DIR/nix here.
 Environment=NIXOS_CONTAINERS_NSPAWN=/usr/bin/systemd-nspawn
-Environment=NIXOS_CONTAINERS_NIX_BIN_DIR=$dir/nix-bin
+# Debian's real Nix, offline (DIR/nix-conf/nix.conf), against the tests'
+# stand-in nixpkgs (tests/sandbox/payload/nixpkgs).
+Environment=NIXOS_CONTAINERS_NIX_BIN_DIR=/usr/bin
+Environment=NIXOS_CONTAINERS_NIXOS_PATH=$dir/nixpkgs/nixos
+$(nix_environment "$dir" | sed 's/^/Environment=/')
 Environment=NIXOS_CONTAINERS_RESOLV_CONF=$dir/resolv.conf
 # Not the host's /etc/systemd/system: its units are not the sandbox's.
 Environment=NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS=$dir/declarative-units
@@ -401,35 +403,69 @@ Environment=NIXOS_CONTAINERS_MAX_PER_USER=8
 EOF
 }
 
-# A stand-in for nix-env and nix: there is no Nix in the sandbox. SystemPath
-# containers only need "nix-env -p PROFILE --set PATH" (a profile symlink);
-# builds (Config, ConfigFile, Flake) fail with a clear message.
-write_nix_bin() {
+# Nix in the sandbox is Debian's nix-bin, single-user and offline, with its
+# store in DIR/nix, which ns-init.sh binds at /nix. Builds run sandboxed, as
+# root (no build users), and never reach for a binary cache.
+write_nix() {
     local dir=$1
-    mkdir -p "$dir/nix-bin"
-    cat >"$dir/nix-bin/nix-env" <<EOF
-#!/bin/sh
-# Sandbox stand-in for nix-env: supports only "-p PROFILE --set PATH".
-echo "nix-env \$*" >>$dir/nix-bin/calls.log
-profile= path=
-while [ \$# -gt 0 ]; do
-    case \$1 in
-    -p | --profile) profile=\$2; shift 2 ;;
-    --set) path=\$2; shift 2 ;;
-    *) echo "sandbox nix-env: unsupported argument '\$1'" >&2; exit 1 ;;
-    esac
-done
-[ -n "\$profile" ] && [ -n "\$path" ] || { echo "sandbox nix-env: need -p PROFILE --set PATH" >&2; exit 1; }
-mkdir -p "\$(dirname "\$profile")" && ln -sfn "\$path" "\$profile"
-EOF
-    cat >"$dir/nix-bin/nix" <<EOF
-#!/bin/sh
-echo "nix \$*" >>$dir/nix-bin/calls.log
-echo "sandbox: there is no Nix in the sandbox; use SystemPath" >&2
-exit 1
-EOF
-    cp "$dir/nix-bin/nix" "$dir/nix-bin/nix-build"
-    chmod 0755 "$dir/nix-bin/"*
+    mkdir -p "$dir/nix/store" "$dir/nix/var/nix/gcroots" "$dir/nix-conf" "$dir/nix-home" "$dir/nix-cache"
+    printf '%s\n' "experimental-features = nix-command flakes" "substituters =" "build-users-group =" \
+        "sandbox = true" >"$dir/nix-conf/nix.conf"
+    # For Nix commands the tests run in the sandbox: env $(cat DIR/nix-environment) nix ...
+    nix_environment "$dir" >"$dir/nix-environment"
+    # The host-side names the tests use for the store, profiles and gcroots.
+    ln -sfn nix/store "$dir/store"
+    ln -sfn nix/var/nix/profiles/per-container "$dir/profiles"
+    ln -sfn nix/var/nix/gcroots/per-container "$dir/gcroots"
+    # The stand-in <nixpkgs/nixos>; write_nixpkgs_payload completes it.
+    cp -r "$REPO/tests/sandbox/payload/nixpkgs" "$dir/nixpkgs"
+}
+
+# The system the stand-in builds: the ok payload (needs notify-init built).
+write_nixpkgs_payload() {
+    local dir=$1
+    NOTIFY_INIT=$dir/payload/notify-init "$REPO/tests/sandbox/payload/make-system.sh" --tree "$dir/nixpkgs/payload" ok
+}
+
+# What a Nix command in the sandbox needs in its environment: the sandbox's
+# nix.conf, and a home and cache of its own rather than the host's /root.
+nix_environment() {
+    local dir=$1
+    printf '%s\n' "NIX_CONF_DIR=$dir/nix-conf" "HOME=$dir/nix-home" "XDG_CACHE_HOME=$dir/nix-cache"
+}
+
+# Names this sandbox's cgroup and its claim on /nix: two sandboxes never share.
+sandbox_key() { printf '%s' "$1" | sha256sum | cut -c1-12; }
+
+# The bind at /nix needs a mount point on the host. When the host has none,
+# the first sandbox makes an empty /nix and the last one down removes it:
+# each sandbox up holds a claim, under a lock.
+NIX_CLAIMS=/run/nixos-containers-sandbox
+claim_nix_mount_point() {
+    local key=$1
+    mkdir -p "$NIX_CLAIMS"
+    (
+        flock 9
+        mkdir -p "$NIX_CLAIMS/claims"
+        if [[ ! -e /nix ]]; then
+            mkdir -m 0755 /nix
+            : >"$NIX_CLAIMS/made-nix"
+        fi
+        [[ -d /nix && ! -L /nix ]] || die "/nix on the host is not a directory"
+        : >"$NIX_CLAIMS/claims/$key"
+    ) 9>"$NIX_CLAIMS/lock"
+}
+release_nix_mount_point() {
+    local key=$1
+    [[ -d $NIX_CLAIMS/claims ]] || return 0
+    (
+        flock 9
+        rm -f "$NIX_CLAIMS/claims/$key"
+        if [[ -z $(ls -A "$NIX_CLAIMS/claims") ]]; then
+            if [[ -f $NIX_CLAIMS/made-nix ]]; then rmdir /nix && rm -f "$NIX_CLAIMS/made-nix"; fi
+            rmdir "$NIX_CLAIMS/claims" && rm -f "$NIX_CLAIMS/lock" && rmdir "$NIX_CLAIMS"
+        fi
+    ) 9>"$NIX_CLAIMS/lock"
 }
 
 install_project() {
@@ -499,9 +535,9 @@ cmd_up() {
     write_polkit "$dir" "$with_service"
     write_identities "$dir"
     write_units "$dir" "$with_service"
-    write_nix_bin "$dir"
-    mkdir -p "$dir/empty" "$dir/etc-containers" "$dir/state" "$dir/runtime" "$dir/profiles" \
-        "$dir/gcroots" "$dir/store" "$dir/nix-state" "$dir/payload" "$dir/declarative-units" "$dir/shared"
+    mkdir -p "$dir/empty" "$dir/etc-containers" "$dir/state" "$dir/runtime" "$dir/payload" \
+        "$dir/declarative-units" "$dir/shared"
+    write_nix "$dir"
     if [[ -f /etc/resolv.conf ]]; then cp /etc/resolv.conf "$dir/resolv.conf"; else : >"$dir/resolv.conf"; fi
     : >"$dir/console.log"
     # The payloads' READY=1 helper (tests/sandbox/payload/make-system.sh uses
@@ -512,11 +548,12 @@ cmd_up() {
     cp "$SCRIPT_DIR/ns-init.sh" "$dir/ns-init.sh"
 
     # Our cgroup2 subtree, named after DIR so that two sandboxes never share.
-    key=$(printf '%s' "$dir" | sha256sum | cut -c1-12)
+    key=$(sandbox_key "$dir")
     cg=ncsandbox-$key
     [[ ! -d $cgroot/$cg ]] || rmdir "$cgroot/$cg" 2>/dev/null || die "stale cgroup $cgroot/$cg is busy"
     mkdir "$cgroot/$cg"
     echo "$cgroot/$cg" >"$dir/cgroup"
+    claim_nix_mount_point "$key"
 
     # setsid: no controlling terminal, own session; env -i: nothing of the
     # caller's environment (e.g. DBUS_SYSTEM_BUS_ADDRESS) leaks in.
@@ -548,6 +585,7 @@ cmd_up() {
     wait_until_up "$dir" "$child" "$with_service" "$t0"
     check_polkit "$dir" "$child" "$with_service"
     wait "$gcc_pid" || { cat "$dir/payload/gcc.log" >&2; die "cannot build notify-init"; }
+    write_nixpkgs_payload "$dir"
     trap - EXIT INT TERM
     echo "sandbox: up in $(($(now_ms) - t0)) ms: pid $child, bus socket $dir/run-dbus/system_bus_socket"
     echo "sandbox: shell inside: $0 shell $dir"
@@ -694,6 +732,9 @@ cmd_down() {
         if [[ -n $m ]]; then umount -l "$m" 2>/dev/null || true; fi
     done < <(findmnt -rn -o TARGET | awk -v d="$dir" 'index($0, d "/") == 1' | sort -r)
 
+    # The namespace that bound DIR/nix at /nix is gone: give up the claim.
+    release_nix_mount_point "$(sandbox_key "$dir")"
+
     # 4. Compare the host against the snapshot from `up`, then empty DIR.
     local check_rc=0
     check_host "$dir" || check_rc=$?
@@ -725,6 +766,15 @@ check_host() {
         echo "check-host: leftover link ${l##*/} on the host" >&2
         bad=1
     done
+    if [[ -f $NIX_CLAIMS/made-nix && -z $(ls -A "$NIX_CLAIMS/claims" 2>/dev/null) ]]; then
+        echo "check-host: /nix, made for the sandboxes' Nix, outlived the last of them" >&2
+        bad=1
+    fi
+    if [[ -n $dir && -e $NIX_CLAIMS/claims/$(sandbox_key "$dir") ]] &&
+        ! { [[ -f $dir/pid ]] && alive "$(awk '{print $1}' "$dir/pid")" "$(awk '{print $2}' "$dir/pid")"; }; then
+        echo "check-host: $dir is down but still holds a claim on /nix" >&2
+        bad=1
+    fi
     if [[ -n $dir ]]; then
         if findmnt -rn -o TARGET | awk -v d="$dir" 'index($0, d "/") == 1 || $0 == d' | grep -q .; then
             echo "check-host: mounts left under $dir:" >&2

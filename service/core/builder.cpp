@@ -4,7 +4,6 @@
 #include "process_output.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <memory>
 #include <system_error>
 
@@ -81,9 +80,7 @@ ProcessRequest Builder::builderRequest(const std::string& name, const ContainerS
     auto flagsAt = spec.flake.empty() ? request.argv.begin() + 1
                                       : std::find(request.argv.begin(), request.argv.end(), "--");
     request.argv.insert(flagsAt, spec.nixFlags.begin(), spec.nixFlags.end());
-    if (const char* path = std::getenv("PATH"); path != nullptr) {
-        request.environment.push_back(std::string("PATH=") + path);
-    }
+    request.environment = settings_.builderEnvironment;
     return request;
 }
 

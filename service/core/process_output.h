@@ -2,6 +2,7 @@
 
 #include "system_seams.h"
 
+#include <algorithm>
 #include <deque>
 #include <string>
 
@@ -11,6 +12,14 @@ namespace nixos_containers {
 class OutputTail {
 public:
     void add(const std::string& line) {
+        if (line.find_first_not_of(" \t") == std::string::npos) {
+            return;  // blank lines would only push the rest out
+        }
+        // Nix states what went wrong on its "error:" line, then shows where,
+        // over more lines than the tail keeps: the headline stays.
+        if (line.starts_with("error:")) {
+            headline_ = line;
+        }
         lines_.push_back(line);
         if (lines_.size() > kLines) {
             lines_.pop_front();
@@ -18,6 +27,9 @@ public:
     }
     [[nodiscard]] std::string text() const {
         std::string out;
+        if (!headline_.empty() && std::find(lines_.begin(), lines_.end(), headline_) == lines_.end()) {
+            out = headline_ + " | ...";
+        }
         for (const auto& line : lines_) {
             out += (out.empty() ? "" : " | ") + line;
         }
@@ -27,6 +39,7 @@ public:
 private:
     static constexpr std::size_t kLines = 5;
     std::deque<std::string> lines_;
+    std::string headline_;
 };
 
 inline std::string describeExit(const ProcessExit& exit) {

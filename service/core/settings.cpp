@@ -1,13 +1,22 @@
 #include "settings.h"
 
 #include <unistd.h>
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
+#include <string_view>
 
 namespace nixos_containers {
 
 namespace {
+
+// What Nix reads from its environment (its configuration, search path, store,
+// home and cache), and PATH: the builds the service runs get these.
+constexpr std::array<std::string_view, 8> kBuilderVariables = {
+    "PATH",       "HOME",     "XDG_CACHE_HOME", "NIX_CONF_DIR",
+    "NIX_CONFIG", "NIX_PATH", "NIX_REMOTE",     "NIX_SSL_CERT_FILE"};
 
 std::filesystem::path absolutePath(const std::string& variable, const std::string& value) {
     if (value.empty() || value.front() != '/') {
@@ -42,6 +51,11 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
         const auto& value = found->second;
         const bool searchPath = value.size() > 2 && value.front() == '<' && value.back() == '>';
         settings.nixosPath = searchPath ? value : absolutePath("NIXOS_CONTAINERS_NIXOS_PATH", value).string();
+    }
+    for (auto variable : kBuilderVariables) {
+        if (auto found = environment.find(std::string(variable)); found != environment.end()) {
+            settings.builderEnvironment.push_back(found->first + "=" + found->second);
+        }
     }
     const std::map<std::string, std::vector<std::filesystem::path>*> pathLists = {
         {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", &settings.declarativeUnitDirs},
@@ -95,7 +109,10 @@ Settings Settings::fromProcessEnvironment() {
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
         std::string_view text(*entry);
         auto equals = text.find('=');
-        if (equals != std::string_view::npos && text.starts_with("NIXOS_CONTAINERS_")) {
+        auto name = text.substr(0, equals);
+        if (equals != std::string_view::npos && (name.starts_with("NIXOS_CONTAINERS_") ||
+                                                 std::find(kBuilderVariables.begin(), kBuilderVariables.end(),
+                                                           name) != kBuilderVariables.end())) {
             environment.emplace(text.substr(0, equals), text.substr(equals + 1));
         }
     }

@@ -37,6 +37,10 @@ struct Settings {
     std::size_t maxRuns = 64;
     // Containers one uid other than root may own (have created); 0: no cap.
     std::size_t maxContainersPerUser = 0;
+    // NAME=value of the service's environment that builds run with: what Nix
+    // reads from its environment (its configuration, search path, store,
+    // home and cache), and PATH. Nothing else of the service's reaches them.
+    std::vector<std::string> builderEnvironment;
 
     // Reads NIXOS_CONTAINERS_* variables; unset ones keep the defaults.
     // Throws std::invalid_argument naming the bad variable.

@@ -121,12 +121,14 @@ const scenarios = {
             throw new Error("a row appeared");
     },
 
-    // A build from a configuration: the builder's output streams into the
-    // form (BuildOutput, sent to this page's connection alone), and its
-    // failure is the service's BuildFailed, shown for the whole form.
+    // A build from a configuration, by the sandbox's real Nix: the build's
+    // output streams into the form (BuildOutput, sent to this page's
+    // connection alone), and its failure is the service's BuildFailed, shown
+    // for the whole form. The configuration makes the stand-in nixpkgs'
+    // builder fail (tests/sandbox/payload/nixpkgs).
     async "build-output"(page, name, expectedLine) {
         await openPage(page);
-        await fillCreate(page, name, { source: "Config", value: "{ ... }: { }" });
+        await fillCreate(page, name, { source: "Config", value: "payload.fail = true;" });
         await page.waitForFunction(line => document.querySelector("[data-build-output]").textContent.includes(line),
                                    expectedLine, { timeout: STEP_MS });
         const error = await page.waitForSelector("[data-error-for=form]:not([hidden])", { timeout: STEP_MS });

@@ -139,7 +139,7 @@ BAD=/nix/store/00000000000000000000000000000000-missing-system
 check "a system path without init: the service's message beside the field" page bad-system-path allowed p2 "$BAD"
 check "...and p2 left nothing behind" gone p2
 check "Create from a configuration: the builder's output streams into the form, then BuildFailed" \
-    page build-output allowed c1 "sandbox nix-env: unsupported argument"
+    page build-output allowed c1 "payload.fail is set"
 check "...and c1 left nothing behind" gone c1
 check "a name with '_': the form says so before any call" page bad-name allowed
 check "...and nothing named web_1 exists" gone web_1

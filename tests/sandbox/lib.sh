@@ -180,6 +180,10 @@ as_user() { # UID CMD...: run CMD inside the sandbox as that test user
     shift
     in_sb setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
 }
+# A Nix command inside the sandbox, as root, with the sandbox's nix.conf
+# (offline), home and cache: what the service's builds run with.
+# shellcheck disable=SC2046 # one NAME=value per line, none with spaces
+in_sb_nix() { in_sb env $(cat "$DIR/nix-environment") "$@"; }
 # Manager method through busctl, as root. "--" ends busctl's options, so
 # that arguments such as ExtraFlags' "--setenv=..." are taken as words.
 mgr() { in_sb busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" -- "$@"; }
@@ -228,6 +232,16 @@ expect_error() {
     [[ -z $sub ]] || grep -qF -- "$sub" <<<"$out" || { echo "message does not contain '$sub'"; return 1; }
 }
 root_of() { echo "$DIR/state/$1"; }
+# The profile's generations, as nix-env keeps them.
+generations_are() { # NAME "N:CURRENT ...": the Generations property, in that order
+    local out got
+    out=$(in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Generations) || return 1
+    got=$(python3 -c 'import json, sys
+print(" ".join("%d:%d" % (g[0], 1 if g[3] else 0) for g in json.loads(sys.argv[1])["data"]))' "$out") || return 1
+    echo "Generations: $got"
+    [[ $got == "$2" ]]
+}
+
 service_pid() { in_sb systemctl show -P MainPID nixos-containers.service; }
 service_answers() { mgr List >/dev/null; }
 

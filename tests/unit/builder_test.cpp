@@ -38,12 +38,14 @@ TEST_F(BuilderTest, FailedBuildLeavesNothingBehind) {
 
 TEST_F(BuilderTest, BuildLinksTheProfileTheWayNixosContainerDoes) {
     processes.buildResult = settings.storeDir / "abc-system";
+    settings.builderEnvironment = {"PATH=/usr/bin", "NIX_CONF_DIR=/t/nix-conf"};
     ContainerSpec spec;
     spec.config = "services.nginx.enable = true;";
     ASSERT_TRUE(create("web", spec, root).ok());
     ASSERT_EQ(processes.requests.size(), 1U);
     const auto& argv = processes.requests[0].argv;
     EXPECT_EQ(argv[0], (settings.nixBinDir / "nix-env").string());
+    EXPECT_EQ(processes.requests[0].environment, settings.builderEnvironment);
     EXPECT_THAT(argv, Contains("nixos-config=" + (settings.configDir / "web.nix").string()));
     EXPECT_EQ(manager().get("web").spec.config, "services.nginx.enable = true;");
 }

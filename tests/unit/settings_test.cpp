@@ -1,5 +1,6 @@
 #include "settings.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <stdexcept>
@@ -8,6 +9,9 @@
 
 namespace nixos_containers {
 namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 
 TEST(Settings, DefaultsFollowCurrentNixos) {
     Settings settings = Settings::fromEnvironment({});
@@ -24,6 +28,22 @@ TEST(Settings, DefaultsFollowCurrentNixos) {
     EXPECT_EQ(settings.declarativeUnitDirs[0], "/etc/systemd/system");
     EXPECT_EQ(settings.maxOperations, 64u);
     EXPECT_EQ(settings.maxRuns, 64u);
+}
+
+TEST(Settings, BuildsGetNixsOwnVariablesAndNothingElse) {
+    Settings settings = Settings::fromEnvironment({
+        {"PATH", "/usr/bin"},
+        {"NIX_CONF_DIR", "/t/nix-conf"},
+        {"NIX_PATH", "nixpkgs=/t/nixpkgs"},
+        {"XDG_CACHE_HOME", "/t/cache"},
+        {"DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/t/bus"},
+        {"NIXOS_CONTAINERS_STATE_DIR", "/t/state"},
+        {"CREDENTIALS_DIRECTORY", "/run/credentials/x"},
+    });
+    EXPECT_THAT(settings.builderEnvironment,
+                ElementsAre("PATH=/usr/bin", "XDG_CACHE_HOME=/t/cache", "NIX_CONF_DIR=/t/nix-conf",
+                            "NIX_PATH=nixpkgs=/t/nixpkgs"));
+    EXPECT_THAT(Settings::fromEnvironment({}).builderEnvironment, IsEmpty());
 }
 
 TEST(Settings, ReadsEveryVariable) {

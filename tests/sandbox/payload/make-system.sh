@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # make-system.sh STORE_DIR NAME [ok|bad-init|slow|ping-first|listener]
+# make-system.sh --tree DIR [VARIANT]
 #
-# Creates a fake "NixOS system" STORE_DIR/<hash>-NAME for the sandbox tests
-# and prints its path as the container sees it: /nix/store/<hash>-NAME
-# (the service binds STORE_DIR read-only at /nix/store in every container).
+# Builds a "NixOS system" for the sandbox tests with real Nix: a store path
+# /nix/store/<hash>-NAME in the sandbox's store, whose path it prints (the
+# service binds the store read-only at /nix/store in every container).
+# STORE_DIR is that store as the host sees it (ROOT/nix/store, or a link to
+# it, such as a sandbox's DIR/store); Nix runs on the host against it as a
+# chroot store (store = ROOT), offline. The build's out-link, under
+# ROOT/nix/var/nix/gcroots/sandbox-payloads, keeps it through nix-store --gc.
+# With --tree, only the source tree is written to DIR (which must not exist):
+# what nixpkgs/system.nix builds a system from, and what the sandbox's
+# stand-in <nixpkgs/nixos> builds every Config, ConfigFile and Flake from.
 #
 # The container's root has nothing of its own, so everything the payload runs
 # comes from the store path: a static busybox (with one symlink per applet),
 # the static notify-init helper (READY=1 from PID 1), and scripts that refer
-# to each other by their /nix/store/... paths.
+# to each other by their /nix/store/... paths (@out@ in the tree).
 #
 # Variants:
 #   ok        init records its argv and environment in /var/log/payload.log,
@@ -37,13 +45,23 @@
 # compiled here from notify-init.c (gcc -static).
 set -euo pipefail
 
-usage() { echo "usage: $0 STORE_DIR NAME [ok|bad-init|slow|ping-first|listener]" >&2; exit 2; }
+usage() {
+    echo "usage: $0 STORE_DIR NAME [ok|bad-init|slow|ping-first|listener] | --tree DIR [VARIANT]" >&2
+    exit 2
+}
 [[ $# -ge 2 && $# -le 3 ]] || usage
-store=$1 name=$2 variant=${3:-ok}
+tree_only=
+if [[ $1 == --tree ]]; then
+    tree_only=$2 name=tree variant=${3:-ok}
+    [[ $tree_only == /* && ! -e $tree_only ]] || { echo "make-system: --tree wants a new absolute DIR" >&2; exit 2; }
+else
+    store=$1 name=$2 variant=${3:-ok}
+    [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || { echo "make-system: bad NAME '$name'" >&2; exit 2; }
+    real=$(realpath -e "$store" 2>/dev/null) && [[ $real == */nix/store ]] ||
+        { echo "make-system: STORE_DIR '$store' is not a Nix store (ROOT/nix/store)" >&2; exit 2; }
+    nix_root=${real%/nix/store}
+fi
 case $variant in ok | bad-init | slow | ping-first | listener) ;; *) usage ;; esac
-[[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || { echo "make-system: bad NAME '$name'" >&2; exit 2; }
-[[ $store == /* && $store != / ]] || { echo "make-system: STORE_DIR must be an absolute path other than /" >&2; exit 2; }
-[[ -d $store ]] || mkdir -p "$store"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 busybox=/bin/busybox
@@ -53,21 +71,13 @@ if [[ ! -x $busybox ]] || ldd "$busybox" >/dev/null 2>&1; then
     exit 1
 fi
 
-# A store-like name: 32 characters of nix's base32 alphabet, derived from the
-# name and variant so that rebuilding gives the same path.
-alphabet=0123456789abcdfghijklmnpqrsvwxyz
-digest=$(printf '%s\n' "nixos-containers-sandbox:$name:$variant" | sha256sum | cut -c1-32)
-hash=
-for ((i = 0; i < 32; i++)); do
-    hash+=${alphabet:$((16#${digest:i:1} * 2 % 32)):1}
-done
-base=$hash-$name
-out=$store/$base
-inside=/nix/store/$base
-
-rm -rf --one-file-system "${out:?}"
-tmp=$(mktemp -d "$store/.make-system.XXXXXX")
-trap 'rm -rf --one-file-system "$tmp"' EXIT
+# The scripts name the system by its store path, which only the build knows.
+inside=@out@
+work=$(mktemp -d "${TMPDIR:-/tmp}/make-system.XXXXXX")
+trap 'rm -rf --one-file-system "$work"' EXIT
+# The directory's name is the source's name in the store.
+tmp=$work/$name-$variant-src
+mkdir "$tmp"
 mkdir "$tmp/bin"
 cp "$busybox" "$tmp/bin/busybox"
 for applet in $("$busybox" --list); do
@@ -179,6 +189,20 @@ printf '#!%s/bin/sh\n%s/bin/mkdir -p /var/log\necho "switch-to-configuration $*"
 chmod 0755 "$tmp/bin/switch-to-configuration"
 
 chmod -R a+rX "$tmp"
-mv "$tmp" "$out"
-trap - EXIT
-echo "$inside"
+if [[ -n $tree_only ]]; then
+    mv "$tmp" "$tree_only"
+    exit 0
+fi
+
+# Offline, single-user, against the store under nix_root (a chroot store
+# unless it is the host's own /nix).
+config=$'experimental-features = nix-command\nsubstituters =\nbuild-users-group =\nsandbox = true'
+[[ -z $nix_root ]] || config+=$'\n'"store = $nix_root"
+roots=$nix_root/nix/var/nix/gcroots/sandbox-payloads
+mkdir -p "$roots"
+NIX_CONFIG=$config nix-build --quiet "$here/nixpkgs/system.nix" --argstr name "$name" --arg src "$tmp" \
+    --out-link "$roots/$name" >"$work/out" 2>"$work/log" || { cat "$work/log" >&2; exit 1; }
+out=$(cat "$work/out")
+[[ $out == /nix/store/*-"$name" && -x $nix_root$out/init ]] ||
+    { cat "$work/log" >&2; echo "make-system: nix-build gave no system with an init: '$out'" >&2; exit 1; }
+echo "$out"

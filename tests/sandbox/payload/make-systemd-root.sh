@@ -4,9 +4,11 @@
 # The second sandbox payload: a container that boots real systemd. Debian's
 # own systemd and dbus come from the host's /usr, which the container spec
 # binds read-only at /usr (BindMounts /usr /usr ro).
-#   system: makes the "system" STORE_DIR/<hash>-NAME, whose init is a link to
-#           /usr/lib/systemd/systemd (resolved inside the container), and
-#           prints its path as the container sees it: /nix/store/<hash>-NAME.
+#   system: adds the "system" NAME to the Nix store at STORE_DIR (ROOT/nix/store,
+#           or a link to it, such as a sandbox's DIR/store), rooted under
+#           ROOT/nix/var/nix/gcroots/sandbox-payloads. Its init is a link to
+#           /usr/lib/systemd/systemd (resolved inside the container). Prints
+#           its store path, /nix/store/<hash>-NAME.
 #   root:   prepares a container's ROOT before its first Start with the
 #           merged-usr links bin, sbin, lib and lib64, an etc/os-release,
 #           passwd and group for root and the test user alice (uid 1234),
@@ -23,18 +25,25 @@ case $1 in
 system)
     [[ $# -eq 3 ]] || usage
     store=$2 name=$3
-    absolute "$store"
     [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || { echo "make-systemd-root: bad NAME '$name'" >&2; exit 2; }
-    # 32 characters of nix's base32 alphabet (no e, o, t, u).
-    hash=$(printf '%s\n' "nixos-containers-sandbox-systemd:$name" | sha256sum | cut -c1-32 | tr 'e' 'g')
-    out=$store/$hash-$name
-    mkdir -p "$store"
-    rm -rf --one-file-system "${out:?}"
-    mkdir "$out"
-    ln -s /usr/lib/systemd/systemd "$out/init"
-    echo x86_64-linux >"$out/system"
-    chmod -R a+rX "$out"
-    echo "/nix/store/$hash-$name"
+    real=$(realpath -e "$store" 2>/dev/null) && [[ $real == */nix/store ]] ||
+        { echo "make-systemd-root: STORE_DIR '$store' is not a Nix store (ROOT/nix/store)" >&2; exit 2; }
+    nix_root=${real%/nix/store}
+    work=$(mktemp -d "${TMPDIR:-/tmp}/make-systemd-root.XXXXXX")
+    trap 'rm -rf --one-file-system "$work"' EXIT
+    mkdir "$work/$name"
+    ln -s /usr/lib/systemd/systemd "$work/$name/init"
+    echo x86_64-linux >"$work/$name/system"
+    chmod -R a+rX "$work/$name"
+    # Nothing in it names itself: nix-store --add makes it a store path
+    # (offline, against the store under nix_root, as make-system.sh does).
+    config=$'substituters =\nbuild-users-group ='
+    [[ -z $nix_root ]] || config+=$'\n'"store = $nix_root"
+    out=$(NIX_CONFIG=$config nix-store --add "$work/$name") || exit 1
+    roots=$nix_root/nix/var/nix/gcroots/sandbox-payloads
+    mkdir -p "$roots"
+    ln -sfn "$out" "$roots/$name"
+    echo "$out"
     ;;
 root)
     [[ $# -eq 2 ]] || usage
