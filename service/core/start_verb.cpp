@@ -71,7 +71,13 @@ StartPlan planStart(VerbContext& context, Container& container) {
     inputs.network = plan.network;
     inputs.personalityX86 = isI686System(location.onHost);
     inputs.bindNixDb = fs::exists(settings.nixStateDir / "db", error);
-    inputs.bindNixDaemonSocket = fs::exists(settings.nixStateDir / "daemon-socket", error);
+    // nix-daemon trusts uid 0: a container whose root is the host's root
+    // would reach it as a trusted user, whose settings (pre-build-hook...)
+    // run as root on the host. As the module does, root's containers get the
+    // socket; a container someone else owns only in a user namespace, where
+    // its root is a uid the daemon does not trust.
+    inputs.bindNixDaemonSocket = fs::exists(settings.nixStateDir / "daemon-socket", error) &&
+                                 (container.owner == 0 || spec.privateUsers != "no");
     TransientUnitInputs unitInputs;
     unitInputs.name = name;
     unitInputs.spec = &spec;

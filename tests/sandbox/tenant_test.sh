@@ -24,6 +24,9 @@
 #   5  a machine machined has from someone else's unit is left alone: Create
 #      of its name is refused, Start fails rather than terminate it, Terminate
 #      ends only the container's own unit
+#   (1 also: a real nix-daemon takes the user-namespaced container's root
+#   for an untrusted user; the private-network one, with no user namespace,
+#   gets no daemon socket)
 #   (0 also: the service made the state, runtime, profile and gcroot trees
 #   0700 when it started)
 #
@@ -87,12 +90,21 @@ check "the service runs with the unit's capability bound, a seccomp filter and n
 trees_private() {
     local tree mode
     for tree in state runtime profiles gcroots; do
-        mode=$(stat -c %a "$DIR/$tree") || return 1
+        mode=$(stat -L -c %a "$DIR/$tree") || return 1
         echo "$tree: $mode"
         [[ $mode == 700 ]] || return 1
     done
 }
 check "the trees a container can plant in are 0700 (the sandbox made them 0755)" trees_private
+# A real nix-daemon (the sandbox's Nix, as root), before any container
+# starts: a container gets its socket only when the service binds it.
+nix_daemon_up() {
+    local -a setenv=()
+    mapfile -t setenv < <(sed 's/^/--setenv=/' "$DIR/nix-environment")
+    in_sb systemd-run --quiet --unit=nix-daemon.service "${setenv[@]}" /usr/bin/nix-daemon &&
+        poll 10000 in_sb test -S /nix/var/nix/daemon-socket/socket
+}
+check "nix-daemon runs in the sandbox (/nix/var/nix/daemon-socket/socket)" nix_daemon_up
 
 # ------------------------------------------------------------ scenario 1 ---
 scenario "1  positive control: a delegated user's confined container"
@@ -122,6 +134,55 @@ check "tenant Create of t0 on the host's network (no PrivateUsers given)" tenant
 check "tenant Start t0" tenant_call Start t0
 check "t0 runs in a user namespace nspawn picked (PrivateUsers pick)" users_of t0 pick
 check "tenant Reload t0 (switch-to-configuration inside its user namespace)" tenant_call Reload t0
+# The nix-daemon socket. The daemon trusts uid 0, and a trusted client's
+# settings (pre-build-hook...) run as root on the host. The daemon names each
+# client it accepts, and whether it trusts it, in its log; a container's root
+# is asked for from inside its user namespace (nsenter -U: uid 0 there), with
+# the sandbox's nix-store.
+socket_probe() { # NAME: 0 socket there, 1 absent, 2 cannot look (the probe must see /nix/store first)
+    local leader
+    leader=$(prop "$1" Leader) || return 2
+    # The container's own view of its files: its leader's root.
+    in_sb test -x "/proc/$leader/root/nix/store" || { echo "cannot look into $1"; return 2; }
+    in_sb test -S "/proc/$leader/root/nix/var/nix/daemon-socket/socket"
+}
+socket_in() { socket_probe "$1"; }
+socket_not_in() { local rc=0; socket_probe "$1" || rc=$?; ((rc == 1)) || { echo "probe of $1 gave $rc"; return 1; }; }
+daemon_accepted() { in_sb journalctl -u nix-daemon.service -o cat --no-pager | grep '^accepted connection from pid '; }
+# daemon_view PREFIX...: query the store through the daemon, run under
+# PREFIX; prints the daemon's line for that connection.
+daemon_view() {
+    local before line deadline
+    before=$(daemon_accepted | wc -l)
+    in_sb "$@" env -i PATH=/usr/bin:/bin NIX_REMOTE=daemon HOME=/nonexistent nix-store -q --hash "$OK" || return 1
+    deadline=$(($(now_ms) + 5000))
+    until line=$(daemon_accepted | sed -n "$((before + 1))p") && [[ -n $line ]]; do
+        (($(now_ms) < deadline)) || { echo "the daemon logged no connection"; return 1; }
+        sleep 0.05
+    done
+    echo "$line"
+}
+trusted_as_sandbox_root() { # the positive control: the sandbox's root, trusted
+    local line
+    line=$(daemon_view env) || { echo "$line"; return 1; }
+    echo "$line"
+    [[ $line == *", user root (trusted)" ]]
+}
+untrusted_as_root_of() { # NAME: NAME's root reaches the daemon as its host uid, untrusted
+    local leader line base user uid
+    leader=$(prop "$1" Leader) || return 1
+    base=$(in_sb awk '$1 == 0 {print $2}' "/proc/$leader/uid_map") || return 1
+    line=$(daemon_view nsenter -t "$leader" -U) || { echo "$line"; return 1; }
+    # The user's name, when NSS has one (nspawn registers vu-NAME-0), or uid.
+    user=${line##*, user }
+    uid=$(in_sb getent passwd "$user" | cut -d: -f3) || uid=$user
+    echo "$line: $user is uid $uid; uid 0 of $1 is $base on the host"
+    [[ $base =~ ^[1-9][0-9]*$ && $uid == "$base" && $line != *"(trusted)" ]]
+}
+check "nix-daemon trusts the sandbox's root (the probe can tell)" trusted_as_sandbox_root
+check "t0 (user namespace) has the nix-daemon socket" socket_in t0
+check "... and nix-daemon takes t0's root for its host uid, not trusted" untrusted_as_root_of t0
+check "t1 (private network: no user namespace, its root is the host's) gets no nix-daemon socket" socket_not_in t1
 check "tenant Update of t0 to PrivateUsers no -> host-access, unchanged" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" \
     "$HOST_ACCESS (update 't0' with PrivateUsers)" "$U_TENANT" -- Update t0 "{'PrivateUsers': <'no'>}"
 check "tenant Create with PrivateUsers identity -> host-access" refused t2 PrivateUsers "{'SystemPath': <'$OK'>, 'PrivateUsers': <'identity'>}"

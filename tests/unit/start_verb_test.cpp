@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +45,32 @@ TEST_F(StartVerbTest, StartPreparesTheNetworkBeforeTheUnitAndStopReleasesIt) {
     EXPECT_THAT(network.events, Contains("release web"));
     EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
     EXPECT_EQ(manager().get("web").leader, 0U);
+}
+
+// nix-daemon trusts uid 0: only a container whose root is not the host's
+// root, or root's own (as the module), gets its socket.
+TEST_F(StartVerbTest, TheNixDaemonSocketReachesRootsContainersAndUserNamespacedOnesOnly) {
+    fs::create_directories(settings.nixStateDir / "daemon-socket");
+    authorizer.answers[user.uid] = Authorization::Allowed;  // every action, host access too
+    const auto socketBind =
+        "--bind-ro=" + (settings.nixStateDir / "daemon-socket").string() + ":/nix/var/nix/daemon-socket";
+    auto startedWithSocket = [&](const std::string& name, ContainerSpec spec, const Caller& caller) {
+        EXPECT_TRUE(create(name, spec, caller).ok());
+        machines.machines[name] = {name, "nixos-container@" + name + ".service", 4242, "", 0};
+        auto started = perform(Verb::Start, name, caller);
+        EXPECT_TRUE(started.ok()) << started.error().what();
+        const auto& argv = systemd.started.back().execStart;
+        return std::find(argv.begin(), argv.end(), socketBind) != argv.end();
+    };
+    EXPECT_TRUE(startedWithSocket("rootweb", systemSpec(), root));
+    // A user's container on the host's network runs with PrivateUsers pick.
+    EXPECT_TRUE(startedWithSocket("userns", systemSpec(), user));
+    // On a private network it cannot (yet): its root is the host's root.
+    auto privateNetwork = systemSpec();
+    privateNetwork.privateNetwork = true;
+    EXPECT_EQ(manager().get("userns").spec.privateUsers, "pick");
+    EXPECT_FALSE(startedWithSocket("usernet", privateNetwork, user));
+    EXPECT_EQ(manager().get("usernet").spec.privateUsers, "no");
 }
 
 // machined reads a container's addresses inside it, which takes
