@@ -2,6 +2,7 @@
 
 #include <pwd.h>
 
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -60,18 +61,23 @@ void AuthorizationGate::authorize(const Caller& caller, const std::string& actio
     details["container"] = container;
     details["verb"] = verb;
     const auto owner = ownerOf_(container).value_or(caller.uid);
-    details["owner"] = userName(owner);
     details["owner_uid"] = std::to_string(owner);
-    authorizer_.check(caller, actionId, details,
-                      [this, uid = caller.uid,
-                       what = actionId + " (" + verb + " '" + container + "'" +
-                              (extra.contains("keys") ? " with " + extra.at("keys") : std::string()) + ")",
-                       done = std::move(done)](const Outcome<Authorization>& answer) {
-                          if (--pending_[uid] == 0) {
-                              pending_.erase(uid);
-                          }
-                          done(answerFor(answer, "uid " + std::to_string(uid), what));
-                      });
+    auto ownerName = std::make_shared<std::string>();
+    worker_.run([owner, ownerName] { *ownerName = userName(owner); },
+                [this, caller, actionId, details = std::move(details), ownerName,
+                 what = actionId + " (" + verb + " '" + container + "'" +
+                        (extra.contains("keys") ? " with " + extra.at("keys") : std::string()) + ")",
+                 done = std::move(done)](const Status& /*looked up; a failure leaves the number*/) mutable {
+                    details["owner"] = ownerName->empty() ? details.at("owner_uid") : *ownerName;
+                    authorizer_.check(caller, actionId, details,
+                                      [this, uid = caller.uid, what = std::move(what),
+                                       done = std::move(done)](const Outcome<Authorization>& answer) {
+                                          if (--pending_[uid] == 0) {
+                                              pending_.erase(uid);
+                                          }
+                                          done(answerFor(answer, "uid " + std::to_string(uid), what));
+                                      });
+                });
 }
 
 }  // namespace nixos_containers

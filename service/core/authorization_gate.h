@@ -16,15 +16,16 @@ namespace nixos_containers {
 // polkit, as every privileged call meets it: root and the service itself
 // pass, anyone else is asked about `actionId` with the container, the verb
 // and the container's owner as details. A failed check is a denial, never
-// an open door.
+// an open door. The owner's name comes from NSS, which may block (LDAP,
+// sssd): it is looked up on `worker`, off the loop.
 class AuthorizationGate {
 public:
     // The owner's uid of an existing container; nullopt when there is none
     // (a Create: the caller would own it).
     using OwnerOf = std::function<std::optional<std::uint32_t>(const std::string& container)>;
 
-    AuthorizationGate(Authorizer& authorizer, OwnerOf ownerOf)
-        : authorizer_(authorizer), ownerOf_(std::move(ownerOf)) {}
+    AuthorizationGate(Authorizer& authorizer, Worker& worker, OwnerOf ownerOf)
+        : authorizer_(authorizer), worker_(worker), ownerOf_(std::move(ownerOf)) {}
 
     // Completes with ok, or AccessDenied / InteractiveAuthorizationRequired /
     // LimitsExceeded.
@@ -37,6 +38,7 @@ private:
     // A caller whose polkit agent never answers must not pile up checks.
     static constexpr std::size_t kMaxPendingPerCaller = 16;
     Authorizer& authorizer_;
+    Worker& worker_;
     OwnerOf ownerOf_;
     std::map<std::uint32_t, std::size_t> pending_;
 };

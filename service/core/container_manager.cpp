@@ -39,7 +39,7 @@ ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObse
       network_(settings_, seams_.network, background_),
       registry_(settings_, store_, seams_.systemd, seams_.machines, network_, observer_),
       scheduler_(settings_.maxOperations),
-      gate_(seams_.authorizer,
+      gate_(seams_.authorizer, seams_.worker,
             [this](const std::string& name) -> std::optional<std::uint32_t> {
                 const auto* container = registry_.find(name);
                 return container == nullptr ? std::nullopt : std::optional(container->owner);

@@ -18,8 +18,9 @@ struct AuthorizationGateTest : ::testing::Test {
     }
     Deferred loop;
     FakeAuthorizer authorizer{loop};
+    FakeWorker worker{loop};
     // "web" is root's; nothing else exists.
-    AuthorizationGate gate{authorizer, [](const std::string& name) -> std::optional<std::uint32_t> {
+    AuthorizationGate gate{authorizer, worker, [](const std::string& name) -> std::optional<std::uint32_t> {
                                return name == "web" ? std::optional<std::uint32_t>(0) : std::nullopt;
                            }};
 };
@@ -52,6 +53,24 @@ TEST_F(AuthorizationGateTest, AsksForTheActionWithContainerAndVerbAndNamesTheAns
     EXPECT_EQ(denied.error().code(), ErrorCode::AccessDenied);
     EXPECT_EQ(std::string(denied.error().what()),
               "uid 61001 is not authorized for org.nixos.containers.manage (start 'web')");
+}
+
+TEST_F(AuthorizationGateTest, TheOwnersNameIsLookedUpOffTheLoopBeforePolkitIsAsked) {
+    Caller user;
+    user.uid = 61001;
+    worker.hold = true;
+    std::optional<Status> answer;
+    gate.authorize(user, "org.nixos.containers.manage", "web", "start",
+                   [&](Status status) { answer = std::move(status); });
+    loop.drain();
+    EXPECT_TRUE(authorizer.checks.empty());  // NSS has not answered yet
+    EXPECT_FALSE(answer.has_value());
+    ASSERT_EQ(worker.held.size(), 1U);
+    worker.runHeld();
+    loop.drain();
+    ASSERT_EQ(authorizer.checks.size(), 1U);
+    EXPECT_EQ(authorizer.checks[0].second.at("owner"), "root");
+    ASSERT_TRUE(answer.has_value());
 }
 
 TEST_F(AuthorizationGateTest, TheOwnerOfAContainerToBeCreatedIsTheCaller) {
