@@ -20,13 +20,24 @@
 //       RestartUnit nixos-containers.service; from the unit's
 //       ExecMainStartTimestampMonotonic until NameOwnerChanged gives
 //       org.nixos.Containers an owner.
+//   nc-bench build NIXOS_PATH ITERS
+//       Create from a Config (the service runs nix-env), against the same
+//       nix-env run by hand from this process (nix-env -p PROFILE -I
+//       nixos-config=FILE -f NIXOS_PATH --set -A system, as nixos-container
+//       create), alternating; every build is of a configuration not built
+//       before. Nix's settings come from this process's environment.
 //
 // Output: one "key value..." line per figure (times in microseconds), read
 // by run.sh.
 #include <sdbus-c++/sdbus-c++.h>
 
+#include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -35,6 +46,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -440,6 +454,101 @@ int startup(int iters) {
     return 0;
 }
 
+// nix-env as nixos-container create runs it, from this process; its output
+// goes to /dev/null. Returns the wall time in microseconds.
+std::int64_t buildByHand(const std::string& nixosPath, const std::string& profileDir,
+                         const std::string& module) {
+    std::filesystem::create_directories(profileDir);
+    const auto profile = profileDir + "/system";
+    const auto config = "nixos-config=" + module;
+    std::vector<const char*> argv = {"/usr/bin/nix-env",
+                                     "-p",
+                                     profile.c_str(),
+                                     "-I",
+                                     config.c_str(),
+                                     "-f",
+                                     nixosPath.c_str(),
+                                     "--set",
+                                     "-A",
+                                     "system",
+                                     nullptr};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    auto t0 = nowUs();
+    pid_t pid = 0;
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): posix_spawn's argv is char* const*
+    int rc = posix_spawn(&pid, argv[0], &actions, nullptr, const_cast<char* const*>(argv.data()), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        throw std::runtime_error("cannot run nix-env: " + std::string(std::strerror(rc)));
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        throw std::runtime_error("nix-env by hand failed for " + module);
+    }
+    return nowUs() - t0;
+}
+
+int build(const std::string& nixosPath, int iters) {
+    auto connection = sdbus::createSystemBusConnection();
+    auto manager = sdbus::createProxy(*connection, kService, kManagerPath);
+    const std::string scratch = "/tmp/nc-bench-build-" + std::to_string(getpid());
+    std::filesystem::create_directories(scratch);
+    std::vector<std::int64_t> byHand;
+    std::vector<std::int64_t> byService;
+    auto service = [&](const std::string& tag) {
+        std::map<std::string, sdbus::Variant> spec;
+        spec["Config"] = sdbus::Variant(std::string("payload.message = \"service " + tag + "\";"));
+        const auto name = "bench" + tag;
+        sdbus::ObjectPath path;
+        auto t0 = nowUs();
+        manager->callMethod("Create")
+            .onInterface(kManagerIf)
+            .withTimeout(kLongTimeout)
+            .withArguments(name, spec)
+            .storeResultsTo(path);
+        auto took = nowUs() - t0;
+        manager->callMethod("Destroy").onInterface(kManagerIf).withTimeout(kLongTimeout).withArguments(name);
+        return took;
+    };
+    auto hand = [&](const std::string& tag) {
+        const auto module = scratch + "/hand" + tag + ".nix";
+        std::ofstream(module) << "{ ... }: { payload.message = \"hand " + tag + "\"; }\n";
+        const auto profileDir = scratch + "/profile" + tag;
+        auto took = buildByHand(nixosPath, profileDir, module);
+        std::filesystem::remove_all(profileDir);
+        return took;
+    };
+    hand("warmup");
+    service("warmup");
+    for (int i = 0; i < iters; ++i) {
+        const auto tag = std::to_string(i);
+        if (i % 2 == 0) {
+            byHand.push_back(hand(tag));
+            byService.push_back(service(tag));
+        } else {
+            byService.push_back(service(tag));
+            byHand.push_back(hand(tag));
+        }
+    }
+    std::filesystem::remove_all(scratch);
+    report("build hand", byHand);
+    report("build service", byService);
+    // Each round's two builds ran back to back: their difference is what the
+    // service adds, with the machine's slow and fast moments shared.
+    std::vector<std::int64_t> added;
+    for (std::size_t i = 0; i < byHand.size(); ++i) {
+        added.push_back(byService[i] - byHand[i]);
+    }
+    report("build added", added);
+    std::printf("build hand min %lld\nbuild service min %lld\n",
+                static_cast<long long>(*std::min_element(byHand.begin(), byHand.end())),
+                static_cast<long long>(*std::min_element(byService.begin(), byService.end())));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -457,9 +566,13 @@ int main(int argc, char** argv) {
         if (cmd == "startup" && argc == 3) {
             return startup(std::atoi(argv[2]));
         }
+        if (cmd == "build" && argc == 4) {
+            return build(argv[2], std::atoi(argv[3]));
+        }
         std::fprintf(
             stderr,
-            "usage: nc-bench reads NAME ITERS | start NAME ITERS | storm CLIENTS NAME... | startup ITERS\n");
+            "usage: nc-bench reads NAME ITERS | start NAME ITERS | storm CLIENTS NAME... | startup ITERS | "
+            "build NIXOS_PATH ITERS\n");
         return 2;
     } catch (const sdbus::Error& error) {
         std::fprintf(stderr, "nc-bench: %s: %s\n", error.getName().c_str(), error.getMessage().c_str());

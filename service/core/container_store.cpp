@@ -442,8 +442,21 @@ void ContainerStore::saveConfigText(const std::string& name, const std::string& 
     std::error_code error;
     fs::create_directories(settings_.configDir, error);
     checked("cannot create directory", settings_.configDir, error);
+    const auto file = containerPaths(settings_, name, false).configTextFile;
+    auto module = configModule(name, text);
+    // A build wrote it just before the conf is saved: the same text is not
+    // written (and fsync'ed) twice.
+    if (std::ifstream current(file); current) {
+        std::string held((std::istreambuf_iterator<char>(current)), std::istreambuf_iterator<char>());
+        std::error_code error;
+        auto permissions = fs::status(file, error).permissions();
+        const auto rootOnly = fs::perms::owner_read | fs::perms::owner_write;
+        if (!error && held == module && (permissions & fs::perms::all) == rootOnly) {
+            return;
+        }
+    }
     // Module text may hold secrets: for root only, as the builder runs.
-    writeAtomically(containerPaths(settings_, name, false).configTextFile, configModule(name, text), 0600);
+    writeAtomically(file, module, 0600);
 }
 
 void ContainerStore::removeConf(const std::string& name) const {

@@ -142,6 +142,28 @@ TEST_F(ContainerStoreTest, TheTreesAContainerCanPlantInAreRootsAloneAndConfigTex
     EXPECT_EQ(modeOf(paths.configTextFile), fs::perms::owner_read | fs::perms::owner_write);
 }
 
+// A build writes the module, then the conf is saved with it: the same text
+// is not written (and fsync'ed) again; other text, or a wider mode, is.
+TEST_F(ContainerStoreTest, TheSameConfigTextIsNotWrittenTwice) {
+    ContainerStore store(settings);
+    auto inode = [&] {
+        struct stat info {};
+        EXPECT_EQ(::stat(paths.configTextFile.c_str(), &info), 0);
+        return info.st_ino;
+    };
+    store.saveConfigText("web", "services.a.enable = true;");
+    const auto first = inode();
+    store.saveConfigText("web", "services.a.enable = true;");
+    EXPECT_EQ(inode(), first);
+    store.saveConfigText("web", "services.b.enable = true;");
+    const auto second = inode();
+    EXPECT_NE(second, first);
+    fs::permissions(paths.configTextFile, fs::perms::others_read, fs::perm_options::add);
+    store.saveConfigText("web", "services.b.enable = true;");
+    EXPECT_NE(inode(), second);
+    EXPECT_EQ(modeOf(paths.configTextFile), fs::perms::owner_read | fs::perms::owner_write);
+}
+
 TEST_F(ContainerStoreTest, LinkingASystemMakesGenerationsAsNixEnvDoes) {
     ContainerStore store(settings);
     store.linkSystem(paths, "/nix/store/aaa-system");
