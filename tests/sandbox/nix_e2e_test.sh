@@ -8,8 +8,9 @@
 #   1  Config: built, started, rebuilt by Update (a generation per build),
 #      rolled back (nix-env agrees)
 #   2  build failures: Nix's own message in BuildFailed, nothing changed
-#   3  ConfigFile, and a Flake without #attr (nixosConfigurations.container)
-#      whose nixpkgs input only the pass-through --override-input supplies
+#   3  ConfigFile; NixosPath (another <nixpkgs/nixos> for one container); a
+#      Flake without #attr (nixosConfigurations.container) whose nixpkgs
+#      input only the pass-through --override-input supplies
 #   4  a container nixos-container made (profile by nix-env by hand, no
 #      source in its conf): Update rebuilds it from etc/nixos/configuration.nix
 #   5  nix-store --gc keeps every running and profiled system and collects
@@ -37,6 +38,11 @@ message_is() { # NAME TEXT: NAME's SystemPath is a store path whose message is T
     [[ $sys == /nix/store/?*-nixos-system-* ]] || { echo "SystemPath '$sys' is not a built system"; return 1; }
     got=$(message_of "$sys") || return 1
     [[ $got == "$2" ]] || { echo "message '$got', expected '$2'"; return 1; }
+}
+system_named() { # NAME HOST: NAME runs a store path nixos-system-HOST
+    local sys
+    sys=$(system_of "$1") || return 1
+    [[ $sys == /nix/store/*-nixos-system-"$2" ]] || { echo "SystemPath '$sys'"; return 1; }
 }
 valid_path() { in_sb_nix nix-store --check-validity "$1"; }
 in_store() { in_sb test -e "$1"; }
@@ -124,6 +130,17 @@ mkdir -p "$WORK/nix"
 printf '{ config, lib, pkgs, ... }: {\n  networking.hostName = "fromfile";\n  payload.message = "from a file";\n}\n' >"$WORK/nix/file.nix"
 check "Create file from ConfigFile" create_from file ConfigFile "$WORK/nix/file.nix"
 check "file runs nixos-system-fromfile, with the file's message" message_is file "from a file"
+# NixosPath: another <nixpkgs/nixos> for this container alone (nixos-container
+# --nixos-path), here one that adds a module naming the system.
+mkdir -p "$WORK/nix/other-nixos"
+cat >"$WORK/nix/other-nixos/default.nix" <<EOF
+{ configuration ? <nixos-config>, system ? "x86_64-linux" }:
+import $DIR/nixpkgs/nixos/eval.nix { modules = [ configuration { networking.hostName = "othernixos"; } ]; }
+EOF
+check "Create alt from Config with NixosPath (nix-env -f that directory)" \
+    mgr Create 'sa{sv}' alt 2 Config s 'payload.message = "alt";' NixosPath s "$WORK/nix/other-nixos"
+check "alt was built by the NixosPath's nixos (nixos-system-othernixos, not -alt)" system_named alt othernixos
+check "Destroy alt" mgr Destroy s alt
 FLAKE=$WORK/nix/flake
 mkdir -p "$FLAKE"
 # Its nixpkgs input does not exist: only the pass-through flag makes it build.
