@@ -20,20 +20,12 @@
 # failure. Not a test: CI does not run it.
 set -euo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-REPO=$(cd "$HERE/.." && pwd -P)
-BUILD_DIR=${NIXOS_CONTAINERS_BUILD_DIR:-$REPO/build}
-export NIXOS_CONTAINERS_BUILD_DIR=$BUILD_DIR
-SANDBOX=$REPO/scripts/sandbox/sandbox.sh
 ROUNDS=${1:-15}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [ROUNDS]" >&2; exit 2; }
-[[ $(id -u) == 0 ]] || { echo "bench: must run as root (the sandbox needs it)" >&2; exit 2; }
-note() { echo "bench: $*" >&2; }
-
-if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-    cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$BUILD_DIR" --target nixos-containersd nc-bench >/dev/null
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
+bench_build nixos-containersd nc-bench
 BENCH=$BUILD_DIR/bench/nc-bench
 
 DIR=$(mktemp -d /tmp/nc-bench-nix.XXXXXX)

@@ -18,26 +18,15 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-REPO=$(cd "$HERE/.." && pwd -P)
-BUILD_DIR=${NIXOS_CONTAINERS_BUILD_DIR:-$REPO/build}
-export NIXOS_CONTAINERS_BUILD_DIR=$BUILD_DIR
-SANDBOX=$REPO/scripts/sandbox/sandbox.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
 ITERS=${BENCH_ITERS:-1000}
 START_ITERS=${BENCH_START_ITERS:-30}
 STORM_N=100 STORM_CLIENTS=10 MANY=1000
-
-[[ $(id -u) == 0 ]] || { echo "bench: must run as root (the sandbox needs it)" >&2; exit 2; }
-note() { echo "bench: $*" >&2; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 T0=$(now_ms)
 
 # ------------------------------------------------------------------ build
-if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-    note "configuring $BUILD_DIR"
-    cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-note "building the service"
-cmake --build "$BUILD_DIR" --target nixos-containersd >/dev/null
+bench_build nixos-containersd
 WORK=$(mktemp -d /tmp/nc-bench-work.XXXXXX)
 [[ $WORK == /tmp/nc-bench-work.?* && -d $WORK ]] || { echo "bench: bad mktemp result '$WORK'" >&2; exit 2; }
 # The driver (not in the default build: only this script needs it).

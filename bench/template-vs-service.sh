@@ -33,28 +33,18 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-REPO=$(cd "$HERE/.." && pwd -P)
-BUILD_DIR=${NIXOS_CONTAINERS_BUILD_DIR:-$REPO/build}
-export NIXOS_CONTAINERS_BUILD_DIR=$BUILD_DIR
-SANDBOX=$REPO/scripts/sandbox/sandbox.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
 MODULE=${TEMPLATE_MODULE:-$REPO/../shared/reference/nixos-containers.nix}
 CYCLES=${BENCH_CYCLES:-15}
 STORM_N=${BENCH_STORM_N:-100}
 STORM_ROUNDS=${BENCH_STORM_ROUNDS:-3}
 
-[[ $(id -u) == 0 ]] || { echo "bench: must run as root (the sandbox needs it)" >&2; exit 2; }
 [[ -f $MODULE ]] || { echo "bench: no module at $MODULE (set TEMPLATE_MODULE)" >&2; exit 2; }
-note() { echo "bench: $*" >&2; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 T0=$(now_ms)
 
 # ------------------------------------------------------------------ build
-if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-    note "configuring $BUILD_DIR"
-    cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-note "building the service"
-cmake --build "$BUILD_DIR" --target nixos-containersd >/dev/null
+bench_build nixos-containersd
 # The template's containerInit runs bash inside the container: a static one.
 if [[ ! -x /bin/bash-static ]]; then
     note "installing bash-static"
