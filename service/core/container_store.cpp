@@ -448,7 +448,6 @@ void ContainerStore::saveConfigText(const std::string& name, const std::string& 
     // written (and fsync'ed) twice.
     if (std::ifstream current(file); current) {
         std::string held((std::istreambuf_iterator<char>(current)), std::istreambuf_iterator<char>());
-        std::error_code error;
         auto permissions = fs::status(file, error).permissions();
         const auto rootOnly = fs::perms::owner_read | fs::perms::owner_write;
         if (!error && held == module && (permissions & fs::perms::all) == rootOnly) {

@@ -109,11 +109,13 @@ Settings Settings::fromProcessEnvironment() {
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
         std::string_view text(*entry);
         auto equals = text.find('=');
+        if (equals == std::string_view::npos) {
+            continue;
+        }
         auto name = text.substr(0, equals);
-        if (equals != std::string_view::npos && (name.starts_with("NIXOS_CONTAINERS_") ||
-                                                 std::find(kBuilderVariables.begin(), kBuilderVariables.end(),
-                                                           name) != kBuilderVariables.end())) {
-            environment.emplace(text.substr(0, equals), text.substr(equals + 1));
+        if (name.starts_with("NIXOS_CONTAINERS_") ||
+            std::find(kBuilderVariables.begin(), kBuilderVariables.end(), name) != kBuilderVariables.end()) {
+            environment.emplace(name, text.substr(equals + 1));
         }
     }
     return fromEnvironment(environment);

@@ -42,7 +42,8 @@ struct Settings {
     // home and cache), and PATH. Nothing else of the service's reaches them.
     std::vector<std::string> builderEnvironment;
 
-    // Reads NIXOS_CONTAINERS_* variables; unset ones keep the defaults.
+    // Reads NIXOS_CONTAINERS_* variables (unset ones keep the defaults) and
+    // the builders' variables (builderEnvironment).
     // Throws std::invalid_argument naming the bad variable.
     static Settings fromEnvironment(const std::map<std::string, std::string>& environment);
     static Settings fromProcessEnvironment();
