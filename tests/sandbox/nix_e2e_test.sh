@@ -13,8 +13,9 @@
 #      input only the pass-through --override-input supplies
 #   4  a container nixos-container made (profile by nix-env by hand, no
 #      source in its conf): Update rebuilds it from etc/nixos/configuration.nix
-#   5  nix-store --gc keeps every running and profiled system and collects
-#      garbage; Destroy frees a container's systems for the next gc
+#   5  nix-store --gc keeps every running and profiled system (a stopped
+#      SystemPath one rooted only by the service's own generation links too) and
+#      collects garbage; Destroy frees a container's systems for the next gc
 #
 # Runs as root (exit 77 otherwise). The last line is "N passed, M failed";
 # the exit status is non-zero when M > 0.
@@ -24,7 +25,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 sandbox_test_begin nix
-BOUNDED_VARS+=(OK HERE C1 F1 F2 F3 G1 G2 L1 FLAKE LEGACY LSYS)
+BOUNDED_VARS+=(OK HERE C1 F1 F2 F3 G1 G2 L1 FLAKE LEGACY LSYS SP)
 
 # ------------------------------------------------------------- helpers ---
 # Create NAME with one string key: Config, ConfigFile or Flake.
@@ -198,6 +199,13 @@ mkdir -p "$WORK/garbage"
 echo "nobody roots this" >"$WORK/garbage/file"
 G1=$(in_sb_nix nix-store --add "$WORK/garbage")
 check "an unrooted path was added: $G1" valid_path "$G1"
+# A stopped SystemPath container: nix-env did not make its profile, and no
+# process runs from its system (the gc keeps what running processes use),
+# so only the service's own generation links root it. Its payload's own
+# root goes.
+SP=$("$MAKE_SYSTEM" "$DIR/store" gcsys ok)
+rm -f "$DIR/nix/var/nix/gcroots/sandbox-payloads/gcsys"
+check "Create sp from SystemPath $SP (a path nothing else roots), not started" mgr Create 'sa{sv}' sp 1 SystemPath s "$SP"
 check "nix-store --gc" in_sb_nix nix-store --gc
 check "the unrooted path is collected (the gc did collect)" not_in_store "$G1"
 check "$C1's running system survives: valid" valid_path "$F1"
@@ -205,6 +213,8 @@ check "$C1's running system survives: its init is there" in_store "$F1/init"
 check "$C1 still running" state_is $C1 running
 check "$C1's other generation survives" valid_path "$F2"
 check "the Flake's system survives" valid_path "$(system_of flk)"
+check "stopped sp's system survives, rooted by the service's own generation links" valid_path "$SP"
+check "... and sp starts from it" mgr Start s sp
 G2=$(system_of file)
 check "Destroy file" mgr Destroy s file
 check "Destroy $C1 (running)" mgr Destroy s $C1
@@ -214,7 +224,7 @@ check "Destroy freed file's system" not_in_store "$G2"
 check "Destroy freed $C1's first system" not_in_store "$F1"
 check "Destroy freed $C1's second system" not_in_store "$F2"
 check "the Flake's system is still kept by its profile" valid_path "$(system_of flk)"
-for name in flk flk2 $LEGACY; do
+for name in flk flk2 $LEGACY sp; do
     check "Destroy $name" mgr Destroy s "$name"
 done
 end_scenario
