@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,13 +17,6 @@ namespace nixos_containers {
 
 namespace {
 constexpr std::size_t kMaxLine = 4096;
-
-// Namespaces in the order nsenter enters them; mnt last but one, so /proc
-// of the leader stays reachable while the others are joined.
-constexpr std::pair<const char*, int> kNamespaces[] = {
-    {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
-    {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS},
-};
 
 class Fd {
 public:
@@ -59,8 +53,7 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
 }
 
 // In the child: only async-signal-safe calls from here on.
-[[noreturn]] void execChild(int output, const std::vector<std::pair<int, int>>& namespaces, int rootFd,
-                            char* const* argv, char* const* envp, const sigset_t* noSignals) {
+[[noreturn]] void execChild(int output, char* const* argv, char* const* envp, const sigset_t* noSignals) {
     // The service blocks SIGCHLD, SIGTERM and SIGINT for sd-event; a child
     // must not inherit that.
     ::sigprocmask(SIG_SETMASK, noSignals, nullptr);
@@ -70,30 +63,6 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
     }
     ::dup2(output, STDOUT_FILENO);
     ::dup2(output, STDERR_FILENO);
-    for (const auto& [fd, type] : namespaces) {
-        if (::setns(fd, type) != 0) {
-            static const char message[] = "cannot enter the container's namespaces\n";
-            (void)!::write(STDERR_FILENO, message, sizeof(message) - 1);
-            ::_exit(126);
-        }
-    }
-    if (rootFd >= 0) {
-        if (::fchdir(rootFd) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) {
-            ::_exit(126);
-        }
-        // Joining a PID namespace applies to children only: fork once more so
-        // the command itself lives in the container's PID namespace.
-        pid_t inner = ::fork();
-        if (inner < 0) {
-            ::_exit(126);
-        }
-        if (inner > 0) {
-            int status = 0;
-            while (::waitpid(inner, &status, 0) < 0 && errno == EINTR) {
-            }
-            ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        }
-    }
     // Only 0, 1 and 2 go to the program: no fd the service opened (on any
     // thread, with or without O_CLOEXEC) leaks into it.
     ::close_range(3, ~0U, 0);
@@ -114,6 +83,7 @@ struct ForkProcessRunner::Child {
     bool outputClosed = false;
     bool exited = false;
     ProcessExit exit;
+    std::optional<ContainerError> failed;  // it never ran
     std::function<void(const std::string&)> onLine;
     Callback<ProcessExit> done;
 };
@@ -131,43 +101,9 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
         fail("the command must be an absolute path");
         return;
     }
-    // Everything the child needs is made before fork.
-    std::vector<std::pair<Fd, int>> namespaceFds;
-    Fd rootFd;
-    Fd pidFd;
     if (request.namespacesOf) {
-        // Pinned first, checked after the namespaces are open: if the PID was
-        // reused in between, the pidfd says the process we meant is gone.
-        pidFd.reset(static_cast<int>(::syscall(SYS_pidfd_open, *request.namespacesOf, 0)));
-        if (pidFd.get() < 0) {
-            fail("container init " + std::to_string(*request.namespacesOf) +
-                 " is gone: " + std::strerror(errno));
-            return;
-        }
-        const auto proc = "/proc/" + std::to_string(*request.namespacesOf);
-        for (const auto& [name, type] : kNamespaces) {
-            Fd fd(::open((proc + "/ns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
-            if (fd.get() < 0) {
-                fail("cannot open the namespaces of PID " + std::to_string(*request.namespacesOf) + ": " +
-                     std::strerror(errno));
-                return;
-            }
-            namespaceFds.emplace_back(std::move(fd), type);
-        }
-        rootFd.reset(::open((proc + "/root").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (rootFd.get() < 0) {
-            fail("cannot open the root of PID " + std::to_string(*request.namespacesOf) + ": " +
-                 std::strerror(errno));
-            return;
-        }
-    }
-    if (pidFd.get() >= 0 && ::syscall(SYS_pidfd_send_signal, pidFd.get(), 0, nullptr, 0) != 0) {
-        fail("container init " + std::to_string(*request.namespacesOf) + " exited while being entered");
+        runInContainer(request, std::move(onLine), std::move(done));
         return;
-    }
-    std::vector<std::pair<int, int>> namespaces;
-    for (const auto& [fd, type] : namespaceFds) {
-        namespaces.emplace_back(fd.get(), type);
     }
     auto argvStrings = request.argv;
     auto envStrings = request.environment;
@@ -189,24 +125,17 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
         return;
     }
     if (pid == 0) {
-        execChild(writeEnd.get(), namespaces, rootFd.get(), argv.data(), envp.data(), &noSignals);
+        execChild(writeEnd.get(), argv.data(), envp.data(), &noSignals);
     }
     writeEnd.reset();
-    ::fcntl(readEnd.get(), F_SETFL, O_NONBLOCK);
 
     auto child = std::make_unique<Child>();
     child->runner = this;
     child->pid = pid;
-    child->output = std::move(readEnd);
     child->onLine = std::move(onLine);
     child->done = std::move(done);
+    watchOutput(*child, readEnd.release());
     sd_event_source* source = nullptr;
-    if (sd_event_add_io(loop_.get(), &source, child->output.get(), EPOLLIN, &ForkProcessRunner::onOutput,
-                        child.get()) >= 0) {
-        child->outputSource.reset(source);
-    } else {
-        child->outputClosed = true;
-    }
     // SIGCHLD is blocked by main(), as sd-event requires.
     if (sd_event_add_child(loop_.get(), &source, pid, WEXITED, &ForkProcessRunner::onExit, child.get()) < 0) {
         ::waitpid(pid, nullptr, 0);
@@ -220,6 +149,68 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
     if (key->exited) {
         loop_.post([this, key] { maybeFinish(key); });
     }
+}
+
+void ForkProcessRunner::watchOutput(Child& child, int output) {
+    ::fcntl(output, F_SETFL, O_NONBLOCK);
+    child.output.reset(output);
+    sd_event_source* source = nullptr;
+    if (sd_event_add_io(loop_.get(), &source, child.output.get(), EPOLLIN, &ForkProcessRunner::onOutput,
+                        &child) >= 0) {
+        child.outputSource.reset(source);
+    } else {
+        child.outputClosed = true;
+    }
+}
+
+// In the container as its root, confined as spawn() confines Run's commands:
+// its user namespace, a cgroup of its own beneath the container's, the
+// leader's capability bound, no_new_privs. As the host's root, a command
+// from the container's tree (which its root can mount over) would be the
+// container's way out.
+void ForkProcessRunner::runInContainer(const ProcessRequest& request,
+                                       std::function<void(const std::string&)> onLine,
+                                       Callback<ProcessExit> done) {
+    int pipeFds[2];
+    if (::pipe2(pipeFds, O_CLOEXEC) != 0) {
+        const std::string message = std::string("pipe: ") + std::strerror(errno);
+        loop_.post([done, message] { done(ContainerError(ErrorCode::Failed, message)); });
+        return;
+    }
+    Fd readEnd(pipeFds[0]);
+    auto stdio = std::make_shared<StdioFds>();
+    stdio->out.reset(pipeFds[1]);
+    stdio->err.reset(::fcntl(pipeFds[1], F_DUPFD_CLOEXEC, 0));
+    stdio->in.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+
+    auto child = std::make_unique<Child>();
+    child->runner = this;
+    child->onLine = std::move(onLine);
+    child->done = std::move(done);
+    watchOutput(*child, readEnd.release());
+    auto* key = child.get();
+    children_.emplace(key, std::move(child));
+
+    ConfinedRequest confined;
+    confined.argv = request.argv;
+    confined.executables = {request.argv.front()};
+    confined.environment = request.environment;
+    confined.leader = *request.namespacesOf;  // identity: uid 0 of the container
+    confined.stdio = stdio;
+    if (stdio->in.get() < 0 || stdio->err.get() < 0) {
+        confined.stdio = nullptr;  // spawn() answers "nothing to run"
+    }
+    spawn(confined, [this, key](const Outcome<ProcessExit>& exit) {
+        key->exited = true;
+        if (exit.ok()) {
+            key->exit = exit.value();
+        } else {
+            key->failed = exit.error();
+        }
+        maybeFinish(key);
+    });
+    // The child has its copies; the read end sees EOF once it is gone.
+    stdio->close();
 }
 
 int ForkProcessRunner::onOutput(sd_event_source* /*source*/, int fd, uint32_t /*events*/, void* userdata) {
@@ -285,6 +276,10 @@ void ForkProcessRunner::maybeFinish(Child* child) {
     if (exitSource != nullptr) {
         sd_event_source_set_enabled(exitSource, SD_EVENT_OFF);
         loop_.post([exitSource] { sd_event_source_unref(exitSource); });
+    }
+    if (owned->failed) {
+        owned->done(*owned->failed);
+        return;
     }
     owned->done(owned->exit);
 }

@@ -10,10 +10,11 @@
 namespace nixos_containers {
 
 // ProcessRunner with fork and exec, watched from the event loop (sd-event
-// child and io sources). With namespacesOf it enters the container like
-// `nixos-container run` (nsenter -t LEADER -m -u -i -n -p): every namespace
-// of the leader and its root directory. spawn() goes further (the
-// confined runner): user namespace, cgroup, capability bound, identity.
+// child and io sources). spawn() enters a container confined: every
+// namespace of the leader (its user namespace too), its root, a cgroup
+// beneath the container's, the leader's capability bound, no_new_privs, an
+// identity inside. run() with namespacesOf goes the same way, as the
+// container's root, with its output read line by line.
 class ForkProcessRunner final : public ProcessRunner {
 public:
     explicit ForkProcessRunner(EventLoop& loop);
@@ -39,6 +40,10 @@ private:
     static int onOutput(sd_event_source* source, int fd, uint32_t events, void* userdata);
     static int onExit(sd_event_source* source, const siginfo_t* info, void* userdata);
     void maybeFinish(Child* child);
+    // Takes ownership of `output`, read into child.onLine.
+    void watchOutput(Child& child, int output);
+    void runInContainer(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
+                        Callback<ProcessExit> done);
 
     EventLoop& loop_;
     std::map<Child*, std::unique_ptr<Child>> children_;

@@ -120,8 +120,9 @@ public:
 struct ProcessRequest {
     std::vector<std::string> argv;  // argv[0] is an absolute path; never a shell
     std::vector<std::string> environment;
-    // When set, the process runs inside every namespace of this PID and in
-    // its root directory, as `nixos-container run` does.
+    // When set, the process runs in the container whose init this is, as
+    // its root and confined as a ConfinedRequest is (argv[0] is then a path
+    // inside the container).
     std::optional<pid_t> namespacesOf;
 };
 

@@ -38,8 +38,10 @@
 #             busybox "nc -ll -p ${LISTEN_PORT:-80} -e answer", waiting until
 #             it listens; each connection gets one line,
 #             "listener-answer HOSTNAME PORT", and is closed.
-# bin/switch-to-configuration appends "switch-to-configuration ARGS" to
-# /var/log/switch.log inside the container and exits 0.
+# bin/switch-to-configuration appends "switch-to-configuration ARGS" and
+# "switch-to-configuration ran as host uid BASE, NoNewPrivs N" (uid 0's
+# line of its uid_map, its status) to /var/log/switch.log inside the
+# container, and exits 0.
 #
 # NOTIFY_INIT=PATH reuses an already built notify-init; otherwise it is
 # compiled here from notify-init.c (gcc -static).
@@ -184,8 +186,16 @@ bad-init)
 esac
 chmod 0755 "$tmp/init"
 
-printf '#!%s/bin/sh\n%s/bin/mkdir -p /var/log\necho "switch-to-configuration $*" >>/var/log/switch.log\nexit 0\n' \
-    "$inside" "$inside" >"$tmp/bin/switch-to-configuration"
+cat >"$tmp/bin/switch-to-configuration" <<SWITCH
+#!$inside/bin/sh
+$inside/bin/mkdir -p /var/log
+echo "switch-to-configuration \$*" >>/var/log/switch.log
+# Who runs it: uid 0 maps to the host's uid BASE, and no_new_privs.
+read -r inner base count </proc/self/uid_map
+while read -r key value; do [ "\$key" = NoNewPrivs: ] && nnp=\$value; done </proc/self/status
+echo "switch-to-configuration ran as host uid \$base, NoNewPrivs \$nnp" >>/var/log/switch.log
+exit 0
+SWITCH
 chmod 0755 "$tmp/bin/switch-to-configuration"
 
 chmod -R a+rX "$tmp"
