@@ -28,10 +28,14 @@ namespace nixos_containers {
 
 namespace {
 
-// User first (the others belong to it when it differs), mnt last but one.
-constexpr std::pair<const char*, int> kNamespaces[] = {
+// Joined in this order. A user-namespaced container may share a network
+// namespace of the host's user namespace (unitNetworkNamespace), which only
+// the host's root may join: net comes before user. The others belong to the
+// container's user namespace, mnt last.
+constexpr std::pair<const char*, int> kNamespacesBeforeUser[] = {{"net", CLONE_NEWNET}};
+constexpr std::pair<const char*, int> kNamespacesAfterUser[] = {
     {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
-    {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS},
+    {"pid", CLONE_NEWPID},       {"mnt", CLONE_NEWNS},
 };
 
 std::vector<char*> cStrings(std::vector<std::string>& strings) {
@@ -288,16 +292,21 @@ ProcessId ForkProcessRunner::spawn(const ConfinedRequest& request, Callback<Proc
         return id;
     }
     std::vector<std::pair<UniqueFd, int>> namespaceFds;
+    auto openNamespace = [&namespaceFds, &proc](const char* name, int type) {
+        namespaceFds.emplace_back(UniqueFd(::open((proc + "/ns/" + name).c_str(), O_RDONLY | O_CLOEXEC)),
+                                  type);
+    };
+    for (const auto& [name, type] : kNamespacesBeforeUser) {
+        openNamespace(name, type);
+    }
     struct stat ours {};
     struct stat theirs {};
     if (::stat("/proc/self/ns/user", &ours) == 0 && ::stat((proc + "/ns/user").c_str(), &theirs) == 0 &&
         ours.st_ino != theirs.st_ino) {
-        namespaceFds.emplace_back(UniqueFd(::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC)),
-                                  CLONE_NEWUSER);
+        openNamespace("user", CLONE_NEWUSER);
     }
-    for (const auto& [name, type] : kNamespaces) {
-        namespaceFds.emplace_back(UniqueFd(::open((proc + "/ns/" + name).c_str(), O_RDONLY | O_CLOEXEC)),
-                                  type);
+    for (const auto& [name, type] : kNamespacesAfterUser) {
+        openNamespace(name, type);
     }
     for (const auto& [fd, type] : namespaceFds) {
         if (fd.get() < 0) {

@@ -92,6 +92,9 @@ std::vector<Property> unitProperties(const TransientUnit& unit) {
     if (!unit.environment.empty()) {
         properties.emplace_back("Environment", sdbus::Variant(unit.environment));
     }
+    if (!unit.networkNamespacePath.empty()) {
+        properties.emplace_back("NetworkNamespacePath", sdbus::Variant(unit.networkNamespacePath));
+    }
     return properties;
 }
 }  // namespace

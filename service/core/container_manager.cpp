@@ -178,6 +178,13 @@ void ContainerManager::finish(const OperationPtr& operation, Status status) {
 
 void ContainerManager::create(const Caller& caller, const std::string& name, ContainerSpec spec,
                               Callback<std::string> done) {
+    // Confined means user-namespaced: anyone but root gets a range nspawn
+    // picks, unless asking (as host access) for another mode; root gets the
+    // module's default. Before the checks, which hold "pick" to what it
+    // cannot do (ForwardPorts on a private network).
+    if (spec.privateUsers.empty()) {
+        spec.privateUsers = caller.uid != 0 && !caller.internal ? "pick" : ContainerSpec{}.privateUsers;
+    }
     try {
         validateName(name);
         validateSpec(spec, settings_);
@@ -185,15 +192,7 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
         done(error);
         return;
     }
-    // Confined means user-namespaced: anyone but root gets a range nspawn
-    // picks, unless asking (as host access) for another mode. A private
-    // network cannot have one yet (validatePrivateUsers); it confines the
-    // network, and "no" stays.
-    if (caller.uid != 0 && !caller.internal && !spec.privateNetwork &&
-        spec.privateUsers == ContainerSpec{}.privateUsers) {
-        spec.privateUsers = "pick";
-    }
-    auto hostKeys = hostAccessKeys(ContainerSpec{}, spec, settings_);
+    auto hostKeys = hostAccessKeys(spec, settings_);
     authorizeSpecChange(
         caller, name, kCreatePolicy, std::move(hostKeys),
         [this, caller, name, spec = std::move(spec), done = std::move(done)](const Status& allowed) {

@@ -16,7 +16,9 @@ namespace nixos_containers {
 //  - with hostBridge: the host end is enslaved to the bridge and up; the
 //    container end gets localAddress with its prefix.
 // Interfaces are moved in; a macvlan "mv-PARENT" is created for each parent.
-// Loopback inside is brought up. By the time prepare() returns, everything
+// Loopback inside is brought up; with plan.unprivilegedRoot, the namespace's
+// net.ipv4.ip_unprivileged_port_start is 0 and net.ipv4.ping_group_range
+// spans every gid. By the time prepare() returns, everything
 // is configured, so the container's init has its network from its first
 // instruction.
 //

@@ -445,4 +445,36 @@ void ContainerRegistry::checkPortsFree(const std::string& name, const ContainerS
     }
 }
 
+void ContainerRegistry::checkAddressesFree(const std::string& name, const ContainerSpec& spec) const {
+    const std::pair<const char*, std::string NetworkOptions::*> fields[] = {
+        {"HostAddress", &NetworkOptions::hostAddress},
+        {"LocalAddress", &NetworkOptions::localAddress},
+        {"HostAddress6", &NetworkOptions::hostAddress6},
+        {"LocalAddress6", &NetworkOptions::localAddress6},
+    };
+    auto check = [&](const std::string& owner, const ContainerSpec& other) {
+        if (owner == name) {
+            return;
+        }
+        for (const auto& [key, field] : fields) {
+            const auto wanted = stripPrefix(spec.network.*field);
+            if (wanted.empty()) {
+                continue;
+            }
+            for (const auto& [otherKey, otherField] : fields) {
+                if (stripPrefix(other.network.*otherField) == wanted) {
+                    throwInvalid(std::string(key) + " " + wanted + " is already the " + otherKey +
+                                 " of container '" + owner + "'");
+                }
+            }
+        }
+    };
+    for (const auto& [owner, container] : containers_) {
+        check(owner, container.spec);
+    }
+    for (const auto& [owner, pending] : pending_) {
+        check(owner, pending);
+    }
+}
+
 }  // namespace nixos_containers

@@ -82,6 +82,12 @@ public:
     // Throws InvalidArgument when another container (existing or pending)
     // already forwards one of spec's host ports.
     void checkPortsFree(const std::string& name, const ContainerSpec& spec) const;
+    // Throws InvalidArgument when another container (existing or pending)
+    // holds one of the addresses spec names (HostAddress, LocalAddress and
+    // their v6 kin). Asked of callers but root: the module lets root's
+    // containers share addresses they never use at once, and a tenant could
+    // otherwise take another container's pair and what trusts it.
+    void checkAddressesFree(const std::string& name, const ContainerSpec& spec) const;
 
 private:
     // Asks systemd why the unit failed, for Container::unitResult.

@@ -99,7 +99,10 @@ struct ContainerSpec {
     std::string tasksMax;
     std::string ioWeight;
     // The module's privateUsers: "no", "identity", "pick" or a base uid.
+    // Empty only in a Create that leaves it out: the service then chooses
+    // by caller (ContainerManager::create).
     std::string privateUsers = "no";
+    [[nodiscard]] bool userNamespaced() const { return privateUsers != "no"; }
     std::map<std::string, NetworkOptions> extraVeths;
     std::vector<std::string> interfaces;
     std::vector<std::string> macvlans;

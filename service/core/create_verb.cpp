@@ -27,6 +27,9 @@ std::optional<AddressPair> reserve(VerbContext& context, const Caller& caller, c
                                                             " containers, the most one user may own");
     }
     registry.checkPortsFree(name, spec);
+    if (caller.uid != 0 && !caller.internal) {
+        registry.checkAddressesFree(name, spec);
+    }
     std::optional<AddressPair> allocated;
     if (spec.privateNetwork && !spec.network.hasAddress() && spec.network.hostBridge.empty()) {
         allocated = registry.addresses().allocate();

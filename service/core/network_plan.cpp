@@ -63,6 +63,7 @@ std::optional<NetworkPlan> planNetwork(const std::string& container, const Conta
     NetworkPlan plan;
     plan.container = container;
     plan.netnsPin = netnsPinPath(settings, container);
+    plan.unprivilegedRoot = spec.userNamespaced();
     if (hasMainVeth(spec)) {
         std::string hostName = hostInterfaceName(container);
         std::string altName = "ve-" + container;

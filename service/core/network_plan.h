@@ -30,6 +30,11 @@ struct NetworkPlan {
     std::vector<VethPlan> extraVeths;
     std::vector<std::string> moveInterfaces;  // host interfaces moved in, same name
     std::vector<std::string> macvlanParents;  // a macvlan "mv-PARENT" inside per parent
+    // The container's root holds no capability over the namespace (a
+    // user-namespaced container shares it from outside its user namespace):
+    // ports below 1024 and ICMP echo sockets are then opened to every uid
+    // there, as root would have them.
+    bool unprivilegedRoot = false;
 
     [[nodiscard]] bool empty() const {
         return !mainVeth && extraVeths.empty() && moveInterfaces.empty() && macvlanParents.empty();

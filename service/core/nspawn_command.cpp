@@ -29,6 +29,16 @@ std::string bindArgument(const BindMount& bind) {
 
 }  // namespace
 
+std::string unitNetworkNamespace(const ContainerSpec& spec, const std::optional<NetworkPlan>& network) {
+    if (!spec.userNamespaced()) {
+        return {};
+    }
+    if (network) {
+        return network->netnsPin.string();
+    }
+    return spec.networkNamespace;
+}
+
 std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnInputs& inputs) {
     const ContainerSpec& spec = *inputs.spec;
     const auto& paths = inputs.paths;
@@ -37,15 +47,20 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
     };
 
     // The module's $extraFlags, network part.
-    if (inputs.network) {
-        argv.push_back("--network-namespace-path=" + inputs.network->netnsPin.string());
-        if (!spec.forwardPorts.empty()) {
+    const bool namespaceFromUnit = !unitNetworkNamespace(spec, inputs.network).empty();
+    // A namespace from the unit is the one nspawn starts in: nothing to
+    // join, nothing to create.
+    if (!namespaceFromUnit) {
+        if (inputs.network) {
+            argv.push_back("--network-namespace-path=" + inputs.network->netnsPin.string());
+            if (!spec.forwardPorts.empty()) {
+                argv.emplace_back("--private-network");
+            }
+        } else if (spec.privateNetwork) {
             argv.emplace_back("--private-network");
+        } else if (!spec.networkNamespace.empty()) {
+            argv.push_back("--network-namespace-path=" + spec.networkNamespace);
         }
-    } else if (spec.privateNetwork) {
-        argv.emplace_back("--private-network");
-    } else if (!spec.networkNamespace.empty()) {
-        argv.push_back("--network-namespace-path=" + spec.networkNamespace);
     }
     for (const auto& port : spec.forwardPorts) {
         argv.push_back(portArgument(port));
@@ -55,7 +70,9 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
     }
 
     // Without CopyResolvConf, nspawn's own "auto" copy would put it back.
-    if (!spec.copyResolvConf) {
+    // In a namespace from the unit, nspawn takes the network for the host's
+    // and "auto" would bind the host's stub resolver over the service's copy.
+    if (!spec.copyResolvConf || namespaceFromUnit) {
         argv.emplace_back("--resolv-conf=off");
     }
     // $EXTRA_NSPAWN_FLAGS: the bind mounts, then the caller's extra flags.
@@ -67,7 +84,7 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
     // The module's privateUsers. The service's own binds of /nix are
     // idmapped then: the container's root owns its profiles and gcroots,
     // and the store's files show as root's, not nobody's.
-    const bool userNamespace = spec.privateUsers != "no";
+    const bool userNamespace = spec.userNamespaced();
     // "identity" maps every uid to itself: nothing to idmap (the kernel refuses).
     const std::string idmap = userNamespace && spec.privateUsers != "identity" ? ":idmap" : "";
     // Right after the caller's words come the service's own, which a word

@@ -34,8 +34,20 @@ struct NspawnInputs {
 // prepared by the service (see ContainerNetwork), so instead of the module's
 // --network-veth/--network-bridge/--network-veth-extra/--network-interface/
 // --network-macvlan the namespace is passed with --network-namespace-path
-// (plus --private-network, which nspawn requires for --port). The init runs
-// directly: the module's container-init wrapper only configured the network.
+// (plus --private-network, which nspawn requires for --port), or, for a
+// user-namespaced container, through its unit (unitNetworkNamespace). The
+// init runs directly: the module's container-init wrapper only configured
+// the network.
 std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnInputs& inputs);
+
+// The network namespace a container's unit starts nspawn in
+// (NetworkNamespacePath=); empty when nspawn is given its namespace itself.
+// nspawn 252 joins --network-namespace-path from inside the user namespace
+// it creates, and the kernel refuses (EPERM): that user namespace does not
+// own a namespace made outside it. So a user-namespaced container's nspawn
+// starts inside the namespace and the container shares it. Its root has no
+// CAP_NET_ADMIN there, so the network the service set up is the one it
+// keeps; nspawn cannot forward ports from inside it (validatePrivateUsers).
+std::string unitNetworkNamespace(const ContainerSpec& spec, const std::optional<NetworkPlan>& network);
 
 }  // namespace nixos_containers

@@ -98,8 +98,17 @@ bool notDefault(const ContainerSpec& spec, const Settings& /*settings*/) {
 // The pool's addresses (10.233.N.1 and .2, address_pool.cpp) and their
 // neighbours in 10.233.0.0/16 are the containers' own; any other IPv4
 // address, and any IPv6 address, is routed into the container by the host.
+// So is every address a prefix covers: the host routes 10.233.9.1/1, half
+// of IPv4, to the container's veth.
 bool outsidePool(const std::string& address) {
-    return !address.empty() && !address.starts_with("10.233.");
+    if (address.empty()) {
+        return false;
+    }
+    const auto slash = address.find('/');
+    if (slash != std::string::npos && std::string_view(address).substr(slash + 1) != "32") {
+        return true;
+    }
+    return !address.starts_with("10.233.");
 }
 template <std::string NetworkOptions::*Member>
 bool addressOutsidePool(const ContainerSpec& spec, const Settings& /*settings*/) {
@@ -134,14 +143,10 @@ bool bindsBeyondConfinedRoots(const ContainerSpec& spec, const Settings& setting
 }
 
 // A user namespace of the service's choosing keeps a container confined;
-// the host's own uids ("identity") or a range the caller names (which may be
-// the host's users') do not, and neither does none ("no") on the host's
-// network. With a private network "no" is the only choice today (see
-// validatePrivateUsers), and the network namespace confines it.
+// the host's own uids ("identity"), a range the caller names (which may be
+// the host's users') and none at all ("no": the container's root is the
+// host's, a private network or not) do not.
 bool unconfinedUsers(const ContainerSpec& spec, const Settings& /*settings*/) {
-    if (spec.privateUsers == "no") {
-        return !spec.privateNetwork;
-    }
     return spec.privateUsers != "pick";
 }
 
@@ -282,14 +287,29 @@ const std::vector<SpecKey>& rows() {
 
 }  // namespace
 
+std::vector<std::string> hostAccessKeys(const ContainerSpec& spec, const Settings& settings) {
+    std::vector<std::string> keys;
+    for (const auto& key : rows()) {
+        if (key.asksHost != nullptr && key.asksHost(spec, settings)) {
+            keys.emplace_back(key.busName);
+        }
+    }
+    return keys;
+}
+
 std::vector<std::string> hostAccessKeys(const ContainerSpec& before, const ContainerSpec& after,
                                         const Settings& settings) {
     std::vector<std::string> keys;
+    // Every Update of a built container builds it again, as root, from what
+    // its source names now (a file the owner may have edited since).
+    const bool rebuilds = after.needsBuild();
     for (const auto& key : rows()) {
         // A key asks anew when its value changed, or when what it depends on
-        // did (PrivateUsers "no" on a container leaving its private network).
+        // did (a value that another key made harmless before), and a source
+        // on every rebuild.
         if (key.asksHost != nullptr && key.asksHost(after, settings) &&
-            (key.get(before) != key.get(after) || !key.asksHost(before, settings))) {
+            (key.get(before) != key.get(after) || !key.asksHost(before, settings) ||
+             (key.systemSource && rebuilds))) {
             keys.emplace_back(key.busName);
         }
     }

@@ -82,9 +82,11 @@ std::span<const SpecKey> specKeys();
 const SpecKey* findSpecKey(std::string_view busName);
 // For keys the code names itself; throws std::out_of_range for an unknown one.
 const SpecKey& specKey(std::string_view busName);
-// The keys through which `after` asks for host access and that `before`
-// did not already hold at the same value (a Create's `before` is the
-// default spec), in registry order.
+// The keys through which a Create's spec asks for host access, in registry
+// order. A default can ask too: PrivateUsers "no" is the module's.
+std::vector<std::string> hostAccessKeys(const ContainerSpec& spec, const Settings& settings);
+// An Update's: those through which `after` asks and that `before` did not
+// already hold at the same value, and the source of an Update that builds.
 std::vector<std::string> hostAccessKeys(const ContainerSpec& before, const ContainerSpec& after,
                                         const Settings& settings);
 // The value the property and Inspect show; a secret key's default unless

@@ -77,13 +77,14 @@ StartPlan planStart(VerbContext& context, Container& container) {
     // socket; a container someone else owns only in a user namespace, where
     // its root is a uid the daemon does not trust.
     inputs.bindNixDaemonSocket = fs::exists(settings.nixStateDir / "daemon-socket", error) &&
-                                 (container.owner == 0 || spec.privateUsers != "no");
+                                 (container.owner == 0 || spec.userNamespaced());
     TransientUnitInputs unitInputs;
     unitInputs.name = name;
     unitInputs.spec = &spec;
     unitInputs.root = paths.root.string();
     unitInputs.nspawnArgv = buildNspawnArgv(settings, inputs);
     unitInputs.environment = context.nspawnEnvironment;
+    unitInputs.networkNamespacePath = unitNetworkNamespace(spec, plan.network);
     plan.unit = buildTransientUnit(unitInputs);
     return plan;
 }

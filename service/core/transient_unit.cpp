@@ -35,6 +35,7 @@ TransientUnit buildTransientUnit(const TransientUnitInputs& inputs) {
         unit.requiresMountsFor.push_back(inputs.root);
     }
     unit.environment = inputs.environment;
+    unit.networkNamespacePath = inputs.networkNamespacePath;
     unit.execStart = inputs.nspawnArgv;
     return unit;
 }

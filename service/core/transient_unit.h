@@ -36,6 +36,7 @@ struct TransientUnit {
     std::vector<std::string> runtimeDirectory;  // relative to /run
     std::vector<std::string> requiresMountsFor;
     std::vector<std::string> environment;  // VAR=value
+    std::string networkNamespacePath;      // empty: the manager's (unitNetworkNamespace)
     std::string syslogIdentifier;
     std::vector<std::string> execStart;  // argv; argv[0] is the binary
 };
@@ -48,6 +49,8 @@ struct TransientUnitInputs {
     // Passed through to nspawn (e.g. DBUS_SYSTEM_BUS_ADDRESS when the bus is
     // not at the default path).
     std::vector<std::string> environment;
+    // Where nspawn starts (unitNetworkNamespace); empty: the host's network.
+    std::string networkNamespacePath;
 };
 
 // The unit name the service gives the containers it starts. Not the

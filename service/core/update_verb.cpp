@@ -181,6 +181,9 @@ void updateContainer(VerbContext& context, const Caller& caller, const std::stri
         }
         before = container.spec;
         context.registry.checkPortsFree(name, spec);
+        if (caller.uid != 0 && !caller.internal) {
+            context.registry.checkAddressesFree(name, spec);
+        }
         assignAddresses(context, before, spec);
     } catch (const ContainerError& error) {
         done(error);

@@ -614,14 +614,14 @@ void validateInterfaceName(std::string_view what, std::string_view name) {
 
 void validatePrivateUsers(const ContainerSpec& spec, const Settings& /*settings*/) {
     const auto& value = spec.privateUsers;
-    if (value != "no" && spec.privateNetwork) {
-        // Measured: nspawn 252 joins --network-namespace-path from inside the
-        // new user namespace, which does not own the namespace the service
-        // prepared, and fails ("Failed to join network namespace").
-        throwInvalid(
-            "PrivateUsers " + quoteValue(value) +
-            " with PrivateNetwork is not supported: systemd-nspawn cannot join the network namespace "
-            "the service prepares from inside a user namespace");
+    if (value != "no" && spec.privateNetwork && !spec.forwardPorts.empty()) {
+        // Such a container's nspawn runs inside its network namespace
+        // (unitNetworkNamespace), where the forwarding rules it would add
+        // could not see the host's traffic.
+        throwInvalid("PrivateUsers " + quoteValue(value) +
+                     " with ForwardPorts is not supported: a user-namespaced container's nspawn runs "
+                     "inside its private network, where it cannot forward the host's ports; use "
+                     "PrivateUsers \"no\" (host access) or no ForwardPorts");
     }
     if (value == "no" || value == "identity" || value == "pick") {
         return;

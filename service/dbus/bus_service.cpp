@@ -437,6 +437,7 @@ void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::Obje
                         const std::string& name, const std::map<std::string, sdbus::Variant>& entries) {
     auto reply = shared(std::move(result));
     ContainerSpec spec;
+    spec.privateUsers.clear();  // unless given, the manager chooses by caller
     try {
         applySpecEntries(spec, entries);
     } catch (const ContainerError& error) {

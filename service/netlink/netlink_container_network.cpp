@@ -206,6 +206,11 @@ void NetlinkContainerNetwork::prepare(const NetworkPlan& plan) {
             fail("the container's namespace has no loopback");
         }
         netlink::setUp(ns->socket, loopback->index);
+        if (plan.unprivilegedRoot) {
+            step = "opening low ports and ICMP echo to the container's users";
+            netlink::writeNetSysctl(ns->fd.get(), "ipv4/ip_unprivileged_port_start", "0");
+            netlink::writeNetSysctl(ns->fd.get(), "ipv4/ping_group_range", "0 2147483647");
+        }
 
         for (const auto& veth : veths) {
             const VethPlan& p = *veth.plan;

@@ -153,6 +153,24 @@ Fd currentNamespace() {
     return openThreadNamespace();
 }
 
+void writeNetSysctl(int netnsFd, const std::string& name, const std::string& value) {
+    inThread([netnsFd, &name, &value] {
+        if (setns(netnsFd, CLONE_NEWNET) != 0) {
+            throwErrno("entering a network namespace");
+        }
+        // /proc/sys/net shows the namespace of the thread that opens it.
+        const std::string path = "/proc/sys/net/" + name;
+        Fd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd) {
+            throwErrno("opening " + path);
+        }
+        if (write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+            throwErrno("writing " + path);
+        }
+        return true;
+    });
+}
+
 Socket socketIn(int netnsFd) {
     return inThread([netnsFd] {
         if (setns(netnsFd, CLONE_NEWNET) != 0) {

@@ -47,6 +47,11 @@ std::optional<Namespace> openPinnedNamespace(const std::filesystem::path& pin);
 // The namespace itself goes away when its last user (nspawn, a socket) does.
 void removePinnedNamespace(const std::filesystem::path& pin);
 
+// Writes `value` to the sysctl /proc/sys/net/`name` of the namespace
+// `netnsFd` (the network sysctls are per namespace), from a short-lived
+// thread as socketIn does. Throws std::system_error.
+void writeNetSysctl(int netnsFd, const std::string& name, const std::string& value);
+
 // The calling thread's network namespace.
 Fd currentNamespace();
 

@@ -276,6 +276,33 @@ TEST_F(ContainerNetworkTest, PrivateNetworkAloneHasLoopbackUp) {
     expectNothingLeft();
 }
 
+// A user-namespaced container's root has no capability over the namespace
+// it shares: its own sysctls give every uid what root would have.
+TEST_F(ContainerNetworkTest, AUserNamespacedContainersUsersMayBindLowPortsAndPing) {
+    auto sysctl = [](const NetworkPlan& plan, const std::string& name) {
+        return runCommand("nsenter --net=" + plan.netnsPin.string() + " cat /proc/sys/net/ipv4/" + name)
+            .output;
+    };
+    const auto hostPorts = runCommand("cat /proc/sys/net/ipv4/ip_unprivileged_port_start").output;
+    auto spec = addresses("10.77.0.1", "10.77.0.2");
+    auto plain = this->plan("plain", spec);
+    spec = addresses("10.77.1.1", "10.77.1.2");
+    spec.privateUsers = "pick";
+    auto confined = this->plan("confined", spec);
+    ASSERT_FALSE(plain.unprivilegedRoot);
+    ASSERT_TRUE(confined.unprivilegedRoot);
+    network.prepare(plain);
+    network.prepare(confined);
+    EXPECT_EQ(sysctl(confined, "ip_unprivileged_port_start"), "0\n");
+    EXPECT_EQ(sysctl(confined, "ping_group_range"), "0\t2147483647\n");
+    EXPECT_EQ(sysctl(plain, "ip_unprivileged_port_start"), "1024\n");
+    // Only the container's namespace.
+    EXPECT_EQ(runCommand("cat /proc/sys/net/ipv4/ip_unprivileged_port_start").output, hostPorts);
+    network.release(confined);
+    network.release(plain);
+    expectNothingLeft();
+}
+
 TEST_F(ContainerNetworkTest, TwoLongNamesSharingAPrefixRunAtOnce) {
     const std::string prefix = "abcdefghijklmnopqrstuvwxyz0123";  // 30 characters
     const std::string first = prefix + "4567890abc";              // 40 characters

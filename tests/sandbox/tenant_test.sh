@@ -7,8 +7,11 @@
 #
 # Scenarios:
 #   1  positive control: the tenant creates, starts, reloads, stops and
-#      destroys a confined container (pool addresses, a high port, a
-#      read-only bind beneath NIXOS_CONTAINERS_CONFINED_BIND_ROOTS)
+#      destroys confined, user-namespaced containers: on the host's network,
+#      and on a private one (pool addresses, a listener on port 80 the host
+#      reaches, a read-only bind beneath NIXOS_CONTAINERS_CONFINED_BIND_ROOTS);
+#      Reload runs switch-to-configuration in the container's user namespace
+#      with no_new_privs; ForwardPorts needs PrivateUsers no (host access)
 #   2  each host-reaching spec is refused with InteractiveAuthorizationRequired
 #      naming org.nixos.containers.host-access and the keys, and leaves no
 #      conf, no root, no object: writable and out-of-list binds,
@@ -24,9 +27,8 @@
 #   5  a machine machined has from someone else's unit is left alone: Create
 #      of its name is refused, Start fails rather than terminate it, Terminate
 #      ends only the container's own unit
-#   (1 also: a real nix-daemon takes the user-namespaced container's root
-#   for an untrusted user; the private-network one, with no user namespace,
-#   gets no daemon socket)
+#   (1 also: a real nix-daemon takes each user-namespaced container's root
+#   for an untrusted user)
 #   (0 also: the service made the state, runtime, profile and gcroot trees
 #   0700 when it started)
 #
@@ -38,7 +40,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 sandbox_test_begin tenant
-BOUNDED_VARS+=(OK SHARED HOST_ACCESS M1_IF)
+BOUNDED_VARS+=(OK SHARED HOST_ACCESS M1_IF NC_RUN)
 M1_IF=org.freedesktop.machine1.Manager
 HOST_ACCESS=org.nixos.containers.host-access
 
@@ -63,12 +65,21 @@ refused() {
     ! mgr GetContainer s "$name" >/dev/null 2>&1 || { echo "$name has an object"; return 1; }
 }
 
+invalid() { # NAME MESSAGE-PART SPEC: Create refused as InvalidArgument, nothing left
+    local name=$1 part=$2 spec=$3
+    expect_error "$ERR.InvalidArgument" "$part" "$U_TENANT" -- Create "$name" "$spec" || return 1
+    [[ ! -e $DIR/etc-containers/$name.conf && ! -e $(root_of "$name") ]] || { echo "$name left a conf or a root"; return 1; }
+}
+
 # ------------------------------------------------------------------- up ---
 scenario "0  sandbox up, payload"
 SHARED=$DIR/shared # NIXOS_CONTAINERS_CONFINED_BIND_ROOTS in the sandbox
 sandbox_up
 mkdir -p "$SHARED/web"
 OK=$("$MAKE_SYSTEM" "$DIR/store" sysok ok) || { fail "make-system"; exit 1; }
+# Listens on port 80 before it is ready: a user-namespaced root may only
+# when its network namespace lets every uid bind below 1024.
+LISTEN=$("$MAKE_SYSTEM" "$DIR/store" syslisten listener) || { fail "make-system"; exit 1; }
 check "the service is on the bus" in_sb busctl --system status "$BUS_NAME"
 # The installed unit's hardening holds for the running service (every
 # sandbox tier runs it so): its capability bound lacks what the unit drops
@@ -108,14 +119,13 @@ check "nix-daemon runs in the sandbox (/nix/var/nix/daemon-socket/socket)" nix_d
 
 # ------------------------------------------------------------ scenario 1 ---
 scenario "1  positive control: a delegated user's confined container"
-check "tenant Create (private network from the pool, port 8080, a read-only bind beneath $SHARED)" \
-    tenant_call Create t1 "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'ForwardPorts': <[('tcp', uint16 8080, uint16 80)]>, 'BindMounts': <[('/data', '$SHARED/web', true)]>}"
+check "tenant Create (private network from the pool, a listener on port 80, a read-only bind beneath $SHARED)" \
+    tenant_call Create t1 "{'SystemPath': <'$LISTEN'>, 'PrivateNetwork': <true>, 'BindMounts': <[('/data', '$SHARED/web', true)]>}"
 check "tenant Start" tenant_call Start t1
 check "t1 running" state_is t1 running
-# Confined means user-namespaced: on the host's network, root in the
-# tenant's container is a uid nspawn picked, not the host's root (uid_map
-# "0 BASE 65536", BASE far above 0). t1 has a private network, which cannot
-# have a user namespace yet: PrivateUsers stays "no" there.
+# Confined means user-namespaced: root in the tenant's container is a uid
+# nspawn picked, not the host's root (uid_map "0 BASE 65536", BASE far
+# above 0), on the host's network and on a private one alike.
 users_of() { # NAME MODE: its PrivateUsers property is MODE, and its leader's uid_map fits
     local mode leader map inside base count
     mode=$(in_sb busctl get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" PrivateUsers) || return 1
@@ -129,11 +139,60 @@ users_of() { # NAME MODE: its PrivateUsers property is MODE, and its leader's ui
         [[ $mode == 's "no"' ]] && ((inside == 0 && base == 0))
     fi
 }
-check "t1 (private network) keeps PrivateUsers no" users_of t1 no
+check "t1 (private network) runs in a user namespace nspawn picked (PrivateUsers pick)" users_of t1 pick
+# nspawn joins a namespace made outside its user namespace not at all
+# (EPERM): its unit starts it inside the one the service prepared.
+in_pinned_namespace() { # NAME: the unit's NetworkNamespacePath is the pin, and the leader is in it
+    local unit_path leader ns pin
+    unit_path=$(in_sb systemctl show -P NetworkNamespacePath "nixos-container@$1.service") || return 1
+    leader=$(prop "$1" Leader) || return 1
+    ns=$(in_sb stat -L -c %i "/proc/$leader/ns/net") || return 1
+    pin=$(in_sb stat -L -c %i "$DIR/runtime/netns/$1") || return 1
+    echo "NetworkNamespacePath=$unit_path; the leader's namespace $ns, the pin's $pin"
+    [[ $unit_path == "$DIR/runtime/netns/$1" && $ns == "$pin" ]]
+}
+check "t1's nspawn runs in the namespace pinned at runtime/netns/t1" in_pinned_namespace t1
+listener_answers() { # NAME: the host reaches its listener on port 80 at its pool address
+    local address answer
+    address=$(prop "$1" LocalAddress) || return 1
+    answer=$(in_sb busybox nc -w 3 "$address" 80 </dev/null) || { echo "nc $address 80 failed"; return 1; }
+    echo "$address:80 answers: $answer"
+    [[ $answer == "listener-answer $1 80" ]]
+}
+check "the host reaches t1's listener on port 80 (its root bound it from inside the user namespace)" listener_answers t1
 check "tenant Create of t0 on the host's network (no PrivateUsers given)" tenant_call Create t0 "{'SystemPath': <'$OK'>}"
 check "tenant Start t0" tenant_call Start t0
 check "t0 runs in a user namespace nspawn picked (PrivateUsers pick)" users_of t0 pick
-check "tenant Reload t0 (switch-to-configuration inside its user namespace)" tenant_call Reload t0
+check "tenant Reload t0" tenant_call Reload t0
+# The payload's switch-to-configuration logs who ran it. As the host's root
+# it would be a way out: the container's root can mount over its own tree.
+reload_confined() { # NAME: the last Reload ran as its root, a host uid of its range, with no_new_privs
+    local leader base line
+    leader=$(prop "$1" Leader) || return 1
+    base=$(in_sb awk '$1 == 0 {print $2}' "/proc/$leader/uid_map") || return 1
+    line=$(grep '^switch-to-configuration ran as ' "$(root_of "$1")/var/log/switch.log" | tail -n 1)
+    echo "$1: uid 0 is host uid $base; $line"
+    [[ $base =~ ^[1-9][0-9]*$ && $line == "switch-to-configuration ran as host uid $base, NoNewPrivs 1" ]]
+}
+check "... switch-to-configuration ran in t0's user namespace (uid 0 = its host uid), with no_new_privs" reload_confined t0
+# Run as the tenant (nc-run passes the descriptors busctl cannot): uid 0 of
+# the container's user namespace, with no_new_privs.
+NC_RUN=$WORK/nc-run
+check "nc-run builds" gcc -O2 -Wall -Werror -o "$NC_RUN" "$HERE/payload/nc-run.c" -lsystemd
+run_confined() { # NAME: the tenant's Run of a shell reports uid 0's host uid and NoNewPrivs
+    local leader base out printed
+    leader=$(prop "$1" Leader) || return 1
+    base=$(in_sb awk '$1 == 0 {print $2}' "/proc/$leader/uid_map") || return 1
+    # shellcheck disable=SC2016 # expanded by the container's shell
+    out=$(as_user "$U_TENANT" "$NC_RUN" --stdout-fd 3 "$1" "$OK/bin/sh" -c \
+        'read -r i b c </proc/self/uid_map; while read -r k v; do [ "$k" = NoNewPrivs: ] && n=$v; done </proc/self/status; echo "uid 0 = $b, NoNewPrivs $n"' \
+        </dev/null 3>"$WORK/run.out") || { echo "Run failed: $out"; return 1; }
+    printed=$(cat "$WORK/run.out")
+    echo "$1: reply $out, printed '$printed'; its uid 0 is host uid $base"
+    [[ $out == "ii 0 0" && $printed == "uid 0 = $base, NoNewPrivs 1" && $base =~ ^[1-9][0-9]*$ ]]
+}
+check "tenant Run in t0: uid 0 of its user namespace, with no_new_privs" run_confined t0
+check "tenant Run in t1 (private network: its namespace joined before its user namespace)" run_confined t1
 # The nix-daemon socket. The daemon trusts uid 0, and a trusted client's
 # settings (pre-build-hook...) run as root on the host. The daemon names each
 # client it accepts, and whether it trusts it, in its log; a container's root
@@ -182,12 +241,14 @@ untrusted_as_root_of() { # NAME: NAME's root reaches the daemon as its host uid,
 check "nix-daemon trusts the sandbox's root (the probe can tell)" trusted_as_sandbox_root
 check "t0 (user namespace) has the nix-daemon socket" socket_in t0
 check "... and nix-daemon takes t0's root for its host uid, not trusted" untrusted_as_root_of t0
-check "t1 (private network: no user namespace, its root is the host's) gets no nix-daemon socket" socket_not_in t1
+check "t1 (private network, user namespace) has the nix-daemon socket" socket_in t1
+check "... and nix-daemon takes t1's root for its host uid, not trusted" untrusted_as_root_of t1
 check "tenant Update of t0 to PrivateUsers no -> host-access, unchanged" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" \
     "$HOST_ACCESS (update 't0' with PrivateUsers)" "$U_TENANT" -- Update t0 "{'PrivateUsers': <'no'>}"
 check "tenant Create with PrivateUsers identity -> host-access" refused t2 PrivateUsers "{'SystemPath': <'$OK'>, 'PrivateUsers': <'identity'>}"
 check "tenant Destroy t0" tenant_call Destroy t0
 check "tenant Reload" tenant_call Reload t1
+check "... in t1's user namespace, with no_new_privs (its namespaces joined: net before user)" reload_confined t1
 check "tenant Update of a confined key (AutoStart)" tenant_call Update t1 "{'AutoStart': <true>}"
 check "tenant Stop" tenant_call Stop t1
 
@@ -202,7 +263,20 @@ check "AllowedDevices /dev/sda rwm -> host-access" refused t2 AllowedDevices "{'
 check "EnableTun -> host-access" refused t2 EnableTun "{'SystemPath': <'$OK'>, 'EnableTun': <true>}"
 check "ExtraFlags --capability=all -> host-access" refused t2 ExtraFlags "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--capability=all']>}"
 check "an address outside the pool -> host-access (HostAddress,LocalAddress)" refused t2 HostAddress,LocalAddress "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'HostAddress': <'192.168.77.1'>, 'LocalAddress': <'192.168.77.2'>}"
-check "host port 22 -> host-access (ForwardPorts)" refused t2 ForwardPorts "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'ForwardPorts': <[('tcp', uint16 22, uint16 22)]>}"
+# nspawn forwards ports only from outside a user namespace: a forward
+# needs PrivateUsers "no", the container's root the host's.
+check "ForwardPorts from a private network without PrivateUsers -> InvalidArgument, nothing left" \
+    invalid t2 "PrivateUsers 'pick' with ForwardPorts is not supported" "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'ForwardPorts': <[('tcp', uint16 8080, uint16 80)]>}"
+check "ForwardPorts with PrivateUsers no -> host-access (PrivateUsers)" refused t2 PrivateUsers "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'PrivateUsers': <'no'>, 'ForwardPorts': <[('tcp', uint16 8080, uint16 80)]>}"
+check "a pool address with a prefix (10.233.9.1/1 routes half of IPv4) -> host-access (HostAddress)" refused t2 HostAddress "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'HostAddress': <'10.233.9.1/1'>, 'LocalAddress': <'10.233.9.2'>}"
+steal_address() { # t1's pool address, for a container of the tenant's: InvalidArgument, nothing left
+    local taken
+    taken=$(prop t1 LocalAddress) || return 1
+    invalid t2 "LocalAddress $taken is already the LocalAddress of container 't1'" \
+        "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'HostAddress': <'10.233.250.1'>, 'LocalAddress': <'$taken'>}"
+}
+check "another container's pool address -> InvalidArgument naming it, nothing left" steal_address
+check "host port 22 -> host-access (ForwardPorts,PrivateUsers)" refused t2 ForwardPorts,PrivateUsers "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'PrivateUsers': <'no'>, 'ForwardPorts': <[('tcp', uint16 22, uint16 22)]>}"
 check "a build as root (Config) -> host-access" refused t2 Config "{'Config': <'{ }'>}"
 check "several at once are named together" refused t2 BindMounts,EnableTun "{'SystemPath': <'$OK'>, 'BindMounts': <[('/host', '/', false)]>, 'EnableTun': <true>}"
 update_refused() {

@@ -17,7 +17,6 @@ namespace nixos_containers {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::Contains;
 using ::testing::HasSubstr;
 
 // show-host-key: read beneath the container's root, never through a link out of it.
@@ -62,7 +61,6 @@ TEST_F(ContainerManagerTest, InvalidInputIsRefusedBeforeAuthorizationAndLeavesNo
 TEST_F(ContainerManagerTest, ACallerWaitingForPolkitHoldsNothing) {
     auto spec = systemSpec();
     spec.privateNetwork = true;
-    spec.forwardPorts = {{"tcp", 8080, 0}};
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
     authorizer.answers[61001] = Authorization::Allowed;
     authorizer.hold = true;  // a polkit agent that takes its time
@@ -73,7 +71,7 @@ TEST_F(ContainerManagerTest, ACallerWaitingForPolkitHoldsNothing) {
     loop.drain();
     EXPECT_TRUE(manager().get("web").operation.empty());
     EXPECT_EQ(manager().operationsInFlight(), 0U);
-    // Root is not blocked, and the name, port and addresses are still free.
+    // Root is not blocked, and the name and addresses are still free.
     EXPECT_TRUE(perform(Verb::Stop, "web", root).ok());
     auto competing = create("db", spec, root);
     ASSERT_TRUE(competing.ok());

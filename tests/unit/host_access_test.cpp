@@ -34,7 +34,7 @@ protected:
 TEST_F(HostAccessTest, AConfinedCreateNeedsOnlyThePlainAction) {
     auto spec = systemSpec();
     spec.privateNetwork = true;
-    spec.forwardPorts = {{"tcp", 8080, 80}};
+    spec.tmpfs = {"/var/cache"};
     ASSERT_TRUE(create("web", spec, user).ok());
     EXPECT_EQ(actionsAsked(), std::vector<std::string>{"org.nixos.containers.create"});
 }
@@ -168,23 +168,66 @@ TEST_F(HostAccessTest, AUsersContainerRunsInAPickedUserNamespace) {
     EXPECT_THAT(updated.error().what(), HasSubstr("(update 'mine' with PrivateUsers)"));
     EXPECT_EQ(manager().get("mine").spec.privateUsers, "pick");
 
-    // A private network cannot have a user namespace yet: "no" stays, the
-    // network namespace confines it, and leaving it asks for the host.
+    // A private network is user-namespaced too, and leaving it asks nothing
+    // more. Ports forwarded from it need "no", which is host access.
     auto networked = systemSpec();
     networked.privateNetwork = true;
     authorizer.checks.clear();
     ASSERT_TRUE(create("net", networked, user).ok());
-    EXPECT_EQ(manager().get("net").spec.privateUsers, "no");
+    EXPECT_EQ(manager().get("net").spec.privateUsers, "pick");
     EXPECT_EQ(actionsAsked(), std::vector<std::string>{"org.nixos.containers.create"});
     SpecPatch leave;
     leave.set("PrivateNetwork", [](ContainerSpec& spec) {
         spec.privateNetwork = false;
         spec.network = {};  // its pool addresses go with it
     });
-    auto left = update("net", leave, user);
-    ASSERT_FALSE(left.ok());
-    EXPECT_THAT(left.error().what(), HasSubstr("(update 'net' with PrivateUsers)"));
-    EXPECT_TRUE(manager().get("net").spec.privateNetwork);
+    authorizer.checks.clear();
+    ASSERT_TRUE(update("net", leave, user).ok());
+    EXPECT_EQ(actionsAsked(), std::vector<std::string>{"org.nixos.containers.update"});
+
+    auto forwarded = networked;
+    forwarded.forwardPorts = {{"tcp", 8080, 80}};
+    auto unsupported = create("ports", forwarded, user);
+    ASSERT_FALSE(unsupported.ok());
+    EXPECT_EQ(unsupported.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_THAT(unsupported.error().what(), HasSubstr("PrivateUsers 'pick' with ForwardPorts"));
+    forwarded.privateUsers = "no";
+    authorizer.checks.clear();
+    auto asked = create("ports", forwarded, user);
+    ASSERT_FALSE(asked.ok());
+    EXPECT_THAT(asked.error().what(), HasSubstr("with PrivateUsers"));
+    EXPECT_EQ(manager().containers().count("ports"), 0U);
+}
+
+// A pool address is the caller's own only while no other container holds
+// it; root's containers may share, as the module lets them.
+TEST_F(HostAccessTest, AUserCannotTakeAnotherContainersAddresses) {
+    auto networked = systemSpec();
+    networked.privateNetwork = true;
+    ASSERT_TRUE(create("first", networked, root).ok());
+    const auto taken = manager().get("first").spec.network.localAddress;
+    ASSERT_FALSE(taken.empty());
+    auto thief = networked;
+    thief.network.hostAddress = "10.233.200.1";
+    thief.network.localAddress = taken;
+    auto refused = create("thief", thief, user);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_THAT(refused.error().what(),
+                HasSubstr("LocalAddress " + taken + " is already the LocalAddress of container 'first'"));
+    EXPECT_EQ(manager().containers().count("thief"), 0U);
+
+    // Nor by an Update, as host or local address.
+    ASSERT_TRUE(create("mine", networked, user).ok());
+    SpecPatch patch;
+    patch.set("HostAddress", [taken](ContainerSpec& spec) { spec.network.hostAddress = taken; });
+    auto updated = update("mine", patch, user);
+    ASSERT_FALSE(updated.ok());
+    EXPECT_EQ(updated.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_THAT(updated.error().what(), HasSubstr("HostAddress " + taken + " is already the LocalAddress"));
+    EXPECT_NE(manager().get("mine").spec.network.hostAddress, taken);
+
+    EXPECT_TRUE(create("shared", thief, root).ok());
 }
 
 TEST_F(HostAccessTest, RootNeedsNoPolkitAtAll) {

@@ -124,6 +124,44 @@ TEST_F(NspawnCommandTest, PrivateNetworkWithoutPortsNeedsNoPrivateNetworkFlagNex
     EXPECT_THAT(argv(plan), Not(Contains("--private-network")));
 }
 
+// nspawn 252 would join a --network-namespace-path from inside its new user
+// namespace (EPERM): the unit starts it inside the namespace instead.
+TEST_F(NspawnCommandTest, AUserNamespacedContainersNetworkNamespaceComesFromItsUnit) {
+    NetworkPlan plan;
+    plan.netnsPin = "/run/nixos-containers/netns/web";
+    spec.privateNetwork = true;
+    EXPECT_EQ(unitNetworkNamespace(spec, plan), "");
+    EXPECT_THAT(argv(plan), Not(Contains("--resolv-conf=off")));
+
+    spec.privateUsers = "pick";
+    EXPECT_EQ(unitNetworkNamespace(spec, plan), "/run/nixos-containers/netns/web");
+    auto args = argv(plan);
+    EXPECT_THAT(args, Not(Contains(::testing::StartsWith("--network-namespace-path"))));
+    EXPECT_THAT(args, Not(Contains("--private-network")));
+    // nspawn takes it for the host's network; its "auto" would bind the
+    // host's stub resolver over the copy the service made.
+    EXPECT_THAT(args, Contains("--resolv-conf=off"));
+    EXPECT_THAT(args, Contains("PRIVATE_NETWORK=1"));
+
+    TransientUnitInputs inputs;
+    inputs.name = "web";
+    inputs.spec = &spec;
+    inputs.nspawnArgv = args;
+    inputs.networkNamespacePath = unitNetworkNamespace(spec, plan);
+    EXPECT_EQ(buildTransientUnit(inputs).networkNamespacePath, "/run/nixos-containers/netns/web");
+
+    // A namespace of the host's, named by the caller, goes the same way.
+    spec = {};
+    spec.systemPath = "/nix/store/abc-system";
+    spec.privateUsers = "65536";
+    spec.networkNamespace = "/run/netns/blue";
+    EXPECT_EQ(unitNetworkNamespace(spec, std::nullopt), "/run/netns/blue");
+    EXPECT_THAT(argv(), Not(Contains(::testing::StartsWith("--network-namespace-path"))));
+    // On the host's network there is nothing to start inside.
+    spec.networkNamespace.clear();
+    EXPECT_EQ(unitNetworkNamespace(spec, std::nullopt), "");
+}
+
 TEST_F(NspawnCommandTest, BindsTmpfsCapabilitiesEphemeralAndExtraFlags) {
     spec.bindMounts = {{"/mnt", "/home/alice", false}, {"/data", "", true}};
     spec.tmpfs = {"/var", "/tmp:mode=1777"};

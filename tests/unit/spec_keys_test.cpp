@@ -135,11 +135,10 @@ TEST(SpecKeys, KeysThatGiveTheHostAwayAreMarked) {
 TEST(SpecKeys, HostAccessIsAskedForByValue) {
     Settings settings;
     settings.confinedBindRoots = {"/srv/shared"};
-    auto asked = [&settings](const ContainerSpec& spec) {
-        return hostAccessKeys(ContainerSpec{}, spec, settings);
-    };
+    auto asked = [&settings](const ContainerSpec& spec) { return hostAccessKeys(spec, settings); };
     ContainerSpec confined;
     confined.systemPath = "/nix/store/x-system";
+    confined.privateUsers = "pick";
     confined.privateNetwork = true;
     confined.network.hostAddress = "10.233.4.1";
     confined.network.localAddress = "10.233.4.2";
@@ -179,6 +178,12 @@ TEST(SpecKeys, HostAccessIsAskedForByValue) {
               std::vector<std::string>{"LocalAddress"});
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.localAddress6 = "fc00::2"; })),
               std::vector<std::string>{"LocalAddress6"});
+    // A prefix routes what it covers into the container: /1 is half of IPv4.
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.hostAddress = "10.233.4.1/1"; })),
+              std::vector<std::string>{"HostAddress"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.localAddress = "10.233.4.2/24"; })),
+              std::vector<std::string>{"LocalAddress"});
+    EXPECT_TRUE(asked(with([](ContainerSpec& s) { s.network.localAddress = "10.233.4.2/32"; })).empty());
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.additionalCapabilities = {"CAP_SYS_MODULE"}; })),
               std::vector<std::string>{"AdditionalCapabilities"});
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--bind=/:/host"}; })),
@@ -187,6 +192,9 @@ TEST(SpecKeys, HostAccessIsAskedForByValue) {
               std::vector<std::string>{"EnableTun"});
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.hostBridge = "br0"; })),
               std::vector<std::string>{"HostBridge"});
+    // The module's default: the container's root is the host's.
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.privateUsers = "no"; })),
+              std::vector<std::string>{"PrivateUsers"});
     EXPECT_EQ(asked(with([](ContainerSpec& s) {
                   s.systemPath.clear();
                   s.config = "{ }";
@@ -205,6 +213,24 @@ TEST(SpecKeys, AnUpdateAsksOnlyForTheHostAccessItAdds) {
     EXPECT_TRUE(hostAccessKeys(before, after, settings).empty());
     after.additionalCapabilities = {"CAP_NET_ADMIN"};
     EXPECT_EQ(hostAccessKeys(before, after, settings), std::vector<std::string>{"AdditionalCapabilities"});
+}
+
+// Every Update of a built container builds it again as root, from what its
+// source names now: the source asks each time, whatever else changes.
+TEST(SpecKeys, AnUpdateThatRebuildsAsksForItsSourceEveryTime) {
+    Settings settings;
+    ContainerSpec before;
+    before.configFile = "/home/alice/web.nix";
+    auto after = before;
+    after.autoStart = true;
+    EXPECT_EQ(hostAccessKeys(before, after, settings), std::vector<std::string>{"ConfigFile"});
+    EXPECT_EQ(hostAccessKeys(before, before, settings), std::vector<std::string>{"ConfigFile"});
+    // A system path builds nothing.
+    before = {};
+    before.systemPath = "/nix/store/x-system";
+    after = before;
+    after.autoStart = true;
+    EXPECT_TRUE(hostAccessKeys(before, after, settings).empty());
 }
 
 TEST(SpecKeys, SourcesAreTheFourSystemKeys) {

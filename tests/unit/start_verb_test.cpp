@@ -65,12 +65,17 @@ TEST_F(StartVerbTest, TheNixDaemonSocketReachesRootsContainersAndUserNamespacedO
     EXPECT_TRUE(startedWithSocket("rootweb", systemSpec(), root));
     // A user's container on the host's network runs with PrivateUsers pick.
     EXPECT_TRUE(startedWithSocket("userns", systemSpec(), user));
-    // On a private network it cannot (yet): its root is the host's root.
+    EXPECT_EQ(manager().get("userns").spec.privateUsers, "pick");
+    // On a private network too; the unit starts nspawn inside it.
     auto privateNetwork = systemSpec();
     privateNetwork.privateNetwork = true;
-    EXPECT_EQ(manager().get("userns").spec.privateUsers, "pick");
-    EXPECT_FALSE(startedWithSocket("usernet", privateNetwork, user));
-    EXPECT_EQ(manager().get("usernet").spec.privateUsers, "no");
+    EXPECT_TRUE(startedWithSocket("usernet", privateNetwork, user));
+    EXPECT_EQ(manager().get("usernet").spec.privateUsers, "pick");
+    EXPECT_EQ(systemd.started.back().networkNamespacePath, netnsPinPath(settings, "usernet").string());
+    // A user's container whose root is the host's (granted as host access).
+    privateNetwork.privateUsers = "no";
+    EXPECT_FALSE(startedWithSocket("usernoun", privateNetwork, user));
+    EXPECT_EQ(systemd.started.back().networkNamespacePath, "");
 }
 
 // machined reads a container's addresses inside it, which takes

@@ -345,6 +345,18 @@ TEST_F(ValidateSpec, AcceptsValidSpecs) {
     spec.additionalCapabilities = {"all"};
     spec.timeoutStartSec = "infinity";
     EXPECT_NO_THROW(validateSpec(spec, settings_));
+
+    // A user namespace with a private network (nspawn runs inside it), and
+    // ports forwarded without a user namespace.
+    spec = validSpec();
+    spec.privateNetwork = true;
+    spec.privateUsers = "pick";
+    spec.network.hostAddress = "10.231.0.1";
+    spec.network.localAddress = "10.231.0.2";
+    EXPECT_NO_THROW(validateSpec(spec, settings_));
+    spec.privateUsers = "no";
+    spec.forwardPorts = {{"tcp", 8080, 80}};
+    EXPECT_NO_THROW(validateSpec(spec, settings_));
 }
 
 struct SpecCase {
@@ -855,13 +867,14 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
         {"PrivateUsers over u32", [](auto& s) { s.privateUsers = "4294967296"; }, "is neither"},
         {"PrivateUsers leading zero", [](auto& s) { s.privateUsers = "0100"; }, "is neither"},
         {"PrivateUsers empty", [](auto& s) { s.privateUsers = ""; }, "is neither"},
-        {"PrivateUsers with PrivateNetwork",
+        {"PrivateUsers with ForwardPorts",
          [](auto& s) {
              s.privateNetwork = true;
              s.privateUsers = "pick";
+             s.forwardPorts = {{"tcp", 8080, 80}};
          },
-         "PrivateUsers 'pick' with PrivateNetwork is not supported: systemd-nspawn cannot join the network "
-         "namespace the service prepares from inside a user namespace"},
+         "PrivateUsers 'pick' with ForwardPorts is not supported: a user-namespaced container's nspawn runs "
+         "inside its private network, where it cannot forward the host's ports"},
         {"value for a flag", [](auto& s) { s.extraFlags = {"--quiet=yes"}; },
          "'--quiet=yes' is not accepted by systemd-nspawn: option '--quiet' doesn't allow an argument"},
         {"help", [](auto& s) { s.extraFlags = {"--help"}; },
