@@ -241,6 +241,38 @@ untrusted_as_root_of() { # NAME: NAME's root reaches the daemon as its host uid,
 check "nix-daemon trusts the sandbox's root (the probe can tell)" trusted_as_sandbox_root
 check "t0 (user namespace) has the nix-daemon socket" socket_in t0
 check "... and nix-daemon takes t0's root for its host uid, not trusted" untrusted_as_root_of t0
+# A setuid file the container's root plants where the host sees it: in its
+# profiles, an idmapped bind, so the host's uid 0 owns it. The service's
+# 0700 tree is all that keeps the host's users out. The sandbox's own
+# directory is closed to them too, so it is opened for the walk, and the
+# control opens the service's tree once to show the file is then theirs.
+setuid_unreachable() {
+    local leader per_container probe out rc=0
+    leader=$(prop t0 Leader) || return 1
+    in_sb nsenter -t "$leader" -U -m -r -w -- "$OK/bin/sh" -c \
+        "$OK/bin/cp $OK/bin/busybox /nix/var/nix/profiles/suid-probe && $OK/bin/chmod 4755 /nix/var/nix/profiles/suid-probe" ||
+        { echo "t0's root could not plant it"; return 1; }
+    per_container=$(in_sb realpath "$DIR/profiles") || return 1
+    probe=$per_container/t0/suid-probe
+    in_sb stat -c '%u %a %n' "$probe"
+    [[ $(in_sb stat -c '%u %a' "$probe") == "0 4755" ]] || { echo "not a root-owned setuid file"; rc=1; }
+    in_sb chmod 0711 "$DIR"
+    as_user "$U_TENANT" test -x "$(dirname "$per_container")" || { echo "the walk is closed before $per_container"; rc=1; }
+    in_sb chmod 0755 "$per_container"
+    as_user "$U_TENANT" test -x "$probe" || { echo "control: not reachable even with $per_container open"; rc=1; }
+    in_sb chmod 0700 "$per_container"
+    if out=$(as_user "$U_TENANT" /usr/bin/env "$probe" 2>&1); then
+        echo "it ran: $out"
+        rc=1
+    else
+        echo "with $per_container 0700: $out"
+        [[ $out == *"Permission denied"* ]] || rc=1
+    fi
+    in_sb chmod 0700 "$DIR"
+    in_sb rm -f "$probe"
+    return "$rc"
+}
+check "a root-owned setuid file t0's root planted in its profiles is out of the host users' reach" setuid_unreachable
 check "t1 (private network, user namespace) has the nix-daemon socket" socket_in t1
 check "... and nix-daemon takes t1's root for its host uid, not trusted" untrusted_as_root_of t1
 check "tenant Update of t0 to PrivateUsers no -> host-access, unchanged" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" \
@@ -261,6 +293,13 @@ check "a read-only bind of a link beneath a confined root that points out -> hos
 check "AdditionalCapabilities CAP_SYS_MODULE -> host-access" refused t2 AdditionalCapabilities "{'SystemPath': <'$OK'>, 'AdditionalCapabilities': <['CAP_SYS_MODULE']>}"
 check "AllowedDevices /dev/sda rwm -> host-access" refused t2 AllowedDevices "{'SystemPath': <'$OK'>, 'AllowedDevices': <[('/dev/sda', 'rwm')]>}"
 check "EnableTun -> host-access" refused t2 EnableTun "{'SystemPath': <'$OK'>, 'EnableTun': <true>}"
+check "AdditionalCapabilities all -> host-access" refused t2 AdditionalCapabilities "{'SystemPath': <'$OK'>, 'AdditionalCapabilities': <['all']>}"
+check "a host interface moved in -> host-access (Interfaces)" refused t2 Interfaces "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'Interfaces': <['eth9']>}"
+check "a macvlan on a host interface -> host-access (Macvlans)" refused t2 Macvlans "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'Macvlans': <['eth9']>}"
+check "a host bridge -> host-access (HostBridge)" refused t2 HostBridge "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'HostBridge': <'br9'>}"
+check "an extra veth -> host-access (ExtraVeths)" refused t2 ExtraVeths "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'ExtraVeths': <{'x0': {'HostBridge': 'br9'}}>}"
+check "ExtraFlags --bind=/:/host:rbind -> host-access" refused t2 ExtraFlags "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--bind=/:/host:rbind']>}"
+check "ConfigFile /etc/shadow (evaluated as root) -> host-access" refused t2 ConfigFile "{'ConfigFile': <'/etc/shadow'>}"
 check "ExtraFlags --capability=all -> host-access" refused t2 ExtraFlags "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--capability=all']>}"
 check "an address outside the pool -> host-access (HostAddress,LocalAddress)" refused t2 HostAddress,LocalAddress "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'HostAddress': <'192.168.77.1'>, 'LocalAddress': <'192.168.77.2'>}"
 # nspawn forwards ports only from outside a user namespace: a forward
@@ -308,6 +347,8 @@ check "t1 is still there, stopped, AutoStart still set" sh -c "test -e '$DIR/etc
 check "root creates r0 (owned by root)" mgr Create 'sa{sv}' r0 1 SystemPath s "$OK"
 check "r0's Owner property is 0" owner_is r0 0
 check "nc-tenant cannot Start root's r0" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "(start 'r0')" "$U_TENANT" -- Start r0
+check "nc-tenant cannot Update root's r0" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "(update 'r0')" "$U_TENANT" -- Update r0 "{'AutoStart': <true>}"
+check "nc-tenant cannot Destroy root's r0" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "(destroy 'r0')" "$U_TENANT" -- Destroy r0
 check "nc-tenant2 creates its own t2" tenant2_call Create t2 "{'SystemPath': <'$OK'>}"
 check "nc-tenant2 starts t2" tenant2_call Start t2
 check "nc-tenant cannot Stop nc-tenant2's t2" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "(stop 't2')" "$U_TENANT" -- Stop t2
