@@ -612,17 +612,7 @@ void validateInterfaceName(std::string_view what, std::string_view name) {
     }
 }
 
-void validatePrivateUsers(const ContainerSpec& spec, const Settings& /*settings*/) {
-    const auto& value = spec.privateUsers;
-    if (value != "no" && spec.privateNetwork && !spec.forwardPorts.empty()) {
-        // Such a container's nspawn runs inside its network namespace
-        // (unitNetworkNamespace), where the forwarding rules it would add
-        // could not see the host's traffic.
-        throwInvalid("PrivateUsers " + quoteValue(value) +
-                     " with ForwardPorts is not supported: a user-namespaced container's nspawn runs "
-                     "inside its private network, where it cannot forward the host's ports; use "
-                     "PrivateUsers \"no\" (host access) or no ForwardPorts");
-    }
+void validatePrivateUsersValue(const std::string& value) {
     if (value == "no" || value == "identity" || value == "pick") {
         return;
     }
@@ -633,6 +623,31 @@ void validatePrivateUsers(const ContainerSpec& spec, const Settings& /*settings*
         (value.size() > 1 && value.front() == '0')) {
         throwInvalid("PrivateUsers " + quoteValue(value) +
                      " is neither no, identity, pick nor a base uid (a decimal number)");
+    }
+}
+
+void validatePrivateUsers(const ContainerSpec& spec, const Settings& /*settings*/) {
+    const auto& value = spec.privateUsers;
+    validatePrivateUsersValue(value);
+    if (!spec.userNamespaced()) {
+        return;
+    }
+    if (spec.privateNetwork && !spec.forwardPorts.empty()) {
+        // Such a container's nspawn runs inside its network namespace
+        // (unitNetworkNamespace), where the forwarding rules it would add
+        // could not see the host's traffic.
+        throwInvalid("PrivateUsers " + quoteValue(value) +
+                     " with ForwardPorts is not supported: a user-namespaced container's nspawn runs "
+                     "inside its private network, where it cannot forward the host's ports; use "
+                     "PrivateUsers \"no\" (host access) or no ForwardPorts");
+    }
+    if (spec.enableTun) {
+        // Its network namespace is the host's user namespace's, and a tun
+        // device needs CAP_NET_ADMIN there (TUNSETIFF).
+        throwInvalid(
+            "PrivateUsers " + quoteValue(value) +
+            " with EnableTun is not supported: the container's root has no CAP_NET_ADMIN over "
+            "its network namespace, which a tun device needs; use PrivateUsers \"no\" (host access)");
     }
 }
 

@@ -58,6 +58,8 @@ void validateDevices(const ContainerSpec& spec, const Settings& settings);
 void validateTimeout(const ContainerSpec& spec, const Settings& settings);
 void validateExtraFlags(const ContainerSpec& spec, const Settings& settings);
 void validatePrivateUsers(const ContainerSpec& spec, const Settings& settings);
+// Its value alone: no, identity, pick or a base uid.
+void validatePrivateUsersValue(const std::string& value);
 
 // The Linux interface name rule (kMaxInterfaceName bytes).
 void validateInterfaceName(std::string_view what, std::string_view name);

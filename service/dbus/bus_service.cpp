@@ -19,6 +19,7 @@ Message& operator<<(Message& message,
 #include "spec_keys.h"
 #include "spec_value_bus.h"
 #include "utf8.h"
+#include "validation.h"
 
 #include <systemd/sd-bus.h>
 
@@ -437,9 +438,13 @@ void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::Obje
                         const std::string& name, const std::map<std::string, sdbus::Variant>& entries) {
     auto reply = shared(std::move(result));
     ContainerSpec spec;
-    spec.privateUsers.clear();  // unless given, the manager chooses by caller
     try {
         applySpecEntries(spec, entries);
+        if (!entries.contains("PrivateUsers")) {
+            spec.privateUsers.clear();  // the manager chooses by caller
+        } else {
+            validatePrivateUsersValue(spec.privateUsers);  // given empty is no choice
+        }
     } catch (const ContainerError& error) {
         reply->returnError(toBusError(error));
         return;

@@ -172,6 +172,12 @@ std::vector<BadSpec> issue16Specs() {
              return Spec{{"ExtraFlags", sdbus::Variant(Strings{"--machin=other"})}};
          },
          "ExtraFlags option '--machin=other' is set by the service itself (it abbreviates --machine)"},
+        // Left out, the service chooses; given empty, it is no mode.
+        {"EmptyPrivateUsers",
+         [](const fs::path&) {
+             return Spec{{"PrivateUsers", sdbus::Variant(std::string())}};
+         },
+         "PrivateUsers '' is neither no, identity, pick nor a base uid"},
         {"MissingConfigFile",
          [](const fs::path& scratch) {
              return Spec{{"ConfigFile", sdbus::Variant((scratch / "missing.nix").string())}};

@@ -142,7 +142,7 @@ def pools(fx):
         "AllowedDevices": [([("/dev/fuse", "rwm")], OK), ([("/dev/null", "r")], OK), ([("/dev/fuse", "x")], BAD),
                            ([("/etc/passwd", "r")], BAD)],
         # A user namespace: each container its own picked range, or the host's uids.
-        # Not with PrivateNetwork (nspawn cannot join the prepared namespace): ANY.
+        # Not with EnableTun, nor with ForwardPorts on a private network: ANY.
         "PrivateUsers": [("no", OK), ("pick", ANY), ("identity", ANY), ("maybe", BAD), ("-1", BAD), ("", BAD)],
         "TimeoutStartSec": [("90", OK), ("1min 30s", OK), ("infinity", OK), ("5s", OK), ("soon", BAD)],
         "MemoryMax": [("", OK), ("64M", OK), ("1G", OK), ("infinity", OK), ("268435456", OK), ("0", BAD),

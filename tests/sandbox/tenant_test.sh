@@ -292,7 +292,11 @@ ln -s /etc "$SHARED/escape"
 check "a read-only bind of a link beneath a confined root that points out -> host-access" refused t2 BindMounts "{'SystemPath': <'$OK'>, 'BindMounts': <[('/x', '$SHARED/escape', true)]>}"
 check "AdditionalCapabilities CAP_SYS_MODULE -> host-access" refused t2 AdditionalCapabilities "{'SystemPath': <'$OK'>, 'AdditionalCapabilities': <['CAP_SYS_MODULE']>}"
 check "AllowedDevices /dev/sda rwm -> host-access" refused t2 AllowedDevices "{'SystemPath': <'$OK'>, 'AllowedDevices': <[('/dev/sda', 'rwm')]>}"
-check "EnableTun -> host-access" refused t2 EnableTun "{'SystemPath': <'$OK'>, 'EnableTun': <true>}"
+# A tun device needs CAP_NET_ADMIN over the network namespace, which a
+# user-namespaced root lacks: EnableTun needs PrivateUsers no.
+check "EnableTun in a user namespace -> InvalidArgument, nothing left" \
+    invalid t2 "PrivateUsers 'pick' with EnableTun is not supported" "{'SystemPath': <'$OK'>, 'EnableTun': <true>}"
+check "EnableTun with PrivateUsers no -> host-access (EnableTun,PrivateUsers)" refused t2 EnableTun,PrivateUsers "{'SystemPath': <'$OK'>, 'EnableTun': <true>, 'PrivateUsers': <'no'>}"
 check "AdditionalCapabilities all -> host-access" refused t2 AdditionalCapabilities "{'SystemPath': <'$OK'>, 'AdditionalCapabilities': <['all']>}"
 check "a host interface moved in -> host-access (Interfaces)" refused t2 Interfaces "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'Interfaces': <['eth9']>}"
 check "a macvlan on a host interface -> host-access (Macvlans)" refused t2 Macvlans "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'Macvlans': <['eth9']>}"
@@ -317,7 +321,7 @@ steal_address() { # t1's pool address, for a container of the tenant's: InvalidA
 check "another container's pool address -> InvalidArgument naming it, nothing left" steal_address
 check "host port 22 -> host-access (ForwardPorts,PrivateUsers)" refused t2 ForwardPorts,PrivateUsers "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'PrivateUsers': <'no'>, 'ForwardPorts': <[('tcp', uint16 22, uint16 22)]>}"
 check "a build as root (Config) -> host-access" refused t2 Config "{'Config': <'{ }'>}"
-check "several at once are named together" refused t2 BindMounts,EnableTun "{'SystemPath': <'$OK'>, 'BindMounts': <[('/host', '/', false)]>, 'EnableTun': <true>}"
+check "several at once are named together" refused t2 BindMounts,AdditionalCapabilities "{'SystemPath': <'$OK'>, 'BindMounts': <[('/host', '/', false)]>, 'AdditionalCapabilities': <['CAP_SYS_MODULE']>}"
 update_refused() {
     expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "$HOST_ACCESS (update 't1' with BindMounts)" \
         "$U_TENANT" -- Update t1 "{'BindMounts': <[('/host', '/', false)]>}" || return 1
@@ -369,7 +373,7 @@ scenario "4  root, and a user granted host access, still can"
 check "root creates with a writable bind" mgr Create 'sa{sv}' r1 2 SystemPath s "$OK" BindMounts 'a(ssb)' 1 /host "$SHARED" false
 granted() {
     as_user "$U_ALLOWED" gdbus call --system --timeout 60 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Create" a1 \
-        "{'SystemPath': <'$OK'>, 'EnableTun': <true>, 'BindMounts': <[('/host', '$SHARED', false)]>}"
+        "{'SystemPath': <'$OK'>, 'EnableTun': <true>, 'PrivateUsers': <'no'>, 'BindMounts': <[('/host', '$SHARED', false)]>}"
 }
 check "nc-allowed (granted host access) creates with tun and a writable bind" granted
 check "tenant Destroy of its container" tenant_call Destroy t1

@@ -875,6 +875,13 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
          },
          "PrivateUsers 'pick' with ForwardPorts is not supported: a user-namespaced container's nspawn runs "
          "inside its private network, where it cannot forward the host's ports"},
+        {"PrivateUsers with EnableTun",
+         [](auto& s) {
+             s.privateUsers = "pick";
+             s.enableTun = true;
+         },
+         "PrivateUsers 'pick' with EnableTun is not supported: the container's root has no CAP_NET_ADMIN over its "
+         "network namespace"},
         {"value for a flag", [](auto& s) { s.extraFlags = {"--quiet=yes"}; },
          "'--quiet=yes' is not accepted by systemd-nspawn: option '--quiet' doesn't allow an argument"},
         {"help", [](auto& s) { s.extraFlags = {"--help"}; },
