@@ -166,6 +166,10 @@ check "t0 runs in a user namespace nspawn picked (PrivateUsers pick)" users_of t
 check "tenant Reload t0" tenant_call Reload t0
 # The payload's switch-to-configuration logs who ran it. As the host's root
 # it would be a way out: the container's root can mount over its own tree.
+# The host uid is what tells the user namespace. NoNewPrivs 1 holds either
+# way here, as the service's own unit sets NoNewPrivileges (measured: with
+# the spawn's own prctl removed the line still says 1); it shows only that
+# nothing cleared it.
 reload_confined() { # NAME: the last Reload ran as its root, a host uid of its range, with no_new_privs
     local leader base line
     leader=$(prop "$1" Leader) || return 1
