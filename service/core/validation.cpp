@@ -7,7 +7,15 @@
 #include "spec_keys.h"
 #include "validation_text.h"
 
+#include "unique_fd.h"
+
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +23,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -225,6 +234,31 @@ void validateNetworkOptions(const std::string& prefix, const NetworkOptions& opt
     }
 }
 
+// nspawn joins it with setns(CLONE_NEWNET): anything but a network
+// namespace (a plain file, a directory, a device, another kind of
+// namespace) would be accepted now and fail every Start. Judged without
+// opening anything that is not a namespace: opening a device or a FIFO can
+// act or block.
+void requireNetworkNamespace(const std::string& path) {
+    const std::string shown = "NetworkNamespace " + quoteValue(path);
+    struct statfs filesystem {};
+    if (::statfs(path.c_str(), &filesystem) != 0) {
+        throwInvalid(shown + (errno == ENOENT ? " does not exist"
+                                              : " cannot be read: " + std::string(std::strerror(errno))));
+    }
+    if (filesystem.f_type != NSFS_MAGIC) {
+        throwInvalid(shown + " is not a namespace (a file such as /run/netns/NAME or /proc/PID/ns/net)");
+    }
+    UniqueFd namespaceFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (namespaceFd.get() < 0) {
+        throwInvalid(shown + " cannot be opened: " + std::string(std::strerror(errno)));
+    }
+    const int type = ::ioctl(namespaceFd.get(), NS_GET_NSTYPE);
+    if (type != CLONE_NEWNET) {
+        throwInvalid(shown + " is a namespace, but not a network namespace");
+    }
+}
+
 }  // namespace
 
 void validateNetwork(const ContainerSpec& spec, const Settings& /*settings*/) {
@@ -261,10 +295,7 @@ void validateNetwork(const ContainerSpec& spec, const Settings& /*settings*/) {
                 "NetworkNamespace and PrivateNetwork are mutually exclusive: the container joins "
                 "one namespace");
         }
-        std::error_code error;
-        if (!std::filesystem::exists(spec.networkNamespace, error)) {
-            throwInvalid("NetworkNamespace " + quoteValue(spec.networkNamespace) + " does not exist");
-        }
+        requireNetworkNamespace(spec.networkNamespace);
     }
 
     std::set<std::pair<std::string, std::uint16_t>> seenPorts;
@@ -623,6 +654,16 @@ void validatePrivateUsersValue(const std::string& value) {
         (value.size() > 1 && value.front() == '0')) {
         throwInvalid("PrivateUsers " + quoteValue(value) +
                      " is neither no, identity, pick nor a base uid (a decimal number)");
+    }
+    // nspawn maps 65536 uids from the base and refuses a base that is no
+    // valid uid itself ((uid_t)-1, and 65535, the 16-bit -1) or whose range
+    // would run past the last uid (systemd's userns_shift_range_valid).
+    constexpr std::uint32_t kRange = 65536;
+    constexpr std::uint32_t kHighestBase = std::numeric_limits<std::uint32_t>::max() - kRange;
+    if (base == 65535 || base > kHighestBase) {
+        throwInvalid("PrivateUsers " + quoteValue(value) + " is no base uid systemd-nspawn accepts: the " +
+                     std::to_string(kRange) + " uids from it must be valid uids, so the base is at most " +
+                     std::to_string(kHighestBase) + " and not 65535");
     }
 }
 

@@ -357,6 +357,16 @@ TEST_F(ValidateSpec, AcceptsValidSpecs) {
     spec.privateUsers = "no";
     spec.forwardPorts = {{"tcp", 8080, 80}};
     EXPECT_NO_THROW(validateSpec(spec, settings_));
+
+    // The highest base whose 65536 uids all exist, and a network namespace
+    // as a /proc link to one.
+    spec = validSpec();
+    spec.privateUsers = "4294901759";
+    EXPECT_NO_THROW(validateSpec(spec, settings_));
+    spec.privateUsers = "65536";
+    EXPECT_NO_THROW(validateSpec(spec, settings_));
+    spec.networkNamespace = "/proc/self/ns/net";
+    EXPECT_NO_THROW(validateSpec(spec, settings_));
 }
 
 struct SpecCase {
@@ -867,6 +877,29 @@ TEST_F(ValidateSpec, RejectsEachBadValueWithANamedMessage) {
         {"PrivateUsers over u32", [](auto& s) { s.privateUsers = "4294967296"; }, "is neither"},
         {"PrivateUsers leading zero", [](auto& s) { s.privateUsers = "0100"; }, "is neither"},
         {"PrivateUsers empty", [](auto& s) { s.privateUsers = ""; }, "is neither"},
+        // Issue 25: nspawn refuses these bases; Create must not accept them.
+        {"PrivateUsers (uid_t)-1", [](auto& s) { s.privateUsers = "4294967295"; },
+         "PrivateUsers '4294967295' is no base uid systemd-nspawn accepts: the 65536 uids from it must be "
+         "valid uids, so the base is at most 4294901759 and not 65535"},
+        {"PrivateUsers range past 2^32", [](auto& s) { s.privateUsers = "4294901761"; },
+         "is no base uid systemd-nspawn accepts"},
+        {"PrivateUsers first base too high", [](auto& s) { s.privateUsers = "4294901760"; },
+         "is no base uid systemd-nspawn accepts"},
+        {"PrivateUsers 16-bit -1", [](auto& s) { s.privateUsers = "65535"; },
+         "is no base uid systemd-nspawn accepts"},
+        {"NetworkNamespace a regular file",
+         [this](auto& s) {
+             std::ofstream(root_ / "plain") << "x";
+             s.networkNamespace = (root_ / "plain").string();
+         },
+         "NetworkNamespace '" + (root_ / "plain").string() + "' is not a namespace"},
+        {"NetworkNamespace a directory", [](auto& s) { s.networkNamespace = "/"; },
+         "NetworkNamespace '/' is not a namespace"},
+        {"NetworkNamespace /dev/null", [](auto& s) { s.networkNamespace = "/dev/null"; }, "is not a namespace"},
+        {"NetworkNamespace a mount namespace", [](auto& s) { s.networkNamespace = "/proc/self/ns/mnt"; },
+         "NetworkNamespace '/proc/self/ns/mnt' is a namespace, but not a network namespace"},
+        {"NetworkNamespace missing", [](auto& s) { s.networkNamespace = "/run/netns/none-such-namespace"; },
+         "NetworkNamespace '/run/netns/none-such-namespace' does not exist"},
         {"PrivateUsers with ForwardPorts",
          [](auto& s) {
              s.privateNetwork = true;
