@@ -33,9 +33,29 @@ void AddressPool::forget(const ContainerSpec& spec) {
     });
 }
 
+namespace {
+constexpr int kPoolNetworks = 256;
+std::string poolPrefix(int network) {
+    return "10.233." + std::to_string(network) + ".";
+}
+}  // namespace
+
+bool AddressPool::isPoolPair(const NetworkOptions& options) {
+    if (!options.hostAddress6.empty() || !options.localAddress6.empty() || !options.hostBridge.empty()) {
+        return false;
+    }
+    for (int network = 0; network < kPoolNetworks; ++network) {
+        const auto prefix = poolPrefix(network);
+        if (options.hostAddress == prefix + "1" && options.localAddress == prefix + "2") {
+            return true;
+        }
+    }
+    return false;
+}
+
 std::pair<std::string, std::string> AddressPool::allocate() {
-    for (int network = 0; network < 256; ++network) {
-        const std::string prefix = "10.233." + std::to_string(network) + ".";
+    for (int network = 0; network < kPoolNetworks; ++network) {
+        const std::string prefix = poolPrefix(network);
         std::pair<std::string, std::string> pair{prefix + "1", prefix + "2"};
         if (!used_.contains(pair.first) && !used_.contains(pair.second)) {
             used_.insert(pair.first);

@@ -16,6 +16,10 @@ namespace nixos_containers {
 // Create finishes (commit) or fails (release).
 class AddressPool {
 public:
+    // Whether `options` hold exactly a pair allocate() hands out, and
+    // nothing else: addresses the service chose, not the caller.
+    static bool isPoolPair(const NetworkOptions& options);
+
     // Addresses used by existing containers: every host/local IPv4 of `spec`.
     void noteUsed(const ContainerSpec& spec);
     void forget(const ContainerSpec& spec);

@@ -1,9 +1,11 @@
+#include "address_pool.h"
 #include "container_paths.h"
 #include "container_verbs.h"
 #include "network_plan.h"
 #include "unit_limits.h"
 #include "validation.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <system_error>
@@ -141,6 +143,17 @@ ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, c
                              "container '" + name + "' is declarative: change it in the NixOS configuration");
     }
     auto spec = patch.appliedTo(container.spec);
+    const auto named = patch.keys();
+    auto names = [&named](std::string_view key) {
+        return std::find(named.begin(), named.end(), key) != named.end();
+    };
+    if (container.spec.privateNetwork && !spec.privateNetwork && !names("HostAddress") &&
+        !names("LocalAddress") && AddressPool::isPoolPair(spec.network)) {
+        // The pair the service chose for the private network goes with it;
+        // the caller never named these addresses.
+        spec.network.hostAddress.clear();
+        spec.network.localAddress.clear();
+    }
     if (patch.keys().empty() && !spec.needsBuild()) {
         // An Update naming no key rebuilds from the container's own source
         // (needsBuild). A container nixos-container made names none in its

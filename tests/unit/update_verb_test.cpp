@@ -192,5 +192,34 @@ TEST_F(UpdateVerbTest, LimitsSystemdRefusesFailTheUpdateAndSayTheyAreSaved) {
     EXPECT_EQ(manager().get("web").spec.ioWeight, "300");
 }
 
+// Issue 25: a private network's addresses that the service chose go with
+// the private network; addresses the caller gave stay, and are refused.
+TEST_F(UpdateVerbTest, TurningThePrivateNetworkOffDropsThePoolAddressesTheServiceChose) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    ASSERT_EQ(manager().get("web").spec.network.hostAddress, "10.233.0.1");
+    SpecPatch off;
+    off.set("PrivateNetwork", [](ContainerSpec& changed) { changed.privateNetwork = false; });
+    auto status = update("web", off, root);
+    ASSERT_TRUE(status.ok()) << status.error().what();
+    EXPECT_TRUE(manager().get("web").spec.network.hostAddress.empty());
+    EXPECT_TRUE(manager().get("web").spec.network.localAddress.empty());
+    EXPECT_EQ(readFile(settings.configDir / "web.conf").find("10.233.0."), std::string::npos);
+
+    // The pair is free again: the next private network gets it.
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("db", spec, root).ok());
+    EXPECT_EQ(manager().get("db").spec.network.hostAddress, "10.233.0.1");
+
+    spec.network.hostAddress = "192.168.7.1";
+    spec.network.localAddress = "192.168.7.2";
+    ASSERT_TRUE(create("own", spec, root).ok());
+    status = update("own", off, root);
+    ASSERT_FALSE(status.ok());
+    EXPECT_EQ(status.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_STREQ(status.error().what(), "HostAddress requires PrivateNetwork");
+}
+
 }  // namespace
 }  // namespace nixos_containers
