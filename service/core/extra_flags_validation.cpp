@@ -42,7 +42,7 @@ constexpr std::string_view kSetByService = "is set by the service itself";
 constexpr std::string_view kNetworkKeys =
     "would give the container a network the service does not know: the service prepares it "
     "(PrivateNetwork, HostAddress, HostBridge, ExtraVeths, Interfaces, Macvlans)";
-constexpr std::array<ReservedOption, 32> kReservedOptions = {{
+constexpr auto kReservedOptions = std::to_array<ReservedOption>({
     {"directory", kSetByService},
     {"template", kSetByService},
     {"image", kSetByService},
@@ -75,58 +75,113 @@ constexpr std::array<ReservedOption, 32> kReservedOptions = {{
     {"private-users-ownership", "is set by the service with PrivateUsers"},
     {"private-users-chown", "is deprecated in systemd-nspawn: use --private-users-ownership="},
     {"share-system", "is no longer supported by systemd-nspawn"},
-}};
+});
 
-// The options a caller may give, by long name: each changes only the
-// container it is given to (what it may reach of the host is host access,
-// asked for through the ExtraFlags key as a whole). Everything else nspawn
-// knows is refused, reserved or not: an option added to nspawn later, or one
-// that changes how the service runs and waits for it (--settings reads
-// .nspawn files that override the command line, --pipe and --console change
-// its stdio, --user and --chdir its init), never reaches it unreviewed.
-constexpr std::array<std::string_view, 26> kAllowedOptions = {
-    "uuid",
-    "read-only",
-    "capability",
-    "drop-capability",
-    "no-new-privileges",
-    "bind",
-    "bind-ro",
-    "overlay",
-    "overlay-ro",
-    "inaccessible",
-    "hostname",
-    "setenv",
-    "selinux-context",
-    "selinux-apifs-context",
-    "quiet",
-    "personality",
-    "volatile",
-    "system-call-filter",
-    "rlimit",
-    "oom-score-adjust",
-    "cpu-affinity",
-    "resolv-conf",
-    "timezone",
-    "set-credential",
-    "load-credential",
-    "bind-user",
+// What an option gives the container of the host's, judged as the spec key
+// that gives the same (so that a polkit rule granting host access by key,
+// the `keys` detail, cannot be stepped around through ExtraFlags): the key's
+// bus name, "ExtraFlags" for what no key gives, or empty when the option
+// keeps the container confined.
+using HostJudge = std::string_view (*)(std::string_view value);
+constexpr std::string_view kConfined;
+constexpr std::string_view kAsExtraFlags = "ExtraFlags";
+std::string_view confined(std::string_view /*value*/) {
+    return kConfined;
+}
+std::string_view asCapabilities(std::string_view /*value*/) {
+    return "AdditionalCapabilities";
+}
+// Host paths mounted, or a host file read by nspawn as root: a bind.
+std::string_view asBindMounts(std::string_view /*value*/) {
+    return "BindMounts";
+}
+std::string_view asExtraFlags(std::string_view /*value*/) {
+    return kAsExtraFlags;
+}
+// A deny list ("~...") only narrows the container's filter.
+std::string_view systemCallFilter(std::string_view value) {
+    return value.starts_with('~') ? kConfined : kAsExtraFlags;
+}
+// A lower score only makes the container's processes likelier OOM victims.
+std::string_view oomScoreAdjust(std::string_view value) {
+    return value.starts_with('-') ? kAsExtraFlags : kConfined;
+}
+// bind-* (and auto, which may bind) mounts a host file into the container.
+std::string_view resolvConf(std::string_view value) {
+    return value.starts_with("bind") || value == "auto" ? kAsExtraFlags : kConfined;
+}
+std::string_view timezone(std::string_view value) {
+    return value == "bind" || value == "auto" ? kAsExtraFlags : kConfined;
+}
+
+// The options a caller may give, by long name, with how each is judged.
+// Everything else nspawn knows is refused, reserved or not: an option added
+// to nspawn later, or one that changes how the service runs and waits for it
+// (--settings reads .nspawn files that override the command line, --pipe
+// and --console change its stdio, --user and --chdir its init), never
+// reaches it unreviewed.
+struct AllowedOption {
+    std::string_view name;
+    HostJudge judge;
 };
+constexpr auto kAllowedOptions = std::to_array<AllowedOption>({
+    {"uuid", confined},
+    {"read-only", confined},
+    {"capability", asCapabilities},
+    {"drop-capability", confined},
+    {"no-new-privileges", confined},
+    {"bind", asBindMounts},
+    {"bind-ro", asBindMounts},
+    {"overlay", asBindMounts},
+    {"overlay-ro", asBindMounts},
+    {"inaccessible", confined},
+    {"hostname", confined},
+    {"setenv", confined},
+    // The host's MAC labels.
+    {"selinux-context", asExtraFlags},
+    {"selinux-apifs-context", asExtraFlags},
+    {"quiet", confined},
+    {"personality", confined},
+    {"volatile", confined},
+    {"system-call-filter", systemCallFilter},
+    // Hard limits above the host's defaults.
+    {"rlimit", asExtraFlags},
+    {"oom-score-adjust", oomScoreAdjust},
+    {"cpu-affinity", confined},
+    {"resolv-conf", resolvConf},
+    {"timezone", timezone},
+    {"set-credential", confined},
+    {"load-credential", asBindMounts},
+    // The host user's home directory, bound in.
+    {"bind-user", asBindMounts},
+});
+
+const AllowedOption* allowedOption(std::string_view name) {
+    const auto* found = std::find_if(kAllowedOptions.begin(), kAllowedOptions.end(),
+                                     [name](const AllowedOption& option) { return option.name == name; });
+    return found == kAllowedOptions.end() ? nullptr : found;
+}
 
 std::string allowedList() {
     std::string list;
-    for (auto name : kAllowedOptions) {
-        list += (list.empty() ? "--" : ", --") + std::string(name);
+    for (const auto& option : kAllowedOptions) {
+        list += (list.empty() ? "--" : ", --") + std::string(option.name);
     }
     return list;
 }
 
 // What the service passes with --setenv itself (nspawn_command.cpp); a
 // caller's value would be overridden.
-constexpr std::array<std::string_view, 8> kServiceEnvironment = {
-    "PRIVATE_NETWORK", "HOST_BRIDGE",    "HOST_ADDRESS", "HOST_ADDRESS6",
-    "LOCAL_ADDRESS",   "LOCAL_ADDRESS6", "HOST_PORT",    "PATH",
-};
+constexpr auto kServiceEnvironment = std::to_array<std::string_view>({
+    "PRIVATE_NETWORK",
+    "HOST_BRIDGE",
+    "HOST_ADDRESS",
+    "HOST_ADDRESS6",
+    "LOCAL_ADDRESS",
+    "LOCAL_ADDRESS6",
+    "HOST_PORT",
+    "PATH",
+});
 
 std::string optionSpelling(const NspawnParsedOption& option) {
     return option.name.empty() ? "-" + std::string(1, option.shortName) : "--" + std::string(option.name);
@@ -196,7 +251,7 @@ void validateExtraFlags(const ContainerSpec& spec, const Settings& /*settings*/)
             throwInvalid(shown + " needs its value in the same word (" + optionSpelling(option) +
                          "=VALUE): systemd-nspawn would take the next word as its value");
         }
-        if (std::find(kAllowedOptions.begin(), kAllowedOptions.end(), option.name) == kAllowedOptions.end()) {
+        if (allowedOption(option.name) == nullptr) {
             const std::string which = word.size() == 2 ? " (it is " + optionSpelling(option) + ")" : "";
             throwInvalid(shown + which +
                          " is not one the service passes on to systemd-nspawn; these are: " + allowedList());
@@ -217,6 +272,20 @@ void validateExtraFlags(const ContainerSpec& spec, const Settings& /*settings*/)
             throwInvalid(shown + " is a bind mount: use BindMounts");
         }
     }
+}
+
+std::string_view extraFlagHostKey(const std::string& word) {
+    const std::array<std::string, 2> words = {word, "NEXT"};
+    auto parsed = parseNspawnArguments(words);
+    if (parsed.error || parsed.options.size() != 1) {
+        return kAsExtraFlags;  // refused by validation anyway; never confined
+    }
+    const auto& option = parsed.options.front();
+    const auto* allowed = allowedOption(option.name);
+    if (allowed == nullptr) {
+        return kAsExtraFlags;
+    }
+    return allowed->judge(option.value ? std::string_view(*option.value) : std::string_view());
 }
 
 }  // namespace nixos_containers

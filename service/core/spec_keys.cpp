@@ -150,6 +150,22 @@ bool unconfinedUsers(const ContainerSpec& spec, const Settings& /*settings*/) {
     return spec.privateUsers != "pick";
 }
 
+// The ExtraFlags words judged as `key` for host access (extraFlagHostKey).
+std::vector<std::string> extraFlagsJudgedAs(const ContainerSpec& spec, std::string_view key) {
+    std::vector<std::string> words;
+    for (const auto& word : spec.extraFlags) {
+        if (extraFlagHostKey(word) == key) {
+            words.push_back(word);
+        }
+    }
+    return words;
+}
+// ExtraFlags itself asks only for what no other key gives; the rest asks
+// through the key that gives the same (asksHost below).
+bool extraFlagsReachHost(const ContainerSpec& spec, const Settings& /*settings*/) {
+    return !extraFlagsJudgedAs(spec, "ExtraFlags").empty();
+}
+
 bool privilegedHostPort(const ContainerSpec& spec, const Settings& /*settings*/) {
     constexpr std::uint16_t kFirstUnprivilegedPort = 1024;
     return std::any_of(spec.forwardPorts.begin(), spec.forwardPorts.end(),
@@ -256,7 +272,8 @@ std::vector<SpecKey> makeRows() {
         shown(reachingHost<&S::bindMounts>(row<&S::bindMounts>("BindMounts", {}, kRestart, validateMounts),
                                            &bindsBeyondConfinedRoots),
               &showBindMounts),
-        reachingHost<&S::extraFlags>(row<&S::extraFlags>("ExtraFlags", {}, kRestart, validateExtraFlags)),
+        reachingHost<&S::extraFlags>(row<&S::extraFlags>("ExtraFlags", {}, kRestart, validateExtraFlags),
+                                     &extraFlagsReachHost),
         row<&S::ephemeral>("Ephemeral", "EPHEMERAL", kRestart, nullptr),
         row<&S::copyResolvConf>("CopyResolvConf", "COPY_RESOLV_CONF", kRestart, nullptr),
         reachingHost<&S::enableTun>(row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, nullptr)),
@@ -285,12 +302,19 @@ const std::vector<SpecKey>& rows() {
     return kRows;
 }
 
+// Whether `spec` asks for the host through `key`: its own value, or an
+// ExtraFlags word that gives the same.
+bool asksHost(const SpecKey& key, const ContainerSpec& spec, const Settings& settings) {
+    return (key.asksHost != nullptr && key.asksHost(spec, settings)) ||
+           !extraFlagsJudgedAs(spec, key.busName).empty();
+}
+
 }  // namespace
 
 std::vector<std::string> hostAccessKeys(const ContainerSpec& spec, const Settings& settings) {
     std::vector<std::string> keys;
     for (const auto& key : rows()) {
-        if (key.asksHost != nullptr && key.asksHost(spec, settings)) {
+        if (asksHost(key, spec, settings)) {
             keys.emplace_back(key.busName);
         }
     }
@@ -307,8 +331,9 @@ std::vector<std::string> hostAccessKeys(const ContainerSpec& before, const Conta
         // A key asks anew when its value changed, or when what it depends on
         // did (a value that another key made harmless before), and a source
         // on every rebuild.
-        if (key.asksHost != nullptr && key.asksHost(after, settings) &&
-            (key.get(before) != key.get(after) || !key.asksHost(before, settings) ||
+        if (asksHost(key, after, settings) &&
+            (key.get(before) != key.get(after) || !asksHost(key, before, settings) ||
+             extraFlagsJudgedAs(before, key.busName) != extraFlagsJudgedAs(after, key.busName) ||
              (key.systemSource && rebuilds))) {
             keys.emplace_back(key.busName);
         }

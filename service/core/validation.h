@@ -57,6 +57,12 @@ void validateCapabilities(const ContainerSpec& spec, const Settings& settings);
 void validateDevices(const ContainerSpec& spec, const Settings& settings);
 void validateTimeout(const ContainerSpec& spec, const Settings& settings);
 void validateExtraFlags(const ContainerSpec& spec, const Settings& settings);
+// The spec key an ExtraFlags word is judged as for host access (the key that
+// gives the container the same of the host's: "AdditionalCapabilities" for
+// --capability, "BindMounts" for --bind, --overlay, --load-credential,
+// --bind-user), "ExtraFlags" for what no key gives, or empty for an option
+// that keeps the container confined (--hostname, --setenv...).
+std::string_view extraFlagHostKey(const std::string& word);
 void validatePrivateUsers(const ContainerSpec& spec, const Settings& settings);
 // Its value alone: no, identity, pick or a base uid.
 void validatePrivateUsersValue(const std::string& value);

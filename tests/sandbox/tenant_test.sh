@@ -306,9 +306,21 @@ check "a host interface moved in -> host-access (Interfaces)" refused t2 Interfa
 check "a macvlan on a host interface -> host-access (Macvlans)" refused t2 Macvlans "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'Macvlans': <['eth9']>}"
 check "a host bridge -> host-access (HostBridge)" refused t2 HostBridge "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'HostBridge': <'br9'>}"
 check "an extra veth -> host-access (ExtraVeths)" refused t2 ExtraVeths "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'ExtraVeths': <{'x0': {'HostBridge': 'br9'}}>}"
-check "ExtraFlags --bind=/:/host:rbind -> host-access" refused t2 ExtraFlags "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--bind=/:/host:rbind']>}"
+# Each ExtraFlags option asks as the key that gives the same (issue 25), so
+# a rule granting host access by key cannot be stepped around.
+check "ExtraFlags --bind=/:/host:rbind -> host-access (BindMounts)" refused t2 BindMounts "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--bind=/:/host:rbind']>}"
+check "ExtraFlags --load-credential=x:/etc/shadow -> host-access (BindMounts)" refused t2 BindMounts "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--load-credential=x:/etc/shadow']>}"
+check "ExtraFlags --overlay=/etc:/tmp:/etc -> host-access (BindMounts)" refused t2 BindMounts "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--overlay=/etc:/tmp:/etc']>}"
+check "ExtraFlags --bind-user=root -> host-access (BindMounts)" refused t2 BindMounts "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--bind-user=root']>}"
+check "ExtraFlags --oom-score-adjust=-1000 -> host-access (ExtraFlags)" refused t2 ExtraFlags "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--oom-score-adjust=-1000']>}"
+check "ExtraFlags --resolv-conf=bind-host -> host-access (ExtraFlags)" refused t2 ExtraFlags "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--resolv-conf=bind-host']>}"
 check "ConfigFile /etc/shadow (evaluated as root) -> host-access" refused t2 ConfigFile "{'ConfigFile': <'/etc/shadow'>}"
-check "ExtraFlags --capability=all -> host-access" refused t2 ExtraFlags "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--capability=all']>}"
+check "ExtraFlags --capability=all -> host-access (AdditionalCapabilities)" refused t2 AdditionalCapabilities "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--capability=all']>}"
+confined_flags() { # options that keep the container confined ask for nothing
+    tenant_call Create t2 "{'SystemPath': <'$OK'>, 'ExtraFlags': <['--hostname=t2', '--setenv=MARK=1', '--oom-score-adjust=500']>}" >/dev/null || return 1
+    tenant_call Destroy t2 >/dev/null
+}
+check "ExtraFlags --hostname, --setenv, --oom-score-adjust=500: created without host access" confined_flags
 check "an address outside the pool -> host-access (HostAddress,LocalAddress)" refused t2 HostAddress,LocalAddress "{'SystemPath': <'$OK'>, 'PrivateNetwork': <true>, 'HostAddress': <'192.168.77.1'>, 'LocalAddress': <'192.168.77.2'>}"
 # nspawn forwards ports only from outside a user namespace: a forward
 # needs PrivateUsers "no", the container's root the host's.

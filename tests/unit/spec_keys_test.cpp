@@ -186,8 +186,40 @@ TEST(SpecKeys, HostAccessIsAskedForByValue) {
     EXPECT_TRUE(asked(with([](ContainerSpec& s) { s.network.localAddress = "10.233.4.2/32"; })).empty());
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.additionalCapabilities = {"CAP_SYS_MODULE"}; })),
               std::vector<std::string>{"AdditionalCapabilities"});
-    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--bind=/:/host"}; })),
+    // Issue 25: an ExtraFlags option is judged as the key that gives the
+    // same, so that a rule granting host access by key is not stepped around.
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--bind=/:/host:rbind"}; })),
+              std::vector<std::string>{"BindMounts"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--overlay=/etc:/tmp:/etc"}; })),
+              std::vector<std::string>{"BindMounts"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--load-credential=x:/etc/shadow"}; })),
+              std::vector<std::string>{"BindMounts"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--bind-user=root"}; })),
+              std::vector<std::string>{"BindMounts"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--capability=all"}; })),
+              std::vector<std::string>{"AdditionalCapabilities"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--oom-score-adjust=-1000"}; })),
               std::vector<std::string>{"ExtraFlags"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--resolv-conf=bind-host"}; })),
+              std::vector<std::string>{"ExtraFlags"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.extraFlags = {"--system-call-filter=@clock"}; })),
+              std::vector<std::string>{"ExtraFlags"});
+    EXPECT_EQ(asked(with([](ContainerSpec& s) {
+                  s.extraFlags = {"--hostname=x", "--capability=CAP_NET_ADMIN", "--bind-ro=/etc:/e:norbind"};
+              })),
+              (std::vector<std::string>{"BindMounts", "AdditionalCapabilities"}));
+    // What keeps the container confined asks for nothing.
+    EXPECT_TRUE(asked(with([](ContainerSpec& s) {
+                    s.extraFlags = {"--hostname=x",
+                                    "--setenv=A=b",
+                                    "--drop-capability=CAP_CHOWN",
+                                    "--oom-score-adjust=500",
+                                    "--resolv-conf=copy-host",
+                                    "--system-call-filter=~@clock",
+                                    "--timezone=copy",
+                                    "--no-new-privileges=yes",
+                                    "--quiet"};
+                })).empty());
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.enableTun = true; })),
               std::vector<std::string>{"EnableTun"});
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.hostBridge = "br0"; })),
@@ -213,6 +245,18 @@ TEST(SpecKeys, AnUpdateAsksOnlyForTheHostAccessItAdds) {
     EXPECT_TRUE(hostAccessKeys(before, after, settings).empty());
     after.additionalCapabilities = {"CAP_NET_ADMIN"};
     EXPECT_EQ(hostAccessKeys(before, after, settings), std::vector<std::string>{"AdditionalCapabilities"});
+
+    // A capability through ExtraFlags asks as a capability, also when
+    // another one was given the same way before.
+    before = after;
+    after.extraFlags = {"--capability=CAP_SYS_ADMIN"};
+    EXPECT_EQ(hostAccessKeys(before, after, settings), std::vector<std::string>{"AdditionalCapabilities"});
+    before = after;
+    after.extraFlags = {"--capability=all"};
+    EXPECT_EQ(hostAccessKeys(before, after, settings), std::vector<std::string>{"AdditionalCapabilities"});
+    before = after;
+    after.extraFlags.push_back("--hostname=web");
+    EXPECT_TRUE(hostAccessKeys(before, after, settings).empty());
 }
 
 // Every Update of a built container builds it again as root, from what its
