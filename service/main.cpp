@@ -34,14 +34,14 @@ int main() {
         auto connection = sdbus::createSystemBusConnection();
         loop.attach(*connection);
 
-        SystemdClient systemd(*connection);
-        MachinedClient machines(*connection);
-        PolkitAuthorizer authorizer(*connection);
-        NetlinkContainerNetwork network;
-        ForkProcessRunner processes(loop);
         // Two threads: link deletion waits on the kernel (~15 ms each), and
         // more threads would only queue behind the same rtnl lock.
         WorkerPool worker(loop, 2);
+        SystemdClient systemd(*connection);
+        MachinedClient machines(*connection, worker);
+        PolkitAuthorizer authorizer(*connection);
+        NetlinkContainerNetwork network;
+        ForkProcessRunner processes(loop);
         BusService bus(*connection);
         ContainerManager manager(settings, Seams{systemd, machines, authorizer, network, processes, worker},
                                  bus);

@@ -1,5 +1,7 @@
 #include "machined_client.h"
 
+#include "container_users.h"
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -39,8 +41,9 @@ void answerTerminal(const std::string& name, const std::string& what, const sdbu
 }
 }  // namespace
 
-MachinedClient::MachinedClient(sdbus::IConnection& connection, std::string destination)
+MachinedClient::MachinedClient(sdbus::IConnection& connection, Worker& worker, std::string destination)
     : connection_(connection),
+      worker_(worker),
       destination_(std::move(destination)),
       manager_(sdbus::createProxy(connection, destination_, "/org/freedesktop/machine1")) {
     manager_->uponSignal("MachineNew")
@@ -189,17 +192,31 @@ void MachinedClient::machineAddresses(const std::string& name, Callback<std::vec
 
 void MachinedClient::machineOSRelease(const std::string& name,
                                       Callback<std::map<std::string, std::string>> done) {
-    manager_->callMethodAsync("GetMachineOSRelease")
-        .onInterface(kManager)
-        .withArguments(name)
-        .uponReplyInvoke([name, done = std::move(done)](const sdbus::Error* error,
-                                                        const std::map<std::string, std::string>& fields) {
-            if (error != nullptr) {
-                done(peerError("machined cannot read the os-release of '" + name + "'", *error));
-                return;
-            }
-            done(fields);
-        });
+    // Not machined's GetMachineOSRelease: machined (252) reads the file the
+    // container's root controls and waits for it, so a FIFO planted there
+    // hangs machined for every machine on the host. The service reads it
+    // itself, beneath the leader's root, off the loop, bounded.
+    getMachine(name, [this, name, done = std::move(done)](Outcome<std::optional<MachineInfo>> found) {
+        if (!found.ok()) {
+            done(found.error());
+            return;
+        }
+        if (!found.value() || found.value()->leader == 0) {
+            done(ContainerError(ErrorCode::NotRunning, "machined knows no running machine '" + name + "'"));
+            return;
+        }
+        const auto leader = static_cast<pid_t>(found.value()->leader);
+        auto fields = std::make_shared<std::map<std::string, std::string>>();
+        worker_.run([leader, fields] { *fields = readOSRelease(leader); },
+                    [name, fields, done](const Status& read) {
+                        if (!read.ok()) {
+                            done(ContainerError(ErrorCode::IOError, "cannot read the os-release of '" + name +
+                                                                        "': " + read.error().what()));
+                            return;
+                        }
+                        done(*fields);
+                    });
+    });
 }
 
 void MachinedClient::openShell(const std::string& name, const ShellRequest& request,

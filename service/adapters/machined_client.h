@@ -12,8 +12,9 @@ namespace nixos_containers {
 // MachineRegistry over org.freedesktop.machine1.
 class MachinedClient final : public MachineRegistry {
 public:
-    explicit MachinedClient(sdbus::IConnection& connection,
-                            std::string destination = "org.freedesktop.machine1");
+    // `worker` reads what the service reads of a container's tree itself.
+    MachinedClient(sdbus::IConnection& connection, Worker& worker,
+                   std::string destination = "org.freedesktop.machine1");
 
     void terminateMachine(const std::string& name, StatusCallback done) override;
     void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) override;
@@ -31,6 +32,7 @@ private:
                      Callback<std::optional<MachineInfo>> done);
 
     sdbus::IConnection& connection_;
+    Worker& worker_;
     std::string destination_;
     std::unique_ptr<sdbus::IProxy> manager_;
     std::function<void(const std::string&, bool)> onChange_;

@@ -235,4 +235,59 @@ std::optional<std::string> readFileBeneath(const std::string& root, const std::s
     }
 }
 
+std::map<std::string, std::string> parseOSRelease(std::string_view text) {
+    std::map<std::string, std::string> fields;
+    eachLine(text, [&fields](std::string_view line) {
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+            line.remove_prefix(1);
+        }
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
+            line.remove_suffix(1);
+        }
+        const auto equals = line.find('=');
+        if (line.empty() || line.front() == '#' || equals == std::string_view::npos || equals == 0) {
+            return true;
+        }
+        const auto key = line.substr(0, equals);
+        const bool keyValid = std::all_of(key.begin(), key.end(), [](char c) {
+            return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        });
+        if (!keyValid) {
+            return true;
+        }
+        auto raw = line.substr(equals + 1);
+        std::string value;
+        if (!raw.empty() && (raw.front() == '"' || raw.front() == '\'')) {
+            const char quote = raw.front();
+            if (raw.size() < 2 || raw.back() != quote) {
+                return true;  // an unterminated quote: not a value
+            }
+            raw = raw.substr(1, raw.size() - 2);
+            for (std::size_t i = 0; i < raw.size(); ++i) {
+                // Within double quotes a backslash escapes the next byte.
+                if (quote == '"' && raw[i] == '\\' && i + 1 < raw.size()) {
+                    ++i;
+                }
+                value += raw[i];
+            }
+        } else {
+            value = std::string(raw);
+        }
+        fields[std::string(key)] = std::move(value);
+        return true;
+    });
+    return fields;
+}
+
+std::map<std::string, std::string> readOSRelease(pid_t leader) {
+    constexpr std::size_t kMaxOSRelease = std::size_t{64} * 1024;
+    const auto root = "/proc/" + std::to_string(leader) + "/root";
+    for (const char* path : {"etc/os-release", "usr/lib/os-release"}) {
+        if (auto text = readFileBeneath(root, path, kMaxOSRelease)) {
+            return parseOSRelease(*text);
+        }
+    }
+    return {};
+}
+
 }  // namespace nixos_containers

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,5 +36,15 @@ std::vector<gid_t> supplementaryGroups(std::string_view group, std::string_view 
 // not allowed (systemd's RestrictSUIDSGID= filters it) or `useOpenat2` is false.
 std::optional<std::string> readFileBeneath(const std::string& root, const std::string& path,
                                            std::size_t limit, bool useOpenat2 = true);
+
+// os-release(5) text as systemd reads it: KEY=VALUE lines, values in
+// single or double quotes or bare, '#' comments; malformed lines skipped.
+std::map<std::string, std::string> parseOSRelease(std::string_view text);
+
+// The os-release of the container whose init is `leader`: etc/os-release,
+// else usr/lib/os-release, beneath /proc/LEADER/root as readFileBeneath reads
+// (no link leaves that root; a FIFO, a device or a file over 64 KiB is an
+// IOError, never a wait). Empty when the container has neither file.
+std::map<std::string, std::string> readOSRelease(pid_t leader);
 
 }  // namespace nixos_containers

@@ -307,7 +307,37 @@ os_release_has() { # NAME TEXT
     echo "$out"
     has -F "$2" <<<"$out"
 }
-check "OSRelease of $S comes from machined (ID debian)" poll 5000 os_release_has $S '"ID":"debian"'
+check "OSRelease of $S is its os-release (ID debian)" poll 5000 os_release_has $S '"ID":"debian"'
+# Issue 25: a FIFO as os-release, planted by the container's root, must
+# neither hold Start nor make machined (which would read it, for the whole
+# host) wait: the service reads it itself, beneath the root, not blocking.
+fifo_os_release() {
+    local began ms out
+    create_ok fifo "$OK" || return 1
+    mkdir -p "$(root_of fifo)/etc" && rm -f "$(root_of fifo)/etc/os-release" &&
+        mkfifo "$(root_of fifo)/etc/os-release" || return 1
+    began=$(date +%s%N)
+    mgr Start s fifo >/dev/null || { echo "Start failed"; return 1; }
+    ms=$((($(date +%s%N) - began) / 1000000))
+    echo "Start answered in $ms ms"
+    ((ms < 5000)) || return 1
+    sleep 0.5 # the os-release read follows the start
+    out=$(timeout 5 "$SANDBOX" exec "$DIR" busctl --timeout=4 call org.freedesktop.machine1 /org/freedesktop/machine1 \
+        org.freedesktop.machine1.Manager GetMachine s fifo) || { echo "machined did not answer: $out"; return 1; }
+    # (Not machinectl list: it asks machined for every machine's os-release
+    # itself, and machined would wait on the FIFO for that client.)
+    out=$(timeout 5 "$SANDBOX" exec "$DIR" busctl --timeout=4 call org.freedesktop.machine1 /org/freedesktop/machine1 \
+        org.freedesktop.machine1.Manager ListMachines) || { echo "machined did not answer ListMachines"; return 1; }
+    has -F '"fifo"' <<<"$out" || { echo "ListMachines: $out"; return 1; }
+    out=$(prop fifo OSRelease) || return 1
+    echo "OSRelease: $out"
+    [[ $out == 0 ]] # a{ss} with no entries
+}
+check "a FIFO as os-release: Start answers at once, machined keeps answering, OSRelease empty" fifo_os_release
+# Whatever happened, nothing may stay blocked on the FIFO.
+timeout 2 sh -c "echo ID=x >'$(root_of fifo)/etc/os-release'" 2>/dev/null
+fifo_gone() { mgr Stop s fifo >/dev/null && mgr Destroy s fifo >/dev/null; }
+check "the FIFO container stops and is destroyed" fifo_gone
 KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyForTheSandboxTest root@bb'
 mkdir -p "$(root_of $C)/etc/ssh"
 printf '%s' "$KEY" >"$(root_of $C)/etc/ssh/ssh_host_ed25519_key.pub"

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <filesystem>
 #include <fstream>
 
@@ -84,6 +86,33 @@ TEST_P(ReadBeneathTest, LinksInsideTheTreeAreFollowedThere) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothWays, ReadBeneathTest, ::testing::Values(true, false));
+
+// The service reads a container's os-release itself (machined would wait on
+// a FIFO there, for every machine): systemd's format, malformed lines left out.
+TEST(OSRelease, ParsedAsSystemdReadsIt) {
+    const auto fields = parseOSRelease(
+        "# a comment\n"
+        "NAME=\"NixOS\"\n"
+        "ID=nixos\n"
+        "  VERSION_ID='24.05'  \n"
+        "PRETTY_NAME=\"NixOS \\\"Uakari\\\"\"\n"
+        "BROKEN=\"unterminated\n"
+        "bad key=1\n"
+        "=nothing\n"
+        "EMPTY=\n");
+    const std::map<std::string, std::string> expected = {{"NAME", "NixOS"},
+                                                         {"ID", "nixos"},
+                                                         {"VERSION_ID", "24.05"},
+                                                         {"PRETTY_NAME", "NixOS \"Uakari\""},
+                                                         {"EMPTY", ""}};
+    EXPECT_EQ(fields, expected);
+}
+
+TEST(OSRelease, OfARunningProcessIsReadBeneathItsRoot) {
+    // This process's root is the host's: what it finds is the host's file.
+    const auto fields = readOSRelease(::getpid());
+    EXPECT_TRUE(fields.contains("ID")) << "no ID in /etc/os-release";
+}
 
 }  // namespace
 }  // namespace nixos_containers
