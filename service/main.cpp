@@ -1,4 +1,5 @@
 // nixos-containersd: the org.nixos.Containers system service.
+#include "bind_pin_mounts.h"
 #include "bus_service.h"
 #include "container_manager.h"
 #include "event_loop.h"
@@ -41,10 +42,11 @@ int main() {
         MachinedClient machines(*connection, worker);
         PolkitAuthorizer authorizer(*connection);
         NetlinkContainerNetwork network;
+        BindPinMounts binds;
         ForkProcessRunner processes(loop);
         BusService bus(*connection);
-        ContainerManager manager(settings, Seams{systemd, machines, authorizer, network, processes, worker},
-                                 bus);
+        ContainerManager manager(
+            settings, Seams{systemd, machines, authorizer, network, binds, processes, worker}, bus);
         bus.attach(manager);
 
         // Objects first, name last: a client that sees the name sees every

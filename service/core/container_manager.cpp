@@ -36,7 +36,7 @@ ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObse
       observer_(observer),
       store_(settings_),
       background_(seams_.worker),
-      network_(settings_, seams_.network, background_),
+      network_(settings_, seams_.network, seams_.binds, background_),
       registry_(settings_, store_, seams_.systemd, seams_.machines, network_, observer_),
       scheduler_(settings_.maxOperations),
       gate_(seams_.authorizer, seams_.worker,
@@ -53,8 +53,9 @@ ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObse
                    }
                }),
       nspawnEnvironment_(nspawnEnvironment()),
-      context_{settings_, registry_,      store_,          network_,         background_,       builder_,
-               *this,     seams_.systemd, seams_.machines, seams_.processes, nspawnEnvironment_},
+      context_{settings_,       registry_,        store_,       network_,
+               background_,     builder_,         *this,        seams_.systemd,
+               seams_.machines, seams_.processes, seams_.binds, nspawnEnvironment_},
       runner_(settings_, registry_, gate_, seams_.processes, seams_.worker),
       terminals_(registry_, gate_, seams_.machines) {}
 

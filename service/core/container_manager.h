@@ -32,6 +32,7 @@ struct Seams {
     MachineRegistry& machines;
     Authorizer& authorizer;
     ContainerNetwork& network;  // called from the worker, never from the loop
+    BindPinner& binds;          // likewise
     ProcessRunner& processes;
     Worker& worker;
 };

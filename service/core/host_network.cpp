@@ -8,15 +8,23 @@ namespace nixos_containers {
 
 void HostNetwork::release(const std::string& container, const ContainerSpec& spec, StatusCallback done) {
     auto plan = planNetwork(container, spec, settings_);
-    if (!plan) {
-        done(Done{});
+    if (!plan && spec.bindMounts.empty()) {
+        done(Done{});  // nothing of the host's to remove: no trip off the loop
         return;
     }
     background_.run(
-        container, [&network = network_, plan = std::move(*plan)] { network.release(plan); },
+        container,
+        [&network = network_, &binds = binds_, plan = std::move(plan),
+         pins = bindPinDirectory(settings_, container)] {
+            binds.unpin(pins);
+            if (plan) {
+                network.release(*plan);
+            }
+        },
         [container, done = std::move(done)](const Status& status) {
             if (!status.ok()) {
-                logWarning("cannot release the network of '" + container + "': " + status.error().what());
+                logWarning("cannot release the network or the binds of '" + container +
+                           "': " + status.error().what());
             }
             done(Done{});
         });

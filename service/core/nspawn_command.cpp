@@ -22,8 +22,13 @@ std::string portArgument(const PortForward& port) {
            std::to_string(port.effectiveContainerPort());
 }
 
-std::string bindArgument(const BindMount& bind) {
+// `pinned`: what the service mounted for the bind, bound instead of its
+// host path.
+std::string bindArgument(const BindMount& bind, const std::string& pinned) {
     std::string flag = bind.readOnly ? "--bind-ro=" : "--bind=";
+    if (!pinned.empty()) {
+        return flag + pinned + ":" + bind.mountPoint;
+    }
     return flag + (bind.hostPath.empty() ? bind.mountPoint : bind.hostPath + ":" + bind.mountPoint);
 }
 
@@ -76,8 +81,10 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
         argv.emplace_back("--resolv-conf=off");
     }
     // $EXTRA_NSPAWN_FLAGS: the bind mounts, then the caller's extra flags.
-    for (const auto& bind : spec.bindMounts) {
-        argv.push_back(bindArgument(bind));
+    for (std::size_t index = 0; index < spec.bindMounts.size(); ++index) {
+        auto pinned = inputs.pinnedBinds.find(index);
+        argv.push_back(bindArgument(spec.bindMounts[index],
+                                    pinned == inputs.pinnedBinds.end() ? std::string() : pinned->second));
     }
     argv.insert(argv.end(), spec.extraFlags.begin(), spec.extraFlags.end());
 

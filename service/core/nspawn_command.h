@@ -5,6 +5,8 @@
 #include "network_plan.h"
 #include "settings.h"
 
+#include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +29,9 @@ struct NspawnInputs {
     // unconditionally; nspawn refuses a bind of a missing path).
     bool bindNixDb = false;
     bool bindNixDaemonSocket = false;
+    // By index in spec->bindMounts: the pin nspawn binds instead of the
+    // bind's host path (bind_pins.h).
+    std::map<std::size_t, std::string> pinnedBinds;
 };
 
 // The argv (argv[0] = settings.nspawn) of the module's startScript, as one

@@ -1,5 +1,7 @@
 #include "spec_keys.h"
 
+#include "bind_pins.h"
+
 #include "nix_flags.h"
 #include "unit_limits.h"
 
@@ -119,27 +121,12 @@ bool networkNotDefault(const ContainerSpec& spec, const Settings& /*settings*/) 
     return !(spec.network.*Member).empty();
 }
 
-// A bind that is writable, or whose host side, links resolved, is not
-// beneath one of the admin's confined roots (NIXOS_CONTAINERS_CONFINED_BIND_ROOTS).
+// A bind that is not confined (isConfinedBind): writable, not beneath one
+// of the admin's confined roots (NIXOS_CONTAINERS_CONFINED_BIND_ROOTS), or
+// reached through a link beneath one, which nspawn would follow anywhere.
 bool bindsBeyondConfinedRoots(const ContainerSpec& spec, const Settings& settings) {
-    return std::any_of(spec.bindMounts.begin(), spec.bindMounts.end(), [&settings](const BindMount& mount) {
-        if (!mount.readOnly) {
-            return true;
-        }
-        // Resolved: a link beneath a confined root may point anywhere.
-        std::error_code error;
-        auto host = std::filesystem::weakly_canonical(mount.effectiveHostPath(), error);
-        if (error) {
-            return true;
-        }
-        return std::none_of(settings.confinedBindRoots.begin(), settings.confinedBindRoots.end(),
-                            [&host](const std::filesystem::path& root) {
-                                std::error_code rootError;
-                                auto resolvedRoot = std::filesystem::weakly_canonical(root, rootError);
-                                auto relative = host.lexically_relative(rootError ? root : resolvedRoot);
-                                return !relative.empty() && *relative.begin() != "..";
-                            });
-    });
+    return std::any_of(spec.bindMounts.begin(), spec.bindMounts.end(),
+                       [&settings](const BindMount& mount) { return !isConfinedBind(mount, settings); });
 }
 
 // A user namespace of the service's choosing keeps a container confined;

@@ -1,3 +1,4 @@
+#include "bind_pins.h"
 #include "container_paths.h"
 #include "container_verbs.h"
 #include "log.h"
@@ -27,6 +28,7 @@ bool isI686System(const fs::path& system) {
 // Everything nspawn will need, computed and checked before anything runs.
 struct StartPlan {
     std::optional<NetworkPlan> network;
+    std::vector<BindPin> pins;
     TransientUnit unit;
 };
 
@@ -63,7 +65,11 @@ StartPlan planStart(VerbContext& context, Container& container) {
     container.systemOnHost = location.onHost;
     StartPlan plan;
     plan.network = planNetwork(name, spec, settings);
+    plan.pins = planBindPins(settings, name, spec, container.owner);
     NspawnInputs inputs;
+    for (const auto& pin : plan.pins) {
+        inputs.pinnedBinds.emplace(pin.index, pin.pin.string());
+    }
     inputs.name = name;
     inputs.spec = &spec;
     inputs.paths = paths;
@@ -163,8 +169,12 @@ void preStart(VerbContext& context, const OperationPtr& operation, const StartPl
         }
         const auto& name = operation->name;
         if (*failure) {
-            context.registry.setState(context.registry.at(name), ContainerState::Stopped);
-            next(ContainerError(ErrorCode::StartFailed, (*failure)->what()));
+            // The binds may have been pinned before another step failed.
+            context.network.release(
+                name, context.registry.at(name).spec, [&context, name, next, failure](const Status&) {
+                    context.registry.setState(context.registry.at(name), ContainerState::Stopped);
+                    next(ContainerError(ErrorCode::StartFailed, (*failure)->what()));
+                });
             return;
         }
         if (!plan.network) {
@@ -174,8 +184,13 @@ void preStart(VerbContext& context, const OperationPtr& operation, const StartPl
         context.network.prepare(
             name, *plan.network, [&context, operation, plan, next](const Status& networked) {
                 if (!networked.ok()) {
-                    context.registry.setState(context.registry.at(operation->name), ContainerState::Stopped);
-                    next(networked);
+                    const auto& name = operation->name;
+                    context.network.release(name, context.registry.at(name).spec,
+                                            [&context, name, next, networked](const Status&) {
+                                                context.registry.setState(context.registry.at(name),
+                                                                          ContainerState::Stopped);
+                                                next(networked);
+                                            });
                     return;
                 }
                 launchUnit(context, operation, plan.unit, next);
@@ -190,10 +205,14 @@ void preStart(VerbContext& context, const OperationPtr& operation, const StartPl
     context.systemd.resetFailedUnit(plan.unit.name, [afterAll](const Status&) { afterAll(); });
     context.background.run(
         name,
-        [store = &context.store,
+        [store = &context.store, binds = &context.binds,
          paths = containerPaths(context.settings, name, context.registry.at(name).spec.ephemeral),
-         copyResolvConf = context.registry.at(name).spec.copyResolvConf] {
+         copyResolvConf = context.registry.at(name).spec.copyResolvConf,
+         pinDirectory = bindPinDirectory(context.settings, name), pins = plan.pins] {
             store->prepareRoot(paths, copyResolvConf);
+            if (!pins.empty()) {
+                binds->pin(pinDirectory, pins);
+            }
         },
         [afterAll, failure](const Status& prepared) {
             if (!prepared.ok()) {

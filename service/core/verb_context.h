@@ -1,6 +1,7 @@
 #pragma once
 
 #include "background_queue.h"
+#include "bind_pins.h"
 #include "builder.h"
 #include "container_registry.h"
 #include "container_store.h"
@@ -39,6 +40,7 @@ struct VerbContext {
     SystemdManager& systemd;
     MachineRegistry& machines;
     ProcessRunner& processes;
+    BindPinner& binds;  // called off the loop (background)
     // nspawn must reach the same bus as the service.
     const std::vector<std::string>& nspawnEnvironment;
 };

@@ -40,7 +40,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 sandbox_test_begin tenant
-BOUNDED_VARS+=(OK SHARED HOST_ACCESS M1_IF NC_RUN)
+BOUNDED_VARS+=(OK SHARED MINE HOST_ACCESS M1_IF NC_RUN)
 M1_IF=org.freedesktop.machine1.Manager
 HOST_ACCESS=org.nixos.containers.host-access
 
@@ -394,6 +394,46 @@ granted() {
 check "nc-allowed (granted host access) creates with tun and a writable bind" granted
 check "tenant Destroy of its container" tenant_call Destroy t1
 check "root Destroy r1, a1" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s r1 && $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s a1"
+# ----------------------------------------------------------- scenario 4b ---
+scenario "4b a confined bind is what was checked, when nspawn mounts it"
+# Issue 25: a tenant who can write beneath a confined root makes a checked
+# directory a link to / between Create and Start. (The swap is done as root
+# here: what matters is what the service hands nspawn, not who renamed.)
+MINE=$SHARED/mine
+mkdir -p "$MINE/d" && echo tenant-data >"$MINE/d/marker"
+check "tenant Create t3 with a read-only bind of $MINE/d" \
+    tenant_call Create t3 "{'SystemPath': <'$OK'>, 'BindMounts': <[('/mnt', '$MINE/d', true)]>}"
+mv "$MINE/d" "$MINE/d.checked" && ln -s / "$MINE/d"
+swapped_start_refused() {
+    expect_error "$ERR.StartFailed" "BindMounts host path '$MINE/d' is reached through the link $MINE/d beneath the confined root" \
+        "$U_TENANT" -- Start t3 || return 1
+    state_is t3 stopped || return 1
+    [[ ! -e $DIR/runtime/binds/t3 ]] || { echo "pins left in runtime/binds/t3"; return 1; }
+}
+check "Start after d became a link to /: StartFailed naming the link, stopped, no pin left" swapped_start_refused
+rm "$MINE/d" && mv "$MINE/d.checked" "$MINE/d"
+check "tenant Start t3 with d a directory again" tenant_call Start t3
+sees_marker() { # what t3's root sees at /mnt: the checked directory
+    local leader
+    leader=$(prop t3 Leader) || return 1
+    [[ $(in_sb cat "/proc/$leader/root/mnt/marker") == tenant-data ]] || return 1
+    [[ ! -e /proc/$leader/root/mnt/etc/passwd ]] || { echo "the host's / is visible at /mnt"; return 1; }
+}
+check "t3 sees the checked directory at /mnt" sees_marker
+pinned_in_runtime() { in_sb findmnt -n "$DIR/runtime/binds/t3/0" >/dev/null; }
+check "... through the service's pin at runtime/binds/t3/0" pinned_in_runtime
+mv "$MINE/d" "$MINE/d.checked" && ln -s / "$MINE/d"
+check "d swapped for a link to / while t3 runs: t3 still sees the checked directory" sees_marker
+rm "$MINE/d" && mv "$MINE/d.checked" "$MINE/d"
+pins_gone() { tenant_call Stop t3 >/dev/null && [[ ! -e $DIR/runtime/binds/t3 ]] && ! in_sb findmnt -n "$DIR/runtime/binds/t3/0" >/dev/null; }
+check "tenant Stop t3: its pins are unmounted and removed" pins_gone
+check "tenant Destroy t3" tenant_call Destroy t3
+confined_link_refused() { # a link beneath the root is never confined, even one that stays inside
+    ln -s d "$MINE/inside"
+    refused t3 BindMounts "{'SystemPath': <'$OK'>, 'BindMounts': <[('/mnt', '$MINE/inside', true)]>}"
+}
+check "a read-only bind through a link beneath a confined root that stays inside -> host-access" confined_link_refused
+
 # ------------------------------------------------------------ scenario 5 ---
 scenario "5  a machine this service did not start is left alone"
 # foreign NAME UNIT: a machine NAME registered with machined by its own

@@ -261,6 +261,24 @@ struct FakeNetwork final : ContainerNetwork {
     bool failPrepare = false;
 };
 
+// Records the pins instead of mounting them; `refuse` makes pin() fail as a
+// link found beneath a confined root would.
+struct FakeBindPins final : BindPinner {
+    void pin(const std::filesystem::path& directory, const std::vector<BindPin>& pins) override {
+        if (!refuse.empty()) {
+            throw ContainerError(ErrorCode::StartFailed, refuse);
+        }
+        pinned[directory.string()] = pins;
+    }
+    void unpin(const std::filesystem::path& directory) override {
+        pinned.erase(directory.string());
+        unpinned.push_back(directory.string());
+    }
+    std::map<std::string, std::vector<BindPin>> pinned;
+    std::vector<std::string> unpinned;
+    std::string refuse;
+};
+
 struct FakeProcesses final : ProcessRunner {
     explicit FakeProcesses(Deferred& loop) : loop(loop) {}
     void run(const ProcessRequest& request, std::function<void(const std::string&)> onLine,

@@ -37,7 +37,7 @@ protected:
     ContainerManager& manager() {
         if (!manager_) {
             manager_ = std::make_unique<ContainerManager>(
-                settings, Seams{systemd, machines, authorizer, network, processes, worker}, observer);
+                settings, Seams{systemd, machines, authorizer, network, binds, processes, worker}, observer);
             bool recovered = false;
             manager_->recover([&recovered](const Status&) { recovered = true; });
             loop.drain();
@@ -130,6 +130,7 @@ protected:
     FakeMachines machines{loop};
     FakeAuthorizer authorizer{loop};
     FakeNetwork network;
+    FakeBindPins binds;
     FakeProcesses processes{loop};
     FakeWorker worker{loop};
     RecordingObserver observer;

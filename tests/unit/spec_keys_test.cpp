@@ -168,6 +168,23 @@ TEST(SpecKeys, HostAccessIsAskedForByValue) {
     EXPECT_TRUE(asked(with([&top](ContainerSpec& s) {
                     s.bindMounts[0].hostPath = (top / "shared/data").string();
                 })).empty());
+    // Issue 25: nor one that stays inside: nspawn would follow it wherever
+    // it points when the container starts.
+    std::filesystem::create_directories(top / "shared/data");
+    std::filesystem::create_symlink("data", top / "shared/inside");
+    EXPECT_EQ(asked(with([&top](ContainerSpec& s) {
+                  s.bindMounts[0].hostPath = (top / "shared/inside/x").string();
+              })),
+              std::vector<std::string>{"BindMounts"});
+    // The root itself given through a link still confines what is below it.
+    std::filesystem::create_symlink(top / "shared", top / "shared-link");
+    settings.confinedBindRoots = {top / "shared-link"};
+    EXPECT_TRUE(asked(with([&top](ContainerSpec& s) {
+                    s.bindMounts[0].hostPath = (top / "shared-link/data").string();
+                })).empty());
+    EXPECT_TRUE(asked(with([&top](ContainerSpec& s) {
+                    s.bindMounts[0].hostPath = (top / "shared/data").string();
+                })).empty());
     std::filesystem::remove_all(top);
     settings.confinedBindRoots = {"/srv/shared"};
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.bindMounts[0].hostPath = "/srv/shared-not"; })),

@@ -160,5 +160,51 @@ TEST_F(StartVerbTest, NetworkFailureIsNamedAndNothingStarts) {
     EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
 }
 
+// Issue 25: a tenant's read-only bind beneath a confined root is opened by
+// the service at Start and nspawn binds what it opened (the pin), so a link
+// put there after Create is never followed; root's binds stay nspawn's.
+TEST_F(StartVerbTest, ATenantsConfinedBindIsPinnedAtStartAndUnpinnedWhenItStops) {
+    settings.confinedBindRoots = {top / "shared"};
+    fs::create_directories(top / "shared/web");
+    authorizer.answers[user.uid] = Authorization::Allowed;
+    auto spec = systemSpec();
+    spec.bindMounts = {{"/data", (top / "shared/web").string(), true}, {"/etc-host", "/etc", true}};
+    ASSERT_TRUE(create("web", spec, user).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
+    auto started = perform(Verb::Start, "web", user);
+    ASSERT_TRUE(started.ok()) << started.error().what();
+    const auto directory = (settings.runtimeDir / "binds/web").string();
+    ASSERT_EQ(binds.pinned.count(directory), 1U);
+    const auto& pins = binds.pinned[directory];
+    ASSERT_EQ(pins.size(), 1U);  // /etc is not beneath a confined root: granted as host access
+    EXPECT_EQ(pins[0].index, 0U);
+    EXPECT_EQ(pins[0].beneath, fs::path("web"));
+    const auto& argv = systemd.started.back().execStart;
+    EXPECT_THAT(argv, Contains("--bind-ro=" + directory + "/0:/data"));
+    EXPECT_THAT(argv, Contains("--bind-ro=/etc:/etc-host"));
+
+    ASSERT_TRUE(perform(Verb::Stop, "web", user).ok());
+    EXPECT_EQ(binds.pinned.count(directory), 0U);
+    EXPECT_THAT(binds.unpinned, Contains(directory));
+
+    // A pin that fails fails the start, and nothing stays pinned.
+    binds.refuse = "BindMounts host path '" + (top / "shared/web").string() + "' is reached through the link";
+    started = perform(Verb::Start, "web", user);
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.error().code(), ErrorCode::StartFailed);
+    EXPECT_THAT(started.error().what(), HasSubstr("is reached through the link"));
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+    EXPECT_EQ(binds.pinned.count(directory), 0U);
+
+    // Root's container: nspawn resolves its binds, as the module's does.
+    binds.refuse.clear();
+    ASSERT_TRUE(create("rootweb", spec, root).ok());
+    machines.machines["rootweb"] = {"rootweb", "nixos-container@rootweb.service", 4243, "", 0};
+    ASSERT_TRUE(perform(Verb::Start, "rootweb", root).ok());
+    EXPECT_EQ(binds.pinned.count((settings.runtimeDir / "binds/rootweb").string()), 0U);
+    EXPECT_THAT(systemd.started.back().execStart,
+                Contains("--bind-ro=" + (top / "shared/web").string() + ":/data"));
+}
+
 }  // namespace
 }  // namespace nixos_containers
