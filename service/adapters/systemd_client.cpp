@@ -74,6 +74,7 @@ std::vector<Property> unitProperties(const TransientUnit& unit) {
          sdbus::Variant(ExitStatus(unit.restartForceExitStatus, std::vector<std::int32_t>{}))},
         {"Restart", sdbus::Variant(unit.restart)},
         {"TimeoutStartUSec", sdbus::Variant(std::uint64_t{unit.timeoutStartUsec})},
+        {"TimeoutStartFailureMode", sdbus::Variant(unit.timeoutStartFailureMode)},
         {"DevicePolicy", sdbus::Variant(unit.devicePolicy)},
         {"DeviceAllow", sdbus::Variant(deviceAllow)},
         {"SyslogIdentifier", sdbus::Variant(unit.syslogIdentifier)},

@@ -30,6 +30,11 @@ struct TransientUnit {
     // reboot from inside (exit 133) still restarts through RestartForceExitStatus.
     std::string restart = "no";
     std::uint64_t timeoutStartUsec = 60'000'000;
+    // A container not ready within TimeoutStartSec is killed, not halted:
+    // with systemd's default (terminate) a payload that ignores the halt
+    // holds the failed start for TimeoutStopSec (90 s) more, and Start's
+    // caller waits that long for its answer.
+    std::string timeoutStartFailureMode = "kill";
     std::vector<UnitProperty> limits;  // unit_limits.h: MemoryMax, CPUWeight...
     std::string devicePolicy = "closed";
     std::vector<std::pair<std::string, std::string>> deviceAllow;

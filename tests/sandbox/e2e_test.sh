@@ -111,15 +111,16 @@ no_ve_links() {
 # ------------------------------------------------------------------- up ---
 scenario "0  sandbox up, payloads"
 sandbox_up
-# The four payloads in parallel (each copies busybox and links its applets).
+# The payloads in parallel (each copies busybox and links its applets).
 mk_pids=()
-for spec in "sysok ok" "sysok2 ok" "sysbad bad-init" "sysslow slow"; do
+for spec in "sysok ok" "sysok2 ok" "sysbad bad-init" "sysslow slow" "sysstubborn stubborn"; do
     # shellcheck disable=SC2086
     "$MAKE_SYSTEM" "$DIR/store" $spec >"$WORK/mk.${spec%% *}" 2>&1 &
     mk_pids+=($!)
 done
 for p in "${mk_pids[@]}"; do wait "$p" || { fail "make-system"; cat "$WORK"/mk.*; exit 1; }; done
 OK=$(cat "$WORK/mk.sysok") OK2=$(cat "$WORK/mk.sysok2") BAD=$(cat "$WORK/mk.sysbad") SLOW=$(cat "$WORK/mk.sysslow")
+STUBBORN=$(cat "$WORK/mk.sysstubborn")
 pass "payloads: $OK $OK2 $BAD $SLOW"
 check "service is on the bus" in_sb busctl --system status "$BUS_NAME"
 # A container kept until the end: List must show it wherever an absence
@@ -311,6 +312,17 @@ check "$C State failed" state_is $C failed
 check "$C no machine" poll 5000 machine_absent $C
 check "Stop after the timeout succeeds" mgr Stop s $C
 check "$C stopped" state_is $C stopped
+check "Destroy $C" mgr Destroy s $C
+# Issue 25: a payload that is never ready and ignores the halt: Start
+# answers within TimeoutStartSec plus a few seconds, not after systemd's
+# stop timeout (90 s) on top.
+C=stubborn
+check "Create $C (stubborn payload: no READY=1, ignores SIGTERM and the halt; TimeoutStartSec 2s)" create_ok $C "$STUBBORN" TimeoutStartSec s 2s
+t0=$(now_ms)
+check "Start $C -> StartFailed mentioning timeout" expect_error "$ERR.StartFailed" "timeout" -- Start $C
+STUBBORN_MS=$(($(now_ms) - t0))
+check "... answered within TimeoutStartSec + 5 s ($STUBBORN_MS ms)" test "$STUBBORN_MS" -lt 7000
+check "$C no machine" poll 5000 machine_absent $C
 check "Destroy $C" mgr Destroy s $C
 
 # ------------------------------------------------------------ scenario 5 ---

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make-system.sh STORE_DIR NAME [ok|bad-init|slow|ping-first|listener]
+# make-system.sh STORE_DIR NAME [ok|bad-init|slow|stubborn|ping-first|listener]
 # make-system.sh --tree DIR [VARIANT]
 #
 # Builds a "NixOS system" for the sandbox tests with real Nix: a store path
@@ -24,6 +24,8 @@
 #             then reports READY=1 and sleeps; on signal 37 it exits 0.
 #   bad-init  init exits 1 at once, without READY=1.
 #   slow      like ok, but never reports READY=1 (start times out).
+#   stubborn  never reports READY=1 and ignores the stop signals (37 and
+#             TERM): only SIGKILL ends it.
 #   ping-first
 #             init's very first action, before anything else, is one ping
 #             (busybox ping -c1 -W1) to each of: ${HOST_ADDRESS%/*},
@@ -48,7 +50,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 STORE_DIR NAME [ok|bad-init|slow|ping-first|listener] | --tree DIR [VARIANT]" >&2
+    echo "usage: $0 STORE_DIR NAME [ok|bad-init|slow|stubborn|ping-first|listener] | --tree DIR [VARIANT]" >&2
     exit 2
 }
 [[ $# -ge 2 && $# -le 3 ]] || usage
@@ -63,7 +65,7 @@ else
         { echo "make-system: STORE_DIR '$store' is not a Nix store (ROOT/nix/store)" >&2; exit 2; }
     nix_root=${real%/nix/store}
 fi
-case $variant in ok | bad-init | slow | ping-first | listener) ;; *) usage ;; esac
+case $variant in ok | bad-init | slow | stubborn | ping-first | listener) ;; *) usage ;; esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 busybox=/bin/busybox
@@ -155,6 +157,10 @@ slow)
     # so its trap still makes the stop clean.
     printf '#!%s/bin/sh\nPAYLOAD_NO_READY=1 exec %s/bin/sh %s/payload.sh "$@"\n' \
         "$inside" "$inside" "$inside" >"$tmp/init"
+    ;;
+stubborn)
+    printf '#!%s/bin/sh\ntrap "" 37 TERM\nwhile :; do %s/bin/sleep 3600; done\n' \
+        "$inside" "$inside" >"$tmp/init"
     ;;
 ping-first)
     # Nothing before the pings: no PATH, no mkdir, no logging. The results
