@@ -3,6 +3,7 @@
 #include "container_users.h"
 #include "container_verbs.h"
 #include "log.h"
+#include "unit_limits.h"
 #include "validation.h"
 
 #include <algorithm>
@@ -183,8 +184,12 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
     // picks, unless asking (as host access) for another mode; root gets the
     // module's default. Before the checks, which hold "pick" to what it
     // cannot do (ForwardPorts on a private network).
+    const bool tenant = caller.uid != 0 && !caller.internal;
     if (spec.privateUsers.empty()) {
-        spec.privateUsers = caller.uid != 0 && !caller.internal ? "pick" : ContainerSpec{}.privateUsers;
+        spec.privateUsers = tenant ? "pick" : ContainerSpec{}.privateUsers;
+    }
+    if (tenant) {
+        applyTenantLimits(spec, settings_);  // before the checks, which hold it to the same limits
     }
     try {
         validateName(name);

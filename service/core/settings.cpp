@@ -1,5 +1,8 @@
 #include "settings.h"
 
+#include "errors.h"
+#include "unit_limits.h"
+
 #include <unistd.h>
 #include <algorithm>
 #include <array>
@@ -11,6 +14,23 @@
 namespace nixos_containers {
 
 namespace {
+
+// A key's name as an environment variable's: TasksMax is TASKS_MAX,
+// CPUQuota CPU_QUOTA, IOWeight IO_WEIGHT.
+std::string environmentName(std::string_view key) {
+    std::string name;
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        const auto isUpper = [](char c) { return c >= 'A' && c <= 'Z'; };
+        const auto isLower = [](char c) { return c >= 'a' && c <= 'z'; };
+        const char c = key[i];
+        if (i > 0 && isUpper(c) &&
+            (isLower(key[i - 1]) || (i + 1 < key.size() && isLower(key[i + 1]) && isUpper(key[i - 1])))) {
+            name += '_';
+        }
+        name += static_cast<char>(isLower(c) ? c - 'a' + 'A' : c);
+    }
+    return name;
+}
 
 // What Nix reads from its environment (its configuration, search path, store,
 // home and cache), and PATH: the builds the service runs get these.
@@ -100,6 +120,24 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
                                         " integer, got '" + text + "'");
         }
         *count.target = value;
+    }
+    for (const auto& key : unitLimitKeys()) {
+        const auto variable = "NIXOS_CONTAINERS_TENANT_" + environmentName(key.key);
+        auto found = environment.find(variable);
+        if (found == environment.end()) {
+            continue;
+        }
+        if (found->second.empty()) {
+            settings.tenantLimits.erase(std::string(key.key));
+            continue;
+        }
+        try {
+            key.value(found->second);
+        } catch (const ContainerError& error) {
+            throw std::invalid_argument(variable + ": " + error.what() + " (" + std::string(key.syntax) +
+                                        ")");
+        }
+        settings.tenantLimits[std::string(key.key)] = found->second;
     }
     return settings;
 }

@@ -37,6 +37,13 @@ struct Settings {
     std::size_t maxRuns = 64;
     // Containers one uid other than root may own (have created); 0: no cap.
     std::size_t maxContainersPerUser = 0;
+    // Unit limits (unit_limits.h, by key) of containers whose owner is not
+    // root: given to a user's Create that does not say, and the most such a
+    // container may have without host access (a higher value, or none, asks
+    // for it). NIXOS_CONTAINERS_TENANT_<KEY> (TASKS_MAX, MEMORY_MAX,
+    // CPU_QUOTA...); an empty value: no default and no cap for that key.
+    std::map<std::string, std::string, std::less<>> tenantLimits = {{"TasksMax", "4096"},
+                                                                    {"MemoryMax", "4G"}};
     // NAME=value of the service's environment that builds run with: what Nix
     // reads from its environment (its configuration, search path, store,
     // home and cache), and PATH. Nothing else of the service's reaches them.

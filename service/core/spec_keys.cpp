@@ -153,6 +153,14 @@ bool extraFlagsReachHost(const ContainerSpec& spec, const Settings& /*settings*/
     return !extraFlagsJudgedAs(spec, "ExtraFlags").empty();
 }
 
+// A unit limit above the admin's limit for containers of users other than
+// root (Settings::tenantLimits), or none at all.
+template <std::string ContainerSpec::*Field>
+bool aboveTenantLimitOf(const ContainerSpec& spec, const Settings& settings) {
+    const auto* key = unitLimitKeyOf(Field);
+    return key != nullptr && aboveTenantLimit(*key, spec, settings);
+}
+
 bool privilegedHostPort(const ContainerSpec& spec, const Settings& /*settings*/) {
     constexpr std::uint16_t kFirstUnprivilegedPort = 1024;
     return std::any_of(spec.forwardPorts.begin(), spec.forwardPorts.end(),
@@ -213,6 +221,14 @@ SpecKey secret(SpecKey key) {
     return key;
 }
 
+// A unit limit (unit_limits.h): set live, and host access above the
+// tenant limit.
+template <std::string ContainerSpec::*Field>
+SpecKey limitRow(std::string_view busName, std::string_view confKey) {
+    return reachingHost<Field>(row<Field>(busName, confKey, kLive, validateUnitLimits),
+                               &aboveTenantLimitOf<Field>);
+}
+
 // In NAME.conf's order, so that a new conf reads as the module writes one.
 std::vector<SpecKey> makeRows() {
     using S = ContainerSpec;
@@ -266,12 +282,12 @@ std::vector<SpecKey> makeRows() {
         reachingHost<&S::enableTun>(row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, nullptr)),
         row<&S::timeoutStartSec>("TimeoutStartSec", "TIMEOUT_START_SEC", kRestart, validateTimeout),
         // The unit's limits (unit_limits.cpp): set live on a running unit.
-        row<&S::memoryMax>("MemoryMax", "MEMORY_MAX", kLive, validateUnitLimits),
-        row<&S::memoryHigh>("MemoryHigh", "MEMORY_HIGH", kLive, validateUnitLimits),
-        row<&S::cpuWeight>("CPUWeight", "CPU_WEIGHT", kLive, validateUnitLimits),
-        row<&S::cpuQuota>("CPUQuota", "CPU_QUOTA", kLive, validateUnitLimits),
-        row<&S::tasksMax>("TasksMax", "TASKS_MAX", kLive, validateUnitLimits),
-        row<&S::ioWeight>("IOWeight", "IO_WEIGHT", kLive, validateUnitLimits),
+        limitRow<&S::memoryMax>("MemoryMax", "MEMORY_MAX"),
+        limitRow<&S::memoryHigh>("MemoryHigh", "MEMORY_HIGH"),
+        limitRow<&S::cpuWeight>("CPUWeight", "CPU_WEIGHT"),
+        limitRow<&S::cpuQuota>("CPUQuota", "CPU_QUOTA"),
+        limitRow<&S::tasksMax>("TasksMax", "TASKS_MAX"),
+        limitRow<&S::ioWeight>("IOWeight", "IO_WEIGHT"),
         reachingHost<&S::privateUsers>(
             row<&S::privateUsers>("PrivateUsers", "PRIVATE_USERS", kRestart, validatePrivateUsers),
             &unconfinedUsers),

@@ -94,6 +94,40 @@ bool clearingNeedsRestart(const ContainerSpec& before, const ContainerSpec& afte
     return false;
 }
 
+void applyTenantLimits(ContainerSpec& spec, const Settings& settings) {
+    for (const auto& key : kKeys) {
+        auto limit = settings.tenantLimits.find(key.key);
+        if (limit != settings.tenantLimits.end() && (spec.*key.field).empty()) {
+            spec.*key.field = limit->second;
+        }
+    }
+}
+
+bool aboveTenantLimit(const UnitLimitKey& key, const ContainerSpec& spec, const Settings& settings) {
+    auto limit = settings.tenantLimits.find(key.key);
+    if (limit == settings.tenantLimits.end() || limit->second.empty()) {
+        return false;
+    }
+    const auto& text = spec.*key.field;
+    if (text.empty()) {
+        return true;  // systemd's default: no limit at all
+    }
+    try {
+        return key.value(text) > key.value(limit->second);
+    } catch (const ContainerError&) {
+        return true;  // validation names it; never taken as within the limit
+    }
+}
+
+const UnitLimitKey* unitLimitKeyOf(std::string ContainerSpec::*field) {
+    for (const auto& key : kKeys) {
+        if (key.field == field) {
+            return &key;
+        }
+    }
+    return nullptr;
+}
+
 void validateUnitLimits(const ContainerSpec& spec, const Settings& /*settings*/) {
     for (const auto& key : kKeys) {
         const auto& text = spec.*key.field;

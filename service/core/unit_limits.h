@@ -47,6 +47,15 @@ std::vector<UnitProperty> changedUnitLimits(const ContainerSpec& before, const C
 // True when a limit was cleared that systemd cannot reset on a running unit.
 bool clearingNeedsRestart(const ContainerSpec& before, const ContainerSpec& after);
 
+// A container a user other than root creates gets the admin's tenant
+// limits (Settings::tenantLimits) for every key its spec leaves empty.
+void applyTenantLimits(ContainerSpec& spec, const Settings& settings);
+// Whether `key`'s value in `spec` is above the admin's tenant limit for it
+// (none, or "infinity", is above any): such a value asks for host access.
+bool aboveTenantLimit(const UnitLimitKey& key, const ContainerSpec& spec, const Settings& settings);
+// The row of the limit held in `field`; null for any other field.
+const UnitLimitKey* unitLimitKeyOf(std::string ContainerSpec::*field);
+
 // Every limit's syntax; the spec keys' validator for these keys.
 void validateUnitLimits(const ContainerSpec& spec, const Settings& settings);
 

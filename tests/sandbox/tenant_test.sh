@@ -433,6 +433,23 @@ confined_link_refused() { # a link beneath the root is never confined, even one 
     refused t3 BindMounts "{'SystemPath': <'$OK'>, 'BindMounts': <[('/mnt', '$MINE/inside', true)]>}"
 }
 check "a read-only bind through a link beneath a confined root that stays inside -> host-access" confined_link_refused
+# Issue 25: a tenant's container gets the admin's tenant limits (defaults:
+# TasksMax 4096, MemoryMax 4G) when its spec says none, on its real unit,
+# and cannot raise them without host access.
+tenant_limits_applied() {
+    local tasks memory unit
+    tenant_call Create t4 "{'SystemPath': <'$OK'>}" >/dev/null || return 1
+    tasks=$(prop t4 TasksMax) && memory=$(prop t4 MemoryMax) || return 1
+    [[ $tasks == 4096 && $memory == 4G ]] || { echo "TasksMax '$tasks', MemoryMax '$memory'"; return 1; }
+    tenant_call Start t4 >/dev/null || return 1
+    unit=$(in_sb systemctl show -P TasksMax -P MemoryMax nixos-container@t4.service | tr '\n' ' ') || return 1
+    echo "unit: $unit"
+    [[ $unit == "4096 4294967296 " || $unit == "4294967296 4096 " ]] || return 1
+    tenant_call Destroy t4 >/dev/null
+}
+check "a tenant's container without limits gets TasksMax 4096 and MemoryMax 4G, on its unit" tenant_limits_applied
+check "TasksMax infinity -> host-access (TasksMax)" refused t4 TasksMax "{'SystemPath': <'$OK'>, 'TasksMax': <'infinity'>}"
+check "MemoryMax 8G -> host-access (MemoryMax)" refused t4 MemoryMax "{'SystemPath': <'$OK'>, 'MemoryMax': <'8G'>}"
 
 # ------------------------------------------------------------ scenario 5 ---
 scenario "5  a machine this service did not start is left alone"

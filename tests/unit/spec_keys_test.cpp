@@ -115,17 +115,13 @@ TEST(SpecKeys, NamesAreUniqueAndFound) {
 }
 
 TEST(SpecKeys, KeysThatGiveTheHostAwayAreMarked) {
-    const std::set<std::string> reaching = {"BindMounts",     "AdditionalCapabilities",
-                                            "AllowedDevices", "EnableTun",
-                                            "Interfaces",     "Macvlans",
-                                            "HostBridge",     "ExtraVeths",
-                                            "ExtraFlags",     "HostAddress",
-                                            "LocalAddress",   "HostAddress6",
-                                            "LocalAddress6",  "ForwardPorts",
-                                            "Config",         "ConfigFile",
-                                            "Flake",          "PrivateUsers",
-                                            "NixosPath",      "NetworkNamespace",
-                                            "NixFlags"};
+    const std::set<std::string> reaching = {
+        "BindMounts", "AdditionalCapabilities", "AllowedDevices", "EnableTun", "Interfaces", "Macvlans",
+        "HostBridge", "ExtraVeths", "ExtraFlags", "HostAddress", "LocalAddress", "HostAddress6",
+        "LocalAddress6", "ForwardPorts", "Config", "ConfigFile", "Flake", "PrivateUsers", "NixosPath",
+        "NetworkNamespace", "NixFlags",
+        // Above the admin's tenant limits (issue 25).
+        "MemoryMax", "MemoryHigh", "CPUWeight", "CPUQuota", "TasksMax", "IOWeight"};
     for (const auto& key : specKeys()) {
         EXPECT_EQ(key.asksHost != nullptr, reaching.contains(std::string(key.busName))) << key.busName;
     }
@@ -133,6 +129,7 @@ TEST(SpecKeys, KeysThatGiveTheHostAwayAreMarked) {
 
 // What keeps a container confined, key by key; everything else asks for the host.
 TEST(SpecKeys, HostAccessIsAskedForByValue) {
+    auto with_ = [](auto make) { return make(); };
     Settings settings;
     settings.confinedBindRoots = {"/srv/shared"};
     auto asked = [&settings](const ContainerSpec& spec) { return hostAccessKeys(spec, settings); };
@@ -146,7 +143,27 @@ TEST(SpecKeys, HostAccessIsAskedForByValue) {
     confined.bindMounts = {{"/data", "/srv/shared/web", true}};
     confined.tmpfs = {"/var/tmp"};
     confined.memoryMax = "1G";
+    confined.tasksMax = "4096";  // the tenant limits' defaults: no more, and not none
     EXPECT_TRUE(asked(confined).empty());
+    // Issue 25: a limit above the admin's tenant limit, or none, asks.
+    EXPECT_EQ(asked(with_([&confined] {
+                  auto spec = confined;
+                  spec.tasksMax = "infinity";
+                  return spec;
+              })),
+              std::vector<std::string>{"TasksMax"});
+    EXPECT_EQ(asked(with_([&confined] {
+                  auto spec = confined;
+                  spec.memoryMax.clear();
+                  spec.tasksMax = "4097";
+                  return spec;
+              })),
+              (std::vector<std::string>{"MemoryMax", "TasksMax"}));
+    EXPECT_TRUE(asked(with_([&confined] {
+                    auto spec = confined;
+                    spec.cpuQuota = "800%";  // no tenant limit for CPUQuota by default
+                    return spec;
+                })).empty());
 
     auto with = [&confined](auto change) {
         auto spec = confined;

@@ -67,7 +67,8 @@ TEST(UnitLimits, EveryLimitIsASpecKeyUpdatedLive) {
                 found = true;
                 EXPECT_EQ(key.onChange, UpdateEffect::Live) << limit.key;
                 EXPECT_EQ(key.validate, &validateUnitLimits) << limit.key;
-                EXPECT_EQ(key.asksHost, nullptr) << limit.key << ": a limit only confines";
+                // Above the admin's limit for tenants (or none), a limit asks for host access.
+                EXPECT_NE(key.asksHost, nullptr) << limit.key;
             }
         }
         EXPECT_TRUE(found) << limit.key << " has no spec key row";
@@ -91,6 +92,34 @@ TEST(UnitLimits, BadValuesAreRefusedNamingTheKey) {
         set(spec);
         expectInvalid([&] { validateUnitLimits(spec, Settings{}); }, message);
     }
+}
+
+// Issue 25: containers of users other than root get the admin's limits when
+// their spec says none, and higher ones ask for host access.
+TEST(UnitLimits, TenantsGetTheAdminsLimitsAndCannotRaiseThemWithoutHostAccess) {
+    Settings settings;
+    EXPECT_EQ(settings.tenantLimits.at("TasksMax"), "4096");
+    EXPECT_EQ(settings.tenantLimits.at("MemoryMax"), "4G");
+    ContainerSpec spec;
+    spec.memoryMax = "1G";
+    applyTenantLimits(spec, settings);
+    EXPECT_EQ(spec.tasksMax, "4096");
+    EXPECT_EQ(spec.memoryMax, "1G");  // what the spec says stays
+    EXPECT_TRUE(spec.cpuQuota.empty());
+    const auto* tasks = unitLimitKeyOf(&ContainerSpec::tasksMax);
+    ASSERT_NE(tasks, nullptr);
+    EXPECT_FALSE(aboveTenantLimit(*tasks, spec, settings));
+    spec.tasksMax = "infinity";
+    EXPECT_TRUE(aboveTenantLimit(*tasks, spec, settings));
+    spec.tasksMax.clear();
+    EXPECT_TRUE(aboveTenantLimit(*tasks, spec, settings));
+    settings = Settings::fromEnvironment(
+        {{"NIXOS_CONTAINERS_TENANT_TASKS_MAX", ""}, {"NIXOS_CONTAINERS_TENANT_CPU_QUOTA", "150%"}});
+    EXPECT_FALSE(settings.tenantLimits.contains("TasksMax"));
+    EXPECT_EQ(settings.tenantLimits.at("CPUQuota"), "150%");
+    EXPECT_FALSE(aboveTenantLimit(*tasks, spec, settings));
+    EXPECT_THROW(Settings::fromEnvironment({{"NIXOS_CONTAINERS_TENANT_IO_WEIGHT", "lots"}}),
+                 std::invalid_argument);
 }
 
 }  // namespace
