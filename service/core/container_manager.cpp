@@ -263,22 +263,32 @@ void ContainerManager::perform(const Caller& caller, Verb verb, const std::strin
         done(error);
         return;
     }
+    auto authorized = [this, caller, &row, name, done](const Outcome<bool>& allowed) {
+        if (!allowed.ok()) {
+            done(allowed.error());
+            return;
+        }
+        performAuthorized(caller, row, name, done, allowed.value());
+    };
+    if (row.entersContainer) {
+        authorizeEntry(gate_, registry_, caller, row.policy, name, {}, authorized);
+        return;
+    }
     gate_.authorize(caller, std::string(row.policy.action), name, std::string(row.policy.name),
-                    [this, caller, &row, name, done](const Status& allowed) {
-                        if (!allowed.ok()) {
-                            done(allowed.error());
-                            return;
-                        }
-                        performAuthorized(caller, row, name, done);
+                    [authorized](const Status& allowed) {
+                        authorized(allowed.ok() ? Outcome<bool>(true) : Outcome<bool>(allowed.error()));
                     });
 }
 
 void ContainerManager::performAuthorized(const Caller& caller, const VerbRow& row, const std::string& name,
-                                         StatusCallback done) {
+                                         StatusCallback done, bool hostAccessGranted) {
     // The world may have changed while polkit thought: check again, then
     // take the container.
     try {
         const auto& container = target(row, name);
+        if (row.entersContainer) {
+            checkEntry(container, hostAccessGranted);
+        }
         if (!container.operation.empty()) {
             if (row.cancelsStart && cancelStart(caller, row, name, done)) {
                 return;

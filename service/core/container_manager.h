@@ -105,8 +105,10 @@ private:
                              std::vector<std::string> hostKeys, StatusCallback done);
     // The container `row` acts on; throws NoSuchContainer, or Declarative.
     const Container& target(const VerbRow& row, const std::string& name) const;
+    // hostAccessGranted: whether an entering verb's caller got host access
+    // too (authorizeEntry), checked against the container as it is now.
     void performAuthorized(const Caller& caller, const VerbRow& row, const std::string& name,
-                           StatusCallback done);
+                           StatusCallback done, bool hostAccessGranted = true);
     // A Stop or Terminate while the container starts: the start is cancelled
     // (systemd cancels its job) and the verb runs when the start has ended.
     // False, `done` untouched, when no start is there to cancel.

@@ -5,6 +5,7 @@
 #include "container_users.h"
 #include "settings.h"
 #include "system_seams.h"
+#include "verb_table.h"
 
 #include <cstdint>
 #include <map>
@@ -71,6 +72,25 @@ private:
     std::map<std::uint64_t, Entry> entries_;
     std::uint64_t nextId_ = 1;
 };
+
+// An entry into a container (Run, OpenShell, OpenLogin, Reload) acts as
+// users of the container, its root by default. Unless PrivateUsers is
+// "pick" those are the host's: "no" makes the container's root the host's
+// root, "identity" and a base uid map to host uids the service did not
+// choose. Such an entry is host access, as creating such a container is.
+bool entryReachesHost(const Container& container);
+inline constexpr const char* kEntryHostKey = "PrivateUsers";
+// Authorises an entry into NAME: POLICY's action with DETAILS, then, when
+// the container as it is then reaches the host, host access with
+// keys=PrivateUsers as well. `done` gets whether host access was granted
+// (always for root and the service), for checkEntry.
+void authorizeEntry(AuthorizationGate& gate, const ContainerRegistry& registry, const Caller& caller,
+                    const VerbPolicy& policy, const std::string& name,
+                    const std::map<std::string, std::string>& details, Callback<bool> done);
+// When the entry happens: throws AccessDenied if the container came to
+// reach the host (a restart with other PrivateUsers) after its entry was
+// authorised without host access.
+void checkEntry(const Container& container, bool hostAccessGranted);
 
 // What a caller says about a command in a container, checked before polkit
 // sees it: a user name or uid (empty: root), NAME=VALUE entries.

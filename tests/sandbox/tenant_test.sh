@@ -27,6 +27,12 @@
 #   5  a machine machined has from someone else's unit is left alone: Create
 #      of its name is refused, Start fails rather than terminate it, Terminate
 #      ends only the container's own unit
+#   6  entering a container whose root is the host's is host access (issue
+#      25, item 2): nc-tenant, granted run, shell, login and manage on two
+#      of root's containers by a test rule, is refused Run, OpenShell,
+#      OpenLogin and Reload in the one without a user namespace
+#      (InteractiveAuthorizationRequired naming host-access and
+#      PrivateUsers), and runs and reloads in the user-namespaced one
 #   (1 also: a real nix-daemon takes each user-namespaced container's root
 #   for an untrusted user)
 #   (0 also: the service made the state, runtime, profile and gcroot trees
@@ -419,4 +425,83 @@ check "Terminate of fw answers" mgr Terminate s fw
 check "machine fw still runs in foreign-a.service after the Terminate" still_foreign fw foreign-a.service
 check "fw is stopped" state_is fw stopped
 check "cleanup: the foreign units stop, root destroys fw" foreign_cleanup
+
+# ------------------------------------------------------------ scenario 6 ---
+scenario "6  entering a container without a user namespace is host access"
+# A rule as an admin might write it: nc-tenant may run commands, shells and
+# logins in, and manage, two of root's containers. Host access stays with
+# its default. polkitd reloads its rules when the directory changes.
+ENTER_RULE=$DIR/polkit/etc-rules.d/20-nixos-containers-tenant-enters.rules
+cat >"$ENTER_RULE" <<'EOF'
+// tenant_test.sh scenario 6: nc-tenant enters two of root's containers.
+polkit.addRule(function(action, subject) {
+    var allowed = ["org.nixos.containers.run", "org.nixos.containers.shell",
+                   "org.nixos.containers.login", "org.nixos.containers.manage"];
+    var container = action.lookup("container");
+    if (subject.user === "nc-tenant" && allowed.indexOf(action.id) >= 0 &&
+        (container === "rhost" || container === "rns"))
+        return polkit.Result.YES;
+    return polkit.Result.NOT_HANDLED;
+});
+EOF
+chmod 0644 "$ENTER_RULE"
+check "root creates rhost (PrivateUsers no, root's default) and rns (PrivateUsers pick)" sh -c \
+    "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' rhost 1 SystemPath s '$OK' &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' rns 2 SystemPath s '$OK' PrivateUsers s pick"
+check "root starts both" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Start s rhost &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Start s rns"
+check "rhost runs without a user namespace (PrivateUsers no)" users_of rhost no
+check "rns runs in a user namespace nspawn picked (PrivateUsers pick)" users_of rns pick
+# tenant_runs NAME: the tenant's Run of a shell prints uid 0's host uid.
+tenant_runs() {
+    local out printed
+    # shellcheck disable=SC2016 # expanded by the container's shell
+    out=$(as_user "$U_TENANT" "$NC_RUN" --no-interactive --stdout-fd 3 "$1" "$OK/bin/sh" -c \
+        'read -r i b c </proc/self/uid_map; echo "uid 0 = $b"' </dev/null 3>"$WORK/enter.out" 2>&1) || { echo "Run failed: $out"; return 1; }
+    printed=$(cat "$WORK/enter.out")
+    echo "$1: reply $out, printed '$printed'"
+    [[ $out == "ii 0 0" && $printed =~ ^"uid 0 = "[1-9][0-9]*$ ]]
+}
+check "the rule is loaded: the tenant's Run in rns runs, as a uid of rns's user namespace" poll 10000 tenant_runs rns
+root_runs_as_host_root() {
+    local out printed
+    out=$(in_sb "$NC_RUN" --stdout-fd 3 rhost "$OK/bin/cat" /proc/self/uid_map </dev/null 3>"$WORK/enter.out" 2>&1) ||
+        { echo "Run failed: $out"; return 1; }
+    printed=$(cat "$WORK/enter.out")
+    echo "root's Run in rhost: uid_map '$printed'"
+    read -r -a map <<<"$printed"
+    [[ ${map[0]} == 0 && ${map[1]} == 0 && ${map[2]} == 4294967295 ]]
+}
+check "control: a Run in rhost is the host's root (uid_map 0 0 4294967295)" root_runs_as_host_root
+tenant_run_refused() {
+    local out rc=0
+    out=$(as_user "$U_TENANT" "$NC_RUN" --no-interactive "$1" "$OK/bin/id" </dev/null 2>&1) || rc=$?
+    echo "rc $rc: $out"
+    ((rc != 0)) && [[ $out == *"ERROR $DBUS_ERR.InteractiveAuthorizationRequired: "*"$HOST_ACCESS (run '$1' with PrivateUsers)"* ]]
+}
+check "the tenant's Run in rhost -> host-access (PrivateUsers)" tenant_run_refused rhost
+check "the tenant's OpenShell in rhost -> host-access (PrivateUsers)" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" \
+    "$HOST_ACCESS (shell 'rhost' with PrivateUsers)" "$U_TENANT" -- OpenShell rhost '' "$OK/bin/sh" '[]' '[]'
+check "the tenant's OpenLogin in rhost -> host-access (PrivateUsers)" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" \
+    "$HOST_ACCESS (login 'rhost' with PrivateUsers)" "$U_TENANT" -- OpenLogin rhost
+switch_runs() { grep -c '^switch-to-configuration ran' "$(root_of "$1")/var/log/switch.log" 2>/dev/null || true; }
+reload_refused() {
+    local before after
+    before=$(switch_runs rhost)
+    expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "$HOST_ACCESS (reload 'rhost' with PrivateUsers)" \
+        "$U_TENANT" -- Reload rhost || return 1
+    after=$(switch_runs rhost)
+    echo "switch-to-configuration runs in rhost: ${before:-0} before, ${after:-0} after"
+    [[ ${before:-0} == "${after:-0}" ]]
+}
+check "the tenant's Reload of rhost -> host-access (PrivateUsers), switch-to-configuration not run" reload_refused
+# Past polkit, a payload without systemd has no bus for machined's terminal.
+check "the tenant's OpenLogin in rns passes polkit (NoSystemBus: the payload has no systemd)" \
+    expect_error "$ERR.NoSystemBus" "" "$U_TENANT" -- OpenLogin rns
+check "the tenant's Reload of rns" tenant_call Reload rns
+check "... ran in rns's user namespace" reload_confined rns
+check "the tenant stops rhost (manage does not enter)" tenant_call Stop rhost
+rm -f "$ENTER_RULE"
+check "cleanup: root destroys rhost and rns" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s rhost &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s rns"
 exit 0
