@@ -290,7 +290,7 @@ void ContainerManager::performAuthorized(const Caller& caller, const VerbRow& ro
             checkEntry(container, hostAccessGranted);
         }
         if (!container.operation.empty()) {
-            if (row.cancelsStart && cancelStart(caller, row, name, done)) {
+            if (row.cancelsStart && cancelRunning(caller, row, name, done)) {
                 return;
             }
             throw ContainerError(ErrorCode::Busy,
@@ -324,8 +324,8 @@ void ContainerManager::seesSecrets(const Caller& caller, const std::string& name
                     [done = std::move(done)](const Status& allowed) { done(allowed.ok()); });
 }
 
-bool ContainerManager::cancelStart(const Caller& caller, const VerbRow& row, const std::string& name,
-                                   StatusCallback& done) {
+bool ContainerManager::cancelRunning(const Caller& caller, const VerbRow& row, const std::string& name,
+                                     StatusCallback& done) {
     auto operation = scheduler_.holding(name);
     const auto* running = operation ? verbRowNamed(operation->verb) : nullptr;
     if (running == nullptr || !running->cancellable || !operation->cancelledBy.empty() ||
@@ -335,6 +335,10 @@ bool ContainerManager::cancelStart(const Caller& caller, const VerbRow& row, con
     operation->cancelledBy = row.policy.name;
     afterCancelledStart_.emplace(name, QueuedVerb{caller, &row, std::move(done)});
     logInfo("cancelling the " + operation->verb + " of '" + name + "' for a " + operation->cancelledBy);
+    if (operation->process) {
+        // A Reload's switch-to-configuration: its answer follows the kill.
+        seams_.processes.kill(*operation->process);
+    }
     if (!operation->unitStarting.empty()) {
         // Killed, not halted: the container never became ready, and nspawn
         // loses a halt request that comes before the container's init runs

@@ -37,6 +37,10 @@ struct Settings {
     std::size_t maxRuns = 64;
     // Containers one uid other than root may own (have created); 0: no cap.
     std::size_t maxContainersPerUser = 0;
+    // Seconds a Reload's switch-to-configuration may take before it is
+    // killed and the Reload fails: its script is the container's, which may
+    // never end. Five minutes, as a generous systemd reload.
+    std::size_t reloadTimeoutSec = 300;
     // NAME=value of the service's environment that builds run with: what Nix
     // reads from its environment (its configuration, search path, store,
     // home and cache), and PATH. Nothing else of the service's reaches them.

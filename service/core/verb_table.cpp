@@ -17,7 +17,8 @@ const std::vector<VerbRow>& verbTable() {
         {Verb::Stop, {"stop", kManage}, true, true, false, false, stopContainer},
         {Verb::Restart, {"restart", kManage}, true, false, true, false, restartContainer},
         {Verb::Terminate, {"terminate", kManage}, true, true, false, false, terminateContainer},
-        {Verb::Reload, {"reload", kManage}, true, false, false, true, reloadContainer},
+        // Cancellable: its switch-to-configuration may never end.
+        {Verb::Reload, {"reload", kManage}, true, false, true, true, reloadContainer},
         // Changes what the container runs, as an Update does.
         {Verb::Rollback, {"rollback", kUpdatePolicy.action}, false, false, false, false, rollbackContainer},
         {Verb::Destroy, {"destroy", kDestroy}, false, false, false, false, destroyContainer},

@@ -21,6 +21,10 @@
 #      allowed, denied and challenged users on both actions
 #   5  benchmark (printed, not checked): Run of true against
 #      systemd-run -M --wait --pipe and nsenter; 100 MB through Run vs cat
+#   6  a Reload whose switch-to-configuration never ends (issue 25, item 5):
+#      Stop and Terminate answer at once and the Reload answers that it was
+#      cancelled; with NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC=2 the Reload
+#      answers ReloadFailed after 2 s; nothing of the switch is left
 #
 # Runs as root (exit 77 otherwise). The last line is "N passed, M failed".
 # shellcheck disable=SC2016,SC2317
@@ -31,7 +35,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 source "$HERE/lib.sh"
 sandbox_test_begin exec
 # What the checked functions read besides lib.sh's variables.
-BOUNDED_VARS+=(C B S OK WANT HERE REPO N NC_RUN NC_PTY)
+BOUNDED_VARS+=(C B S OK WANT HERE REPO N NC_RUN NC_PTY HANG DROPIN)
 
 # ------------------------------------------------------------- helpers ---
 create_ok() { # NAME SYSTEM [COUNT KEY TYPE VALUE...]: COUNT more spec entries
@@ -447,4 +451,69 @@ machine_gone() { # NAME: MachinePath /, Timestamp 0, OSRelease empty
 check "the stopped $S: MachinePath /, Timestamp 0, OSRelease empty" machine_gone $S
 check "OpenShell on the stopped $S -> NotRunning" pty_error "$ERR.NotRunning" 0 shell $S root /usr/bin/id
 check "OpenLogin on the stopped $S -> NotRunning" pty_error "$ERR.NotRunning" 0 login $S
+
+# ------------------------------------------------------------ scenario 6 ---
+scenario "6  a Reload that never ends (issue 25, item 5)"
+# A container's root can make its switch-to-configuration anything; this
+# payload's sleeps for an hour. A Stop or Terminate kills it; a Reload has a
+# timeout (NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC).
+HANG=$("$MAKE_SYSTEM" "$DIR/store" syshang hang-switch) || { fail "make-system hang-switch"; exit 1; }
+check "Create and Start hang (its switch-to-configuration sleeps)" sh -c \
+    "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' hang 1 SystemPath s '$HANG' >/dev/null &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Start s hang"
+switch_hangs() { grep -q '^switch-to-configuration hangs' "$(root_of hang)/var/log/switch.log" 2>/dev/null; }
+# stop_ends_reload VERB: a Reload hangs; VERB answers within 5 s, the Reload
+# answers ReloadFailed saying VERB cancelled it, and hang is stopped.
+stop_ends_reload() {
+    local verb=$1 pid t0 ms reply
+    rm -f "$(root_of hang)/var/log/switch.log"
+    in_sb gdbus call --system --timeout 120 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Reload" hang \
+        >"$WORK/reload.reply" 2>&1 &
+    pid=$!
+    poll 10000 switch_hangs || { echo "switch-to-configuration did not start"; kill "$pid"; return 1; }
+    t0=$(now_ms)
+    mgr "$verb" s hang || { echo "$verb failed while the Reload hung"; kill "$pid"; return 1; }
+    ms=$(($(now_ms) - t0))
+    wait "$pid"
+    reply=$(cat "$WORK/reload.reply")
+    echo "$verb answered in $ms ms; the Reload's reply: $reply"
+    ((ms < 5000)) && [[ $reply == *"$ERR.ReloadFailed"*"cancelled by a ${verb,,}"* ]] && state_is hang stopped
+}
+check "Stop during a Reload that hangs: Stop answers at once, the Reload says it was cancelled" stop_ends_reload Stop
+sed 's/^/      /' "$LOG"
+hang_processes() { # no sleep of the switch left anywhere in the sandbox (pgrep: 1 = none)
+    local rc=0
+    in_sb pgrep -a -f "$HANG/bin/sleep 3600" || rc=$?
+    ((rc == 1))
+}
+check "... and the switch's sleep is gone" hang_processes
+check "Start hang again" mgr Start s hang
+check "Terminate during a Reload that hangs: the same" stop_ends_reload Terminate
+check "... and the switch's sleep is gone" hang_processes
+# The timeout, set low for the service through a drop-in, then removed.
+DROPIN=$DIR/units/nixos-containers.service.d/zz-reload-timeout.conf
+service_env() { # VALUE: restart the service with the reload timeout VALUE (empty: the default)
+    if [[ -n $1 ]]; then
+        printf '[Service]\nEnvironment=NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC=%s\n' "$1" >"$DROPIN"
+    else
+        rm -f "$DROPIN"
+    fi
+    in_sb systemctl daemon-reload && in_sb systemctl restart nixos-containers.service && poll 10000 service_answers
+}
+check "the service restarted with NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC=2" service_env 2
+check "Start hang" mgr Start s hang
+reload_times_out() {
+    local t0 ms out rc=0
+    t0=$(now_ms)
+    out=$(in_sb gdbus call --system --timeout 60 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Reload" hang 2>&1) || rc=$?
+    ms=$(($(now_ms) - t0))
+    echo "Reload answered in $ms ms (rc $rc): $out"
+    ((rc != 0 && ms >= 2000 && ms < 6000)) && [[ $out == *"$ERR.ReloadFailed"*"timed out after 2 s"* ]]
+}
+check "a Reload that hangs answers ReloadFailed (timed out after 2 s)" reload_times_out
+sed 's/^/      /' "$LOG"
+check "... its sleep is gone" hang_processes
+check "... hang still runs, and is not busy: Stop" sh -c "$SANDBOX exec $DIR busctl --timeout=30 call $BUS_NAME $MGR_PATH $MGR_IF Stop s hang"
+check "the service restarted without the drop-in" service_env ''
+check "Destroy hang" mgr Destroy s hang
 exit 0
