@@ -204,27 +204,30 @@ void CommandRunner::run(const Caller& caller, const std::string& name, RunComman
     try {
         validate(command);
         (void)registry_.get(name);
-        if (entries_.size() >= settings_.maxRuns) {
-            throw ContainerError(ErrorCode::LimitsExceeded,
-                                 std::to_string(entries_.size()) + " commands are running; try again later");
-        }
     } catch (const ContainerError& error) {
         done(error);
         return;
     }
     const auto id = nextId_++;
-    entries_.emplace(id, Entry{caller.busName, false, std::nullopt});
+    entries_.emplace(id, Entry{caller.busName, caller.uid, false, false, std::nullopt});
     const std::map<std::string, std::string> details = {
         {"user", command.options.user.empty() ? "root" : command.options.user},
         {"command", joinedCommand(command.argv)}};
     authorizeEntry(
         gate_, registry_, caller, kRunPolicy, name, details,
-        [this, id, name, command = std::move(command), done = std::move(done)](const Outcome<bool>& allowed) {
+        [this, caller, id, name, command = std::move(command),
+         done = std::move(done)](const Outcome<bool>& allowed) {
             if (!allowed.ok()) {
                 finish(id, done, allowed.error());
                 return;
             }
             if (cancelled(id, done)) {
+                return;
+            }
+            try {
+                takeSlot(id, caller);
+            } catch (const ContainerError& error) {
+                finish(id, done, error);
                 return;
             }
             auto go = [this, id, name, command, done, hostAccess = allowed.value()] {
@@ -299,6 +302,30 @@ void CommandRunner::resolved(std::uint64_t id, const std::string& name, pid_t le
                         entry->second.process = process;
                     }
                 });
+}
+
+void CommandRunner::takeSlot(std::uint64_t id, const Caller& caller) {
+    if (caller.internal || caller.uid == 0) {
+        return;
+    }
+    std::size_t ofUser = 0;
+    std::size_t ofUsers = 0;
+    for (const auto& [other, entry] : entries_) {
+        if (entry.holdsSlot) {
+            ++ofUsers;
+            ofUser += entry.uid == caller.uid ? 1 : 0;
+        }
+    }
+    if (ofUser >= settings_.maxRunsPerUser) {
+        throw ContainerError(ErrorCode::LimitsExceeded, "uid " + std::to_string(caller.uid) + " has " +
+                                                            std::to_string(ofUser) +
+                                                            " commands running, its limit; try again later");
+    }
+    if (ofUsers >= settings_.maxRuns) {
+        throw ContainerError(ErrorCode::LimitsExceeded,
+                             std::to_string(ofUsers) + " commands are running; try again later");
+    }
+    entries_.at(id).holdsSlot = true;
 }
 
 bool CommandRunner::cancelled(std::uint64_t id, const Callback<ProcessExit>& done) {

@@ -34,10 +34,11 @@ inline constexpr const char* kRunPath =
 
 // Run: a caller's command in a running container, through the confined
 // runner. Not an operation: it does not take the container, so several run
-// at once beside any verb (a Stop ends them with the container), up to
-// Settings::maxRuns. validate → authorise (org.nixos.containers.run) →
-// running? → resolve the user in the container's own passwd (on the
-// worker) → spawn. A caller that leaves the bus gets its commands killed.
+// at once beside any verb (a Stop ends them with the container).
+// validate → authorise (org.nixos.containers.run) → a slot (Settings::
+// maxRuns, maxRunsPerUser; root needs none) → running? → resolve the user
+// in the container's own passwd (on the worker) → spawn. A caller that
+// leaves the bus gets its commands killed.
 class CommandRunner {
 public:
     CommandRunner(const Settings& settings, ContainerRegistry& registry, AuthorizationGate& gate,
@@ -55,9 +56,16 @@ public:
 private:
     struct Entry {
         std::string busName;
+        std::uint32_t uid = 0;
         bool cancelled = false;
+        // Counted against the bounds: taken once polkit allowed the command
+        // (a caller still being asked holds none), never for root.
+        bool holdsSlot = false;
         std::optional<ProcessId> process;
     };
+    // Takes a slot for entry `id`; throws LimitsExceeded when its uid, or
+    // the callers other than root together, are at their bound.
+    void takeSlot(std::uint64_t id, const Caller& caller);
     void resolved(std::uint64_t id, const std::string& name, pid_t leader, RunCommand command,
                   Callback<ProcessExit> done);
     // Ends entry `id` with `result`, unless the caller left: then with an error.

@@ -33,8 +33,11 @@ struct Settings {
     std::vector<std::filesystem::path> confinedBindRoots;
     // Bound on long operations (builds, starts, stops) in flight at once.
     std::size_t maxOperations = 64;
-    // Bound on commands (Run) running in containers at once.
+    // Bound on commands (Run) of callers other than root running in
+    // containers at once, and on those of one such uid. Root's own are not
+    // counted: no tenant can lock root out.
     std::size_t maxRuns = 64;
+    std::size_t maxRunsPerUser = 16;
     // Containers one uid other than root may own (have created); 0: no cap.
     std::size_t maxContainersPerUser = 0;
     // Seconds a Reload's switch-to-configuration may take before it is

@@ -33,6 +33,10 @@
 #      OpenLogin and Reload in the one without a user namespace
 #      (InteractiveAuthorizationRequired naming host-access and
 #      PrivateUsers), and runs and reloads in the user-namespaced one
+#   7  Run slots (issue 25, item 7; NIXOS_CONTAINERS_MAX_RUNS_PER_USER=2,
+#      NIXOS_CONTAINERS_MAX_RUNS=3): a tenant at its bound gets
+#      LimitsExceeded while another still runs; with every slot taken,
+#      root's Run still runs
 #   (1 also: a real nix-daemon takes each user-namespaced container's root
 #   for an untrusted user)
 #   (0 also: the service made the state, runtime, profile and gcroot trees
@@ -504,4 +508,73 @@ check "the tenant stops rhost (manage does not enter)" tenant_call Stop rhost
 rm -f "$ENTER_RULE"
 check "cleanup: root destroys rhost and rns" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s rhost &&
      $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s rns"
+
+# ------------------------------------------------------------ scenario 7 ---
+scenario "7  Run slots: per user, never root's (issue 25, item 7)"
+# Low bounds for this scenario: two commands per user, three of users in all.
+RUN_BOUNDS=$DIR/units/nixos-containers.service.d/zz-run-bounds.conf
+BOUNDED_VARS+=(RUN_BOUNDS)
+bounds_env() { # on|off: the service restarted with or without the low bounds
+    if [[ $1 == on ]]; then
+        printf '[Service]\nEnvironment=NIXOS_CONTAINERS_MAX_RUNS_PER_USER=2\nEnvironment=NIXOS_CONTAINERS_MAX_RUNS=3\n' >"$RUN_BOUNDS"
+    else
+        rm -f "$RUN_BOUNDS"
+    fi
+    in_sb systemctl daemon-reload && in_sb systemctl restart nixos-containers.service && poll 10000 service_answers
+}
+check "the service restarted with NIXOS_CONTAINERS_MAX_RUNS_PER_USER=2, NIXOS_CONTAINERS_MAX_RUNS=3" bounds_env on
+own_up() { # METHOD-CALLER NAME: create and start NAME as that caller
+    "$1" Create "$2" "{'SystemPath': <'$OK'>}" && "$1" Start "$2"
+}
+check "nc-tenant creates and starts t7" own_up tenant_call t7
+check "nc-tenant2 creates and starts t8" own_up tenant2_call t8
+check "root creates and starts r7" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' r7 1 SystemPath s '$OK' >/dev/null &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Start s r7"
+# sleepers N: N of the payload's "sleep 8" run in the sandbox (pgrep: 1 = none).
+sleepers() {
+    local n rc=0
+    n=$(in_sb pgrep -c -f "^$OK/bin/sleep 8\$") || rc=$?
+    ((rc <= 1)) || return 1
+    echo "${n:-0} sleeping; the Runs' clients said:"
+    cat "$WORK"/sleeper-*.out 2>/dev/null
+    [[ ${n:-0} == "$1" ]]
+}
+SLEEPERS=()
+for i in 1 2; do
+    as_user "$U_TENANT" "$NC_RUN" --no-interactive t7 "$OK/bin/sleep" 8 </dev/null >"$WORK/sleeper-$i.out" 2>&1 &
+    SLEEPERS+=($!)
+done
+check "nc-tenant holds two Runs (sleep 8 in t7)" poll 10000 sleepers 2
+# run_answer UID NAME: the reply or error of a Run of true in NAME as UID.
+run_answer() {
+    if (($1 == 0)); then
+        in_sb "$NC_RUN" "$2" "$OK/bin/true" </dev/null 2>&1
+    else
+        as_user "$1" "$NC_RUN" --no-interactive "$2" "$OK/bin/true" </dev/null 2>&1
+    fi
+}
+run_limited() { # UID NAME MESSAGE: the Run is refused with LimitsExceeded and MESSAGE
+    local out
+    out=$(run_answer "$1" "$2") && { echo "it ran: $out"; return 1; }
+    echo "$out"
+    [[ $out == *"ERROR $ERR.LimitsExceeded: "*"$3"* ]]
+}
+run_runs() { # UID NAME: the Run of true answers "ii 0 0"
+    local out
+    out=$(run_answer "$1" "$2") || { echo "refused: $out"; return 1; }
+    echo "$out"
+    [[ $out == "ii 0 0" ]]
+}
+check "nc-tenant's third Run -> LimitsExceeded (its bound, 2)" run_limited "$U_TENANT" t7 "uid $U_TENANT has 2 commands running"
+check "nc-tenant2's Run in t8 still runs (the bound is per user)" run_runs "$U_TENANT2" t8
+as_user "$U_TENANT2" "$NC_RUN" --no-interactive t8 "$OK/bin/sleep" 8 </dev/null >"$WORK/sleeper-3.out" 2>&1 &
+SLEEPERS+=($!)
+check "nc-tenant2 holds a Run: three of users' in all" poll 10000 sleepers 3
+check "nc-tenant2's second Run -> LimitsExceeded (three in all)" run_limited "$U_TENANT2" t8 "3 commands are running"
+check "root's Run in r7 runs all the same" run_runs 0 r7
+check "root's Run in nc-tenant's t7 too" run_runs 0 t7
+wait "${SLEEPERS[@]}"
+check "the sleeps ended; nc-tenant runs again" run_runs "$U_TENANT" t7
+check "the service restarted without the low bounds" bounds_env off
+check "cleanup: t7, t8, r7 destroyed" sh -c "for c in t7 t8 r7; do $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s \$c || exit 1; done"
 exit 0

@@ -176,8 +176,9 @@ TEST_F(RunCommandTest, ACallerGoneBeforeTheSpawnGetsNoCommand) {
 TEST_F(RunCommandTest, RunsAreBoundedAndDoNotHoldTheContainer) {
     settings.maxRuns = 1;
     startWeb();
-    start(root, "web", command({"/bin/sleep", "100"}));
-    start(root, "web", command({"/bin/true"}));
+    authorizer.answers[user.uid] = Authorization::Allowed;
+    start(user, "web", command({"/bin/sleep", "100"}));
+    start(user, "web", command({"/bin/true"}));
     EXPECT_EQ(answer->error().code(), ErrorCode::LimitsExceeded);
     // Stop is not Busy while a command runs.
     EXPECT_TRUE(perform(Verb::Stop, "web", root).ok());
@@ -258,6 +259,96 @@ TEST_F(RunCommandTest, AContainerThatCameToReachTheHostWhilePolkitThoughtIsNotEn
     ASSERT_FALSE(answer->ok());
     EXPECT_EQ(answer->error().code(), ErrorCode::AccessDenied);
     EXPECT_TRUE(processes.spawned.empty());
+}
+
+// Issue 25, item 7: one tenant must not take every Run slot, root's included.
+class RunBoundsTest : public RunCommandTest {
+protected:
+    RunBoundsTest() {
+        tenant = user;
+        other = user;
+        other.uid = 61002;
+        other.busName = ":1.43";
+        authorizer.answers[tenant.uid] = Authorization::Allowed;
+        authorizer.answers[other.uid] = Authorization::Allowed;
+    }
+    void startConfined() {
+        auto spec = systemSpec();
+        spec.privateUsers = "pick";
+        ASSERT_TRUE(create("web", spec, root).ok());
+        machines.machines["web"] = {"web", "nixos-container@web.service",
+                                    static_cast<std::uint32_t>(::getpid()), "", 0};
+        ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    }
+    Caller tenant;
+    Caller other;
+};
+
+TEST_F(RunBoundsTest, ATenantAtItsBoundIsLimitedAndNobodyElseIs) {
+    settings.maxRunsPerUser = 2;
+    settings.maxRuns = 10;
+    startConfined();
+    start(tenant, "web", command({"/bin/sleep", "60"}));
+    start(tenant, "web", command({"/bin/sleep", "60"}));
+    ASSERT_EQ(processes.spawned.size(), 2U);
+    start(tenant, "web", command({"/bin/sleep", "60"}));
+    ASSERT_FALSE(answer->ok());
+    EXPECT_EQ(answer->error().code(), ErrorCode::LimitsExceeded);
+    EXPECT_NE(std::string(answer->error().what()).find("uid 61001 has 2 commands running"), std::string::npos)
+        << answer->error().what();
+    EXPECT_EQ(processes.spawned.size(), 2U);
+    start(other, "web", command({"/bin/true"}));
+    EXPECT_EQ(processes.spawned.size(), 3U);
+    start(root, "web", command({"/bin/true"}));
+    EXPECT_EQ(processes.spawned.size(), 4U);
+    // A slot comes back when its command ends.
+    processes.finishSpawned(1, ProcessExit{});
+    loop.drain();
+    start(tenant, "web", command({"/bin/true"}));
+    EXPECT_EQ(processes.spawned.size(), 5U);
+}
+
+TEST_F(RunBoundsTest, RootIsNeverLockedOutByTheGlobalBound) {
+    settings.maxRunsPerUser = 8;
+    settings.maxRuns = 2;
+    startConfined();
+    start(tenant, "web", command({"/bin/sleep", "60"}));
+    start(other, "web", command({"/bin/sleep", "60"}));
+    start(tenant, "web", command({"/bin/true"}));
+    EXPECT_EQ(answer->error().code(), ErrorCode::LimitsExceeded);
+    EXPECT_EQ(processes.spawned.size(), 2U);
+    for (int i = 0; i < 4; ++i) {
+        start(root, "web", command({"/bin/sleep", "60"}));
+    }
+    EXPECT_EQ(processes.spawned.size(), 6U);
+}
+
+TEST_F(RunBoundsTest, ACallerPolkitHasNotAllowedHoldsNoSlot) {
+    settings.maxRunsPerUser = 1;
+    settings.maxRuns = 1;
+    startConfined();
+    const Caller denied{":1.44", 61003, false, false};
+    authorizer.answers[denied.uid] = Authorization::Denied;
+    authorizer.hold = true;
+    std::vector<Outcome<ProcessExit>> deniedAnswers;
+    for (int i = 0; i < 5; ++i) {
+        manager().run(denied, "web", command({"/bin/true"}), [&deniedAnswers](Outcome<ProcessExit> exit) {
+            deniedAnswers.push_back(std::move(exit));
+        });
+    }
+    loop.drain();
+    ASSERT_EQ(authorizer.held.size(), 5U);
+    authorizer.hold = false;
+    start(tenant, "web", command({"/bin/sleep", "60"}));
+    EXPECT_EQ(processes.spawned.size(), 1U);
+    for (auto& held : authorizer.held) {
+        held();
+    }
+    loop.drain();
+    ASSERT_EQ(deniedAnswers.size(), 5U);
+    for (const auto& refused : deniedAnswers) {
+        EXPECT_EQ(refused.error().code(), ErrorCode::AccessDenied);
+    }
 }
 
 }  // namespace
