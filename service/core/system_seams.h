@@ -189,7 +189,13 @@ public:
 class Worker {
 public:
     virtual ~Worker() = default;
+    // Short work a caller waits for (a host key, an owner's name).
     virtual void run(std::function<void()> work, StatusCallback done) = 0;
+    // Work that may take seconds (the steps of operations, removing a root
+    // tree): a lane of its own, so that short work never waits behind it.
+    virtual void runLong(std::function<void()> work, StatusCallback done) {
+        run(std::move(work), std::move(done));
+    }
 };
 
 }  // namespace nixos_containers

@@ -25,6 +25,9 @@
 #      Stop and Terminate answer at once and the Reload answers that it was
 #      cancelled; with NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC=2 the Reload
 #      answers ReloadFailed after 2 s; nothing of the switch is left
+#   7  long work (issue 25, item 6): while two Destroys remove trees of
+#      50,000 files each (E2E_TREE_FILES), GetHostKey of another container
+#      answers at once
 #
 # Runs as root (exit 77 otherwise). The last line is "N passed, M failed".
 # shellcheck disable=SC2016,SC2317
@@ -35,7 +38,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 source "$HERE/lib.sh"
 sandbox_test_begin exec
 # What the checked functions read besides lib.sh's variables.
-BOUNDED_VARS+=(C B S OK WANT HERE REPO N NC_RUN NC_PTY HANG DROPIN)
+BOUNDED_VARS+=(C B S OK WANT HERE REPO N NC_RUN NC_PTY HANG DROPIN FILES)
 
 # ------------------------------------------------------------- helpers ---
 create_ok() { # NAME SYSTEM [COUNT KEY TYPE VALUE...]: COUNT more spec entries
@@ -516,4 +519,61 @@ check "... its sleep is gone" hang_processes
 check "... hang still runs, and is not busy: Stop" sh -c "$SANDBOX exec $DIR busctl --timeout=30 call $BUS_NAME $MGR_PATH $MGR_IF Stop s hang"
 check "the service restarted without the drop-in" service_env ''
 check "Destroy hang" mgr Destroy s hang
+
+# ------------------------------------------------------------ scenario 7 ---
+scenario "7  long work does not starve short work (issue 25, item 6)"
+# Two Destroys of large trees run on the worker's long lane; GetHostKey of
+# another container (the short lane) answers at once meanwhile.
+FILES=${E2E_TREE_FILES:-50000}
+check "root creates key, big1, big2" sh -c "for c in key big1 big2; do
+    $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' \$c 1 SystemPath s '$OK' >/dev/null || exit 1; done"
+mkdir -p "$(root_of key)/etc/ssh" && printf 'ssh-ed25519 AAAAkey key' >"$(root_of key)/etc/ssh/ssh_host_ed25519_key.pub"
+fill_tree() { # NAME: FILES empty files beneath its root
+    python3 - "$(root_of "$1")/many" "$FILES" <<'PY'
+import os, sys
+top, count = sys.argv[1], int(sys.argv[2])
+for d in range(count // 1000 + 1):
+    os.makedirs(f"{top}/{d}", exist_ok=True)
+    for f in range(min(1000, count - d * 1000)):
+        os.close(os.open(f"{top}/{d}/{f}", os.O_CREAT | os.O_WRONLY, 0o644))
+PY
+}
+fill_both() {
+    local p1 p2
+    fill_tree big1 &
+    p1=$!
+    fill_tree big2 &
+    p2=$!
+    wait "$p1" && wait "$p2"
+}
+STEP_TIMEOUT=120 check "big1 and big2 get $FILES files each" fill_both
+# destroy_timed NAME: Destroy NAME, then write the time it answered to WORK/NAME.end.
+destroy_timed() { mgr Destroy s "$1" >"$WORK/$1.out" 2>&1 && now_ms >"$WORK/$1.end"; }
+host_key_while_destroying() {
+    local t0 t1 ms worst=0 i d1 d2 last end1 end2
+    t0=$(now_ms)
+    destroy_timed big1 &
+    d1=$!
+    destroy_timed big2 &
+    d2=$!
+    sleep 0.2 # both removals under way
+    for i in 1 2 3; do
+        t1=$(now_ms)
+        in_sb busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" GetHostKey s key >/dev/null || { echo "GetHostKey failed"; return 1; }
+        ms=$(($(now_ms) - t1))
+        ((ms > worst)) && worst=$ms
+        sleep 0.05
+    done
+    last=$(now_ms)
+    wait "$d1" && wait "$d2" || { echo "a Destroy failed: $(cat "$WORK/big1.out" "$WORK/big2.out")"; return 1; }
+    end1=$(($(cat "$WORK/big1.end") - t0)) end2=$(($(cat "$WORK/big2.end") - t0))
+    echo "Destroys of $FILES files each answered after $end1 and $end2 ms; three GetHostKey calls until $((last - t0)) ms: at worst $worst ms"
+    ((worst < 500)) || { echo "GetHostKey waited for the removals"; return 1; }
+    # It tells only when both removals outlasted the calls.
+    ((end1 > last - t0 && end2 > last - t0)) || { echo "the removals ended before the calls did (raise E2E_TREE_FILES)"; return 1; }
+}
+check "GetHostKey of key answers at once while two Destroys remove large trees" host_key_while_destroying
+sed 's/^/      /' "$LOG"
+check "big1 and big2 are gone" sh -c "! test -e '$(root_of big1)' && ! test -e '$(root_of big2)'"
+check "cleanup: Destroy key" mgr Destroy s key
 exit 0

@@ -362,6 +362,11 @@ struct FakeWorker final : Worker {
             loop.post(std::move(job));
         }
     }
+    // The long lane, counted, then as run().
+    void runLong(std::function<void()> work, StatusCallback done) override {
+        ++longJobs;
+        run(std::move(work), std::move(done));
+    }
     void runHeld() {
         hold = false;
         for (auto& job : held) {
@@ -372,6 +377,7 @@ struct FakeWorker final : Worker {
     Deferred& loop;
     bool hold = false;
     std::vector<std::function<void()>> held;
+    int longJobs = 0;
 };
 
 struct RecordingObserver final : ContainerObserver {
