@@ -426,6 +426,7 @@ ProcessId ForkProcessRunner::spawn(const ConfinedRequest& request, Callback<Proc
 void ForkProcessRunner::kill(ProcessId id) {
     auto found = spawned_.find(id);
     if (found == spawned_.end()) {
+        killRun(id);
         return;
     }
     const auto& spawned = *found->second;

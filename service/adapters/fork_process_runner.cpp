@@ -75,10 +75,14 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
 
 struct ForkProcessRunner::Child {
     ForkProcessRunner* runner = nullptr;
+    ProcessId id = 0;
     pid_t pid = -1;
+    ProcessId spawned = 0;  // in a container: the spawn() that runs it
     Fd output;
     EventSourcePtr outputSource{nullptr, sd_event_source_unref};
     EventSourcePtr exitSource{nullptr, sd_event_source_unref};
+    EventSourcePtr timeoutSource{nullptr, sd_event_source_unref};
+    bool timedOut = false;
     std::string partial;
     bool outputClosed = false;
     bool exited = false;
@@ -92,18 +96,17 @@ ForkProcessRunner::ForkProcessRunner(EventLoop& loop) : loop_(loop) {}
 
 ForkProcessRunner::~ForkProcessRunner() = default;
 
-void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
-                            Callback<ProcessExit> done) {
+ProcessId ForkProcessRunner::run(const ProcessRequest& request,
+                                 std::function<void(const std::string&)> onLine, Callback<ProcessExit> done) {
     auto fail = [this, &done](const std::string& message) {
         loop_.post([done, message] { done(ContainerError(ErrorCode::Failed, message)); });
+        return ProcessId{0};
     };
     if (request.argv.empty() || request.argv.front().empty() || request.argv.front()[0] != '/') {
-        fail("the command must be an absolute path");
-        return;
+        return fail("the command must be an absolute path");
     }
     if (request.namespacesOf) {
-        runInContainer(request, std::move(onLine), std::move(done));
-        return;
+        return runInContainer(request, std::move(onLine), std::move(done));
     }
     auto argvStrings = request.argv;
     auto envStrings = request.environment;
@@ -114,15 +117,13 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
     sigemptyset(&noSignals);
     int pipeFds[2];
     if (::pipe2(pipeFds, O_CLOEXEC) != 0) {
-        fail(std::string("pipe: ") + std::strerror(errno));
-        return;
+        return fail(std::string("pipe: ") + std::strerror(errno));
     }
     Fd readEnd(pipeFds[0]);
     Fd writeEnd(pipeFds[1]);
     pid_t pid = ::fork();
     if (pid < 0) {
-        fail(std::string("fork: ") + std::strerror(errno));
-        return;
+        return fail(std::string("fork: ") + std::strerror(errno));
     }
     if (pid == 0) {
         execChild(writeEnd.get(), argv.data(), envp.data(), &noSignals);
@@ -131,10 +132,12 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
 
     auto child = std::make_unique<Child>();
     child->runner = this;
+    child->id = nextSpawn_++;
     child->pid = pid;
     child->onLine = std::move(onLine);
     child->done = std::move(done);
     watchOutput(*child, readEnd.release());
+    watchTimeout(*child, request.timeoutUsec);
     sd_event_source* source = nullptr;
     // SIGCHLD is blocked by main(), as sd-event requires.
     if (sd_event_add_child(loop_.get(), &source, pid, WEXITED, &ForkProcessRunner::onExit, child.get()) < 0) {
@@ -145,10 +148,73 @@ void ForkProcessRunner::run(const ProcessRequest& request, std::function<void(co
         child->exitSource.reset(source);
     }
     auto* key = child.get();
+    const auto id = key->id;
     children_.emplace(key, std::move(child));
     if (key->exited) {
         loop_.post([this, key] { maybeFinish(key); });
     }
+    return id;
+}
+
+void ForkProcessRunner::watchTimeout(Child& child, std::uint64_t timeoutUsec) {
+    if (timeoutUsec == 0) {
+        return;
+    }
+    sd_event_source* source = nullptr;
+    if (sd_event_add_time_relative(loop_.get(), &source, CLOCK_MONOTONIC, timeoutUsec, 0,
+                                   &ForkProcessRunner::onTimeout, &child) >= 0) {
+        child.timeoutSource.reset(source);
+    }
+}
+
+int ForkProcessRunner::onTimeout(sd_event_source* /*source*/, uint64_t /*usec*/, void* userdata) {
+    auto* child = static_cast<Child*>(userdata);
+    child->timedOut = true;
+    child->runner->killChild(*child);
+    return 0;
+}
+
+void ForkProcessRunner::killChild(Child& child) {
+    if (child.spawned != 0) {
+        kill(child.spawned);
+    } else if (!child.exited && child.pid > 0) {
+        ::kill(child.pid, SIGKILL);  // not reaped yet: still ours
+    }
+    if (!child.outputClosed) {
+        // The source may be the one running: sd-event frees it later.
+        auto* source = child.outputSource.release();
+        if (source != nullptr) {
+            sd_event_source_set_enabled(source, SD_EVENT_OFF);
+            loop_.post([source] { sd_event_source_unref(source); });
+        }
+        child.output.reset();
+        child.outputClosed = true;
+        child.partial.clear();
+    }
+    // Not from inside kill(): `done` never runs within the call that asked.
+    loop_.post([this, id = child.id] {
+        if (auto* found = childWithId(id)) {
+            maybeFinish(found);
+        }
+    });
+}
+
+ForkProcessRunner::Child* ForkProcessRunner::childWithId(ProcessId id) const {
+    for (const auto& [key, child] : children_) {
+        if (child->id == id) {
+            return key;
+        }
+    }
+    return nullptr;
+}
+
+bool ForkProcessRunner::killRun(ProcessId id) {
+    auto* child = childWithId(id);
+    if (child == nullptr) {
+        return false;
+    }
+    killChild(*child);
+    return true;
 }
 
 void ForkProcessRunner::watchOutput(Child& child, int output) {
@@ -168,14 +234,14 @@ void ForkProcessRunner::watchOutput(Child& child, int output) {
 // leader's capability bound, no_new_privs. As the host's root, a command
 // from the container's tree (which its root can mount over) would be the
 // container's way out.
-void ForkProcessRunner::runInContainer(const ProcessRequest& request,
-                                       std::function<void(const std::string&)> onLine,
-                                       Callback<ProcessExit> done) {
+ProcessId ForkProcessRunner::runInContainer(const ProcessRequest& request,
+                                            std::function<void(const std::string&)> onLine,
+                                            Callback<ProcessExit> done) {
     int pipeFds[2];
     if (::pipe2(pipeFds, O_CLOEXEC) != 0) {
         const std::string message = std::string("pipe: ") + std::strerror(errno);
         loop_.post([done, message] { done(ContainerError(ErrorCode::Failed, message)); });
-        return;
+        return 0;
     }
     Fd readEnd(pipeFds[0]);
     auto stdio = std::make_shared<StdioFds>();
@@ -185,10 +251,12 @@ void ForkProcessRunner::runInContainer(const ProcessRequest& request,
 
     auto child = std::make_unique<Child>();
     child->runner = this;
+    child->id = nextSpawn_++;
     child->onLine = std::move(onLine);
     child->done = std::move(done);
     watchOutput(*child, readEnd.release());
     auto* key = child.get();
+    const auto id = key->id;
     children_.emplace(key, std::move(child));
 
     ConfinedRequest confined;
@@ -200,7 +268,7 @@ void ForkProcessRunner::runInContainer(const ProcessRequest& request,
     if (stdio->in.get() < 0 || stdio->err.get() < 0) {
         confined.stdio = nullptr;  // spawn() answers "nothing to run"
     }
-    spawn(confined, [this, key](const Outcome<ProcessExit>& exit) {
+    key->spawned = spawn(confined, [this, key](const Outcome<ProcessExit>& exit) {
         key->exited = true;
         if (exit.ok()) {
             key->exit = exit.value();
@@ -209,8 +277,10 @@ void ForkProcessRunner::runInContainer(const ProcessRequest& request,
         }
         maybeFinish(key);
     });
+    watchTimeout(*key, request.timeoutUsec);
     // The child has its copies; the read end sees EOF once it is gone.
     stdio->close();
+    return id;
 }
 
 int ForkProcessRunner::onOutput(sd_event_source* /*source*/, int fd, uint32_t /*events*/, void* userdata) {
@@ -272,15 +342,17 @@ void ForkProcessRunner::maybeFinish(Child* child) {
     auto owned = std::move(found->second);
     children_.erase(found);
     // The source may not be freed from inside its own callback: let the loop do it.
-    auto* exitSource = owned->exitSource.release();
-    if (exitSource != nullptr) {
-        sd_event_source_set_enabled(exitSource, SD_EVENT_OFF);
-        loop_.post([exitSource] { sd_event_source_unref(exitSource); });
+    for (auto* source : {owned->exitSource.release(), owned->timeoutSource.release()}) {
+        if (source != nullptr) {
+            sd_event_source_set_enabled(source, SD_EVENT_OFF);
+            loop_.post([source] { sd_event_source_unref(source); });
+        }
     }
     if (owned->failed) {
         owned->done(*owned->failed);
         return;
     }
+    owned->exit.timedOut = owned->timedOut;
     owned->done(owned->exit);
 }
 

@@ -19,8 +19,8 @@ class ForkProcessRunner final : public ProcessRunner {
 public:
     explicit ForkProcessRunner(EventLoop& loop);
     ~ForkProcessRunner() override;
-    void run(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
-             Callback<ProcessExit> done) override;
+    ProcessId run(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
+                  Callback<ProcessExit> done) override;
     // confined_spawn.cpp: Run's commands.
     ProcessId spawn(const ConfinedRequest& request, Callback<ProcessExit> done) override;
     void kill(ProcessId id) override;
@@ -39,11 +39,19 @@ private:
     static int onSpawnedExit(sd_event_source* source, const siginfo_t* info, void* userdata);
     static int onOutput(sd_event_source* source, int fd, uint32_t events, void* userdata);
     static int onExit(sd_event_source* source, const siginfo_t* info, void* userdata);
+    static int onTimeout(sd_event_source* source, uint64_t usec, void* userdata);
     void maybeFinish(Child* child);
+    // Kills a run()'s process (its cgroup, in a container) and stops
+    // waiting for its output, which something it started may hold open.
+    void killChild(Child& child);
+    // kill() of a run()'s id; false when it is none (or has finished).
+    bool killRun(ProcessId id);
+    [[nodiscard]] Child* childWithId(ProcessId id) const;
+    void watchTimeout(Child& child, std::uint64_t timeoutUsec);
     // Takes ownership of `output`, read into child.onLine.
     void watchOutput(Child& child, int output);
-    void runInContainer(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
-                        Callback<ProcessExit> done);
+    ProcessId runInContainer(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
+                             Callback<ProcessExit> done);
 
     EventLoop& loop_;
     std::map<Child*, std::unique_ptr<Child>> children_;

@@ -2,9 +2,12 @@
 
 namespace nixos_containers {
 
-WorkerPool::WorkerPool(EventLoop& loop, std::size_t threads) : loop_(loop) {
+WorkerPool::WorkerPool(EventLoop& loop, std::size_t threads, std::size_t longThreads) : loop_(loop) {
     for (std::size_t i = 0; i < threads; ++i) {
-        threads_.emplace_back([this] { serve(); });
+        threads_.emplace_back([this] { serve(short_); });
+    }
+    for (std::size_t i = 0; i < longThreads; ++i) {
+        threads_.emplace_back([this] { serve(long_); });
     }
 }
 
@@ -16,9 +19,11 @@ void WorkerPool::stop() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
-        jobs_.clear();
+        short_.jobs.clear();
+        long_.jobs.clear();
     }
-    wakeup_.notify_all();
+    short_.wakeup.notify_all();
+    long_.wakeup.notify_all();
     for (auto& thread : threads_) {
         if (thread.joinable()) {
             thread.join();
@@ -27,24 +32,32 @@ void WorkerPool::stop() {
 }
 
 void WorkerPool::run(std::function<void()> work, StatusCallback done) {
-    {
-        std::lock_guard lock(mutex_);
-        jobs_.push_back({std::move(work), std::move(done)});
-    }
-    wakeup_.notify_one();
+    submit(short_, std::move(work), std::move(done));
 }
 
-void WorkerPool::serve() {
+void WorkerPool::runLong(std::function<void()> work, StatusCallback done) {
+    submit(long_, std::move(work), std::move(done));
+}
+
+void WorkerPool::submit(Lane& lane, std::function<void()> work, StatusCallback done) {
+    {
+        std::lock_guard lock(mutex_);
+        lane.jobs.push_back({std::move(work), std::move(done)});
+    }
+    lane.wakeup.notify_one();
+}
+
+void WorkerPool::serve(Lane& lane) {
     for (;;) {
         Job job;
         {
             std::unique_lock lock(mutex_);
-            wakeup_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-            if (jobs_.empty()) {
+            lane.wakeup.wait(lock, [this, &lane] { return stopping_ || !lane.jobs.empty(); });
+            if (lane.jobs.empty()) {
                 return;  // stopping, and nothing left to do
             }
-            job = std::move(jobs_.front());
-            jobs_.pop_front();
+            job = std::move(lane.jobs.front());
+            lane.jobs.pop_front();
         }
         std::optional<ContainerError> failure;
         try {

@@ -11,16 +11,19 @@
 
 namespace nixos_containers {
 
-// Worker on a few threads. Completions go back to the event loop, so the
-// core only ever runs on the loop.
+// Worker on a few threads, in two lanes: short work on `threads`, long work
+// on `longThreads` of its own, so that removing two huge trees never delays
+// a host key. Completions go back to the event loop, so the core only ever
+// runs on the loop.
 class WorkerPool final : public Worker {
 public:
-    WorkerPool(EventLoop& loop, std::size_t threads);
+    WorkerPool(EventLoop& loop, std::size_t threads, std::size_t longThreads = 4);
     ~WorkerPool() override;
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
 
     void run(std::function<void()> work, StatusCallback done) override;
+    void runLong(std::function<void()> work, StatusCallback done) override;
     // Drops the jobs not yet started and waits for the running ones. Called
     // before the core is destroyed: a queued job may refer to it.
     void stop();
@@ -30,12 +33,17 @@ private:
         std::function<void()> work;
         StatusCallback done;
     };
-    void serve();
+    struct Lane {
+        std::condition_variable wakeup;
+        std::deque<Job> jobs;
+    };
+    void submit(Lane& lane, std::function<void()> work, StatusCallback done);
+    void serve(Lane& lane);
 
     EventLoop& loop_;
     std::mutex mutex_;
-    std::condition_variable wakeup_;
-    std::deque<Job> jobs_;
+    Lane short_;
+    Lane long_;
     bool stopping_ = false;
     std::vector<std::thread> threads_;
 };

@@ -13,7 +13,7 @@ void BackgroundQueue::run(const std::string& container, std::function<void()> wo
 }
 
 void BackgroundQueue::runNext(const std::string& container) {
-    worker_.run(queues_[container].front().work, [this, container](Status status) {
+    worker_.runLong(queues_[container].front().work, [this, container](Status status) {
         auto& queue = queues_[container];
         auto done = std::move(queue.front().done);
         queue.pop_front();

@@ -11,7 +11,9 @@
 namespace nixos_containers {
 
 // Work off the loop, one job at a time per container, in order: a release
-// after a crash can never overtake or race the next prepare.
+// after a crash can never overtake or race the next prepare. Its jobs are
+// operations' steps, up to removing a whole root tree: they run in the
+// worker's long lane (Worker::runLong), never ahead of short work.
 class BackgroundQueue {
 public:
     explicit BackgroundQueue(Worker& worker) : worker_(worker) {}

@@ -269,24 +269,34 @@ void ContainerManager::perform(const Caller& caller, Verb verb, const std::strin
         done(error);
         return;
     }
+    auto authorized = [this, caller, &row, name, done](const Outcome<bool>& allowed) {
+        if (!allowed.ok()) {
+            done(allowed.error());
+            return;
+        }
+        performAuthorized(caller, row, name, done, allowed.value());
+    };
+    if (row.entersContainer) {
+        authorizeEntry(gate_, registry_, caller, row.policy, name, {}, authorized);
+        return;
+    }
     gate_.authorize(caller, std::string(row.policy.action), name, std::string(row.policy.name),
-                    [this, caller, &row, name, done](const Status& allowed) {
-                        if (!allowed.ok()) {
-                            done(allowed.error());
-                            return;
-                        }
-                        performAuthorized(caller, row, name, done);
+                    [authorized](const Status& allowed) {
+                        authorized(allowed.ok() ? Outcome<bool>(true) : Outcome<bool>(allowed.error()));
                     });
 }
 
 void ContainerManager::performAuthorized(const Caller& caller, const VerbRow& row, const std::string& name,
-                                         StatusCallback done) {
+                                         StatusCallback done, bool hostAccessGranted) {
     // The world may have changed while polkit thought: check again, then
     // take the container.
     try {
         const auto& container = target(row, name);
+        if (row.entersContainer) {
+            checkEntry(container, hostAccessGranted);
+        }
         if (!container.operation.empty()) {
-            if (row.cancelsStart && cancelStart(caller, row, name, done)) {
+            if (row.cancelsStart && cancelRunning(caller, row, name, done)) {
                 return;
             }
             throw ContainerError(ErrorCode::Busy,
@@ -320,8 +330,8 @@ void ContainerManager::seesSecrets(const Caller& caller, const std::string& name
                     [done = std::move(done)](const Status& allowed) { done(allowed.ok()); });
 }
 
-bool ContainerManager::cancelStart(const Caller& caller, const VerbRow& row, const std::string& name,
-                                   StatusCallback& done) {
+bool ContainerManager::cancelRunning(const Caller& caller, const VerbRow& row, const std::string& name,
+                                     StatusCallback& done) {
     auto operation = scheduler_.holding(name);
     const auto* running = operation ? verbRowNamed(operation->verb) : nullptr;
     if (running == nullptr || !running->cancellable || !operation->cancelledBy.empty() ||
@@ -331,6 +341,10 @@ bool ContainerManager::cancelStart(const Caller& caller, const VerbRow& row, con
     operation->cancelledBy = row.policy.name;
     afterCancelledStart_.emplace(name, QueuedVerb{caller, &row, std::move(done)});
     logInfo("cancelling the " + operation->verb + " of '" + name + "' for a " + operation->cancelledBy);
+    if (operation->process) {
+        // A Reload's switch-to-configuration: its answer follows the kill.
+        seams_.processes.kill(*operation->process);
+    }
     if (!operation->unitStarting.empty()) {
         // Killed, not halted: the container never became ready, and nspawn
         // loses a halt request that comes before the container's init runs

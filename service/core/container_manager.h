@@ -106,12 +106,16 @@ private:
                              std::vector<std::string> hostKeys, StatusCallback done);
     // The container `row` acts on; throws NoSuchContainer, or Declarative.
     const Container& target(const VerbRow& row, const std::string& name) const;
+    // hostAccessGranted: whether an entering verb's caller got host access
+    // too (authorizeEntry), checked against the container as it is now.
     void performAuthorized(const Caller& caller, const VerbRow& row, const std::string& name,
-                           StatusCallback done);
-    // A Stop or Terminate while the container starts: the start is cancelled
-    // (systemd cancels its job) and the verb runs when the start has ended.
-    // False, `done` untouched, when no start is there to cancel.
-    bool cancelStart(const Caller& caller, const VerbRow& row, const std::string& name, StatusCallback& done);
+                           StatusCallback done, bool hostAccessGranted = true);
+    // A Stop or Terminate while the container starts or reloads: the start
+    // is cancelled (systemd cancels its job), the reload's process killed,
+    // and the verb runs when that operation has answered. False, `done`
+    // untouched, when nothing cancellable is there.
+    bool cancelRunning(const Caller& caller, const VerbRow& row, const std::string& name,
+                       StatusCallback& done);
     // AutoStart containers start in a window of maxOperations / 2 at a time,
     // the next as one ends.
     void autoStart();
@@ -136,7 +140,7 @@ private:
         const VerbRow* row;
         StatusCallback done;
     };
-    // A Stop or Terminate waiting for the start it cancelled to end.
+    // A Stop or Terminate waiting for the start or reload it cancelled to end.
     std::map<std::string, QueuedVerb> afterCancelledStart_;
     std::deque<std::string> autoStartQueue_;
     std::size_t autoStartsInFlight_ = 0;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace nixos_containers {
@@ -22,6 +23,9 @@ struct Operation {
     // next step, or systemd cancels the job it waits for.
     std::string cancelledBy;
     std::string unitStarting;  // the unit whose start job it waits for
+    // The process it waits for (a Reload's switch-to-configuration): a Stop
+    // or Terminate kills it.
+    std::optional<ProcessId> process;
 };
 using OperationPtr = std::shared_ptr<Operation>;
 

@@ -66,6 +66,56 @@ Identity resolveIdentity(pid_t leader, const std::string& container, const std::
 
 }  // namespace
 
+bool entryReachesHost(const Container& container) {
+    return container.spec.privateUsers != "pick";
+}
+
+void authorizeEntry(AuthorizationGate& gate, const ContainerRegistry& registry, const Caller& caller,
+                    const VerbPolicy& policy, const std::string& name,
+                    const std::map<std::string, std::string>& details, Callback<bool> done) {
+    if (caller.internal || caller.uid == 0) {
+        done(true);
+        return;
+    }
+    gate.authorize(
+        caller, std::string(policy.action), name, std::string(policy.name),
+        [&gate, &registry, caller, policy, name, details, done](const Status& allowed) {
+            if (!allowed.ok()) {
+                done(allowed.error());
+                return;
+            }
+            // As the container is now: polkit may have taken its time.
+            const auto* container = registry.find(name);
+            if (container == nullptr || !entryReachesHost(*container)) {
+                done(false);
+                return;
+            }
+            auto hostDetails = details;
+            hostDetails["keys"] = kEntryHostKey;
+            gate.authorize(
+                caller, std::string(kHostAccessAction), name, std::string(policy.name),
+                [done](const Status& granted) {
+                    if (!granted.ok()) {
+                        done(granted.error());
+                        return;
+                    }
+                    done(true);
+                },
+                hostDetails);
+        },
+        details);
+}
+
+void checkEntry(const Container& container, bool hostAccessGranted) {
+    if (!hostAccessGranted && entryReachesHost(container)) {
+        throw ContainerError(ErrorCode::AccessDenied,
+                             "container '" + container.name +
+                                 "' runs with the host's users now (PrivateUsers " +
+                                 quoteValue(container.spec.privateUsers) +
+                                 "), which needs org.nixos.containers.host-access; try again");
+    }
+}
+
 bool isUserName(const std::string& user) {
     if (user.empty() || user.size() > 256 || user.front() == '-') {
         return false;
@@ -154,22 +204,19 @@ void CommandRunner::run(const Caller& caller, const std::string& name, RunComman
     try {
         validate(command);
         (void)registry_.get(name);
-        if (entries_.size() >= settings_.maxRuns) {
-            throw ContainerError(ErrorCode::LimitsExceeded,
-                                 std::to_string(entries_.size()) + " commands are running; try again later");
-        }
     } catch (const ContainerError& error) {
         done(error);
         return;
     }
     const auto id = nextId_++;
-    entries_.emplace(id, Entry{caller.busName, false, std::nullopt});
+    entries_.emplace(id, Entry{caller.busName, caller.uid, false, false, std::nullopt});
     const std::map<std::string, std::string> details = {
         {"user", command.options.user.empty() ? "root" : command.options.user},
         {"command", joinedCommand(command.argv)}};
-    gate_.authorize(
-        caller, std::string(kRunPolicy.action), name, std::string(kRunPolicy.name),
-        [this, id, name, command = std::move(command), done = std::move(done)](const Status& allowed) {
+    authorizeEntry(
+        gate_, registry_, caller, kRunPolicy, name, details,
+        [this, caller, id, name, command = std::move(command),
+         done = std::move(done)](const Outcome<bool>& allowed) {
             if (!allowed.ok()) {
                 finish(id, done, allowed.error());
                 return;
@@ -177,7 +224,13 @@ void CommandRunner::run(const Caller& caller, const std::string& name, RunComman
             if (cancelled(id, done)) {
                 return;
             }
-            auto go = [this, id, name, command, done] {
+            try {
+                takeSlot(id, caller);
+            } catch (const ContainerError& error) {
+                finish(id, done, error);
+                return;
+            }
+            auto go = [this, id, name, command, done, hostAccess = allowed.value()] {
                 if (cancelled(id, done)) {
                     return;
                 }
@@ -190,6 +243,12 @@ void CommandRunner::run(const Caller& caller, const std::string& name, RunComman
                 if (container->state != ContainerState::Running || container->leader == 0) {
                     finish(id, done,
                            ContainerError(ErrorCode::NotRunning, "container '" + name + "' is not running"));
+                    return;
+                }
+                try {
+                    checkEntry(*container, hostAccess);
+                } catch (const ContainerError& error) {
+                    finish(id, done, error);
                     return;
                 }
                 resolved(id, name, static_cast<pid_t>(container->leader), command, done);
@@ -205,8 +264,7 @@ void CommandRunner::run(const Caller& caller, const std::string& name, RunComman
             } else {
                 registry_.refreshMachine(name, go);
             }
-        },
-        details);
+        });
 }
 
 void CommandRunner::resolved(std::uint64_t id, const std::string& name, pid_t leader, RunCommand command,
@@ -244,6 +302,30 @@ void CommandRunner::resolved(std::uint64_t id, const std::string& name, pid_t le
                         entry->second.process = process;
                     }
                 });
+}
+
+void CommandRunner::takeSlot(std::uint64_t id, const Caller& caller) {
+    if (caller.internal || caller.uid == 0) {
+        return;
+    }
+    std::size_t ofUser = 0;
+    std::size_t ofUsers = 0;
+    for (const auto& [other, entry] : entries_) {
+        if (entry.holdsSlot) {
+            ++ofUsers;
+            ofUser += entry.uid == caller.uid ? 1 : 0;
+        }
+    }
+    if (ofUser >= settings_.maxRunsPerUser) {
+        throw ContainerError(ErrorCode::LimitsExceeded, "uid " + std::to_string(caller.uid) + " has " +
+                                                            std::to_string(ofUser) +
+                                                            " commands running, its limit; try again later");
+    }
+    if (ofUsers >= settings_.maxRuns) {
+        throw ContainerError(ErrorCode::LimitsExceeded,
+                             std::to_string(ofUsers) + " commands are running; try again later");
+    }
+    entries_.at(id).holdsSlot = true;
 }
 
 bool CommandRunner::cancelled(std::uint64_t id, const Callback<ProcessExit>& done) {

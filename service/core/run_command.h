@@ -5,6 +5,7 @@
 #include "container_users.h"
 #include "settings.h"
 #include "system_seams.h"
+#include "verb_table.h"
 
 #include <cstdint>
 #include <map>
@@ -33,10 +34,11 @@ inline constexpr const char* kRunPath =
 
 // Run: a caller's command in a running container, through the confined
 // runner. Not an operation: it does not take the container, so several run
-// at once beside any verb (a Stop ends them with the container), up to
-// Settings::maxRuns. validate → authorise (org.nixos.containers.run) →
-// running? → resolve the user in the container's own passwd (on the
-// worker) → spawn. A caller that leaves the bus gets its commands killed.
+// at once beside any verb (a Stop ends them with the container).
+// validate → authorise (org.nixos.containers.run) → a slot (Settings::
+// maxRuns, maxRunsPerUser; root needs none) → running? → resolve the user
+// in the container's own passwd (on the worker) → spawn. A caller that
+// leaves the bus gets its commands killed.
 class CommandRunner {
 public:
     CommandRunner(const Settings& settings, ContainerRegistry& registry, AuthorizationGate& gate,
@@ -54,9 +56,16 @@ public:
 private:
     struct Entry {
         std::string busName;
+        std::uint32_t uid = 0;
         bool cancelled = false;
+        // Counted against the bounds: taken once polkit allowed the command
+        // (a caller still being asked holds none), never for root.
+        bool holdsSlot = false;
         std::optional<ProcessId> process;
     };
+    // Takes a slot for entry `id`; throws LimitsExceeded when its uid, or
+    // the callers other than root together, are at their bound.
+    void takeSlot(std::uint64_t id, const Caller& caller);
     void resolved(std::uint64_t id, const std::string& name, pid_t leader, RunCommand command,
                   Callback<ProcessExit> done);
     // Ends entry `id` with `result`, unless the caller left: then with an error.
@@ -71,6 +80,25 @@ private:
     std::map<std::uint64_t, Entry> entries_;
     std::uint64_t nextId_ = 1;
 };
+
+// An entry into a container (Run, OpenShell, OpenLogin, Reload) acts as
+// users of the container, its root by default. Unless PrivateUsers is
+// "pick" those are the host's: "no" makes the container's root the host's
+// root, "identity" and a base uid map to host uids the service did not
+// choose. Such an entry is host access, as creating such a container is.
+bool entryReachesHost(const Container& container);
+inline constexpr const char* kEntryHostKey = "PrivateUsers";
+// Authorises an entry into NAME: POLICY's action with DETAILS, then, when
+// the container as it is then reaches the host, host access with
+// keys=PrivateUsers as well. `done` gets whether host access was granted
+// (always for root and the service), for checkEntry.
+void authorizeEntry(AuthorizationGate& gate, const ContainerRegistry& registry, const Caller& caller,
+                    const VerbPolicy& policy, const std::string& name,
+                    const std::map<std::string, std::string>& details, Callback<bool> done);
+// When the entry happens: throws AccessDenied if the container came to
+// reach the host (a restart with other PrivateUsers) after its entry was
+// authorised without host access.
+void checkEntry(const Container& container, bool hostAccessGranted);
 
 // What a caller says about a command in a container, checked before polkit
 // sees it: a user name or uid (empty: root), NAME=VALUE entries.

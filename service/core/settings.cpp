@@ -104,7 +104,9 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
     const std::map<std::string, Count> counts = {
         {"NIXOS_CONTAINERS_MAX_OPERATIONS", {&settings.maxOperations, false}},
         {"NIXOS_CONTAINERS_MAX_RUNS", {&settings.maxRuns, false}},
+        {"NIXOS_CONTAINERS_MAX_RUNS_PER_USER", {&settings.maxRunsPerUser, false}},
         {"NIXOS_CONTAINERS_MAX_PER_USER", {&settings.maxContainersPerUser, true}},
+        {"NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC", {&settings.reloadTimeoutSec, false}},
     };
     for (const auto& [variable, count] : counts) {
         auto found = environment.find(variable);

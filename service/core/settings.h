@@ -33,8 +33,11 @@ struct Settings {
     std::vector<std::filesystem::path> confinedBindRoots;
     // Bound on long operations (builds, starts, stops) in flight at once.
     std::size_t maxOperations = 64;
-    // Bound on commands (Run) running in containers at once.
+    // Bound on commands (Run) of callers other than root running in
+    // containers at once, and on those of one such uid. Root's own are not
+    // counted: no tenant can lock root out.
     std::size_t maxRuns = 64;
+    std::size_t maxRunsPerUser = 16;
     // Containers one uid other than root may own (have created); 0: no cap.
     std::size_t maxContainersPerUser = 0;
     // Unit limits (unit_limits.h, by key) of containers whose owner is not
@@ -44,6 +47,10 @@ struct Settings {
     // CPU_QUOTA...); an empty value: no default and no cap for that key.
     std::map<std::string, std::string, std::less<>> tenantLimits = {{"TasksMax", "4096"},
                                                                     {"MemoryMax", "4G"}};
+    // Seconds a Reload's switch-to-configuration may take before it is
+    // killed and the Reload fails: its script is the container's, which may
+    // never end. Five minutes, as a generous systemd reload.
+    std::size_t reloadTimeoutSec = 300;
     // NAME=value of the service's environment that builds run with: what Nix
     // reads from its environment (its configuration, search path, store,
     // home and cache), and PATH. Nothing else of the service's reaches them.

@@ -124,6 +124,9 @@ struct ProcessRequest {
     // its root and confined as a ConfinedRequest is (argv[0] is then a path
     // inside the container).
     std::optional<pid_t> namespacesOf;
+    // When it has not ended this long after it started, it is killed (with
+    // whatever it started) and its exit says timedOut. 0: no timeout.
+    std::uint64_t timeoutUsec = 0;
 };
 
 // Who a confined command runs as, in the container's user namespace.
@@ -157,9 +160,10 @@ struct ConfinedRequest {
 using ProcessId = std::uint64_t;
 
 struct ProcessExit {
-    int exitStatus = 0;  // when exited normally
-    int signal = 0;      // when killed
-    [[nodiscard]] bool success() const { return signal == 0 && exitStatus == 0; }
+    int exitStatus = 0;     // when exited normally
+    int signal = 0;         // when killed
+    bool timedOut = false;  // killed at its request's timeout
+    [[nodiscard]] bool success() const { return signal == 0 && exitStatus == 0 && !timedOut; }
 };
 
 // Runs helper programs (the builder, switch-to-configuration) without
@@ -167,13 +171,15 @@ struct ProcessExit {
 class ProcessRunner {
 public:
     virtual ~ProcessRunner() = default;
-    virtual void run(const ProcessRequest& request, std::function<void(const std::string& line)> onLine,
-                     Callback<ProcessExit> done) = 0;
+    // Returns an id for kill().
+    virtual ProcessId run(const ProcessRequest& request, std::function<void(const std::string& line)> onLine,
+                          Callback<ProcessExit> done) = 0;
     // Starts a confined command; `done` gets its exit once its main process
     // ended (the rest of its cgroup is then killed). Returns an id for kill().
     virtual ProcessId spawn(const ConfinedRequest& request, Callback<ProcessExit> done) = 0;
-    // Kills every process of a spawned command; `done` still follows, once.
-    // An id that already finished is ignored.
+    // Kills every process of a spawned command, or of a run() (its output
+    // is then no longer waited for); `done` still follows, once. An id that
+    // already finished is ignored.
     virtual void kill(ProcessId id) = 0;
 };
 
@@ -183,7 +189,13 @@ public:
 class Worker {
 public:
     virtual ~Worker() = default;
+    // Short work a caller waits for (a host key, an owner's name).
     virtual void run(std::function<void()> work, StatusCallback done) = 0;
+    // Work that may take seconds (the steps of operations, removing a root
+    // tree): a lane of its own, so that short work never waits behind it.
+    virtual void runLong(std::function<void()> work, StatusCallback done) {
+        run(std::move(work), std::move(done));
+    }
 };
 
 }  // namespace nixos_containers

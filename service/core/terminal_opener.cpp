@@ -40,17 +40,17 @@ void TerminalOpener::openShell(const Caller& caller, const std::string& name, Sh
     }
     const std::map<std::string, std::string> details = {
         {"user", request.user.empty() ? "root" : request.user}, {"command", shellCommand(request)}};
-    gate_.authorize(
-        caller, std::string(kShellPolicy.action), name, std::string(kShellPolicy.name),
-        [this, name, request = std::move(request), done = std::move(done)](const Status& allowed) {
+    authorizeEntry(
+        gate_, registry_, caller, kShellPolicy, name, details,
+        [this, name, request = std::move(request), done = std::move(done)](const Outcome<bool>& allowed) {
             if (!allowed.ok()) {
                 done(allowed.error());
                 return;
             }
             whenRunning(
-                name, [this, name, request, done] { machines_.openShell(name, request, done); }, done);
-        },
-        details);
+                name, allowed.value(),
+                [this, name, request, done] { machines_.openShell(name, request, done); }, done);
+        });
 }
 
 void TerminalOpener::openLogin(const Caller& caller, const std::string& name,
@@ -61,18 +61,19 @@ void TerminalOpener::openLogin(const Caller& caller, const std::string& name,
         done(error);
         return;
     }
-    gate_.authorize(caller, std::string(kLoginPolicy.action), name, std::string(kLoginPolicy.name),
-                    [this, name, done = std::move(done)](const Status& allowed) {
-                        if (!allowed.ok()) {
-                            done(allowed.error());
-                            return;
-                        }
-                        whenRunning(
-                            name, [this, name, done] { machines_.openLogin(name, done); }, done);
-                    });
+    authorizeEntry(gate_, registry_, caller, kLoginPolicy, name, {},
+                   [this, name, done = std::move(done)](const Outcome<bool>& allowed) {
+                       if (!allowed.ok()) {
+                           done(allowed.error());
+                           return;
+                       }
+                       whenRunning(
+                           name, allowed.value(), [this, name, done] { machines_.openLogin(name, done); },
+                           done);
+                   });
 }
 
-void TerminalOpener::whenRunning(const std::string& name, std::function<void()> open,
+void TerminalOpener::whenRunning(const std::string& name, bool hostAccessGranted, std::function<void()> open,
                                  const Callback<MachineTerminal>& done) {
     const auto* container = registry_.find(name);
     if (container == nullptr) {
@@ -81,6 +82,12 @@ void TerminalOpener::whenRunning(const std::string& name, std::function<void()> 
     }
     if (container->state != ContainerState::Running) {
         done(ContainerError(ErrorCode::NotRunning, "container '" + name + "' is not running"));
+        return;
+    }
+    try {
+        checkEntry(*container, hostAccessGranted);
+    } catch (const ContainerError& error) {
+        done(error);
         return;
     }
     open();

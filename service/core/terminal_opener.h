@@ -10,7 +10,8 @@ namespace nixos_containers {
 
 // OpenShell and OpenLogin: a terminal in a running container, opened by
 // machined (OpenMachineShell / OpenMachineLogin) after our own polkit check
-// (org.nixos.containers.shell with user and command, .login). Like Run, not
+// (org.nixos.containers.shell with user and command, .login; and host-access
+// when the container's users are the host's, see authorizeEntry). Like Run, not
 // an operation: it neither waits for nor blocks the verbs. machined opens
 // the PTY inside the container and asks the container's own systemd to run
 // the shell or getty on it, so the container needs systemd and a system
@@ -27,8 +28,9 @@ public:
     void openLogin(const Caller& caller, const std::string& name, Callback<MachineTerminal> done);
 
 private:
-    // After polkit: the container must run, then machined opens the terminal.
-    void whenRunning(const std::string& name, std::function<void()> open,
+    // After polkit: the container must run (and reach the host only if host
+    // access was granted), then machined opens the terminal.
+    void whenRunning(const std::string& name, bool hostAccessGranted, std::function<void()> open,
                      const Callback<MachineTerminal>& done);
 
     ContainerRegistry& registry_;

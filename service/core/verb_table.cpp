@@ -8,18 +8,20 @@ namespace nixos_containers {
 
 namespace {
 constexpr std::string_view kManage = "org.nixos.containers.manage";
+constexpr std::string_view kDestroy = "org.nixos.containers.destroy";
 }  // namespace
 
 const std::vector<VerbRow>& verbTable() {
     static const std::vector<VerbRow> rows = {
-        {Verb::Start, {"start", kManage}, true, false, true, startContainer},
-        {Verb::Stop, {"stop", kManage}, true, true, false, stopContainer},
-        {Verb::Restart, {"restart", kManage}, true, false, true, restartContainer},
-        {Verb::Terminate, {"terminate", kManage}, true, true, false, terminateContainer},
-        {Verb::Reload, {"reload", kManage}, true, false, false, reloadContainer},
+        {Verb::Start, {"start", kManage}, true, false, true, false, startContainer},
+        {Verb::Stop, {"stop", kManage}, true, true, false, false, stopContainer},
+        {Verb::Restart, {"restart", kManage}, true, false, true, false, restartContainer},
+        {Verb::Terminate, {"terminate", kManage}, true, true, false, false, terminateContainer},
+        // Cancellable: its switch-to-configuration may never end.
+        {Verb::Reload, {"reload", kManage}, true, false, true, true, reloadContainer},
         // Changes what the container runs, as an Update does.
-        {Verb::Rollback, {"rollback", kUpdatePolicy.action}, false, false, false, rollbackContainer},
-        {Verb::Destroy, {"destroy", "org.nixos.containers.destroy"}, false, false, false, destroyContainer},
+        {Verb::Rollback, {"rollback", kUpdatePolicy.action}, false, false, false, false, rollbackContainer},
+        {Verb::Destroy, {"destroy", kDestroy}, false, false, false, false, destroyContainer},
     };
     return rows;
 }

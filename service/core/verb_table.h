@@ -46,8 +46,11 @@ struct VerbRow {
     Verb verb;
     VerbPolicy policy;
     bool onDeclarative;  // false: Declarative for a declarative container
-    bool cancelsStart;   // while the container starts, cancels the start and runs after it
-    bool cancellable;    // a start that a cancelsStart verb cancels
+    bool cancelsStart;   // while the container starts or reloads, cancels that and runs after it
+    bool cancellable;    // a start or reload that a cancelsStart verb cancels
+    // Runs a command in the container as its root (Reload): host access too
+    // when the container's users are the host's (authorizeEntry).
+    bool entersContainer;
     VerbBody body;
 };
 

@@ -21,6 +21,13 @@
 #      allowed, denied and challenged users on both actions
 #   5  benchmark (printed, not checked): Run of true against
 #      systemd-run -M --wait --pipe and nsenter; 100 MB through Run vs cat
+#   6  a Reload whose switch-to-configuration never ends (issue 25, item 5):
+#      Stop and Terminate answer at once and the Reload answers that it was
+#      cancelled; with NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC=2 the Reload
+#      answers ReloadFailed after 2 s; nothing of the switch is left
+#   7  long work (issue 25, item 6): while two Destroys remove trees of
+#      50,000 files each (E2E_TREE_FILES), GetHostKey of another container
+#      answers at once
 #
 # Runs as root (exit 77 otherwise). The last line is "N passed, M failed".
 # shellcheck disable=SC2016,SC2317
@@ -31,7 +38,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 source "$HERE/lib.sh"
 sandbox_test_begin exec
 # What the checked functions read besides lib.sh's variables.
-BOUNDED_VARS+=(C B S OK WANT HERE REPO N NC_RUN NC_PTY)
+BOUNDED_VARS+=(C B S OK WANT HERE REPO N NC_RUN NC_PTY HANG DROPIN FILES)
 
 # ------------------------------------------------------------- helpers ---
 create_ok() { # NAME SYSTEM [COUNT KEY TYPE VALUE...]: COUNT more spec entries
@@ -477,4 +484,126 @@ machine_gone() { # NAME: MachinePath /, Timestamp 0, OSRelease empty
 check "the stopped $S: MachinePath /, Timestamp 0, OSRelease empty" machine_gone $S
 check "OpenShell on the stopped $S -> NotRunning" pty_error "$ERR.NotRunning" 0 shell $S root /usr/bin/id
 check "OpenLogin on the stopped $S -> NotRunning" pty_error "$ERR.NotRunning" 0 login $S
+
+# ------------------------------------------------------------ scenario 6 ---
+scenario "6  a Reload that never ends (issue 25, item 5)"
+# A container's root can make its switch-to-configuration anything; this
+# payload's sleeps for an hour. A Stop or Terminate kills it; a Reload has a
+# timeout (NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC).
+HANG=$("$MAKE_SYSTEM" "$DIR/store" syshang hang-switch) || { fail "make-system hang-switch"; exit 1; }
+check "Create and Start hang (its switch-to-configuration sleeps)" sh -c \
+    "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' hang 1 SystemPath s '$HANG' >/dev/null &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Start s hang"
+switch_hangs() { grep -q '^switch-to-configuration hangs' "$(root_of hang)/var/log/switch.log" 2>/dev/null; }
+# stop_ends_reload VERB: a Reload hangs; VERB answers within 5 s, the Reload
+# answers ReloadFailed saying VERB cancelled it, and hang is stopped.
+stop_ends_reload() {
+    local verb=$1 pid t0 ms reply
+    rm -f "$(root_of hang)/var/log/switch.log"
+    in_sb gdbus call --system --timeout 120 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Reload" hang \
+        >"$WORK/reload.reply" 2>&1 &
+    pid=$!
+    poll 10000 switch_hangs || { echo "switch-to-configuration did not start"; kill "$pid"; return 1; }
+    t0=$(now_ms)
+    mgr "$verb" s hang || { echo "$verb failed while the Reload hung"; kill "$pid"; return 1; }
+    ms=$(($(now_ms) - t0))
+    wait "$pid"
+    reply=$(cat "$WORK/reload.reply")
+    echo "$verb answered in $ms ms; the Reload's reply: $reply"
+    ((ms < 5000)) && [[ $reply == *"$ERR.ReloadFailed"*"cancelled by a ${verb,,}"* ]] && state_is hang stopped
+}
+check "Stop during a Reload that hangs: Stop answers at once, the Reload says it was cancelled" stop_ends_reload Stop
+sed 's/^/      /' "$LOG"
+hang_processes() { # no sleep of the switch left anywhere in the sandbox (pgrep: 1 = none)
+    local rc=0
+    in_sb pgrep -a -f "$HANG/bin/sleep 3600" || rc=$?
+    ((rc == 1))
+}
+check "... and the switch's sleep is gone" hang_processes
+check "Start hang again" mgr Start s hang
+check "Terminate during a Reload that hangs: the same" stop_ends_reload Terminate
+check "... and the switch's sleep is gone" hang_processes
+# The timeout, set low for the service through a drop-in, then removed.
+DROPIN=$DIR/units/nixos-containers.service.d/zz-reload-timeout.conf
+service_env() { # VALUE: restart the service with the reload timeout VALUE (empty: the default)
+    if [[ -n $1 ]]; then
+        printf '[Service]\nEnvironment=NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC=%s\n' "$1" >"$DROPIN"
+    else
+        rm -f "$DROPIN"
+    fi
+    in_sb systemctl daemon-reload && in_sb systemctl restart nixos-containers.service && poll 10000 service_answers
+}
+check "the service restarted with NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC=2" service_env 2
+check "Start hang" mgr Start s hang
+reload_times_out() {
+    local t0 ms out rc=0
+    t0=$(now_ms)
+    out=$(in_sb gdbus call --system --timeout 60 -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Reload" hang 2>&1) || rc=$?
+    ms=$(($(now_ms) - t0))
+    echo "Reload answered in $ms ms (rc $rc): $out"
+    ((rc != 0 && ms >= 2000 && ms < 6000)) && [[ $out == *"$ERR.ReloadFailed"*"timed out after 2 s"* ]]
+}
+check "a Reload that hangs answers ReloadFailed (timed out after 2 s)" reload_times_out
+sed 's/^/      /' "$LOG"
+check "... its sleep is gone" hang_processes
+check "... hang still runs, and is not busy: Stop" sh -c "$SANDBOX exec $DIR busctl --timeout=30 call $BUS_NAME $MGR_PATH $MGR_IF Stop s hang"
+check "the service restarted without the drop-in" service_env ''
+check "Destroy hang" mgr Destroy s hang
+
+# ------------------------------------------------------------ scenario 7 ---
+scenario "7  long work does not starve short work (issue 25, item 6)"
+# Two Destroys of large trees run on the worker's long lane; GetHostKey of
+# another container (the short lane) answers at once meanwhile.
+FILES=${E2E_TREE_FILES:-50000}
+check "root creates key, big1, big2" sh -c "for c in key big1 big2; do
+    $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' \$c 1 SystemPath s '$OK' >/dev/null || exit 1; done"
+mkdir -p "$(root_of key)/etc/ssh" && printf 'ssh-ed25519 AAAAkey key' >"$(root_of key)/etc/ssh/ssh_host_ed25519_key.pub"
+fill_tree() { # NAME: FILES empty files beneath its root
+    python3 - "$(root_of "$1")/many" "$FILES" <<'PY'
+import os, sys
+top, count = sys.argv[1], int(sys.argv[2])
+for d in range(count // 1000 + 1):
+    os.makedirs(f"{top}/{d}", exist_ok=True)
+    for f in range(min(1000, count - d * 1000)):
+        os.close(os.open(f"{top}/{d}/{f}", os.O_CREAT | os.O_WRONLY, 0o644))
+PY
+}
+fill_both() {
+    local p1 p2
+    fill_tree big1 &
+    p1=$!
+    fill_tree big2 &
+    p2=$!
+    wait "$p1" && wait "$p2"
+}
+STEP_TIMEOUT=120 check "big1 and big2 get $FILES files each" fill_both
+# destroy_timed NAME: Destroy NAME, then write the time it answered to WORK/NAME.end.
+destroy_timed() { mgr Destroy s "$1" >"$WORK/$1.out" 2>&1 && now_ms >"$WORK/$1.end"; }
+host_key_while_destroying() {
+    local t0 t1 ms worst=0 i d1 d2 last end1 end2
+    t0=$(now_ms)
+    destroy_timed big1 &
+    d1=$!
+    destroy_timed big2 &
+    d2=$!
+    sleep 0.2 # both removals under way
+    for i in 1 2 3; do
+        t1=$(now_ms)
+        in_sb busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" GetHostKey s key >/dev/null || { echo "GetHostKey failed"; return 1; }
+        ms=$(($(now_ms) - t1))
+        ((ms > worst)) && worst=$ms
+        sleep 0.05
+    done
+    last=$(now_ms)
+    wait "$d1" && wait "$d2" || { echo "a Destroy failed: $(cat "$WORK/big1.out" "$WORK/big2.out")"; return 1; }
+    end1=$(($(cat "$WORK/big1.end") - t0)) end2=$(($(cat "$WORK/big2.end") - t0))
+    echo "Destroys of $FILES files each answered after $end1 and $end2 ms; three GetHostKey calls until $((last - t0)) ms: at worst $worst ms"
+    ((worst < 500)) || { echo "GetHostKey waited for the removals"; return 1; }
+    # It tells only when both removals outlasted the calls.
+    ((end1 > last - t0 && end2 > last - t0)) || { echo "the removals ended before the calls did (raise E2E_TREE_FILES)"; return 1; }
+}
+check "GetHostKey of key answers at once while two Destroys remove large trees" host_key_while_destroying
+sed 's/^/      /' "$LOG"
+check "big1 and big2 are gone" sh -c "! test -e '$(root_of big1)' && ! test -e '$(root_of big2)'"
+check "cleanup: Destroy key" mgr Destroy s key
 exit 0

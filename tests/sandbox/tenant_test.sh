@@ -27,6 +27,16 @@
 #   5  a machine machined has from someone else's unit is left alone: Create
 #      of its name is refused, Start fails rather than terminate it, Terminate
 #      ends only the container's own unit
+#   6  entering a container whose root is the host's is host access (issue
+#      25, item 2): nc-tenant, granted run, shell, login and manage on two
+#      of root's containers by a test rule, is refused Run, OpenShell,
+#      OpenLogin and Reload in the one without a user namespace
+#      (InteractiveAuthorizationRequired naming host-access and
+#      PrivateUsers), and runs and reloads in the user-namespaced one
+#   7  Run slots (issue 25, item 7; NIXOS_CONTAINERS_MAX_RUNS_PER_USER=2,
+#      NIXOS_CONTAINERS_MAX_RUNS=3): a tenant at its bound gets
+#      LimitsExceeded while another still runs; with every slot taken,
+#      root's Run still runs
 #   (1 also: a real nix-daemon takes each user-namespaced container's root
 #   for an untrusted user)
 #   (0 also: the service made the state, runtime, profile and gcroot trees
@@ -488,4 +498,152 @@ check "Terminate of fw answers" mgr Terminate s fw
 check "machine fw still runs in foreign-a.service after the Terminate" still_foreign fw foreign-a.service
 check "fw is stopped" state_is fw stopped
 check "cleanup: the foreign units stop, root destroys fw" foreign_cleanup
+
+# ------------------------------------------------------------ scenario 6 ---
+scenario "6  entering a container without a user namespace is host access"
+# A rule as an admin might write it: nc-tenant may run commands, shells and
+# logins in, and manage, two of root's containers. Host access stays with
+# its default. polkitd reloads its rules when the directory changes.
+ENTER_RULE=$DIR/polkit/etc-rules.d/20-nixos-containers-tenant-enters.rules
+cat >"$ENTER_RULE" <<'EOF'
+// tenant_test.sh scenario 6: nc-tenant enters two of root's containers.
+polkit.addRule(function(action, subject) {
+    var allowed = ["org.nixos.containers.run", "org.nixos.containers.shell",
+                   "org.nixos.containers.login", "org.nixos.containers.manage"];
+    var container = action.lookup("container");
+    if (subject.user === "nc-tenant" && allowed.indexOf(action.id) >= 0 &&
+        (container === "rhost" || container === "rns"))
+        return polkit.Result.YES;
+    return polkit.Result.NOT_HANDLED;
+});
+EOF
+chmod 0644 "$ENTER_RULE"
+check "root creates rhost (PrivateUsers no, root's default) and rns (PrivateUsers pick)" sh -c \
+    "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' rhost 1 SystemPath s '$OK' &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' rns 2 SystemPath s '$OK' PrivateUsers s pick"
+check "root starts both" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Start s rhost &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Start s rns"
+check "rhost runs without a user namespace (PrivateUsers no)" users_of rhost no
+check "rns runs in a user namespace nspawn picked (PrivateUsers pick)" users_of rns pick
+# tenant_runs NAME: the tenant's Run of a shell prints uid 0's host uid.
+tenant_runs() {
+    local out printed
+    # shellcheck disable=SC2016 # expanded by the container's shell
+    out=$(as_user "$U_TENANT" "$NC_RUN" --no-interactive --stdout-fd 3 "$1" "$OK/bin/sh" -c \
+        'read -r i b c </proc/self/uid_map; echo "uid 0 = $b"' </dev/null 3>"$WORK/enter.out" 2>&1) || { echo "Run failed: $out"; return 1; }
+    printed=$(cat "$WORK/enter.out")
+    echo "$1: reply $out, printed '$printed'"
+    [[ $out == "ii 0 0" && $printed =~ ^"uid 0 = "[1-9][0-9]*$ ]]
+}
+check "the rule is loaded: the tenant's Run in rns runs, as a uid of rns's user namespace" poll 10000 tenant_runs rns
+root_runs_as_host_root() {
+    local out printed
+    out=$(in_sb "$NC_RUN" --stdout-fd 3 rhost "$OK/bin/cat" /proc/self/uid_map </dev/null 3>"$WORK/enter.out" 2>&1) ||
+        { echo "Run failed: $out"; return 1; }
+    printed=$(cat "$WORK/enter.out")
+    echo "root's Run in rhost: uid_map '$printed'"
+    read -r -a map <<<"$printed"
+    [[ ${map[0]} == 0 && ${map[1]} == 0 && ${map[2]} == 4294967295 ]]
+}
+check "control: a Run in rhost is the host's root (uid_map 0 0 4294967295)" root_runs_as_host_root
+tenant_run_refused() {
+    local out rc=0
+    out=$(as_user "$U_TENANT" "$NC_RUN" --no-interactive "$1" "$OK/bin/id" </dev/null 2>&1) || rc=$?
+    echo "rc $rc: $out"
+    ((rc != 0)) && [[ $out == *"ERROR $DBUS_ERR.InteractiveAuthorizationRequired: "*"$HOST_ACCESS (run '$1' with PrivateUsers)"* ]]
+}
+check "the tenant's Run in rhost -> host-access (PrivateUsers)" tenant_run_refused rhost
+check "the tenant's OpenShell in rhost -> host-access (PrivateUsers)" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" \
+    "$HOST_ACCESS (shell 'rhost' with PrivateUsers)" "$U_TENANT" -- OpenShell rhost '' "$OK/bin/sh" '[]' '[]'
+check "the tenant's OpenLogin in rhost -> host-access (PrivateUsers)" expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" \
+    "$HOST_ACCESS (login 'rhost' with PrivateUsers)" "$U_TENANT" -- OpenLogin rhost
+switch_runs() { grep -c '^switch-to-configuration ran' "$(root_of "$1")/var/log/switch.log" 2>/dev/null || true; }
+reload_refused() {
+    local before after
+    before=$(switch_runs rhost)
+    expect_error "$DBUS_ERR.InteractiveAuthorizationRequired" "$HOST_ACCESS (reload 'rhost' with PrivateUsers)" \
+        "$U_TENANT" -- Reload rhost || return 1
+    after=$(switch_runs rhost)
+    echo "switch-to-configuration runs in rhost: ${before:-0} before, ${after:-0} after"
+    [[ ${before:-0} == "${after:-0}" ]]
+}
+check "the tenant's Reload of rhost -> host-access (PrivateUsers), switch-to-configuration not run" reload_refused
+# Past polkit, a payload without systemd has no bus for machined's terminal.
+check "the tenant's OpenLogin in rns passes polkit (NoSystemBus: the payload has no systemd)" \
+    expect_error "$ERR.NoSystemBus" "" "$U_TENANT" -- OpenLogin rns
+check "the tenant's Reload of rns" tenant_call Reload rns
+check "... ran in rns's user namespace" reload_confined rns
+check "the tenant stops rhost (manage does not enter)" tenant_call Stop rhost
+rm -f "$ENTER_RULE"
+check "cleanup: root destroys rhost and rns" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s rhost &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s rns"
+
+# ------------------------------------------------------------ scenario 7 ---
+scenario "7  Run slots: per user, never root's (issue 25, item 7)"
+# Low bounds for this scenario: two commands per user, three of users in all.
+RUN_BOUNDS=$DIR/units/nixos-containers.service.d/zz-run-bounds.conf
+BOUNDED_VARS+=(RUN_BOUNDS)
+bounds_env() { # on|off: the service restarted with or without the low bounds
+    if [[ $1 == on ]]; then
+        printf '[Service]\nEnvironment=NIXOS_CONTAINERS_MAX_RUNS_PER_USER=2\nEnvironment=NIXOS_CONTAINERS_MAX_RUNS=3\n' >"$RUN_BOUNDS"
+    else
+        rm -f "$RUN_BOUNDS"
+    fi
+    in_sb systemctl daemon-reload && in_sb systemctl restart nixos-containers.service && poll 10000 service_answers
+}
+check "the service restarted with NIXOS_CONTAINERS_MAX_RUNS_PER_USER=2, NIXOS_CONTAINERS_MAX_RUNS=3" bounds_env on
+own_up() { # METHOD-CALLER NAME: create and start NAME as that caller
+    "$1" Create "$2" "{'SystemPath': <'$OK'>}" && "$1" Start "$2"
+}
+check "nc-tenant creates and starts t7" own_up tenant_call t7
+check "nc-tenant2 creates and starts t8" own_up tenant2_call t8
+check "root creates and starts r7" sh -c "$SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Create 'sa{sv}' r7 1 SystemPath s '$OK' >/dev/null &&
+     $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Start s r7"
+# sleepers N: N of the payload's "sleep 8" run in the sandbox (pgrep: 1 = none).
+sleepers() {
+    local n rc=0
+    n=$(in_sb pgrep -c -f "^$OK/bin/sleep 8\$") || rc=$?
+    ((rc <= 1)) || return 1
+    echo "${n:-0} sleeping; the Runs' clients said:"
+    cat "$WORK"/sleeper-*.out 2>/dev/null
+    [[ ${n:-0} == "$1" ]]
+}
+SLEEPERS=()
+for i in 1 2; do
+    as_user "$U_TENANT" "$NC_RUN" --no-interactive t7 "$OK/bin/sleep" 8 </dev/null >"$WORK/sleeper-$i.out" 2>&1 &
+    SLEEPERS+=($!)
+done
+check "nc-tenant holds two Runs (sleep 8 in t7)" poll 10000 sleepers 2
+# run_answer UID NAME: the reply or error of a Run of true in NAME as UID.
+run_answer() {
+    if (($1 == 0)); then
+        in_sb "$NC_RUN" "$2" "$OK/bin/true" </dev/null 2>&1
+    else
+        as_user "$1" "$NC_RUN" --no-interactive "$2" "$OK/bin/true" </dev/null 2>&1
+    fi
+}
+run_limited() { # UID NAME MESSAGE: the Run is refused with LimitsExceeded and MESSAGE
+    local out
+    out=$(run_answer "$1" "$2") && { echo "it ran: $out"; return 1; }
+    echo "$out"
+    [[ $out == *"ERROR $ERR.LimitsExceeded: "*"$3"* ]]
+}
+run_runs() { # UID NAME: the Run of true answers "ii 0 0"
+    local out
+    out=$(run_answer "$1" "$2") || { echo "refused: $out"; return 1; }
+    echo "$out"
+    [[ $out == "ii 0 0" ]]
+}
+check "nc-tenant's third Run -> LimitsExceeded (its bound, 2)" run_limited "$U_TENANT" t7 "uid $U_TENANT has 2 commands running"
+check "nc-tenant2's Run in t8 still runs (the bound is per user)" run_runs "$U_TENANT2" t8
+as_user "$U_TENANT2" "$NC_RUN" --no-interactive t8 "$OK/bin/sleep" 8 </dev/null >"$WORK/sleeper-3.out" 2>&1 &
+SLEEPERS+=($!)
+check "nc-tenant2 holds a Run: three of users' in all" poll 10000 sleepers 3
+check "nc-tenant2's second Run -> LimitsExceeded (three in all)" run_limited "$U_TENANT2" t8 "3 commands are running"
+check "root's Run in r7 runs all the same" run_runs 0 r7
+check "root's Run in nc-tenant's t7 too" run_runs 0 t7
+wait "${SLEEPERS[@]}"
+check "the sleeps ended; nc-tenant runs again" run_runs "$U_TENANT" t7
+check "the service restarted without the low bounds" bounds_env off
+check "cleanup: t7, t8, r7 destroyed" sh -c "for c in t7 t8 r7; do $SANDBOX exec $DIR busctl call $BUS_NAME $MGR_PATH $MGR_IF Destroy s \$c || exit 1; done"
 exit 0

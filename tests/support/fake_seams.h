@@ -281,9 +281,22 @@ struct FakeBindPins final : BindPinner {
 
 struct FakeProcesses final : ProcessRunner {
     explicit FakeProcesses(Deferred& loop) : loop(loop) {}
-    void run(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
-             Callback<ProcessExit> done) override {
+    // With holdRuns, a run waits in heldRuns until finishRun() or kill();
+    // with timeOutRuns it ends as if its timeout had passed.
+    ProcessId run(const ProcessRequest& request, std::function<void(const std::string&)> onLine,
+                  Callback<ProcessExit> done) override {
         requests.push_back(request);
+        const ProcessId id = kFirstRunId + requests.size();
+        if (holdRuns || timeOutRuns) {
+            heldRuns.emplace(id, done);
+            if (timeOutRuns) {
+                ProcessExit exit;
+                exit.signal = 9;
+                exit.timedOut = true;
+                finishRun(id, exit);
+            }
+            return id;
+        }
         loop.post([this, request, onLine, done] {
             onLine("building...");
             ProcessExit exit;
@@ -299,6 +312,16 @@ struct FakeProcesses final : ProcessRunner {
             }
             done(exit);
         });
+        return id;
+    }
+    void finishRun(ProcessId id, ProcessExit exit) {
+        auto found = heldRuns.find(id);
+        if (found == heldRuns.end()) {
+            return;
+        }
+        auto done = std::move(found->second);
+        heldRuns.erase(found);
+        loop.post([done, exit] { done(exit); });
     }
     // Spawned commands run until finishSpawned() or kill().
     ProcessId spawn(const ConfinedRequest& request, Callback<ProcessExit> done) override {
@@ -312,6 +335,7 @@ struct FakeProcesses final : ProcessRunner {
         ProcessExit exit;
         exit.signal = 9;
         finishSpawned(id, exit);
+        finishRun(id, exit);
     }
     void finishSpawned(ProcessId id, ProcessExit exit) {
         auto found = running.find(id);
@@ -329,6 +353,11 @@ struct FakeProcesses final : ProcessRunner {
     std::vector<ConfinedRequest> spawned;
     std::map<ProcessId, Callback<ProcessExit>> running;
     std::vector<ProcessId> killed;
+    // run()'s ids, apart from spawn()'s (1, 2, ...).
+    static constexpr ProcessId kFirstRunId = 1000;
+    bool holdRuns = false;
+    bool timeOutRuns = false;
+    std::map<ProcessId, Callback<ProcessExit>> heldRuns;
 };
 
 // Runs the work inline, later, as if on another thread. With `hold`, jobs
@@ -351,6 +380,11 @@ struct FakeWorker final : Worker {
             loop.post(std::move(job));
         }
     }
+    // The long lane, counted, then as run().
+    void runLong(std::function<void()> work, StatusCallback done) override {
+        ++longJobs;
+        run(std::move(work), std::move(done));
+    }
     void runHeld() {
         hold = false;
         for (auto& job : held) {
@@ -361,6 +395,7 @@ struct FakeWorker final : Worker {
     Deferred& loop;
     bool hold = false;
     std::vector<std::function<void()>> held;
+    int longJobs = 0;
 };
 
 struct RecordingObserver final : ContainerObserver {

@@ -31,5 +31,21 @@ TEST(BackgroundQueueTest, OneContainersJobsRunOneAtATimeInOrderOthersAlongside) 
     EXPECT_EQ(answered, ran);
 }
 
+// Issue 25, item 6: an operation's step (up to removing a root tree) must
+// not hold the threads short work (a host key) needs.
+TEST(BackgroundQueueTest, ItsJobsGoToTheWorkersLongLane) {
+    Deferred loop;
+    FakeWorker worker{loop};
+    BackgroundQueue queue(worker);
+    queue.run(
+        "web", [] {}, [](const Status&) {});
+    queue.run(
+        "web", [] {}, [](const Status&) {});
+    queue.run(
+        "db", [] {}, [](const Status&) {});
+    loop.drain();
+    EXPECT_EQ(worker.longJobs, 3);
+}
+
 }  // namespace
 }  // namespace nixos_containers

@@ -28,6 +28,22 @@ TEST(Settings, DefaultsFollowCurrentNixos) {
     EXPECT_EQ(settings.declarativeUnitDirs[0], "/etc/systemd/system");
     EXPECT_EQ(settings.maxOperations, 64u);
     EXPECT_EQ(settings.maxRuns, 64u);
+    EXPECT_EQ(settings.reloadTimeoutSec, 300u);
+    EXPECT_EQ(settings.maxRunsPerUser, 16u);
+}
+
+TEST(Settings, TheRunBoundPerUserIsAPositiveCount) {
+    EXPECT_EQ(Settings::fromEnvironment({{"NIXOS_CONTAINERS_MAX_RUNS_PER_USER", "3"}}).maxRunsPerUser, 3u);
+    EXPECT_THROW(Settings::fromEnvironment({{"NIXOS_CONTAINERS_MAX_RUNS_PER_USER", "0"}}),
+                 std::invalid_argument);
+}
+
+TEST(Settings, TheReloadTimeoutIsAPositiveNumberOfSeconds) {
+    EXPECT_EQ(Settings::fromEnvironment({{"NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC", "5"}}).reloadTimeoutSec, 5u);
+    EXPECT_THROW(Settings::fromEnvironment({{"NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC", "0"}}),
+                 std::invalid_argument);
+    EXPECT_THROW(Settings::fromEnvironment({{"NIXOS_CONTAINERS_RELOAD_TIMEOUT_SEC", "5s"}}),
+                 std::invalid_argument);
 }
 
 TEST(Settings, BuildsGetNixsOwnVariablesAndNothingElse) {

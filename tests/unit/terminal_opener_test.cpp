@@ -105,5 +105,46 @@ TEST_F(TerminalOpenerTest, AStoppedContainerIsNotRunningAndMachinedsErrorsPassTh
     EXPECT_EQ(login(root, "web").error().code(), ErrorCode::NoSystemBus);
 }
 
+// Issue 25, item 2: a shell or a login in a container whose root is the
+// host's is host access.
+TEST_F(TerminalOpenerTest, ATerminalInAContainerWithoutAUserNamespaceNeedsHostAccess) {
+    startWeb();  // root's: PrivateUsers "no"
+    authorizer.actionAnswers["org.nixos.containers.shell"] = Authorization::Allowed;
+    authorizer.actionAnswers["org.nixos.containers.login"] = Authorization::Allowed;
+    authorizer.actionAnswers["org.nixos.containers.host-access"] = Authorization::ChallengeRequired;
+    auto refused = shell(user, "web", {"", "/bin/sh", {}, {}});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), ErrorCode::InteractiveAuthorizationRequired);
+    EXPECT_NE(std::string(refused.error().what()).find("host-access (shell 'web' with PrivateUsers)"),
+              std::string::npos)
+        << refused.error().what();
+    EXPECT_EQ(login(user, "web").error().code(), ErrorCode::InteractiveAuthorizationRequired);
+    ASSERT_EQ(authorizer.checks.size(), 4U);
+    EXPECT_EQ(authorizer.checks[1].first, "org.nixos.containers.host-access");
+    EXPECT_EQ(authorizer.checks[1].second.at("keys"), "PrivateUsers");
+    EXPECT_EQ(authorizer.checks[1].second.at("user"), "root");
+    EXPECT_EQ(authorizer.checks[3].first, "org.nixos.containers.host-access");
+    EXPECT_EQ(authorizer.checks[3].second.at("verb"), "login");
+    EXPECT_TRUE(machines.shells.empty());
+    EXPECT_TRUE(machines.logins.empty());
+    authorizer.actionAnswers["org.nixos.containers.host-access"] = Authorization::Allowed;
+    EXPECT_TRUE(shell(user, "web", {"", "/bin/sh", {}, {}}).ok());
+    EXPECT_TRUE(login(user, "web").ok());
+}
+
+TEST_F(TerminalOpenerTest, ATerminalInAUserNamespacedContainerNeedsOnlyItsAction) {
+    auto spec = systemSpec();
+    spec.privateUsers = "pick";
+    ASSERT_TRUE(create("web", spec, root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", static_cast<std::uint32_t>(::getpid()),
+                                "", 0};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    authorizer.actionAnswers["org.nixos.containers.shell"] = Authorization::Allowed;
+    authorizer.actionAnswers["org.nixos.containers.login"] = Authorization::Allowed;
+    EXPECT_TRUE(shell(user, "web", {"", "/bin/sh", {}, {}}).ok());
+    EXPECT_TRUE(login(user, "web").ok());
+    EXPECT_EQ(authorizer.checks.size(), 2U);
+}
+
 }  // namespace
 }  // namespace nixos_containers

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make-system.sh STORE_DIR NAME [ok|bad-init|slow|stubborn|ping-first|listener]
+# make-system.sh STORE_DIR NAME [ok|bad-init|slow|stubborn|ping-first|listener|hang-switch]
 # make-system.sh --tree DIR [VARIANT]
 #
 # Builds a "NixOS system" for the sandbox tests with real Nix: a store path
@@ -40,6 +40,10 @@
 #             busybox "nc -ll -p ${LISTEN_PORT:-80} -e answer", waiting until
 #             it listens; each connection gets one line,
 #             "listener-answer HOSTNAME PORT", and is closed.
+#   hang-switch
+#             like ok, but bin/switch-to-configuration, after its lines,
+#             appends "switch-to-configuration hangs" and sleeps for an hour
+#             (a container's root that made its reload never end).
 # bin/switch-to-configuration appends "switch-to-configuration ARGS" and
 # "switch-to-configuration ran as host uid BASE, NoNewPrivs N" (uid 0's
 # line of its uid_map, its status) to /var/log/switch.log inside the
@@ -50,7 +54,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 STORE_DIR NAME [ok|bad-init|slow|stubborn|ping-first|listener] | --tree DIR [VARIANT]" >&2
+    echo "usage: $0 STORE_DIR NAME [ok|bad-init|slow|stubborn|ping-first|listener|hang-switch] | --tree DIR [VARIANT]" >&2
     exit 2
 }
 [[ $# -ge 2 && $# -le 3 ]] || usage
@@ -65,7 +69,7 @@ else
         { echo "make-system: STORE_DIR '$store' is not a Nix store (ROOT/nix/store)" >&2; exit 2; }
     nix_root=${real%/nix/store}
 fi
-case $variant in ok | bad-init | slow | stubborn | ping-first | listener) ;; *) usage ;; esac
+case $variant in ok | bad-init | slow | stubborn | ping-first | listener | hang-switch) ;; *) usage ;; esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 busybox=/bin/busybox
@@ -148,7 +152,7 @@ done
 SCRIPT
 
 case $variant in
-ok | listener)
+ok | listener | hang-switch)
     printf '#!%s/bin/sh\nexec %s/bin/notify-init --on-usr1 %s/bin/sh %s/payload.sh "$@"\n' \
         "$inside" "$inside" "$inside" "$inside" >"$tmp/init"
     ;;
@@ -200,8 +204,12 @@ echo "switch-to-configuration \$*" >>/var/log/switch.log
 read -r inner base count </proc/self/uid_map
 while read -r key value; do [ "\$key" = NoNewPrivs: ] && nnp=\$value; done </proc/self/status
 echo "switch-to-configuration ran as host uid \$base, NoNewPrivs \$nnp" >>/var/log/switch.log
-exit 0
 SWITCH
+if [[ $variant == hang-switch ]]; then
+    printf 'echo "switch-to-configuration hangs" >>/var/log/switch.log\n%s/bin/sleep 3600\n' "$inside" \
+        >>"$tmp/bin/switch-to-configuration"
+fi
+echo "exit 0" >>"$tmp/bin/switch-to-configuration"
 chmod 0755 "$tmp/bin/switch-to-configuration"
 
 chmod -R a+rX "$tmp"

@@ -65,9 +65,13 @@ static volatile sig_atomic_t ready_requested;
 static volatile sig_atomic_t pending_signal;
 
 static void on_signal(int sig) {
+    /* SIGCHLD only wakes sigsuspend(): it must not overwrite a stop signal
+     * that came with it. Orphans of the container's PID namespace (a
+     * command the service ran in it and killed) die as PID 1's children,
+     * and their SIGCHLD can come together with the halt's SIGRTMIN+3. */
     if (sig == SIGUSR1)
         ready_requested = 1;
-    else
+    else if (sig != SIGCHLD)
         pending_signal = sig;
 }
 
