@@ -288,6 +288,26 @@ check "Destroy: object gone (an unknown object to the bus)" object_gone $C
 check "Destroy: NoSuchContainer afterwards" expect_error "$ERR.NoSuchContainer" "" -- Start "$C"
 check "Destroy of the stopped container 'live'" mgr Destroy s live
 check "'live' gone" not_listed live
+# Issue 25 item 12: a root that cannot be removed (an immutable directory,
+# as a container's root without a user namespace can make) forgets nothing:
+# the container stays listed with why, and a second Destroy finishes.
+C=stuck
+check "Create $C" create_ok $C "$OK"
+check "Start $C" mgr Start s $C
+check "Stop $C" mgr Stop s $C
+mkdir -p "$(root_of $C)/var/kept" && echo x >"$(root_of $C)/var/kept/file"
+check "chattr +i a directory in $C's root" chattr +i "$(root_of $C)/var/kept"
+check "Destroy $C: IOError, not destroyed, naming the root" \
+    expect_error "$ERR.IOError" "container '$C' was not destroyed: cannot remove '$(root_of $C)" -- Destroy "$C"
+check "after the failed Destroy: still listed, stopped" state_is $C stopped
+check "after the failed Destroy: the conf is kept" test -e "$(conf_of $C)"
+# shellcheck disable=SC2317
+last_error_says() { in_sb busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Inspect s "$1" | grep -qF "$2"; }
+check "after the failed Destroy: Inspect's LastError says why" last_error_says $C "Operation not permitted"
+check "chattr -i" chattr -i "$(root_of $C)/var/kept"
+check "a second Destroy of $C completes" mgr Destroy s $C
+check "$C gone: not listed, no conf, no root" sh -c '! echo "$2" | grep -qF "\"$1\"" && [ ! -e "$3" ] && [ ! -e "$4" ]' \
+    sh $C "$(mgr List)" "$(conf_of $C)" "$(root_of $C)"
 
 # ------------------------------------------------------------ scenario 4 ---
 scenario "4  Start failures: bad init, timeout"

@@ -329,6 +329,7 @@ struct FakeWorker final : Worker {
         };
         if (hold) {
             held.push_back(std::move(job));
+            heldAnswers.push_back(done);
         } else {
             loop.post(std::move(job));
         }
@@ -339,10 +340,30 @@ struct FakeWorker final : Worker {
             loop.post(std::move(job));
         }
         held.clear();
+        heldAnswers.clear();
+    }
+    // Answers the held jobs with `error` without running them: the work
+    // failed (a tree that cannot be removed). Keeps holding later jobs.
+    void failHeld(const ContainerError& error) {
+        for (auto& done : heldAnswers) {
+            loop.post([done, error] { done(error); });
+        }
+        held.clear();
+        heldAnswers.clear();
+    }
+    // Runs the held jobs and keeps holding the ones they queue.
+    void runHeldOnce() {
+        auto jobs = std::move(held);
+        held.clear();
+        heldAnswers.clear();
+        for (auto& job : jobs) {
+            loop.post(std::move(job));
+        }
     }
     Deferred& loop;
     bool hold = false;
     std::vector<std::function<void()>> held;
+    std::vector<StatusCallback> heldAnswers;
 };
 
 struct RecordingObserver final : ContainerObserver {
