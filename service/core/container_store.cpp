@@ -318,20 +318,30 @@ std::vector<std::string> ContainerStore::pinnedNetworks() const {
 }
 
 bool ContainerStore::isDeclarative(const std::string& name) const {
-    const auto conf = confFilePath(settings_, name);
+    // Judged by what NixOS makes, never by what can be written: a conf made
+    // read-only (chmod 0444, a read-only config directory) is still an
+    // imperative container, with no container@NAME.service to start it by.
     struct stat info {};
-    if (::lstat(conf.c_str(), &info) == 0) {
-        if (S_ISLNK(info.st_mode) || ::access(conf.c_str(), W_OK) != 0 || (info.st_mode & S_IWUSR) == 0) {
-            return true;
-        }
-    }
     const auto unit = declarativeUnitName(name);
     for (const auto& directory : settings_.declarativeUnitDirs) {
         if (::stat(joinPath(directory.native(), {unit}).c_str(), &info) == 0) {
             return true;
         }
     }
-    return false;
+    // environment.etc's link into the store, through /etc/static.
+    const auto conf = confFilePath(settings_, name);
+    if (::lstat(conf.c_str(), &info) != 0 || !S_ISLNK(info.st_mode)) {
+        return false;
+    }
+    std::error_code targetError;
+    std::error_code storeError;
+    const auto target = fs::canonical(conf, targetError);
+    const auto store = fs::weakly_canonical(settings_.storeDir, storeError);
+    if (targetError || storeError) {
+        return false;
+    }
+    const auto relative = target.lexically_relative(store);
+    return !relative.empty() && *relative.begin() != "..";
 }
 
 ContainerStore::Entry ContainerStore::load(const std::string& name) const {

@@ -43,9 +43,10 @@ public:
     // network that a killed service did not get to release.
     [[nodiscard]] std::vector<std::string> pinnedNetworks() const;
 
-    // A container is declarative when NixOS owns it: its conf is a symlink
-    // (environment.etc) or not writable, or a container@NAME.service unit file
-    // exists in one of the declarative unit directories.
+    // A container is declarative when NixOS owns it: a container@NAME.service
+    // unit file exists in one of the declarative unit directories, or its conf
+    // is a link into the Nix store (environment.etc). Whether the conf can be
+    // written says nothing: a chmod or a read-only mount does not make it so.
     [[nodiscard]] bool isDeclarative(const std::string& name) const;
 
     // Writes NAME.conf atomically (temporary file, fsync, rename, fsync of the

@@ -562,6 +562,18 @@ check "$C machine listed" machine_listed $C
 check "$C Leader>0" leader_positive $C
 check "Stop $C" mgr Stop s $C
 check "Destroy $C" mgr Destroy s $C
+# Issue 25 item 11: a conf made read-only (chmod 0444) is no declarative
+# conf: after a restart of the service, the container is still imperative
+# and starts under its own unit.
+C=ro-conf
+check "Create $C" create_ok $C "$OK"
+check "chmod 0444 $C.conf" chmod 0444 "$(conf_of $C)"
+check "kill -9 the service; it comes back" kill_service
+check "$C is not declarative" sh -c '[ "$1" = false ]' sh "$(prop $C Declarative)"
+check "Start $C works" mgr Start s $C
+check "$C running under nixos-container@$C.service" sh -c '[ "$1" = nixos-container@$2.service ]' sh "$(prop $C Unit)" $C
+check "Stop $C" mgr Stop s $C
+check "Destroy $C" mgr Destroy s $C
 
 # ----------------------------------------------------------- scenario 10 ---
 scenario "10 private network: veth, addresses, ping, cleanup"
