@@ -38,6 +38,11 @@ const Container& ContainerRegistry::get(const std::string& name) const {
     return *container;
 }
 
+std::string brokenConfError(const Container& container) {
+    return "container '" + container.name + "' has a broken conf: " + container.broken +
+           "; fix it and restart nixos-containers.service, or Destroy the container";
+}
+
 // ---------------------------------------------------------------- discovery
 
 void ContainerRegistry::recover(StatusCallback done) {
@@ -52,7 +57,7 @@ void ContainerRegistry::recover(StatusCallback done) {
     std::vector<std::string> problems;
     auto entries = store_.loadAll(problems);
     for (const auto& problem : problems) {
-        logWarning("skipping container conf: " + problem);
+        logWarning("broken container conf: " + problem);
     }
     for (auto& entry : entries) {
         Container container;
@@ -60,6 +65,7 @@ void ContainerRegistry::recover(StatusCallback done) {
         container.spec = std::move(entry.spec);
         container.conf = std::move(entry.conf);
         container.declarative = entry.declarative;
+        container.broken = std::move(entry.broken);
         publish(std::move(container));
     }
     systemd_.watchUnits(

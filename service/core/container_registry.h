@@ -15,6 +15,9 @@
 
 namespace nixos_containers {
 
+// Why a verb refuses a container whose conf is broken, and what to do.
+std::string brokenConfError(const Container& container);
+
 // What containers exist and what state they are in: from disk, systemd's
 // units and machined's machines. The one owner of that state: verbs ask it
 // and tell it, and it tells the observer. Also holds what pending Creates

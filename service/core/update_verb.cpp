@@ -140,6 +140,9 @@ ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, c
         throw ContainerError(ErrorCode::Declarative,
                              "container '" + name + "' is declarative: change it in the NixOS configuration");
     }
+    if (!container.broken.empty()) {
+        throw ContainerError(ErrorCode::InvalidArgument, brokenConfError(container));
+    }
     auto spec = patch.appliedTo(container.spec);
     if (patch.keys().empty() && !spec.needsBuild()) {
         // An Update naming no key rebuilds from the container's own source

@@ -565,15 +565,28 @@ check "Destroy $C" mgr Destroy s $C
 # Issue 25 item 11: a conf made read-only (chmod 0444) is no declarative
 # conf: after a restart of the service, the container is still imperative
 # and starts under its own unit.
+# Issue 25 item 13: a conf cut short (no last newline) is listed, saying
+# why; Start refuses it naming the problem, Destroy removes it.
 C=ro-conf
 check "Create $C" create_ok $C "$OK"
 check "chmod 0444 $C.conf" chmod 0444 "$(conf_of $C)"
+printf 'SYSTEM_PATH=%s' "${OK%-*}" >"$(conf_of cut-conf)"
 check "kill -9 the service; it comes back" kill_service
 check "$C is not declarative" sh -c '[ "$1" = false ]' sh "$(prop $C Declarative)"
 check "Start $C works" mgr Start s $C
 check "$C running under nixos-container@$C.service" sh -c '[ "$1" = nixos-container@$2.service ]' sh "$(prop $C Unit)" $C
 check "Stop $C" mgr Stop s $C
 check "Destroy $C" mgr Destroy s $C
+check "cut-conf is listed" listed cut-conf
+# shellcheck disable=SC2317
+broken_says() { local b; b=$(prop "$1" Broken) || return 1; [[ $b == *"$2"* ]] || { echo "Broken is '$b'"; return 1; }; }
+check "cut-conf's Broken property names the file" broken_says cut-conf "/etc-containers/cut-conf.conf"
+check "cut-conf's Broken property says its last line has no newline" broken_says cut-conf "its last line has no newline"
+check "Start cut-conf: InvalidArgument naming the broken conf" \
+    expect_error "$ERR.InvalidArgument" "has a broken conf" -- Start cut-conf
+check "Destroy cut-conf" mgr Destroy s cut-conf
+check "cut-conf gone: not listed, no conf" sh -c '! echo "$1" | grep -qF "\"cut-conf\"" && [ ! -e "$2" ]' \
+    sh "$(mgr List)" "$(conf_of cut-conf)"
 
 # ----------------------------------------------------------- scenario 10 ---
 scenario "10 private network: veth, addresses, ping, cleanup"

@@ -113,5 +113,35 @@ TEST_F(ContainerRegistryTest, RecoveryTakesStateFromSystemdAndMachinedAndAutoSta
     EXPECT_EQ(restarted.get("auto").state, ContainerState::Running);
 }
 
+// Issue 25 item 13: a conf the service cannot read is listed, saying why;
+// Start refuses it naming the problem, Create finds the name taken, and
+// Destroy removes it.
+TEST_F(ContainerRegistryTest, ABrokenConfIsListedSaysWhyAndCanBeDestroyed) {
+    fs::create_directories(settings.configDir);
+    std::ofstream(settings.configDir / "cut.conf") << "SYSTEM_PATH=/nix/sto";
+    auto& service = manager();
+    const auto* cut = service.find("cut");
+    ASSERT_NE(cut, nullptr);
+    EXPECT_THAT(observer.added, Contains("cut"));
+    EXPECT_THAT(cut->broken, HasSubstr("no newline"));
+    EXPECT_EQ(cut->state, ContainerState::Stopped);
+    EXPECT_EQ(toJson(*cut, false).at("Broken"), cut->broken);
+
+    auto started = perform(Verb::Start, "cut", root);
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_THAT(started.error().what(), HasSubstr("broken conf"));
+    EXPECT_THAT(started.error().what(), HasSubstr("no newline"));
+    EXPECT_TRUE(systemd.started.empty());
+    SpecPatch patch;
+    patch.set("AutoStart", [](ContainerSpec& spec) { spec.autoStart = true; });
+    EXPECT_EQ(update("cut", patch, root).error().code(), ErrorCode::InvalidArgument);
+    EXPECT_EQ(create("cut", systemSpec(), root).error().code(), ErrorCode::AlreadyExists);
+
+    ASSERT_TRUE(perform(Verb::Destroy, "cut", root).ok());
+    EXPECT_EQ(service.find("cut"), nullptr);
+    EXPECT_FALSE(fs::exists(settings.configDir / "cut.conf"));
+}
+
 }  // namespace
 }  // namespace nixos_containers
