@@ -1,12 +1,26 @@
 #include "polkit_authorizer.h"
 
+#include "log.h"
+
 #include <chrono>
+#include <string_view>
 
 namespace nixos_containers {
 
 namespace {
 constexpr std::uint32_t kAllowUserInteraction = 1;
+
+// The errors that say polkitd is not there to ask, rather than that it
+// refused: not on the bus, not activatable, or not answering.
+bool polkitAbsent(const sdbus::Error& error) {
+    const std::string_view name = error.getName();
+    return name == "org.freedesktop.DBus.Error.ServiceUnknown" ||
+           name == "org.freedesktop.DBus.Error.NameHasNoOwner" ||
+           name == "org.freedesktop.DBus.Error.NoReply" || name == "org.freedesktop.DBus.Error.Timeout" ||
+           name == "org.freedesktop.DBus.Error.TimedOut" ||
+           name.starts_with("org.freedesktop.DBus.Error.Spawn.");
 }
+}  // namespace
 
 PolkitAuthorizer::PolkitAuthorizer(sdbus::IConnection& connection)
     : authority_(sdbus::createProxy(connection, "org.freedesktop.PolicyKit1",
@@ -27,9 +41,10 @@ void PolkitAuthorizer::check(const Caller& caller, const std::string& actionId,
         .onInterface("org.freedesktop.PolicyKit1.Authority")
         .withTimeout(timeout)
         .withArguments(subject, actionId, details, flags, std::string())
-        .uponReplyInvoke([done = std::move(done)](
+        .uponReplyInvoke([this, done = std::move(done)](
                              const sdbus::Error* error,
                              const sdbus::Struct<bool, bool, std::map<std::string, std::string>>& result) {
+            noteAnswer(error);
             if (error != nullptr) {
                 done(ContainerError(ErrorCode::AccessDenied,
                                     "polkit: " + error->getMessage() + " (" + error->getName() + ")"));
@@ -43,6 +58,20 @@ void PolkitAuthorizer::check(const Caller& caller, const std::string& actionId,
                 done(Authorization::Denied);
             }
         });
+}
+
+void PolkitAuthorizer::noteAnswer(const sdbus::Error* error) {
+    if (error == nullptr) {
+        absenceLogged_ = false;  // back: a later outage is news again
+        return;
+    }
+    if (!polkitAbsent(*error) || absenceLogged_) {
+        return;
+    }
+    absenceLogged_ = true;
+    logWarning("polkitd is not running (" + error->getName() + ": " + error->getMessage() +
+               "): every caller but root is denied until it is back; start it with "
+               "'systemctl start polkit.service'");
 }
 
 }  // namespace nixos_containers
