@@ -11,14 +11,17 @@ namespace {
 constexpr std::uint32_t kAllowUserInteraction = 1;
 
 // The errors that say polkitd is not there to ask, rather than that it
-// refused: not on the bus, not activatable, or not answering.
+// refused: not on the bus, not activatable (by dbus-daemon, or by systemd
+// for it: its unit masked, missing or failing), or gone while asked. A
+// timeout is not one: an interactive check waits for a person, who may not
+// answer.
 bool polkitAbsent(const sdbus::Error& error) {
     const std::string_view name = error.getName();
     return name == "org.freedesktop.DBus.Error.ServiceUnknown" ||
            name == "org.freedesktop.DBus.Error.NameHasNoOwner" ||
-           name == "org.freedesktop.DBus.Error.NoReply" || name == "org.freedesktop.DBus.Error.Timeout" ||
-           name == "org.freedesktop.DBus.Error.TimedOut" ||
-           name.starts_with("org.freedesktop.DBus.Error.Spawn.");
+           name == "org.freedesktop.DBus.Error.NoReply" ||
+           name.starts_with("org.freedesktop.DBus.Error.Spawn.") ||
+           name.starts_with("org.freedesktop.systemd1.");
 }
 }  // namespace
 

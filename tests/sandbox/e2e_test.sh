@@ -421,6 +421,25 @@ check "nc-denied Destroy (stopped) -> AccessDenied" expect_error "$DBUS_ERR.Acce
 check "conf still there" test -e "$(conf_of $C)"
 check "nc-allowed Destroy" as_allowed Destroy s $C
 check "$C gone" sh -c '[ ! -e "$1" ] && [ ! -e "$2" ]' sh "$(conf_of $C)" "$(root_of $C)"
+# Issue 25 item 14: polkitd gone (its unit masked, so no activation brings it
+# back): every caller but root is denied, and the service's journal says so
+# once, with what to do; polkitd back, callers are asked about again.
+polkit_warnings() { in_sb journalctl --no-pager -o cat -u nixos-containers.service | grep -c "polkitd is not running"; }
+W0=$(polkit_warnings)
+# shellcheck disable=SC2317
+warned_once_more() { # WARNINGS_BEFORE
+    local n
+    n=$(polkit_warnings)
+    [[ $n == $(($1 + 1)) ]] || { echo "$((n - $1)) warnings since polkitd went"; return 1; }
+    in_sb journalctl --no-pager -o cat -u nixos-containers.service | grep "polkitd is not running" | tail -n 1 |
+        grep -qF "start it with 'systemctl start polkit.service'" || { echo "the warning does not say what to do"; return 1; }
+}
+check "mask --runtime and stop polkit.service" in_sb sh -c 'systemctl mask --runtime polkit.service && systemctl stop polkit.service'
+check "without polkitd: nc-allowed Stop witness -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_ALLOWED" -- Stop witness
+check "without polkitd: again AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_ALLOWED" -- Stop witness
+check "the service's journal says once that polkitd is not running, and what to do" poll 5000 warned_once_more "$W0"
+check "unmask and start polkit.service" in_sb sh -c 'systemctl unmask --runtime polkit.service && systemctl start polkit.service'
+check "with polkitd back: nc-allowed Stop witness works" as_allowed Stop s witness
 
 # ----------------------------------------------------------- scenario 11 ---
 scenario "11 bad input leaves nothing; NoSuchContainer; Busy; BuildFailed"
