@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nixos_containers {
@@ -154,6 +155,10 @@ struct FakeMachines final : MachineRegistry {
     }
     void listMachines(Callback<std::vector<MachineInfo>> done) override {
         loop.post([this, done] {
+            // What happens on the bus between the units' listing and this answer.
+            if (auto meanwhile = std::exchange(beforeListAnswer, nullptr)) {
+                meanwhile();
+            }
             std::vector<MachineInfo> all;
             for (const auto& [name, machine] : machines) {
                 all.push_back(machine);
@@ -213,6 +218,7 @@ struct FakeMachines final : MachineRegistry {
     std::map<std::string, std::vector<std::string>> addresses;
     std::map<std::string, std::map<std::string, std::string>> osRelease;
     std::function<void(const std::string&, bool)> watcher;  // MachineNew/MachineRemoved
+    std::function<void()> beforeListAnswer;
     int lookups = 0;
     int addressQueries = 0;
     bool holdAddresses = false;
