@@ -17,7 +17,12 @@ public:
                const std::map<std::string, std::string>& details, Callback<Authorization> done) override;
 
 private:
+    // polkitd's absence (not on the bus, or not answering) is logged once
+    // per outage: the first denial it causes, not every call.
+    void noteAnswer(const sdbus::Error* error);
+
     std::unique_ptr<sdbus::IProxy> authority_;
+    bool absenceLogged_ = false;
 };
 
 }  // namespace nixos_containers

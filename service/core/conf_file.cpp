@@ -469,6 +469,22 @@ StructuredConversion structuredConversion(const SpecKey& key) {
 
 }  // namespace
 
+std::string confTextProblem(std::string_view text) {
+    if (text.empty()) {
+        return "it is empty";
+    }
+    if (text.find('\0') != std::string_view::npos) {
+        return "it contains a NUL byte";
+    }
+    if (static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) > kMaxConfLines) {
+        return "it has more than " + std::to_string(kMaxConfLines) + " lines";
+    }
+    if (text.back() != '\n') {
+        return "its last line has no newline (a write cut short?)";
+    }
+    return {};
+}
+
 EnvFile EnvFile::parse(std::string_view text) {
     EnvFile file;
     // The keys as they appear in `text`, in entries_'s order. A handful is

@@ -54,6 +54,16 @@ private:
     std::vector<std::pair<std::string, std::string>> entries_;
 };
 
+// A conf bigger than this is no conf (the module's are a few hundred bytes,
+// ours at most a few kilobytes): it is refused before it is read whole, and
+// so is one of more lines than kMaxConfLines, before they become keys.
+inline constexpr std::size_t kMaxConfBytes = std::size_t{1} << 20;
+inline constexpr std::size_t kMaxConfLines = 4096;
+// What makes `text` no conf anybody wrote whole: empty, a NUL byte, more
+// than kMaxConfLines lines, or a last line without its newline (a write
+// cut short). Empty when it is none of these.
+std::string confTextProblem(std::string_view text);
+
 // Who created the container: not a spec key (no caller sets it), but kept
 // in the conf beside them, where root alone can change it.
 inline constexpr std::string_view kOwnerConfKey = "OWNER_UID";

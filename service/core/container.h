@@ -46,6 +46,9 @@ struct Container {
     std::map<std::string, std::string> osRelease;
     std::string operation;  // the verb in progress; empty when idle
     std::string lastError;  // why the last operation failed
+    // Why its conf could not be read, when it could not (then spec and conf
+    // are empty): listed so that an admin sees it and can Destroy it.
+    std::string broken;
     // systemd's Result for its unit while it is failed ("exit-code", "timeout",
     // "signal"...): why it failed, for clients that list containers.
     std::string unitResult;

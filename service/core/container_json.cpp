@@ -69,6 +69,7 @@ nlohmann::json toJson(const Container& container, bool withSecrets) {
         {"Name", container.name},
         {"State", std::string(toString(container.state))},
         {"UnitResult", container.unitResult},
+        {"Broken", container.broken},
         {"Generations", toJson(container.generations)},
         {"Declarative", container.declarative},
         {"Unit", container.unit},

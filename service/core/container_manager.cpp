@@ -257,6 +257,12 @@ const Container& ContainerManager::target(const VerbRow& row, const std::string&
             ErrorCode::Declarative,
             "container '" + name + "' is declarative: remove it from the NixOS configuration");
     }
+    // A broken conf (issue 25): Stop and Destroy only, never a start from
+    // an empty spec.
+    if (!container.broken.empty() && row.verb != Verb::Stop && row.verb != Verb::Terminate &&
+        row.verb != Verb::Destroy) {
+        throw ContainerError(ErrorCode::InvalidArgument, brokenConfError(container));
+    }
     return container;
 }
 

@@ -38,6 +38,11 @@ const Container& ContainerRegistry::get(const std::string& name) const {
     return *container;
 }
 
+std::string brokenConfError(const Container& container) {
+    return "container '" + container.name + "' has a broken conf: " + container.broken +
+           "; fix it and restart nixos-containers.service, or Destroy the container";
+}
+
 // ---------------------------------------------------------------- discovery
 
 void ContainerRegistry::recover(StatusCallback done) {
@@ -52,7 +57,7 @@ void ContainerRegistry::recover(StatusCallback done) {
     std::vector<std::string> problems;
     auto entries = store_.loadAll(problems);
     for (const auto& problem : problems) {
-        logWarning("skipping container conf: " + problem);
+        logWarning("broken container conf: " + problem);
     }
     for (auto& entry : entries) {
         Container container;
@@ -60,6 +65,7 @@ void ContainerRegistry::recover(StatusCallback done) {
         container.spec = std::move(entry.spec);
         container.conf = std::move(entry.conf);
         container.declarative = entry.declarative;
+        container.broken = std::move(entry.broken);
         publish(std::move(container));
     }
     systemd_.watchUnits(
@@ -78,26 +84,41 @@ void ContainerRegistry::recover(StatusCallback done) {
                                     std::string("cannot list units: ") + units.error().what()));
                 return;
             }
+            // systemd sends its signals and this answer in order: a unit
+            // signal that comes from here on is newer than the listing, and
+            // the listing must not undo it when machined has answered too.
+            std::map<std::string, std::uint64_t> eventsAtListing;
+            for (const auto& [name, container] : containers_) {
+                eventsAtListing[name] = container.unitEvents;
+            }
             machines_.listMachines([this, units = std::move(units.value()),
+                                    eventsAtListing = std::move(eventsAtListing),
                                     done = std::move(done)](Outcome<std::vector<MachineInfo>> machines) {
                 if (!machines.ok()) {
                     done(ContainerError(ErrorCode::Failed,
                                         std::string("cannot list machines: ") + machines.error().what()));
                     return;
                 }
-                learnWorld(units, machines.value());
+                learnWorld(units, eventsAtListing, machines.value());
                 done(Done{});
             });
         });
 }
 
 void ContainerRegistry::learnWorld(const std::map<std::string, UnitState>& units,
+                                   const std::map<std::string, std::uint64_t>& eventsAtListing,
                                    const std::vector<MachineInfo>& machines) {
     std::map<std::string, const MachineInfo*> machineByName;
     for (const auto& machine : machines) {
         machineByName[machine.name] = &machine;
     }
     for (auto& [name, container] : containers_) {
+        if (auto seen = eventsAtListing.find(name);
+            seen != eventsAtListing.end() && seen->second != container.unitEvents) {
+            // A signal newer than the listing set its state (and asked
+            // machined for its leader when it runs): that stands.
+            continue;
+        }
         if (auto machine = machineByName.find(name);
             machine != machineByName.end() && isContainerUnit(name, machine->second->unit)) {
             // Whoever started it (us, the NixOS template), its unit is the truth.

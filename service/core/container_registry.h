@@ -15,6 +15,9 @@
 
 namespace nixos_containers {
 
+// Why a verb refuses a container whose conf is broken, and what to do.
+std::string brokenConfError(const Container& container);
+
 // What containers exist and what state they are in: from disk, systemd's
 // units and machined's machines. The one owner of that state: verbs ask it
 // and tell it, and it tells the observer. Also holds what pending Creates
@@ -92,7 +95,11 @@ public:
 private:
     // Asks systemd why the unit failed, for Container::unitResult.
     void learnUnitResult(const Container& container);
-    void learnWorld(const std::map<std::string, UnitState>& units, const std::vector<MachineInfo>& machines);
+    // `eventsAtListing`: each container's unitEvents when systemd's listing
+    // came; a container with newer signals keeps what they said.
+    void learnWorld(const std::map<std::string, UnitState>& units,
+                    const std::map<std::string, std::uint64_t>& eventsAtListing,
+                    const std::vector<MachineInfo>& machines);
     void onUnitChanged(const std::string& unit, const UnitState& state);
     void onMachineChanged(const std::string& name, bool present);
 

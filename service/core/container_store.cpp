@@ -1,6 +1,7 @@
 #include "container_store.h"
 
 #include "errors.h"
+#include "spec_keys.h"
 #include "transient_unit.h"
 #include "utf8.h"
 #include "validation.h"
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -121,16 +123,29 @@ private:
     int fd_;
 };
 
-// The whole file, following links as any reader of the conf does.
-std::string readFile(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+// The whole file, following links as any reader of the conf does; a file
+// of more than `maxBytes` is refused (InvalidArgument) before it is read,
+// and so is anything but a regular file (a FIFO would block the loop).
+std::string readFile(const std::string& path,
+                     std::size_t maxBytes = std::numeric_limits<std::size_t>::max()) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (fd.get() < 0) {
         throwIo("cannot read", path, errno);
     }
     struct stat info {};
-    std::size_t expected = 0;
-    if (::fstat(fd.get(), &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0) {
-        expected = static_cast<std::size_t>(info.st_size);
+    if (::fstat(fd.get(), &info) != 0) {
+        throwIo("cannot read", path, errno);
+    }
+    if (!S_ISREG(info.st_mode)) {
+        throw ContainerError(ErrorCode::IOError, "'" + path + "' is not a regular file");
+    }
+    auto tooBig = [&] {
+        throw ContainerError(ErrorCode::InvalidArgument,
+                             "'" + path + "' is larger than " + std::to_string(maxBytes) + " bytes");
+    };
+    const auto expected = static_cast<std::size_t>(std::max<off_t>(info.st_size, 0));
+    if (expected > maxBytes) {
+        tooBig();
     }
     // One byte more than the size, so a file read whole ends in one read and
     // one short (end of file) read.
@@ -151,6 +166,9 @@ std::string readFile(const std::string& path) {
             break;
         }
         size += static_cast<std::size_t>(count);
+        if (size > maxBytes) {
+            tooBig();  // it grew while being read
+        }
     }
     contents.resize(size);
     return contents;
@@ -318,29 +336,50 @@ std::vector<std::string> ContainerStore::pinnedNetworks() const {
 }
 
 bool ContainerStore::isDeclarative(const std::string& name) const {
-    const auto conf = confFilePath(settings_, name);
+    // Judged by what NixOS makes, never by what can be written: a conf made
+    // read-only (chmod 0444, a read-only config directory) is still an
+    // imperative container, with no container@NAME.service to start it by.
     struct stat info {};
-    if (::lstat(conf.c_str(), &info) == 0) {
-        if (S_ISLNK(info.st_mode) || ::access(conf.c_str(), W_OK) != 0 || (info.st_mode & S_IWUSR) == 0) {
-            return true;
-        }
-    }
     const auto unit = declarativeUnitName(name);
     for (const auto& directory : settings_.declarativeUnitDirs) {
         if (::stat(joinPath(directory.native(), {unit}).c_str(), &info) == 0) {
             return true;
         }
     }
-    return false;
+    // environment.etc's link into the store, through /etc/static.
+    const auto conf = confFilePath(settings_, name);
+    if (::lstat(conf.c_str(), &info) != 0 || !S_ISLNK(info.st_mode)) {
+        return false;
+    }
+    std::error_code targetError;
+    std::error_code storeError;
+    const auto target = fs::canonical(conf, targetError);
+    const auto store = fs::weakly_canonical(settings_.storeDir, storeError);
+    if (targetError || storeError) {
+        return false;
+    }
+    const auto relative = target.lexically_relative(store);
+    return !relative.empty() && *relative.begin() != "..";
 }
 
 ContainerStore::Entry ContainerStore::load(const std::string& name) const {
     Entry entry;
     entry.name = name;
-    entry.conf = EnvFile::parse(readFile(confFilePath(settings_, name)));
-    entry.spec = specFromConf(entry.conf);
+    const auto path = confFilePath(settings_, name);
+    const auto text = readFile(path, kMaxConfBytes);
+    if (auto problem = confTextProblem(text); !problem.empty()) {
+        throwInvalid("'" + path + "': " + problem);
+    }
+    try {
+        entry.conf = EnvFile::parse(text);
+        entry.spec = specFromConf(entry.conf);
+    } catch (const ContainerError& error) {
+        throw ContainerError(error.code(), "'" + path + "': " + error.what());
+    }
     if (const auto* textFile = entry.conf.find("CONFIG_TEXT_FILE"); textFile != nullptr) {
-        entry.spec.config = sanitizeUtf8(configTextFromModule(readFile(*textFile)));
+        // The module around at most kMaxConfigBytes of Config text.
+        entry.spec.config =
+            sanitizeUtf8(configTextFromModule(readFile(*textFile, kMaxConfigBytes + kMaxConfBytes)));
     }
     entry.declarative = isDeclarative(name);
     return entry;
@@ -397,9 +436,21 @@ std::vector<ContainerStore::Entry> ContainerStore::loadAll(std::vector<std::stri
         std::string name(filename.substr(0, filename.size() - kExtension.size()));
         try {
             validateExistingName(name);
-            entries.push_back(load(name));
         } catch (const ContainerError& failure) {
             problems.push_back(joinPath(configDir, {filename}) + ": " + failure.what());
+            continue;
+        }
+        try {
+            entries.push_back(load(name));
+        } catch (const ContainerError& failure) {
+            // Listed all the same, saying why: an admin sees it and can
+            // Destroy it, and its name is taken for Create as for the API.
+            problems.push_back("container '" + name + "': " + failure.what());
+            Entry broken;
+            broken.name = std::move(name);
+            broken.broken = failure.what();
+            broken.declarative = isDeclarative(broken.name);
+            entries.push_back(std::move(broken));
         }
     }
     return entries;

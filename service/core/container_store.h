@@ -24,6 +24,8 @@ public:
         ContainerSpec spec;
         EnvFile conf;  // as read, so keys nobody knows are written back
         bool declarative = false;
+        // Why the conf could not be read (then spec and conf are empty).
+        std::string broken;
     };
 
     // The host trees a container's root user can plant files in (roots,
@@ -32,10 +34,13 @@ public:
     // when missing, corrected when not; returns what it corrected.
     std::vector<std::string> secureTrees() const;
 
-    // Every NAME.conf with a valid name. A file that cannot be parsed is
-    // reported in `problems` and left alone: never deleted. Temporaries of
+    // Every NAME.conf with a valid name. A file that cannot be read or
+    // parsed (or is larger than kMaxConfBytes, which is not read) is an
+    // entry with `broken` saying why, also reported in `problems`, and left
+    // alone: never deleted. Temporaries of
     // an atomic write the service did not finish (killed) are removed.
     std::vector<Entry> loadAll(std::vector<std::string>& problems) const;
+    // Throws IOError (unreadable) or InvalidArgument (not a conf).
     Entry load(const std::string& name) const;
     [[nodiscard]] bool exists(const std::string& name) const;
     // The names with a network namespace pinned under runtimeDir/netns:
@@ -43,9 +48,10 @@ public:
     // network that a killed service did not get to release.
     [[nodiscard]] std::vector<std::string> pinnedNetworks() const;
 
-    // A container is declarative when NixOS owns it: its conf is a symlink
-    // (environment.etc) or not writable, or a container@NAME.service unit file
-    // exists in one of the declarative unit directories.
+    // A container is declarative when NixOS owns it: a container@NAME.service
+    // unit file exists in one of the declarative unit directories, or its conf
+    // is a link into the Nix store (environment.etc). Whether the conf can be
+    // written says nothing: a chmod or a read-only mount does not make it so.
     [[nodiscard]] bool isDeclarative(const std::string& name) const;
 
     // Writes NAME.conf atomically (temporary file, fsync, rename, fsync of the

@@ -5,15 +5,12 @@ namespace nixos_containers {
 
 namespace {
 
-void removeConfThenData(VerbContext& context, const std::string& name, const StatusCallback& next) {
-    try {
-        // The conf goes first: from here on the container is gone, even
-        // if the service dies while its data is being removed.
-        context.store.removeConf(name);
-    } catch (const ContainerError& error) {
-        next(error);
-        return;
-    }
+// The data goes first, the conf last, and the container is forgotten only
+// when both are gone: a root that cannot be removed (an immutable file its
+// root user made, a mount below it) leaves the container listed, with the
+// error as its LastError, and a second Destroy finishes the job. A service
+// killed meanwhile finds the conf at its restart and lists it again.
+void removeDataThenConf(VerbContext& context, const std::string& name, const StatusCallback& next) {
     context.registry.at(name).state = ContainerState::Stopped;
     // A root tree can be large: removed off the loop.
     context.background.run(
@@ -24,8 +21,19 @@ void removeConfThenData(VerbContext& context, const std::string& name, const Sta
             store->removeData(ephemeral);
         },
         [&context, name, next](const Status& removed) {
+            if (!removed.ok()) {
+                next(ContainerError(ErrorCode::IOError,
+                                    "container '" + name + "' was not destroyed: " + removed.error().what()));
+                return;
+            }
+            try {
+                context.store.removeConf(name);
+            } catch (const ContainerError& error) {
+                next(error);
+                return;
+            }
             context.registry.remove(name);
-            next(removed);
+            next(Done{});
         });
 }
 
@@ -38,10 +46,10 @@ void destroyContainer(VerbContext& context, const OperationPtr& operation, Statu
             next(stopped);
             return;
         }
-        // The stop queued the network's release; the conf waits for it. A
-        // service killed in between then still knows whose network it was.
+        // The stop queued the network's release; the removal waits for it.
+        // A service killed in between then still knows whose network it was.
         context.background.run(
-            name, [] {}, [&context, name, next](const Status&) { removeConfThenData(context, name, next); });
+            name, [] {}, [&context, name, next](const Status&) { removeDataThenConf(context, name, next); });
     });
 }
 

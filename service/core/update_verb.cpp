@@ -142,6 +142,9 @@ ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, c
         throw ContainerError(ErrorCode::Declarative,
                              "container '" + name + "' is declarative: change it in the NixOS configuration");
     }
+    if (!container.broken.empty()) {
+        throw ContainerError(ErrorCode::InvalidArgument, brokenConfError(container));
+    }
     auto spec = patch.appliedTo(container.spec);
     const auto named = patch.keys();
     auto names = [&named](std::string_view key) {

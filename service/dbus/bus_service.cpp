@@ -275,6 +275,7 @@ private:
     std::map<std::string, std::string> OSRelease() override { return self().osRelease; }
     std::string State() override { return std::string(toString(self().state)); }
     std::string UnitResult() override { return self().unitResult; }
+    std::string Broken() override { return self().broken; }
     std::vector<sdbus::Struct<uint32_t, std::string, uint64_t, bool>> Generations() override {
         std::vector<sdbus::Struct<uint32_t, std::string, uint64_t, bool>> generations;
         for (const auto& generation : self().generations) {

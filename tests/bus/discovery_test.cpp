@@ -12,11 +12,13 @@ using ::testing::Contains;
 class DeclarativeTest : public BusTest {
 protected:
     void beforeServiceStart() override {
-        // A read-only conf, as NixOS writes declarative ones into /etc.
+        // A read-only conf with its NixOS unit, as NixOS writes declarative ones.
         writeText(confFile("ro"), "SYSTEM_PATH=" + system().string() + "\n",
                   fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
-        // A symlinked conf, as environment.etc makes them.
-        writeText(root_path() / "etc-static" / "linked.conf", "SYSTEM_PATH=" + system().string() + "\n");
+        writeText(declarativeUnitDir() / "container@ro.service", "[Service]\n");
+        // A conf linked into the store through /etc/static, as environment.etc makes them.
+        writeText(storeDir() / "abc-etc" / "linked.conf", "SYSTEM_PATH=" + system().string() + "\n");
+        fs::create_directory_symlink(storeDir() / "abc-etc", root_path() / "etc-static");
         fs::create_symlink(root_path() / "etc-static" / "linked.conf", confFile("linked"));
         // A conf with a NixOS unit for it.
         writeText(confFile("unit"), "SYSTEM_PATH=" + system().string() + "\n");

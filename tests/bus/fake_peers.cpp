@@ -216,6 +216,19 @@ std::vector<std::string> FakePeers::managerCalls() const {
     return calls_;
 }
 
+void FakePeers::setPolkitRunning(bool running) {
+    loop_.run([this, running] {
+        if (!running) {
+            loop_.connection().releaseName("org.freedesktop.PolicyKit1");
+            return;
+        }
+        if (!authority_) {
+            registerPolkit();
+        }
+        loop_.connection().requestName("org.freedesktop.PolicyKit1");
+    });
+}
+
 std::vector<PolkitCheck> FakePeers::polkitChecks() const {
     std::lock_guard lock(mutex_);
     return polkitChecks_;

@@ -89,6 +89,8 @@ public:
     std::vector<TransientUnitRequest> transientUnits() const;
     std::vector<std::string> managerCalls() const;  // "Method arg", in order
     std::vector<PolkitCheck> polkitChecks() const;
+    // polkitd coming onto the bus (its name and object) or leaving it.
+    void setPolkitRunning(bool running);
     std::optional<std::string> unitActiveState(const std::string& unit) const;
     bool hasMachine(const std::string& name) const;
     std::uint32_t machineLeader(const std::string& name) const;

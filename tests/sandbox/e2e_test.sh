@@ -289,6 +289,26 @@ check "Destroy: object gone (an unknown object to the bus)" object_gone $C
 check "Destroy: NoSuchContainer afterwards" expect_error "$ERR.NoSuchContainer" "" -- Start "$C"
 check "Destroy of the stopped container 'live'" mgr Destroy s live
 check "'live' gone" not_listed live
+# Issue 25 item 12: a root that cannot be removed (an immutable directory,
+# as a container's root without a user namespace can make) forgets nothing:
+# the container stays listed with why, and a second Destroy finishes.
+C=stuck
+check "Create $C" create_ok $C "$OK"
+check "Start $C" mgr Start s $C
+check "Stop $C" mgr Stop s $C
+mkdir -p "$(root_of $C)/var/kept" && echo x >"$(root_of $C)/var/kept/file"
+check "chattr +i a directory in $C's root" chattr +i "$(root_of $C)/var/kept"
+check "Destroy $C: IOError, not destroyed, naming the root" \
+    expect_error "$ERR.IOError" "container '$C' was not destroyed: cannot remove '$(root_of $C)" -- Destroy "$C"
+check "after the failed Destroy: still listed, stopped" state_is $C stopped
+check "after the failed Destroy: the conf is kept" test -e "$(conf_of $C)"
+# shellcheck disable=SC2317
+last_error_says() { in_sb busctl call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Inspect s "$1" | grep -qF "$2"; }
+check "after the failed Destroy: Inspect's LastError says why" last_error_says $C "Operation not permitted"
+check "chattr -i" chattr -i "$(root_of $C)/var/kept"
+check "a second Destroy of $C completes" mgr Destroy s $C
+check "$C gone: not listed, no conf, no root" sh -c '! echo "$2" | grep -qF "\"$1\"" && [ ! -e "$3" ] && [ ! -e "$4" ]' \
+    sh $C "$(mgr List)" "$(conf_of $C)" "$(root_of $C)"
 
 # ------------------------------------------------------------ scenario 4 ---
 scenario "4  Start failures: bad init, timeout"
@@ -413,6 +433,25 @@ check "nc-denied Destroy (stopped) -> AccessDenied" expect_error "$DBUS_ERR.Acce
 check "conf still there" test -e "$(conf_of $C)"
 check "nc-allowed Destroy" as_allowed Destroy s $C
 check "$C gone" sh -c '[ ! -e "$1" ] && [ ! -e "$2" ]' sh "$(conf_of $C)" "$(root_of $C)"
+# Issue 25 item 14: polkitd gone (its unit masked, so no activation brings it
+# back): every caller but root is denied, and the service's journal says so
+# once, with what to do; polkitd back, callers are asked about again.
+polkit_warnings() { in_sb journalctl --no-pager -o cat -u nixos-containers.service | grep -c "polkitd is not running"; }
+W0=$(polkit_warnings)
+# shellcheck disable=SC2317
+warned_once_more() { # WARNINGS_BEFORE
+    local n
+    n=$(polkit_warnings)
+    [[ $n == $(($1 + 1)) ]] || { echo "$((n - $1)) warnings since polkitd went"; return 1; }
+    in_sb journalctl --no-pager -o cat -u nixos-containers.service | grep "polkitd is not running" | tail -n 1 |
+        grep -qF "start it with 'systemctl start polkit.service'" || { echo "the warning does not say what to do"; return 1; }
+}
+check "mask --runtime and stop polkit.service" in_sb sh -c 'systemctl mask --runtime polkit.service && systemctl stop polkit.service'
+check "without polkitd: nc-allowed Stop witness -> AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_ALLOWED" -- Stop witness
+check "without polkitd: again AccessDenied" expect_error "$DBUS_ERR.AccessDenied" "" "$U_ALLOWED" -- Stop witness
+check "the service's journal says once that polkitd is not running, and what to do" poll 5000 warned_once_more "$W0"
+check "unmask and start polkit.service" in_sb sh -c 'systemctl unmask --runtime polkit.service && systemctl start polkit.service'
+check "with polkitd back: nc-allowed Stop witness works" as_allowed Stop s witness
 
 # ----------------------------------------------------------- scenario 11 ---
 scenario "11 bad input leaves nothing; NoSuchContainer; Busy; BuildFailed"
@@ -554,6 +593,31 @@ check "$C machine listed" machine_listed $C
 check "$C Leader>0" leader_positive $C
 check "Stop $C" mgr Stop s $C
 check "Destroy $C" mgr Destroy s $C
+# Issue 25 item 11: a conf made read-only (chmod 0444) is no declarative
+# conf: after a restart of the service, the container is still imperative
+# and starts under its own unit.
+# Issue 25 item 13: a conf cut short (no last newline) is listed, saying
+# why; Start refuses it naming the problem, Destroy removes it.
+C=ro-conf
+check "Create $C" create_ok $C "$OK"
+check "chmod 0444 $C.conf" chmod 0444 "$(conf_of $C)"
+printf 'SYSTEM_PATH=%s' "${OK%-*}" >"$(conf_of cut-conf)"
+check "kill -9 the service; it comes back" kill_service
+check "$C is not declarative" sh -c '[ "$1" = false ]' sh "$(prop $C Declarative)"
+check "Start $C works" mgr Start s $C
+check "$C running under nixos-container@$C.service" sh -c '[ "$1" = nixos-container@$2.service ]' sh "$(prop $C Unit)" $C
+check "Stop $C" mgr Stop s $C
+check "Destroy $C" mgr Destroy s $C
+check "cut-conf is listed" listed cut-conf
+# shellcheck disable=SC2317
+broken_says() { local b; b=$(prop "$1" Broken) || return 1; [[ $b == *"$2"* ]] || { echo "Broken is '$b'"; return 1; }; }
+check "cut-conf's Broken property names the file" broken_says cut-conf "/etc-containers/cut-conf.conf"
+check "cut-conf's Broken property says its last line has no newline" broken_says cut-conf "its last line has no newline"
+check "Start cut-conf: InvalidArgument naming the broken conf" \
+    expect_error "$ERR.InvalidArgument" "has a broken conf" -- Start cut-conf
+check "Destroy cut-conf" mgr Destroy s cut-conf
+check "cut-conf gone: not listed, no conf" sh -c '! echo "$1" | grep -qF "\"cut-conf\"" && [ ! -e "$2" ]' \
+    sh "$(mgr List)" "$(conf_of cut-conf)"
 
 # ----------------------------------------------------------- scenario 10 ---
 scenario "10 private network: veth, addresses, ping, cleanup"

@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nixos_containers {
@@ -154,6 +155,10 @@ struct FakeMachines final : MachineRegistry {
     }
     void listMachines(Callback<std::vector<MachineInfo>> done) override {
         loop.post([this, done] {
+            // What happens on the bus between the units' listing and this answer.
+            if (auto meanwhile = std::exchange(beforeListAnswer, nullptr)) {
+                meanwhile();
+            }
             std::vector<MachineInfo> all;
             for (const auto& [name, machine] : machines) {
                 all.push_back(machine);
@@ -213,6 +218,7 @@ struct FakeMachines final : MachineRegistry {
     std::map<std::string, std::vector<std::string>> addresses;
     std::map<std::string, std::map<std::string, std::string>> osRelease;
     std::function<void(const std::string&, bool)> watcher;  // MachineNew/MachineRemoved
+    std::function<void()> beforeListAnswer;
     int lookups = 0;
     int addressQueries = 0;
     bool holdAddresses = false;
@@ -376,6 +382,7 @@ struct FakeWorker final : Worker {
         };
         if (hold) {
             held.push_back(std::move(job));
+            heldAnswers.push_back(done);
         } else {
             loop.post(std::move(job));
         }
@@ -391,11 +398,31 @@ struct FakeWorker final : Worker {
             loop.post(std::move(job));
         }
         held.clear();
+        heldAnswers.clear();
+    }
+    // Answers the held jobs with `error` without running them: the work
+    // failed (a tree that cannot be removed). Keeps holding later jobs.
+    void failHeld(const ContainerError& error) {
+        for (auto& done : heldAnswers) {
+            loop.post([done, error] { done(error); });
+        }
+        held.clear();
+        heldAnswers.clear();
+    }
+    // Runs the held jobs and keeps holding the ones they queue.
+    void runHeldOnce() {
+        auto jobs = std::move(held);
+        held.clear();
+        heldAnswers.clear();
+        for (auto& job : jobs) {
+            loop.post(std::move(job));
+        }
     }
     Deferred& loop;
     bool hold = false;
     std::vector<std::function<void()>> held;
     int longJobs = 0;
+    std::vector<StatusCallback> heldAnswers;
 };
 
 struct RecordingObserver final : ContainerObserver {

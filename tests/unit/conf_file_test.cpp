@@ -39,6 +39,22 @@ using Entries = std::vector<std::pair<std::string, std::string>>;
 
 // ---- EnvFile ---------------------------------------------------------------
 
+// Issue 25 item 13: what no writer leaves whole is named, not parsed.
+TEST(ConfTextProblem, NamesWhatNoWholeWriteLeaves) {
+    EXPECT_EQ(confTextProblem("SYSTEM_PATH=/nix/store/abc\n"), "");
+    EXPECT_EQ(confTextProblem("# only a comment\n"), "");
+    EXPECT_EQ(confTextProblem(""), "it is empty");
+    EXPECT_EQ(confTextProblem(std::string("A=1\n") + '\0' + "\n"), "it contains a NUL byte");
+    EXPECT_EQ(confTextProblem("A=1\nB=/nix/st"), "its last line has no newline (a write cut short?)");
+    std::string many;
+    for (std::size_t i = 0; i <= kMaxConfLines; ++i) {
+        many += "A=1\n";
+    }
+    EXPECT_EQ(confTextProblem(many), "it has more than 4096 lines");
+    many.resize(many.size() - 4);
+    EXPECT_EQ(confTextProblem(many), "");
+}
+
 TEST(EnvFile, ParsesTheTemplateStyles) {
     auto file = EnvFile::parse(
         "# comment\n"

@@ -116,9 +116,10 @@ TEST(ContainerJson, LiveFields) {
     EXPECT_EQ(json["LastError"], "");
     EXPECT_EQ(json["Owner"], 61004);
     EXPECT_EQ(json["UnitResult"], "");
+    EXPECT_EQ(json["Broken"], "");
     EXPECT_EQ(json["Generations"], nlohmann::json::array());
     // The spec keys and these, nothing else.
-    EXPECT_EQ(json.size(), specKeys().size() + 14);  // and Redacted
+    EXPECT_EQ(json.size(), specKeys().size() + 15);  // and Redacted
     EXPECT_EQ(json["Redacted"], nlohmann::json::array());
 }
 

@@ -113,5 +113,60 @@ TEST_F(ContainerRegistryTest, RecoveryTakesStateFromSystemdAndMachinedAndAutoSta
     EXPECT_EQ(restarted.get("auto").state, ContainerState::Running);
 }
 
+// Issue 25 item 10: the service restarted while starts were in flight. A
+// unit that became active after systemd answered the listing, but before
+// machined answered its own, must not be set back to the listing's
+// "activating": no later signal would ever correct it.
+TEST_F(ContainerRegistryTest, TheStartupSnapshotNeverUndoesANewerUnitSignal) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    ASSERT_TRUE(create("db", systemSpec(), root).ok());
+    manager_.reset();  // the service is restarted during two starts
+    systemd.units["nixos-container@web.service"] = {"activating", "start", ""};
+    systemd.units["nixos-container@db.service"] = {"activating", "start", ""};
+    machines.beforeListAnswer = [this] {
+        systemd.units["nixos-container@web.service"] = {"active", "running", ""};
+        machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
+        systemd.watcher("nixos-container@web.service", {"active", "running", ""});
+    };
+    auto& restarted = manager();
+    EXPECT_EQ(restarted.get("web").state, ContainerState::Running);
+    EXPECT_EQ(restarted.get("web").leader, 4242U);
+    EXPECT_EQ(restarted.get("db").state, ContainerState::Starting);  // what the listing said
+    // A signal that came before the listing's answer is older than it.
+    systemd.watcher("nixos-container@db.service", {"active", "running", ""});
+    loop.drain();
+    EXPECT_EQ(restarted.get("db").state, ContainerState::Running);
+}
+
+// Issue 25 item 13: a conf the service cannot read is listed, saying why;
+// Start refuses it naming the problem, Create finds the name taken, and
+// Destroy removes it.
+TEST_F(ContainerRegistryTest, ABrokenConfIsListedSaysWhyAndCanBeDestroyed) {
+    fs::create_directories(settings.configDir);
+    std::ofstream(settings.configDir / "cut.conf") << "SYSTEM_PATH=/nix/sto";
+    auto& service = manager();
+    const auto* cut = service.find("cut");
+    ASSERT_NE(cut, nullptr);
+    EXPECT_THAT(observer.added, Contains("cut"));
+    EXPECT_THAT(cut->broken, HasSubstr("no newline"));
+    EXPECT_EQ(cut->state, ContainerState::Stopped);
+    EXPECT_EQ(toJson(*cut, false).at("Broken"), cut->broken);
+
+    auto started = perform(Verb::Start, "cut", root);
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_THAT(started.error().what(), HasSubstr("broken conf"));
+    EXPECT_THAT(started.error().what(), HasSubstr("no newline"));
+    EXPECT_TRUE(systemd.started.empty());
+    SpecPatch patch;
+    patch.set("AutoStart", [](ContainerSpec& spec) { spec.autoStart = true; });
+    EXPECT_EQ(update("cut", patch, root).error().code(), ErrorCode::InvalidArgument);
+    EXPECT_EQ(create("cut", systemSpec(), root).error().code(), ErrorCode::AlreadyExists);
+
+    ASSERT_TRUE(perform(Verb::Destroy, "cut", root).ok());
+    EXPECT_EQ(service.find("cut"), nullptr);
+    EXPECT_FALSE(fs::exists(settings.configDir / "cut.conf"));
+}
+
 }  // namespace
 }  // namespace nixos_containers

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace nixos_containers {
@@ -46,6 +47,38 @@ protected:
     Settings settings;
     ContainerPaths paths;
 };
+
+// Issue 25 item 11: a conf chmod'ed 0444 (or on a read-only config
+// directory) was taken as declarative, and its Start asked systemd for a
+// container@NAME.service that does not exist.
+TEST_F(ContainerStoreTest, DeclarativeMeansWhatNixOSMakesNotWhatCannotBeWritten) {
+    ContainerStore store(settings);
+    fs::create_directories(settings.configDir);
+    const auto readOnly = fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read;
+    std::ofstream(settings.configDir / "ro.conf") << "PRIVATE_NETWORK=0\n";
+    fs::permissions(settings.configDir / "ro.conf", readOnly);
+    EXPECT_FALSE(store.isDeclarative("ro"));
+    EXPECT_FALSE(store.load("ro").declarative);
+
+    // A unit NixOS made for it: declarative, however the conf is.
+    fs::create_directories(settings.declarativeUnitDirs.at(0));
+    std::ofstream(settings.configDir / "unit.conf") << "PRIVATE_NETWORK=0\n";
+    std::ofstream(settings.declarativeUnitDirs.at(0) / "container@unit.service") << "[Service]\n";
+    EXPECT_TRUE(store.isDeclarative("unit"));
+
+    // environment.etc's link into the store (through /etc/static).
+    fs::create_directories(settings.storeDir / "abc-etc");
+    std::ofstream(settings.storeDir / "abc-etc/linked.conf") << "PRIVATE_NETWORK=0\n";
+    fs::create_directory_symlink(settings.storeDir / "abc-etc", top / "etc-static");
+    fs::create_symlink(top / "etc-static/linked.conf", settings.configDir / "linked.conf");
+    EXPECT_TRUE(store.isDeclarative("linked"));
+
+    // A link an admin made elsewhere is no NixOS conf.
+    std::ofstream(outside / "elsewhere.conf") << "PRIVATE_NETWORK=0\n";
+    fs::create_symlink(outside / "elsewhere.conf", settings.configDir / "elsewhere.conf");
+    EXPECT_FALSE(store.isDeclarative("elsewhere"));
+    EXPECT_FALSE(store.isDeclarative("missing"));
+}
 
 TEST_F(ContainerStoreTest, PreparesTheModulesSkeleton) {
     ContainerStore store(settings);
@@ -104,14 +137,65 @@ TEST_F(ContainerStoreTest, LoadingRemovesTemporariesOfAKilledWriteAndKeepsEveryt
     std::ofstream(settings.configDir / "notes.txt") << "the admin's\n";
     std::vector<std::string> problems;
     auto entries = store.loadAll(problems);
-    ASSERT_EQ(entries.size(), 1U);
-    EXPECT_EQ(entries[0].name, "web");
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    ASSERT_EQ(entries.size(), 2U);
+    EXPECT_EQ(entries[0].name, "broken");  // listed, saying why
+    EXPECT_NE(entries[0].broken.find("expected KEY=value"), std::string::npos) << entries[0].broken;
+    EXPECT_EQ(entries[1].name, "web");
+    EXPECT_EQ(entries[1].broken, "");
     EXPECT_FALSE(fs::exists(settings.configDir / "db.conf.tmp"));
     EXPECT_FALSE(fs::exists(settings.configDir / "db.nix.tmp"));
     // What is not ours to judge stays: a conf that does not parse, other files.
     EXPECT_TRUE(fs::exists(settings.configDir / "broken.conf"));
     EXPECT_TRUE(fs::exists(settings.configDir / "notes.txt"));
     EXPECT_EQ(problems.size(), 1U);
+}
+
+// Issue 25 item 13: every conf found is listed; a broken one says what is
+// wrong, and a huge one is judged by its size, never read whole.
+TEST_F(ContainerStoreTest, BrokenConfsAreListedWithWhatIsWrong) {
+    ContainerStore store(settings);
+    fs::create_directories(settings.configDir);
+    auto write = [&](const std::string& name, std::string_view text) {
+        std::ofstream(settings.configDir / (name + ".conf"), std::ios::binary) << text;
+    };
+    write("good", "SYSTEM_PATH=/nix/store/abc-system\n");
+    write("empty", "");
+    write("nul", std::string("SYSTEM_PATH=/nix/store/abc") + '\0' + "-system\n");
+    write("cut", "SYSTEM_PATH=/nix/store/abc-sys");
+    write("unparsable", "SYSTEM_PATH=\"/nix/store/abc-system\n");
+    {
+        std::ofstream huge(settings.configDir / "huge.conf");
+        huge << "SYSTEM_PATH=/nix/store/abc-system\n";
+    }
+    fs::resize_file(settings.configDir / "huge.conf", 10U << 20);  // sparse: 10 MiB
+    fs::create_symlink(top / "nowhere.conf", settings.configDir / "dangling.conf");
+    fs::create_directory(settings.configDir / "directory.conf");
+    ASSERT_EQ(::mkfifo((settings.configDir / "fifo.conf").c_str(), 0644), 0);  // would block a reader
+
+    std::vector<std::string> problems;
+    std::map<std::string, std::string> broken;
+    for (const auto& entry : store.loadAll(problems)) {
+        broken[entry.name] = entry.broken;
+    }
+    ASSERT_EQ(broken.size(), 9U);
+    EXPECT_EQ(broken["good"], "");
+    EXPECT_NE(broken["empty"].find("it is empty"), std::string::npos) << broken["empty"];
+    EXPECT_NE(broken["nul"].find("NUL"), std::string::npos) << broken["nul"];
+    EXPECT_NE(broken["cut"].find("no newline"), std::string::npos) << broken["cut"];
+    EXPECT_NE(broken["unparsable"].find("unterminated quote"), std::string::npos) << broken["unparsable"];
+    EXPECT_NE(broken["huge"].find("larger than"), std::string::npos) << broken["huge"];
+    EXPECT_NE(broken["dangling"].find("cannot read"), std::string::npos) << broken["dangling"];
+    EXPECT_NE(broken["directory"].find("not a regular file"), std::string::npos) << broken["directory"];
+    EXPECT_NE(broken["fifo"].find("not a regular file"), std::string::npos) << broken["fifo"];
+    for (const auto& [name, why] : broken) {
+        if (name != "good") {
+            EXPECT_NE(why.find(name + ".conf"), std::string::npos) << "names the file: " << why;
+        }
+    }
+    EXPECT_EQ(problems.size(), 8U);
+    // Left alone: the admin decides.
+    EXPECT_EQ(fs::file_size(settings.configDir / "huge.conf"), 10U << 20);
 }
 
 }  // namespace

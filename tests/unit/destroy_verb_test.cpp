@@ -49,6 +49,41 @@ TEST_F(DestroyVerbTest, DestroyRemovesEverythingOnDisk) {
     EXPECT_EQ(gone.error().code(), ErrorCode::NoSuchContainer);
 }
 
+// A root that cannot be removed (an immutable file its root user made, a
+// mount below it): the container stays, listed with why, and a second
+// Destroy finishes the job once the admin fixed it.
+TEST_F(DestroyVerbTest, AFailedRemovalForgetsNothing) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    const auto rootDir = manager().get("web").root;
+    fs::create_directories(rootDir / "etc");
+    worker.hold = true;
+    std::optional<Status> destroyed;
+    manager().perform(root, Verb::Destroy, "web", [&](Status status) { destroyed = std::move(status); });
+    loop.drain();
+    ASSERT_EQ(worker.held.size(), 1U);  // the wait for the network's release
+    worker.runHeldOnce();
+    loop.drain();
+    ASSERT_EQ(worker.held.size(), 1U);  // the removal of the data
+    worker.failHeld(ContainerError(ErrorCode::IOError,
+                                   "cannot remove '" + rootDir.string() + "': Operation not permitted"));
+    loop.drain();
+    ASSERT_TRUE(destroyed.has_value());
+    ASSERT_FALSE(destroyed->ok());
+    EXPECT_EQ(destroyed->error().code(), ErrorCode::IOError);
+    EXPECT_THAT(destroyed->error().what(), HasSubstr("was not destroyed"));
+    EXPECT_THAT(destroyed->error().what(), HasSubstr(rootDir.string()));
+    EXPECT_TRUE(fs::exists(settings.configDir / "web.conf"));
+    ASSERT_NE(manager().find("web"), nullptr);
+    EXPECT_THAT(observer.removed, Not(Contains("web")));
+    EXPECT_EQ(manager().get("web").state, ContainerState::Stopped);
+    EXPECT_THAT(manager().get("web").lastError, HasSubstr("Operation not permitted"));
+    worker.hold = false;
+    ASSERT_TRUE(perform(Verb::Destroy, "web", root).ok());
+    EXPECT_EQ(manager().find("web"), nullptr);
+    EXPECT_FALSE(fs::exists(settings.configDir / "web.conf"));
+    EXPECT_FALSE(fs::exists(rootDir));
+}
+
 TEST_F(DestroyVerbTest, TheConfOutlivesTheReleaseOfTheNetwork) {
     auto spec = systemSpec();
     spec.privateNetwork = true;
@@ -94,6 +129,7 @@ TEST_F(DestroyVerbTest, DeclarativeContainersCannotBeChangedOrDestroyed) {
         << "SYSTEM_PATH=" << (settings.storeDir / "abc-system").string() << "\n";
     fs::permissions(settings.configDir / "nixos.conf", fs::perms::owner_read | fs::perms::group_read);
     fs::create_directories(settings.declarativeUnitDirs[0]);
+    std::ofstream(settings.declarativeUnitDirs[0] / "container@nixos.service") << "[Service]\n";
     auto& service = manager();
     ASSERT_NE(service.find("nixos"), nullptr);
     EXPECT_TRUE(service.get("nixos").declarative);

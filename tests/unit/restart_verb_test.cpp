@@ -39,6 +39,8 @@ TEST_F(RestartVerbTest, AStopDuringTheRestartOfADeclarativeContainerStartsNothin
     std::ofstream(settings.configDir / "decl.conf")
         << "SYSTEM_PATH=" << (settings.storeDir / "abc-system").string() << "\n";
     fs::permissions(settings.configDir / "decl.conf", fs::perms::owner_read | fs::perms::group_read);
+    fs::create_directories(settings.declarativeUnitDirs[0]);
+    std::ofstream(settings.declarativeUnitDirs[0] / "container@decl.service") << "[Service]\n";
     systemd.units["container@decl.service"] = {"active", "running", ""};
     machines.machines["decl"] = {"decl", "container@decl.service", 77, "", 0};
     ASSERT_TRUE(manager().get("decl").declarative);

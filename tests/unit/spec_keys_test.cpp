@@ -63,9 +63,10 @@ std::map<std::string, std::string> createDocKeys() {
 }
 
 // The container's live properties: no spec key, no row.
-const std::set<std::string> kLiveProperties = {
-    "Name",      "State",       "Declarative", "Unit",      "Leader", "HostInterface", "RootDirectory",
-    "Addresses", "MachinePath", "Timestamp",   "OSRelease", "Owner",  "UnitResult",    "Generations"};
+const std::set<std::string> kLiveProperties = {"Name",        "State",         "Declarative",   "Unit",
+                                               "Leader",      "HostInterface", "RootDirectory", "Addresses",
+                                               "MachinePath", "Timestamp",     "OSRelease",     "Owner",
+                                               "UnitResult",  "Generations",   "Broken"};
 
 TEST(SpecKeys, EveryRowIsACreateKeyOfTheSameType) {
     const auto documented = createDocKeys();
