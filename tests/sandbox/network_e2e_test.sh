@@ -526,6 +526,24 @@ check "NetworkNamespace with PrivateNetwork: InvalidArgument" expect_error "$ERR
     "NetworkNamespace and PrivateNetwork are mutually exclusive" -- Create nsx "{'SystemPath': <'$OKN'>, 'PrivateNetwork': <true>, 'NetworkNamespace': <'/run/netns/nc-blue'>}"
 check "NetworkNamespace that does not exist: InvalidArgument" expect_error "$ERR.InvalidArgument" \
     "NetworkNamespace '/run/netns/nc-none' does not exist" -- Create nsx "{'SystemPath': <'$OKN'>, 'NetworkNamespace': <'/run/netns/nc-none'>}"
+# Issue 25: accepted means startable; what is no network namespace is refused.
+check "NetworkNamespace a mount namespace (/proc/1/ns/mnt): InvalidArgument" expect_error "$ERR.InvalidArgument" \
+    "NetworkNamespace '/proc/1/ns/mnt' is a namespace, but not a network namespace" -- Create nsx "{'SystemPath': <'$OKN'>, 'NetworkNamespace': <'/proc/1/ns/mnt'>}"
+check "NetworkNamespace /dev/null: InvalidArgument" expect_error "$ERR.InvalidArgument" \
+    "NetworkNamespace '/dev/null' is not a namespace" -- Create nsx "{'SystemPath': <'$OKN'>, 'NetworkNamespace': <'/dev/null'>}"
+check "NetworkNamespace / (a directory): InvalidArgument" expect_error "$ERR.InvalidArgument" \
+    "NetworkNamespace '/' is not a namespace" -- Create nsx "{'SystemPath': <'$OKN'>, 'NetworkNamespace': <'/'>}"
+check "PrivateUsers 4294901761 (its range past 2^32): InvalidArgument" expect_error "$ERR.InvalidArgument" \
+    "PrivateUsers '4294901761' is no base uid systemd-nspawn accepts" -- Create nsx "{'SystemPath': <'$OKN'>, 'PrivateUsers': <'4294901761'>}"
+check "nothing of nsx left" sh -c '[ ! -e "$1" ]' sh "$DIR/etc-containers/nsx.conf"
+pool_off() { # SYSTEM: a private network from the pool turned off: the pool pair goes with it
+    create_ok poolx 1 "$1" PrivateNetwork b true >/dev/null || return 1
+    [[ $(prop poolx HostAddress) == 10.233.* ]] || { echo "HostAddress $(prop poolx HostAddress)"; return 1; }
+    mgr Update 'sa{sv}' poolx 1 PrivateNetwork b false >/dev/null || return 1
+    [[ -z $(prop poolx HostAddress) && -z $(prop poolx LocalAddress) ]] || { echo "addresses kept"; return 1; }
+    mgr Start s poolx >/dev/null && mgr Stop s poolx >/dev/null && mgr Destroy s poolx >/dev/null
+}
+check "Update PrivateNetwork false of a pool container: its pool pair goes, it starts" pool_off "$OKN"
 check "Create $C with NetworkNamespace /run/netns/nc-blue, CopyResolvConf false" \
     create_ok $C 2 "$OKN" NetworkNamespace s /run/netns/nc-blue CopyResolvConf b false
 check "Start $C" mgr Start s $C
