@@ -26,7 +26,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 sandbox_test_begin cli
-BOUNDED_VARS+=(OK B NC NC_USERS HERE PTY_DRIVE S SYSD)
+BOUNDED_VARS+=(OK B NC NC_USERS HERE PTY_DRIVE PTY_DRIVE_USERS S SYSD)
 
 # ------------------------------------------------------------- helpers ---
 # cli_as UID ARGS...: the CLI as root (0) or a test user, stdin from /dev/null.
@@ -65,6 +65,10 @@ check "nixos-container is installed ($NC)" test -x "$NC"
 chmod 0711 "$WORK"
 NC_USERS=$WORK/nixos-container
 check "a copy for the test users" install -m 0755 "$NC" "$NC_USERS"
+# So is the terminal driver: the checkout may sit where they cannot enter
+# (root's home, 0700; sandbox_cli_e2e_private_parent runs from such a place).
+PTY_DRIVE_USERS=$WORK/pty_drive.py
+check "the terminal driver, copied for the test users" install -m 0644 "$PTY_DRIVE" "$PTY_DRIVE_USERS"
 check "its man page and bash completion are installed" \
     test -s "$DIR/prefix/share/man/man1/nixos-container.1" -a -s "$DIR/prefix/share/bash-completion/completions/nixos-container"
 man_has_every_verb() {
@@ -269,12 +273,12 @@ check "nc-challenged without a terminal (no agent to ask): exit 4" challenged
 agent_asks() {
     # At a terminal the CLI starts pkttyagent, which asks for the password
     # polkit wants; nobody types it here, so the session is ended.
-    PTY_DRIVE_TIMEOUT=15 as_user "$U_CHALLENGED" /usr/bin/python3 "$PTY_DRIVE" "expect:AUTHENTICATING FOR org.nixos.containers.manage" expect:Password: -- "$NC_USERS" start addr
+    PTY_DRIVE_TIMEOUT=15 as_user "$U_CHALLENGED" /usr/bin/python3 "$PTY_DRIVE_USERS" "expect:AUTHENTICATING FOR org.nixos.containers.manage" expect:Password: -- "$NC_USERS" start addr
 }
 check "nc-challenged at a terminal: the text agent asks for authentication" agent_asks
 no_agent_asked() {
     local out rc=0
-    out=$(PTY_DRIVE_TIMEOUT=10 as_user "$U_CHALLENGED" /usr/bin/python3 "$PTY_DRIVE" exit:4 -- "$NC_USERS" --no-ask-password start addr) || rc=$?
+    out=$(PTY_DRIVE_TIMEOUT=10 as_user "$U_CHALLENGED" /usr/bin/python3 "$PTY_DRIVE_USERS" exit:4 -- "$NC_USERS" --no-ask-password start addr) || rc=$?
     echo "$out"
     ((rc == 0)) && ! has -F AUTHENTICATING <<<"$out"
 }
