@@ -201,7 +201,9 @@ TEST_F(LifecycleTest, StopReleasesTheHostSideOfThePrivateNetwork) {
     auto hostInterface = property<std::string>("web", "HostInterface");
     ASSERT_THAT(serviceLinks(), HasSubstr(hostInterface + "@"));
     verb("Stop", "web");
-    EXPECT_THAT(serviceLinks(), Not(HasSubstr(hostInterface + "@")));
+    // Deleted right after Stop answers, in the container's background order.
+    EXPECT_TRUE(waitUntil([&] { return serviceLinks().find(hostInterface + "@") == std::string::npos; }))
+        << serviceLinks();
 }
 
 TEST_F(LifecycleTest, FailedStartReleasesTheHostSideOfThePrivateNetwork) {
