@@ -102,11 +102,12 @@ int main(int argc, char** argv) {
     nc::FakeMachines machines{loop};
     nc::FakeAuthorizer authorizer{loop};
     nc::FakeNetwork network;
+    nc::FakeBindPins binds;
     nc::FakeProcesses processes{loop};
     nc::FakeWorker worker{loop};
     nc::RecordingObserver observer;
     bestMs(rounds, "recover (loadAll, publish, states)", [&] {
-        nc::ContainerManager manager(settings, {systemd, machines, authorizer, network, processes, worker},
+        nc::ContainerManager manager(settings, {systemd, machines, authorizer, network, binds, processes, worker},
                                      observer);
         manager.recover([](const nc::Status&) {});
         loop.drain();
