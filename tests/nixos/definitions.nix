@@ -43,7 +43,7 @@ rec {
       allowedDevices = [ { node = "/dev/fuse"; modifier = "rwm"; } ];
       additionalCapabilities = [ "CAP_SYS_ADMIN" "CAP_MKNOD" ];
       tmpfs = [ "/var/tmp" "/scratch:mode=0700" ];
-      extraFlags = [ "--hostname=gadget" "--setenv=GREETING=hello world" ];
+      extraFlags = [ "--hostname=gadget" "--setenv=GREETING=hello" ];
       ephemeral = true;
     };
     veths = {
@@ -80,6 +80,8 @@ rec {
       ioWeight = "50";
     };
     gadgets = common.gadgets // {
+      # One word here, where the reference's template splits it in two.
+      extraFlags = [ "--hostname=gadget" "--setenv=GREETING=hello world" ];
       privateUsers = 65536;
       restartIfChanged = false;
     };
