@@ -42,6 +42,21 @@ let
       (expect "${name}: the unit's TimeoutStartSec" unit.serviceConfig.TimeoutStartSec spec.TimeoutStartSec)
       (expect "${name}: autoStart (the unit wanted by machines.target)"
         (unit.wantedBy == [ "machines.target" ]) spec.AutoStart)
+      # Extra veths: the reference names them in its script and sets their
+      # host ends up in postStart.
+      (expect "${name}: extra veths (--network-veth-extra in the unit's script)"
+        (map builtins.head (builtins.filter builtins.isList
+          (builtins.split "--network-veth-extra=([^ \n\"]+)" script)))
+        (builtins.attrNames spec.ExtraVeths))
+      (concatLists (mapAttrsToList (veth: v:
+        let has = line: hasInfix line unit.postStart; in
+        expect "${name}: extra veth ${veth}'s host end (the unit's postStart)" true
+          (if v.HostBridge != "" then has "ip link set dev ${veth} master ${v.HostBridge} up"
+           else (v.HostAddress == "" || has "ip addr add ${v.HostAddress} dev ${veth}")
+             && (v.HostAddress6 == "" || has "ip -6 addr add ${v.HostAddress6} dev ${veth}")
+             && (v.LocalAddress == "" || has "ip route add ${v.LocalAddress} dev ${veth}")
+             && (v.LocalAddress6 == "" || has "ip -6 route add ${v.LocalAddress6} dev ${veth}")))
+        spec.ExtraVeths))
     ];
 
   names = builtins.attrNames definitions.containers;
