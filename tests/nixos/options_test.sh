@@ -4,4 +4,5 @@
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/common.sh"
 nixos_test_setup "$1"
-report_problems "$(nix_eval_json "$here/options.nix" --arg reference "$(realpath "$2")")"
+result=$(nix_eval_json "$here/options.nix" --arg reference "$(realpath "$2")")
+report_problems "$result"

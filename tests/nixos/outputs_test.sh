@@ -5,7 +5,8 @@
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/common.sh"
 nixos_test_setup "$1"
-report_problems "$(nix_eval_json "$here/outputs.nix")"
+result=$(nix_eval_json "$here/outputs.nix")
+report_problems "$result"
 
 # expect_error NEEDLE DEFINITIONS: evaluating the set with DEFINITIONS fails,
 # naming NEEDLE.
