@@ -2,7 +2,7 @@
 # against the reference module's, both evaluated with the stand-in.
 # Evaluates to { problems = [ "..." ]; report = [ "..." ]; }; the test
 # passes when problems is empty. report lists what ours adds.
-{ lib ? import ./nixpkgs-lib.nix, reference }:
+{ lib ? import ./nixpkgs-lib.nix, reference, module ? ../../nixos/module.nix }:
 let
   inherit (lib) mapAttrsToList concatLists filterAttrs hasPrefix attrNames;
 
@@ -29,7 +29,7 @@ let
       ++ map (name: { name = "boot.${name}"; value = describe options.boot.${name}; })
         (builtins.filter (name: options.boot ? ${name}) [ "enableContainers" "isContainer" "isNspawnContainer" ]));
 
-  ours = optionsOf ../../nixos/module.nix;
+  ours = optionsOf module;
   theirs = optionsOf reference;
 
   port = "16 bit unsigned integer; between 0 and 65535 (both inclusive)";
