@@ -9,6 +9,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -265,6 +266,45 @@ int destroy(BusClient& bus, const Options& options) {
     return kExitOk;
 }
 
+// The service's bound on the set (kMaxDeclarativeSetBytes): a bigger file is
+// refused here, before it is read whole.
+constexpr std::streamsize kMaxDeclarativeSetBytes = std::streamsize{32} << 20;
+
+int applyDeclarative(BusClient& bus, const Options& options) {
+    if (options.words.size() < 2) {
+        throw CliError{kExitUsage, "no declarative set file specified"};
+    }
+    noMoreWords(options, 2);
+    const auto& path = options.words[1];
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        throw CliError{kExitFailed, "cannot open '" + path + "'"};
+    }
+    std::string text(static_cast<std::size_t>(kMaxDeclarativeSetBytes) + 1, '\0');
+    file.read(text.data(), kMaxDeclarativeSetBytes + 1);
+    if (file.bad()) {
+        throw CliError{kExitFailed, "cannot read '" + path + "'"};
+    }
+    if (file.gcount() > kMaxDeclarativeSetBytes) {
+        throw CliError{kExitInvalid, "'" + path + "' is larger than 32 MiB"};
+    }
+    text.resize(static_cast<std::size_t>(file.gcount()));
+    auto outcomes = onBus([&] { return bus.manager().ApplyDeclarative(text); });
+    bool failed = false;
+    for (const auto& outcome : outcomes) {
+        const auto& name = outcome.get<0>();
+        const auto& result = outcome.get<1>();
+        const auto& error = outcome.get<2>();
+        const auto& message = outcome.get<3>();
+        const bool ok = error.empty();
+        failed = failed || !ok;
+        (ok ? std::cout : std::cerr) << name << " " << result
+                                     << (message.empty() ? "" : ": " + (ok ? message : error + ": " + message))
+                                     << "\n";
+    }
+    return failed ? kExitFailed : kExitOk;
+}
+
 template <void (org::nixos::Containers_proxy::*Method)(const std::string&)>
 int simpleVerb(BusClient& bus, const Options& options) {
     const auto& name = containerName(options);
@@ -468,6 +508,11 @@ const std::vector<VerbRow>& verbTable() {
         {"show-ip", "NAME", "Print the container's address.", showIp},
         {"show-host-key", "NAME", "Print the container's SSH host public key.", showHostKey},
         {"show", "NAME [--json]", "Print everything the service knows of the container.", show},
+        {"apply-declarative", "FILE",
+         "Hand the service NixOS's declarative set (/etc/nixos-containers/declarative.json, as "
+         "nixos/module.nix writes it) and print what became of each container; exit 1 when any "
+         "container's change failed (the others still apply). Root's alone by default.",
+         applyDeclarative},
         {"watch", "", "Print state changes of every container as they happen, until interrupted.", watch},
     };
     return kVerbs;

@@ -609,6 +609,11 @@ std::uint32_t ownerFromConf(const EnvFile& conf) {
     return uid;
 }
 
+bool declaredInConf(const EnvFile& conf) {
+    const auto* text = conf.find(kDeclarativeConfKey);
+    return text != nullptr && *text == "1";
+}
+
 ContainerSpec specFromConf(const EnvFile& conf) {
     ContainerSpec spec;
     for (const auto& key : specKeys()) {

@@ -69,6 +69,10 @@ std::string confTextProblem(std::string_view text);
 inline constexpr std::string_view kOwnerConfKey = "OWNER_UID";
 // The recorded owner; 0 when none (or not a uid).
 std::uint32_t ownerFromConf(const EnvFile& conf);
+// A container of the declarative set (ApplyDeclarative), not of a caller:
+// kept in the conf the service writes, as the owner is.
+inline constexpr std::string_view kDeclarativeConfKey = "DECLARATIVE";
+[[nodiscard]] bool declaredInConf(const EnvFile& conf);
 
 // Spec <-> conf. `configTextFile` is where Config text lives (NAME.nix).
 // specFromConf leaves `config` empty; the store reads the text file.

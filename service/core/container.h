@@ -28,7 +28,11 @@ struct Container {
     std::string name;
     ContainerSpec spec;
     EnvFile conf;
+    // NixOS's configuration declares it (Update and Destroy are refused):
+    // through nixpkgs' module, which then runs it by its container@NAME.service
+    // (templateUnit), or through the declarative set, run as any other.
     bool declarative = false;
+    bool templateUnit = false;
     // The uid whose Create made it, from the conf; 0 for root and for a
     // container made before owners were recorded (or by nixos-container).
     std::uint32_t owner = 0;

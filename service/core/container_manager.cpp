@@ -58,7 +58,8 @@ ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObse
                background_,     builder_,         *this,        seams_.systemd,
                seams_.machines, seams_.processes, seams_.binds, nspawnEnvironment_},
       runner_(settings_, registry_, gate_, seams_.processes, seams_.worker),
-      terminals_(registry_, gate_, seams_.machines) {}
+      terminals_(registry_, gate_, seams_.machines),
+      declared_(context_) {}
 
 ContainerManager::~ContainerManager() = default;
 
@@ -248,6 +249,26 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Spe
             }
             updateContainer(context_, caller, name, patch, done);
         });
+}
+
+void ContainerManager::applyDeclarative(const Caller& caller, const std::string& set,
+                                        Callback<std::vector<DeclarativeOutcome>> done) {
+    std::vector<DeclaredContainer> declared;
+    try {
+        declared = parseDeclarativeSet(set);
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    gate_.authorize(caller, std::string(kApplyDeclarativePolicy.action), "",
+                    std::string(kApplyDeclarativePolicy.name),
+                    [this, declared = std::move(declared), done = std::move(done)](const Status& allowed) mutable {
+                        if (!allowed.ok()) {
+                            done(allowed.error());
+                            return;
+                        }
+                        declared_.apply(std::move(declared), std::move(done));
+                    });
 }
 
 const Container& ContainerManager::target(const VerbRow& row, const std::string& name) const {

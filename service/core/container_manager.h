@@ -8,6 +8,7 @@
 #include "container_observer.h"
 #include "container_registry.h"
 #include "container_store.h"
+#include "declarative_apply.h"
 #include "host_network.h"
 #include "operation_scheduler.h"
 #include "run_command.h"
@@ -64,6 +65,11 @@ public:
     // The patch is applied to the spec as it is when the update runs.
     void update(const Caller& caller, const std::string& name, SpecPatch patch, StatusCallback done);
     void perform(const Caller& caller, Verb verb, const std::string& name, StatusCallback done);
+    // NixOS's declarative set (declarative_set.h's JSON), reconciled
+    // (DeclarativeApplier). The set itself wrong: InvalidArgument; another
+    // apply running: Busy; each container's own failure is in its outcome.
+    void applyDeclarative(const Caller& caller, const std::string& set,
+                          Callback<std::vector<DeclarativeOutcome>> done);
 
     // A command in a running container (CommandRunner): no operation, so
     // it neither waits for nor blocks the verbs.
@@ -135,6 +141,7 @@ private:
     VerbContext context_;
     CommandRunner runner_;
     TerminalOpener terminals_;
+    DeclarativeApplier declared_;
     struct QueuedVerb {
         Caller caller;
         const VerbRow* row;

@@ -65,6 +65,7 @@ void ContainerRegistry::recover(StatusCallback done) {
         container.spec = std::move(entry.spec);
         container.conf = std::move(entry.conf);
         container.declarative = entry.declarative;
+        container.templateUnit = entry.templateUnit;
         container.broken = std::move(entry.broken);
         publish(std::move(container));
     }
@@ -207,7 +208,7 @@ void ContainerRegistry::publish(Container container) {
     container.owner = ownerFromConf(container.conf);
     auto serviceUnit = serviceUnitName(name);
     auto declarativeUnit = declarativeUnitName(name);
-    container.unit = container.declarative ? declarativeUnit : serviceUnit;
+    container.unit = container.templateUnit ? declarativeUnit : serviceUnit;
     derive(container);
     container.addresses = plannedContainerAddresses(container.spec);
     addresses_.noteUsed(container.spec);

@@ -335,7 +335,7 @@ std::vector<std::string> ContainerStore::pinnedNetworks() const {
     return names;
 }
 
-bool ContainerStore::isDeclarative(const std::string& name) const {
+bool ContainerStore::runsByModuleTemplate(const std::string& name) const {
     // Judged by what NixOS makes, never by what can be written: a conf made
     // read-only (chmod 0444, a read-only config directory) is still an
     // imperative container, with no container@NAME.service to start it by.
@@ -381,7 +381,8 @@ ContainerStore::Entry ContainerStore::load(const std::string& name) const {
         entry.spec.config =
             sanitizeUtf8(configTextFromModule(readFile(*textFile, kMaxConfigBytes + kMaxConfBytes)));
     }
-    entry.declarative = isDeclarative(name);
+    entry.templateUnit = runsByModuleTemplate(name);
+    entry.declarative = entry.templateUnit || declaredInConf(entry.conf);
     return entry;
 }
 
@@ -449,7 +450,8 @@ std::vector<ContainerStore::Entry> ContainerStore::loadAll(std::vector<std::stri
             Entry broken;
             broken.name = std::move(name);
             broken.broken = failure.what();
-            broken.declarative = isDeclarative(broken.name);
+            broken.templateUnit = runsByModuleTemplate(broken.name);
+            broken.declarative = broken.templateUnit;
             entries.push_back(std::move(broken));
         }
     }

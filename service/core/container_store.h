@@ -23,7 +23,10 @@ public:
         std::string name;
         ContainerSpec spec;
         EnvFile conf;  // as read, so keys nobody knows are written back
+        // NixOS declares it: nixpkgs' module (templateUnit) or the declarative
+        // set (the conf's DECLARATIVE=1).
         bool declarative = false;
+        bool templateUnit = false;
         // Why the conf could not be read (then spec and conf are empty).
         std::string broken;
     };
@@ -48,11 +51,11 @@ public:
     // network that a killed service did not get to release.
     [[nodiscard]] std::vector<std::string> pinnedNetworks() const;
 
-    // A container is declarative when NixOS owns it: a container@NAME.service
+    // Whether nixpkgs' own module runs the container: a container@NAME.service
     // unit file exists in one of the declarative unit directories, or its conf
     // is a link into the Nix store (environment.etc). Whether the conf can be
     // written says nothing: a chmod or a read-only mount does not make it so.
-    [[nodiscard]] bool isDeclarative(const std::string& name) const;
+    [[nodiscard]] bool runsByModuleTemplate(const std::string& name) const;
 
     // Writes NAME.conf atomically (temporary file, fsync, rename, fsync of the
     // directory), keeping `base`'s unknown keys. Writes NAME.nix first when

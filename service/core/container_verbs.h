@@ -5,6 +5,8 @@
 #include "spec_patch.h"
 #include "verb_context.h"
 
+#include <functional>
+#include <memory>
 #include <string>
 
 namespace nixos_containers {
@@ -25,17 +27,36 @@ void reloadContainer(VerbContext& context, const OperationPtr& operation, Status
 void rollbackContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
 // destroy_verb.cpp: stop, then conf, root, profile and gcroots.
 void destroyContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+// A declarative container the set no longer names: stopped, its conf
+// removed, forgotten. Its root and profile stay, as nixpkgs' module keeps
+// /var/lib/nixos-containers/NAME: declaring it again finds its data.
+void forgetContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+
+// How the declarative set's change of a container (declarative_apply.cpp)
+// differs from a caller's Update: it may change a declarative container,
+// keeps a restart for the next start when restartIfChanged is false, and
+// learns what it did to the running container.
+struct DeclaredChange {
+    bool restartIfChanged = true;
+    // Called once, before the answer, when the change was saved: what it asked
+    // of the container, and whether a restart it asked for was kept for later.
+    std::function<void(UpdateEffect effect, bool restartKept)> applied;
+};
+using DeclaredChangePtr = std::shared_ptr<const DeclaredChange>;
 
 // create_verb.cpp: after authorisation; reserves, builds or links, writes
-// the conf, publishes. Answers `done` with the name, exactly once.
+// the conf, publishes. Answers `done` with the name, exactly once. A
+// declared container is marked so in its conf (kDeclarativeConfKey).
 void createContainer(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec,
-                     const Callback<std::string>& done);
+                     const Callback<std::string>& done, bool declared = false);
 // update_verb.cpp: the new spec (the patch on the spec as it is), validated;
-// throws NoSuchContainer, Declarative, InvalidArgument.
-ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, const SpecPatch& patch);
-// After authorisation: merges, saves, then reloads or restarts a running container.
+// throws NoSuchContainer, Declarative (unless `declared`), InvalidArgument.
+ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, const SpecPatch& patch,
+                          bool declared = false);
+// After authorisation: merges, saves, then reloads or restarts a running
+// container. `declared`: the declarative set's change (else a caller's).
 void updateContainer(VerbContext& context, const Caller& caller, const std::string& name,
-                     const SpecPatch& patch, const StatusCallback& done);
+                     const SpecPatch& patch, const StatusCallback& done, DeclaredChangePtr declared = nullptr);
 
 // The answer of a start that a Stop or Terminate cancelled.
 ContainerError cancelledError(const Operation& operation);

@@ -44,16 +44,19 @@ std::optional<AddressPair> reserve(VerbContext& context, const Caller& caller, c
 
 // The write (with its fsyncs) runs off the loop; the container exists for
 // everyone once it is on disk.
-void commit(VerbContext& context, const OperationPtr& operation, const ContainerSpec& spec,
+void commit(VerbContext& context, const OperationPtr& operation, const ContainerSpec& spec, bool declared,
             const std::function<void()>& undo, const Callback<std::string>& done) {
     const auto name = operation->name;
     EnvFile base;
     if (operation->caller.uid != 0) {
         base.set(std::string(kOwnerConfKey), std::to_string(operation->caller.uid));
     }
+    if (declared) {
+        base.set(std::string(kDeclarativeConfKey), "1");
+    }
     context.background.run(
         name, [store = &context.store, name, spec, base] { store->save(name, spec, base); },
-        [&context, operation, spec, base, undo, done](const Status& saved) {
+        [&context, operation, spec, base, declared, undo, done](const Status& saved) {
             const auto& name = operation->name;
             if (!saved.ok()) {
                 undo();
@@ -63,6 +66,7 @@ void commit(VerbContext& context, const OperationPtr& operation, const Container
             Container container;
             container.name = name;
             container.spec = spec;
+            container.declarative = declared;
             container.conf =
                 confFromSpec(spec, base, containerPaths(context.settings, name, false).configTextFile);
             context.registry.unreserve(name);
@@ -75,7 +79,7 @@ void commit(VerbContext& context, const OperationPtr& operation, const Container
 }
 
 void createFree(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec,
-                const Callback<std::string>& done) {
+                bool declared, const Callback<std::string>& done) {
     std::optional<AddressPair> allocated;
     try {
         allocated = reserve(context, caller, name, spec);
@@ -115,13 +119,13 @@ void createFree(VerbContext& context, const Caller& caller, const std::string& n
         }
     };
     if (spec.needsBuild()) {
-        context.builder.build(name, spec, [&context, operation, spec, undo, done](const Status& built) {
+        context.builder.build(name, spec, [&context, operation, spec, declared, undo, done](const Status& built) {
             if (!built.ok()) {
                 undo();
                 context.operations.finish(operation, built);
                 return;
             }
-            commit(context, operation, spec, undo, done);
+            commit(context, operation, spec, declared, undo, done);
         });
         return;
     }
@@ -132,22 +136,22 @@ void createFree(VerbContext& context, const Caller& caller, const std::string& n
         context.operations.finish(operation, error);
         return;
     }
-    commit(context, operation, spec, undo, done);
+    commit(context, operation, spec, declared, undo, done);
 }
 
 }  // namespace
 
 void createContainer(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec,
-                     const Callback<std::string>& done) {
+                     const Callback<std::string>& done, bool declared) {
     // A name another machine holds is not free: its Start would have to end
     // that machine, which is not ours to end.
-    context.machines.getMachine(name, [&context, caller, name, spec = std::move(spec),
+    context.machines.getMachine(name, [&context, caller, name, spec = std::move(spec), declared,
                                        done](Outcome<std::optional<MachineInfo>> found) {
         if (found.ok() && found.value() && !isContainerUnit(name, found.value()->unit)) {
             done(foreignMachineError(name, found.value()->unit));
             return;
         }
-        createFree(context, caller, name, spec, done);
+        createFree(context, caller, name, spec, declared, done);
     });
 }
 

@@ -1,6 +1,9 @@
 #include "container_paths.h"
 #include "container_verbs.h"
 
+#include <functional>
+#include <utility>
+
 namespace nixos_containers {
 
 namespace {
@@ -37,7 +40,33 @@ void removeDataThenConf(VerbContext& context, const std::string& name, const Sta
         });
 }
 
+// After a stop: its network's release (queued by the stop) comes first, so
+// that a service killed in between still knows whose network it was.
+void afterNetworkReleased(VerbContext& context, const std::string& name, std::function<void()> then) {
+    context.background.run(name, [] {}, [then = std::move(then)](const Status&) { then(); });
+}
+
 }  // namespace
+
+void forgetContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
+    const auto name = operation->name;
+    stopContainer(context, operation, [&context, name, next = std::move(next)](const Status& stopped) {
+        if (!stopped.ok()) {
+            next(stopped);
+            return;
+        }
+        afterNetworkReleased(context, name, [&context, name, next] {
+            try {
+                context.store.removeConf(name);
+            } catch (const ContainerError& error) {
+                next(error);
+                return;
+            }
+            context.registry.remove(name);
+            next(Done{});
+        });
+    });
+}
 
 void destroyContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
     const auto name = operation->name;
@@ -46,10 +75,7 @@ void destroyContainer(VerbContext& context, const OperationPtr& operation, Statu
             next(stopped);
             return;
         }
-        // The stop queued the network's release; the removal waits for it.
-        // A service killed in between then still knows whose network it was.
-        context.background.run(
-            name, [] {}, [&context, name, next](const Status&) { removeDataThenConf(context, name, next); });
+        afterNetworkReleased(context, name, [&context, name, next] { removeDataThenConf(context, name, next); });
     });
 }
 

@@ -222,7 +222,7 @@ void preStart(VerbContext& context, const OperationPtr& operation, const StartPl
         });
 }
 
-void startDeclarative(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
+void startByModuleTemplate(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
     const auto unit = context.registry.at(operation->name).unit;
     operation->unitStarting = unit;
     context.systemd.startUnit(unit, [&context, operation, next = std::move(next)](Status started) {
@@ -267,8 +267,8 @@ void startContainer(VerbContext& context, const OperationPtr& operation, StatusC
     container.timestamp = 0;
     container.osRelease.clear();
     context.registry.setState(container, ContainerState::Starting);
-    if (container.declarative) {
-        startDeclarative(context, operation, std::move(next));
+    if (container.templateUnit) {
+        startByModuleTemplate(context, operation, std::move(next));
         return;
     }
     container.unit = serviceUnitName(name);

@@ -39,13 +39,23 @@ void assignAddresses(VerbContext& context, const ContainerSpec& before, Containe
 // The running container follows its new spec: nothing, its unit's new
 // limits, a reload (after the limits), or a restart (whose new unit has them).
 void applyToRunning(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
-                    const ContainerSpec& spec) {
+                    const ContainerSpec& spec, const DeclaredChangePtr& declared) {
     const auto& name = operation->name;
     auto& container = context.registry.at(name);
     const bool running = container.state == ContainerState::Running;
     auto effect = running ? classifyUpdate(before, spec) : UpdateEffect::None;
     if (spec.needsBuild() && running && effect < UpdateEffect::Reload) {
         effect = UpdateEffect::Reload;  // a rebuild may have changed the system
+    }
+    const bool restartKept = effect == UpdateEffect::Restart && declared && !declared->restartIfChanged;
+    if (declared && declared->applied) {
+        declared->applied(effect, restartKept);
+    }
+    if (restartKept) {
+        // The module's restartIfChanged = false: the running container is left
+        // as it is, and its next start runs the saved spec. Its limits are the
+        // unit's, not the container's, and are still set live.
+        effect = UpdateEffect::None;
     }
     auto finishWith = [&context, operation](Status status) {
         context.operations.finish(operation, std::move(status));
@@ -93,7 +103,7 @@ void applyToRunning(VerbContext& context, const OperationPtr& operation, const C
 }
 
 void applyUpdate(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
-                 const ContainerSpec& spec) {
+                 const ContainerSpec& spec, const DeclaredChangePtr& declared) {
     auto& container = context.registry.at(operation->name);
     context.registry.addresses().forget(before);  // the new ones were noted when the update began
     container.spec = spec;
@@ -102,12 +112,13 @@ void applyUpdate(VerbContext& context, const OperationPtr& operation, const Cont
         container.addresses = plannedContainerAddresses(spec);
     }
     context.registry.changed(container, kUpdatedFields);
-    applyToRunning(context, operation, before, spec);
+    applyToRunning(context, operation, before, spec, declared);
 }
 
 // Links a new system path, writes the conf off the loop, then applies.
 void saveUpdate(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
-                const ContainerSpec& spec, const std::shared_ptr<bool>& committed) {
+                const ContainerSpec& spec, const std::shared_ptr<bool>& committed,
+                const DeclaredChangePtr& declared) {
     const auto name = operation->name;
     try {
         if (!spec.needsBuild() && sourceChanged(before, spec)) {
@@ -121,7 +132,7 @@ void saveUpdate(VerbContext& context, const OperationPtr& operation, const Conta
     auto conf = context.registry.at(name).conf;
     context.background.run(
         name, [store = &context.store, name, spec, conf] { store->save(name, spec, conf); },
-        [&context, operation, before, spec, conf, committed](const Status& saved) {
+        [&context, operation, before, spec, conf, committed, declared](const Status& saved) {
             if (!saved.ok()) {
                 context.operations.finish(operation, saved);
                 return;
@@ -130,15 +141,16 @@ void saveUpdate(VerbContext& context, const OperationPtr& operation, const Conta
             context.registry.at(name).conf =
                 confFromSpec(spec, conf, containerPaths(context.settings, name, false).configTextFile);
             *committed = true;
-            applyUpdate(context, operation, before, spec);
+            applyUpdate(context, operation, before, spec, declared);
         });
 }
 
 }  // namespace
 
-ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, const SpecPatch& patch) {
+ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, const SpecPatch& patch,
+                          bool declared) {
     const auto& container = context.registry.get(name);
-    if (container.declarative) {
+    if (container.declarative && !declared) {
         throw ContainerError(ErrorCode::Declarative,
                              "container '" + name + "' is declarative: change it in the NixOS configuration");
     }
@@ -183,13 +195,13 @@ ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, c
 }
 
 void updateContainer(VerbContext& context, const Caller& caller, const std::string& name,
-                     const SpecPatch& patch, const StatusCallback& done) {
+                     const SpecPatch& patch, const StatusCallback& done, DeclaredChangePtr declared) {
     ContainerSpec before;
     ContainerSpec spec;
     try {
         // Merged into the spec as it is now: another Update that ran while
         // polkit thought keeps its changes.
-        spec = updatedSpec(context, name, patch);
+        spec = updatedSpec(context, name, patch, declared != nullptr);
         const auto& container = context.registry.get(name);
         if (!container.operation.empty()) {
             throw ContainerError(ErrorCode::Busy,
@@ -222,16 +234,17 @@ void updateContainer(VerbContext& context, const Caller& caller, const std::stri
         return;
     }
     if (!spec.needsBuild()) {
-        saveUpdate(context, operation, before, spec, committed);
+        saveUpdate(context, operation, before, spec, committed, declared);
         return;
     }
-    context.builder.build(name, spec, [&context, operation, before, spec, committed](const Status& built) {
-        if (!built.ok()) {
-            context.operations.finish(operation, built);
-            return;
-        }
-        saveUpdate(context, operation, before, spec, committed);
-    });
+    context.builder.build(name, spec,
+                          [&context, operation, before, spec, committed, declared](const Status& built) {
+                              if (!built.ok()) {
+                                  context.operations.finish(operation, built);
+                                  return;
+                              }
+                              saveUpdate(context, operation, before, spec, committed, declared);
+                          });
 }
 
 }  // namespace nixos_containers

@@ -19,6 +19,10 @@ struct VerbPolicy {
 };
 inline constexpr VerbPolicy kCreatePolicy{"create", "org.nixos.containers.create"};
 inline constexpr VerbPolicy kUpdatePolicy{"update", "org.nixos.containers.update"};
+// The whole declarative set (NixOS's configuration) at once: root's alone by
+// default, as everything it may declare is.
+inline constexpr VerbPolicy kApplyDeclarativePolicy{"apply-declarative",
+                                                    "org.nixos.containers.apply-declarative"};
 // Asked besides create or update when the spec asks for the host
 // (SpecKey::asksHost), with the keys named in the `keys` detail.
 inline constexpr std::string_view kHostAccessAction = "org.nixos.containers.host-access";

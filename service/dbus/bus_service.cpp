@@ -184,6 +184,10 @@ private:
     void Destroy(sdbus::Result<>&& result, std::string name) override {
         service_.perform(message(), std::move(result), Verb::Destroy, name);
     }
+    void ApplyDeclarative(sdbus::Result<std::vector<BusService::DeclarativeOutcomeRow>>&& result,
+                          std::string set) override {
+        service_.applyDeclarative(message(), std::move(result), set);
+    }
     void OpenShell(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string name, std::string user,
                    std::string path, std::vector<std::string> args,
                    std::vector<std::string> environment) override {
@@ -457,6 +461,24 @@ void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::Obje
                 return;
             }
             reply->returnResults(sdbus::ObjectPath(containerPath(created.value())));
+        });
+    });
+}
+
+void BusService::applyDeclarative(const sdbus::Message& message,
+                                  sdbus::Result<std::vector<DeclarativeOutcomeRow>>&& result, const std::string& set) {
+    auto reply = shared(std::move(result));
+    asCaller(message, reply, [this, reply, set](const Caller& caller) {
+        manager_->applyDeclarative(caller, set, [reply](Outcome<std::vector<DeclarativeOutcome>> applied) {
+            if (!applied.ok()) {
+                reply->returnError(toBusError(applied.error()));
+                return;
+            }
+            std::vector<DeclarativeOutcomeRow> rows;
+            for (const auto& outcome : applied.value()) {
+                rows.emplace_back(outcome.name, outcome.result, outcome.error, outcome.message);
+            }
+            reply->returnResults(rows);
         });
     });
 }

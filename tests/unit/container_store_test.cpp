@@ -57,27 +57,27 @@ TEST_F(ContainerStoreTest, DeclarativeMeansWhatNixOSMakesNotWhatCannotBeWritten)
     const auto readOnly = fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read;
     std::ofstream(settings.configDir / "ro.conf") << "PRIVATE_NETWORK=0\n";
     fs::permissions(settings.configDir / "ro.conf", readOnly);
-    EXPECT_FALSE(store.isDeclarative("ro"));
+    EXPECT_FALSE(store.runsByModuleTemplate("ro"));
     EXPECT_FALSE(store.load("ro").declarative);
 
     // A unit NixOS made for it: declarative, however the conf is.
     fs::create_directories(settings.declarativeUnitDirs.at(0));
     std::ofstream(settings.configDir / "unit.conf") << "PRIVATE_NETWORK=0\n";
     std::ofstream(settings.declarativeUnitDirs.at(0) / "container@unit.service") << "[Service]\n";
-    EXPECT_TRUE(store.isDeclarative("unit"));
+    EXPECT_TRUE(store.runsByModuleTemplate("unit"));
 
     // environment.etc's link into the store (through /etc/static).
     fs::create_directories(settings.storeDir / "abc-etc");
     std::ofstream(settings.storeDir / "abc-etc/linked.conf") << "PRIVATE_NETWORK=0\n";
     fs::create_directory_symlink(settings.storeDir / "abc-etc", top / "etc-static");
     fs::create_symlink(top / "etc-static/linked.conf", settings.configDir / "linked.conf");
-    EXPECT_TRUE(store.isDeclarative("linked"));
+    EXPECT_TRUE(store.runsByModuleTemplate("linked"));
 
     // A link an admin made elsewhere is no NixOS conf.
     std::ofstream(outside / "elsewhere.conf") << "PRIVATE_NETWORK=0\n";
     fs::create_symlink(outside / "elsewhere.conf", settings.configDir / "elsewhere.conf");
-    EXPECT_FALSE(store.isDeclarative("elsewhere"));
-    EXPECT_FALSE(store.isDeclarative("missing"));
+    EXPECT_FALSE(store.runsByModuleTemplate("elsewhere"));
+    EXPECT_FALSE(store.runsByModuleTemplate("missing"));
 }
 
 TEST_F(ContainerStoreTest, PreparesTheModulesSkeleton) {
