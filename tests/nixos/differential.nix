@@ -64,6 +64,10 @@ in
 {
   confs = lib.genAttrs names (name: theirs.environment.etc."containers/${name}.conf".text);
   set = ours.environment.etc."nixos-containers/declarative.json".text;
+  # Every option of ours set somewhere (definitions.nix, `ours`): the
+  # service must read each container back as written.
+  fullSet = (import ./eval.nix { inherit lib; definitions = { containers = (import ./definitions.nix).ours; }; })
+    .config.environment.etc."nixos-containers/declarative.json".text;
   problems = concatLists (mapAttrsToList unitChecks set.Containers)
     ++ expect "containers" names (builtins.attrNames set.Containers);
   report = [ "${toString (builtins.length names)} containers: ${concatStringsSep " " names}" ];

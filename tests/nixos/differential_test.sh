@@ -47,6 +47,23 @@ for name, text in sorted(result["confs"].items()):
             problems.append(f"{name}: {key}: the reference's conf {json.dumps(theirs[key])}, ours {json.dumps(ours[key])}")
     print(f"{name}: {sum(theirs.get(k) == ours.get(k) for k in conf_keys)}/{len(conf_keys)} conf keys agree")
 
+# Our whole set, every option used: each container read back by the service
+# as written (a null hostPath, written "", reads as the mount point).
+full_file = os.path.join(scratch, "full.json")
+with open(full_file, "w") as f:
+    f.write(result["fullSet"])
+for name, entry in sorted(json.loads(result["fullSet"])["Containers"].items()):
+    read = run("set", full_file, name)
+    if read is None:
+        continue
+    written = entry["Spec"]
+    for bind in written["BindMounts"]:
+        bind["HostPath"] = bind["HostPath"] or bind["MountPoint"]
+    wrong = [key for key in written if read.get(key) != written[key]]
+    for key in wrong:
+        problems.append(f"{name}: {key} written {json.dumps(written[key])}, read {json.dumps(read.get(key))}")
+    print(f"{name}: {len(written) - len(wrong)}/{len(written)} keys of our set read back as written")
+
 for problem in problems:
     print("PROBLEM: " + problem)
 print(f"{len(problems)} problem(s)")
