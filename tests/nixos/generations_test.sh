@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # generations test: generations.nix, called as the sandbox test calls it,
-# gives four set files that differ from one another only as described.
-# Usage: generations_test.sh LIB_TARBALL
+# gives four set files that differ from one another only as described, and
+# the service's reader (declarative-inspect) parses every container of each
+# (keys and types; values are validated when the service applies them).
+# Usage: generations_test.sh LIB_TARBALL DECLARATIVE_INSPECT
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/common.sh"
 nixos_test_setup "$1"
+inspect=$2
 args=(--argstr systemA /nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-system-a
       --argstr systemB /nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-system-b
       --argstr bindA /srv/bind-a --argstr bindB /srv/bind-b)
 for gen in gen1 gen2 gen3 gen4; do
   nix_eval_json "$here/generations.nix" "${args[@]}" -A "$gen" >"$scratch/$gen.json"
 done
-python3 - "$scratch" <<'PY'
-import json, sys
-d = sys.argv[1]
+python3 - "$scratch" "$inspect" <<'PY'
+import json, subprocess, sys
+d, inspect = sys.argv[1], sys.argv[2]
 gens = [json.loads(json.loads(open(f"{d}/gen{i}.json").read())) for i in range(1, 5)]
 A, B = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-system-a", "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-system-b"
 
@@ -63,6 +66,15 @@ expect("gen2 -> gen3", {"/Containers/alpha/Spec/BindMounts/0/HostPath": ("/srv/b
        diff(gens[1], gens[2]))
 expect("gen3 -> gen4: beta gone, the rest the same", ({k: v for k, v in gens[2]["Containers"].items() if k != "beta"}),
        gens[3]["Containers"])
+for i, gen in enumerate(gens, 1):
+    path = f"{d}/gen{i}.set"
+    with open(path, "w") as f:
+        f.write(json.dumps(gen))
+    for name in sorted(gen["Containers"]):
+        out = subprocess.run([inspect, "set", path, name], capture_output=True, text=True)
+        if out.returncode != 0:
+            problems.append(f"gen{i}: the service's reader cannot parse {name}: {out.stderr.strip()}")
+    print(f"ok: gen{i}: the service's reader parses its {len(gen['Containers'])} containers")
 for p in problems:
     print("PROBLEM: " + p)
 print(f"{len(problems)} problem(s)")
