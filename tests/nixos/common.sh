@@ -1,12 +1,13 @@
 # Sourced by the tests/nixos scripts: an offline Nix for evaluation only.
-#   nixos_test_setup LIB_TARBALL   unpacks nixpkgs' lib into a scratch dir
+#   nix_scratch_setup              Nix with a scratch store, state and config
+#   nixos_test_setup LIB_TARBALL   that, and nixpkgs' lib unpacked there
 #   nix_eval_json FILE ARGS...     nix-instantiate --eval --strict --json
 # Nix gets a scratch store, state and config (nothing is built or written to
 # /nix, and no user's or host's nix.conf applies), so the tests run as any user.
 set -euo pipefail
 
-nixos_test_setup() {
-  local tarball=$1
+# A scratch store, state, log and config for Nix, removed on exit.
+nix_scratch_setup() {
   if ! command -v nix-instantiate >/dev/null; then
     echo "FAIL: nix-instantiate not found (Debian: apt-get install nix-bin)" >&2
     exit 1
@@ -18,6 +19,11 @@ nixos_test_setup() {
   export NIX_CONF_DIR=$scratch/conf HOME=$scratch/home XDG_CACHE_HOME=$scratch/home/.cache
   export NIX_CONFIG="build-users-group ="
   unset NIX_PATH NIX_REMOTE
+}
+
+nixos_test_setup() {
+  local tarball=$1
+  nix_scratch_setup
   tar -xzf "$tarball" -C "$scratch"
   export NIXOS_CONTAINERS_NIXPKGS_LIB=$scratch/nixpkgs-lib/lib
   [[ -f $NIXOS_CONTAINERS_NIXPKGS_LIB/default.nix ]] || { echo "FAIL: no lib in $tarball" >&2; exit 1; }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # parse test: what cannot be built or run here (no nixpkgs, no binary cache)
 # must at least parse. Usage: parse_test.sh FILE...
-set -euo pipefail
-export NIX_CONFIG="build-users-group ="
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/common.sh"
+nix_scratch_setup
 status=0
 for file in "$@"; do
   if out=$(nix-instantiate --parse "$file" 2>&1 >/dev/null); then
