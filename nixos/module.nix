@@ -13,8 +13,7 @@
 let
   inherit (lib)
     mkOption mkIf mkMerge mkDefault types literalExpression
-    mapAttrs mapAttrsToList filterAttrs concatStrings optionalString optional
-    optionalAttrs head splitString hasInfix;
+    mapAttrs mapAttrsToList concatStrings optionalString optional head splitString hasInfix;
 
   cfg = config.services.nixos-containers;
 
