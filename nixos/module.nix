@@ -385,7 +385,8 @@ let
         HostPort = p.hostPort;
         ContainerPort = if p.containerPort == null then p.hostPort else p.containerPort;
       }) c.forwardPorts;
-      NetworkNamespace = if c.networkNamespace == null then "" else "${c.networkNamespace}";
+      # toString: a namespace file is never copied into the store.
+      NetworkNamespace = if c.networkNamespace == null then "" else toString c.networkNamespace;
       Interfaces = c.interfaces;
       Macvlans = c.macvlans;
       ExtraVeths = mapAttrs (_veth: v: {
