@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
     nc::FakeWorker worker{loop};
     nc::RecordingObserver observer;
     bestMs(rounds, "recover (loadAll, publish, states)", [&] {
-        nc::ContainerManager manager(settings, {systemd, machines, authorizer, network, binds, processes, worker},
-                                     observer);
+        nc::ContainerManager manager(
+            settings, {systemd, machines, authorizer, network, binds, processes, worker}, observer);
         manager.recover([](const nc::Status&) {});
         loop.drain();
         network.events.clear();

@@ -299,7 +299,8 @@ int applyDeclarative(BusClient& bus, const Options& options) {
         const bool ok = error.empty();
         failed = failed || !ok;
         (ok ? std::cout : std::cerr) << name << " " << result
-                                     << (message.empty() ? "" : ": " + (ok ? message : error + ": " + message))
+                                     << (message.empty() ? ""
+                                                         : ": " + (ok ? message : error + ": " + message))
                                      << "\n";
     }
     return failed ? kExitFailed : kExitOk;

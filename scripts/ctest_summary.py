@@ -6,7 +6,7 @@
 FILE is what `ctest --output-junit FILE` wrote; JSON is what
 `ctest --show-only=json-v1` printed with the same selection (it carries the
 labels). A test's tier is its most specific label (harness, chaos, browser, sandbox,
-bus, netlink, unit, in that order).
+nixos, bus, netlink, unit, in that order).
 
 Prints "NAME TIER: N passed, N failed, N skipped" per tier and exits 1 when a
 test failed, when a test was skipped or disabled (each one named: a skipped
@@ -21,7 +21,7 @@ import json
 import sys
 import xml.etree.ElementTree as ET
 
-TIER_ORDER = ["harness", "chaos", "browser", "sandbox", "bus", "netlink", "unit"]
+TIER_ORDER = ["harness", "chaos", "browser", "sandbox", "nixos", "bus", "netlink", "unit"]
 
 
 def tier_of(labels):

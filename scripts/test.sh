@@ -77,11 +77,11 @@ cmake --build "$repo/build" --target nc-bench startup-bench netlink_bench
 
 echo "==> tests: ASan + UBSan build (unit, netlink, bus)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest_run asan unit,netlink,bus "$repo/build-asan" -LE 'sandbox|browser|harness' || status=1
+  ctest_run asan unit,netlink,bus "$repo/build-asan" -LE 'sandbox|browser|harness|nixos' || status=1
 echo "==> the browser tier's playwright-core, as pinned (tests/browser/package-lock.json)"
 (cd "$repo/tests/browser" && npm ci --no-audit --no-fund --loglevel=error) || status=1
 echo "==> tests: release build (all tiers, sandbox, browser and chaos included)"
-ctest_run release unit,netlink,bus,sandbox,browser,chaos "$repo/build" -LE harness || status=1
+ctest_run release unit,netlink,bus,nixos,sandbox,browser,chaos "$repo/build" -LE harness || status=1
 echo "==> fuzz smoke run (15 s per target; scripts/fuzz.sh N runs longer)"
 fuzz_log=$(mktemp /tmp/nc-test-fuzz.XXXXXX)
 "$repo/scripts/fuzz.sh" 15 2>&1 | tee "$fuzz_log" || status=1

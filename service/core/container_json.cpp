@@ -101,7 +101,8 @@ std::string stringIn(const SpecKey& key, const nlohmann::json& value, std::strin
 }
 
 std::uint16_t portIn(const SpecKey& key, const nlohmann::json& value, std::string_view what) {
-    if (!value.is_number_unsigned() || value.get<std::uint64_t>() > std::numeric_limits<std::uint16_t>::max()) {
+    if (!value.is_number_unsigned() ||
+        value.get<std::uint64_t>() > std::numeric_limits<std::uint16_t>::max()) {
         wrongJson(key, std::string(what) + " must be a port number (0 to 65535)");
     }
     return static_cast<std::uint16_t>(value.get<std::uint64_t>());
@@ -133,7 +134,8 @@ SpecValue fromJson(const SpecKey& key, const nlohmann::json& value) {
         case SpecKind::Ports: {
             std::vector<PortForward> ports;
             for (const auto& row : arrayIn(key, value)) {
-                static constexpr std::array<std::string_view, 3> kFields = {"Protocol", "HostPort", "ContainerPort"};
+                static constexpr std::array<std::string_view, 3> kFields = {"Protocol", "HostPort",
+                                                                            "ContainerPort"};
                 PortForward port;
                 port.protocol = stringIn(key, fieldOf(key, row, kFields, "Protocol"), "Protocol");
                 port.hostPort = portIn(key, fieldOf(key, row, kFields, "HostPort"), "HostPort");
@@ -147,7 +149,8 @@ SpecValue fromJson(const SpecKey& key, const nlohmann::json& value) {
         case SpecKind::BindMounts: {
             std::vector<BindMount> binds;
             for (const auto& row : arrayIn(key, value)) {
-                static constexpr std::array<std::string_view, 3> kFields = {"MountPoint", "HostPath", "ReadOnly"};
+                static constexpr std::array<std::string_view, 3> kFields = {"MountPoint", "HostPath",
+                                                                            "ReadOnly"};
                 BindMount bind;
                 bind.mountPoint = stringIn(key, fieldOf(key, row, kFields, "MountPoint"), "MountPoint");
                 if (row.contains("HostPath")) {
@@ -184,8 +187,9 @@ SpecValue fromJson(const SpecKey& key, const nlohmann::json& value) {
                 }
                 auto& options = veths[name];
                 for (const auto& [field, text] : fields.items()) {
-                    auto found = std::find_if(known.begin(), known.end(),
-                                              [&field = field](const auto& row) { return row.name == field; });
+                    auto found = std::find_if(known.begin(), known.end(), [&field = field](const auto& row) {
+                        return row.name == field;
+                    });
                     if (found == known.end()) {
                         wrongJson(key, "veth '" + name + "': unknown field '" + field + "'");
                     }
@@ -218,7 +222,8 @@ ContainerSpec specFromJson(const nlohmann::json& object) {
 nlohmann::json specToJson(const ContainerSpec& spec) {
     auto json = nlohmann::json::object();
     for (const auto& key : specKeys()) {
-        json[std::string(key.busName)] = std::visit([](const auto& value) { return toJson(value); }, key.get(spec));
+        json[std::string(key.busName)] =
+            std::visit([](const auto& value) { return toJson(value); }, key.get(spec));
     }
     return json;
 }

@@ -260,15 +260,15 @@ void ContainerManager::applyDeclarative(const Caller& caller, const std::string&
         done(error);
         return;
     }
-    gate_.authorize(caller, std::string(kApplyDeclarativePolicy.action), "",
-                    std::string(kApplyDeclarativePolicy.name),
-                    [this, declared = std::move(declared), done = std::move(done)](const Status& allowed) mutable {
-                        if (!allowed.ok()) {
-                            done(allowed.error());
-                            return;
-                        }
-                        declared_.apply(std::move(declared), std::move(done));
-                    });
+    gate_.authorize(
+        caller, std::string(kApplyDeclarativePolicy.action), "", std::string(kApplyDeclarativePolicy.name),
+        [this, declared = std::move(declared), done = std::move(done)](const Status& allowed) mutable {
+            if (!allowed.ok()) {
+                done(allowed.error());
+                return;
+            }
+            declared_.apply(std::move(declared), std::move(done));
+        });
 }
 
 const Container& ContainerManager::target(const VerbRow& row, const std::string& name) const {

@@ -56,7 +56,8 @@ ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, c
 // After authorisation: merges, saves, then reloads or restarts a running
 // container. `declared`: the declarative set's change (else a caller's).
 void updateContainer(VerbContext& context, const Caller& caller, const std::string& name,
-                     const SpecPatch& patch, const StatusCallback& done, DeclaredChangePtr declared = nullptr);
+                     const SpecPatch& patch, const StatusCallback& done,
+                     DeclaredChangePtr declared = nullptr);
 
 // The answer of a start that a Stop or Terminate cancelled.
 ContainerError cancelledError(const Operation& operation);

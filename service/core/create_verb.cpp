@@ -119,14 +119,15 @@ void createFree(VerbContext& context, const Caller& caller, const std::string& n
         }
     };
     if (spec.needsBuild()) {
-        context.builder.build(name, spec, [&context, operation, spec, declared, undo, done](const Status& built) {
-            if (!built.ok()) {
-                undo();
-                context.operations.finish(operation, built);
-                return;
-            }
-            commit(context, operation, spec, declared, undo, done);
-        });
+        context.builder.build(name, spec,
+                              [&context, operation, spec, declared, undo, done](const Status& built) {
+                                  if (!built.ok()) {
+                                      undo();
+                                      context.operations.finish(operation, built);
+                                      return;
+                                  }
+                                  commit(context, operation, spec, declared, undo, done);
+                              });
         return;
     }
     try {

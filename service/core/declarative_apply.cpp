@@ -41,9 +41,8 @@ void failWith(DeclarativeOutcome& outcome, const ContainerError& error) {
 SpecPatch replacing(const ContainerSpec& spec) {
     SpecPatch patch;
     for (const auto& key : specKeys()) {
-        patch.set(std::string(key.busName), [&key, value = key.get(spec)](ContainerSpec& changed) {
-            key.set(changed, value);
-        });
+        patch.set(std::string(key.busName),
+                  [&key, value = key.get(spec)](ContainerSpec& changed) { key.set(changed, value); });
     }
     return patch;
 }
@@ -88,8 +87,8 @@ void DeclarativeApplier::apply(std::vector<DeclaredContainer> set,
     // Removals first: they free the names, addresses and ports the set may
     // now give to others.
     for (const auto& [name, container] : context_.registry.all()) {
-        const bool named = std::any_of(set.begin(), set.end(),
-                                       [&name = name](const auto& declared) { return declared.name == name; });
+        const bool named = std::any_of(
+            set.begin(), set.end(), [&name = name](const auto& declared) { return declared.name == name; });
         if (container.declarative && !container.templateUnit && !named) {
             run->outcomes.push_back({name, "", "", ""});
         }
@@ -140,25 +139,28 @@ void DeclarativeApplier::forget(const std::shared_ptr<Run>& run, std::size_t ind
     const auto& container = context_.registry.at(outcome.name);
     if (!container.operation.empty()) {
         failWith(outcome, ContainerError(ErrorCode::Busy, "container '" + outcome.name + "' is busy with " +
-                                                              container.operation + "; it stays until the next apply"));
+                                                              container.operation +
+                                                              "; it stays until the next apply"));
         finishStep(run);
         return;
     }
-    auto operation = context_.operations.begin(service(), outcome.name, "forget", [this, run, index](Status status) {
-        auto& outcome = run->outcomes[index];
-        if (status.ok()) {
-            outcome.result = "removed";
-            outcome.message = "stopped and forgotten; its root and profile are kept";
-        } else {
-            failWith(outcome, status.error());
-        }
-        finishStep(run);
-    });
+    auto operation =
+        context_.operations.begin(service(), outcome.name, "forget", [this, run, index](Status status) {
+            auto& outcome = run->outcomes[index];
+            if (status.ok()) {
+                outcome.result = "removed";
+                outcome.message = "stopped and forgotten; its root and profile are kept";
+            } else {
+                failWith(outcome, status.error());
+            }
+            finishStep(run);
+        });
     if (!operation) {
         return;
     }
-    forgetContainer(context_, operation,
-                    [this, operation](Status status) { context_.operations.finish(operation, std::move(status)); });
+    forgetContainer(context_, operation, [this, operation](Status status) {
+        context_.operations.finish(operation, std::move(status));
+    });
 }
 
 void DeclarativeApplier::declare(const std::shared_ptr<Run>& run, std::size_t index) {
@@ -187,15 +189,16 @@ void DeclarativeApplier::declare(const std::shared_ptr<Run>& run, std::size_t in
             return;
         }
         if (!existing->declarative) {
-            throw ContainerError(ErrorCode::AlreadyExists,
-                                 "container '" + declared.name +
-                                     "' exists and was not declared (it was created over the bus): destroy it, "
-                                     "or declare the container under another name");
+            throw ContainerError(
+                ErrorCode::AlreadyExists,
+                "container '" + declared.name +
+                    "' exists and was not declared (it was created over the bus): destroy it, "
+                    "or declare the container under another name");
         }
         if (existing->templateUnit) {
-            throw ContainerError(ErrorCode::AlreadyExists, "container '" + declared.name +
-                                                               "' is nixpkgs' module's (container@" +
-                                                               declared.name + ".service): remove it there first");
+            throw ContainerError(ErrorCode::AlreadyExists,
+                                 "container '" + declared.name + "' is nixpkgs' module's (container@" +
+                                     declared.name + ".service): remove it there first");
         }
         if (!existing->broken.empty()) {
             throwInvalid(brokenConfError(*existing));
@@ -256,7 +259,8 @@ void DeclarativeApplier::startIfAuto(const std::shared_ptr<Run>& run, std::size_
     auto operation = context_.operations.begin(service(), name, "start", [this, run, index](Status status) {
         auto& outcome = run->outcomes[index];
         if (status.ok()) {
-            outcome.message = outcome.result == "unchanged" ? "started (AutoStart)" : "then started (AutoStart)";
+            outcome.message =
+                outcome.result == "unchanged" ? "started (AutoStart)" : "then started (AutoStart)";
             if (outcome.result == "unchanged") {
                 outcome.result = "started";
             }
@@ -270,8 +274,9 @@ void DeclarativeApplier::startIfAuto(const std::shared_ptr<Run>& run, std::size_
         return;
     }
     logInfo("starting '" + name + "' (declared, AutoStart)");
-    startContainer(context_, operation,
-                   [this, operation](Status status) { context_.operations.finish(operation, std::move(status)); });
+    startContainer(context_, operation, [this, operation](Status status) {
+        context_.operations.finish(operation, std::move(status));
+    });
 }
 
 }  // namespace nixos_containers

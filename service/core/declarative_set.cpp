@@ -44,8 +44,9 @@ DeclaredContainer declared(const std::string& name, const nlohmann::json& entry)
 
 std::vector<DeclaredContainer> parseDeclarativeSet(std::string_view text) {
     if (text.size() > kMaxDeclarativeSetBytes) {
-        throw ContainerError(ErrorCode::LimitsExceeded, "the declarative set is larger than " +
-                                                            std::to_string(kMaxDeclarativeSetBytes) + " bytes");
+        throw ContainerError(
+            ErrorCode::LimitsExceeded,
+            "the declarative set is larger than " + std::to_string(kMaxDeclarativeSetBytes) + " bytes");
     }
     const auto document = nlohmann::json::parse(text, nullptr, false);
     if (document.is_discarded()) {

@@ -43,7 +43,8 @@ void removeDataThenConf(VerbContext& context, const std::string& name, const Sta
 // After a stop: its network's release (queued by the stop) comes first, so
 // that a service killed in between still knows whose network it was.
 void afterNetworkReleased(VerbContext& context, const std::string& name, std::function<void()> then) {
-    context.background.run(name, [] {}, [then = std::move(then)](const Status&) { then(); });
+    context.background.run(
+        name, [] {}, [then = std::move(then)](const Status&) { then(); });
 }
 
 }  // namespace
@@ -75,7 +76,8 @@ void destroyContainer(VerbContext& context, const OperationPtr& operation, Statu
             next(stopped);
             return;
         }
-        afterNetworkReleased(context, name, [&context, name, next] { removeDataThenConf(context, name, next); });
+        afterNetworkReleased(context, name,
+                             [&context, name, next] { removeDataThenConf(context, name, next); });
     });
 }
 

@@ -466,7 +466,8 @@ void BusService::create(const sdbus::Message& message, sdbus::Result<sdbus::Obje
 }
 
 void BusService::applyDeclarative(const sdbus::Message& message,
-                                  sdbus::Result<std::vector<DeclarativeOutcomeRow>>&& result, const std::string& set) {
+                                  sdbus::Result<std::vector<DeclarativeOutcomeRow>>&& result,
+                                  const std::string& set) {
     auto reply = shared(std::move(result));
     asCaller(message, reply, [this, reply, set](const Caller& caller) {
         manager_->applyDeclarative(caller, set, [reply](Outcome<std::vector<DeclarativeOutcome>> applied) {

@@ -45,8 +45,8 @@ public:
     void perform(const sdbus::Message& message, sdbus::Result<>&& result, Verb verb, const std::string& name);
     // ApplyDeclarative's answer: (name, result, error name, message).
     using DeclarativeOutcomeRow = sdbus::Struct<std::string, std::string, std::string, std::string>;
-    void applyDeclarative(const sdbus::Message& message, sdbus::Result<std::vector<DeclarativeOutcomeRow>>&& result,
-                          const std::string& set);
+    void applyDeclarative(const sdbus::Message& message,
+                          sdbus::Result<std::vector<DeclarativeOutcomeRow>>&& result, const std::string& set);
     void update(const sdbus::Message& message, sdbus::Result<>&& result, const std::string& name,
                 const std::map<std::string, sdbus::Variant>& changes);
     void run(const sdbus::Message& message, sdbus::Result<int32_t, int32_t>&& result, const std::string& name,

@@ -75,8 +75,9 @@ protected:
 
 TEST_F(DeclarativeApplyTest, ANewContainerIsCreatedDeclaredAndStartedWhenAutoStart) {
     runningAs("web", 4242);
-    auto lines = applied(set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}}}},
-                              {"db", {{"Spec", {{"SystemPath", system("abc-system")}}}}}}));
+    auto lines =
+        applied(set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}}}},
+                     {"db", {{"Spec", {{"SystemPath", system("abc-system")}}}}}}));
     EXPECT_EQ(lines, (std::vector<std::string>{"db created", "web created"}));
     const auto& web = manager().get("web");
     EXPECT_TRUE(web.declarative);
@@ -112,8 +113,9 @@ TEST_F(DeclarativeApplyTest, OverTheBusADeclaredContainerRefusesUpdateAndDestroy
 
 TEST_F(DeclarativeApplyTest, EachChangeGetsItsKeysDecision) {
     const auto first = set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}}}},
-                            {"db", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}},
-                                    {"RestartIfChanged", false}}}});
+                            {"db",
+                             {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}},
+                              {"RestartIfChanged", false}}}});
     runningAs("web", 4242);
     runningAs("db", 4343);
     applied(first);
@@ -123,9 +125,12 @@ TEST_F(DeclarativeApplyTest, EachChangeGetsItsKeysDecision) {
     EXPECT_EQ(applied(first), (std::vector<std::string>{"db unchanged", "web unchanged"}));
 
     // A new system reloads; a limit is set live, with no restart.
-    auto second = set({{"web", {{"Spec", {{"SystemPath", system("def-system")}, {"AutoStart", true}, {"MemoryMax", "256M"}}}}},
-                       {"db", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}},
-                               {"RestartIfChanged", false}}}});
+    auto second =
+        set({{"web",
+              {{"Spec", {{"SystemPath", system("def-system")}, {"AutoStart", true}, {"MemoryMax", "256M"}}}}},
+             {"db",
+              {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}},
+               {"RestartIfChanged", false}}}});
     EXPECT_EQ(applied(second), (std::vector<std::string>{"db unchanged", "web reloaded"}));
     EXPECT_EQ(systemd.started.size(), 2U);
     ASSERT_EQ(processes.requests.size(), 1U);
@@ -134,10 +139,18 @@ TEST_F(DeclarativeApplyTest, EachChangeGetsItsKeysDecision) {
     EXPECT_EQ(systemd.propertiesSet[0].first, "nixos-container@web.service");
 
     // A bind restarts web; db's restartIfChanged = false keeps it running.
-    nlohmann::json binds = nlohmann::json::array({{{"MountPoint", "/mnt"}, {"HostPath", "/srv"}, {"ReadOnly", true}}});
-    auto third = set({{"web", {{"Spec", {{"SystemPath", system("def-system")}, {"AutoStart", true}, {"MemoryMax", "256M"}, {"BindMounts", binds}}}}},
-                      {"db", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}, {"BindMounts", binds}}},
-                              {"RestartIfChanged", false}}}});
+    nlohmann::json binds =
+        nlohmann::json::array({{{"MountPoint", "/mnt"}, {"HostPath", "/srv"}, {"ReadOnly", true}}});
+    auto third =
+        set({{"web",
+              {{"Spec",
+                {{"SystemPath", system("def-system")},
+                 {"AutoStart", true},
+                 {"MemoryMax", "256M"},
+                 {"BindMounts", binds}}}}},
+             {"db",
+              {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}, {"BindMounts", binds}}},
+               {"RestartIfChanged", false}}}});
     EXPECT_EQ(applied(third), (std::vector<std::string>{"db restart-pending", "web restarted"}));
     EXPECT_EQ(systemd.stopped, (std::vector<std::string>{"nixos-container@web.service"}));
     EXPECT_EQ(systemd.started.size(), 3U);
@@ -146,7 +159,12 @@ TEST_F(DeclarativeApplyTest, EachChangeGetsItsKeysDecision) {
 
     // Dropped: stopped and forgotten, its root kept.
     fs::create_directories(settings.stateDir / "db/etc");
-    EXPECT_EQ(applied(set({{"web", {{"Spec", {{"SystemPath", system("def-system")}, {"AutoStart", true}, {"MemoryMax", "256M"}, {"BindMounts", binds}}}}}})),
+    EXPECT_EQ(applied(set({{"web",
+                            {{"Spec",
+                              {{"SystemPath", system("def-system")},
+                               {"AutoStart", true},
+                               {"MemoryMax", "256M"},
+                               {"BindMounts", binds}}}}}})),
               (std::vector<std::string>{"db removed", "web unchanged"}));
     EXPECT_EQ(manager().find("db"), nullptr);
     EXPECT_FALSE(fs::exists(settings.configDir / "db.conf"));
@@ -157,16 +175,20 @@ TEST_F(DeclarativeApplyTest, EachChangeGetsItsKeysDecision) {
 TEST_F(DeclarativeApplyTest, ABrokenEntryChangesNothingOfItsContainerAndTheOthersApply) {
     applied(set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}}}}}}));
     const auto before = confOf("web");
-    auto lines = applied(set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}, {"TimeoutStartSec", "soon"}}}}},
-                              {"no_such", {{"Spec", {{"SystemPath", system("abc-system")}}}}},
-                              {"gone", {{"Spec", {{"SystemPath", system("missing-system")}}}}},
-                              {"typed", {{"Spec", {{"AutoStart", "yes"}}}}},
-                              {"ok", {{"Spec", {{"SystemPath", system("abc-system")}}}}}}));
+    auto lines =
+        applied(set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}, {"TimeoutStartSec", "soon"}}}}},
+                     {"no_such", {{"Spec", {{"SystemPath", system("abc-system")}}}}},
+                     {"gone", {{"Spec", {{"SystemPath", system("missing-system")}}}}},
+                     {"typed", {{"Spec", {{"AutoStart", "yes"}}}}},
+                     {"ok", {{"Spec", {{"SystemPath", system("abc-system")}}}}}}));
     ASSERT_EQ(lines.size(), 5U);
     EXPECT_THAT(lines[0], HasSubstr("gone failed org.nixos.Containers.Error.InvalidArgument"));
     EXPECT_THAT(lines[1], HasSubstr("no_such failed org.nixos.Containers.Error.InvalidArgument"));
     EXPECT_EQ(lines[2], "ok created");
-    EXPECT_THAT(lines[3], HasSubstr("typed failed org.nixos.Containers.Error.InvalidArgument: container 'typed': key 'AutoStart'"));
+    EXPECT_THAT(
+        lines[3],
+        HasSubstr(
+            "typed failed org.nixos.Containers.Error.InvalidArgument: container 'typed': key 'AutoStart'"));
     EXPECT_THAT(lines[4], HasSubstr("web failed org.nixos.Containers.Error.InvalidArgument"));
     EXPECT_THAT(lines[4], HasSubstr("TimeoutStartSec"));
     EXPECT_EQ(confOf("web"), before);
@@ -180,8 +202,9 @@ TEST_F(DeclarativeApplyTest, AnImperativeContainerOfTheSameNameIsNeitherTakenNor
     const auto before = confOf("web");
     auto lines = applied(set({{"web", {{"Spec", {{"SystemPath", system("def-system")}}}}}}));
     ASSERT_EQ(lines.size(), 1U);
-    EXPECT_THAT(lines[0], HasSubstr("web failed org.nixos.Containers.Error.AlreadyExists: container 'web' exists "
-                                    "and was not declared"));
+    EXPECT_THAT(lines[0],
+                HasSubstr("web failed org.nixos.Containers.Error.AlreadyExists: container 'web' exists "
+                          "and was not declared"));
     EXPECT_EQ(confOf("web"), before);
     EXPECT_FALSE(manager().get("web").declarative);
     // Nor is it dropped by a set that does not name it.
@@ -208,8 +231,9 @@ TEST_F(DeclarativeApplyTest, ASecondApplyWhileOneRunsIsBusy) {
     systemd.holdStarts = true;
     runningAs("web", 4242);
     std::optional<Outcome<std::vector<DeclarativeOutcome>>> first;
-    manager().applyDeclarative(root, set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}}}}}),
-                               [&](auto result) { first = std::move(result); });
+    manager().applyDeclarative(
+        root, set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}}}}}),
+        [&](auto result) { first = std::move(result); });
     loop.drain();
     ASSERT_FALSE(first);
     auto second = apply(set(nlohmann::json::object()), root);
