@@ -44,6 +44,18 @@ Status answerFor(const Outcome<Authorization>& answer, const std::string& who, c
 void AuthorizationGate::authorize(const Caller& caller, const std::string& actionId,
                                   const std::string& container, const std::string& verb, StatusCallback done,
                                   const std::map<std::string, std::string>& extra) {
+    check(caller, actionId, container, ownerOf_(container).value_or(caller.uid), verb, std::move(done),
+          extra);
+}
+
+void AuthorizationGate::authorizeHostWide(const Caller& caller, const std::string& actionId,
+                                          const std::string& verb, StatusCallback done) {
+    check(caller, actionId, "", 0, verb, std::move(done), {});
+}
+
+void AuthorizationGate::check(const Caller& caller, const std::string& actionId, const std::string& container,
+                              std::uint32_t owner, const std::string& verb, StatusCallback done,
+                              const std::map<std::string, std::string>& extra) {
     // As systemd does: root needs no polkit, and the service itself neither.
     if (caller.internal || caller.uid == 0) {
         done(Done{});
@@ -60,7 +72,6 @@ void AuthorizationGate::authorize(const Caller& caller, const std::string& actio
     std::map<std::string, std::string> details = extra;
     details["container"] = container;
     details["verb"] = verb;
-    const auto owner = ownerOf_(container).value_or(caller.uid);
     details["owner_uid"] = std::to_string(owner);
     auto ownerName = std::make_shared<std::string>();
     worker_.run([owner, ownerName] { *ownerName = userName(owner); },

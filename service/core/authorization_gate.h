@@ -33,8 +33,17 @@ public:
     void authorize(const Caller& caller, const std::string& actionId, const std::string& container,
                    const std::string& verb, StatusCallback done,
                    const std::map<std::string, std::string>& extra = {});
+    // An action on no one container but on the host's whole set of them
+    // (ApplyDeclarative): the container detail is empty and the owner is
+    // root, never the caller, so that no rule granting callers what they
+    // own grants it.
+    void authorizeHostWide(const Caller& caller, const std::string& actionId, const std::string& verb,
+                           StatusCallback done);
 
 private:
+    void check(const Caller& caller, const std::string& actionId, const std::string& container,
+               std::uint32_t owner, const std::string& verb, StatusCallback done,
+               const std::map<std::string, std::string>& extra);
     // A caller whose polkit agent never answers must not pile up checks.
     static constexpr std::size_t kMaxPendingPerCaller = 16;
     Authorizer& authorizer_;

@@ -260,8 +260,8 @@ void ContainerManager::applyDeclarative(const Caller& caller, const std::string&
         done(error);
         return;
     }
-    gate_.authorize(
-        caller, std::string(kApplyDeclarativePolicy.action), "", std::string(kApplyDeclarativePolicy.name),
+    gate_.authorizeHostWide(
+        caller, std::string(kApplyDeclarativePolicy.action), std::string(kApplyDeclarativePolicy.name),
         [this, declared = std::move(declared), done = std::move(done)](const Status& allowed) mutable {
             if (!allowed.ok()) {
                 done(allowed.error());

@@ -224,6 +224,10 @@ TEST_F(DeclarativeApplyTest, TheSetItselfWrongOrTheCallerNotRootIsRefusedWhole) 
     EXPECT_EQ(denied.error().code(), ErrorCode::AccessDenied);
     ASSERT_EQ(authorizer.checks.size(), 1U);
     EXPECT_EQ(authorizer.checks[0].first, "org.nixos.containers.apply-declarative");
+    // The host's set is root's: no rule granting callers what they own
+    // (the shipped owners' rule) may match it.
+    EXPECT_EQ(authorizer.checks[0].second.at("owner_uid"), "0");
+    EXPECT_EQ(authorizer.checks[0].second.at("container"), "");
     EXPECT_EQ(manager().find("web"), nullptr);
 }
 
