@@ -74,7 +74,12 @@ void ContainerManager::recover(StatusCallback done) {
 
 void ContainerManager::autoStart() {
     for (const auto& [name, container] : registry_.all()) {
-        if (!container.spec.autoStart || container.state == ContainerState::Running ||
+        // The declarative set's containers are started by its apply, which
+        // NixOS runs at every boot (nixos-containers-declarative.service):
+        // after a `nixos-rebuild boot` their confs are the old generation's,
+        // and the set's start then runs the new one, never the old first.
+        const bool declaredBySet = container.declarative && !container.templateUnit;
+        if (!container.spec.autoStart || declaredBySet || container.state == ContainerState::Running ||
             container.state == ContainerState::Starting || !container.operation.empty()) {
             continue;
         }

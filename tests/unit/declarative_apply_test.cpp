@@ -93,6 +93,30 @@ TEST_F(DeclarativeApplyTest, ANewContainerIsCreatedDeclaredAndStartedWhenAutoSta
     EXPECT_EQ(web.spec.privateUsers, "no");
 }
 
+TEST_F(DeclarativeApplyTest, TheServiceStartingLeavesDeclaredAutoStartContainersToTheSetsApply) {
+    runningAs("web", 4242);
+    applied(set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}}}}}));
+    ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());  // as a host's shutdown leaves it
+    ASSERT_TRUE(create("mine", [this] {
+                    auto spec = systemSpec();
+                    spec.autoStart = true;
+                    return spec;
+                }(),
+                       root)
+                    .ok());
+    systemd.started.clear();
+    runningAs("mine", 4343);
+    manager_.reset();
+    manager();  // recovers, then AutoStart
+    ASSERT_EQ(systemd.started.size(), 1U);
+    EXPECT_EQ(systemd.started[0].name, "nixos-container@mine.service");
+    // The boot's apply starts it, with the set's spec.
+    EXPECT_EQ(applied(set({{"web", {{"Spec", {{"SystemPath", system("def-system")}, {"AutoStart", true}}}}}})),
+              (std::vector<std::string>{"web updated"}));
+    EXPECT_EQ(manager().get("web").state, ContainerState::Running);
+    EXPECT_EQ(manager().get("web").spec.systemPath, system("def-system"));
+}
+
 TEST_F(DeclarativeApplyTest, OverTheBusADeclaredContainerRefusesUpdateAndDestroyButStartsAndStops) {
     applied(set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}}}}}}));
     SpecPatch autoStart;
