@@ -8,6 +8,19 @@ namespace nixos_containers {
 
 namespace {
 
+// The conf goes last: until it is gone, a service killed meanwhile lists
+// the container again at its restart.
+void removeConfThenForget(VerbContext& context, const std::string& name, const StatusCallback& next) {
+    try {
+        context.store.removeConf(name);
+    } catch (const ContainerError& error) {
+        next(error);
+        return;
+    }
+    context.registry.remove(name);
+    next(Done{});
+}
+
 // The data goes first, the conf last, and the container is forgotten only
 // when both are gone: a root that cannot be removed (an immutable file its
 // root user made, a mount below it) leaves the container listed, with the
@@ -29,14 +42,7 @@ void removeDataThenConf(VerbContext& context, const std::string& name, const Sta
                                     "container '" + name + "' was not destroyed: " + removed.error().what()));
                 return;
             }
-            try {
-                context.store.removeConf(name);
-            } catch (const ContainerError& error) {
-                next(error);
-                return;
-            }
-            context.registry.remove(name);
-            next(Done{});
+            removeConfThenForget(context, name, next);
         });
 }
 
@@ -56,16 +62,8 @@ void forgetContainer(VerbContext& context, const OperationPtr& operation, Status
             next(stopped);
             return;
         }
-        afterNetworkReleased(context, name, [&context, name, next] {
-            try {
-                context.store.removeConf(name);
-            } catch (const ContainerError& error) {
-                next(error);
-                return;
-            }
-            context.registry.remove(name);
-            next(Done{});
-        });
+        afterNetworkReleased(context, name,
+                             [&context, name, next] { removeConfThenForget(context, name, next); });
     });
 }
 
