@@ -3,39 +3,58 @@
 #include "container_verbs.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 namespace nixos_containers {
 
 namespace {
 constexpr std::string_view kManage = "org.nixos.containers.manage";
 constexpr std::string_view kDestroy = "org.nixos.containers.destroy";
+
+// Sized by kVerbCount, not by its rows: a verb left without a row leaves a
+// value-initialised row behind, which everyVerbHasItsRow() rejects.
+constexpr std::array<VerbRow, kVerbCount> kVerbRows = {{
+    {Verb::Start, {"start", kManage}, true, false, true, false, startContainer},
+    {Verb::Stop, {"stop", kManage}, true, true, false, false, stopContainer},
+    {Verb::Restart, {"restart", kManage}, true, false, true, false, restartContainer},
+    {Verb::Terminate, {"terminate", kManage}, true, true, false, false, terminateContainer},
+    // Cancellable: its switch-to-configuration may never end.
+    {Verb::Reload, {"reload", kManage}, true, false, true, true, reloadContainer},
+    // Changes what the container runs, as an Update does.
+    {Verb::Rollback, {"rollback", kUpdatePolicy.action}, false, false, false, false, rollbackContainer},
+    {Verb::Destroy, {"destroy", kDestroy}, false, false, false, false, destroyContainer},
+}};
+
+constexpr bool everyVerbHasItsRow() {
+    for (std::size_t index = 0; index < kVerbRows.size(); ++index) {
+        const auto& row = kVerbRows[index];
+        if (row.verb != static_cast<Verb>(index) || row.policy.name.empty() || row.policy.action.empty() ||
+            row.body == nullptr) {
+            return false;
+        }
+    }
+    return true;
+}
+static_assert(everyVerbHasItsRow(), "kVerbRows needs one complete row per Verb, in enum order");
 }  // namespace
 
-const std::vector<VerbRow>& verbTable() {
-    static const std::vector<VerbRow> rows = {
-        {Verb::Start, {"start", kManage}, true, false, true, false, startContainer},
-        {Verb::Stop, {"stop", kManage}, true, true, false, false, stopContainer},
-        {Verb::Restart, {"restart", kManage}, true, false, true, false, restartContainer},
-        {Verb::Terminate, {"terminate", kManage}, true, true, false, false, terminateContainer},
-        // Cancellable: its switch-to-configuration may never end.
-        {Verb::Reload, {"reload", kManage}, true, false, true, true, reloadContainer},
-        // Changes what the container runs, as an Update does.
-        {Verb::Rollback, {"rollback", kUpdatePolicy.action}, false, false, false, false, rollbackContainer},
-        {Verb::Destroy, {"destroy", kDestroy}, false, false, false, false, destroyContainer},
-    };
-    return rows;
+std::span<const VerbRow, kVerbCount> verbTable() {
+    return kVerbRows;
 }
 
 const VerbRow& verbRow(Verb verb) {
-    const auto& rows = verbTable();
-    return *std::find_if(rows.begin(), rows.end(), [verb](const VerbRow& row) { return row.verb == verb; });
+    const auto index = static_cast<std::size_t>(verb);
+    if (index >= kVerbRows.size()) {
+        throw std::out_of_range("no verb row for Verb value " + std::to_string(index));
+    }
+    return kVerbRows[index];
 }
 
 const VerbRow* verbRowNamed(std::string_view name) {
-    const auto& rows = verbTable();
-    auto found = std::find_if(rows.begin(), rows.end(),
+    auto found = std::find_if(kVerbRows.begin(), kVerbRows.end(),
                               [name](const VerbRow& row) { return row.policy.name == name; });
-    return found == rows.end() ? nullptr : &*found;
+    return found == kVerbRows.end() ? nullptr : &*found;
 }
 
 std::string_view toString(Verb verb) {

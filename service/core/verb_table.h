@@ -4,13 +4,41 @@
 #include "verb_context.h"
 
 #include <array>
+#include <cstddef>
 #include <functional>
+#include <span>
 #include <string_view>
 
 namespace nixos_containers {
 
 // The verbs that act on an existing container and carry no arguments.
+// Values count from 0 with no gaps: the table is indexed by them.
 enum class Verb { Start, Stop, Restart, Terminate, Reload, Rollback, Destroy };
+
+// Every value of Verb, with no default: -Wswitch (an error here) names a value
+// added to the enum and left out below, so kVerbCount cannot go stale.
+constexpr bool isVerb(Verb verb) {
+    switch (verb) {
+        case Verb::Start:
+        case Verb::Stop:
+        case Verb::Restart:
+        case Verb::Terminate:
+        case Verb::Reload:
+        case Verb::Rollback:
+        case Verb::Destroy:
+            return true;
+    }
+    return false;
+}
+
+constexpr std::size_t countVerbs() {
+    std::size_t count = 0;
+    while (isVerb(static_cast<Verb>(count))) {
+        ++count;
+    }
+    return count;
+}
+inline constexpr std::size_t kVerbCount = countVerbs();
 
 // How polkit sees a verb: its name (the `verb` detail) and its action.
 struct VerbPolicy {
@@ -37,11 +65,11 @@ struct ContainerCall {
     std::string_view method;
     VerbPolicy policy;
 };
-inline constexpr std::array<ContainerCall, 3> kContainerCalls = {{
+inline constexpr auto kContainerCalls = std::to_array<ContainerCall>({
     {"Run", kRunPolicy},
     {"OpenShell", kShellPolicy},
     {"OpenLogin", kLoginPolicy},
-}};
+});
 
 using VerbBody = void (*)(VerbContext& context, const OperationPtr& operation, StatusCallback next);
 
@@ -58,11 +86,14 @@ struct VerbRow {
     VerbBody body;
 };
 
+// The row of every Verb (the table holds one per value, in enum order, which
+// verb_table.cpp asserts at compile time). A value outside the enum (only a
+// cast can make one) throws std::out_of_range.
 const VerbRow& verbRow(Verb verb);
 // The row of the verb an operation runs; null for Create and Update.
 const VerbRow* verbRowNamed(std::string_view name);
 // Every row, for tests that hold them against the polkit policy and the XML.
-const std::vector<VerbRow>& verbTable();
+std::span<const VerbRow, kVerbCount> verbTable();
 std::string_view toString(Verb verb);
 
 }  // namespace nixos_containers

@@ -1,29 +1,16 @@
 #include "bus_service.h"
 
-// List's reply is written by the overload below, not by sdbus-c++'s generic
-// vector-of-structs code, which builds the "(ssbo)" signature as strings for
-// every row (most of a List). Declared before the adaptor that returns
-// the rows, so the adaptor's reply finds it.
-namespace sdbus {
-Message& operator<<(Message& message,
-                    const std::vector<Struct<std::string, std::string, bool, ObjectPath>>& rows);
-}  // namespace sdbus
-
 #include "bus_names.h"
-#include "container_adaptor.h"
 #include "container_json.h"
+#include "container_object.h"
 #include "log.h"
-#include "manager_adaptor.h"
+#include "manager_object.h"
 #include "object_subtree.h"
 #include "spec_decoder.h"
-#include "spec_keys.h"
-#include "spec_value_bus.h"
 #include "utf8.h"
 #include "validation.h"
 
 #include <systemd/sd-bus.h>
-
-#include <cstring>
 
 namespace nixos_containers {
 
@@ -39,55 +26,6 @@ struct MessageAccess : sdbus::Message {
     }
 };
 
-}  // namespace
-}  // namespace nixos_containers
-
-namespace {
-using ListRow = sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>;
-
-// Element by element: sd_bus_message_append would parse "(ssbo)" again for
-// every row, a fifth of the cost.
-int appendListRow(sd_bus_message* message, const ListRow& row) {
-    const int declarative = std::get<2>(row) ? 1 : 0;
-    int result = sd_bus_message_open_container(message, SD_BUS_TYPE_STRUCT, "ssbo");
-    if (result >= 0) {
-        result = sd_bus_message_append_basic(message, SD_BUS_TYPE_STRING, std::get<0>(row).c_str());
-    }
-    if (result >= 0) {
-        result = sd_bus_message_append_basic(message, SD_BUS_TYPE_STRING, std::get<1>(row).c_str());
-    }
-    if (result >= 0) {
-        result = sd_bus_message_append_basic(message, SD_BUS_TYPE_BOOLEAN, &declarative);
-    }
-    if (result >= 0) {
-        result = sd_bus_message_append_basic(message, SD_BUS_TYPE_OBJECT_PATH, std::get<3>(row).c_str());
-    }
-    if (result >= 0) {
-        result = sd_bus_message_close_container(message);
-    }
-    return result;
-}
-}  // namespace
-
-sdbus::Message& sdbus::operator<<(Message& message, const std::vector<ListRow>& rows) {
-    auto* raw = nixos_containers::MessageAccess::raw(message);
-    int result = sd_bus_message_open_container(raw, SD_BUS_TYPE_ARRAY, "(ssbo)");
-    for (auto row = rows.begin(); result >= 0 && row != rows.end(); ++row) {
-        result = appendListRow(raw, *row);
-    }
-    if (result >= 0) {
-        result = sd_bus_message_close_container(raw);
-    }
-    if (result < 0) {
-        throw sdbus::Error("org.freedesktop.DBus.Error.Failed",
-                           std::string("cannot write the list of containers: ") + std::strerror(-result));
-    }
-    return message;
-}
-
-namespace nixos_containers {
-namespace {
-
 bool allowsInteraction(const sdbus::Message& message) {
     return sd_bus_message_get_allow_interactive_authorization(MessageAccess::raw(message)) > 0;
 }
@@ -98,6 +36,10 @@ auto shared(sdbus::Result<Results...>&& result) {
 }
 
 }  // namespace
+
+sd_bus_message* rawMessage(const sdbus::Message& message) {
+    return MessageAccess::raw(message);
+}
 
 sdbus::Error toBusError(const ContainerError& error) {
     return sdbus::Error(std::string(errorName(error.code())), sanitizeUtf8(error.what()));
@@ -123,232 +65,6 @@ void replyFailure(const Reply& reply, const std::exception& error) {
     reply->returnError(sdbus::Error("org.freedesktop.DBus.Error.Failed", sanitizeUtf8(error.what())));
 }
 }  // namespace
-
-// ------------------------------------------------------------ the objects
-
-class ManagerObject final
-    : public sdbus::AdaptorInterfaces<org::nixos::Containers_adaptor, sdbus::ObjectManager_adaptor> {
-public:
-    ManagerObject(sdbus::IConnection& connection, BusService& service)
-        : AdaptorInterfaces(connection, BusService::kManagerPath), service_(service) {
-        registerAdaptor();
-    }
-    ~ManagerObject() { unregisterAdaptor(); }
-    ManagerObject(const ManagerObject&) = delete;
-    ManagerObject& operator=(const ManagerObject&) = delete;
-
-    // BuildOutput as a unicast signal: to the caller whose build it is, not
-    // to every client on the bus.
-    void sendBuildOutput(const std::string& recipient, const std::string& name, const std::string& line) {
-        auto signal = getObject().createSignal(org::nixos::Containers_adaptor::INTERFACE_NAME, "BuildOutput");
-        signal.setDestination(recipient);
-        signal << name << line;
-        getObject().emitSignal(signal);
-    }
-
-private:
-    const sdbus::Message& message() { return *getObject().getCurrentlyProcessedMessage(); }
-
-    void Create(sdbus::Result<sdbus::ObjectPath>&& result, std::string name,
-                std::map<std::string, sdbus::Variant> spec) override {
-        service_.create(message(), std::move(result), name, spec);
-    }
-    void Start(sdbus::Result<>&& result, std::string name) override {
-        service_.perform(message(), std::move(result), Verb::Start, name);
-    }
-    void Stop(sdbus::Result<>&& result, std::string name) override {
-        service_.perform(message(), std::move(result), Verb::Stop, name);
-    }
-    void Restart(sdbus::Result<>&& result, std::string name) override {
-        service_.perform(message(), std::move(result), Verb::Restart, name);
-    }
-    void Terminate(sdbus::Result<>&& result, std::string name) override {
-        service_.perform(message(), std::move(result), Verb::Terminate, name);
-    }
-    void Reload(sdbus::Result<>&& result, std::string name) override {
-        service_.perform(message(), std::move(result), Verb::Reload, name);
-    }
-    void Rollback(sdbus::Result<>&& result, std::string name) override {
-        service_.perform(message(), std::move(result), Verb::Rollback, name);
-    }
-    void Run(sdbus::Result<int32_t, int32_t>&& result, std::string name, std::vector<std::string> command,
-             std::map<std::string, sdbus::Variant> options, sdbus::UnixFd in, sdbus::UnixFd out,
-             sdbus::UnixFd err) override {
-        service_.run(message(), std::move(result), name, command, options, std::move(in), std::move(out),
-                     std::move(err));
-    }
-    void Update(sdbus::Result<>&& result, std::string name,
-                std::map<std::string, sdbus::Variant> changes) override {
-        service_.update(message(), std::move(result), name, changes);
-    }
-    void Destroy(sdbus::Result<>&& result, std::string name) override {
-        service_.perform(message(), std::move(result), Verb::Destroy, name);
-    }
-    void ApplyDeclarative(sdbus::Result<std::vector<BusService::DeclarativeOutcomeRow>>&& result,
-                          std::string set) override {
-        service_.applyDeclarative(message(), std::move(result), set);
-    }
-    void OpenShell(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string name, std::string user,
-                   std::string path, std::vector<std::string> args,
-                   std::vector<std::string> environment) override {
-        service_.openShell(
-            message(), std::move(result), name,
-            ShellRequest{std::move(user), std::move(path), std::move(args), std::move(environment)});
-    }
-    void OpenLogin(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string name) override {
-        service_.openLogin(message(), std::move(result), name);
-    }
-    void GetHostKey(sdbus::Result<std::string>&& result, std::string name) override {
-        service_.hostKey(std::move(result), name);
-    }
-    std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> List() override {
-        return service_.list();
-    }
-    sdbus::ObjectPath GetContainer(const std::string& name) override { return service_.getContainer(name); }
-    void Inspect(sdbus::Result<std::string>&& result, std::string name) override {
-        service_.inspect(message(), std::move(result), name);
-    }
-
-    BusService& service_;
-};
-
-// The container interface, served for every container by one ObjectSubtree:
-// each call and property read is for the container the subtree names.
-class ContainerInterface final : public org::nixos::Containers::Container_adaptor {
-public:
-    ContainerInterface(ObjectSubtree& subtree, BusService& service)
-        : Container_adaptor(subtree.recorder()), subtree_(subtree), service_(service) {}
-    ContainerInterface(const ContainerInterface&) = delete;
-    ContainerInterface& operator=(const ContainerInterface&) = delete;
-
-private:
-    const sdbus::Message& message() const { return *subtree_.currentMessage(); }
-    const std::string& name() const { return subtree_.currentKey(); }
-    const Container& self() const { return service_.view(name()); }
-
-    void Start(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Start, name());
-    }
-    void Stop(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Stop, name());
-    }
-    void Restart(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Restart, name());
-    }
-    void Terminate(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Terminate, name());
-    }
-    void Reload(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Reload, name());
-    }
-    void Rollback(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Rollback, name());
-    }
-    void Run(sdbus::Result<int32_t, int32_t>&& result, std::vector<std::string> command,
-             std::map<std::string, sdbus::Variant> options, sdbus::UnixFd in, sdbus::UnixFd out,
-             sdbus::UnixFd err) override {
-        service_.run(message(), std::move(result), name(), command, options, std::move(in), std::move(out),
-                     std::move(err));
-    }
-    void Update(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> changes) override {
-        service_.update(message(), std::move(result), name(), changes);
-    }
-    void Destroy(sdbus::Result<>&& result) override {
-        service_.perform(message(), std::move(result), Verb::Destroy, name());
-    }
-
-    void OpenShell(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string user, std::string path,
-                   std::vector<std::string> args, std::vector<std::string> environment) override {
-        service_.openShell(
-            message(), std::move(result), name(),
-            ShellRequest{std::move(user), std::move(path), std::move(args), std::move(environment)});
-    }
-    void OpenLogin(sdbus::Result<sdbus::UnixFd, std::string>&& result) override {
-        service_.openLogin(message(), std::move(result), name());
-    }
-    void GetHostKey(sdbus::Result<std::string>&& result) override {
-        service_.hostKey(std::move(result), name());
-    }
-
-    std::string Name() override { return name(); }
-    sdbus::ObjectPath MachinePath() override {
-        const auto& path = self().machinePath;
-        return sdbus::ObjectPath(path.empty() ? "/" : path);
-    }
-    uint64_t Timestamp() override { return self().timestamp; }
-    std::map<std::string, std::string> OSRelease() override { return self().osRelease; }
-    std::string State() override { return std::string(toString(self().state)); }
-    std::string UnitResult() override { return self().unitResult; }
-    std::string Broken() override { return self().broken; }
-    std::vector<sdbus::Struct<uint32_t, std::string, uint64_t, bool>> Generations() override {
-        std::vector<sdbus::Struct<uint32_t, std::string, uint64_t, bool>> generations;
-        for (const auto& generation : self().generations) {
-            generations.emplace_back(generation.number, generation.system, generation.createdUsec,
-                                     generation.current);
-        }
-        return generations;
-    }
-    bool Declarative() override { return self().declarative; }
-    std::string Unit() override { return self().unit; }
-    uint32_t Owner() override { return self().owner; }
-    uint32_t Leader() override { return self().leader; }
-    std::string HostInterface() override { return self().hostInterface; }
-    std::string RootDirectory() override { return self().root.string(); }
-    std::vector<std::string> Addresses() override { return self().addresses; }
-    // The spec keys' properties: each reads its row's shown value, so the
-    // defaults a stored value leaves implicit are made explicit in one place.
-    template <typename BusType>
-    BusType specProperty(std::string_view key) const {
-        return bus_values::toBusAs<BusType>(shownValue(specKey(key), self()));
-    }
-    using Words = std::vector<std::string>;
-    std::string SystemPath() override { return specProperty<std::string>("SystemPath"); }
-    std::string Config() override { return specProperty<std::string>("Config"); }
-    std::string ConfigFile() override { return specProperty<std::string>("ConfigFile"); }
-    std::string Flake() override { return specProperty<std::string>("Flake"); }
-    bool PrivateNetwork() override { return specProperty<bool>("PrivateNetwork"); }
-    std::string HostAddress() override { return specProperty<std::string>("HostAddress"); }
-    std::string LocalAddress() override { return specProperty<std::string>("LocalAddress"); }
-    std::string HostAddress6() override { return specProperty<std::string>("HostAddress6"); }
-    std::string LocalAddress6() override { return specProperty<std::string>("LocalAddress6"); }
-    std::string HostBridge() override { return specProperty<std::string>("HostBridge"); }
-    bus_values::Ports ForwardPorts() override { return specProperty<bus_values::Ports>("ForwardPorts"); }
-    bus_values::BindMounts BindMounts() override {
-        return specProperty<bus_values::BindMounts>("BindMounts");
-    }
-    Words Tmpfs() override { return specProperty<Words>("Tmpfs"); }
-    Words AdditionalCapabilities() override { return specProperty<Words>("AdditionalCapabilities"); }
-    bus_values::Devices AllowedDevices() override {
-        return specProperty<bus_values::Devices>("AllowedDevices");
-    }
-    bool EnableTun() override { return specProperty<bool>("EnableTun"); }
-    bool Ephemeral() override { return specProperty<bool>("Ephemeral"); }
-    bool AutoStart() override { return specProperty<bool>("AutoStart"); }
-    std::string TimeoutStartSec() override { return specProperty<std::string>("TimeoutStartSec"); }
-    std::string MemoryMax() override { return specProperty<std::string>("MemoryMax"); }
-    std::string LocalMacAddress() override { return specProperty<std::string>("LocalMacAddress"); }
-    std::string NetworkNamespace() override { return specProperty<std::string>("NetworkNamespace"); }
-    bool CopyResolvConf() override { return specProperty<bool>("CopyResolvConf"); }
-    std::vector<std::string> NixFlags() override {
-        return specProperty<std::vector<std::string>>("NixFlags");
-    }
-    std::string NixosPath() override { return specProperty<std::string>("NixosPath"); }
-    std::string MemoryHigh() override { return specProperty<std::string>("MemoryHigh"); }
-    std::string CPUWeight() override { return specProperty<std::string>("CPUWeight"); }
-    std::string CPUQuota() override { return specProperty<std::string>("CPUQuota"); }
-    std::string TasksMax() override { return specProperty<std::string>("TasksMax"); }
-    std::string IOWeight() override { return specProperty<std::string>("IOWeight"); }
-    std::string PrivateUsers() override { return specProperty<std::string>("PrivateUsers"); }
-    bus_values::Veths ExtraVeths() override { return specProperty<bus_values::Veths>("ExtraVeths"); }
-    Words Interfaces() override { return specProperty<Words>("Interfaces"); }
-    Words Macvlans() override { return specProperty<Words>("Macvlans"); }
-    Words ExtraFlags() override { return specProperty<Words>("ExtraFlags"); }
-
-    ObjectSubtree& subtree_;
-    BusService& service_;
-};
-
-// ------------------------------------------------------------ the service
 
 BusService::BusService(sdbus::IConnection& connection)
     : connection_(connection),

@@ -9,16 +9,19 @@
 #include <string>
 #include <unordered_map>
 
+struct sd_bus_message;
+
 namespace nixos_containers {
 
 class ManagerObject;
 class ContainerInterface;
 class ObjectSubtree;
 
-// The D-Bus face of the service: the manager object, one object per
-// container, and the glue that unpacks, resolves the caller, calls the core
-// and maps its errors. Both the manager's verbs and each container object's
-// verbs end in the same functions here.
+// The D-Bus face of the service: the manager object (manager_object.h), one
+// object per container (container_object.h), and the glue they share, which
+// unpacks, resolves the caller, calls the core and maps its errors. Both the
+// manager's verbs and each container object's verbs end in the same
+// functions here.
 class BusService final : public ContainerObserver {
 public:
     explicit BusService(sdbus::IConnection& connection);
@@ -93,6 +96,9 @@ private:
     std::unordered_map<std::string, std::uint32_t> callerUids_;
     bool announcing_ = false;
 };
+
+// The sd_bus_message under `message`, for what sdbus-c++ 1.2 cannot do.
+sd_bus_message* rawMessage(const sdbus::Message& message);
 
 // Maps a core error to its D-Bus error.
 sdbus::Error toBusError(const ContainerError& error);

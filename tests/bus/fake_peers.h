@@ -1,8 +1,9 @@
-// Fake org.freedesktop.systemd1, org.freedesktop.machine1 and
-// org.freedesktop.PolicyKit1 on the private bus: the subset of their APIs
-// the service's adapters use, with everything the service asks recorded for
-// the tests to assert on. All bus work runs on one PeerLoop thread; the
-// recorded state is guarded by one mutex so tests can read it any time.
+// Fake org.freedesktop.systemd1 (fake_systemd.cpp), org.freedesktop.machine1
+// (fake_machined.cpp) and org.freedesktop.PolicyKit1 (fake_polkit.cpp) on the
+// private bus: the subset of their APIs the service's adapters use, with
+// everything the service asks recorded for the tests to assert on. All bus
+// work runs on one PeerLoop thread; the recorded state is guarded by one
+// mutex so tests can read it any time.
 #pragma once
 
 #include "peer_loop.h"
@@ -20,6 +21,12 @@
 #include <vector>
 
 namespace bus_tests {
+
+// The value of an a{sv} entry when it has type T, else FALLBACK.
+template <typename T>
+T variantOr(const sdbus::Variant& value, T fallback) {
+    return value.containsValueOfType<T>() ? value.get<T>() : fallback;
+}
 
 // libsystemd's sd_bus_path_encode / sd_bus_path_decode, called here directly
 // (not through the service's code): how systemd names its unit and machine
