@@ -489,6 +489,10 @@ const std::vector<VerbRow>& verbTable() {
          simpleVerb<&org::nixos::Containers_proxy::Restart>},
         {"terminate", "NAME", "Kill the container at once.",
          simpleVerb<&org::nixos::Containers_proxy::Terminate>},
+        {"reload", "NAME",
+         "Activate the container's current system inside it (switch-to-configuration test), without a "
+         "restart.",
+         simpleVerb<&org::nixos::Containers_proxy::Reload>},
         {"status", "NAME", "Print up, down, or gone (then exit 3).", status},
         {"update", "NAME [--system-path PATH | --config TEXT | --config-file FILE | --flake URI]",
          "Rebuild the container from the source given, or from its own Config, ConfigFile or Flake, and "

@@ -144,6 +144,19 @@ check "stop web" cli stop web
 check "status web: down after stop" expect_out down status web
 check "restart web" cli restart web
 check "status web: up after restart" expect_out up status web
+# reload: switch-to-configuration test inside, the same Leader.
+reloaded_in_place() {
+    local before after log
+    before=$(prop web Leader) || return 1
+    log="$DIR/state/web/var/log/switch.log"
+    local n0=0
+    [[ -f $log ]] && n0=$(grep -c '^switch-to-configuration test$' "$log")
+    cli reload web || return 1
+    after=$(prop web Leader) || return 1
+    echo "Leader $before -> $after; switch.log: $(grep -c '^switch-to-configuration test$' "$log")"
+    [[ $before =~ ^[1-9][0-9]*$ && $before == "$after" && $(grep -c '^switch-to-configuration test$' "$log") == $((n0 + 1)) ]]
+}
+check "reload web: switch-to-configuration test ran, same Leader" reloaded_in_place
 check "terminate web" cli terminate web
 check "status web: down after terminate" expect_out down status web
 check "destroy web" cli destroy web
