@@ -176,6 +176,12 @@ bool AddressPool::isIpv4PoolPair(const std::string& host, const std::string& loc
     return ofThisPool || legacy;
 }
 
+bool AddressPool::inIpv4Pool(const std::string& address) const {
+    auto parsed = parseIpv4(address);
+    const std::uint32_t mask = ~std::uint32_t{0} << (32 - ipv4Length_);
+    return parsed && (*parsed & mask) == ipv4Base_;
+}
+
 bool AddressPool::isIpv6PoolPair(const std::string& host, const std::string& local) const {
     auto hostAddress = parseIpv6(host);
     auto localAddress = parseIpv6(local);

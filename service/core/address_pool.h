@@ -43,6 +43,9 @@ public:
     // the service chose, not the caller.
     [[nodiscard]] bool isPoolPair(const NetworkOptions& options) const;
 
+    // Whether `address` (IPv4, no prefix) lies in this IPv4 pool.
+    [[nodiscard]] bool inIpv4Pool(const std::string& address) const;
+
     // Addresses used by existing containers: every host/local address of `spec`.
     void noteUsed(const ContainerSpec& spec);
     void forget(const ContainerSpec& spec);
