@@ -77,9 +77,12 @@ private:
 };
 
 // A ULA /48 (fd00::/8 and 40 bits) from a machine id (32 hex digits, as in
-// /etc/machine-id), hashed with the service's own key as systemd derives
-// application-specific ids from it: stable on one machine, different on the
-// next, and revealing nothing of the id.
+// /etc/machine-id), hashed with a key of the service's own, in the spirit of
+// systemd's application-specific ids (networkd derives its own prefixes from
+// the machine id too): stable on one machine, different on the next, and 40
+// bits of a 64-bit hash say nothing useful of the 128-bit id. Not a keyed
+// cryptographic hash (the core links no crypto); the id is not a secret
+// from root, only from the network.
 std::string ulaPoolFromMachineId(std::string_view machineId);
 
 }  // namespace nixos_containers

@@ -7,6 +7,7 @@
 #include "settings.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <set>
@@ -196,6 +197,22 @@ protected:
         spec.privateNetwork = true;
         return spec;
     }
+
+    // ApplyDeclarative of one automatic private network "web": its result.
+    std::string applyWeb() {
+        nlohmann::json set = {
+            {"Containers",
+             {{"web", {{"Spec", {{"SystemPath", systemSpec().systemPath}, {"PrivateNetwork", true}}}}}}}};
+        std::string result = "no answer";
+        manager().applyDeclarative(root, set.dump(),
+                                   [&result](Outcome<std::vector<DeclarativeOutcome>> done) {
+                                       result = done.ok() && done.value().size() == 1
+                                                    ? done.value()[0].result + done.value()[0].error
+                                                    : "failed";
+                                   });
+        loop.drain();
+        return result;
+    }
 };
 
 TEST_F(AddressPoolManagerTest, NoAddressIsHandedOutTwiceAcrossARestartInTheMiddle) {
@@ -253,6 +270,19 @@ TEST_F(AddressPoolManagerTest, ExplicitIpv4StaysIpv4OnlyAndPrivateNetworkOffDrop
     ASSERT_TRUE(create("db", automatic(), root).ok());
     EXPECT_EQ(manager().get("db").spec.network.hostAddress, "10.233.0.1");
     EXPECT_EQ(manager().get("db").spec.network.hostAddress6, "fd12:3456:789a::1");
+}
+
+TEST_F(AddressPoolManagerTest, ADeclaredAutomaticNetworkKeepsBothPairsAcrossAppliesAndRestarts) {
+    ASSERT_EQ(applyWeb(), "created");
+    const auto network = manager().get("web").spec.network;
+    EXPECT_EQ(network.hostAddress, "10.233.0.1");
+    EXPECT_EQ(network.localAddress6, "fd12:3456:789a::2");
+    EXPECT_EQ(applyWeb(), "unchanged");
+    manager_.reset();
+    EXPECT_EQ(applyWeb(), "unchanged");
+    EXPECT_EQ(manager().get("web").spec.network, network);
+    ASSERT_TRUE(create("db", automatic(), root).ok());
+    EXPECT_EQ(manager().get("db").spec.network.hostAddress6, "fd12:3456:789a:1::1");
 }
 
 }  // namespace
