@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 
@@ -214,9 +215,44 @@ void AddressPool::forget(const ContainerSpec& spec) {
         if (auto found = used_.find(address); found != used_.end()) {
             used_.erase(found);
         }
+        // Only the pair this address belongs to may have become free.
+        nextIpv4_ = std::min(nextIpv4_, ipv4Index(address));
+        nextIpv6_ = std::min(nextIpv6_, ipv6Subnet(address));
     });
-    nextIpv4_ = 0;
-    nextIpv6_ = 0;
+}
+
+// Where `address` is in the allocation order of the IPv4 pool (ipv4Block's
+// inverse), or past every index when it is no pair's.
+std::size_t AddressPool::ipv4Index(const std::string& address) const {
+    auto parsed = parseIpv4(address);
+    if (!parsed || !inIpv4Pool(address) || (*parsed & 3) == 0 || (*parsed & 3) == 3) {
+        return std::numeric_limits<std::size_t>::max();
+    }
+    const std::size_t offset = (*parsed & ~std::uint32_t{3}) - ipv4Base_;
+    const std::size_t size = std::size_t{1} << (32 - ipv4Length_);
+    if (size < 256) {
+        return offset / 4;
+    }
+    const std::size_t networks = size / 256;
+    const std::size_t row = offset / 256;
+    const std::size_t within = offset % 256;
+    return within == 0 ? row : networks + row * 63 + (within / 4 - 1);
+}
+
+// The /64 of the IPv6 pool `address` is in, or past every one.
+std::size_t AddressPool::ipv6Subnet(const std::string& address) const {
+    auto parsed = parseIpv6(address);
+    if (!hasIpv6_ || !parsed || !samePrefix(*parsed, ipv6Base_, ipv6Length_)) {
+        return std::numeric_limits<std::size_t>::max();
+    }
+    std::uint64_t high = 0;
+    for (int byte = 0; byte < 8; ++byte) {
+        high = (high << 8) | (*parsed)[byte];
+    }
+    const int bits = std::min(64 - ipv6Length_, 24);
+    const std::uint64_t subnet = high & ((std::uint64_t{1} << (64 - ipv6Length_)) - 1);
+    return subnet < (std::uint64_t{1} << bits) ? static_cast<std::size_t>(subnet)
+                                               : std::numeric_limits<std::size_t>::max();
 }
 
 bool AddressPool::isFree(const std::string& host, const std::string& local) const {

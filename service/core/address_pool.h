@@ -61,6 +61,8 @@ private:
     [[nodiscard]] bool isIpv4PoolPair(const std::string& host, const std::string& local) const;
     [[nodiscard]] bool isIpv6PoolPair(const std::string& host, const std::string& local) const;
     [[nodiscard]] Ipv6 ipv6Address(std::size_t subnet, std::uint8_t interfaceId) const;
+    [[nodiscard]] std::size_t ipv4Index(const std::string& address) const;
+    [[nodiscard]] std::size_t ipv6Subnet(const std::string& address) const;
     bool isFree(const std::string& host, const std::string& local) const;
 
     std::uint32_t ipv4Base_ = 0;

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace nixos_containers {
 namespace {
@@ -105,6 +106,26 @@ TEST(AddressPoolTest, EveryAutomaticNetworkGetsItsOwnSlash64) {
     auto again = pool.allocate();
     EXPECT_EQ(again.hostAddress, "10.233.0.1");
     EXPECT_EQ(again.hostAddress6, "fd12:3456:789a::1");
+}
+
+TEST(AddressPoolTest, ReleasedPairsAreHandedOutAgainLowestFirst) {
+    AddressPool pool("10.233.0.0/16", kIpv6Pool);
+    std::vector<NetworkOptions> pairs;
+    for (int i = 0; i < 300; ++i) {
+        pairs.push_back(pool.allocate());
+    }
+    pool.release(pairs[280]);  // 10.233.0.101/.102 and :118::
+    pool.release(pairs[100]);  // 10.233.100.1/.2 and :64::
+    ContainerSpec local;       // an explicit container's: one end freed frees no pair
+    local.network.localAddress = pairs[290].localAddress;
+    local.network.localAddress6 = pairs[290].localAddress6;
+    pool.noteUsed(local);
+    pool.forget(local);
+    EXPECT_EQ(pool.allocate(), pairs[100]);
+    EXPECT_EQ(pool.allocate(), pairs[280]);
+    const auto next = pool.allocate();
+    EXPECT_EQ(next.hostAddress, "10.233.0.181");
+    EXPECT_EQ(next.hostAddress6, "fd12:3456:789a:12c::1");
 }
 
 TEST(AddressPoolTest, RunsOutWithANamedErrorAndHoldsNothing) {
