@@ -22,7 +22,8 @@ ContainerRegistry::ContainerRegistry(const Settings& settings, ContainerStore& s
       systemd_(systemd),
       machines_(machines),
       network_(network),
-      observer_(observer) {}
+      observer_(observer),
+      addresses_(settings.ipv4Pool, settings.ipv6Pool) {}
 
 const Container* ContainerRegistry::find(const std::string& name) const {
     auto found = containers_.find(name);

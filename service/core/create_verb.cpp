@@ -10,7 +10,8 @@ namespace nixos_containers {
 
 namespace {
 
-using AddressPair = std::pair<std::string, std::string>;
+// The pool's addresses a Create holds (an IPv4 pair, and an IPv6 one).
+using AddressPair = NetworkOptions;
 
 // Checked and reserved now, after authorisation, in one turn of the loop:
 // nothing can slip in between, and a caller waiting for polkit holds nothing.
@@ -33,8 +34,7 @@ std::optional<AddressPair> reserve(VerbContext& context, const Caller& caller, c
     std::optional<AddressPair> allocated;
     if (spec.privateNetwork && !spec.network.hasAddress() && spec.network.hostBridge.empty()) {
         allocated = registry.addresses().allocate();
-        spec.network.hostAddress = allocated->first;
-        spec.network.localAddress = allocated->second;
+        spec.network = *allocated;
     } else {
         registry.addresses().noteUsed(spec);
     }

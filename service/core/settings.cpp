@@ -1,5 +1,6 @@
 #include "settings.h"
 
+#include "address_pool.h"
 #include "errors.h"
 #include "unit_limits.h"
 
@@ -8,6 +9,7 @@
 #include <array>
 #include <charconv>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <string_view>
 
@@ -43,6 +45,41 @@ std::filesystem::path absolutePath(const std::string& variable, const std::strin
         throw std::invalid_argument(variable + " must be an absolute path, got '" + value + "'");
     }
     return std::filesystem::path(value).lexically_normal();
+}
+
+// The pools, checked now: a bad one stops the service at its start, not at
+// the first Create.
+void readAddressPools(const std::map<std::string, std::string>& environment, Settings& settings) {
+    for (auto [variable, target] : {std::pair{"NIXOS_CONTAINERS_IPV4_POOL", &settings.ipv4Pool},
+                                    std::pair{"NIXOS_CONTAINERS_IPV6_POOL", &settings.ipv6Pool}}) {
+        if (auto found = environment.find(variable); found != environment.end()) {
+            *target = found->second;
+        }
+    }
+    try {
+        (void)AddressPool(settings.ipv4Pool, {});
+    } catch (const std::invalid_argument& error) {
+        throw std::invalid_argument(std::string("NIXOS_CONTAINERS_IPV4_POOL: ") + error.what());
+    }
+    try {
+        (void)AddressPool(kDefaultIpv4Pool, settings.ipv6Pool);
+    } catch (const std::invalid_argument& error) {
+        throw std::invalid_argument(std::string("NIXOS_CONTAINERS_IPV6_POOL: ") + error.what());
+    }
+}
+
+// The host's own ULA pool for containers, or none when the host has no IPv6
+// (an address the kernel refuses would fail every start) or no machine id.
+std::string defaultIpv6Pool() {
+    if (!std::filesystem::exists("/proc/net/if_inet6")) {
+        return {};
+    }
+    std::string machineId;
+    std::ifstream("/etc/machine-id") >> machineId;
+    const bool valid = machineId.size() == 32 && std::all_of(machineId.begin(), machineId.end(), [](char c) {
+                           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                       });
+    return valid ? ulaPoolFromMachineId(machineId) : std::string();
 }
 
 }  // namespace
@@ -141,6 +178,7 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
         }
         settings.tenantLimits[std::string(key.key)] = found->second;
     }
+    readAddressPools(environment, settings);
     return settings;
 }
 
@@ -157,6 +195,9 @@ Settings Settings::fromProcessEnvironment() {
             std::find(kBuilderVariables.begin(), kBuilderVariables.end(), name) != kBuilderVariables.end()) {
             environment.emplace(name, text.substr(equals + 1));
         }
+    }
+    if (!environment.contains("NIXOS_CONTAINERS_IPV6_POOL")) {
+        environment.emplace("NIXOS_CONTAINERS_IPV6_POOL", defaultIpv6Pool());
     }
     return fromEnvironment(environment);
 }

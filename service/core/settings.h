@@ -55,11 +55,21 @@ struct Settings {
     // reads from its environment (its configuration, search path, store,
     // home and cache), and PATH. Nothing else of the service's reaches them.
     std::vector<std::string> builderEnvironment;
+    // Where automatic private networks (no address given, no bridge) get
+    // their addresses (address_pool.h): an IPv4 prefix carved into
+    // point-to-point pairs, whose default keeps nixos-container's
+    // 10.233.N.1/.2 for the first 256 (NIXOS_CONTAINERS_IPV4_POOL), and an
+    // IPv6 prefix giving each a /64, empty for none
+    // (NIXOS_CONTAINERS_IPV6_POOL; unset: a ULA /48 derived from
+    // /etc/machine-id when the host has IPv6, see fromProcessEnvironment).
+    std::string ipv4Pool = "10.233.0.0/16";
+    std::string ipv6Pool;
 
     // Reads NIXOS_CONTAINERS_* variables (unset ones keep the defaults) and
     // the builders' variables (builderEnvironment).
     // Throws std::invalid_argument naming the bad variable.
     static Settings fromEnvironment(const std::map<std::string, std::string>& environment);
+    // Also derives ipv6Pool from /etc/machine-id when the variable is unset.
     static Settings fromProcessEnvironment();
 };
 

@@ -1,5 +1,6 @@
 #include "spec_keys.h"
 
+#include "address_pool.h"
 #include "bind_pins.h"
 
 #include "nix_flags.h"
@@ -97,12 +98,12 @@ bool notDefault(const ContainerSpec& spec, const Settings& /*settings*/) {
     return !(spec.*Member == MemberType<Member>{});
 }
 
-// The pool's addresses (10.233.N.1 and .2, address_pool.cpp) and their
-// neighbours in 10.233.0.0/16 are the containers' own; any other IPv4
-// address, and any IPv6 address, is routed into the container by the host.
-// So is every address a prefix covers: the host routes 10.233.9.1/1, half
-// of IPv4, to the container's veth.
-bool outsidePool(const std::string& address) {
+// The IPv4 pool's addresses (NIXOS_CONTAINERS_IPV4_POOL, 10.233.0.0/16 by
+// default, address_pool.h) are the containers' own; any other IPv4 address,
+// and any IPv6 address, is routed into the container by the host. So is
+// every address a prefix covers: the host routes 10.233.9.1/1, half of
+// IPv4, to the container's veth.
+bool outsidePool(const std::string& address, const Settings& settings) {
     if (address.empty()) {
         return false;
     }
@@ -110,11 +111,11 @@ bool outsidePool(const std::string& address) {
     if (slash != std::string::npos && std::string_view(address).substr(slash + 1) != "32") {
         return true;
     }
-    return !address.starts_with("10.233.");
+    return !AddressPool(settings.ipv4Pool).inIpv4Pool(address.substr(0, slash));
 }
 template <std::string NetworkOptions::*Member>
-bool addressOutsidePool(const ContainerSpec& spec, const Settings& /*settings*/) {
-    return outsidePool(spec.network.*Member);
+bool addressOutsidePool(const ContainerSpec& spec, const Settings& settings) {
+    return outsidePool(spec.network.*Member, settings);
 }
 template <std::string NetworkOptions::*Member>
 bool networkNotDefault(const ContainerSpec& spec, const Settings& /*settings*/) {

@@ -30,10 +30,8 @@ void assignAddresses(VerbContext& context, const ContainerSpec& before, Containe
         spec.network = before.network;
         return;
     }
-    auto pair = context.registry.addresses().allocate();
-    context.registry.addresses().release(pair);
-    spec.network.hostAddress = pair.first;
-    spec.network.localAddress = pair.second;
+    spec.network = context.registry.addresses().allocate();
+    context.registry.addresses().release(spec.network);
 }
 
 // The running container follows its new spec: nothing, its unit's new
@@ -163,11 +161,14 @@ ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, c
         return std::find(named.begin(), named.end(), key) != named.end();
     };
     if (container.spec.privateNetwork && !spec.privateNetwork && !names("HostAddress") &&
-        !names("LocalAddress") && AddressPool::isPoolPair(spec.network)) {
-        // The pair the service chose for the private network goes with it;
+        !names("LocalAddress") && !names("HostAddress6") && !names("LocalAddress6") &&
+        context.registry.addresses().isPoolPair(spec.network)) {
+        // The pairs the service chose for the private network go with it;
         // the caller never named these addresses.
         spec.network.hostAddress.clear();
         spec.network.localAddress.clear();
+        spec.network.hostAddress6.clear();
+        spec.network.localAddress6.clear();
     }
     if (patch.keys().empty() && !spec.needsBuild()) {
         // An Update naming no key rebuilds from the container's own source

@@ -21,6 +21,10 @@
 #   9  NetworkNamespace joins a namespace the host made (and leaves it to the
 #      host); CopyResolvConf false leaves etc/resolv.conf alone; LocalMacAddress
 #      is eth0's MAC
+#  10  an automatic private network (no address given) is dual-stack: an
+#      IPv4 pair of 10.233.0.0/16 and a /64 of the ULA pool derived from the
+#      machine id; pings both ways over both; Update PrivateNetwork false
+#      drops both pairs
 #   8  the service killed while a private-network container starts or runs:
 #      after stopping everything no ve-* link and no namespace pin remain
 #
@@ -541,6 +545,7 @@ pool_off() { # SYSTEM: a private network from the pool turned off: the pool pair
     [[ $(prop poolx HostAddress) == 10.233.* ]] || { echo "HostAddress $(prop poolx HostAddress)"; return 1; }
     mgr Update 'sa{sv}' poolx 1 PrivateNetwork b false >/dev/null || return 1
     [[ -z $(prop poolx HostAddress) && -z $(prop poolx LocalAddress) ]] || { echo "addresses kept"; return 1; }
+    [[ -z $(prop poolx HostAddress6) && -z $(prop poolx LocalAddress6) ]] || { echo "IPv6 addresses kept"; return 1; }
     mgr Start s poolx >/dev/null && mgr Stop s poolx >/dev/null && mgr Destroy s poolx >/dev/null
 }
 check "Update PrivateNetwork false of a pool container: its pool pair goes, it starts" pool_off "$OKN"
@@ -572,6 +577,29 @@ check "the container's eth0 has MAC 02:12:34:56:78:9a" mac_is $C 02:12:34:56:78:
 check "a multicast LocalMacAddress: InvalidArgument" expect_error "$ERR.InvalidArgument" "is a multicast address" \
     -- Update "$C" "{'LocalMacAddress': <'01:00:5e:00:00:01'>}"
 check "Stop $C" mgr Stop s $C
+check "Destroy $C" mgr Destroy s $C
+
+# ----------------------------------------------------------- scenario 10 ---
+scenario "10 automatic private network: an IPv4 pair and an IPv6 /64 from the pools"
+C=auto46
+check "Create $C: PrivateNetwork, no address" create_ok $C 1 "$PF" PrivateNetwork b true
+H4=$(prop $C HostAddress) L4=$(prop $C LocalAddress) H6=$(prop $C HostAddress6) L6=$(prop $C LocalAddress6)
+note "$C: $H4 / $L4, $H6 / $L6"
+s10_pairs() { # H4 L4 H6 L6: a 10.233 /30 pair, and SUBNET::1/SUBNET::2 of a ULA /64
+    local H4=$1 L4=$2 H6=$3 L6=$4
+    [[ $H4 =~ ^10\.233\.([0-9]+)\.([0-9]+)$ && $L4 == "10.233.${BASH_REMATCH[1]}.$((BASH_REMATCH[2] + 1))" ]] ||
+        { echo "IPv4 pair '$H4' '$L4'"; return 1; }
+    [[ $H6 =~ ^fd[0-9a-f]{2}(:[0-9a-f]{0,4}){2,4}::1$ && $L6 == "${H6%1}2" ]] || { echo "IPv6 pair '$H6' '$L6'"; return 1; }
+}
+check "$C got an IPv4 pair of 10.233.0.0/16 and an fd00::/8 ::1/::2 pair" s10_pairs "$H4" "$L4" "$H6" "$L6"
+check "Start $C" mgr Start s $C
+check "$C: init's first pings, $H4 and $H6, succeeded" first_pings_ok $C "$H4" "$H6"
+check "$C -> host end over IPv6: ping6 $H6" in_ct $C busybox ping6 -c1 -W2 "$H6"
+check "host -> $C over IPv6: ping6 $L6" ping6 "$L6"
+check "host -> $C over IPv4: ping $L4" ping4 "$L4"
+check "$C addresses agree and have $L4 and $L6" addresses_agree $C "$L4" "$L6"
+check "Stop $C" mgr Stop s $C
+check "$C: no link, no pin" removed net_gone $C
 check "Destroy $C" mgr Destroy s $C
 
 # ------------------------------------------------------------ scenario 8 ---
@@ -646,7 +674,11 @@ unstale() { in_sb ip link del "ve-$1" >/dev/null 2>&1; in_sb umount "$NETNS_DIR/
 unstale $C
 check "fixture: a stale network for $C again" stale_network $C
 rm -f "$(root_of $C)/var/log/ping-first.log"
-start_first_ping() { mgr Start s "$1" && first_pings_ok "$1" "$(prop "$1" HostAddress | cut -d/ -f1)"; }
+start_first_ping() { # its automatic network is dual-stack when the host has IPv6
+    local h6
+    h6=$(prop "$1" HostAddress6)
+    mgr Start s "$1" && first_pings_ok "$1" "$(prop "$1" HostAddress | cut -d/ -f1)" ${h6:+"$h6"}
+}
 check "Start $C over the stale network: it starts and its first ping succeeds" start_first_ping $C
 check "Stop $C" mgr Stop s $C
 for c in krun kslow kearly kstale; do check "Destroy $c" mgr Destroy s $c; done

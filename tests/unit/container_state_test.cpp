@@ -1,5 +1,4 @@
 #include "container_state.h"
-#include "address_pool.h"
 #include "container_spec.h"
 #include "errors.h"
 
@@ -31,36 +30,6 @@ TEST(UpdateEffectTest, OnlyTheSystemChangedMeansReload) {
     EXPECT_EQ(classifyUpdate(before, after), UpdateEffect::Reload);
     after.forwardPorts = {{"tcp", 80, 0}};
     EXPECT_EQ(classifyUpdate(before, after), UpdateEffect::Restart);
-}
-
-TEST(AddressPoolTest, AllocatesTheFirstFreePairAndNeverTwice) {
-    AddressPool pool;
-    ContainerSpec used;
-    used.network.hostAddress = "10.233.0.1";
-    used.network.localAddress = "10.233.0.2/24";
-    pool.noteUsed(used);
-    auto first = pool.allocate();
-    EXPECT_EQ(first.first, "10.233.1.1");
-    EXPECT_EQ(first.second, "10.233.1.2");
-    auto second = pool.allocate();
-    EXPECT_EQ(second.first, "10.233.2.1");
-    pool.release(first);
-    EXPECT_EQ(pool.allocate().first, "10.233.1.1");
-    pool.forget(used);
-    EXPECT_EQ(pool.allocate().first, "10.233.0.1");
-}
-
-TEST(AddressPoolTest, RunsOutWithANamedError) {
-    AddressPool pool;
-    for (int i = 0; i < 256; ++i) {
-        pool.allocate();
-    }
-    try {
-        pool.allocate();
-        FAIL() << "expected LimitsExceeded";
-    } catch (const ContainerError& error) {
-        EXPECT_EQ(error.code(), ErrorCode::LimitsExceeded);
-    }
 }
 
 }  // namespace

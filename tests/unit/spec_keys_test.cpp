@@ -219,6 +219,16 @@ TEST(SpecKeys, HostAccessIsAskedForByValue) {
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.localAddress = "10.233.4.2/24"; })),
               std::vector<std::string>{"LocalAddress"});
     EXPECT_TRUE(asked(with([](ContainerSpec& s) { s.network.localAddress = "10.233.4.2/32"; })).empty());
+    // Issue 29: the pool is a setting; an address outside the admin's pool
+    // (nixos-container's 10.233 included) is the host's.
+    settings.ipv4Pool = "172.20.0.0/16";
+    EXPECT_EQ(asked(with([](ContainerSpec& s) { s.network.localAddress = "10.233.4.2"; })),
+              (std::vector<std::string>{"HostAddress", "LocalAddress"}));
+    EXPECT_TRUE(asked(with([](ContainerSpec& s) {
+                    s.network.hostAddress = "172.20.4.1";
+                    s.network.localAddress = "172.20.4.2/32";
+                })).empty());
+    settings.ipv4Pool = "10.233.0.0/16";
     EXPECT_EQ(asked(with([](ContainerSpec& s) { s.additionalCapabilities = {"CAP_SYS_MODULE"}; })),
               std::vector<std::string>{"AdditionalCapabilities"});
     // Issue 25: an ExtraFlags option is judged as the key that gives the
