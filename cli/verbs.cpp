@@ -474,8 +474,9 @@ const std::vector<VerbRow>& verbTable() {
          "NAME [--system-path PATH | --config TEXT | --config-file FILE | --flake URI] [--auto-start] "
          "[--bridge IFACE] [--port PORTS] [--host-address ADDR --local-address ADDR] "
          "[--ensure-unique-name]",
-         "Create a container. Without addresses or --bridge it gets a private network with a free "
-         "10.233.N.1/10.233.N.2 pair; \"host IP is ..., container IP is ...\" goes to stderr. With "
+         "Create a container. Without addresses or --bridge it gets a private network with a free pair "
+         "of the service's pool (10.233.N.1/10.233.N.2 at first); \"host IP is ..., container IP is ...\" "
+         "goes to stderr. With "
          "--ensure-unique-name, NAME-0, NAME-1... is tried until one is free, and the name chosen is "
          "printed.",
          create},
