@@ -48,8 +48,11 @@ TEST_F(DeclarativeSetTest, TheSetIsCreatedAsTheServicesOwnUnitsAndRefusedToOther
     ASSERT_EQ(peers().transientUnits().size(), 1U);
     EXPECT_EQ(peers().transientUnits()[0].unit, "nixos-container@web.service");
     EXPECT_EQ(readConf("web").at("DECLARATIVE"), "1");
-    EXPECT_TRUE(failsWith([&] { update("web", {{"AutoStart", sdbus::Variant(false)}}); }, kDeclarative,
-                          "is declarative"));
+    EXPECT_TRUE(failsWith(
+        [&] {
+            update("web", {{"AutoStart", sdbus::Variant(false)}});
+        },
+        kDeclarative, "is declarative"));
 
     // Not root: polkit's answer (the fake denies this uid), nothing changed.
     auto denied = callAs(kDeniedUid, {"ApplyDeclarative", R"({"Containers": {}})"});
@@ -87,8 +90,9 @@ TEST_F(DeclarativeSetTest, ASetThatIsNoSetIsInvalidArgumentAndAContainerOfNixpkg
 }
 
 TEST_F(DeclarativeSetTest, BusctlCallsItAsTheModulesUnitWould) {
-    auto result = busctl({"call", kService, kManagerPath, kManagerInterface, "ApplyDeclarative", "s",
-                          R"({"Containers": {"db": {"Spec": {"SystemPath": ")" + system().string() + R"("}}}})"});
+    auto result =
+        busctl({"call", kService, kManagerPath, kManagerInterface, "ApplyDeclarative", "s",
+                R"({"Containers": {"db": {"Spec": {"SystemPath": ")" + system().string() + R"("}}}})"});
     ASSERT_EQ(result.exitStatus, 0) << result.output;
     EXPECT_THAT(result.output, HasSubstr(R"(a(ssss) 1 "db" "created" "" "")"));
 }

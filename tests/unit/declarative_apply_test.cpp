@@ -97,12 +97,14 @@ TEST_F(DeclarativeApplyTest, TheServiceStartingLeavesDeclaredAutoStartContainers
     runningAs("web", 4242);
     applied(set({{"web", {{"Spec", {{"SystemPath", system("abc-system")}, {"AutoStart", true}}}}}}));
     ASSERT_TRUE(perform(Verb::Stop, "web", root).ok());  // as a host's shutdown leaves it
-    ASSERT_TRUE(create("mine", [this] {
-                    auto spec = systemSpec();
-                    spec.autoStart = true;
-                    return spec;
-                }(),
-                       root)
+    ASSERT_TRUE(create(
+                    "mine",
+                    [this] {
+                        auto spec = systemSpec();
+                        spec.autoStart = true;
+                        return spec;
+                    }(),
+                    root)
                     .ok());
     systemd.started.clear();
     runningAs("mine", 4343);
@@ -111,8 +113,9 @@ TEST_F(DeclarativeApplyTest, TheServiceStartingLeavesDeclaredAutoStartContainers
     ASSERT_EQ(systemd.started.size(), 1U);
     EXPECT_EQ(systemd.started[0].name, "nixos-container@mine.service");
     // The boot's apply starts it, with the set's spec.
-    EXPECT_EQ(applied(set({{"web", {{"Spec", {{"SystemPath", system("def-system")}, {"AutoStart", true}}}}}})),
-              (std::vector<std::string>{"web updated"}));
+    EXPECT_EQ(
+        applied(set({{"web", {{"Spec", {{"SystemPath", system("def-system")}, {"AutoStart", true}}}}}})),
+        (std::vector<std::string>{"web updated"}));
     EXPECT_EQ(manager().get("web").state, ContainerState::Running);
     EXPECT_EQ(manager().get("web").spec.systemPath, system("def-system"));
 }

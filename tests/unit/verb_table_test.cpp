@@ -147,8 +147,9 @@ TEST(VerbTableTest, TheCliOffersEveryVerb) {
 }
 
 TEST(VerbTableTest, TheCockpitPageOffersEveryVerbItHasAButtonFor) {
-    auto buttons = matches(section(readFile(REPO_SOURCE_DIR "/cockpit/containers.js"), "const VERBS = [", "];"),
-                           std::regex(R"re(method: "([A-Za-z]+)")re"));
+    auto buttons =
+        matches(section(readFile(REPO_SOURCE_DIR "/cockpit/containers.js"), "const VERBS = [", "];"),
+                std::regex(R"re(method: "([A-Za-z]+)")re"));
     ASSERT_FALSE(buttons.empty()) << "the page's VERBS were not found";
     std::set<std::string> rows;
     for (const auto& row : verbTable()) {
