@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the tests/nixos scripts: an offline Nix for evaluation only.
 #   nix_scratch_setup              Nix with a scratch store, state and config
 #   nixos_test_setup LIB_TARBALL   that, and nixpkgs' lib unpacked there

@@ -6,6 +6,7 @@
 # differential.nix compares the rest with the reference's unit.
 # Usage: differential_test.sh LIB_TARBALL REFERENCE_MODULE DECLARATIVE_INSPECT
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$here/common.sh"
 nixos_test_setup "$1"
 reference=$(realpath "$2") inspect=$3

@@ -5,7 +5,7 @@
 # against the vendored nixpkgs lib with a scratch Nix (nothing written to
 # /nix). For the sandbox tier's declarative_test.sh.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$here/common.sh"
 (($# == 5)) || { echo "usage: $0 N SYSTEM_A SYSTEM_B BIND_A BIND_B" >&2; exit 2; }
 nixos_test_setup "$here/../../../shared/vendor/nixpkgs-lib-de42d442.tar.gz"

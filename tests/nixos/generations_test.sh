@@ -5,6 +5,7 @@
 # (keys and types; values are validated when the service applies them).
 # Usage: generations_test.sh LIB_TARBALL DECLARATIVE_INSPECT
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$here/common.sh"
 nixos_test_setup "$1"
 inspect=$2

@@ -2,6 +2,7 @@
 # options test: our containers.<name> options against the reference module's
 # (options.nix). Usage: options_test.sh LIB_TARBALL REFERENCE_MODULE
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$here/common.sh"
 nixos_test_setup "$1"
 result=$(nix_eval_json "$here/options.nix" --arg reference "$(realpath "$2")")

@@ -3,6 +3,7 @@
 # (outputs.nix), and the messages of the definitions it refuses.
 # Usage: outputs_test.sh LIB_TARBALL
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$here/common.sh"
 nixos_test_setup "$1"
 result=$(nix_eval_json "$here/outputs.nix")

@@ -2,6 +2,7 @@
 # parse test: what cannot be built or run here (no nixpkgs, no binary cache)
 # must at least parse. Usage: parse_test.sh FILE...
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$here/common.sh"
 nix_scratch_setup
 status=0
