@@ -29,8 +29,10 @@ constexpr std::array<VerbRow, kVerbCount> kVerbRows = {{
 constexpr bool everyVerbHasItsRow() {
     for (std::size_t index = 0; index < kVerbRows.size(); ++index) {
         const auto& row = kVerbRows[index];
-        if (row.verb != static_cast<Verb>(index) || row.policy.name.empty() || row.policy.action.empty() ||
-            row.body == nullptr) {
+        // Not `body`: a function's address is no constant expression under
+        // the sanitizers; a missing row already fails on its empty name, and
+        // verb_table_test checks every body.
+        if (row.verb != static_cast<Verb>(index) || row.policy.name.empty() || row.policy.action.empty()) {
             return false;
         }
     }
