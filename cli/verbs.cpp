@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -280,15 +281,17 @@ int applyDeclarative(BusClient& bus, const Options& options) {
     if (!file) {
         throw CliError{kExitFailed, "cannot open '" + path + "'"};
     }
-    std::string text(static_cast<std::size_t>(kMaxDeclarativeSetBytes) + 1, '\0');
-    file.read(text.data(), kMaxDeclarativeSetBytes + 1);
+    std::string text;
+    std::array<char, 65536> chunk{};
+    while (file.read(chunk.data(), chunk.size()) || file.gcount() > 0) {
+        text.append(chunk.data(), static_cast<std::size_t>(file.gcount()));
+        if (text.size() > static_cast<std::size_t>(kMaxDeclarativeSetBytes)) {
+            throw CliError{kExitInvalid, "'" + path + "' is larger than 32 MiB"};
+        }
+    }
     if (file.bad()) {
         throw CliError{kExitFailed, "cannot read '" + path + "'"};
     }
-    if (file.gcount() > kMaxDeclarativeSetBytes) {
-        throw CliError{kExitInvalid, "'" + path + "' is larger than 32 MiB"};
-    }
-    text.resize(static_cast<std::size_t>(file.gcount()));
     auto outcomes = onBus([&] { return bus.manager().ApplyDeclarative(text); });
     bool failed = false;
     for (const auto& outcome : outcomes) {

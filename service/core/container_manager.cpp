@@ -258,21 +258,25 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Spe
 
 void ContainerManager::applyDeclarative(const Caller& caller, const std::string& set,
                                         Callback<std::vector<DeclarativeOutcome>> done) {
-    std::vector<DeclaredContainer> declared;
-    try {
-        declared = parseDeclarativeSet(set);
-    } catch (const ContainerError& error) {
-        done(error);
-        return;
-    }
+    // Authorised first, then read on the worker: a set may be tens of MiB,
+    // and neither a caller polkit refuses nor root's set may hold the loop
+    // while it is parsed.
     gate_.authorizeHostWide(
         caller, std::string(kApplyDeclarativePolicy.action), std::string(kApplyDeclarativePolicy.name),
-        [this, declared = std::move(declared), done = std::move(done)](const Status& allowed) mutable {
+        [this, set, done = std::move(done)](const Status& allowed) mutable {
             if (!allowed.ok()) {
                 done(allowed.error());
                 return;
             }
-            declared_.apply(std::move(declared), std::move(done));
+            auto declared = std::make_shared<std::vector<DeclaredContainer>>();
+            seams_.worker.runLong([set, declared] { *declared = parseDeclarativeSet(set); },
+                                  [this, declared, done = std::move(done)](const Status& parsed) mutable {
+                                      if (!parsed.ok()) {
+                                          done(parsed.error());
+                                          return;
+                                      }
+                                      declared_.apply(std::move(*declared), std::move(done));
+                                  });
         });
 }
 

@@ -66,8 +66,9 @@ public:
     void update(const Caller& caller, const std::string& name, SpecPatch patch, StatusCallback done);
     void perform(const Caller& caller, Verb verb, const std::string& name, StatusCallback done);
     // NixOS's declarative set (declarative_set.h's JSON), reconciled
-    // (DeclarativeApplier). The set itself wrong: InvalidArgument; another
-    // apply running: Busy; each container's own failure is in its outcome.
+    // (DeclarativeApplier). Authorised before it is read; the set itself
+    // wrong: InvalidArgument; another apply running: Busy; each container's
+    // own failure is in its outcome.
     void applyDeclarative(const Caller& caller, const std::string& set,
                           Callback<std::vector<DeclarativeOutcome>> done);
 

@@ -49,7 +49,10 @@ using DeclaredChangePtr = std::shared_ptr<const DeclaredChange>;
 // declared container is marked so in its conf (kDeclarativeConfKey).
 void createContainer(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec,
                      const Callback<std::string>& done, bool declared = false);
-// update_verb.cpp: the new spec (the patch on the spec as it is), validated;
+// update_verb.cpp: a private network `spec` gives no addresses keeps the
+// ones it had in `before` (copied into `spec`); false when it has none to keep.
+bool keepsItsAddresses(const ContainerSpec& before, ContainerSpec& spec);
+// The new spec (the patch on the spec as it is), validated;
 // throws NoSuchContainer, Declarative (unless `declared`), InvalidArgument.
 ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, const SpecPatch& patch,
                           bool declared = false);

@@ -47,13 +47,10 @@ SpecPatch replacing(const ContainerSpec& spec) {
     return patch;
 }
 
-// The spec an update to `declared` would store: a private network the set
-// gives no addresses keeps the pair the service chose before.
+// The spec an update to `declared` would store (the addresses the service
+// chose are kept, as Update keeps them).
 ContainerSpec asStored(const ContainerSpec& before, ContainerSpec declared) {
-    if (declared.privateNetwork && !declared.network.hasAddress() && declared.network.hostBridge.empty() &&
-        before.privateNetwork && !before.network.hostAddress.empty() && before.network.hostBridge.empty()) {
-        declared.network = before.network;
-    }
+    keepsItsAddresses(before, declared);
     return declared;
 }
 
@@ -170,9 +167,10 @@ void DeclarativeApplier::declare(const std::shared_ptr<Run>& run, std::size_t in
         if (!declared.problem.empty()) {
             throwInvalid("container '" + declared.name + "': " + declared.problem);
         }
-        validateSpec(declared.spec, context_.settings);
         const auto* existing = context_.registry.find(declared.name);
         if (existing == nullptr) {
+            // Create's checks (an Update checks in updatedSpec).
+            validateSpec(declared.spec, context_.settings);
             createContainer(
                 context_, service(), declared.name, declared.spec,
                 [this, run, index](const Outcome<std::string>& created) {

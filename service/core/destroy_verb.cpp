@@ -1,7 +1,6 @@
 #include "container_paths.h"
 #include "container_verbs.h"
 
-#include <functional>
 #include <utility>
 
 namespace nixos_containers {
@@ -46,37 +45,34 @@ void removeDataThenConf(VerbContext& context, const std::string& name, const Sta
         });
 }
 
-// After a stop: its network's release (queued by the stop) comes first, so
-// that a service killed in between still knows whose network it was.
-void afterNetworkReleased(VerbContext& context, const std::string& name, std::function<void()> then) {
-    context.background.run(
-        name, [] {}, [then = std::move(then)](const Status&) { then(); });
+using Removal = void (*)(VerbContext& context, const std::string& name, const StatusCallback& next);
+
+// Stops the container, then removes: after its network's release (queued
+// by the stop), so that a service killed in between still knows whose
+// network it was.
+void stopThenRemove(VerbContext& context, const OperationPtr& operation, StatusCallback next,
+                    Removal removal) {
+    const auto name = operation->name;
+    stopContainer(context, operation,
+                  [&context, name, next = std::move(next), removal](const Status& stopped) {
+                      if (!stopped.ok()) {
+                          next(stopped);
+                          return;
+                      }
+                      context.background.run(
+                          name, [] {},
+                          [&context, name, next, removal](const Status&) { removal(context, name, next); });
+                  });
 }
 
 }  // namespace
 
 void forgetContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
-    const auto name = operation->name;
-    stopContainer(context, operation, [&context, name, next = std::move(next)](const Status& stopped) {
-        if (!stopped.ok()) {
-            next(stopped);
-            return;
-        }
-        afterNetworkReleased(context, name,
-                             [&context, name, next] { removeConfThenForget(context, name, next); });
-    });
+    stopThenRemove(context, operation, std::move(next), &removeConfThenForget);
 }
 
 void destroyContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
-    const auto name = operation->name;
-    stopContainer(context, operation, [&context, name, next = std::move(next)](const Status& stopped) {
-        if (!stopped.ok()) {
-            next(stopped);
-            return;
-        }
-        afterNetworkReleased(context, name,
-                             [&context, name, next] { removeDataThenConf(context, name, next); });
-    });
+    stopThenRemove(context, operation, std::move(next), &removeDataThenConf);
 }
 
 }  // namespace nixos_containers

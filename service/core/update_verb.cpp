@@ -23,11 +23,8 @@ const ContainerFields kUpdatedFields = {ContainerField::Spec, ContainerField::Ho
 
 // A private network without addresses keeps the pair it has, or gets one.
 void assignAddresses(VerbContext& context, const ContainerSpec& before, ContainerSpec& spec) {
-    if (!spec.privateNetwork || spec.network.hasAddress() || !spec.network.hostBridge.empty()) {
-        return;
-    }
-    if (before.privateNetwork && !before.network.hostAddress.empty() && before.network.hostBridge.empty()) {
-        spec.network = before.network;
+    if (!spec.privateNetwork || spec.network.hasAddress() || !spec.network.hostBridge.empty() ||
+        keepsItsAddresses(before, spec)) {
         return;
     }
     spec.network = context.registry.addresses().allocate();
@@ -144,6 +141,15 @@ void saveUpdate(VerbContext& context, const OperationPtr& operation, const Conta
 }
 
 }  // namespace
+
+bool keepsItsAddresses(const ContainerSpec& before, ContainerSpec& spec) {
+    if (!spec.privateNetwork || spec.network.hasAddress() || !spec.network.hostBridge.empty() ||
+        !before.privateNetwork || before.network.hostAddress.empty() || !before.network.hostBridge.empty()) {
+        return false;
+    }
+    spec.network = before.network;
+    return true;
+}
 
 ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, const SpecPatch& patch,
                           bool declared) {

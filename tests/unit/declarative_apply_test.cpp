@@ -250,6 +250,10 @@ TEST_F(DeclarativeApplyTest, TheSetItselfWrongOrTheCallerNotRootIsRefusedWhole) 
     ASSERT_FALSE(denied.ok());
     EXPECT_EQ(denied.error().code(), ErrorCode::AccessDenied);
     ASSERT_EQ(authorizer.checks.size(), 1U);
+    // Asked before the set is read: a refused caller never has it parsed.
+    auto deniedGarbage = apply("{", user);
+    ASSERT_FALSE(deniedGarbage.ok());
+    EXPECT_EQ(deniedGarbage.error().code(), ErrorCode::AccessDenied);
     EXPECT_EQ(authorizer.checks[0].first, "org.nixos.containers.apply-declarative");
     // The host's set is root's: no rule granting callers what they own
     // (the shipped owners' rule) may match it.
