@@ -61,6 +61,11 @@ struct Container {
     // Unit signals seen so far: an answer to a state query asked before the
     // latest signal is older than what the signal said, and is dropped.
     std::uint64_t unitEvents = 0;
+    // machined lookups a MachineNew asked for while it starts, not yet
+    // answered: a Start whose job is done answers with the leader it has
+    // only when none is out (the last answer is that of nspawn's own
+    // registration, which machined announced before the job could end).
+    std::uint32_t machineLookupsInFlight = 0;
 };
 
 }  // namespace nixos_containers

@@ -430,8 +430,12 @@ void ContainerRegistry::onMachineChanged(const std::string& name, bool present) 
     // nspawn registers the machine well before the init is ready: learn the
     // leader now, so that a Start can answer as soon as its job is done.
     if (present && found->second.state == ContainerState::Starting) {
+        ++found->second.machineLookupsInFlight;
         machines_.getMachine(name, [this, name](Outcome<std::optional<MachineInfo>> machine) {
             auto found = containers_.find(name);
+            if (found != containers_.end() && found->second.machineLookupsInFlight > 0) {
+                --found->second.machineLookupsInFlight;
+            }
             if (found != containers_.end() && found->second.state == ContainerState::Starting &&
                 machine.ok() && machine.value() && isContainerUnit(name, machine.value()->unit)) {
                 found->second.leader = machine.value()->leader;

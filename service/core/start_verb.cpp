@@ -110,9 +110,17 @@ void afterUnitStarted(VerbContext& context, const OperationPtr& operation, Statu
             });
         return;
     }
-    context.registry.setState(context.registry.at(name), ContainerState::Running);
-    // Asked once more even when MachineNew brought a leader while starting:
-    // that may have been a stale registration's, announced late.
+    auto& container = context.registry.at(name);
+    context.registry.setState(container, ContainerState::Running);
+    // machined announces nspawn's registration before nspawn can report
+    // ready, so a leader learned from MachineNew with no lookup still out is
+    // nspawn's own (a stale registration's was announced, and answered,
+    // earlier). Otherwise machined is asked once more.
+    if (container.leader != 0 && container.machineLookupsInFlight == 0) {
+        context.registry.refreshAddresses(container);
+        next(Done{});
+        return;
+    }
     context.registry.refreshMachine(name, [next] { next(Done{}); });
 }
 

@@ -148,10 +148,15 @@ struct FakeMachines final : MachineRegistry {
     }
     void getMachine(const std::string& name, Callback<std::optional<MachineInfo>> done) override {
         ++lookups;
-        loop.post([this, name, done] {
+        auto answer = [this, name, done] {
             auto found = machines.find(name);
             done(found == machines.end() ? std::optional<MachineInfo>{} : std::optional(found->second));
-        });
+        };
+        if (holdLookups) {
+            heldLookups.push_back(answer);
+        } else {
+            loop.post(answer);
+        }
     }
     void listMachines(Callback<std::vector<MachineInfo>> done) override {
         loop.post([this, done] {
@@ -222,6 +227,9 @@ struct FakeMachines final : MachineRegistry {
     int lookups = 0;
     int addressQueries = 0;
     bool holdAddresses = false;
+    // getMachine's answers wait here, in order, while holdLookups.
+    bool holdLookups = false;
+    std::vector<std::function<void()>> heldLookups;
     std::vector<std::function<void()>> heldAddresses;
 };
 

@@ -95,27 +95,55 @@ TEST_F(StartVerbTest, StartAnswersBeforeMachinedsAddressesWhichFollow) {
     EXPECT_THAT(observer.addresses, Contains(std::vector<std::string>{"10.233.0.2", "fe80::2"}));
 }
 
-TEST_F(StartVerbTest, AStartLearnsItsLeaderFromMachineNewAndConfirmsItWhenTheJobIsDone) {
+TEST_F(StartVerbTest, AStartWhoseLeaderMachineNewBroughtAnswersWithoutAskingMachinedAgain) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
     systemd.holdStarts = true;
     std::optional<Status> answer;
     manager().perform(root, Verb::Start, "web", [&](Status status) { answer = std::move(status); });
     loop.drain();
     ASSERT_EQ(systemd.held.size(), 1U);
-    // A late MachineNew of a stale registration (since terminated) ...
-    machines.machines["web"] = {"web", "nixos-container@web.service", 99, "", 0};
-    ASSERT_TRUE(machines.watcher);
-    machines.watcher("web", true);
-    loop.drain();
-    EXPECT_EQ(manager().get("web").leader, 99U);
-    EXPECT_FALSE(answer.has_value());
-    // ... then nspawn's own registration: machined is asked once the job is done.
     machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
+    ASSERT_TRUE(machines.watcher);
+    machines.watcher("web", true);  // nspawn registered the machine; the init is not ready yet
+    loop.drain();
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+    const auto lookups = machines.lookups;
     systemd.held[0]();
     loop.drain();
     ASSERT_TRUE(answer.has_value());
     EXPECT_TRUE(answer->ok());
     EXPECT_EQ(manager().get("web").state, ContainerState::Running);
+    EXPECT_EQ(manager().get("web").leader, 4242U);
+    EXPECT_EQ(machines.lookups, lookups);  // the answer did not wait for machined
+}
+
+TEST_F(StartVerbTest, AStartWhoseLastMachineLookupIsOutWhenTheJobEndsAnswersWithItsAnswer) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    systemd.holdStarts = true;
+    std::optional<Status> answer;
+    manager().perform(root, Verb::Start, "web", [&](Status status) { answer = std::move(status); });
+    loop.drain();
+    ASSERT_EQ(systemd.held.size(), 1U);
+    // A stale registration's MachineNew (since terminated), answered ...
+    machines.machines["web"] = {"web", "nixos-container@web.service", 99, "", 0};
+    machines.watcher("web", true);
+    loop.drain();
+    EXPECT_EQ(manager().get("web").leader, 99U);
+    // ... then nspawn's own, whose lookup is still out when the job ends.
+    machines.holdLookups = true;
+    machines.watcher("web", true);
+    loop.drain();
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
+    systemd.held[0]();
+    loop.drain();
+    EXPECT_FALSE(answer.has_value());
+    machines.holdLookups = false;
+    for (auto& held : std::exchange(machines.heldLookups, {})) {
+        held();
+    }
+    loop.drain();
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_TRUE(answer->ok());
     EXPECT_EQ(manager().get("web").leader, 4242U);
 }
 
