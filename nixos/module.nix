@@ -13,7 +13,7 @@
 let
   inherit (lib)
     mkOption mkIf mkMerge mkDefault types literalExpression
-    mapAttrs mapAttrsToList concatStrings optionalString optional head splitString hasInfix;
+    mapAttrs mapAttrsToList concatStrings concatMapStrings optionalString optional head splitString hasInfix;
 
   cfg = config.services.nixos-containers;
 
@@ -565,10 +565,12 @@ in
         };
       };
 
+      # NAME.containers for both address families: nixpkgs names only the
+      # IPv4 one, so an IPv6-only container had no name.
       networking.extraHosts = concatStrings (mapAttrsToList (name: c:
-        optionalString (c.localAddress != null) ''
-          ${head (splitString "/" c.localAddress)} ${name}.containers
-        '') config.containers);
+        concatMapStrings (address: optionalString (address != null) ''
+          ${head (splitString "/" address)} ${name}.containers
+        '') [ c.localAddress c.localAddress6 ]) config.containers);
 
       networking.dhcpcd.denyInterfaces = [ "ve-*" "vb-*" ];
 

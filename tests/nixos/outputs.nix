@@ -64,9 +64,10 @@ let
   ];
 
   hostChecks = concatLists [
-    # In the attributes' order, as the reference writes them.
+    # In the attributes' order, as the reference writes them, and each
+    # container's IPv6 address after its IPv4 one.
     (expect "networking.extraHosts"
-      "10.0.0.5 bridged.containers\n10.9.9.2 shared.containers\n10.231.136.2 web.containers\n"
+      "10.0.0.5 bridged.containers\n10.9.9.2 shared.containers\n10.231.136.2 web.containers\nfc00::2 web.containers\n"
       config.networking.extraHosts)
     (expect "networking.dhcpcd.denyInterfaces" [ "ve-*" "vb-*" ] config.networking.dhcpcd.denyInterfaces)
     (expect "boot.kernelModules" [ "bridge" "macvlan" "tap" "tun" ] config.boot.kernelModules)
