@@ -500,7 +500,7 @@ in
         type = types.attrsOf types.str;
         default = { };
         example = { NIXOS_CONTAINERS_MAX_PER_USER = "4"; };
-        description = "The service's settings (README, \"Settings\"), as its environment.";
+        description = "The service's settings (nixos-containersd(8), docs/settings.md), as its environment.";
       };
 
       ownersGroup.enable = mkOption {

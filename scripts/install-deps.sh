@@ -14,6 +14,8 @@ packages=(
   libglib2.0-bin libxml2-utils
   # test drivers: the chaos invariants and a UDP echo server are small Python scripts
   python3
+  # the man page's test (groff -man -ww)
+  groff-base
   # real Nix for the builds the sandbox tiers run (Debian's nix-bin, offline)
   nix-bin
   # the Cockpit page and its browser tier (tests/browser: playwright-core from npm)
