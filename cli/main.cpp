@@ -38,8 +38,9 @@ int main(int argc, char** argv) {
         std::cerr << "nixos-container: " << error.message << "\n";
         return error.code;
     } catch (const sdbus::Error& error) {
-        std::cerr << "nixos-container: " << error.getMessage() << "\n";
-        return exitCodeOf(error.getName());
+        const auto reported = cliErrorOf(error);
+        std::cerr << "nixos-container: " << reported.message << "\n";
+        return reported.code;
     } catch (const std::exception& error) {
         std::cerr << "nixos-container: " << error.what() << "\n";
         return kExitFailed;

@@ -97,5 +97,35 @@ TEST(CliCommandLine, EachErrorClassHasItsExitCode) {
     EXPECT_EQ(exitCodeOf("org.nixos.Containers.Error.BuildFailed"), kExitFailed);
 }
 
+TEST(CliCommandLine, NoServiceSaysItIsNotRunningAndHowToStartIt) {
+    for (const char* name :
+         {"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner",
+          "org.freedesktop.systemd1.UnitMasked"}) {
+        auto error = cliErrorOf(name, "The name org.nixos.Containers was not provided by any .service files");
+        EXPECT_EQ(error.code, kExitUnreachable) << name;
+        EXPECT_NE(error.message.find("service is not running"), std::string::npos) << error.message;
+        EXPECT_NE(error.message.find("systemctl start nixos-containers"), std::string::npos) << error.message;
+    }
+    EXPECT_EQ(cliErrorOf("org.freedesktop.DBus.Error.ServiceUnknown", "was not provided")
+                  .message.find("was not provided"),
+              std::string::npos);
+}
+
+TEST(CliCommandLine, AChallengeSaysWhatTheUserCanDo) {
+    const std::string what = "uid 61003 must authenticate for org.nixos.containers.manage (start 'web')";
+    for (const std::string& advice : {std::string("; call with interactive authorization allowed"),
+                                      std::string(", and no polkit authentication agent was there to ask")}) {
+        auto error = cliErrorOf("org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", what + advice);
+        EXPECT_EQ(error.code, kExitDenied);
+        EXPECT_TRUE(error.message.starts_with(what)) << error.message;
+        EXPECT_EQ(error.message.find("interactive authorization"), std::string::npos) << error.message;
+        EXPECT_NE(error.message.find("at a terminal"), std::string::npos) << error.message;
+        EXPECT_NE(error.message.find("--no-ask-password"), std::string::npos) << error.message;
+        EXPECT_NE(error.message.find("administrator"), std::string::npos) << error.message;
+    }
+    // Other errors keep the service's own message.
+    EXPECT_EQ(cliErrorOf("org.nixos.Containers.Error.Busy", "web is busy").message, "web is busy");
+}
+
 }  // namespace
 }  // namespace nixos_containers::cli
