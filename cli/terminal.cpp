@@ -200,6 +200,7 @@ private:
             if (opened_ && (end_ == SessionEnd::Hangup || stdinEnded_)) {
                 return false;
             }
+            ready_ = false;
             quietSince_.reset();
             ::usleep(20000);
             return true;
@@ -211,6 +212,13 @@ private:
     // non-blocking, so that its output is still read while it is full.
     bool toMaster() {
         auto written = ::write(master_, held_.data(), held_.size());
+        if (written < 0 && errno == EIO) {
+            // The other side hung up (a getty between logins): what comes
+            // next sets its terminal up again, and is waited for again.
+            ready_ = false;
+            quietSince_.reset();
+            return true;
+        }
         if (written < 0) {
             return errno == EINTR || errno == EAGAIN;
         }
