@@ -85,7 +85,7 @@ const VerbRow* findVerb(std::string_view name) {
 
 namespace {
 
-// "create, update: " before a flag's help when it is for some verbs only.
+// "[create, update] " before a flag's help when it is for some verbs only.
 std::string flagDescription(const FlagRow& flag) {
     if (flag.verbs.empty()) {
         return std::string(flag.help);
@@ -94,7 +94,7 @@ std::string flagDescription(const FlagRow& flag) {
     for (auto space = verbs.find(' '); space != std::string::npos; space = verbs.find(' ', space + 2)) {
         verbs.replace(space, 1, ", ");
     }
-    return verbs + ": " + std::string(flag.help);
+    return "[" + verbs + "] " + std::string(flag.help);
 }
 
 std::string flagLine(const FlagRow& flag, const std::string& description) {

@@ -120,7 +120,7 @@ TEST(CliCommandLine, EachVerbHasItsOwnHelpWithItsFlags) {
     EXPECT_NE(list.find("--json"), std::string::npos) << list;
     EXPECT_EQ(list.find("--config-file"), std::string::npos) << list;
     // The global help still says which verbs a flag is for.
-    EXPECT_NE(global.find("create, update: A NixOS module file"), std::string::npos) << global;
+    EXPECT_NE(global.find("[create, update] A NixOS module file"), std::string::npos) << global;
 }
 
 TEST(CliCommandLine, VerbHelpIsWhatVerbDashDashHelpAsks) {
