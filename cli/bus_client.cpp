@@ -97,6 +97,52 @@ int exitCodeOf(const std::string& errorName) {
     return found == kCodes.end() ? kExitFailed : found->second;
 }
 
+namespace {
+
+bool serviceAbsent(const std::string& errorName) {
+    return errorName == "org.freedesktop.DBus.Error.ServiceUnknown" ||
+           errorName == "org.freedesktop.DBus.Error.NameHasNoOwner";
+}
+
+// dbus-daemon's answer when activating the service failed: its own spawn
+// errors, or systemd's when it was asked to start the unit.
+bool activationFailed(const std::string& errorName) {
+    return errorName.starts_with("org.freedesktop.DBus.Error.Spawn.") ||
+           errorName.starts_with("org.freedesktop.systemd1.");
+}
+
+// The service's refusal names the action; its advice is for API callers.
+std::string withoutApiAdvice(std::string message) {
+    for (const char* advice : {"; call with interactive authorization allowed",
+                               ", and no polkit authentication agent was there to ask"}) {
+        if (auto at = message.find(advice); at != std::string::npos) {
+            message.erase(at);
+        }
+    }
+    return message;
+}
+
+}  // namespace
+
+CliError cliErrorOf(const std::string& errorName, const std::string& message) {
+    if (serviceAbsent(errorName) || activationFailed(errorName)) {
+        return CliError{
+            kExitUnreachable,
+            std::string("the nixos-containers service is not running") +
+                (activationFailed(errorName) ? " and could not be started (" + message + ")" : "") +
+                "; start it as root with 'systemctl start nixos-containers' (see 'systemctl status "
+                "nixos-containers' and its journal if it fails)"};
+    }
+    if (errorName == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired") {
+        return CliError{
+            kExitDenied,
+            withoutApiAdvice(message) +
+                ", and no password could be asked for: run nixos-container at a terminal, without "
+                "--no-ask-password, to be asked for it, or ask an administrator to allow this"};
+    }
+    return CliError{exitCodeOf(errorName), message.empty() ? errorName : message};
+}
+
 BusClient::BusClient(const ConnectOptions& options) : options_(options) {}
 
 void BusClient::connect() {

@@ -41,6 +41,14 @@ struct CliError {
     std::string message;
 };
 
+// A D-Bus error as the CLI reports it: its exit code, and a message saying
+// what a user can do where the bus's own words would not (the service not
+// running, a password polkit could not ask for).
+CliError cliErrorOf(const std::string& errorName, const std::string& message);
+inline CliError cliErrorOf(const sdbus::Error& error) {
+    return cliErrorOf(error.getName(), error.getMessage());
+}
+
 // The manager's proxy: the generated methods, with every call allowed to
 // ask for interactive authorization (unless --no-ask-password) and without
 // sd-bus's 25 s default timeout (a Start or a build takes what it takes).
@@ -114,8 +122,7 @@ auto onBus(Call&& call) -> decltype(call()) {
     try {
         return call();
     } catch (const sdbus::Error& error) {
-        throw CliError{exitCodeOf(error.getName()),
-                       error.getMessage().empty() ? error.getName() : error.getMessage()};
+        throw cliErrorOf(error);
     }
 }
 

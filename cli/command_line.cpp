@@ -10,47 +10,47 @@ namespace nixos_containers::cli {
 const std::vector<FlagRow>& flagTable() {
     using K = FlagKind;
     static const std::vector<FlagRow> kFlags = {
-        {"help", 'h', "", "Print this help.", K::On, nullptr, &Options::help},
-        {"host", 'H', "[USER@]HOST", "Talk to the service of HOST, over SSH (as busctl -H).", K::Value,
+        {"help", 'h', "", "", "Print this help.", K::On, nullptr, &Options::help},
+        {"host", 'H', "[USER@]HOST", "", "Talk to the service of HOST, over SSH (as busctl -H).", K::Value,
          &Options::host},
-        {"no-ask-password", 0, "", "Do not ask for a password when polkit wants one; fail instead.", K::Off,
-         nullptr, &Options::askPassword},
-        {"json", 0, "", "list and show print JSON.", K::On, nullptr, &Options::json},
-        {"system-path", 0, "PATH", "create, update: the built NixOS system to run.", K::Value,
+        {"no-ask-password", 0, "", "", "Do not ask for a password when polkit wants one; fail instead.",
+         K::Off, nullptr, &Options::askPassword},
+        {"json", 0, "", "list show", "Print JSON.", K::On, nullptr, &Options::json},
+        {"system-path", 0, "PATH", "create update", "The built NixOS system to run.", K::Value,
          &Options::systemPath},
-        {"config", 0, "TEXT", "create, update: NixOS module text to build the system from.", K::Value,
+        {"config", 0, "TEXT", "create update", "NixOS module text to build the system from.", K::Value,
          &Options::config},
-        {"config-file", 0, "FILE", "create, update: a NixOS module file to build the system from.", K::Value,
+        {"config-file", 0, "FILE", "create update", "A NixOS module file to build the system from.", K::Value,
          &Options::configFile},
-        {"flake", 0, "URI",
-         "create, update: a flake; the attribute is nixosConfigurations.container unless URI has #NAME.",
-         K::Value, &Options::flake},
-        {"nixos-path", 0, "PATH", "create, update: the nixos directory to build --config/--config-file with.",
-         K::Value, &Options::nixosPath},
-        {"ensure-unique-name", 0, "", "create: pick a free name from NAME.", K::On, nullptr,
+        {"flake", 0, "URI", "create update",
+         "A flake; the attribute is nixosConfigurations.container unless URI has #NAME.", K::Value,
+         &Options::flake},
+        {"nixos-path", 0, "PATH", "create update",
+         "The nixos directory to build --config/--config-file with.", K::Value, &Options::nixosPath},
+        {"ensure-unique-name", 0, "", "create", "Pick a free name from NAME.", K::On, nullptr,
          &Options::ensureUniqueName},
-        {"auto-start", 0, "", "create: start the container whenever the service starts.", K::On, nullptr,
+        {"auto-start", 0, "", "create", "Start the container whenever the service starts.", K::On, nullptr,
          &Options::autoStart},
-        {"bridge", 0, "IFACE", "create: put the host side of the veth into bridge IFACE.", K::Value,
+        {"bridge", 0, "IFACE", "create", "Put the host side of the veth into bridge IFACE.", K::Value,
          &Options::bridge},
-        {"port", 0, "PORTS", "create: forward ports, [PROTO:]HOST[:CONTAINER], comma-separated.", K::Value,
+        {"port", 0, "PORTS", "create", "Forward ports, [PROTO:]HOST[:CONTAINER], comma-separated.", K::Value,
          &Options::port},
-        {"host-address", 0, "ADDR", "create: the host side's IPv4 address (with --local-address).", K::Value,
-         &Options::hostAddress},
-        {"local-address", 0, "ADDR", "create: the container's IPv4 address (with --host-address).", K::Value,
-         &Options::localAddress},
-        {"signal", 0, "SIGNAL", "Accepted and ignored, as by the old tool.", K::Ignored},
-        {"log-format", 0, "FORMAT", "Nix pass-through.", K::NixPassThrough},
-        {"option", 0, "NAME VALUE", "Nix pass-through.", K::NixPassThrough},
-        {"impure", 0, "", "Nix pass-through.", K::NixPassThrough},
-        {"update-input", 0, "INPUT", "Nix pass-through.", K::NixPassThrough},
-        {"override-input", 0, "INPUT URI", "Nix pass-through.", K::NixPassThrough},
-        {"commit-lock-file", 0, "", "Nix pass-through.", K::NixPassThrough},
-        {"no-registries", 0, "", "Nix pass-through.", K::NixPassThrough},
-        {"no-update-lock-file", 0, "", "Nix pass-through.", K::NixPassThrough},
-        {"no-write-lock-file", 0, "", "Nix pass-through.", K::NixPassThrough},
-        {"no-allow-dirty", 0, "", "Nix pass-through.", K::NixPassThrough},
-        {"recreate-lock-file", 0, "", "Nix pass-through.", K::NixPassThrough},
+        {"host-address", 0, "ADDR", "create", "The host side's IPv4 address (with --local-address).",
+         K::Value, &Options::hostAddress},
+        {"local-address", 0, "ADDR", "create", "The container's IPv4 address (with --host-address).",
+         K::Value, &Options::localAddress},
+        {"signal", 0, "SIGNAL", "", "Accepted and ignored, as by the old tool.", K::Ignored},
+        {"log-format", 0, "FORMAT", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"option", 0, "NAME VALUE", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"impure", 0, "", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"update-input", 0, "INPUT", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"override-input", 0, "INPUT URI", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"commit-lock-file", 0, "", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"no-registries", 0, "", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"no-update-lock-file", 0, "", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"no-write-lock-file", 0, "", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"no-allow-dirty", 0, "", "create update", "Nix pass-through.", K::NixPassThrough},
+        {"recreate-lock-file", 0, "", "create update", "Nix pass-through.", K::NixPassThrough},
     };
     return kFlags;
 }
@@ -62,7 +62,47 @@ int FlagRow::values() const {
     return 1 + static_cast<int>(std::count(metavar.begin(), metavar.end(), ' '));
 }
 
+bool FlagRow::isFor(std::string_view verb) const {
+    if (verbs.empty()) {
+        return true;
+    }
+    std::istringstream words{std::string(verbs)};
+    std::string word;
+    while (words >> word) {
+        if (word == verb) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const VerbRow* findVerb(std::string_view name) {
+    const auto& verbs = verbTable();
+    auto found =
+        std::find_if(verbs.begin(), verbs.end(), [name](const VerbRow& row) { return row.name == name; });
+    return found == verbs.end() ? nullptr : &*found;
+}
+
 namespace {
+
+// "[create, update] " before a flag's help when it is for some verbs only.
+std::string flagDescription(const FlagRow& flag) {
+    if (flag.verbs.empty()) {
+        return std::string(flag.help);
+    }
+    std::string verbs(flag.verbs);
+    for (auto space = verbs.find(' '); space != std::string::npos; space = verbs.find(' ', space + 2)) {
+        verbs.replace(space, 1, ", ");
+    }
+    return "[" + verbs + "] " + std::string(flag.help);
+}
+
+std::string flagLine(const FlagRow& flag, const std::string& description) {
+    std::string left = "  ";
+    left += flag.shortName != 0 ? std::string("-") + flag.shortName + ", " : "";
+    left += "--" + std::string(flag.name) + (flag.metavar.empty() ? "" : " " + std::string(flag.metavar));
+    return left + std::string(left.size() < 34 ? 34 - left.size() : 1, ' ') + description + "\n";
+}
 
 const FlagRow* findFlag(std::string_view name) {
     for (const auto& row : flagTable()) {
@@ -158,10 +198,7 @@ std::string helpText() {
     }
     out << "\nOptions:\n";
     for (const auto& flag : flagTable()) {
-        std::string left = "  ";
-        left += flag.shortName != 0 ? std::string("-") + flag.shortName + ", " : "";
-        left += "--" + std::string(flag.name) + (flag.metavar.empty() ? "" : " " + std::string(flag.metavar));
-        out << left << std::string(left.size() < 34 ? 34 - left.size() : 1, ' ') << flag.help << "\n";
+        out << flagLine(flag, flagDescription(flag));
     }
     out << "\nNix pass-through flags go to the service's build (NixFlags), which checks them.\n"
            "\nExit status:\n"
@@ -170,6 +207,20 @@ std::string helpText() {
            "  declarative container; 6 busy or too much in flight; 7 container not running, or\n"
            "  without systemd inside (login, root-login); 8 the service cannot be reached.\n"
            "  run exits with the command's status, or 128+N when signal N killed it.\n";
+    return out.str();
+}
+
+std::string verbHelpText(const VerbRow& verb) {
+    std::ostringstream out;
+    out << "Usage: nixos-container [OPTIONS] " << verb.name << (verb.synopsis.empty() ? "" : " ")
+        << verb.synopsis << "\n\n"
+        << verb.help << "\n\nOptions:\n";
+    for (const auto& flag : flagTable()) {
+        if (flag.isFor(verb.name)) {
+            out << flagLine(flag, std::string(flag.help));
+        }
+    }
+    out << "\nnixos-container --help lists every verb and the exit statuses.\n";
     return out.str();
 }
 
@@ -195,7 +246,7 @@ std::string manPage() {
     for (const auto& flag : flagTable()) {
         out << ".TP\n.B \\-\\-" << escape(flag.name) << (flag.metavar.empty() ? "" : " ")
             << escape(flag.metavar) << "\n"
-            << escape(flag.help) << "\n";
+            << escape(flagDescription(flag)) << "\n";
     }
     out << ".SH EXIT STATUS\n";
     const auto help = helpText();
@@ -213,6 +264,16 @@ std::string completionWords(std::string_view what) {
     } else if (what == "flags") {
         for (const auto& flag : flagTable()) {
             out += "--" + std::string(flag.name) + "\n";
+        }
+    } else if (what == "values") {
+        for (const auto& flag : flagTable()) {
+            if (flag.values() == 0) {
+                continue;
+            }
+            out += "--" + std::string(flag.name) + " " + std::string(flag.metavar) + "\n";
+            if (flag.shortName != 0) {
+                out += std::string("-") + flag.shortName + " " + std::string(flag.metavar) + "\n";
+            }
         }
     }
     return out;

@@ -30,11 +30,13 @@ struct FlagRow {
     std::string_view name;     // without the leading --
     char shortName;            // 0: none
     std::string_view metavar;  // one word a value; empty: no value
+    std::string_view verbs;    // the verbs it is for, space-separated; empty: every verb
     std::string_view help;
     FlagKind kind;
     std::optional<std::string> Options::*value = nullptr;  // Value
     bool Options::*toggle = nullptr;                       // On, Off
     [[nodiscard]] int values() const;                      // words of metavar
+    [[nodiscard]] bool isFor(std::string_view verb) const;
 };
 
 class BusClient;
@@ -57,8 +59,12 @@ const std::vector<VerbRow>& verbTable();
 Options parseCommandLine(int argc, char** argv);
 
 std::string helpText();
+// `VERB --help`: its usage line, what it does, and the flags it takes.
+std::string verbHelpText(const VerbRow& verb);
+const VerbRow* findVerb(std::string_view name);
 std::string manPage();
-// The words bash completes after `nixos-container`: verbs, or flags.
+// The words bash completes after `nixos-container`: verbs, flags, or
+// (values) each flag that takes values with their metavars, one a line.
 std::string completionWords(std::string_view what);
 
 }  // namespace nixos_containers::cli

@@ -2,7 +2,6 @@
 #include "bus_client.h"
 #include "command_line.h"
 
-#include <algorithm>
 #include <iostream>
 
 using namespace nixos_containers::cli;
@@ -20,16 +19,15 @@ int main(int argc, char** argv) {
             return kExitOk;
         }
         if (options.help) {
-            std::cout << helpText();
+            const auto* verb = options.words.empty() ? nullptr : findVerb(options.words[0]);
+            std::cout << (verb != nullptr ? verbHelpText(*verb) : helpText());
             return kExitOk;
         }
         if (options.words.empty()) {
             throw CliError{kExitUsage, "no action specified; see --help"};
         }
-        const auto& verbs = verbTable();
-        auto verb = std::find_if(verbs.begin(), verbs.end(),
-                                 [&options](const VerbRow& row) { return row.name == options.words[0]; });
-        if (verb == verbs.end()) {
+        const auto* verb = findVerb(options.words[0]);
+        if (verb == nullptr) {
             throw CliError{kExitUsage, "unknown action '" + options.words[0] + "'; see --help"};
         }
         BusClient bus(ConnectOptions{options.host.value_or(""), options.askPassword});
@@ -38,8 +36,9 @@ int main(int argc, char** argv) {
         std::cerr << "nixos-container: " << error.message << "\n";
         return error.code;
     } catch (const sdbus::Error& error) {
-        std::cerr << "nixos-container: " << error.getMessage() << "\n";
-        return exitCodeOf(error.getName());
+        const auto reported = cliErrorOf(error);
+        std::cerr << "nixos-container: " << reported.message << "\n";
+        return reported.code;
     } catch (const std::exception& error) {
         std::cerr << "nixos-container: " << error.what() << "\n";
         return kExitFailed;

@@ -1,5 +1,6 @@
 #include "terminal.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <optional>
+#include <string>
 
 namespace nixos_containers::cli {
 
@@ -71,72 +73,175 @@ bool writeAll(int fd, const char* data, std::size_t size) {
     return true;
 }
 
+// A shell or getty that has been silent this long after the other side
+// opened is taken as ready for input all the same.
+constexpr auto kQuietReadyAfter = std::chrono::seconds(2);
+constexpr int kNotReadyPollMs = 100;
+
+// The character the other side's line discipline reads as end of input.
+char endOfInput(int master) {
+    termios modes{};
+    return ::tcgetattr(master, &modes) == 0 && modes.c_cc[VEOF] != 0 ? static_cast<char>(modes.c_cc[VEOF])
+                                                                     : '\x04';
+}
+
 // Copies between the terminal and the master until the session ends.
-void forward(int master, int signals, bool interactive, SessionEnd end) {
-    bool stdinOpen = true;
-    bool opened = false;  // the other side wrote something: it is open
-    int escapes = 0;
-    auto firstEscape = std::chrono::steady_clock::now();
-    char buffer[8192];
-    for (;;) {
-        pollfd fds[3] = {
-            {master, POLLIN, 0}, {stdinOpen ? STDIN_FILENO : -1, POLLIN, 0}, {signals, POLLIN, 0}};
-        if (::poll(fds, 3, -1) < 0) {
-            if (errno == EINTR) {
-                continue;
+class Session {
+public:
+    Session(int master, int signals, bool interactive, SessionEnd end)
+        : master_(master), signals_(signals), interactive_(interactive), end_(end) {}
+
+    void run() {
+        for (;;) {
+            const bool sending = ready_ && !held_.empty();
+            const bool reading = stdinOpen_ && held_.size() < kMaxHeld;
+            pollfd fds[3] = {{master_, static_cast<short>(POLLIN | (sending ? POLLOUT : 0)), 0},
+                             {reading ? STDIN_FILENO : -1, POLLIN, 0},
+                             {signals_, POLLIN, 0}};
+            if (::poll(fds, 3, ready_ ? -1 : kNotReadyPollMs) < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                return;
             }
-            break;
-        }
-        if ((fds[2].revents & POLLIN) != 0) {
-            signalfd_siginfo info{};
-            while (::read(signals, &info, sizeof(info)) > 0) {
+            if ((fds[2].revents & POLLIN) != 0) {
+                signalfd_siginfo info{};
+                while (::read(signals_, &info, sizeof(info)) > 0) {
+                }
+                copyWindowSize(master_);
             }
-            copyWindowSize(master);
-        }
-        if ((fds[1].revents & (POLLIN | POLLHUP)) != 0) {
-            auto count = ::read(STDIN_FILENO, buffer, sizeof(buffer));
-            if (count <= 0) {
-                stdinOpen = count < 0 && errno == EINTR;
-            } else {
-                for (ssize_t i = 0; i < count && interactive; ++i) {
-                    if (buffer[i] != kEscape) {
-                        escapes = 0;
-                        continue;
-                    }
-                    auto now = std::chrono::steady_clock::now();
-                    if (escapes == 0 || now - firstEscape > kEscapeWindow) {
-                        escapes = 0;
-                        firstEscape = now;
-                    }
-                    if (++escapes == kEscapeCount) {
-                        return;
-                    }
-                }
-                if (!writeAll(master, buffer, static_cast<std::size_t>(count))) {
-                    break;
-                }
+            if (fds[0].revents == 0) {
+                noteQuietness();
             }
-        }
-        if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-            auto count = ::read(master, buffer, sizeof(buffer));
-            if (count > 0) {
-                opened = true;
-                if (!writeAll(STDOUT_FILENO, buffer, static_cast<std::size_t>(count))) {
-                    break;
-                }
-            } else if (count < 0 && errno == EIO) {
-                // No other side open: not yet, between a getty's hang-up
-                // and its restart, or for good once the shell ended.
-                if (end == SessionEnd::Hangup && opened) {
-                    break;
-                }
-                ::usleep(20000);
-            } else if (count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN)) {
-                break;
+            if ((fds[1].revents & (POLLIN | POLLHUP)) != 0 && !fromStdin()) {
+                return;
+            }
+            if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !fromMaster()) {
+                return;
+            }
+            if ((fds[0].revents & POLLOUT) != 0 && !toMaster()) {
+                return;
             }
         }
     }
-}
+
+private:
+    // Input written before the other side set its terminal up is lost: the
+    // unit's terminal reset flushes it (and a getty's does). It is held
+    // until the other side speaks first (its prompt), or has been open and
+    // silent for a while.
+    void noteQuietness() {
+        if (ready_) {
+            return;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (!quietSince_) {
+            quietSince_ = now;
+        } else if (now - *quietSince_ >= kQuietReadyAfter) {
+            ready_ = true;
+        }
+    }
+
+    // False when the session ends (the escape, or the master is gone).
+    bool fromStdin() {
+        auto count = ::read(STDIN_FILENO, buffer_, sizeof(buffer_));
+        if (count < 0) {
+            stdinOpen_ = errno == EINTR || errno == EAGAIN;
+            return true;
+        }
+        if (count == 0) {
+            // As at a terminal: end the last line, then end of input, so that
+            // a shell reading a script from a pipe or /dev/null exits.
+            stdinOpen_ = false;
+            stdinEnded_ = true;
+            if (!lastWasNewline_) {
+                held_ += '\n';
+            }
+            held_ += endOfInput(master_);
+            return true;
+        }
+        if (interactive_ && sawEscape(count)) {
+            return false;
+        }
+        held_.append(buffer_, static_cast<std::size_t>(count));
+        lastWasNewline_ = buffer_[count - 1] == '\n';
+        return true;
+    }
+
+    bool sawEscape(ssize_t count) {
+        for (ssize_t i = 0; i < count; ++i) {
+            if (buffer_[i] != kEscape) {
+                escapes_ = 0;
+                continue;
+            }
+            auto now = std::chrono::steady_clock::now();
+            if (escapes_ == 0 || now - firstEscape_ > kEscapeWindow) {
+                escapes_ = 0;
+                firstEscape_ = now;
+            }
+            if (++escapes_ == kEscapeCount) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    bool fromMaster() {
+        auto count = ::read(master_, buffer_, sizeof(buffer_));
+        if (count > 0) {
+            opened_ = true;
+            ready_ = true;
+            return writeAll(STDOUT_FILENO, buffer_, static_cast<std::size_t>(count));
+        }
+        if (count < 0 && errno == EIO) {
+            // No other side open: not yet, between a getty's hang-up and its
+            // restart, or for good once the shell ended. A login session ends
+            // there too once our input has ended: nobody is left to log in.
+            if (opened_ && (end_ == SessionEnd::Hangup || stdinEnded_)) {
+                return false;
+            }
+            ready_ = false;
+            quietSince_.reset();
+            ::usleep(20000);
+            return true;
+        }
+        return !(count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN));
+    }
+
+    // As much of the held input as the terminal takes now; the master is
+    // non-blocking, so that its output is still read while it is full.
+    bool toMaster() {
+        auto written = ::write(master_, held_.data(), held_.size());
+        if (written < 0 && errno == EIO) {
+            // The other side hung up (a getty between logins): what comes
+            // next sets its terminal up again, and is waited for again.
+            ready_ = false;
+            quietSince_.reset();
+            return true;
+        }
+        if (written < 0) {
+            return errno == EINTR || errno == EAGAIN;
+        }
+        held_.erase(0, static_cast<std::size_t>(written));
+        return true;
+    }
+
+    static constexpr std::size_t kMaxHeld = 65536;
+    int master_;
+    int signals_;
+    bool interactive_;
+    SessionEnd end_;
+    bool stdinOpen_ = true;
+    bool stdinEnded_ = false;
+    bool lastWasNewline_ = true;
+    bool opened_ = false;  // the other side wrote something: it is open
+    bool ready_ = false;   // input reaches the other side now
+    std::optional<std::chrono::steady_clock::time_point> quietSince_;
+    std::string held_;
+    int escapes_ = 0;
+    std::chrono::steady_clock::time_point firstEscape_ = std::chrono::steady_clock::now();
+    char buffer_[8192];
+};
 
 }  // namespace
 
@@ -152,9 +257,10 @@ void attachTerminal(int master, const std::string& container, SessionEnd end) {
     sigprocmask(SIG_BLOCK, &winch, nullptr);
     const int signals = ::signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK);
     copyWindowSize(master);
+    ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
     {
         RawMode raw(STDIN_FILENO);
-        forward(master, signals, interactive, end);
+        Session(master, signals, interactive, end).run();
     }
     if (signals >= 0) {
         ::close(signals);

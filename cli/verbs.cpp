@@ -235,7 +235,7 @@ int create(BusClient& bus, const Options& options) {
             break;
         } catch (const sdbus::Error& error) {
             if (!options.ensureUniqueName || error.getName() != kAlreadyExists || attempt > 10000) {
-                throw CliError{exitCodeOf(error.getName()), error.getMessage()};
+                throw cliErrorOf(error);
             }
             name = base + "-" + std::to_string(attempt);
         }
@@ -261,7 +261,7 @@ int destroy(BusClient& bus, const Options& options) {
     } catch (const sdbus::Error& error) {
         // As the old tool: destroying what is not there is no error.
         if (error.getName() != kNoSuchContainer) {
-            throw CliError{exitCodeOf(error.getName()), error.getMessage()};
+            throw cliErrorOf(error);
         }
     }
     return kExitOk;

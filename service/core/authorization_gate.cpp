@@ -22,7 +22,8 @@ std::string userName(std::uint32_t uid) {
     return std::to_string(uid);
 }
 
-Status answerFor(const Outcome<Authorization>& answer, const std::string& who, const std::string& what) {
+Status answerFor(const Outcome<Authorization>& answer, const std::string& who, const std::string& what,
+                 bool interactionAllowed) {
     if (!answer.ok()) {
         return ContainerError(ErrorCode::AccessDenied,
                               "cannot check authorization of " + what + ": " + answer.error().what());
@@ -31,9 +32,13 @@ Status answerFor(const Outcome<Authorization>& answer, const std::string& who, c
         case Authorization::Allowed:
             return Done{};
         case Authorization::ChallengeRequired:
+            // polkit answers a challenge to a call that allowed interaction
+            // only when no agent of the caller's could ask: the flag would not help.
             return ContainerError(
                 ErrorCode::InteractiveAuthorizationRequired,
-                who + " must authenticate for " + what + "; call with interactive authorization allowed");
+                who + " must authenticate for " + what +
+                    (interactionAllowed ? ", and no polkit authentication agent was there to ask"
+                                        : "; call with interactive authorization allowed"));
         case Authorization::Denied:
             break;
     }
@@ -74,21 +79,23 @@ void AuthorizationGate::check(const Caller& caller, const std::string& actionId,
     details["verb"] = verb;
     details["owner_uid"] = std::to_string(owner);
     auto ownerName = std::make_shared<std::string>();
-    worker_.run([owner, ownerName] { *ownerName = userName(owner); },
-                [this, caller, actionId, details = std::move(details), ownerName,
-                 what = actionId + " (" + verb + " '" + container + "'" +
-                        (extra.contains("keys") ? " with " + extra.at("keys") : std::string()) + ")",
-                 done = std::move(done)](const Status& /*looked up; a failure leaves the number*/) mutable {
-                    details["owner"] = ownerName->empty() ? details.at("owner_uid") : *ownerName;
-                    authorizer_.check(caller, actionId, details,
-                                      [this, uid = caller.uid, what = std::move(what),
-                                       done = std::move(done)](const Outcome<Authorization>& answer) {
-                                          if (--pending_[uid] == 0) {
-                                              pending_.erase(uid);
-                                          }
-                                          done(answerFor(answer, "uid " + std::to_string(uid), what));
-                                      });
+    worker_.run(
+        [owner, ownerName] { *ownerName = userName(owner); },
+        [this, caller, actionId, details = std::move(details), ownerName,
+         what = actionId + " (" + verb + " '" + container + "'" +
+                (extra.contains("keys") ? " with " + extra.at("keys") : std::string()) + ")",
+         done = std::move(done)](const Status& /*looked up; a failure leaves the number*/) mutable {
+            details["owner"] = ownerName->empty() ? details.at("owner_uid") : *ownerName;
+            authorizer_.check(
+                caller, actionId, details,
+                [this, uid = caller.uid, interactive = caller.allowInteractive, what = std::move(what),
+                 done = std::move(done)](const Outcome<Authorization>& answer) {
+                    if (--pending_[uid] == 0) {
+                        pending_.erase(uid);
+                    }
+                    done(answerFor(answer, "uid " + std::to_string(uid), what, interactive));
                 });
+        });
 }
 
 }  // namespace nixos_containers

@@ -13,8 +13,10 @@
 #   3  polkit: a denied user; a challenged user with --no-ask-password,
 #      without a terminal, and at a terminal (the text agent asks)
 #   4  login and root-login through a pseudo-terminal, on the payload that
-#      boots real systemd (^]^]^] ends a login)
+#      boots real systemd (^]^]^] ends a login); and without a terminal:
+#      piped input reaches the shell, end of input ends the session
 #   5  a script written for the old tool runs unchanged
+#   6  the service stopped: exit 8 and how to start it
 #   (2 also: -H through ssh and systemd-stdio-bridge, with an ssh that
 #   only stands in for the network; bash completion of verbs and names)
 #
@@ -231,6 +233,15 @@ check "update of a --system-path container without a source: exit 5, says why" e
 check "start nosuch: exit 3 (no such container)" expect_exit 3 "nosuch" start nosuch
 check "an unknown verb: exit 2" expect_exit 2 "unknown action 'frobnicate'" frobnicate x
 check "no verb: exit 2" expect_exit 2 "no action specified"
+verb_help() { # VERB HAS HAS_NOT: VERB --help is its own
+    local out
+    out=$(cli "$1" --help) || return 1
+    echo "$out"
+    [[ $(head -n 1 <<<"$out") == "Usage: nixos-container [OPTIONS] $1"* ]] && has -F -- "$2" <<<"$out" &&
+        ! has -F -- "$3" <<<"$out" && ! has -Fx "Verbs:" <<<"$out"
+}
+check "create --help: create's usage and flags, not the global help" verb_help create "--config-file FILE" "--json"
+check "list --help: list's usage and --json" verb_help list "--json" "--config-file"
 check "a verb without its name: exit 2" expect_exit 2 "no container name specified" start
 check "--host-address without --local-address: exit 2" expect_exit 2 "--local-address is required" create x --system-path "$OK" --host-address 10.1.1.1
 check "a Nix pass-through flag without a build: the service refuses it (exit 5)" \
@@ -279,10 +290,24 @@ challenged() { # ARGS...: as nc-challenged, without a terminal
     local rc=0
     cli_as "$U_CHALLENGED" "$@" start addr 2>"$WORK/err" || rc=$?
     cat "$WORK/err"
-    ((rc == 4))
+    # What to do, in a CLI user's words: not the API's flag.
+    ((rc == 4)) && has -F "must authenticate for org.nixos.containers.manage (start 'addr')" "$WORK/err" &&
+        has -F "run nixos-container at a terminal, without --no-ask-password" "$WORK/err" &&
+        has -F "ask an administrator" "$WORK/err" && ! has -F "interactive authorization" "$WORK/err"
 }
 check "nc-challenged with --no-ask-password: exit 4" challenged --no-ask-password
 check "nc-challenged without a terminal (no agent to ask): exit 4" challenged
+service_on_the_flag() { # FLAG SAYS SAYS_NOT: the service's own refusal, through gdbus
+    local out flag=()
+    [[ -z $1 ]] || flag=("$1")
+    out=$(as_user "$U_CHALLENGED" gdbus call --system --timeout 30 "${flag[@]}" -d "$BUS_NAME" -o "$MGR_PATH" -m "$MGR_IF.Start" addr 2>&1) && return 1
+    echo "$out"
+    has -F "InteractiveAuthorizationRequired" <<<"$out" && has -F -- "$2" <<<"$out" && ! has -F -- "$3" <<<"$out"
+}
+check "the service names the interactive flag only to a call without it" \
+    service_on_the_flag "" "call with interactive authorization allowed" "no polkit authentication agent"
+check "with the flag and no agent, the service says no agent was there to ask" \
+    service_on_the_flag -i "no polkit authentication agent was there to ask" "call with interactive authorization"
 agent_asks() {
     # At a terminal the CLI starts pkttyagent, which asks for the password
     # polkit wants; nobody types it here, so the session is ended.
@@ -308,6 +333,30 @@ check "login $S: a login prompt; ^]^]^] ends the session (exit 0)" \
     in_sb /usr/bin/python3 "$PTY_DRIVE" expect:login: 'send:\x1d\x1d\x1d' exit:0 -- "$NC" login $S
 check "root-login $S: a root shell; exit ends it (exit 0)" \
     in_sb /usr/bin/python3 "$PTY_DRIVE" expect:'# ' 'send:id\n' 'expect:uid=0(root)' 'send:exit\n' exit:0 -- "$NC" root-login $S
+root_login_piped() { # INPUT WANT: root-login with INPUT piped in ('': </dev/null) ends, its output has WANT
+    local rc=0
+    if [[ -z $1 ]]; then
+        in_sb timeout 30 "$NC" root-login "$S" </dev/null >"$WORK/out" 2>&1 || rc=$?
+    else
+        printf '%b' "$1" | in_sb timeout 30 "$NC" root-login "$S" >"$WORK/out" 2>&1 || rc=$?
+    fi
+    echo "exit $rc; output: $(tr -d '\r' <"$WORK/out" | head -c 600)"
+    # machined cannot tell the shell's status (README): the session's is 0.
+    ((rc == 0)) && has -F -- "$2" "$WORK/out"
+}
+check "root-login $S </dev/null: end of input ends the shell, no hang (exit 0)" \
+    root_login_piped '' ''
+check "echo 'exit 5' | root-login $S: the piped lines reach the shell, which ends (exit 0)" \
+    root_login_piped 'echo PIPED-$((2 + 3))\nexit 5\n' PIPED-5
+check "root-login $S: a last line without a newline still runs" \
+    root_login_piped 'echo LAST-$((3 + 4))' LAST-7
+login_stdin_null() {
+    local rc=0
+    in_sb timeout 30 "$NC" login "$S" </dev/null >"$WORK/out" 2>&1 || rc=$?
+    echo "exit $rc; output: $(tr -d '\r' <"$WORK/out" | head -c 600)"
+    ((rc == 0)) && has -F "login:" "$WORK/out"
+}
+check "login $S </dev/null: end of input ends the session, no hang (exit 0)" login_stdin_null
 check "run on $S at a terminal" in_sb /usr/bin/python3 "$PTY_DRIVE" expect:RUN-SD exit:0 -- "$NC" run $S -- /bin/sh -c 'echo RUN-SD'
 check "start addr (busybox payload)" cli start addr
 check "login on the busybox payload: exit 7, the service says why" expect_exit 7 "system bus" login addr
@@ -337,6 +386,26 @@ EOF
 chmod 0755 "$WORK/old-script.sh"
 check "the old-style script (create, start, show-ip, run, stop, destroy)" \
     in_sb env PATH="$DIR/prefix/bin:/usr/bin:/bin" sh "$WORK/old-script.sh" "$OK" "$WORK/old-create.err" "$B"
+
+# ------------------------------------------------------------ scenario 6 ---
+scenario "6  the service stopped: every verb says so, and how to start it"
+check "systemctl stop nixos-containers" in_sb systemctl stop nixos-containers.service
+service_stopped() { # ARGS...: as root
+    local rc=0
+    cli "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    echo "exit $rc; stderr: $(cat "$WORK/err")"
+    ((rc == 8)) && has -F "nixos-containers service is not running" "$WORK/err" &&
+        has -F "systemctl start nixos-containers" "$WORK/err" && ! has -F ".service files" "$WORK/err"
+}
+check "list with the service stopped: exit 8, says it is not running and how to start it" service_stopped list
+check "status addr with the service stopped: exit 8, the same" service_stopped status addr
+user_service_stopped() {
+    cli() { cli_as "$U_ALLOWED" "$@"; }
+    service_stopped start addr
+}
+check "a user's start with the service stopped: exit 8, the same" user_service_stopped
+check "systemctl start nixos-containers" in_sb systemctl start nixos-containers.service
+check "the service answers again" poll 20000 service_answers
 
 for c in addr pf web-0 $S; do cli destroy "$c" >/dev/null 2>&1; done
 exit 0

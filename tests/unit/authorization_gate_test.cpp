@@ -55,6 +55,17 @@ TEST_F(AuthorizationGateTest, AsksForTheActionWithContainerAndVerbAndNamesTheAns
               "uid 61001 is not authorized for org.nixos.containers.manage (start 'web')");
 }
 
+TEST_F(AuthorizationGateTest, AChallengeMentionsTheInteractiveFlagOnlyWhenTheCallLackedIt) {
+    Caller user;
+    user.uid = 61003;
+    authorizer.answers[user.uid] = Authorization::ChallengeRequired;
+    const std::string what = "uid 61003 must authenticate for org.nixos.containers.manage (start 'web')";
+    EXPECT_EQ(std::string(ask(user).error().what()), what + "; call with interactive authorization allowed");
+    user.allowInteractive = true;
+    EXPECT_EQ(std::string(ask(user).error().what()),
+              what + ", and no polkit authentication agent was there to ask");
+}
+
 TEST_F(AuthorizationGateTest, TheOwnersNameIsLookedUpOffTheLoopBeforePolkitIsAsked) {
     Caller user;
     user.uid = 61001;

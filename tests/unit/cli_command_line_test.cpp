@@ -97,5 +97,78 @@ TEST(CliCommandLine, EachErrorClassHasItsExitCode) {
     EXPECT_EQ(exitCodeOf("org.nixos.Containers.Error.BuildFailed"), kExitFailed);
 }
 
+TEST(CliCommandLine, EachVerbHasItsOwnHelpWithItsFlags) {
+    const auto global = helpText();
+    for (const auto& verb : verbTable()) {
+        const auto help = verbHelpText(verb);
+        EXPECT_NE(help, global) << verb.name;
+        EXPECT_TRUE(help.starts_with("Usage: nixos-container [OPTIONS] " + std::string(verb.name))) << help;
+        EXPECT_NE(help.find(verb.help), std::string::npos) << verb.name;
+        EXPECT_EQ(help.find("Verbs:"), std::string::npos) << verb.name;
+        for (const auto& flag : flagTable()) {
+            EXPECT_EQ(
+                help.find("--" + std::string(flag.name) + " "),
+                flag.isFor(verb.name) ? help.find("--" + std::string(flag.name) + " ") : std::string::npos)
+                << verb.name << " --" << flag.name;
+        }
+    }
+    const auto create = verbHelpText(*findVerb("create"));
+    EXPECT_NE(create.find("--config-file FILE"), std::string::npos) << create;
+    EXPECT_NE(create.find("--host [USER@]HOST"), std::string::npos) << create;
+    EXPECT_EQ(create.find("--json"), std::string::npos) << create;
+    const auto list = verbHelpText(*findVerb("list"));
+    EXPECT_NE(list.find("--json"), std::string::npos) << list;
+    EXPECT_EQ(list.find("--config-file"), std::string::npos) << list;
+    // The global help still says which verbs a flag is for.
+    EXPECT_NE(global.find("[create, update] A NixOS module file"), std::string::npos) << global;
+}
+
+TEST(CliCommandLine, VerbHelpIsWhatVerbDashDashHelpAsks) {
+    auto options = parse({"create", "--help"});
+    EXPECT_TRUE(options.help);
+    ASSERT_FALSE(options.words.empty());
+    ASSERT_NE(findVerb(options.words[0]), nullptr);
+    EXPECT_EQ(findVerb("frobnicate"), nullptr);
+}
+
+TEST(CliCommandLine, CompletionKnowsWhichFlagsTakeValuesAndWhat) {
+    const auto values = completionWords("values");
+    EXPECT_NE(values.find("-H [USER@]HOST\n"), std::string::npos) << values;
+    EXPECT_NE(values.find("--host [USER@]HOST\n"), std::string::npos) << values;
+    EXPECT_NE(values.find("--config-file FILE\n"), std::string::npos) << values;
+    EXPECT_NE(values.find("--option NAME VALUE\n"), std::string::npos) << values;
+    EXPECT_EQ(values.find("--json"), std::string::npos) << values;
+}
+
+TEST(CliCommandLine, NoServiceSaysItIsNotRunningAndHowToStartIt) {
+    for (const char* name :
+         {"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner",
+          "org.freedesktop.systemd1.UnitMasked"}) {
+        auto error = cliErrorOf(name, "The name org.nixos.Containers was not provided by any .service files");
+        EXPECT_EQ(error.code, kExitUnreachable) << name;
+        EXPECT_NE(error.message.find("service is not running"), std::string::npos) << error.message;
+        EXPECT_NE(error.message.find("systemctl start nixos-containers"), std::string::npos) << error.message;
+    }
+    EXPECT_EQ(cliErrorOf("org.freedesktop.DBus.Error.ServiceUnknown", "was not provided")
+                  .message.find("was not provided"),
+              std::string::npos);
+}
+
+TEST(CliCommandLine, AChallengeSaysWhatTheUserCanDo) {
+    const std::string what = "uid 61003 must authenticate for org.nixos.containers.manage (start 'web')";
+    for (const std::string& advice : {std::string("; call with interactive authorization allowed"),
+                                      std::string(", and no polkit authentication agent was there to ask")}) {
+        auto error = cliErrorOf("org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", what + advice);
+        EXPECT_EQ(error.code, kExitDenied);
+        EXPECT_TRUE(error.message.starts_with(what)) << error.message;
+        EXPECT_EQ(error.message.find("interactive authorization"), std::string::npos) << error.message;
+        EXPECT_NE(error.message.find("at a terminal"), std::string::npos) << error.message;
+        EXPECT_NE(error.message.find("--no-ask-password"), std::string::npos) << error.message;
+        EXPECT_NE(error.message.find("administrator"), std::string::npos) << error.message;
+    }
+    // Other errors keep the service's own message.
+    EXPECT_EQ(cliErrorOf("org.nixos.Containers.Error.Busy", "web is busy").message, "web is busy");
+}
+
 }  // namespace
 }  // namespace nixos_containers::cli
