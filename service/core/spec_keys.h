@@ -73,7 +73,12 @@ struct SpecKey {
     // the container show the key's default instead.
     bool secret = false;
 
-    [[nodiscard]] SpecValue defaultValue() const { return get(ContainerSpec{}); }
+    // Read off one default spec made once: a spec is dozens of strings and
+    // lists, and loading a thousand confs asked for it per key and container.
+    [[nodiscard]] SpecValue defaultValue() const {
+        static const ContainerSpec defaults{};
+        return get(defaults);
+    }
 };
 
 // Every key, in the order NAME.conf writes them.
