@@ -477,7 +477,7 @@ install_project() {
     local -a missing=()
     for f in libexec/nixos-containersd lib/systemd/system/nixos-containers.service \
         share/dbus-1/system-services/org.nixos.Containers.service \
-        share/dbus-1/system.d/org.nixos.Containers.conf \
+        share/dbus-1/system.d/org.nixos.Containers.conf share/dbus-1/system.d/nixos-containers-limits.conf \
         share/polkit-1/actions/org.nixos.containers.policy bin/nixos-container \
         share/man/man1/nixos-container.1 share/bash-completion/completions/nixos-container; do
         [[ -e $dir/prefix/$f ]] || missing+=("$f")
@@ -527,10 +527,14 @@ cmd_up() {
     write_bus_config "$dir"
     if [[ $with_service == yes ]]; then
         cp "$dir/prefix/share/dbus-1/system-services/org.nixos.Containers.service" "$dir/bus/services/"
-        cp "$dir/prefix/share/dbus-1/system.d/org.nixos.Containers.conf" "$dir/bus/system.d/"
+        cp "$dir/prefix/share/dbus-1/system.d/org.nixos.Containers.conf" \
+            "$dir/prefix/share/dbus-1/system.d/nixos-containers-limits.conf" "$dir/bus/system.d/"
     else
-        cp "$REPO/dbus/org.nixos.Containers.conf" "$dir/bus/system.d/"
+        cp "$REPO/dbus/org.nixos.Containers.conf" "$REPO/dbus/nixos-containers-limits.conf" "$dir/bus/system.d/"
     fi
+    # SANDBOX_BUS_LIMITS=0: dbus-daemon's own limits, for the test that shows
+    # what the shipped ones change.
+    [[ ${SANDBOX_BUS_LIMITS:-1} != 0 ]] || rm "$dir/bus/system.d/nixos-containers-limits.conf"
     xmllint --noout "$dir/bus/system.d/"*.conf "$dir/bus/system.conf" || die "malformed bus configuration"
     write_polkit "$dir" "$with_service"
     write_identities "$dir"
