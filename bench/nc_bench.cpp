@@ -29,6 +29,8 @@
 //
 // Output: one "key value..." line per figure (times in microseconds), read
 // by run.sh.
+#include "bench_bus.h"
+
 #include <sdbus-c++/sdbus-c++.h>
 
 #include <fcntl.h>
@@ -59,84 +61,7 @@
 
 namespace {
 
-constexpr const char* kService = "org.nixos.Containers";
-constexpr const char* kManagerPath = "/org/nixos/Containers";
-constexpr const char* kManagerIf = "org.nixos.Containers";
-constexpr const char* kContainerIf = "org.nixos.Containers.Container";
-constexpr const char* kSystemd = "org.freedesktop.systemd1";
-constexpr const char* kSystemdPath = "/org/freedesktop/systemd1";
-constexpr const char* kSystemdManager = "org.freedesktop.systemd1.Manager";
-constexpr const char* kMachined = "org.freedesktop.machine1";
-constexpr const char* kMachinedPath = "/org/freedesktop/machine1";
-constexpr const char* kMachinedManager = "org.freedesktop.machine1.Manager";
-constexpr auto kLongTimeout = std::chrono::seconds(180);
-
-std::int64_t nowUs() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
-}
-
-double percentile(std::vector<std::int64_t> values, double p) {
-    if (values.empty()) {
-        return 0;
-    }
-    std::sort(values.begin(), values.end());
-    auto index = static_cast<std::size_t>(std::lround(p / 100.0 * static_cast<double>(values.size() - 1)));
-    return static_cast<double>(values[std::min(index, values.size() - 1)]);
-}
-
-void report(const std::string& key, const std::vector<std::int64_t>& samples) {
-    std::printf("%s p50 %.0f p99 %.0f n %zu\n", key.c_str(), percentile(samples, 50), percentile(samples, 99),
-                samples.size());
-    std::fflush(stdout);
-}
-
-std::string escapeLabel(const std::string& name) {  // as sd-bus's bus_label_escape
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : name) {
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-            out += static_cast<char>(c);
-        } else {
-            out += '_';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
-std::string containerPath(const std::string& name) {
-    return std::string(kManagerPath) + "/container/" + escapeLabel(name);
-}
-
-std::string unitPath(const std::string& unit) {
-    return "/org/freedesktop/systemd1/unit/" + escapeLabel(unit);
-}
-
-// Drive a connection that has no loop thread until pred() or the deadline.
-template <typename Pred>
-void pump(sdbus::IConnection& connection, Pred pred, std::chrono::milliseconds limit) {
-    auto deadline = nowUs() + std::chrono::duration_cast<std::chrono::microseconds>(limit).count();
-    while (!pred()) {
-        while (connection.processPendingRequest()) {
-            if (pred()) {
-                return;
-            }
-        }
-        if (pred()) {
-            return;
-        }
-        auto left = deadline - nowUs();
-        if (left <= 0) {
-            throw std::runtime_error("timed out waiting for a bus event");
-        }
-        auto data = connection.getEventLoopPollData();
-        pollfd fd{data.fd, static_cast<short>(data.events), 0};
-        ::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left / 1000 + 1, 100)));
-    }
-}
+using namespace nc_bench;  // NOLINT(google-build-using-namespace): the drivers' shared vocabulary
 
 // ------------------------------------------------------------------ reads
 
@@ -208,31 +133,6 @@ int reads(const std::string& name, int iters) {
 }
 
 // ------------------------------------------------------------------ start
-
-using ExecStart = sdbus::Struct<std::string, std::vector<std::string>, bool, std::uint64_t, std::uint64_t,
-                                std::uint64_t, std::uint64_t, std::uint32_t, std::int32_t, std::int32_t>;
-using Property = sdbus::Struct<std::string, sdbus::Variant>;
-
-struct Jobs {
-    std::map<std::string, std::pair<std::int64_t, std::string>> done;  // job -> (time, result)
-};
-
-void waitMachineGone(sdbus::IProxy& machined, const std::string& name) {
-    auto deadline = nowUs() + 10'000'000;
-    while (nowUs() < deadline) {
-        try {
-            sdbus::ObjectPath path;
-            machined.callMethod("GetMachine")
-                .onInterface(kMachinedManager)
-                .withArguments(name)
-                .storeResultsTo(path);
-        } catch (const sdbus::Error&) {
-            return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    throw std::runtime_error("machine " + name + " did not go away");
-}
 
 int start(const std::string& name, int iters) {
     auto connection = sdbus::createSystemBusConnection();
