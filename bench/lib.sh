@@ -25,3 +25,41 @@ bench_build() {
     note "building $*"
     cmake --build "$BUILD_DIR" --target "$@" >/dev/null
 }
+
+# bench_dirs PREFIX: WORK (/tmp/PREFIX-work.*, the script's outputs) and DIR
+# (/tmp/PREFIX.*, its sandbox), fresh and checked (a failed mktemp must never
+# leave an empty path), and the EXIT trap (bench_finish) that takes the
+# sandbox down, checks the host and removes both. A script that made /nix
+# sets MADE_NIX=1, and it is removed too. BENCH_KEEP=1 leaves the sandbox up.
+MADE_NIX=0
+bench_dirs() {
+    WORK=$(mktemp -d "/tmp/$1-work.XXXXXX")
+    [[ $WORK == /tmp/"$1"-work.?* && -d $WORK ]] || { echo "bench: bad mktemp result '$WORK'" >&2; exit 2; }
+    DIR=$(mktemp -d "/tmp/$1.XXXXXX")
+    [[ $DIR == /tmp/"$1".?* && -d $DIR ]] || { echo "bench: bad mktemp result '$DIR'" >&2; exit 2; }
+    trap bench_finish EXIT
+    trap 'exit 130' INT TERM
+}
+bench_finish() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    if [[ ${BENCH_KEEP:-} == 1 ]]; then
+        note "sandbox left up: $SANDBOX shell $DIR; then: $SANDBOX down $DIR"
+    else
+        "$SANDBOX" down "$DIR" >&2 || rc=2
+        # With DIR: other sandboxes that are up (a test run) are not ours.
+        "$SANDBOX" check-host "$DIR" >&2 || rc=2
+        rmdir "$DIR" 2>/dev/null
+        if ((MADE_NIX)); then rmdir /nix || { note "/nix is not empty: left in place"; rc=2; }; fi
+    fi
+    rm -rf --one-file-system "$WORK"
+    note "total $(($(now_ms) - T0)) ms"
+    exit "$rc"
+}
+
+# Table cells: microseconds as ms, kB as MB, A/B as a ratio, A <= B as 1/0.
+ms() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v / 1000 }'; }
+mb() { awk -v v="$1" 'BEGIN { printf "%.1f MB", v / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }

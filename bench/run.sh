@@ -27,8 +27,7 @@ T0=$(now_ms)
 
 # ------------------------------------------------------------------ build
 bench_build nixos-containersd
-WORK=$(mktemp -d /tmp/nc-bench-work.XXXXXX)
-[[ $WORK == /tmp/nc-bench-work.?* && -d $WORK ]] || { echo "bench: bad mktemp result '$WORK'" >&2; exit 2; }
+bench_dirs nc-bench
 # The driver (not in the default build: only this script needs it).
 if ! cmake --build "$BUILD_DIR" --target nc-bench >"$WORK/build.log" 2>&1; then
     cat "$WORK/build.log" >&2
@@ -37,26 +36,6 @@ if ! cmake --build "$BUILD_DIR" --target nc-bench >"$WORK/build.log" 2>&1; then
 fi
 BENCH=$BUILD_DIR/bench/nc-bench
 
-DIR=$(mktemp -d /tmp/nc-bench.XXXXXX)
-[[ $DIR == /tmp/nc-bench.?* && -d $DIR ]] || { echo "bench: bad mktemp result '$DIR'" >&2; exit 2; }
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [[ ${BENCH_KEEP:-} == 1 ]]; then
-        note "sandbox left up: $SANDBOX shell $DIR; then: $SANDBOX down $DIR"
-    else
-        "$SANDBOX" down "$DIR" >&2 || rc=2
-        # With DIR: other sandboxes that are up (a test run) are not ours.
-        "$SANDBOX" check-host "$DIR" >&2 || rc=2
-        rmdir "$DIR" 2>/dev/null
-    fi
-    rm -rf --one-file-system "$WORK"
-    note "total $(($(now_ms) - T0)) ms"
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
 
 in_sb() { "$SANDBOX" exec "$DIR" "$@"; }
 drive() { in_sb "$BENCH" "$@"; }
@@ -131,10 +110,6 @@ row() { # FIGURE VALUE BASELINE(label value) RATIO TARGET OK
     esac
     printf '%-44s %12s  %-26s %8s  %-22s %s\n' "$1" "$2" "$3" "$4" "$5" "$verdict"
 }
-ms() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v / 1000 }'; }
-mb() { awk -v v="$1" 'BEGIN { printf "%.1f MB", v / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
 
 echo
 printf '%-44s %12s  %-26s %8s  %-22s %s\n' figure value baseline ratio target result

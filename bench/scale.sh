@@ -53,33 +53,11 @@ if ((TEMPLATE)) && [[ ! -x /bin/bash-static ]]; then
     note "installing bash-static (the template's containerInit)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bash-static >/dev/null
 fi
-WORK=$(mktemp -d /tmp/nc-scale-work.XXXXXX)
-[[ $WORK == /tmp/nc-scale-work.?* && -d $WORK ]] || { echo "bench: bad mktemp result '$WORK'" >&2; exit 2; }
-DIR=$(mktemp -d /tmp/nc-scale.XXXXXX)
-[[ $DIR == /tmp/nc-scale.?* && -d $DIR ]] || { echo "bench: bad mktemp result '$DIR'" >&2; exit 2; }
-MADE_NIX=0
+bench_dirs nc-scale
 if ((TEMPLATE)) && [[ ! -e /nix ]]; then
     mkdir /nix
     MADE_NIX=1
 fi
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [[ ${BENCH_KEEP:-} == 1 ]]; then
-        note "sandbox left up: $SANDBOX shell $DIR; then: $SANDBOX down $DIR"
-    else
-        "$SANDBOX" down "$DIR" >&2 || rc=2
-        "$SANDBOX" check-host "$DIR" >&2 || rc=2
-        rmdir "$DIR" 2>/dev/null
-        if ((MADE_NIX)); then rmdir /nix || { note "/nix is not empty: left in place"; rc=2; }; fi
-    fi
-    rm -rf --one-file-system "$WORK"
-    note "total $(($(now_ms) - T0)) ms"
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
 
 in_sb() { "$SANDBOX" exec "$DIR" "$@"; }
 scale() { in_sb "$BUILD_DIR/bench/nc-scale" "$@"; }
@@ -108,7 +86,8 @@ settle() {
     deadline=$((t0 + 300000))
     while ((ok < 3 && $(now_ms) < deadline)); do
         # shellcheck disable=SC2016 # run inside
-        ms=$(in_sb bash -c 't=${EPOCHREALTIME/./}; unshare -n ip link add a type veth peer name b; echo $(((${EPOCHREALTIME/./} - t) / 1000))')
+        ms=$(in_sb bash -c 't=${EPOCHREALTIME/./}; unshare -n ip link add name nc0 type veth peer name nc1 &&
+            echo $(((${EPOCHREALTIME/./} - t) / 1000))') || { echo "bench: the settle probe failed" >&2; exit 2; }
         if ((ms < 50)); then ok=$((ok + 1)); else ok=0; sleep 1; fi
     done
     echo "settle $1 waited_ms $(($(now_ms) - t0))" >>"$WORK/figures"
@@ -229,11 +208,7 @@ row() { # FIGURE VALUE FLOOR RATIO TARGET OK(1/0/-)
     esac
     printf '%-52s %14s  %-30s %8s  %-20s %s\n' "$1" "$2" "$3" "$4" "$5" "$verdict"
 }
-ms() { awk -v v="$1" 'BEGIN { printf "%.2f ms", v / 1000 }'; }
 sec() { awk -v v="$1" 'BEGIN { printf "%.1f s", v / 1000000 }'; }
-mb() { awk -v v="$1" 'BEGIN { printf "%.1f MB", v / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
 usage_fig() { awk -v p="$1" -v n="$2" -v f="$3" '$1 == p && $2 == n { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$WORK/figures" | tail -n 1; }
 
 echo

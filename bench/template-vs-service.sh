@@ -51,36 +51,14 @@ if [[ ! -x /bin/bash-static ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bash-static >/dev/null
 fi
 
-WORK=$(mktemp -d /tmp/nc-tvs-work.XXXXXX)
-[[ $WORK == /tmp/nc-tvs-work.?* && -d $WORK ]] || { echo "bench: bad mktemp result '$WORK'" >&2; exit 2; }
-DIR=$(mktemp -d /tmp/nc-tvs.XXXXXX)
-[[ $DIR == /tmp/nc-tvs.?* && -d $DIR ]] || { echo "bench: bad mktemp result '$DIR'" >&2; exit 2; }
+bench_dirs nc-tvs
 # The template names /nix/... paths: the sandbox gets a directory bound at
 # /nix, in its own mount namespace only. The host needs the mount point;
 # an empty /nix made here is removed again.
-MADE_NIX=0
 if [[ ! -e /nix ]]; then
     mkdir /nix
     MADE_NIX=1
 fi
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [[ ${BENCH_KEEP:-} == 1 ]]; then
-        note "sandbox left up: $SANDBOX shell $DIR; then: $SANDBOX down $DIR"
-    else
-        "$SANDBOX" down "$DIR" >&2 || rc=2
-        "$SANDBOX" check-host "$DIR" >&2 || rc=2
-        rmdir "$DIR" 2>/dev/null
-        if ((MADE_NIX)); then rmdir /nix || { note "/nix is not empty: left in place"; rc=2; }; fi
-    fi
-    rm -rf --one-file-system "$WORK"
-    note "total $(($(now_ms) - T0)) ms"
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
 
 in_sb() { "$SANDBOX" exec "$DIR" "$@"; }
 mgr() { in_sb busctl --timeout=120 call org.nixos.Containers /org/nixos/Containers org.nixos.Containers "$@"; }
