@@ -111,7 +111,7 @@ scale create "$CLIENTS" "$PREFIX" "$N" "$SYS" | record create
 note "2. start $N from $CLIENTS clients"
 settle start
 usage | record before
-scale storm "$CLIENTS" Start "$PREFIX" "$N" | record start
+scale storm "$CLIENTS" Start "$PREFIX" "$N" | record start || why_failed start 'nixos-container@*'
 usage | record after
 
 note "3. reads with $N running"
@@ -130,16 +130,36 @@ usage | record restarted
 note "5. stop $N from $CLIENTS clients"
 scale storm "$CLIENTS" Stop "$PREFIX" "$N" | record stop
 
+# A Stop answers once the unit is stopped; the host's links go after, in the
+# background. nspawn's own veths of the floor take the same names.
+links_gone() { # LABEL: until no container link is left (at most 300 s); the wait is a figure
+    local t0
+    t0=$(now_ms)
+    while in_sb ip -o link show | grep -qE ' (ve|vb)-'; do
+        (($(now_ms) - t0 < 300000)) || { echo "bench: links still there 300 s after $1" >&2; exit 2; }
+        sleep 0.2
+    done
+    echo "links $1 gone_ms $(($(now_ms) - t0))" >>"$WORK/figures"
+}
+# why_failed LABEL PATTERN: the journal of one failed unit, when a storm had failures.
+why_failed() {
+    local unit
+    unit=$(in_sb systemctl list-units --all --state=failed --no-legend --plain "$2" | awk 'NR == 1 { print $1 }')
+    [[ -z $unit ]] || { note "$1: $unit failed:"; in_sb journalctl -u "$unit" --no-pager -n 8 >&2; }
+}
+links_gone stop
 note "6. the floor: the same units started directly ($CLIENTS, then $AUTOSTART_WINDOW at a time)"
 in_sb systemctl stop nixos-containers.service
 settle floor
-scale direct "$CLIENTS" "$WORK/units" | record floor
+scale direct "$CLIENTS" "$WORK/units" | record floor || why_failed floor 'nc-floor@*'
+links_gone floor
 settle floorwindow
-scale direct "$AUTOSTART_WINDOW" "$WORK/units" | record floorwindow
+scale direct "$AUTOSTART_WINDOW" "$WORK/units" | record floorwindow || why_failed floorwindow 'nc-floor@*'
+links_gone floorwindow
 
 note "7. AutoStart storm: the service started with $N AutoStart containers"
 settle autostart
-scale autostart "$PREFIX" "$N" | record autostart
+scale autostart "$PREFIX" "$N" | record autostart || why_failed autostart 'nixos-container@*'
 
 note "8. stop all, destroy all"
 scale storm "$CLIENTS" Stop "$PREFIX" "$N" | record stop2
@@ -220,6 +240,8 @@ row "create $N from $CLIENTS clients (failed: $(val create create_failures))" "$
 v=$(val start storm_all) b=$(val floor direct_start_all)
 row "start $N from $CLIENTS clients (failed: $(val start storm_failures))" "$(sec "$v")" \
     "direct units $(sec "$b")" "$(ratio "$v" "$b")" "<= 1.05x" "$(le "$v" "$(awk -v b="$b" 'BEGIN { print b * 1.05 }')")"
+f=$(($(val floor direct_start_failures) + $(val floorwindow direct_start_failures)))
+row "the floor's units that failed to start" "$f" "" "" "0" "$(le "$f" 0)"
 v=$(val autostart autostart_all) b=$(val floorwindow direct_start_all)
 row "AutoStart storm, $N (running: $(val autostart autostart_running))" "$(sec "$v")" \
     "direct units, $AUTOSTART_WINDOW at a time $(sec "$b")" "$(ratio "$v" "$b")" "<= 1.05x" \
@@ -268,6 +290,7 @@ row "  RSS after the restart" "$(mb "$(usage_fig restarted nixos-containers rss_
 v=$(val stop storm_all) b=$(val floor direct_stop_all)
 row "stop $N from $CLIENTS clients (failed: $(val stop storm_failures))" "$(sec "$v")" "direct units $(sec "$b")" \
     "$(ratio "$v" "$b")" "-" -
+row "  the host's links all gone, after the stop's last answer" "$(ms "$(($(fig links stop gone_ms) * 1000))")" "" "" "-" -
 v=$(val destroy storm_all)
 row "destroy $N from $CLIENTS clients (failed: $(val destroy storm_failures))" "$(sec "$v")" "" "" "0 failed" \
     "$(le "$(val destroy storm_failures)" 0)"
