@@ -416,13 +416,13 @@ SpecValue shownValue(const SpecKey& key, const Container& container, bool withSe
 }
 
 std::span<const NetworkOptionField> networkOptionFields() {
-    static constexpr std::array<NetworkOptionField, 5> kFields = {{
+    static constexpr auto kFields = std::to_array<NetworkOptionField>({
         {"HostAddress", &NetworkOptions::hostAddress},
         {"LocalAddress", &NetworkOptions::localAddress},
         {"HostAddress6", &NetworkOptions::hostAddress6},
         {"LocalAddress6", &NetworkOptions::localAddress6},
         {"HostBridge", &NetworkOptions::hostBridge},
-    }};
+    });
     return kFields;
 }
 
