@@ -41,6 +41,13 @@ public:
             fs::create_directories(settings_.storeDir / system);
             std::ofstream(settings_.storeDir / system / "init") << "#!/bin/sh\n";
         }
+        // As the service keeps them (ContainerStore::secureTrees), so that
+        // its start warns of nothing.
+        for (const auto& tree :
+             {settings_.stateDir, settings_.runtimeDir, settings_.profilesDir, settings_.gcrootsDir}) {
+            fs::create_directories(tree);
+            fs::permissions(tree, fs::perms::owner_all);
+        }
         std::ofstream(settings_.resolvConf) << "nameserver 10.0.0.1\n";
         std::ofstream(top / "module.nix") << "{ }\n";
         fs::create_directories(top / "nixos");
@@ -355,6 +362,18 @@ TEST_F(SpecKeyEffects, EveryRowDeclaresAnEffectAndStoredOnlyAlone) {
         EXPECT_NE(key.effects, KeyEffect::None) << key.busName << " declares no effect";
         EXPECT_TRUE(!affects(key.effects, KeyEffect::StoredOnly) || key.effects == KeyEffect::StoredOnly)
             << key.busName << ": StoredOnly and another effect";
+    }
+}
+
+// The row's two answers agree: a key only NAME.conf holds asks nothing of a
+// running container, any other asks something; what changes the build is
+// rebuilt and switched to (Reload), not restarted.
+TEST_F(SpecKeyEffects, TheEffectAndTheUpdateEffectAgree) {
+    for (const auto& key : specKeys()) {
+        EXPECT_EQ(key.onChange == UpdateEffect::None, key.effects == KeyEffect::StoredOnly) << key.busName;
+        if (affects(key.effects, KeyEffect::Build)) {
+            EXPECT_EQ(key.onChange, UpdateEffect::Reload) << key.busName;
+        }
     }
 }
 
