@@ -92,6 +92,12 @@ constexpr auto kReload = UpdateEffect::Reload;
 constexpr auto kNothing = UpdateEffect::None;
 constexpr auto kLive = UpdateEffect::Live;
 
+constexpr auto kNspawn = KeyEffect::Nspawn;
+constexpr auto kUnit = KeyEffect::Unit;
+constexpr auto kNetwork = KeyEffect::Network;
+constexpr auto kBuild = KeyEffect::Build;
+constexpr auto kStoredOnly = KeyEffect::StoredOnly;
+
 // Host checks. Any value but the default asks for the host.
 template <auto Member>
 bool notDefault(const ContainerSpec& spec, const Settings& /*settings*/) {
@@ -170,12 +176,14 @@ bool privilegedHostPort(const ContainerSpec& spec, const Settings& /*settings*/)
 
 // A row for a ContainerSpec field, with the choices every row makes.
 template <auto Member>
-SpecKey row(std::string_view busName, std::string_view confKey, UpdateEffect onChange, SpecCheck validate) {
+SpecKey row(std::string_view busName, std::string_view confKey, UpdateEffect onChange, KeyEffect effects,
+            SpecCheck validate) {
     return SpecKey{.busName = busName,
                    .kind = kKindOf<MemberType<Member>>,
                    .confKey = confKey,
                    .confOnlyWithPrivateNetwork = false,
                    .onChange = onChange,
+                   .effects = effects,
                    .systemSource = false,
                    .asksHost = nullptr,
                    .validate = validate,
@@ -183,7 +191,9 @@ SpecKey row(std::string_view busName, std::string_view confKey, UpdateEffect onC
                    .set = &setField<Member>};
 }
 
-// A row for one field of the main veth's options.
+// A row for one field of the main veth's options: the network plan's main
+// veth, and the module's variable of the same name in the container's
+// environment (nspawn's --setenv).
 template <std::string NetworkOptions::*Member>
 SpecKey networkRow(std::string_view busName, std::string_view confKey, HostCheck asksHost) {
     return SpecKey{.busName = busName,
@@ -191,6 +201,7 @@ SpecKey networkRow(std::string_view busName, std::string_view confKey, HostCheck
                    .confKey = confKey,
                    .confOnlyWithPrivateNetwork = true,
                    .onChange = kRestart,
+                   .effects = kNspawn | kNetwork,
                    .systemSource = false,
                    .asksHost = asksHost,
                    .validate = validateNetwork,
@@ -226,7 +237,7 @@ SpecKey secret(SpecKey key) {
 // tenant limit.
 template <std::string ContainerSpec::*Field>
 SpecKey limitRow(std::string_view busName, std::string_view confKey) {
-    return reachingHost<Field>(row<Field>(busName, confKey, kLive, validateUnitLimits),
+    return reachingHost<Field>(row<Field>(busName, confKey, kLive, kUnit, validateUnitLimits),
                                &aboveTenantLimitOf<Field>);
 }
 
@@ -234,27 +245,30 @@ SpecKey limitRow(std::string_view busName, std::string_view confKey) {
 std::vector<SpecKey> makeRows() {
     using S = ContainerSpec;
     auto ports = reachingHost<&S::forwardPorts>(
-        row<&S::forwardPorts>("ForwardPorts", {}, kRestart, validateNetwork), &privilegedHostPort);
+        row<&S::forwardPorts>("ForwardPorts", {}, kRestart, kNspawn, validateNetwork), &privilegedHostPort);
     ports.set = &setForwardPorts;
     ports.show = &showForwardPorts;
     return {
-        shown(source(row<&S::systemPath>("SystemPath", "SYSTEM_PATH", kReload, validateSource)),
+        shown(source(row<&S::systemPath>("SystemPath", "SYSTEM_PATH", kReload, kNspawn, validateSource)),
               &showSystemPath),
         // Builds run as root on the host: a build source asks for the host.
         reachingHost<&S::configFile>(
-            source(row<&S::configFile>("ConfigFile", "CONFIG_FILE", kReload, validateSource))),
-        reachingHost<&S::flake>(source(row<&S::flake>("Flake", "FLAKE", kReload, validateSource))),
+            source(row<&S::configFile>("ConfigFile", "CONFIG_FILE", kReload, kBuild, validateSource))),
+        reachingHost<&S::flake>(source(row<&S::flake>("Flake", "FLAKE", kReload, kBuild, validateSource))),
         // The text lives in NAME.nix; the conf names that file.
-        secret(upTo(kMaxConfigBytes, reachingHost<&S::config>(
-                                         source(row<&S::config>("Config", {}, kReload, validateSource))))),
+        secret(upTo(kMaxConfigBytes, reachingHost<&S::config>(source(
+                                         row<&S::config>("Config", {}, kReload, kBuild, validateSource))))),
         // Builds run as root on the host: how they run asks for the host.
-        reachingHost<&S::nixFlags>(row<&S::nixFlags>("NixFlags", "NIX_FLAGS", kReload, validateNixFlags)),
+        reachingHost<&S::nixFlags>(
+            row<&S::nixFlags>("NixFlags", "NIX_FLAGS", kReload, kBuild, validateNixFlags)),
         // Builds run as root on the host: what they evaluate asks for the host.
-        reachingHost<&S::nixosPath>(row<&S::nixosPath>("NixosPath", "NIXOS_PATH", kReload, validateSource)),
-        row<&S::privateNetwork>("PrivateNetwork", "PRIVATE_NETWORK", kRestart, validateNetwork),
+        reachingHost<&S::nixosPath>(
+            row<&S::nixosPath>("NixosPath", "NIXOS_PATH", kReload, kBuild, validateSource)),
+        row<&S::privateNetwork>("PrivateNetwork", "PRIVATE_NETWORK", kRestart, kNspawn | kNetwork,
+                                validateNetwork),
         // Joins a namespace of the host's choosing: host access.
         reachingHost<&S::networkNamespace>(row<&S::networkNamespace>(
-            "NetworkNamespace", "NETWORK_NAMESPACE_PATH", kRestart, validateNetwork)),
+            "NetworkNamespace", "NETWORK_NAMESPACE_PATH", kRestart, kNspawn, validateNetwork)),
         networkRow<&NetworkOptions::hostBridge>("HostBridge", "HOST_BRIDGE",
                                                 &networkNotDefault<&NetworkOptions::hostBridge>),
         ports,
@@ -266,22 +280,26 @@ std::vector<SpecKey> makeRows() {
                                                   &addressOutsidePool<&NetworkOptions::localAddress>),
         networkRow<&NetworkOptions::localAddress6>("LocalAddress6", "LOCAL_ADDRESS6",
                                                    &addressOutsidePool<&NetworkOptions::localAddress6>),
-        row<&S::localMacAddress>("LocalMacAddress", "LOCAL_MAC_ADDRESS", kRestart, validateNetwork),
+        row<&S::localMacAddress>("LocalMacAddress", "LOCAL_MAC_ADDRESS", kRestart, kNetwork, validateNetwork),
         reachingHost<&S::interfaces>(
-            row<&S::interfaces>("Interfaces", "INTERFACES", kRestart, validateNetwork)),
-        reachingHost<&S::macvlans>(row<&S::macvlans>("Macvlans", "MACVLANS", kRestart, validateNetwork)),
+            row<&S::interfaces>("Interfaces", "INTERFACES", kRestart, kNetwork, validateNetwork)),
+        reachingHost<&S::macvlans>(
+            row<&S::macvlans>("Macvlans", "MACVLANS", kRestart, kNetwork, validateNetwork)),
         // Only read when the service starts: nothing live changes.
-        row<&S::autoStart>("AutoStart", "AUTO_START", kNothing, nullptr),
+        row<&S::autoStart>("AutoStart", "AUTO_START", kNothing, kStoredOnly, nullptr),
         // Both live in EXTRA_NSPAWN_FLAGS, as the module keeps bind mounts.
-        shown(reachingHost<&S::bindMounts>(row<&S::bindMounts>("BindMounts", {}, kRestart, validateMounts),
-                                           &bindsBeyondConfinedRoots),
+        shown(reachingHost<&S::bindMounts>(
+                  row<&S::bindMounts>("BindMounts", {}, kRestart, kNspawn, validateMounts),
+                  &bindsBeyondConfinedRoots),
               &showBindMounts),
-        reachingHost<&S::extraFlags>(row<&S::extraFlags>("ExtraFlags", {}, kRestart, validateExtraFlags),
-                                     &extraFlagsReachHost),
-        row<&S::ephemeral>("Ephemeral", "EPHEMERAL", kRestart, nullptr),
-        row<&S::copyResolvConf>("CopyResolvConf", "COPY_RESOLV_CONF", kRestart, nullptr),
-        reachingHost<&S::enableTun>(row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, nullptr)),
-        row<&S::timeoutStartSec>("TimeoutStartSec", "TIMEOUT_START_SEC", kRestart, validateTimeout),
+        reachingHost<&S::extraFlags>(
+            row<&S::extraFlags>("ExtraFlags", {}, kRestart, kNspawn, validateExtraFlags),
+            &extraFlagsReachHost),
+        row<&S::ephemeral>("Ephemeral", "EPHEMERAL", kRestart, kNspawn | kUnit, nullptr),
+        row<&S::copyResolvConf>("CopyResolvConf", "COPY_RESOLV_CONF", kRestart, kNspawn, nullptr),
+        reachingHost<&S::enableTun>(
+            row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, kNspawn | kUnit, nullptr)),
+        row<&S::timeoutStartSec>("TimeoutStartSec", "TIMEOUT_START_SEC", kRestart, kUnit, validateTimeout),
         // The unit's limits (unit_limits.cpp): set live on a running unit.
         limitRow<&S::memoryMax>("MemoryMax", "MEMORY_MAX"),
         limitRow<&S::memoryHigh>("MemoryHigh", "MEMORY_HIGH"),
@@ -290,14 +308,15 @@ std::vector<SpecKey> makeRows() {
         limitRow<&S::tasksMax>("TasksMax", "TASKS_MAX"),
         limitRow<&S::ioWeight>("IOWeight", "IO_WEIGHT"),
         reachingHost<&S::privateUsers>(
-            row<&S::privateUsers>("PrivateUsers", "PRIVATE_USERS", kRestart, validatePrivateUsers),
+            row<&S::privateUsers>("PrivateUsers", "PRIVATE_USERS", kRestart, kNspawn, validatePrivateUsers),
             &unconfinedUsers),
         reachingHost<&S::additionalCapabilities>(row<&S::additionalCapabilities>(
-            "AdditionalCapabilities", "ADDITIONAL_CAPABILITIES", kRestart, validateCapabilities)),
-        row<&S::tmpfs>("Tmpfs", "TMPFS", kRestart, validateMounts),
+            "AdditionalCapabilities", "ADDITIONAL_CAPABILITIES", kRestart, kNspawn, validateCapabilities)),
+        row<&S::tmpfs>("Tmpfs", "TMPFS", kRestart, kNspawn, validateMounts),
         reachingHost<&S::allowedDevices>(
-            row<&S::allowedDevices>("AllowedDevices", {}, kRestart, validateDevices)),
-        reachingHost<&S::extraVeths>(row<&S::extraVeths>("ExtraVeths", {}, kRestart, validateNetwork)),
+            row<&S::allowedDevices>("AllowedDevices", {}, kRestart, kUnit, validateDevices)),
+        reachingHost<&S::extraVeths>(
+            row<&S::extraVeths>("ExtraVeths", {}, kRestart, kNetwork, validateNetwork)),
     };
 }
 
@@ -397,13 +416,13 @@ SpecValue shownValue(const SpecKey& key, const Container& container, bool withSe
 }
 
 std::span<const NetworkOptionField> networkOptionFields() {
-    static constexpr std::array<NetworkOptionField, 5> kFields = {{
+    static constexpr auto kFields = std::to_array<NetworkOptionField>({
         {"HostAddress", &NetworkOptions::hostAddress},
         {"LocalAddress", &NetworkOptions::localAddress},
         {"HostAddress6", &NetworkOptions::hostAddress6},
         {"LocalAddress6", &NetworkOptions::localAddress6},
         {"HostBridge", &NetworkOptions::hostBridge},
-    }};
+    });
     return kFields;
 }
 

@@ -33,6 +33,28 @@ enum class SpecKind { String, Flag, Words, Ports, BindMounts, Devices, Veths };
 // The D-Bus type signature of a kind, as interfaces/*.xml spells it.
 std::string_view busSignature(SpecKind kind);
 
+// Where a key's value takes effect: what of a started container differs
+// when the key is away from its default. tests/unit/spec_key_effects_test.cpp
+// starts a container with each key's sample value and holds every row to
+// what it declares here, so that a key stored and shown but never applied
+// fails there (issue 27).
+enum class KeyEffect : unsigned {
+    None = 0,
+    Nspawn = 1U << 0,   // nspawn's argv (nspawn_command.cpp, the system start_verb.cpp picks)
+    Unit = 1U << 1,     // the transient unit's other properties (transient_unit.cpp, unit_limits.cpp)
+    Network = 1U << 2,  // the network the service prepares (network_plan.cpp)
+    Build = 1U << 3,    // the builder's command (builder.cpp): the system a source gives
+    // Only NAME.conf (and NAME.nix): read by something other than a start
+    // (AutoStart: the service's own start). Never with another effect.
+    StoredOnly = 1U << 4,
+};
+constexpr KeyEffect operator|(KeyEffect left, KeyEffect right) {
+    return static_cast<KeyEffect>(static_cast<unsigned>(left) | static_cast<unsigned>(right));
+}
+constexpr bool affects(KeyEffect effects, KeyEffect one) {
+    return (static_cast<unsigned>(effects) & static_cast<unsigned>(one)) != 0;
+}
+
 // A validator of validation.cpp; one may check several keys (and how they
 // combine), and validateSpec runs each once.
 using SpecCheck = void (*)(const ContainerSpec& spec, const Settings& settings);
@@ -53,6 +75,7 @@ struct SpecKey {
     // The module writes the network keys only with PRIVATE_NETWORK=1.
     bool confOnlyWithPrivateNetwork;
     UpdateEffect onChange;  // what changing it asks of a running container
+    KeyEffect effects;      // where its value shows when the container starts
     bool systemSource;      // one of the exclusive system sources
     // Gives the container something of the host's (a path, a device, a
     // capability, an interface, a port, an address on the host's network),
