@@ -105,6 +105,36 @@ TEST_F(ContainerStoreTest, AResolvConfLinkIsReplacedNotFollowed) {
     EXPECT_EQ(contents(paths.root / "etc/resolv.conf"), "nameserver 10.0.0.1\n");
 }
 
+TEST_F(ContainerStoreTest, AnUnchangedResolvConfIsKeptAndAnyOtherReplaced) {
+    ContainerStore store(settings);
+    store.prepareRoot(paths);
+    const auto resolvConf = paths.root / "etc/resolv.conf";
+    auto inode = [](const fs::path& path) {
+        struct stat info {};
+        EXPECT_EQ(::lstat(path.c_str(), &info), 0);
+        return info.st_ino;
+    };
+    const auto first = inode(resolvConf);
+    store.prepareRoot(paths);
+    EXPECT_EQ(inode(resolvConf), first);  // the same file: nothing written
+
+    std::ofstream(resolvConf) << "nameserver 10.0.0.9\n";  // the container changed it
+    store.prepareRoot(paths);
+    EXPECT_EQ(contents(resolvConf), "nameserver 10.0.0.1\n");
+
+    // The host's text, but a second name for the file: replaced, never kept.
+    fs::create_hard_link(resolvConf, paths.root / "etc/other-name");
+    const auto linked = inode(resolvConf);
+    store.prepareRoot(paths);
+    EXPECT_NE(inode(resolvConf), linked);
+    EXPECT_EQ(contents(resolvConf), "nameserver 10.0.0.1\n");
+
+    // The host's text with more after it: replaced.
+    std::ofstream(resolvConf) << "nameserver 10.0.0.1\nextra\n";
+    store.prepareRoot(paths);
+    EXPECT_EQ(contents(resolvConf), "nameserver 10.0.0.1\n");
+}
+
 TEST_F(ContainerStoreTest, LinkedDirectoriesAreRefusedAndTheirTargetsUntouched) {
     fs::create_directories(paths.root);
     fs::create_symlink(outside, paths.root / "root");  // chmod 0700 would land on `outside`
