@@ -127,4 +127,56 @@ inline void waitMachineGone(sdbus::IProxy& machined, const std::string& name) {
     throw std::runtime_error("machine " + name + " did not go away");
 }
 
+using Device = sdbus::Struct<std::string, std::string>;
+
+// The properties of a transient unit that runs the service's nspawn command
+// as the service's unit does (type, slice, delegation, kill mode, exit
+// statuses, devices), for a baseline started directly.
+inline std::vector<Property> unitLikeTheService(const std::string& description, std::uint64_t timeoutUsec,
+                                                const std::vector<Device>& devices, const std::string& path,
+                                                const std::vector<std::string>& argv,
+                                                const std::vector<std::string>& environment,
+                                                const std::vector<std::string>& requiresMountsFor) {
+    using ExecCommand = sdbus::Struct<std::string, std::vector<std::string>, bool>;
+    using ExitStatus = sdbus::Struct<std::vector<std::int32_t>, std::vector<std::int32_t>>;
+    std::vector<Property> props = {
+        {"Description", sdbus::Variant(description)},
+        {"Slice", sdbus::Variant(std::string("machine.slice"))},
+        {"Type", sdbus::Variant(std::string("notify"))},
+        {"NotifyAccess", sdbus::Variant(std::string("all"))},
+        {"Delegate", sdbus::Variant(true)},
+        {"KillMode", sdbus::Variant(std::string("mixed"))},
+        {"KillSignal", sdbus::Variant(std::int32_t{15})},
+        {"SuccessExitStatus", sdbus::Variant(ExitStatus({133}, {}))},
+        {"RestartForceExitStatus", sdbus::Variant(ExitStatus({133}, {}))},
+        {"Restart", sdbus::Variant(std::string("no"))},
+        {"TimeoutStartUSec", sdbus::Variant(timeoutUsec)},
+        {"DevicePolicy", sdbus::Variant(std::string("closed"))},
+        {"DeviceAllow", sdbus::Variant(devices)},
+        {"SyslogIdentifier", sdbus::Variant(description)},
+        {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{ExecCommand(path, argv, false)})},
+    };
+    if (!requiresMountsFor.empty()) {
+        props.emplace_back("RequiresMountsFor", sdbus::Variant(requiresMountsFor));
+    }
+    if (!environment.empty()) {
+        props.emplace_back("Environment", sdbus::Variant(environment));
+    }
+    return props;
+}
+
+// A driver's main: runs `command` and says what ended it, if anything did
+// (then 1).
+template <typename Command>
+int runReporting(const char* driver, Command command) {
+    try {
+        return command();
+    } catch (const sdbus::Error& error) {
+        std::fprintf(stderr, "%s: %s: %s\n", driver, error.getName().c_str(), error.getMessage().c_str());
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "%s: %s\n", driver, error.what());
+    }
+    return 1;
+}
+
 }  // namespace nc_bench

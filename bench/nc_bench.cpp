@@ -175,7 +175,7 @@ int start(const std::string& name, int iters) {
                            .get<std::uint64_t>();
         auto devices = u->getProperty("DeviceAllow")
                            .onInterface("org.freedesktop.systemd1.Service")
-                           .get<std::vector<sdbus::Struct<std::string, std::string>>>();
+                           .get<std::vector<Device>>();
         auto mounts = u->getProperty("RequiresMountsFor")
                           .onInterface("org.freedesktop.systemd1.Unit")
                           .get<std::vector<std::string>>();
@@ -185,32 +185,8 @@ int start(const std::string& name, int iters) {
         manager->callMethod("Stop").onInterface(kManagerIf).withTimeout(kLongTimeout).withArguments(name);
         waitMachineGone(*machined, name);
 
-        using ExecCommand = sdbus::Struct<std::string, std::vector<std::string>, bool>;
-        using ExitStatus = sdbus::Struct<std::vector<std::int32_t>, std::vector<std::int32_t>>;
-        std::vector<Property> props = {
-            {"Description", sdbus::Variant(std::string("nc-bench baseline"))},
-            {"Slice", sdbus::Variant(std::string("machine.slice"))},
-            {"Type", sdbus::Variant(std::string("notify"))},
-            {"NotifyAccess", sdbus::Variant(std::string("all"))},
-            {"Delegate", sdbus::Variant(true)},
-            {"KillMode", sdbus::Variant(std::string("mixed"))},
-            {"KillSignal", sdbus::Variant(std::int32_t{15})},
-            {"SuccessExitStatus", sdbus::Variant(ExitStatus({133}, {}))},
-            {"RestartForceExitStatus", sdbus::Variant(ExitStatus({133}, {}))},
-            {"Restart", sdbus::Variant(std::string("no"))},
-            {"TimeoutStartUSec", sdbus::Variant(timeout)},
-            {"DevicePolicy", sdbus::Variant(std::string("closed"))},
-            {"DeviceAllow", sdbus::Variant(devices)},
-            {"SyslogIdentifier", sdbus::Variant(std::string("nc-bench baseline"))},
-            {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{
-                              ExecCommand(exec.front().get<0>(), exec.front().get<1>(), false)})},
-        };
-        if (!mounts.empty()) {
-            props.emplace_back("RequiresMountsFor", sdbus::Variant(mounts));
-        }
-        if (!env.empty()) {
-            props.emplace_back("Environment", sdbus::Variant(env));
-        }
+        auto props = unitLikeTheService("nc-bench baseline", timeout, devices, exec.front().get<0>(),
+                                        exec.front().get<1>(), env, mounts);
         std::vector<sdbus::Struct<std::string, std::vector<Property>>> aux;
         for (const auto* unitName : {&baseUnit, &plainUnit}) {
             sdbus::ObjectPath job;
@@ -452,7 +428,7 @@ int build(const std::string& nixosPath, int iters) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
+    return nc_bench::runReporting("nc-bench", [&] {
         std::string cmd = argc > 1 ? argv[1] : "";
         if (cmd == "reads" && argc == 4) {
             return reads(argv[2], std::atoi(argv[3]));
@@ -474,10 +450,5 @@ int main(int argc, char** argv) {
             "usage: nc-bench reads NAME ITERS | start NAME ITERS | storm CLIENTS NAME... | startup ITERS | "
             "build NIXOS_PATH ITERS\n");
         return 2;
-    } catch (const sdbus::Error& error) {
-        std::fprintf(stderr, "nc-bench: %s: %s\n", error.getName().c_str(), error.getMessage().c_str());
-    } catch (const std::exception& error) {
-        std::fprintf(stderr, "nc-bench: %s\n", error.what());
-    }
-    return 1;
+    });
 }

@@ -48,9 +48,6 @@ namespace {
 using namespace nc_bench;  // NOLINT(google-build-using-namespace): the drivers' shared vocabulary
 
 using ListRow = sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>;
-using Device = sdbus::Struct<std::string, std::string>;
-using ExecCommand = sdbus::Struct<std::string, std::vector<std::string>, bool>;
-using ExitStatus = sdbus::Struct<std::vector<std::int32_t>, std::vector<std::int32_t>>;
 constexpr char kField = '\t';
 constexpr char kItem = '\x1f';
 constexpr char kPart = '\x1e';
@@ -263,28 +260,9 @@ std::vector<Property> floorProperties(const std::vector<std::string>& fields) {
         auto parts = split(item, kPart);
         devices.emplace_back(parts.at(0), parts.size() > 1 ? parts[1] : "");
     }
-    std::vector<Property> props = {
-        {"Description", sdbus::Variant(std::string("nc-scale floor"))},
-        {"Slice", sdbus::Variant(std::string("machine.slice"))},
-        {"Type", sdbus::Variant(std::string("notify"))},
-        {"NotifyAccess", sdbus::Variant(std::string("all"))},
-        {"Delegate", sdbus::Variant(true)},
-        {"KillMode", sdbus::Variant(std::string("mixed"))},
-        {"KillSignal", sdbus::Variant(std::int32_t{15})},
-        {"SuccessExitStatus", sdbus::Variant(ExitStatus({133}, {}))},
-        {"TimeoutStartUSec", sdbus::Variant(static_cast<std::uint64_t>(std::stoull(fields.at(1))))},
-        {"DevicePolicy", sdbus::Variant(std::string("closed"))},
-        {"DeviceAllow", sdbus::Variant(devices)},
-        {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{
-                          ExecCommand(fields.at(2), split(fields.at(3), kItem), false)})},
-    };
-    if (auto env = split(fields.at(4), kItem); !env.empty()) {
-        props.emplace_back("Environment", sdbus::Variant(env));
-    }
-    if (auto mounts = split(fields.at(5), kItem); !mounts.empty()) {
-        props.emplace_back("RequiresMountsFor", sdbus::Variant(mounts));
-    }
-    return props;
+    return unitLikeTheService("nc-scale floor", std::stoull(fields.at(1)), devices, fields.at(2),
+                              split(fields.at(3), kItem), split(fields.at(4), kItem),
+                              split(fields.at(5), kItem));
 }
 
 // Starts UNIT and waits for its job on this connection (which has no loop thread).
@@ -444,7 +422,7 @@ int restart(const std::string& prefix, int count) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
+    return nc_bench::runReporting("nc-scale", [&] {
         const std::vector<std::string> args(argv + 1, argv + argc);
         const std::string cmd = args.empty() ? "" : args[0];
         if (cmd == "create" && args.size() == 5) {
@@ -470,10 +448,5 @@ int main(int argc, char** argv) {
             "usage: nc-scale create CLIENTS PREFIX COUNT SYSTEM | storm CLIENTS VERB PREFIX COUNT | capture "
             "PREFIX COUNT FILE | direct CLIENTS FILE | autostart PREFIX COUNT | restart PREFIX COUNT\n");
         return 2;
-    } catch (const sdbus::Error& error) {
-        std::fprintf(stderr, "nc-scale: %s: %s\n", error.getName().c_str(), error.getMessage().c_str());
-    } catch (const std::exception& error) {
-        std::fprintf(stderr, "nc-scale: %s\n", error.what());
-    }
-    return 1;
+    });
 }

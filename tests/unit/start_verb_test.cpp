@@ -18,7 +18,18 @@ namespace fs = std::filesystem;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
-using StartVerbTest = ContainerManagerTest;
+class StartVerbTest : public ContainerManagerTest {
+protected:
+    // A Start of "web" whose unit job systemd holds (systemd.held[0] ends
+    // it); the answer lands in `answer`.
+    void startHeld(std::optional<Status>& answer) {
+        ASSERT_TRUE(create("web", systemSpec(), root).ok());
+        systemd.holdStarts = true;
+        manager().perform(root, Verb::Start, "web", [&answer](Status status) { answer = std::move(status); });
+        loop.drain();
+        ASSERT_EQ(systemd.held.size(), 1U);
+    }
+};
 
 TEST_F(StartVerbTest, StartPreparesTheNetworkBeforeTheUnitAndStopReleasesIt) {
     auto spec = systemSpec();
@@ -96,12 +107,8 @@ TEST_F(StartVerbTest, StartAnswersBeforeMachinedsAddressesWhichFollow) {
 }
 
 TEST_F(StartVerbTest, AStartWhoseLeaderMachineNewBroughtAnswersWithoutAskingMachinedAgain) {
-    ASSERT_TRUE(create("web", systemSpec(), root).ok());
-    systemd.holdStarts = true;
     std::optional<Status> answer;
-    manager().perform(root, Verb::Start, "web", [&](Status status) { answer = std::move(status); });
-    loop.drain();
-    ASSERT_EQ(systemd.held.size(), 1U);
+    ASSERT_NO_FATAL_FAILURE(startHeld(answer));
     machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
     ASSERT_TRUE(machines.watcher);
     machines.watcher("web", true);  // nspawn registered the machine; the init is not ready yet
@@ -118,12 +125,8 @@ TEST_F(StartVerbTest, AStartWhoseLeaderMachineNewBroughtAnswersWithoutAskingMach
 }
 
 TEST_F(StartVerbTest, AStartWhoseLastMachineLookupIsOutWhenTheJobEndsAnswersWithItsAnswer) {
-    ASSERT_TRUE(create("web", systemSpec(), root).ok());
-    systemd.holdStarts = true;
     std::optional<Status> answer;
-    manager().perform(root, Verb::Start, "web", [&](Status status) { answer = std::move(status); });
-    loop.drain();
-    ASSERT_EQ(systemd.held.size(), 1U);
+    ASSERT_NO_FATAL_FAILURE(startHeld(answer));
     // A stale registration's MachineNew (since terminated), answered ...
     machines.machines["web"] = {"web", "nixos-container@web.service", 99, "", 0};
     machines.watcher("web", true);
