@@ -63,3 +63,22 @@ ms() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v / 1000 }'; }
 mb() { awk -v v="$1" 'BEGIN { printf "%.1f MB", v / 1024 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
+
+# The table: ROW_FORMAT (a printf format of six %s: figure, value, baseline,
+# ratio, target, result) set by the script; row's last argument is 1 (PASS),
+# - (info) or anything else (MISS, counted in misses).
+misses=0
+row() { # FIGURE VALUE BASELINE RATIO TARGET OK
+    local verdict
+    case $6 in
+        1) verdict=PASS ;;
+        -) verdict=info ;;
+        *) verdict=MISS misses=$((misses + 1)) ;;
+    esac
+    # shellcheck disable=SC2059 # the script's own format
+    printf "$ROW_FORMAT" "$1" "$2" "$3" "$4" "$5" "$verdict"
+}
+table_header() { # BASELINE-COLUMN-NAME
+    # shellcheck disable=SC2059 # the script's own format
+    printf "$ROW_FORMAT" figure value "$1" ratio target result
+}

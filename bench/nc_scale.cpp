@@ -118,7 +118,7 @@ public:
         thread_.join();
         report("sampled_list", list_);
         report("sampled_getid", getId_);
-        std::printf("properties_changed %d\n", signals_.load());
+        std::printf("properties_changed %d\nsampled_failures %d\n", signals_.load(), failures_);
     }
 
 private:
@@ -131,15 +131,21 @@ private:
             "member='PropertiesChanged'",
             [this](sdbus::Message&) { ++signals_; }, sdbus::floating_slot);
         while (running_) {
-            std::string id;
-            auto t0 = nowUs();
-            bus->callMethod("GetId").onInterface("org.freedesktop.DBus").storeResultsTo(id);
-            auto t1 = nowUs();
-            getId_.push_back(t1 - t0);
-            if (withList_) {
-                std::vector<ListRow> rows;
-                manager->callMethod("List").onInterface(kManagerIf).storeResultsTo(rows);
-                list_.push_back(nowUs() - t1);
+            // A failed call is counted, not thrown: it would end the
+            // process from this thread.
+            try {
+                std::string id;
+                auto t0 = nowUs();
+                bus->callMethod("GetId").onInterface("org.freedesktop.DBus").storeResultsTo(id);
+                auto t1 = nowUs();
+                getId_.push_back(t1 - t0);
+                if (withList_) {
+                    std::vector<ListRow> rows;
+                    manager->callMethod("List").onInterface(kManagerIf).storeResultsTo(rows);
+                    list_.push_back(nowUs() - t1);
+                }
+            } catch (const sdbus::Error&) {
+                ++failures_;
             }
             // Signals arrive between calls: drain them while resting.
             auto until = nowUs() + 5000;
@@ -155,6 +161,7 @@ private:
     std::atomic<bool> running_{true};
     std::atomic<int> signals_{0};
     std::vector<std::int64_t> list_, getId_;
+    int failures_ = 0;  // the thread's own until joined
     std::thread thread_;
 };
 

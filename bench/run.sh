@@ -100,19 +100,10 @@ drive storm "$STORM_CLIENTS" "${names[@]}" | record storm
 echo "rss kb $(rss_kb "$(service_pid)")" | record n1000after
 
 # ----------------------------------------------------------------- table
-misses=0
-row() { # FIGURE VALUE BASELINE(label value) RATIO TARGET OK
-    local verdict
-    case $6 in
-        1) verdict=PASS ;;
-        -) verdict=info ;;
-        *) verdict=MISS misses=$((misses + 1)) ;;
-    esac
-    printf '%-44s %12s  %-26s %8s  %-22s %s\n' "$1" "$2" "$3" "$4" "$5" "$verdict"
-}
+ROW_FORMAT='%-44s %12s  %-26s %8s  %-22s %s\n'
 
 echo
-printf '%-44s %12s  %-26s %8s  %-22s %s\n' figure value baseline ratio target result
+table_header baseline
 printf '%s\n' "$(printf '%.0s-' {1..130})"
 for n in 1 100 1000; do
     for op in list getcontainer property inspect; do
