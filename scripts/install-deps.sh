@@ -12,8 +12,9 @@ packages=(
   # the real programs the tests and the sandbox run
   dbus-daemon systemd systemd-container polkitd busybox-static iproute2 util-linux
   libglib2.0-bin libxml2-utils
-  # test drivers: the chaos invariants and a UDP echo server are small Python scripts
-  python3
+  # test drivers: the sandbox tiers' assertions (Gio's typed D-Bus client), the chaos
+  # invariants and a UDP echo server are Python
+  python3 python3-gi gir1.2-glib-2.0
   # the man page's test (groff -man -ww)
   groff-base
   # real Nix for the builds the sandbox tiers run (Debian's nix-bin, offline)

@@ -7,7 +7,8 @@
 #   fail   one true and one deliberately false  -> must exit non-zero, print
 #                                                  the FAIL line and "1 passed, 1 failed"
 #   abort  an exit 3 after a true check          -> must exit non-zero
-# lib.sh is checked through each script that sources it; chaos.sh also runs
+# lib.sh is checked through each script that sources it, harness.py through
+# each Python tier (tests/sandbox/*_test.py); chaos.sh also runs
 # chaos_driver with a checker that dies of an exception and with a call
 # answered by an error outside the catalogue. lib.sh's absence checks must
 # fail when their probe is broken. scripts/ctest_summary.py (the
@@ -57,7 +58,7 @@ expect() {
 false_check='^FAIL: harness self-check: a deliberately false check'
 # Every sandbox script (a new one is checked without being listed here).
 cd "$REPO" || exit 1
-for script in tests/sandbox/*_test.sh tests/sandbox/sandbox_selftest.sh tests/chaos/chaos.sh; do
+for script in tests/sandbox/*_test.sh tests/sandbox/*_test.py tests/sandbox/sandbox_selftest.sh tests/chaos/chaos.sh; do
     expect "$REPO/$script" pass zero '^1 passed, 0 failed$|^[0-9]+ passed, 0 failed$' '^PASS: harness self-check: a true check'
     expect "$REPO/$script" fail nonzero '^1 passed, 1 failed$' "$false_check"
     expect "$REPO/$script" abort nonzero '^1 passed, 1 failed$' '^FAIL: .*aborted \(exit 3\)'
@@ -103,6 +104,14 @@ if out=$(bash -c 'set -uo pipefail; HERE=$1/tests/sandbox; source "$HERE/lib.sh"
 else
     fail "lib.sh: not_listed fails although List works and shows the witness"
     tail -n 10 <<<"$out" | sed 's/^/    | /'
+fi
+
+# The Python tiers' probes (tests/sandbox/sandboxlib/probes.py), the same way.
+if out=$(timeout 60 "$REPO/tests/harness/probes_selfcheck.py" 2>&1); then
+    pass "probes.py: $(tail -n 1 <<<"$out")"
+else
+    fail "probes.py's absence checks (tests/harness/probes_selfcheck.py)"
+    grep -v '^PASS' <<<"$out" | tail -n 30 | sed 's/^/    | /'
 fi
 
 # scripts/ctest_summary.py: a skipped test, a disabled one and a tier that ran
