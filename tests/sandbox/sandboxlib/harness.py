@@ -236,6 +236,12 @@ class Tier:
             self._agents[uid] = Bus(SANDBOX, self.dir, uid)
         return self._agents[uid]
 
+    def new_bus(self, uid=0):
+        """A connection of its own (for a call in a thread while the tier goes on); closed at finish."""
+        bus = Bus(SANDBOX, self.dir, uid)
+        self._agents[("own", len(self._agents))] = bus
+        return bus
+
     # ------------------------------------------------------ self-check ---
     def _run_selfcheck(self):
         if self.selfcheck not in ("pass", "fail", "abort"):
