@@ -35,6 +35,10 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sandboxlib.bus import opath  # noqa: E402
+from sandboxlib.bus_agent import Agent  # noqa: E402  (Gio, typed values; this driver runs inside the sandbox)
+
 BUS = "org.nixos.Containers"
 MGR = "/org/nixos/Containers"
 MGR_IF = "org.nixos.Containers"
@@ -59,48 +63,23 @@ def run(*argv, timeout=90):
     return p.returncode, (p.stdout + p.stderr).strip()
 
 
-def opath(name):
-    out = ""
-    for i, c in enumerate(name):
-        out += c if (c.isascii() and c.isalpha()) or (c.isdigit() and i > 0) else "_%02x" % ord(c)
-    return MGR + "/container/" + out
+AGENT = Agent()
 
 
-def call(path, iface, method, *args):
-    return run("gdbus", "call", "--system", "--timeout", "90", "-d", BUS, "-o", path, "-m",
-               iface + "." + method, *args)
+def call(path, iface, method, sig="", *args, dest=BUS):
+    """The reply, typed: {"ok": True, "value": [...]} or {"ok": False, "error": name, "message": text}."""
+    return AGENT.call({"dest": dest, "path": path, "iface": iface, "method": method, "sig": sig, "args": list(args),
+                       "timeout": 90})
+
+
+def shown(reply):
+    """A reply as a FAIL line's detail."""
+    return json.dumps(reply["value"]) if reply["ok"] else "%s: %s" % (reply["error"], reply["message"])
 
 
 def prop(name, key):
-    rc, out = run("busctl", "--json=short", "get-property", BUS, opath(name), CT_IF, key)
-    return json.loads(out)["data"] if rc == 0 else None
-
-
-# ---- GVariant text --------------------------------------------------------
-def q(s):
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def gv(sig, v):
-    if sig == "s":
-        return q(v)
-    if sig == "b":
-        return "true" if v else "false"
-    if sig == "as":
-        return "[" + ", ".join(map(q, v)) + "]" if v else "@as []"
-    if sig == "a(sqq)":
-        return "[" + ", ".join("(%s, @q %d, @q %d)" % (q(p), h, c) for p, h, c in v) + "]" if v else "@a(sqq) []"
-    if sig == "a(ssb)":
-        return "[" + ", ".join("(%s, %s, %s)" % (q(m), q(h), gv("b", r)) for m, h, r in v) + "]" if v \
-            else "@a(ssb) []"
-    if sig == "a(ss)":
-        return "[" + ", ".join("(%s, %s)" % (q(a), q(b)) for a, b in v) + "]" if v else "@a(ss) []"
-    if sig == "a{sa{ss}}":
-        if not v:
-            return "@a{sa{ss}} {}"
-        return "{" + ", ".join("%s: %s" % (q(k), "{%s}" % ", ".join("%s: %s" % (q(a), q(b)) for a, b in o.items())
-                                             if o else "@a{ss} {}") for k, o in v.items()) + "}"
-    raise ValueError(sig)
+    reply = call(opath(name), "org.freedesktop.DBus.Properties", "Get", "ss", CT_IF, key)
+    return reply["value"][0] if reply["ok"] else None
 
 
 # ---- value pools: (value, expectation) ------------------------------------
@@ -353,9 +332,9 @@ def verify(run_, label, name, spec, fx):
     leader = prop(name, "Leader")
     if not run_.check(label + ": Leader is a PID", isinstance(leader, int) and leader > 0, str(leader)):
         return
-    rc, out = run("busctl", "--json=short", "call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
-                  "org.freedesktop.machine1.Manager", "GetMachine", "s", name)
-    run_.check(label + ": machined knows the machine by its name", rc == 0, out)
+    reply = call("/org/freedesktop/machine1", "org.freedesktop.machine1.Manager", "GetMachine", "s", name,
+                 dest="org.freedesktop.machine1")
+    run_.check(label + ": machined knows the machine by its name", reply["ok"], shown(reply))
     mounts = mountinfo(leader)
     root = "/proc/%d/root" % leader  # the container's root, from outside
     for m, h, ro in spec.get("BindMounts", []):
@@ -439,11 +418,11 @@ def spec_keys(witness):
     container's live state), as the live service introspects them on
     WITNESS's object."""
     documented = documented_spec_keys()
-    rc, out = run("busctl", "introspect", "--xml-interface", BUS, opath(witness))
-    if rc != 0:
-        raise SystemExit("property: cannot introspect %s: %s" % (opath(witness), out))
+    reply = call(opath(witness), "org.freedesktop.DBus.Introspectable", "Introspect")
+    if not reply["ok"]:
+        raise SystemExit("property: cannot introspect %s: %s" % (opath(witness), shown(reply)))
     keys = {}
-    for iface in ET.fromstring(out).iter("interface"):
+    for iface in ET.fromstring(reply["value"][0]).iter("interface"):
         if iface.get("name") == CT_IF:
             for p in iface.iter("property"):
                 if p.get("name") in documented:
@@ -467,10 +446,10 @@ def main():
                 or "Flake" in full:
             full.setdefault("SystemPath", system)
         label = "#%d %s %s" % (i, name, json.dumps(spec, separators=(",", ":")))
-        arg = "{" + ", ".join("%s: <%s>" % (q(k), gv(keys[k], v)) for k, v in full.items()) + "}"
-        rc, out = call(MGR, MGR_IF, "Create", q(name), arg)
-        if rc != 0:
-            named = ("GDBus.Error:" + ERR) in out
+        created = call(MGR, MGR_IF, "Create", "sa{sv}", name, {k: [keys[k], v] for k, v in full.items()})
+        out = shown(created)
+        if not created["ok"]:
+            named = created["error"].startswith(ERR)
             r.refused += 1
             if expect == OK:
                 r.bad(label + ": a good spec was refused", out)
@@ -479,20 +458,20 @@ def main():
             continue
         r.accepted += 1
         if not r.check(label + ": accepted (expected %s)" % expect, expect != BAD, out):
-            call(MGR, MGR_IF, "Destroy", q(name))
+            call(MGR, MGR_IF, "Destroy", "s", name)
             continue
-        rc, out = call(MGR, MGR_IF, "Start", q(name))
-        if r.check(label + ": Start", rc == 0, out + "\n" + run("journalctl", "--no-pager", "-n", "15", "-u",
+        started = call(MGR, MGR_IF, "Start", "s", name)
+        if r.check(label + ": Start", started["ok"], shown(started) + "\n" + run("journalctl", "--no-pager", "-n", "15", "-u",
                                                                    "nixos-container@%s.service" % name)[1]
-                   if rc != 0 else ""):
+                   if not started["ok"] else ""):
             r.started += 1
             state = prop(name, "State")
             if r.check(label + ": State running", state == "running", str(state)):
                 verify(r, label, name, spec, fx)
-            rc, out = call(MGR, MGR_IF, "Stop", q(name))
-            r.check(label + ": Stop", rc == 0, out)
-        rc, out = call(MGR, MGR_IF, "Destroy", q(name))
-        r.check(label + ": Destroy", rc == 0, out)
+            stopped = call(MGR, MGR_IF, "Stop", "s", name)
+            r.check(label + ": Stop", stopped["ok"], shown(stopped))
+        destroyed = call(MGR, MGR_IF, "Destroy", "s", name)
+        r.check(label + ": Destroy", destroyed["ok"], shown(destroyed))
     print("property: seed %d, %d specs, %d accepted, %d started, %d refused, %.1f s"
           % (seed, count, r.accepted, r.started, r.refused, time.time() - t0), flush=True)
     print("property-counts: %d %d" % (r.passed, r.failed), flush=True)
