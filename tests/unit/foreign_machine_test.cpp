@@ -1,7 +1,7 @@
 // A machine of a container's name that this service did not start (another
 // nspawn, a VM, a tenant's attempt to reach one) is not the container: it is
 // never adopted, terminated or taken over. Against the fake seams; the same
-// runs against machined in tests/sandbox/tenant_test.sh.
+// runs against machined in tests/sandbox/tenant_test.py.
 #include "manager_fixture.h"
 
 #include <gmock/gmock.h>
