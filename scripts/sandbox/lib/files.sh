@@ -234,7 +234,7 @@ $(nix_environment "$dir" | sed 's/^/Environment=/')
 Environment=NIXOS_CONTAINERS_RESOLV_CONF=$dir/resolv.conf
 # Not the host's /etc/systemd/system: its units are not the sandbox's.
 Environment=NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS=$dir/declarative-units
-# Read-only binds from here keep a container confined (tests/sandbox/tenant_test.sh).
+# Read-only binds from here keep a container confined (tests/sandbox/tenant_test.py).
 Environment=NIXOS_CONTAINERS_CONFINED_BIND_ROOTS=$dir/shared
 Environment=NIXOS_CONTAINERS_MAX_PER_USER=8
 EOF

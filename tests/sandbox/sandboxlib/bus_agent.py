@@ -86,8 +86,8 @@ def error_reply(error):
     name = Gio.DBusError.get_remote_error(error) if Gio.DBusError.is_remote_error(error) else None
     message = error.message
     if name:
-        Gio.DBusError.strip_remote_error(error)
-        message = error.message
+        # strip_remote_error() changes the GError, not this copy of its text.
+        message = message.removeprefix(f"GDBus.Error:{name}: ")
     elif error.matches(Gio.io_error_quark(), Gio.IOErrorEnum.TIMED_OUT):
         name = "org.freedesktop.DBus.Error.Timeout"
     return {"ok": False, "error": name or "local:" + str(error.code), "message": message}

@@ -218,8 +218,9 @@ class Tier:
         prefix = [SANDBOX, "exec", self.dir]
         if uid:
             prefix += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        # Without input, stdin is /dev/null: never the tier's own.
         proc = subprocess.run([*prefix, *argv], capture_output=True, text=True, input=input,
-                              timeout=timeout or STEP_TIMEOUT)
+                              stdin=subprocess.DEVNULL if input is None else None, timeout=timeout or STEP_TIMEOUT)
         if check and proc.returncode != 0:
             raise Failed(f"{' '.join(argv)}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
         return proc
