@@ -3,7 +3,7 @@
 # declarative set, the text nixos/module.nix writes to
 # /etc/nixos-containers/declarative.json (generations.nix), evaluated offline
 # against the vendored nixpkgs lib with a scratch Nix (nothing written to
-# /nix). For the sandbox tier's declarative_test.sh.
+# /nix). For the sandbox tier's declarative_test.py.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$here/common.sh"

@@ -10,7 +10,7 @@
 set -euo pipefail
 [[ $(id -u) -eq 0 ]] || { echo "from_private_parent: needs root" >&2; exit 77; }
 script=${1:?usage: from_private_parent.sh SCRIPT}
-[[ $script =~ ^[a-z_0-9]+\.sh$ ]] || { echo "from_private_parent: bad SCRIPT '$script'" >&2; exit 2; }
+[[ $script =~ ^[a-z_0-9]+\.(sh|py)$ ]] || { echo "from_private_parent: bad SCRIPT '$script'" >&2; exit 2; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 build=$(cd "${NIXOS_CONTAINERS_BUILD_DIR:?NIXOS_CONTAINERS_BUILD_DIR is not set}" && pwd -P)
