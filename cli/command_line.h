@@ -12,10 +12,11 @@ namespace nixos_containers::cli {
 
 struct Options {
     std::optional<std::string> systemPath, config, configFile, flake, nixosPath, bridge, port, hostAddress,
-        localAddress, host;
+        localAddress, host, lines;
     bool ensureUniqueName = false;
     bool autoStart = false;
     bool json = false;
+    bool follow = false;
     bool askPassword = true;
     bool help = false;
     std::vector<std::string> nixFlags;  // Nix pass-through flags, as given

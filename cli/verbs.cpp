@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cerrno>
+#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -417,6 +419,35 @@ int showHostKey(BusClient& bus, const Options& options) {
     return kExitOk;
 }
 
+// logs: the service's stream of the container's journal, copied to stdout.
+int logs(BusClient& bus, const Options& options) {
+    const auto& name = containerName(options);
+    noMoreWords(options, 2);
+    std::uint32_t lines = 100;
+    if (options.lines) {
+        const auto& text = *options.lines;
+        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), lines);
+        if (error != std::errc{} || end != text.data() + text.size()) {
+            throw CliError{kExitUsage, "--lines wants a number, not '" + text + "'"};
+        }
+    }
+    bus.startAgentIfUseful();
+    auto stream = onBus([&] { return bus.manager().OpenLogs(name, lines, options.follow); });
+    std::array<char, 65536> buffer{};
+    for (;;) {
+        const auto got = ::read(stream.get(), buffer.data(), buffer.size());
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        std::cout.write(buffer.data(), got);
+        std::cout.flush();
+    }
+    return kExitOk;
+}
+
 int show(BusClient& bus, const Options& options) {
     const auto& name = containerName(options);
     noMoreWords(options, 2);
@@ -517,6 +548,10 @@ const std::vector<VerbRow>& verbTable() {
         {"show-ip", "NAME", "Print the container's address.", showIp},
         {"show-host-key", "NAME", "Print the container's SSH host public key.", showHostKey},
         {"show", "NAME [--json]", "Print everything the service knows of the container.", show},
+        {"logs", "NAME [-n N] [-f]",
+         "Print the container's journal (its unit's: nspawn, its console, systemd about it), through the "
+         "service, so a user polkit lets read it needs no access to the system journal.",
+         logs},
         {"apply-declarative", "FILE",
          "Hand the service NixOS's declarative set (/etc/nixos-containers/declarative.json, as "
          "nixos/module.nix writes it) and print what became of each container; exit 1 when any "

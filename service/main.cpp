@@ -4,6 +4,7 @@
 #include "container_manager.h"
 #include "event_loop.h"
 #include "fork_process_runner.h"
+#include "journal_streams.h"
 #include "log.h"
 #include "machined_client.h"
 #include "netlink_container_network.h"
@@ -44,9 +45,10 @@ int main() {
         NetlinkContainerNetwork network;
         BindPinMounts binds;
         ForkProcessRunner processes(loop);
+        JournalStreams journal;
         BusService bus(*connection);
         ContainerManager manager(
-            settings, Seams{systemd, machines, authorizer, network, binds, processes, worker}, bus);
+            settings, Seams{systemd, machines, authorizer, network, binds, processes, worker, journal}, bus);
         bus.attach(manager);
 
         // Objects first, name last: a client that sees the name sees every

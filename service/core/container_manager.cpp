@@ -59,6 +59,7 @@ ContainerManager::ContainerManager(Settings settings, Seams seams, ContainerObse
                seams_.machines, seams_.processes, seams_.binds, nspawnEnvironment_},
       runner_(settings_, registry_, gate_, seams_.processes, seams_.worker),
       terminals_(registry_, gate_, seams_.machines),
+      logs_(registry_, gate_, seams_.journal),
       declared_(context_) {}
 
 ContainerManager::~ContainerManager() = default;

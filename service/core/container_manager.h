@@ -4,6 +4,7 @@
 #include "background_queue.h"
 #include "builder.h"
 #include "container.h"
+#include "container_logs.h"
 #include "container_network.h"
 #include "container_observer.h"
 #include "container_registry.h"
@@ -36,6 +37,7 @@ struct Seams {
     BindPinner& binds;          // likewise
     ProcessRunner& processes;
     Worker& worker;
+    JournalReader& journal;
 };
 
 // The core's front: the public API, and one path for every call: validate,
@@ -85,6 +87,12 @@ public:
     }
     void openLogin(const Caller& caller, const std::string& name, Callback<MachineTerminal> done) {
         terminals_.openLogin(caller, name, std::move(done));
+    }
+    // The container's journal (ContainerLogs): the last `lines` entries,
+    // then, with `follow`, new ones until the caller closes its end.
+    void openLogs(const Caller& caller, const std::string& name, std::uint32_t lines, bool follow,
+                  Callback<std::shared_ptr<UniqueFd>> done) {
+        logs_.open(caller, name, lines, follow, std::move(done));
     }
     // The container's SSH host public key (show-host-key), read on the
     // worker beneath its root (the running container's own view of it).
@@ -142,6 +150,7 @@ private:
     VerbContext context_;
     CommandRunner runner_;
     TerminalOpener terminals_;
+    ContainerLogs logs_;
     DeclarativeApplier declared_;
     struct QueuedVerb {
         Caller caller;

@@ -58,9 +58,11 @@ inline constexpr std::string_view kHostAccessAction = "org.nixos.containers.host
 inline constexpr VerbPolicy kRunPolicy{"run", "org.nixos.containers.run"};
 inline constexpr VerbPolicy kShellPolicy{"shell", "org.nixos.containers.shell"};
 inline constexpr VerbPolicy kLoginPolicy{"login", "org.nixos.containers.login"};
+// The container's journal (ContainerLogs): read from the host, not an entry.
+inline constexpr VerbPolicy kLogsPolicy{"logs", "org.nixos.containers.logs"};
 
-// The calls into a container: a method of both interfaces each, with its
-// own polkit action.
+// The calls into a container, and OpenLogs beside them: a method of both
+// interfaces each, with its own polkit action, and no operation.
 struct ContainerCall {
     std::string_view method;
     VerbPolicy policy;
@@ -69,6 +71,7 @@ inline constexpr auto kContainerCalls = std::to_array<ContainerCall>({
     {"Run", kRunPolicy},
     {"OpenShell", kShellPolicy},
     {"OpenLogin", kLoginPolicy},
+    {"OpenLogs", kLogsPolicy},
 });
 
 using VerbBody = void (*)(VerbContext& context, const OperationPtr& operation, StatusCallback next);

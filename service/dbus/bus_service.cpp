@@ -300,6 +300,21 @@ void BusService::openLogin(const sdbus::Message& message, sdbus::Result<sdbus::U
     });
 }
 
+void BusService::openLogs(const sdbus::Message& message, sdbus::Result<sdbus::UnixFd>&& result,
+                          const std::string& name, std::uint32_t lines, bool follow) {
+    auto reply = shared(std::move(result));
+    asCaller(message, reply, [this, reply, name, lines, follow](const Caller& caller) {
+        manager_->openLogs(caller, name, lines, follow,
+                           [reply](const Outcome<std::shared_ptr<UniqueFd>>& logs) {
+                               if (!logs.ok()) {
+                                   reply->returnError(toBusError(logs.error()));
+                                   return;
+                               }
+                               reply->returnResults(sdbus::UnixFd(logs.value()->release(), sdbus::adopt_fd));
+                           });
+    });
+}
+
 void BusService::hostKey(sdbus::Result<std::string>&& result, const std::string& name) {
     auto reply = shared(std::move(result));
     try {

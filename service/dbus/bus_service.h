@@ -59,6 +59,8 @@ public:
                    const std::string& name, ShellRequest request);
     void openLogin(const sdbus::Message& message, sdbus::Result<sdbus::UnixFd, std::string>&& result,
                    const std::string& name);
+    void openLogs(const sdbus::Message& message, sdbus::Result<sdbus::UnixFd>&& result,
+                  const std::string& name, std::uint32_t lines, bool follow);
     void hostKey(sdbus::Result<std::string>&& result, const std::string& name);
     std::vector<sdbus::Struct<std::string, std::string, bool, sdbus::ObjectPath>> list() const;
     sdbus::ObjectPath getContainer(const std::string& name) const;

@@ -60,6 +60,9 @@ private:
     void OpenLogin(sdbus::Result<sdbus::UnixFd, std::string>&& result) override {
         service_.openLogin(message(), std::move(result), name());
     }
+    void OpenLogs(sdbus::Result<sdbus::UnixFd>&& result, uint32_t lines, bool follow) override {
+        service_.openLogs(message(), std::move(result), name(), lines, follow);
+    }
     void GetHostKey(sdbus::Result<std::string>&& result) override {
         service_.hostKey(std::move(result), name());
     }

@@ -133,6 +133,10 @@ private:
     void OpenLogin(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string name) override {
         service_.openLogin(message(), std::move(result), name);
     }
+    void OpenLogs(sdbus::Result<sdbus::UnixFd>&& result, std::string name, uint32_t lines,
+                  bool follow) override {
+        service_.openLogs(message(), std::move(result), name, lines, follow);
+    }
     void GetHostKey(sdbus::Result<std::string>&& result, std::string name) override {
         service_.hostKey(std::move(result), name);
     }

@@ -6,6 +6,7 @@
 #include "container_manager.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -372,6 +374,29 @@ struct FakeProcesses final : ProcessRunner {
     bool holdRuns = false;
     bool timeOutRuns = false;
     std::map<ProcessId, Callback<ProcessExit>> heldRuns;
+};
+
+// The journal: remembers each request and answers with a socket whose other
+// end has `lines` written and is closed, or throws `error`.
+struct FakeJournal final : JournalReader {
+    UniqueFd open(const LogRequest& request) override {
+        requests.push_back(request);
+        if (error) {
+            throw *error;
+        }
+        int ends[2] = {-1, -1};
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+            throw ContainerError(ErrorCode::Failed, "socketpair");
+        }
+        UniqueFd writer(ends[1]);
+        for (const auto& line : lines) {
+            (void)!::write(writer.get(), line.data(), line.size());
+        }
+        return UniqueFd(ends[0]);
+    }
+    std::vector<LogRequest> requests;
+    std::vector<std::string> lines;
+    std::optional<ContainerError> error;
 };
 
 // Runs the work inline, later, as if on another thread. With `hold`, jobs

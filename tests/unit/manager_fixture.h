@@ -37,7 +37,8 @@ protected:
     ContainerManager& manager() {
         if (!manager_) {
             manager_ = std::make_unique<ContainerManager>(
-                settings, Seams{systemd, machines, authorizer, network, binds, processes, worker}, observer);
+                settings, Seams{systemd, machines, authorizer, network, binds, processes, worker, journal},
+                observer);
             bool recovered = false;
             manager_->recover([&recovered](const Status&) { recovered = true; });
             loop.drain();
@@ -133,6 +134,7 @@ protected:
     FakeBindPins binds;
     FakeProcesses processes{loop};
     FakeWorker worker{loop};
+    FakeJournal journal;
     RecordingObserver observer;
     Caller root;
     Caller user;

@@ -56,7 +56,8 @@ public:
         // source changes the build and nothing else.
         processes_.buildResult = settings_.storeDir / "abc-system";
         manager_ = std::make_unique<ContainerManager>(
-            settings_, Seams{systemd_, machines_, authorizer_, network_, binds_, processes_, worker_},
+            settings_,
+            Seams{systemd_, machines_, authorizer_, network_, binds_, processes_, worker_, journal_},
             observer_);
         manager_->recover([](const Status&) {});
         loop_.drain();
@@ -103,6 +104,7 @@ private:
     FakeBindPins binds_;
     FakeProcesses processes_{loop_};
     FakeWorker worker_{loop_};
+    FakeJournal journal_;
     RecordingObserver observer_;
     std::unique_ptr<ContainerManager> manager_;
 };

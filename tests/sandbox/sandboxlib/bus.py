@@ -149,5 +149,21 @@ class Bus:
         """The kept signals since the last call, in order of arrival."""
         return self.request(op="signals")["signals"]
 
+    def open_stream(self, method, sig="", *args, path=MGR_PATH, iface=MGR_IF, dest=BUS_NAME, timeout=30,
+                    interactive=False):
+        """A call answering with a descriptor (OpenLogs): the agent keeps it; its stream number."""
+        reply = self.request(op="open", **self._call(method, sig, args, path, iface, dest, timeout, interactive))
+        if not reply["ok"]:
+            raise BusError(reply["error"], reply["message"])
+        return reply["stream"]
+
+    def read_stream(self, stream, until=None, timeout=5):
+        """(text, eof): what the stream gave until `until` was seen, its end, or the timeout."""
+        reply = self.request(op="read", stream=stream, until=until, timeout=timeout)
+        return reply["text"], reply["eof"]
+
+    def close_stream(self, stream):
+        self.request(op="close", stream=stream)
+
     def unique_name(self):
         return self.request(op="unique")["value"]

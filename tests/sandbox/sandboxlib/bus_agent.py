@@ -19,12 +19,21 @@ Requests:
   {"op": "signals"} -> {"ok": true, "signals": [{"path", "iface", "member",
       "value"}...]}, and forgets them
   {"op": "unique"} -> {"ok": true, "value": ":1.42"}
+  {"op": "open", ...a call whose reply's first value is a descriptor ("h")}
+      -> {"ok": true, "stream": N}: the agent keeps the descriptor as stream N
+  {"op": "read", "stream": N, "until": "text" or null, "timeout": seconds}
+      -> {"ok": true, "text": "...", "eof": bool}: what came until the text
+         was seen, the end of the stream, or the timeout
+  {"op": "close", "stream": N} -> {"ok": true}
 
 Arguments are JSON values shaped as the signature says; a "v" is a pair
 [signature, value].
 """
 import json
+import os
+import select
 import sys
+import time
 
 import gi
 
@@ -98,6 +107,7 @@ class Agent:
         self.bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
         self.loop = GLib.MainLoop()
         self.signals = []
+        self.streams = {}
 
     def _params(self, request):
         sig = request.get("sig", "")
@@ -141,6 +151,39 @@ class Agent:
             loop.run()
         return {"ok": True, "replies": replies}
 
+    def open_stream(self, request):
+        try:
+            reply, fds = self.bus.call_with_unix_fd_list_sync(
+                request["dest"], request["path"], request["iface"], request["method"], self._params(request), None,
+                self._flags(request), int(request.get("timeout", 30) * 1000), None, None)
+        except GLib.Error as error:
+            return error_reply(error)
+        fd = fds.get(reply.unpack()[0])
+        self.streams[fd] = b""
+        return {"ok": True, "stream": fd}
+
+    def read_stream(self, request):
+        fd = request["stream"]
+        until = request.get("until")
+        deadline = time.monotonic() + request.get("timeout", 5)
+        data, eof = self.streams[fd], False
+        while not (until and until.encode() in data):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                eof = True
+                break
+            data += chunk
+        self.streams[fd] = b""
+        return {"ok": True, "text": data.decode(errors="replace"), "eof": eof}
+
+    def close_stream(self, request):
+        os.close(request["stream"])
+        del self.streams[request["stream"]]
+        return {"ok": True}
+
     def subscribe(self, request):
         def kept(_bus, _sender, path, iface, member, params):
             self.signals.append({"path": path, "iface": iface, "member": member, "value": to_json(params)})
@@ -161,7 +204,8 @@ class Agent:
 
     def serve(self):
         ops = {"call": self.call, "calls": self.calls, "subscribe": self.subscribe, "signals": self.drain,
-               "unique": lambda _r: {"ok": True, "value": self.bus.get_unique_name()}}
+               "unique": lambda _r: {"ok": True, "value": self.bus.get_unique_name()},
+               "open": self.open_stream, "read": self.read_stream, "close": self.close_stream}
         for line in sys.stdin:
             request = json.loads(line)
             handler = ops.get(request.get("op"))
