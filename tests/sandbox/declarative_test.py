@@ -34,7 +34,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sandboxlib import DBUS_ERR, ERR, REPO, U_TENANT, Failed, Tier, probes, spec  # noqa: E402
 
-SVC = "nixos-containers.service"
 EVAL_GENERATION = os.path.join(REPO, "tests", "nixos", "eval-generation.sh")
 
 
@@ -288,21 +287,6 @@ def read(path):
         return f.read()
 
 
-def kill_service(t):
-    old = probes.service_pid(t)
-    if old <= 0:
-        raise Failed(f"service not running (MainPID {old})")
-    t.sb("systemctl", "kill", "-s", "KILL", SVC)
-
-    def back():
-        pid = probes.service_pid(t)
-        if pid in (0, old):
-            raise Failed(f"MainPID is {pid} (before the kill: {old})")
-        t.bus.call("List")
-
-    t.poll(15000, back)
-
-
 def scenario5_broken(t, d):
     e = re.escape(ERR)
     t.check("Create imperative 'delta' over the bus", t.bus.call, "Create", "sa{sv}", "delta",
@@ -333,7 +317,7 @@ def scenario5_broken(t, d):
 def scenario5(t, d):
     with t.scenario("5  a broken set and a taken name change nothing of theirs"):
         scenario5_broken(t, d)
-        t.check("kill -9 the service; it comes back", kill_service, t)
+        t.check("kill -9 the service; it comes back", probes.kill_service, t)
         t.check("after the restart alpha is still declared and running",
                 lambda: (d.declared("alpha"), probes.state_is(t, "alpha", "running")))
         empty = os.path.join(d.gen, "empty.json")

@@ -250,22 +250,6 @@ def inspect(t, name):
     return json.loads(t.bus.call("Inspect", "s", name)[0])
 
 
-def kill_service(t):
-    """SIGKILL the service; a new instance (Restart=on-failure) answers on the bus."""
-    old = probes.service_pid(t)
-    if not is_pid(old):
-        raise Failed(f"service not running (MainPID {old})")
-    t.sb("systemctl", "kill", "-s", "KILL", "nixos-containers.service")
-
-    def restarted():
-        pid = probes.service_pid(t)
-        if not is_pid(pid) or pid == old:
-            raise Failed(f"MainPID {pid} (before the kill: {old})")
-        t.bus.call("List")
-    t.poll(15000, restarted)
-    t.note(f"service pid {old} -> {probes.service_pid(t)}")
-
-
 def no_ve_links(t):
     left = [n for n in probes.link_names(t) if n.startswith("ve-")]
     if left:
@@ -941,7 +925,7 @@ def stop_all(t, names):
 
 def scenario_6(t):
     leaders = {c: t.bus.get(c, "Leader") for c in CONC}
-    t.check("kill -9 the service; it comes back (Restart=on-failure) and answers", kill_service, t)
+    t.check("kill -9 the service; it comes back (Restart=on-failure) and answers", probes.kill_service, t)
     after = []
     t.check("List answers after the restart", lambda: after.extend(t.bus.call("List")[0]))
     for c in CONC:
@@ -964,7 +948,7 @@ def scenario_7(t):
     t.check(f"{c} is stopped after Create", probes.state_is, t, c, "stopped")
     t.check("AutoStart property true", prop_is, t, c, "AutoStart", True)
     t.check(f"{c} no machine yet", probes.machine_absent, t, c)
-    t.check("kill -9 the service; it comes back", kill_service, t)
+    t.check("kill -9 the service; it comes back", probes.kill_service, t)
     t.check(f"{c} comes up running", t.poll, 20000, probes.state_is, t, c, "running")
     t.check(f"{c} machine listed", machine_listed, t, c)
     t.check(f"{c} Leader>0", leader_positive, t, c)
@@ -989,7 +973,7 @@ def scenario_7_confs(t, c, cut):
     t.check(f"chmod 0444 {c}.conf", os.chmod, conf_of(t, c), 0o444)
     with open(conf_of(t, cut), "w", encoding="utf-8") as f:
         f.write(f"SYSTEM_PATH={SYS['OK'].rsplit('-', 1)[0]}")
-    t.check("kill -9 the service; it comes back", kill_service, t)
+    t.check("kill -9 the service; it comes back", probes.kill_service, t)
     t.check(f"{c} is not declarative", prop_is, t, c, "Declarative", False)
     t.check(f"Start {c} works", mgr, t, "Start", c)
     t.check(f"{c} running under {unit_of(c)}", prop_is, t, c, "Unit", unit_of(c))

@@ -51,7 +51,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sandboxlib import DBUS_ERR, SANDBOX, BusError, Failed, Tier, opath, probes, spec  # noqa: E402
 
-SVC = "nixos-containers.service"
 PROPS_IF = "org.freedesktop.DBus.Properties"
 MACHINED = probes.MACHINED
 SYSTEMD = ("org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager")
@@ -302,25 +301,6 @@ class Net:
             raise Failed(f"property {p}, Inspect {i}, expected {sorted(want)}")
 
     # -------------------------------------------------- service killed ---
-    def kill_service(self):
-        t = self.t
-        old = probes.service_pid(t)
-        if old <= 0:
-            raise Failed(f"service not running (MainPID {old})")
-        t.sb("systemctl", "kill", "-s", "KILL", SVC)
-
-        def restarted():
-            pid = probes.service_pid(t)
-            if pid in (0, old):
-                raise Failed(f"MainPID is {pid} (before the kill: {old})")
-            self.bus.call("List")
-
-        try:
-            t.poll(15000, restarted)
-        except Failed as why:
-            status = t.sb("systemctl", "status", "--no-pager", SVC, check=False).stdout
-            raise Failed(f"service did not come back: {why}\n{status}") from None
-
     def start_in_background(self, name):
         """Start NAME on a connection of its own, in a thread: (thread, outcome)."""
         bus = self.t.new_bus()
@@ -1033,7 +1013,7 @@ def s8_running(t, n, pf):
     t.check(f"Create {c} (PrivateNetwork, automatic addresses)", n.create, c, pf, **PN)
     t.check(f"Start {c}", n.mgr, "Start", c)
     kif, kla = n.prop(c, "HostInterface"), n.prop(c, "LocalAddress").split("/")[0]
-    t.check(f"kill -9 the service while {c} runs; it comes back", n.kill_service)
+    t.check(f"kill -9 the service while {c} runs; it comes back", probes.kill_service, n.t)
 
     def still_up():
         n.state_is(c, "running")
@@ -1060,7 +1040,7 @@ def s8_starting(t, n, slow):
         n.link(f"ve-{c}")
 
     t.check(f"{c}'s network is there while it starts (pin and ve-{c})", t.poll, 3000, prepared)
-    t.check(f"kill -9 the service while {c} starts; it comes back", n.kill_service)
+    t.check(f"kill -9 the service while {c} starts; it comes back", probes.kill_service, n.t)
     t.check("the kill landed during the Start: it got NoReply", n.in_flight, thread, outcome)
     t.note(f"{c} after the restart: State={n.state_note(c)}")
     t.check(f"Stop {c}", n.mgr, "Stop", c)
@@ -1085,7 +1065,8 @@ def s8_early(t, n, slow):
         thread, outcome = n.start_in_background(c)
         t.check(f"delay {delay}: the service has the Start ({c} starting)", t.poll, 5000, n.state_is, c, "starting")
         time.sleep(float(delay))
-        t.check(f"kill -9 the service {delay}s after {c} started starting; it comes back", n.kill_service)
+        t.check(f"kill -9 the service {delay}s after {c} started starting; it comes back",
+                probes.kill_service, n.t)
         t.check(f"delay {delay}: the kill landed during the Start: it got NoReply", n.in_flight, thread, outcome)
         t.note(f"delay {delay}: State={n.state_note(c)}")
         t.check(f"delay {delay}: Stop {c}", n.mgr, "Stop", c)

@@ -361,10 +361,10 @@ def verify(run_, label, name, spec, fx):
         run_.check("%s: tmpfs at %s" % (label, p), top is not None and top[1] == "tmpfs", str(top))
     if spec.get("EnableTun"):
         try:
-            tun = stat.S_ISCHR(os.stat(root + "/dev/net/tun").st_mode)
+            tun, why = stat.S_ISCHR(os.stat(root + "/dev/net/tun").st_mode), "not a character device"
         except OSError as error:
-            tun = False
-        run_.check(label + ": /dev/net/tun", tun, "")
+            tun, why = False, str(error)
+        run_.check(label + ": /dev/net/tun", tun, why)
     if not spec.get("PrivateNetwork"):
         return
     _, inside = in_ct(leader, "n", "ip", "-o", "addr")
@@ -461,9 +461,9 @@ def main():
             call(MGR, MGR_IF, "Destroy", "s", name)
             continue
         started = call(MGR, MGR_IF, "Start", "s", name)
-        if r.check(label + ": Start", started["ok"], shown(started) + "\n" + run("journalctl", "--no-pager", "-n", "15", "-u",
-                                                                   "nixos-container@%s.service" % name)[1]
-                   if not started["ok"] else ""):
+        journal = "" if started["ok"] else run("journalctl", "--no-pager", "-n", "15", "-u",
+                                               "nixos-container@%s.service" % name)[1]
+        if r.check(label + ": Start", started["ok"], shown(started) + "\n" + journal if journal else ""):
             r.started += 1
             state = prop(name, "State")
             if r.check(label + ": State running", state == "running", str(state)):

@@ -102,3 +102,24 @@ def state_is(t, name, state):
 def service_pid(t):
     return int(t.sb("systemctl", "show", "-P", "MainPID", "nixos-containers.service").stdout.strip() or 0)
 
+
+
+def kill_service(t, within_ms=15000):
+    """SIGKILL the service; a new instance (Restart=on-failure) answers on the bus within within_ms."""
+    old = service_pid(t)
+    if old <= 0:
+        raise Failed(f"service not running (MainPID {old})")
+    t.sb("systemctl", "kill", "-s", "KILL", "nixos-containers.service")
+
+    def restarted():
+        pid = service_pid(t)
+        if pid in (0, old):
+            raise Failed(f"MainPID is {pid} (before the kill: {old})")
+        t.bus.call("List")
+
+    try:
+        t.poll(within_ms, restarted)
+    except Failed as why:
+        status = t.sb("systemctl", "status", "--no-pager", "nixos-containers.service", check=False).stdout
+        raise Failed(f"the service did not come back: {why}\n{status}") from None
+    t.note(f"service pid {old} -> {service_pid(t)}")
