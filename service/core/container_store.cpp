@@ -502,7 +502,7 @@ std::vector<std::string> ContainerStore::secureTrees() const {
     return corrected;
 }
 
-void ContainerStore::save(const std::string& name, const ContainerSpec& spec, const EnvFile& base) const {
+EnvFile ContainerStore::save(const std::string& name, const ContainerSpec& spec, const EnvFile& base) const {
     const auto paths = containerPaths(settings_, name, spec.ephemeral);
     std::error_code error;
     fs::create_directories(settings_.configDir, error);
@@ -515,6 +515,7 @@ void ContainerStore::save(const std::string& name, const ContainerSpec& spec, co
     if (spec.config.empty()) {
         fs::remove(paths.configTextFile, error);
     }
+    return conf;
 }
 
 void ContainerStore::saveConfigText(const std::string& name, const std::string& text) const {
