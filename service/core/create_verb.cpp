@@ -2,6 +2,7 @@
 #include "container_verbs.h"
 #include "log.h"
 #include "transient_unit.h"
+#include "verb_table.h"
 
 #include <memory>
 #include <utility>
@@ -72,12 +73,13 @@ void createFree(VerbContext& context, const Caller& caller, const std::string& n
         done(error);
         return;
     }
-    auto operation = context.operations.begin(caller, name, "create", [change, done](const Status& status) {
-        if (!status.ok()) {
-            change->rollback();
-            done(status.error());
-        }
-    });
+    auto operation = context.operations.begin(caller, name, std::string(kCreatePolicy.name),
+                                              [change, done](const Status& status) {
+                                                  if (!status.ok()) {
+                                                      change->rollback();
+                                                      done(status.error());
+                                                  }
+                                              });
     if (!operation) {
         return;
     }

@@ -3,6 +3,7 @@
 #include "network_plan.h"
 #include "unit_limits.h"
 #include "validation.h"
+#include "verb_table.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -219,10 +220,11 @@ void updateContainer(VerbContext& context, const Caller& caller, const std::stri
         done(error);
         return;
     }
-    auto operation = context.operations.begin(caller, name, "update", [change, done](Status status) {
-        change->rollback();
-        done(std::move(status));
-    });
+    auto operation = context.operations.begin(caller, name, std::string(kUpdatePolicy.name),
+                                              [change, done](Status status) {
+                                                  change->rollback();
+                                                  done(std::move(status));
+                                              });
     if (!operation) {
         return;
     }
