@@ -189,9 +189,11 @@ void say(const char* message) {
     ::_exit(126);
 }
 
-// In the child: async-signal-safe calls only.
-[[noreturn]] void confinedChild(const ChildPlan& plan) {
-    ::sigprocmask(SIG_SETMASK, plan.noSignals, nullptr);
+// The steps below run in the child: async-signal-safe calls only.
+
+// The caller's stdio as 0, 1 and 2 (moved above 10 first, so that no dup2
+// overwrites a descriptor still to be moved).
+void takeStdio(const ChildPlan& plan) {
     int moved[3];
     for (int i = 0; i < 3; ++i) {
         moved[i] = ::fcntl(plan.stdio[i], F_DUPFD_CLOEXEC, 10);
@@ -204,6 +206,9 @@ void say(const char* message) {
             ::_exit(126);
         }
     }
+}
+
+void enterContainer(const ChildPlan& plan) {
     if (::write(plan.cgroupProcs, "0", 1) != 1) {
         setupFailed("join the container's cgroup");
     }
@@ -215,30 +220,29 @@ void say(const char* message) {
     if (::fchdir(plan.rootFd) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) {
         setupFailed("enter the container's root");
     }
-    pid_t parent = ::getpid();
-    pid_t inner = ::fork();
-    if (inner < 0) {
-        setupFailed("fork");
+}
+
+// Stays outside the container's PID namespace to report the exit of
+// `inner`: a signal is passed on as a signal.
+[[noreturn]] void reportExitOf(pid_t inner) {
+    ::close(STDIN_FILENO);
+    ::close(STDOUT_FILENO);
+    ::close(STDERR_FILENO);
+    int status = 0;
+    while (::waitpid(inner, &status, 0) < 0 && errno == EINTR) {
     }
-    if (inner > 0) {
-        // Stays outside the container's PID namespace to report the exit:
-        // a signal is passed on as a signal.
-        (void)parent;
-        ::close(STDIN_FILENO);
-        ::close(STDOUT_FILENO);
-        ::close(STDERR_FILENO);
-        int status = 0;
-        while (::waitpid(inner, &status, 0) < 0 && errno == EINTR) {
-        }
-        if (WIFSIGNALED(status)) {
-            struct rlimit noCore {};
-            ::setrlimit(RLIMIT_CORE, &noCore);
-            ::signal(WTERMSIG(status), SIG_DFL);
-            ::kill(::getpid(), WTERMSIG(status));
-            ::_exit(128 + WTERMSIG(status));
-        }
-        ::_exit(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) {
+        struct rlimit noCore {};
+        ::setrlimit(RLIMIT_CORE, &noCore);
+        ::signal(WTERMSIG(status), SIG_DFL);
+        ::kill(::getpid(), WTERMSIG(status));
+        ::_exit(128 + WTERMSIG(status));
     }
+    ::_exit(WEXITSTATUS(status));
+}
+
+// The bounding set, the user and groups, no_new_privs and the working directory.
+void becomeTheUser(const ChildPlan& plan) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     for (int cap = 0; cap <= plan.lastCap; ++cap) {
@@ -256,6 +260,10 @@ void say(const char* message) {
     if (::chdir(plan.workingDirectory) != 0) {
         setupFailed("change to the working directory");
     }
+}
+
+// The first of the candidate executables that runs; 127 when none exists.
+[[noreturn]] void execute(const ChildPlan& plan) {
     ::close_range(3, ~0U, 0);
     int error = ENOENT;
     for (char* executable : plan.executables) {
@@ -271,6 +279,21 @@ void say(const char* message) {
     say(plan.argv[0]);
     say(error == ENOENT ? ": not found\n" : ": permission denied or not executable\n");
     ::_exit(error == ENOENT ? 127 : 126);
+}
+
+[[noreturn]] void confinedChild(const ChildPlan& plan) {
+    ::sigprocmask(SIG_SETMASK, plan.noSignals, nullptr);
+    takeStdio(plan);
+    enterContainer(plan);
+    pid_t inner = ::fork();
+    if (inner < 0) {
+        setupFailed("fork");
+    }
+    if (inner > 0) {
+        reportExitOf(inner);
+    }
+    becomeTheUser(plan);
+    execute(plan);
 }
 
 }  // namespace
