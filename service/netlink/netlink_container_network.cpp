@@ -343,93 +343,107 @@ void NetlinkContainerNetwork::prepare(const NetworkPlan& plan) {
     }
 }
 
-void NetlinkContainerNetwork::release(const NetworkPlan& plan) {
-    // Every step is attempted even when an earlier one failed, so that as
-    // much as possible is gone; the failures are reported together.
-    std::vector<std::string> failures;
-    auto attempt = [&failures](const std::string& what, const std::function<void()>& work) {
+namespace {
+
+// release()'s steps: each is attempted even when an earlier one failed, so
+// that as much as possible is gone; the failures are reported together.
+class Attempts {
+public:
+    void operator()(const std::string& what, const std::function<void()>& work) {
         try {
             work();
         } catch (const std::exception& error) {
-            failures.push_back(what + ": " + error.what());
-        }
-    };
-
-    std::optional<netlink::Socket> host;
-    attempt("opening a netlink socket", [&] { host.emplace(); });
-
-    std::optional<netlink::Namespace> ns;
-    attempt("opening " + plan.netnsPin.string(), [&] { ns = netlink::openPinnedNamespace(plan.netnsPin); });
-    if (ns) {
-        // Interfaces lent to the container go back to the host. One the
-        // container renamed is not found here; it then follows the kernel's
-        // rule when the namespace ends (virtual ones are deleted, physical
-        // ones return to the initial namespace).
-        attempt("returning interfaces to the host", [&] {
-            netlink::Fd hostNamespace = netlink::currentNamespace();
-            for (const auto& name : plan.moveInterfaces) {
-                auto link = netlink::findLink(ns->socket, name);
-                if (link && link->name == name) {
-                    netlink::moveToNamespace(ns->socket, link->index, hostNamespace.get());
-                }
-            }
-        });
-        // Deleting the container ends now, rather than leaving it to the
-        // namespace's asynchronous teardown, takes the host ends with them
-        // at once, so a prepare() right after finds their names free.
-        attempt("deleting the container's interfaces", [&] {
-            for (const auto& link : netlink::listLinks(ns->socket)) {
-                if (link.kind != "veth" && link.kind != "macvlan") {
-                    continue;
-                }
-                try {
-                    netlink::deleteLink(ns->socket, link.index);
-                } catch (const netlink::Error& error) {
-                    if (error.code() != NLE_OBJ_NOTFOUND && error.code() != NLE_NODEV) {
-                        throw;
-                    }
-                }
-            }
-        });
-    }
-
-    if (host) {
-        std::vector<std::pair<const VethPlan*, bool>> veths;  // with "is the main veth"
-        if (plan.mainVeth) {
-            veths.emplace_back(&*plan.mainVeth, true);
-        }
-        for (const auto& veth : plan.extraVeths) {
-            veths.emplace_back(&veth, false);
-        }
-        for (const auto& entry : veths) {
-            // Not a structured binding: clang cannot capture those in lambdas.
-            const VethPlan* veth = entry.first;
-            const bool main = entry.second;
-            attempt("deleting host interface '" + veth->hostName + "'", [&] {
-                auto link = findHostEnd(*host, *veth, main);
-                if (!link) {
-                    return;
-                }
-                try {
-                    netlink::deleteLink(*host, link->index);
-                } catch (const netlink::Error& error) {
-                    if (error.code() != NLE_OBJ_NOTFOUND && error.code() != NLE_NODEV) {
-                        throw;
-                    }
-                }
-            });
+            failures_.push_back(what + ": " + error.what());
         }
     }
-
-    attempt("removing " + plan.netnsPin.string(), [&] { netlink::removePinnedNamespace(plan.netnsPin); });
-
-    if (!failures.empty()) {
-        std::string message = "releasing the network of '" + plan.container + "'";
-        for (const auto& failure : failures) {
+    void report(const std::string& container) const {
+        if (failures_.empty()) {
+            return;
+        }
+        std::string message = "releasing the network of '" + container + "'";
+        for (const auto& failure : failures_) {
             message += "; " + failure;
         }
         fail(message);
     }
+
+private:
+    std::vector<std::string> failures_;
+};
+
+// A link already gone (with its peer, or its namespace) is what was wanted.
+void deleteLinkIfThere(const netlink::Socket& socket, int index) {
+    try {
+        netlink::deleteLink(socket, index);
+    } catch (const netlink::Error& error) {
+        if (error.code() != NLE_OBJ_NOTFOUND && error.code() != NLE_NODEV) {
+            throw;
+        }
+    }
+}
+
+// Interfaces lent to the container go back to the host. One the container
+// renamed is not found here; it then follows the kernel's rule when the
+// namespace ends (virtual ones are deleted, physical ones return to the
+// initial namespace).
+void returnLentInterfaces(const netlink::Namespace& ns, const NetworkPlan& plan) {
+    netlink::Fd hostNamespace = netlink::currentNamespace();
+    for (const auto& name : plan.moveInterfaces) {
+        auto link = netlink::findLink(ns.socket, name);
+        if (link && link->name == name) {
+            netlink::moveToNamespace(ns.socket, link->index, hostNamespace.get());
+        }
+    }
+}
+
+// Deleting the container ends now, rather than leaving it to the
+// namespace's asynchronous teardown, takes the host ends with them at once,
+// so a prepare() right after finds their names free.
+void deleteContainerEnds(const netlink::Namespace& ns) {
+    for (const auto& link : netlink::listLinks(ns.socket)) {
+        if (link.kind == "veth" || link.kind == "macvlan") {
+            deleteLinkIfThere(ns.socket, link.index);
+        }
+    }
+}
+
+void deleteHostEnds(const netlink::Socket& host, const NetworkPlan& plan, Attempts& attempt) {
+    std::vector<std::pair<const VethPlan*, bool>> veths;  // with "is the main veth"
+    if (plan.mainVeth) {
+        veths.emplace_back(&*plan.mainVeth, true);
+    }
+    for (const auto& veth : plan.extraVeths) {
+        veths.emplace_back(&veth, false);
+    }
+    for (const auto& entry : veths) {
+        // Not a structured binding: clang cannot capture those in lambdas.
+        const VethPlan* veth = entry.first;
+        const bool main = entry.second;
+        attempt("deleting host interface '" + veth->hostName + "'", [&] {
+            if (auto link = findHostEnd(host, *veth, main)) {
+                deleteLinkIfThere(host, link->index);
+            }
+        });
+    }
+}
+
+}  // namespace
+
+void NetlinkContainerNetwork::release(const NetworkPlan& plan) {
+    Attempts attempt;
+    std::optional<netlink::Socket> host;
+    attempt("opening a netlink socket", [&] { host.emplace(); });
+    std::optional<netlink::Namespace> ns;
+    attempt("opening " + plan.netnsPin.string(), [&] { ns = netlink::openPinnedNamespace(plan.netnsPin); });
+    if (ns) {
+        attempt("returning interfaces to the host", [&] { returnLentInterfaces(*ns, plan); });
+        attempt("deleting the container's interfaces", [&] { deleteContainerEnds(*ns); });
+    }
+    if (host) {
+        deleteHostEnds(*host, plan, attempt);
+    }
+    attempt("removing " + plan.netnsPin.string(), [&] { netlink::removePinnedNamespace(plan.netnsPin); });
+    attempt.report(plan.container);
 }
 
 }  // namespace nixos_containers
