@@ -358,6 +358,22 @@ RunCgroup cgroupToJoin(const ConfinedRequest& request, ProcessId id) {
     return cgroup;
 }
 
+// What confines the command besides the leader's namespaces and root: the
+// leader's capability bounding set, and a cgroup. Throws ContainerError.
+struct Confinement {
+    std::uint64_t bound = 0;
+    int lastCap = 0;
+    RunCgroup cgroup;
+};
+
+Confinement confinementOf(const ConfinedRequest& request, ProcessId id) {
+    Confinement confinement;
+    confinement.bound = boundingSet(request.leader);
+    confinement.lastCap = lastCapability();
+    confinement.cgroup = cgroupToJoin(request, id);
+    return confinement;
+}
+
 // What the child's plan points into, copied from the request and kept in
 // place (neither copied nor moved) until the fork.
 struct ChildStrings {
@@ -435,17 +451,14 @@ ProcessId ForkProcessRunner::spawn(const ConfinedRequest& request, Callback<Proc
         fail("cannot open the root of PID " + std::to_string(leader) + ": " + std::strerror(errno));
         return id;
     }
-    std::uint64_t bound = 0;
-    int lastCap = 0;
-    RunCgroup cgroup;
+    Confinement confinement;
     try {
-        bound = boundingSet(leader);
-        lastCap = lastCapability();
-        cgroup = cgroupToJoin(request, id);
+        confinement = confinementOf(request, id);
     } catch (const ContainerError& error) {
         fail(error.what());
         return id;
     }
+    const auto& cgroup = confinement.cgroup;
     auto removeCgroup = [&cgroup] {
         if (!cgroup.own.empty()) {
             ::rmdir(cgroup.own.c_str());
@@ -458,8 +471,8 @@ ProcessId ForkProcessRunner::spawn(const ConfinedRequest& request, Callback<Proc
     }
 
     ChildStrings strings(request);
-    const auto plan =
-        childPlan(request, strings, namespaceFds, rootFd.get(), cgroup.procs.get(), bound, lastCap);
+    const auto plan = childPlan(request, strings, namespaceFds, rootFd.get(), cgroup.procs.get(),
+                                confinement.bound, confinement.lastCap);
     pid_t pid = ::fork();
     if (pid < 0) {
         removeCgroup();
