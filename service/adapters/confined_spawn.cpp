@@ -189,9 +189,11 @@ void say(const char* message) {
     ::_exit(126);
 }
 
-// In the child: async-signal-safe calls only.
-[[noreturn]] void confinedChild(const ChildPlan& plan) {
-    ::sigprocmask(SIG_SETMASK, plan.noSignals, nullptr);
+// The steps below run in the child: async-signal-safe calls only.
+
+// The caller's stdio as 0, 1 and 2 (moved above 10 first, so that no dup2
+// overwrites a descriptor still to be moved).
+void takeStdio(const ChildPlan& plan) {
     int moved[3];
     for (int i = 0; i < 3; ++i) {
         moved[i] = ::fcntl(plan.stdio[i], F_DUPFD_CLOEXEC, 10);
@@ -204,6 +206,9 @@ void say(const char* message) {
             ::_exit(126);
         }
     }
+}
+
+void enterContainer(const ChildPlan& plan) {
     if (::write(plan.cgroupProcs, "0", 1) != 1) {
         setupFailed("join the container's cgroup");
     }
@@ -215,30 +220,29 @@ void say(const char* message) {
     if (::fchdir(plan.rootFd) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) {
         setupFailed("enter the container's root");
     }
-    pid_t parent = ::getpid();
-    pid_t inner = ::fork();
-    if (inner < 0) {
-        setupFailed("fork");
+}
+
+// Stays outside the container's PID namespace to report the exit of
+// `inner`: a signal is passed on as a signal.
+[[noreturn]] void reportExitOf(pid_t inner) {
+    ::close(STDIN_FILENO);
+    ::close(STDOUT_FILENO);
+    ::close(STDERR_FILENO);
+    int status = 0;
+    while (::waitpid(inner, &status, 0) < 0 && errno == EINTR) {
     }
-    if (inner > 0) {
-        // Stays outside the container's PID namespace to report the exit:
-        // a signal is passed on as a signal.
-        (void)parent;
-        ::close(STDIN_FILENO);
-        ::close(STDOUT_FILENO);
-        ::close(STDERR_FILENO);
-        int status = 0;
-        while (::waitpid(inner, &status, 0) < 0 && errno == EINTR) {
-        }
-        if (WIFSIGNALED(status)) {
-            struct rlimit noCore {};
-            ::setrlimit(RLIMIT_CORE, &noCore);
-            ::signal(WTERMSIG(status), SIG_DFL);
-            ::kill(::getpid(), WTERMSIG(status));
-            ::_exit(128 + WTERMSIG(status));
-        }
-        ::_exit(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) {
+        struct rlimit noCore {};
+        ::setrlimit(RLIMIT_CORE, &noCore);
+        ::signal(WTERMSIG(status), SIG_DFL);
+        ::kill(::getpid(), WTERMSIG(status));
+        ::_exit(128 + WTERMSIG(status));
     }
+    ::_exit(WEXITSTATUS(status));
+}
+
+// The bounding set, the user and groups, no_new_privs and the working directory.
+void becomeTheUser(const ChildPlan& plan) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     for (int cap = 0; cap <= plan.lastCap; ++cap) {
@@ -256,6 +260,10 @@ void say(const char* message) {
     if (::chdir(plan.workingDirectory) != 0) {
         setupFailed("change to the working directory");
     }
+}
+
+// The first of the candidate executables that runs; 127 when none exists.
+[[noreturn]] void execute(const ChildPlan& plan) {
     ::close_range(3, ~0U, 0);
     int error = ENOENT;
     for (char* executable : plan.executables) {
@@ -271,6 +279,146 @@ void say(const char* message) {
     say(plan.argv[0]);
     say(error == ENOENT ? ": not found\n" : ": permission denied or not executable\n");
     ::_exit(error == ENOENT ? 127 : 126);
+}
+
+[[noreturn]] void confinedChild(const ChildPlan& plan) {
+    ::sigprocmask(SIG_SETMASK, plan.noSignals, nullptr);
+    takeStdio(plan);
+    enterContainer(plan);
+    pid_t inner = ::fork();
+    if (inner < 0) {
+        setupFailed("fork");
+    }
+    if (inner > 0) {
+        reportExitOf(inner);
+    }
+    becomeTheUser(plan);
+    execute(plan);
+}
+
+// ---------------------------------------------------------------- in the service, before the fork
+
+using NamespaceFds = std::vector<std::pair<UniqueFd, int>>;
+
+// The leader's namespaces, in the order they are joined: its user namespace
+// only when it is not the service's. A descriptor that could not be opened
+// is negative (errno says why).
+NamespaceFds openNamespaces(const std::string& proc) {
+    NamespaceFds fds;
+    auto open = [&fds, &proc](const char* name, int type) {
+        fds.emplace_back(UniqueFd(::open((proc + "/ns/" + name).c_str(), O_RDONLY | O_CLOEXEC)), type);
+    };
+    for (const auto& [name, type] : kNamespacesBeforeUser) {
+        open(name, type);
+    }
+    struct stat ours {};
+    struct stat theirs {};
+    if (::stat("/proc/self/ns/user", &ours) == 0 && ::stat((proc + "/ns/user").c_str(), &theirs) == 0 &&
+        ours.st_ino != theirs.st_ino) {
+        open("user", CLONE_NEWUSER);
+    }
+    for (const auto& [name, type] : kNamespacesAfterUser) {
+        open(name, type);
+    }
+    return fds;
+}
+
+// The cgroup the command joins: its own, under the container's payload, or
+// the leader's when that cannot be made.
+struct RunCgroup {
+    std::string own;  // empty when it joins the leader's
+    UniqueFd procs;
+};
+
+// Throws ContainerError when the leader left the unit or no cgroup can be joined.
+RunCgroup cgroupToJoin(const ConfinedRequest& request, ProcessId id) {
+    const auto leader = request.leader;
+    auto leaderDirectory = leaderCgroup(leader);
+    if (!request.unit.empty() && leaderDirectory.find("/" + request.unit + "/") == std::string::npos) {
+        throw failure("PID " + std::to_string(leader) + " is not in the unit " + request.unit + " any more");
+    }
+    RunCgroup cgroup;
+    auto own = payloadCgroup(leaderDirectory) + "/nixos-containers-run-" + std::to_string(::getpid()) + "-" +
+               std::to_string(id);
+    if (::mkdir(own.c_str(), 0755) == 0) {
+        cgroup.procs.reset(::open((own + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+        if (cgroup.procs.get() >= 0) {
+            cgroup.own = own;
+            return cgroup;
+        }
+        ::rmdir(own.c_str());
+    }
+    // The leader's own cgroup still confines it; only the kill is then of
+    // the main process alone.
+    logWarning("cannot make cgroup " + own + " (" + std::strerror(errno) + "); joining the leader's");
+    cgroup.procs.reset(::open((leaderDirectory + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+    if (cgroup.procs.get() < 0) {
+        throw failure("cannot open " + leaderDirectory + "/cgroup.procs: " + std::strerror(errno));
+    }
+    return cgroup;
+}
+
+// What confines the command besides the leader's namespaces and root: the
+// leader's capability bounding set, and a cgroup. Throws ContainerError.
+struct Confinement {
+    std::uint64_t bound = 0;
+    int lastCap = 0;
+    RunCgroup cgroup;
+};
+
+Confinement confinementOf(const ConfinedRequest& request, ProcessId id) {
+    Confinement confinement;
+    confinement.bound = boundingSet(request.leader);
+    confinement.lastCap = lastCapability();
+    confinement.cgroup = cgroupToJoin(request, id);
+    return confinement;
+}
+
+// What the child's plan points into, copied from the request and kept in
+// place (neither copied nor moved) until the fork.
+struct ChildStrings {
+    explicit ChildStrings(const ConfinedRequest& request)
+        : argvStrings(request.argv),
+          envStrings(request.environment),
+          executables(request.executables),
+          workingDirectory(request.workingDirectory) {
+        sigemptyset(&noSignals);
+    }
+    ChildStrings(const ChildStrings&) = delete;
+    ChildStrings& operator=(const ChildStrings&) = delete;
+
+    std::vector<std::string> argvStrings;
+    std::vector<std::string> envStrings;
+    std::vector<std::string> executables;
+    std::string workingDirectory;
+    std::vector<char*> argv = cStrings(argvStrings);
+    std::vector<char*> envp = cStrings(envStrings);
+    sigset_t noSignals{};
+};
+
+ChildPlan childPlan(const ConfinedRequest& request, ChildStrings& strings, const NamespaceFds& namespaces,
+                    int rootFd, int cgroupProcs, std::uint64_t bound, int lastCap) {
+    ChildPlan plan{};
+    plan.stdio[0] = request.stdio->in.get();
+    plan.stdio[1] = request.stdio->out.get();
+    plan.stdio[2] = request.stdio->err.get();
+    plan.cgroupProcs = cgroupProcs;
+    for (const auto& [fd, type] : namespaces) {
+        plan.namespaces.emplace_back(fd.get(), type);
+    }
+    plan.rootFd = rootFd;
+    plan.bound = bound;
+    plan.lastCap = lastCap;
+    plan.uid = request.identity.uid;
+    plan.gid = request.identity.gid;
+    plan.groups = request.identity.groups.data();
+    plan.groupCount = request.identity.groups.size();
+    plan.workingDirectory = strings.workingDirectory.c_str();
+    plan.argv = strings.argv.data();
+    plan.envp = strings.envp.data();
+    plan.executables = cStrings(strings.executables);
+    plan.noSignals = &strings.noSignals;
+    return plan;
 }
 
 }  // namespace
@@ -291,23 +439,7 @@ ProcessId ForkProcessRunner::spawn(const ConfinedRequest& request, Callback<Proc
         fail("container init " + std::to_string(leader) + " is gone: " + std::strerror(errno));
         return id;
     }
-    std::vector<std::pair<UniqueFd, int>> namespaceFds;
-    auto openNamespace = [&namespaceFds, &proc](const char* name, int type) {
-        namespaceFds.emplace_back(UniqueFd(::open((proc + "/ns/" + name).c_str(), O_RDONLY | O_CLOEXEC)),
-                                  type);
-    };
-    for (const auto& [name, type] : kNamespacesBeforeUser) {
-        openNamespace(name, type);
-    }
-    struct stat ours {};
-    struct stat theirs {};
-    if (::stat("/proc/self/ns/user", &ours) == 0 && ::stat((proc + "/ns/user").c_str(), &theirs) == 0 &&
-        ours.st_ino != theirs.st_ino) {
-        openNamespace("user", CLONE_NEWUSER);
-    }
-    for (const auto& [name, type] : kNamespacesAfterUser) {
-        openNamespace(name, type);
-    }
+    const auto namespaceFds = openNamespaces(proc);
     for (const auto& [fd, type] : namespaceFds) {
         if (fd.get() < 0) {
             fail("cannot open the namespaces of PID " + std::to_string(leader) + ": " + std::strerror(errno));
@@ -319,83 +451,31 @@ ProcessId ForkProcessRunner::spawn(const ConfinedRequest& request, Callback<Proc
         fail("cannot open the root of PID " + std::to_string(leader) + ": " + std::strerror(errno));
         return id;
     }
-    std::uint64_t bound = 0;
-    int lastCap = 0;
-    std::string cgroup;
-    UniqueFd cgroupProcs;
+    Confinement confinement;
     try {
-        bound = boundingSet(leader);
-        lastCap = lastCapability();
-        auto leaderDirectory = leaderCgroup(leader);
-        if (!request.unit.empty() && leaderDirectory.find("/" + request.unit + "/") == std::string::npos) {
-            throw failure("PID " + std::to_string(leader) + " is not in the unit " + request.unit +
-                          " any more");
-        }
-        auto own = payloadCgroup(leaderDirectory) + "/nixos-containers-run-" + std::to_string(::getpid()) +
-                   "-" + std::to_string(id);
-        if (::mkdir(own.c_str(), 0755) == 0) {
-            cgroupProcs.reset(::open((own + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
-            if (cgroupProcs.get() >= 0) {
-                cgroup = own;
-            } else {
-                ::rmdir(own.c_str());
-            }
-        }
-        if (cgroup.empty()) {
-            // The leader's own cgroup still confines it; only the kill is
-            // then of the main process alone.
-            logWarning("cannot make cgroup " + own + " (" + std::strerror(errno) + "); joining the leader's");
-            cgroupProcs.reset(::open((leaderDirectory + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
-            if (cgroupProcs.get() < 0) {
-                throw failure("cannot open " + leaderDirectory + "/cgroup.procs: " + std::strerror(errno));
-            }
-        }
+        confinement = confinementOf(request, id);
     } catch (const ContainerError& error) {
         fail(error.what());
         return id;
     }
-    if (::syscall(SYS_pidfd_send_signal, pidFd.get(), 0, nullptr, 0) != 0) {
-        if (!cgroup.empty()) {
-            ::rmdir(cgroup.c_str());
+    const auto& cgroup = confinement.cgroup;
+    auto removeCgroup = [&cgroup] {
+        if (!cgroup.own.empty()) {
+            ::rmdir(cgroup.own.c_str());
         }
+    };
+    if (::syscall(SYS_pidfd_send_signal, pidFd.get(), 0, nullptr, 0) != 0) {
+        removeCgroup();
         fail("container init " + std::to_string(leader) + " exited while being entered");
         return id;
     }
 
-    auto argvStrings = request.argv;
-    auto envStrings = request.environment;
-    auto executables = request.executables;
-    auto workingDirectory = request.workingDirectory;
-    auto argv = cStrings(argvStrings);
-    auto envp = cStrings(envStrings);
-    sigset_t noSignals;
-    sigemptyset(&noSignals);
-    ChildPlan plan{};
-    plan.stdio[0] = request.stdio->in.get();
-    plan.stdio[1] = request.stdio->out.get();
-    plan.stdio[2] = request.stdio->err.get();
-    plan.cgroupProcs = cgroupProcs.get();
-    for (const auto& [fd, type] : namespaceFds) {
-        plan.namespaces.emplace_back(fd.get(), type);
-    }
-    plan.rootFd = rootFd.get();
-    plan.bound = bound;
-    plan.lastCap = lastCap;
-    plan.uid = request.identity.uid;
-    plan.gid = request.identity.gid;
-    plan.groups = request.identity.groups.data();
-    plan.groupCount = request.identity.groups.size();
-    plan.workingDirectory = workingDirectory.c_str();
-    plan.argv = argv.data();
-    plan.envp = envp.data();
-    plan.executables = cStrings(executables);
-    plan.noSignals = &noSignals;
-
+    ChildStrings strings(request);
+    const auto plan = childPlan(request, strings, namespaceFds, rootFd.get(), cgroup.procs.get(),
+                                confinement.bound, confinement.lastCap);
     pid_t pid = ::fork();
     if (pid < 0) {
-        if (!cgroup.empty()) {
-            ::rmdir(cgroup.c_str());
-        }
+        removeCgroup();
         fail(std::string("fork: ") + std::strerror(errno));
         return id;
     }
@@ -407,7 +487,7 @@ ProcessId ForkProcessRunner::spawn(const ConfinedRequest& request, Callback<Proc
     spawned->runner = this;
     spawned->id = id;
     spawned->pid = pid;
-    spawned->cgroup = cgroup;
+    spawned->cgroup = cgroup.own;
     spawned->done = std::move(done);
     sd_event_source* source = nullptr;
     // SIGCHLD is blocked by main(), as sd-event requires.

@@ -26,6 +26,7 @@ public:
             bits_ |= bit(field);
         }
     }
+    void add(ContainerField field) { bits_ |= bit(field); }
     [[nodiscard]] bool has(ContainerField field) const { return (bits_ & bit(field)) != 0; }
     [[nodiscard]] bool empty() const { return bits_ == 0; }
 

@@ -115,6 +115,82 @@ const nlohmann::json& arrayIn(const SpecKey& key, const nlohmann::json& value) {
     return value;
 }
 
+std::vector<std::string> wordsFromJson(const SpecKey& key, const nlohmann::json& value) {
+    std::vector<std::string> words;
+    for (const auto& word : arrayIn(key, value)) {
+        words.push_back(stringIn(key, word, "each entry"));
+    }
+    return words;
+}
+
+std::vector<PortForward> portsFromJson(const SpecKey& key, const nlohmann::json& value) {
+    std::vector<PortForward> ports;
+    for (const auto& row : arrayIn(key, value)) {
+        static constexpr std::array<std::string_view, 3> kFields = {"Protocol", "HostPort", "ContainerPort"};
+        PortForward port;
+        port.protocol = stringIn(key, fieldOf(key, row, kFields, "Protocol"), "Protocol");
+        port.hostPort = portIn(key, fieldOf(key, row, kFields, "HostPort"), "HostPort");
+        if (row.contains("ContainerPort")) {
+            port.containerPort = portIn(key, row["ContainerPort"], "ContainerPort");
+        }
+        ports.push_back(std::move(port));
+    }
+    return ports;
+}
+
+std::vector<BindMount> bindsFromJson(const SpecKey& key, const nlohmann::json& value) {
+    std::vector<BindMount> binds;
+    for (const auto& row : arrayIn(key, value)) {
+        static constexpr std::array<std::string_view, 3> kFields = {"MountPoint", "HostPath", "ReadOnly"};
+        BindMount bind;
+        bind.mountPoint = stringIn(key, fieldOf(key, row, kFields, "MountPoint"), "MountPoint");
+        if (row.contains("HostPath")) {
+            bind.hostPath = stringIn(key, row["HostPath"], "HostPath");
+        }
+        if (row.contains("ReadOnly")) {
+            if (!row["ReadOnly"].is_boolean()) {
+                wrongJson(key, "ReadOnly must be true or false");
+            }
+            bind.readOnly = row["ReadOnly"].get<bool>();
+        }
+        binds.push_back(std::move(bind));
+    }
+    return binds;
+}
+
+std::vector<AllowedDevice> devicesFromJson(const SpecKey& key, const nlohmann::json& value) {
+    std::vector<AllowedDevice> devices;
+    for (const auto& row : arrayIn(key, value)) {
+        static constexpr std::array<std::string_view, 2> kFields = {"Node", "Modifier"};
+        devices.push_back({stringIn(key, fieldOf(key, row, kFields, "Node"), "Node"),
+                           stringIn(key, fieldOf(key, row, kFields, "Modifier"), "Modifier")});
+    }
+    return devices;
+}
+
+std::map<std::string, NetworkOptions> vethsFromJson(const SpecKey& key, const nlohmann::json& value) {
+    if (!value.is_object()) {
+        wrongJson(key, "must be an object of veth names");
+    }
+    std::map<std::string, NetworkOptions> veths;
+    const auto known = networkOptionFields();
+    for (const auto& [name, fields] : value.items()) {
+        if (!fields.is_object()) {
+            wrongJson(key, "veth '" + name + "' must be an object");
+        }
+        auto& options = veths[name];
+        for (const auto& [field, text] : fields.items()) {
+            auto found = std::find_if(known.begin(), known.end(),
+                                      [&field = field](const auto& row) { return row.name == field; });
+            if (found == known.end()) {
+                wrongJson(key, "veth '" + name + "': unknown field '" + field + "'");
+            }
+            options.*(found->member) = stringIn(key, text, field);
+        }
+    }
+    return veths;
+}
+
 SpecValue fromJson(const SpecKey& key, const nlohmann::json& value) {
     switch (key.kind) {
         case SpecKind::String:
@@ -124,80 +200,16 @@ SpecValue fromJson(const SpecKey& key, const nlohmann::json& value) {
                 wrongJson(key, "must be true or false");
             }
             return value.get<bool>();
-        case SpecKind::Words: {
-            std::vector<std::string> words;
-            for (const auto& word : arrayIn(key, value)) {
-                words.push_back(stringIn(key, word, "each entry"));
-            }
-            return words;
-        }
-        case SpecKind::Ports: {
-            std::vector<PortForward> ports;
-            for (const auto& row : arrayIn(key, value)) {
-                static constexpr std::array<std::string_view, 3> kFields = {"Protocol", "HostPort",
-                                                                            "ContainerPort"};
-                PortForward port;
-                port.protocol = stringIn(key, fieldOf(key, row, kFields, "Protocol"), "Protocol");
-                port.hostPort = portIn(key, fieldOf(key, row, kFields, "HostPort"), "HostPort");
-                if (row.contains("ContainerPort")) {
-                    port.containerPort = portIn(key, row["ContainerPort"], "ContainerPort");
-                }
-                ports.push_back(std::move(port));
-            }
-            return ports;
-        }
-        case SpecKind::BindMounts: {
-            std::vector<BindMount> binds;
-            for (const auto& row : arrayIn(key, value)) {
-                static constexpr std::array<std::string_view, 3> kFields = {"MountPoint", "HostPath",
-                                                                            "ReadOnly"};
-                BindMount bind;
-                bind.mountPoint = stringIn(key, fieldOf(key, row, kFields, "MountPoint"), "MountPoint");
-                if (row.contains("HostPath")) {
-                    bind.hostPath = stringIn(key, row["HostPath"], "HostPath");
-                }
-                if (row.contains("ReadOnly")) {
-                    if (!row["ReadOnly"].is_boolean()) {
-                        wrongJson(key, "ReadOnly must be true or false");
-                    }
-                    bind.readOnly = row["ReadOnly"].get<bool>();
-                }
-                binds.push_back(std::move(bind));
-            }
-            return binds;
-        }
-        case SpecKind::Devices: {
-            std::vector<AllowedDevice> devices;
-            for (const auto& row : arrayIn(key, value)) {
-                static constexpr std::array<std::string_view, 2> kFields = {"Node", "Modifier"};
-                devices.push_back({stringIn(key, fieldOf(key, row, kFields, "Node"), "Node"),
-                                   stringIn(key, fieldOf(key, row, kFields, "Modifier"), "Modifier")});
-            }
-            return devices;
-        }
-        case SpecKind::Veths: {
-            if (!value.is_object()) {
-                wrongJson(key, "must be an object of veth names");
-            }
-            std::map<std::string, NetworkOptions> veths;
-            const auto known = networkOptionFields();
-            for (const auto& [name, fields] : value.items()) {
-                if (!fields.is_object()) {
-                    wrongJson(key, "veth '" + name + "' must be an object");
-                }
-                auto& options = veths[name];
-                for (const auto& [field, text] : fields.items()) {
-                    auto found = std::find_if(known.begin(), known.end(), [&field = field](const auto& row) {
-                        return row.name == field;
-                    });
-                    if (found == known.end()) {
-                        wrongJson(key, "veth '" + name + "': unknown field '" + field + "'");
-                    }
-                    options.*(found->member) = stringIn(key, text, field);
-                }
-            }
-            return veths;
-        }
+        case SpecKind::Words:
+            return wordsFromJson(key, value);
+        case SpecKind::Ports:
+            return portsFromJson(key, value);
+        case SpecKind::BindMounts:
+            return bindsFromJson(key, value);
+        case SpecKind::Devices:
+            return devicesFromJson(key, value);
+        case SpecKind::Veths:
+            return vethsFromJson(key, value);
     }
     throw std::logic_error("unknown spec value kind");
 }

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <utility>
+#include <variant>
 
 namespace nixos_containers {
 
@@ -206,14 +207,15 @@ void ContainerManager::create(const Caller& caller, const std::string& name, Con
         return;
     }
     auto hostKeys = hostAccessKeys(spec, settings_);
+    const auto& row = verbRow(Verb::Create);
     authorizeSpecChange(
-        caller, name, kCreatePolicy, std::move(hostKeys),
-        [this, caller, name, spec = std::move(spec), done = std::move(done)](const Status& allowed) {
+        caller, name, row.policy, std::move(hostKeys),
+        [this, caller, name, &row, spec = std::move(spec), done = std::move(done)](const Status& allowed) {
             if (!allowed.ok()) {
                 done(allowed.error());
                 return;
             }
-            createContainer(context_, caller, name, spec, done);
+            std::get<CreateBody>(row.body)(context_, caller, name, spec, done, false);
         });
 }
 
@@ -246,14 +248,15 @@ void ContainerManager::update(const Caller& caller, const std::string& name, Spe
         done(error);
         return;
     }
+    const auto& row = verbRow(Verb::Update);
     authorizeSpecChange(
-        caller, name, kUpdatePolicy, std::move(hostKeys),
-        [this, caller, name, patch = std::move(patch), done = std::move(done)](const Status& allowed) {
+        caller, name, row.policy, std::move(hostKeys),
+        [this, caller, name, &row, patch = std::move(patch), done = std::move(done)](const Status& allowed) {
             if (!allowed.ok()) {
                 done(allowed.error());
                 return;
             }
-            updateContainer(context_, caller, name, patch, done);
+            std::get<UpdateBody>(row.body)(context_, caller, name, patch, done, nullptr);
         });
 }
 
@@ -301,6 +304,10 @@ void ContainerManager::perform(const Caller& caller, Verb verb, const std::strin
                                StatusCallback done) {
     const auto& row = verbRow(verb);
     try {
+        if (!std::holds_alternative<VerbBody>(row.body)) {
+            throw ContainerError(ErrorCode::InvalidArgument,
+                                 std::string(row.policy.name) + " carries a spec: create or update it");
+        }
         target(row, name);
     } catch (const ContainerError& error) {
         done(error);
@@ -347,7 +354,8 @@ void ContainerManager::performAuthorized(const Caller& caller, const VerbRow& ro
     if (!operation) {
         return;
     }
-    row.body(context_, operation, [this, operation](Status status) { finish(operation, std::move(status)); });
+    std::get<VerbBody>(row.body)(context_, operation,
+                                 [this, operation](Status status) { finish(operation, std::move(status)); });
 }
 
 void ContainerManager::seesSecrets(const Caller& caller, const std::string& name, Callback<bool> done) {

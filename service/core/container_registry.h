@@ -2,6 +2,7 @@
 
 #include "address_pool.h"
 #include "container.h"
+#include "container_change.h"
 #include "container_observer.h"
 #include "container_store.h"
 #include "host_network.h"
@@ -10,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -20,8 +22,9 @@ std::string brokenConfError(const Container& container);
 
 // What containers exist and what state they are in: from disk, systemd's
 // units and machined's machines. The one owner of that state: verbs ask it
-// and tell it, and it tells the observer. Also holds what pending Creates
-// and Updates have reserved (addresses, host ports).
+// and tell it, and it tells the observer. Creates and Updates change it
+// through a ContainerChange (beginCreate, beginChange), which holds their
+// name, addresses and host ports until it is committed or rolled back.
 class ContainerRegistry {
 public:
     ContainerRegistry(const Settings& settings, ContainerStore& store, SystemdManager& systemd,
@@ -66,22 +69,24 @@ public:
     void reconcile(const std::string& name);
 
     AddressPool& addresses() { return addresses_; }
-    // Specs of Creates and Updates in progress, for the clash checks.
-    // A Create reserves with its caller's uid, so the per-user cap counts it.
-    void reserve(const std::string& name, const ContainerSpec& spec,
-                 std::optional<std::uint32_t> creator = {}) {
-        pending_[name] = spec;
-        if (creator) {
-            creators_[name] = *creator;
-        }
-    }
-    void unreserve(const std::string& name) {
-        pending_.erase(name);
-        creators_.erase(name);
-    }
+
+    // Whether a change's private network without addresses (and without a
+    // bridge) gets a pair of the pool: a Create's and an Update's do; a
+    // Rollback, which changes the system alone, keeps the network it has.
+    enum class PoolPair { GiveIfNone, Keep };
+    // Holds NAME and what `spec` uses for a Create by `creator`, who owns it
+    // from now on (ownedBy). Throws AlreadyExists when a container or another
+    // change has the name, LimitsExceeded when the pool has no pair left.
+    // Asked after the clash checks (checkPortsFree, checkAddressesFree).
+    ContainerChange beginCreate(const std::string& name, ContainerSpec spec, std::uint32_t creator);
+    // Holds the new spec of the existing container NAME. Throws
+    // NoSuchContainer, Busy when another change holds it, LimitsExceeded.
+    ContainerChange beginChange(const std::string& name, ContainerSpec spec,
+                                PoolPair pair = PoolPair::GiveIfNone);
     // Containers uid owns, those being created included.
     [[nodiscard]] std::size_t ownedBy(std::uint32_t uid) const;
-    [[nodiscard]] bool reserved(const std::string& name) const { return pending_.contains(name); }
+    // Whether a change (a Create or Update in progress) holds NAME.
+    [[nodiscard]] bool held(const std::string& name) const { return pending_.contains(name); }
     // Throws InvalidArgument when another container (existing or pending)
     // already forwards one of spec's host ports.
     void checkPortsFree(const std::string& name, const ContainerSpec& spec) const;
@@ -93,6 +98,13 @@ public:
     void checkAddressesFree(const std::string& name, const ContainerSpec& spec) const;
 
 private:
+    friend class ContainerChange;
+    ContainerChange hold(const std::string& name, ContainerSpec spec, PoolPair pair,
+                         std::optional<std::uint32_t> creator);
+    // ContainerChange's commit and rollback.
+    void commitChange(const ContainerChange& change, ContainerSpec spec, EnvFile conf);
+    void releaseChange(const ContainerChange& change);
+
     // Asks systemd why the unit failed, for Container::unitResult.
     void learnUnitResult(const Container& container);
     // `eventsAtListing`: each container's unitEvents when systemd's listing
@@ -112,8 +124,12 @@ private:
     AddressPool addresses_;
     std::map<std::string, Container> containers_;
     std::map<std::string, std::string> unitToContainer_;
+    // What changes hold: their specs, for the clash checks, and a Create's
+    // creator, for the per-user cap.
     std::map<std::string, ContainerSpec> pending_;
     std::map<std::string, std::uint32_t> creators_;
+    // A change outliving the registry (work still queued at shutdown) has nothing to release.
+    std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
 };
 
 }  // namespace nixos_containers

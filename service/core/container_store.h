@@ -59,8 +59,9 @@ public:
 
     // Writes NAME.conf atomically (temporary file, fsync, rename, fsync of the
     // directory), keeping `base`'s unknown keys. Writes NAME.nix first when
-    // the spec has Config text.
-    void save(const std::string& name, const ContainerSpec& spec, const EnvFile& base) const;
+    // the spec has Config text. Returns the conf it wrote, for the registry
+    // (ContainerChange::commit).
+    EnvFile save(const std::string& name, const ContainerSpec& spec, const EnvFile& base) const;
     // Writes NAME.nix (the module around Config text) alone, for the builder.
     void saveConfigText(const std::string& name, const std::string& text) const;
     // Removes NAME.conf and NAME.nix.

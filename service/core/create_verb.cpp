@@ -2,23 +2,22 @@
 #include "container_verbs.h"
 #include "log.h"
 #include "transient_unit.h"
+#include "verb_table.h"
 
-#include <optional>
+#include <memory>
 #include <utility>
 
 namespace nixos_containers {
 
 namespace {
 
-// The pool's addresses a Create holds (an IPv4 pair, and an IPv6 one).
-using AddressPair = NetworkOptions;
+using ChangePtr = std::shared_ptr<ContainerChange>;
 
-// Checked and reserved now, after authorisation, in one turn of the loop:
+// Checked and held now, after authorisation, in one turn of the loop:
 // nothing can slip in between, and a caller waiting for polkit holds nothing.
-std::optional<AddressPair> reserve(VerbContext& context, const Caller& caller, const std::string& name,
-                                   ContainerSpec& spec) {
+ChangePtr hold(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec) {
     auto& registry = context.registry;
-    if (registry.find(name) != nullptr || registry.reserved(name) || context.store.exists(name)) {
+    if (registry.find(name) != nullptr || registry.held(name) || context.store.exists(name)) {
         throw ContainerError(ErrorCode::AlreadyExists, "container '" + name + "' already exists");
     }
     const auto cap = context.settings.maxContainersPerUser;
@@ -31,21 +30,13 @@ std::optional<AddressPair> reserve(VerbContext& context, const Caller& caller, c
     if (caller.uid != 0 && !caller.internal) {
         registry.checkAddressesFree(name, spec);
     }
-    std::optional<AddressPair> allocated;
-    if (spec.privateNetwork && !spec.network.hasAddress() && spec.network.hostBridge.empty()) {
-        allocated = registry.addresses().allocate();
-        spec.network = *allocated;
-    } else {
-        registry.addresses().noteUsed(spec);
-    }
-    registry.reserve(name, spec, caller.uid);
-    return allocated;
+    return std::make_shared<ContainerChange>(registry.beginCreate(name, std::move(spec), caller.uid));
 }
 
 // The write (with its fsyncs) runs off the loop; the container exists for
 // everyone once it is on disk.
-void commit(VerbContext& context, const OperationPtr& operation, const ContainerSpec& spec, bool declared,
-            const std::function<void()>& undo, const Callback<std::string>& done) {
+void save(VerbContext& context, const OperationPtr& operation, const ChangePtr& change, bool declared,
+          const std::function<void()>& undo, const Callback<std::string>& done) {
     const auto name = operation->name;
     EnvFile base;
     if (operation->caller.uid != 0) {
@@ -54,58 +45,47 @@ void commit(VerbContext& context, const OperationPtr& operation, const Container
     if (declared) {
         base.set(std::string(kDeclarativeConfKey), "1");
     }
+    auto written = std::make_shared<EnvFile>();
     context.background.run(
-        name, [store = &context.store, name, spec, base] { store->save(name, spec, base); },
-        [&context, operation, spec, base, declared, undo, done](const Status& saved) {
-            const auto& name = operation->name;
+        name,
+        [store = &context.store, name, spec = change->spec(), base, written] {
+            *written = store->save(name, spec, base);
+        },
+        [&context, operation, change, written, undo, done](const Status& saved) {
             if (!saved.ok()) {
                 undo();
                 context.operations.finish(operation, saved);
                 return;
             }
-            Container container;
-            container.name = name;
-            container.spec = spec;
-            container.declarative = declared;
-            container.conf =
-                confFromSpec(spec, base, containerPaths(context.settings, name, false).configTextFile);
-            context.registry.unreserve(name);
-            context.registry.addresses().forget(spec);  // publish() notes them again
-            context.registry.publish(std::move(container));
+            change->commit(std::move(*written));
             operation->done = [](const Status&) {};
             context.operations.finish(operation, Done{});
-            done(name);
+            done(operation->name);
         });
 }
 
 void createFree(VerbContext& context, const Caller& caller, const std::string& name, ContainerSpec spec,
                 bool declared, const Callback<std::string>& done) {
-    std::optional<AddressPair> allocated;
+    ChangePtr change;
     try {
-        allocated = reserve(context, caller, name, spec);
+        change = hold(context, caller, name, std::move(spec));
     } catch (const ContainerError& error) {
         done(error);
         return;
     }
-    auto release = [&context, name, spec, allocated] {
-        context.registry.unreserve(name);
-        if (allocated) {
-            context.registry.addresses().release(*allocated);
-        } else {
-            context.registry.addresses().forget(spec);
-        }
-    };
-    auto operation = context.operations.begin(caller, name, "create", [release, done](const Status& status) {
-        if (!status.ok()) {
-            release();
-            done(status.error());
-        }
-    });
+    auto operation = context.operations.begin(caller, name, std::string(kCreatePolicy.name),
+                                              [change, done](const Status& status) {
+                                                  if (!status.ok()) {
+                                                      change->rollback();
+                                                      done(status.error());
+                                                  }
+                                              });
     if (!operation) {
         return;
     }
     operation->creating = true;
-    const auto paths = containerPaths(context.settings, name, spec.ephemeral);
+    const auto& held = change->spec();
+    const auto paths = containerPaths(context.settings, name, held.ephemeral);
     // Undo everything Create may have made; the conf goes last on success,
     // so a crash before it leaves no container behind, only files we own.
     // Create never makes a root: a root left by an earlier container of that
@@ -118,26 +98,26 @@ void createFree(VerbContext& context, const Caller& caller, const std::string& n
             logError("cannot clean up after a failed Create of '" + name + "': " + error.what());
         }
     };
-    if (spec.needsBuild()) {
-        context.builder.build(name, spec,
-                              [&context, operation, spec, declared, undo, done](const Status& built) {
+    if (held.needsBuild()) {
+        context.builder.build(name, held,
+                              [&context, operation, change, declared, undo, done](const Status& built) {
                                   if (!built.ok()) {
                                       undo();
                                       context.operations.finish(operation, built);
                                       return;
                                   }
-                                  commit(context, operation, spec, declared, undo, done);
+                                  save(context, operation, change, declared, undo, done);
                               });
         return;
     }
     try {
-        context.store.linkSystem(paths, locateSystem(context.settings, spec.systemPath).onHost);
+        context.store.linkSystem(paths, locateSystem(context.settings, held.systemPath).onHost);
     } catch (const ContainerError& error) {
         undo();
         context.operations.finish(operation, error);
         return;
     }
-    commit(context, operation, spec, declared, undo, done);
+    save(context, operation, change, declared, undo, done);
 }
 
 }  // namespace

@@ -133,7 +133,7 @@ void DeclarativeApplier::finishStep(const std::shared_ptr<Run>& run) {
 
 void DeclarativeApplier::forget(const std::shared_ptr<Run>& run, std::size_t index) {
     auto& outcome = run->outcomes[index];
-    const auto& container = context_.registry.at(outcome.name);
+    const auto& container = context_.registry.get(outcome.name);
     if (!container.operation.empty()) {
         failWith(outcome, ContainerError(ErrorCode::Busy, "container '" + outcome.name + "' is busy with " +
                                                               container.operation +
@@ -211,7 +211,7 @@ void DeclarativeApplier::declare(const std::shared_ptr<Run>& run, std::size_t in
 
 void DeclarativeApplier::update(const std::shared_ptr<Run>& run, std::size_t index) {
     const auto& declared = run->declared[index - run->removals];
-    const auto& existing = context_.registry.at(declared.name);
+    const auto& existing = context_.registry.get(declared.name);
     if (asStored(existing.spec, declared.spec) == existing.spec) {
         run->outcomes[index].result = "unchanged";
         startIfAuto(run, index);

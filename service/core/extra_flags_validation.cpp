@@ -187,90 +187,109 @@ std::string optionSpelling(const NspawnParsedOption& option) {
     return option.name.empty() ? "-" + std::string(1, option.shortName) : "--" + std::string(option.name);
 }
 
+// A whole option in one word: -X, --name or --name=value, without bytes a
+// flag value may not hold.
+void checkWordShape(const std::string& word) {
+    if (word.empty() || word.front() != '-') {
+        throwInvalid("ExtraFlags word " + quoteValue(word) +
+                     " does not start with '-' (each word must be a whole option)");
+    }
+    if (word.size() == 2 && word[1] != '-') {
+        // A short option without a value, e.g. -U.
+        if (!isOptionNameChar(word[1])) {
+            throwInvalid("ExtraFlags word " + quoteValue(word) + " is not an option");
+        }
+        return;
+    }
+    if (!word.starts_with("--") || word.size() == 2) {
+        throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
+    }
+    auto body = std::string_view(word).substr(2);
+    auto equals = body.find('=');
+    auto name = body.substr(0, equals);
+    if (name.empty() || name.front() == '-' || !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
+        throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
+    }
+    if (equals != std::string_view::npos) {
+        for (char c : body.substr(equals + 1)) {
+            if (!isFlagValueChar(c)) {
+                throwInvalid("ExtraFlags word " + quoteValue(word) + " contains " + shownChar(c));
+            }
+        }
+    }
+}
+
+// The word as nspawn's getopt_long() reads it, followed by one more word:
+// an option that needs a value and has none in its own word takes that
+// next word.
+NspawnParsedOption nspawnOption(const std::string& word, const std::string& shown) {
+    const std::array<std::string, 2> words = {word, "NEXT"};
+    auto parsed = parseNspawnArguments(words);
+    if (parsed.error) {
+        throwInvalid(shown + " is not accepted by systemd-nspawn: " + parsed.error->message);
+    }
+    if (parsed.options.size() != 1) {
+        throwInvalid(shown + " is not one systemd-nspawn option");
+    }
+    return parsed.options.front();
+}
+
+// Not reserved for a key, spelled in full with its value in its own word,
+// and one the service passes on.
+void checkOptionAllowed(const std::string& word, const std::string& shown, const NspawnParsedOption& option) {
+    auto reserved = std::find_if(kReservedOptions.begin(), kReservedOptions.end(),
+                                 [&](const ReservedOption& r) { return r.name == option.name; });
+    if (reserved != kReservedOptions.end()) {
+        std::string which;
+        if (option.abbreviated) {
+            which = " (it abbreviates " + optionSpelling(option) + ")";
+        } else if (word.size() == 2 && !option.name.empty()) {
+            which = " (it is " + optionSpelling(option) + ")";
+        }
+        throwInvalid(shown + " " + std::string(reserved->why) + which);
+    }
+    if (option.abbreviated) {
+        throwInvalid(shown + " abbreviates " + optionSpelling(option) + ": write the option's full name");
+    }
+    if (option.words != 1) {
+        throwInvalid(shown + " needs its value in the same word (" + optionSpelling(option) +
+                     "=VALUE): systemd-nspawn would take the next word as its value");
+    }
+    if (allowedOption(option.name) == nullptr) {
+        const std::string which = word.size() == 2 ? " (it is " + optionSpelling(option) + ")" : "";
+        throwInvalid(shown + which +
+                     " is not one the service passes on to systemd-nspawn; these are: " + allowedList());
+    }
+}
+
+// Values a key or the service itself owns.
+void checkOptionValue(const std::string& shown, const NspawnParsedOption& option) {
+    if (option.name == "setenv" && option.value) {
+        auto variable = std::string_view(*option.value).substr(0, option.value->find('='));
+        if (std::find(kServiceEnvironment.begin(), kServiceEnvironment.end(), variable) !=
+            kServiceEnvironment.end()) {
+            throwInvalid(shown + " sets " + std::string(variable) +
+                         ", which the service sets itself (and would override)");
+        }
+    }
+    // A plain bind in EXTRA_NSPAWN_FLAGS reads back as a BindMount (that is
+    // where the module keeps them), so the spec would change under the
+    // caller. Binds with mount options (a third ':' field) stay.
+    if ((option.name == "bind" || option.name == "bind-ro") && option.value &&
+        std::count(option.value->begin(), option.value->end(), ':') < 2) {
+        throwInvalid(shown + " is a bind mount: use BindMounts");
+    }
+}
+
 }  // namespace
 
 void validateExtraFlags(const ContainerSpec& spec, const Settings& /*settings*/) {
     for (const auto& word : spec.extraFlags) {
         const std::string shown = "ExtraFlags option " + quoteValue(word);
-        if (word.empty() || word.front() != '-') {
-            throwInvalid("ExtraFlags word " + quoteValue(word) +
-                         " does not start with '-' (each word must be a whole option)");
-        }
-        if (word.size() == 2 && word[1] != '-') {
-            // A short option without a value, e.g. -U.
-            if (!isOptionNameChar(word[1])) {
-                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not an option");
-            }
-        } else {
-            if (!word.starts_with("--") || word.size() == 2) {
-                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
-            }
-            auto body = std::string_view(word).substr(2);
-            auto equals = body.find('=');
-            auto name = body.substr(0, equals);
-            if (name.empty() || name.front() == '-' ||
-                !std::all_of(name.begin(), name.end(), isOptionNameChar)) {
-                throwInvalid("ExtraFlags word " + quoteValue(word) + " is not --option or --option=value");
-            }
-            if (equals != std::string_view::npos) {
-                for (char c : body.substr(equals + 1)) {
-                    if (!isFlagValueChar(c)) {
-                        throwInvalid("ExtraFlags word " + quoteValue(word) + " contains " + shownChar(c));
-                    }
-                }
-            }
-        }
-
-        // The word as nspawn's getopt_long() reads it, followed by one more
-        // word: an option that needs a value and has none in its own word
-        // takes that next word.
-        const std::array<std::string, 2> words = {word, "NEXT"};
-        auto parsed = parseNspawnArguments(words);
-        if (parsed.error) {
-            throwInvalid(shown + " is not accepted by systemd-nspawn: " + parsed.error->message);
-        }
-        if (parsed.options.size() != 1) {
-            throwInvalid(shown + " is not one systemd-nspawn option");
-        }
-        const auto& option = parsed.options.front();
-        auto reserved = std::find_if(kReservedOptions.begin(), kReservedOptions.end(),
-                                     [&](const ReservedOption& r) { return r.name == option.name; });
-        if (reserved != kReservedOptions.end()) {
-            std::string which;
-            if (option.abbreviated) {
-                which = " (it abbreviates " + optionSpelling(option) + ")";
-            } else if (word.size() == 2 && !option.name.empty()) {
-                which = " (it is " + optionSpelling(option) + ")";
-            }
-            throwInvalid(shown + " " + std::string(reserved->why) + which);
-        }
-        if (option.abbreviated) {
-            throwInvalid(shown + " abbreviates " + optionSpelling(option) + ": write the option's full name");
-        }
-        if (option.words != 1) {
-            throwInvalid(shown + " needs its value in the same word (" + optionSpelling(option) +
-                         "=VALUE): systemd-nspawn would take the next word as its value");
-        }
-        if (allowedOption(option.name) == nullptr) {
-            const std::string which = word.size() == 2 ? " (it is " + optionSpelling(option) + ")" : "";
-            throwInvalid(shown + which +
-                         " is not one the service passes on to systemd-nspawn; these are: " + allowedList());
-        }
-        if (option.name == "setenv" && option.value) {
-            auto variable = std::string_view(*option.value).substr(0, option.value->find('='));
-            if (std::find(kServiceEnvironment.begin(), kServiceEnvironment.end(), variable) !=
-                kServiceEnvironment.end()) {
-                throwInvalid(shown + " sets " + std::string(variable) +
-                             ", which the service sets itself (and would override)");
-            }
-        }
-        // A plain bind in EXTRA_NSPAWN_FLAGS reads back as a BindMount (that
-        // is where the module keeps them), so the spec would change under
-        // the caller. Binds with mount options (a third ':' field) stay.
-        if ((option.name == "bind" || option.name == "bind-ro") && option.value &&
-            std::count(option.value->begin(), option.value->end(), ':') < 2) {
-            throwInvalid(shown + " is a bind mount: use BindMounts");
-        }
+        checkWordShape(word);
+        const auto option = nspawnOption(word, shown);
+        checkOptionAllowed(word, shown, option);
+        checkOptionValue(shown, option);
     }
 }
 

@@ -11,9 +11,18 @@ namespace nixos_containers {
 // back there too: the conf, not the profile, says what it runs.
 void rollbackContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
     const auto name = operation->name;
-    const auto& container = context.registry.at(name);
+    const auto& container = context.registry.get(name);
+    std::shared_ptr<ContainerChange> change;
+    try {
+        // Its network stays as it is: only the system changes.
+        change = std::make_shared<ContainerChange>(
+            context.registry.beginChange(name, container.spec, ContainerRegistry::PoolPair::Keep));
+    } catch (const ContainerError& error) {
+        next(error);
+        return;
+    }
     auto spec = std::make_shared<ContainerSpec>(container.spec);
-    auto conf = container.conf;
+    auto conf = std::make_shared<EnvFile>(container.conf);
     context.background.run(
         name,
         [store = &context.store, settings = &context.settings,
@@ -22,24 +31,18 @@ void rollbackContainer(VerbContext& context, const OperationPtr& operation, Stat
             if (!spec->systemPath.empty()) {
                 // A store path, as SystemPath is given, not where this host keeps it.
                 spec->systemPath = locateSystem(*settings, previous.system).inContainer.string();
-                store->save(name, *spec, conf);
+                *conf = store->save(name, *spec, *conf);
             }
         },
-        [&context, operation, spec, conf, next = std::move(next)](const Status& rolled) mutable {
+        [&context, operation, change, spec, conf, next = std::move(next)](const Status& rolled) mutable {
             if (!rolled.ok()) {
+                change->rollback();
                 next(rolled);
                 return;
             }
-            const auto& name = operation->name;
-            auto& container = context.registry.at(name);
-            if (!spec->systemPath.empty()) {
-                container.conf =
-                    confFromSpec(*spec, conf, containerPaths(context.settings, name, false).configTextFile);
-            }
-            container.spec = *spec;
-            context.registry.derive(container);
-            context.registry.changed(container, {ContainerField::Spec, ContainerField::Generations});
-            if (container.state == ContainerState::Running) {
+            // The profile moved even without a new conf: the generations change.
+            change->commit(*spec, *conf);
+            if (context.registry.get(operation->name).state == ContainerState::Running) {
                 reloadContainer(context, operation, std::move(next));
             } else {
                 next(Done{});

@@ -1,9 +1,9 @@
-#include "address_pool.h"
 #include "container_paths.h"
 #include "container_verbs.h"
 #include "network_plan.h"
 #include "unit_limits.h"
 #include "validation.h"
+#include "verb_table.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -16,27 +16,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// What an applied Update may change.
-const ContainerFields kUpdatedFields = {ContainerField::Spec, ContainerField::HostInterface,
-                                        ContainerField::RootDirectory, ContainerField::Addresses,
-                                        ContainerField::Generations};
+using ChangePtr = std::shared_ptr<ContainerChange>;
 
-// A private network without addresses keeps the pair it has, or gets one.
-void assignAddresses(VerbContext& context, const ContainerSpec& before, ContainerSpec& spec) {
-    if (!spec.privateNetwork || spec.network.hasAddress() || !spec.network.hostBridge.empty() ||
-        keepsItsAddresses(before, spec)) {
-        return;
-    }
-    spec.network = context.registry.addresses().allocate();
-    context.registry.addresses().release(spec.network);
-}
-
-// The running container follows its new spec: nothing, its unit's new
-// limits, a reload (after the limits), or a restart (whose new unit has them).
-void applyToRunning(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
-                    const ContainerSpec& spec, const DeclaredChangePtr& declared) {
-    const auto& name = operation->name;
-    auto& container = context.registry.at(name);
+// What the saved change asks of the running container: nothing, its unit's
+// new limits, a reload or a restart. The declarative set learns it first.
+UpdateEffect effectOnRunning(const Container& container, const ContainerSpec& before,
+                             const ContainerSpec& spec, const DeclaredChangePtr& declared) {
     const bool running = container.state == ContainerState::Running;
     auto effect = running ? classifyUpdate(before, spec) : UpdateEffect::None;
     if (spec.needsBuild() && running && effect < UpdateEffect::Reload) {
@@ -46,17 +31,37 @@ void applyToRunning(VerbContext& context, const OperationPtr& operation, const C
     if (declared && declared->applied) {
         declared->applied(effect, restartKept);
     }
-    if (restartKept) {
-        // The module's restartIfChanged = false: the running container is left
-        // as it is, and its next start runs the saved spec. Its limits are the
-        // unit's, not the container's, and are still set live.
-        effect = UpdateEffect::None;
-    }
-    auto finishWith = [&context, operation](Status status) {
-        context.operations.finish(operation, std::move(status));
-    };
-    auto limits = running ? changedUnitLimits(before, spec) : std::vector<UnitProperty>{};
-    if (effect != UpdateEffect::Restart && !limits.empty()) {
+    // The module's restartIfChanged = false: the running container is left
+    // as it is, and its next start runs the saved spec. Its limits are the
+    // unit's, not the container's, and are still set live.
+    return restartKept ? UpdateEffect::None : effect;
+}
+
+// The old network plan goes with the old container: stopped before the
+// change is committed, started after it (committed even when the stop
+// failed: the conf is saved).
+void restartWithChange(VerbContext& context, const OperationPtr& operation, const ChangePtr& change,
+                       EnvFile conf, const StatusCallback& finishWith) {
+    stopContainer(
+        context, operation,
+        [&context, operation, change, conf = std::move(conf), finishWith](const Status& stopped) mutable {
+            change->commit(std::move(conf));
+            if (!stopped.ok()) {
+                finishWith(stopped);
+                return;
+            }
+            startContainer(context, operation, finishWith);
+        });
+}
+
+// The running container follows its committed spec: nothing, its unit's new
+// limits, or a reload (after the limits).
+void applyLive(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
+               const ContainerSpec& spec, UpdateEffect effect, const StatusCallback& finishWith) {
+    const auto& container = context.registry.get(operation->name);
+    auto limits = container.state == ContainerState::Running ? changedUnitLimits(before, spec)
+                                                             : std::vector<UnitProperty>{};
+    if (!limits.empty()) {
         // Only the limits are in the conf already: a failure says so.
         context.systemd.setUnitProperties(
             container.unit, limits, [&context, operation, effect, finishWith](const Status& set) {
@@ -74,47 +79,34 @@ void applyToRunning(VerbContext& context, const OperationPtr& operation, const C
             });
         return;
     }
-    switch (effect) {
-        case UpdateEffect::None:
-        case UpdateEffect::Live:
-            finishWith(Done{});
-            return;
-        case UpdateEffect::Reload:
-            reloadContainer(context, operation, finishWith);
-            return;
-        case UpdateEffect::Restart:
-            // The old network plan must go with the old container.
-            container.spec = before;
-            stopContainer(context, operation, [&context, operation, spec, finishWith](const Status& stopped) {
-                context.registry.at(operation->name).spec = spec;
-                if (!stopped.ok()) {
-                    finishWith(stopped);
-                    return;
-                }
-                startContainer(context, operation, finishWith);
-            });
-            return;
+    if (effect == UpdateEffect::Reload) {
+        reloadContainer(context, operation, finishWith);
+        return;
     }
+    finishWith(Done{});
 }
 
+// Saved: the registry takes the change, and the running container follows.
 void applyUpdate(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
-                 const ContainerSpec& spec, const DeclaredChangePtr& declared) {
-    auto& container = context.registry.at(operation->name);
-    context.registry.addresses().forget(before);  // the new ones were noted when the update began
-    container.spec = spec;
-    context.registry.derive(container);
-    if (container.state != ContainerState::Running) {
-        container.addresses = plannedContainerAddresses(spec);
+                 const ChangePtr& change, EnvFile conf, const DeclaredChangePtr& declared) {
+    auto finishWith = [&context, operation](Status status) {
+        context.operations.finish(operation, std::move(status));
+    };
+    const auto effect =
+        effectOnRunning(context.registry.get(operation->name), before, change->spec(), declared);
+    if (effect == UpdateEffect::Restart) {
+        restartWithChange(context, operation, change, std::move(conf), finishWith);
+        return;
     }
-    context.registry.changed(container, kUpdatedFields);
-    applyToRunning(context, operation, before, spec, declared);
+    change->commit(std::move(conf));
+    applyLive(context, operation, before, change->spec(), effect, finishWith);
 }
 
 // Links a new system path, writes the conf off the loop, then applies.
 void saveUpdate(VerbContext& context, const OperationPtr& operation, const ContainerSpec& before,
-                const ContainerSpec& spec, const std::shared_ptr<bool>& committed,
-                const DeclaredChangePtr& declared) {
+                const ChangePtr& change, const DeclaredChangePtr& declared) {
     const auto name = operation->name;
+    const auto& spec = change->spec();
     try {
         if (!spec.needsBuild() && sourceChanged(before, spec)) {
             context.store.linkSystem(containerPaths(context.settings, name, spec.ephemeral),
@@ -124,19 +116,18 @@ void saveUpdate(VerbContext& context, const OperationPtr& operation, const Conta
         context.operations.finish(operation, error);
         return;
     }
-    auto conf = context.registry.at(name).conf;
+    auto written = std::make_shared<EnvFile>();
     context.background.run(
-        name, [store = &context.store, name, spec, conf] { store->save(name, spec, conf); },
-        [&context, operation, before, spec, conf, committed, declared](const Status& saved) {
+        name,
+        [store = &context.store, name, spec, base = context.registry.get(name).conf, written] {
+            *written = store->save(name, spec, base);
+        },
+        [&context, operation, before, change, written, declared](const Status& saved) {
             if (!saved.ok()) {
                 context.operations.finish(operation, saved);
                 return;
             }
-            const auto& name = operation->name;
-            context.registry.at(name).conf =
-                confFromSpec(spec, conf, containerPaths(context.settings, name, false).configTextFile);
-            *committed = true;
-            applyUpdate(context, operation, before, spec, declared);
+            applyUpdate(context, operation, before, change, std::move(*written), declared);
         });
 }
 
@@ -204,11 +195,11 @@ ContainerSpec updatedSpec(const VerbContext& context, const std::string& name, c
 void updateContainer(VerbContext& context, const Caller& caller, const std::string& name,
                      const SpecPatch& patch, const StatusCallback& done, DeclaredChangePtr declared) {
     ContainerSpec before;
-    ContainerSpec spec;
+    ChangePtr change;
     try {
         // Merged into the spec as it is now: another Update that ran while
         // polkit thought keeps its changes.
-        spec = updatedSpec(context, name, patch, declared != nullptr);
+        auto spec = updatedSpec(context, name, patch, declared != nullptr);
         const auto& container = context.registry.get(name);
         if (!container.operation.empty()) {
             throw ContainerError(ErrorCode::Busy,
@@ -219,38 +210,35 @@ void updateContainer(VerbContext& context, const Caller& caller, const std::stri
         if (caller.uid != 0 && !caller.internal) {
             context.registry.checkAddressesFree(name, spec);
         }
-        assignAddresses(context, before, spec);
+        // A private network without addresses keeps the pair it has, or
+        // gets one of the pool (beginChange).
+        keepsItsAddresses(before, spec);
+        // What the new spec uses is held from now until the update is
+        // committed (or fails), so no concurrent Create or Update can take it.
+        change = std::make_shared<ContainerChange>(context.registry.beginChange(name, std::move(spec)));
     } catch (const ContainerError& error) {
         done(error);
         return;
     }
-    // What the new spec uses is held from now until the update is applied
-    // (or fails), so no concurrent Create or Update can take it.
-    context.registry.addresses().noteUsed(spec);
-    context.registry.reserve(name, spec);
-    auto committed = std::make_shared<bool>(false);
-    auto operation = context.operations.begin(caller, name, "update",
-                                              [&context, name, spec, committed, done](Status status) {
-                                                  context.registry.unreserve(name);
-                                                  if (!*committed) {
-                                                      context.registry.addresses().forget(spec);
-                                                  }
+    auto operation = context.operations.begin(caller, name, std::string(kUpdatePolicy.name),
+                                              [change, done](Status status) {
+                                                  change->rollback();
                                                   done(std::move(status));
                                               });
     if (!operation) {
         return;
     }
-    if (!spec.needsBuild()) {
-        saveUpdate(context, operation, before, spec, committed, declared);
+    if (!change->spec().needsBuild()) {
+        saveUpdate(context, operation, before, change, declared);
         return;
     }
-    context.builder.build(name, spec,
-                          [&context, operation, before, spec, committed, declared](const Status& built) {
+    context.builder.build(name, change->spec(),
+                          [&context, operation, before, change, declared](const Status& built) {
                               if (!built.ok()) {
                                   context.operations.finish(operation, built);
                                   return;
                               }
-                              saveUpdate(context, operation, before, spec, committed, declared);
+                              saveUpdate(context, operation, before, change, declared);
                           });
 }
 

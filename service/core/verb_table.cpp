@@ -24,6 +24,10 @@ constexpr std::array<VerbRow, kVerbCount> kVerbRows = {{
     // Changes what the container runs, as an Update does.
     {Verb::Rollback, {"rollback", kUpdatePolicy.action}, false, false, false, false, rollbackContainer},
     {Verb::Destroy, {"destroy", kDestroy}, false, false, false, false, destroyContainer},
+    // A declarative container's Update is the declarative set's alone
+    // (updatedSpec); Create makes the container, declarative or not.
+    {Verb::Create, kCreatePolicy, true, false, false, false, createContainer},
+    {Verb::Update, kUpdatePolicy, false, false, false, false, updateContainer},
 }};
 
 constexpr bool everyVerbHasItsRow() {

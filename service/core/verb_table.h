@@ -1,5 +1,6 @@
 #pragma once
 
+#include "container_verbs.h"
 #include "operation_scheduler.h"
 #include "verb_context.h"
 
@@ -8,12 +9,14 @@
 #include <functional>
 #include <span>
 #include <string_view>
+#include <variant>
 
 namespace nixos_containers {
 
-// The verbs that act on an existing container and carry no arguments.
+// The operations on a container: those that act on an existing one and
+// carry no arguments, then Create and Update, which carry a spec or a patch.
 // Values count from 0 with no gaps: the table is indexed by them.
-enum class Verb { Start, Stop, Restart, Terminate, Reload, Rollback, Destroy };
+enum class Verb { Start, Stop, Restart, Terminate, Reload, Rollback, Destroy, Create, Update };
 
 // Every value of Verb, with no default: -Wswitch (an error here) names a value
 // added to the enum and left out below, so kVerbCount cannot go stale.
@@ -26,6 +29,8 @@ constexpr bool isVerb(Verb verb) {
         case Verb::Reload:
         case Verb::Rollback:
         case Verb::Destroy:
+        case Verb::Create:
+        case Verb::Update:
             return true;
     }
     return false;
@@ -74,7 +79,17 @@ inline constexpr auto kContainerCalls = std::to_array<ContainerCall>({
     {"OpenLogs", kLogsPolicy},
 });
 
+// An argument-free verb's body: runs once ContainerManager::perform has
+// taken the container for it.
 using VerbBody = void (*)(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+// Create and Update carry a spec or a patch and take their container
+// themselves, after the checks and holds only they make
+// (ContainerManager::create and update, the declarative set).
+using CreateBody = void (*)(VerbContext& context, const Caller& caller, const std::string& name,
+                            ContainerSpec spec, const Callback<std::string>& done, bool declared);
+using UpdateBody = void (*)(VerbContext& context, const Caller& caller, const std::string& name,
+                            const SpecPatch& patch, const StatusCallback& done, DeclaredChangePtr declared);
+using AnyVerbBody = std::variant<VerbBody, CreateBody, UpdateBody>;
 
 // One row per verb; ContainerManager::perform reads nothing else.
 struct VerbRow {
@@ -86,14 +101,15 @@ struct VerbRow {
     // Runs a command in the container as its root (Reload): host access too
     // when the container's users are the host's (authorizeEntry).
     bool entersContainer;
-    VerbBody body;
+    AnyVerbBody body;
 };
 
 // The row of every Verb (the table holds one per value, in enum order, which
 // verb_table.cpp asserts at compile time). A value outside the enum (only a
 // cast can make one) throws std::out_of_range.
 const VerbRow& verbRow(Verb verb);
-// The row of the verb an operation runs; null for Create and Update.
+// The row of the verb an operation runs; null for a name no row has (a
+// declarative container's "forget", the calls into a container).
 const VerbRow* verbRowNamed(std::string_view name);
 // Every row, for tests that hold them against the polkit policy and the XML.
 std::span<const VerbRow, kVerbCount> verbTable();

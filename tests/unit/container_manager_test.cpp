@@ -42,6 +42,20 @@ TEST_F(ContainerManagerTest, HostKeyIsReadBeneathTheRoot) {
     EXPECT_EQ(hostKey("web").error().code(), ErrorCode::IOError);
 }
 
+// Create and Update have rows, but carry a spec or a patch: perform, which
+// has neither, refuses them before polkit is asked.
+TEST_F(ContainerManagerTest, PerformRefusesTheVerbsThatCarryASpec) {
+    ASSERT_TRUE(create("web", systemSpec(), root).ok());
+    const auto asked = authorizer.checks.size();
+    for (auto verb : {Verb::Create, Verb::Update}) {
+        auto status = perform(verb, "web", user);
+        ASSERT_FALSE(status.ok()) << toString(verb);
+        EXPECT_EQ(status.error().code(), ErrorCode::InvalidArgument) << toString(verb);
+    }
+    EXPECT_EQ(authorizer.checks.size(), asked);
+    EXPECT_EQ(manager().get("web").operation, "");
+}
+
 TEST_F(ContainerManagerTest, InvalidInputIsRefusedBeforeAuthorizationAndLeavesNothing) {
     auto spec = systemSpec();
     spec.forwardPorts = {{"sctp", 80, 0}};

@@ -80,6 +80,25 @@ TEST_F(ContainerStoreTest, DeclarativeMeansWhatNixOSMakesNotWhatCannotBeWritten)
     EXPECT_FALSE(store.runsByModuleTemplate("missing"));
 }
 
+// The registry keeps what save wrote (ContainerChange::commit): the conf on
+// disk, unknown keys of the base included, not a second computation of it.
+TEST_F(ContainerStoreTest, SaveReturnsTheConfItWrote) {
+    ContainerStore store(settings);
+    ContainerSpec spec;
+    spec.systemPath = "/nix/store/abc-system";
+    spec.config = "{ services.nginx.enable = true; }";
+    EnvFile base;
+    base.set("SOMEONES_KEY", "kept");
+    auto written = store.save("web", spec, base);
+    std::ifstream file(settings.configDir / "web.conf");
+    std::stringstream text;
+    text << file.rdbuf();
+    EXPECT_EQ(written.serialize(), text.str());
+    ASSERT_NE(written.find("SOMEONES_KEY"), nullptr);
+    EXPECT_EQ(*written.find("SOMEONES_KEY"), "kept");
+    EXPECT_EQ(store.load("web").conf.entries(), written.entries());
+}
+
 TEST_F(ContainerStoreTest, PreparesTheModulesSkeleton) {
     ContainerStore store(settings);
     store.prepareRoot(paths);

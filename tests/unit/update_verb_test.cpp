@@ -194,6 +194,34 @@ TEST_F(UpdateVerbTest, LimitsSystemdRefusesFailTheUpdateAndSayTheyAreSaved) {
 
 // Issue 25: a private network's addresses that the service chose go with
 // the private network; addresses the caller gave stay, and are refused.
+// A restart takes the old container's network with it: the old plan is
+// released, and the registry shows the new spec (one change, after the stop).
+TEST_F(UpdateVerbTest, ARestartReleasesTheOldNetworkThenCommitsTheNewSpec) {
+    auto spec = systemSpec();
+    spec.privateNetwork = true;
+    ASSERT_TRUE(create("web", spec, root).ok());
+    machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
+    ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+    std::vector<std::string> released;
+    network.onRelease = [&](const NetworkPlan& plan) {
+        released.push_back(plan.mainVeth ? plan.mainVeth->options.hostAddress : "no veth");
+        // What the registry shows while the old container goes.
+        released.push_back(manager().get("web").spec.network.hostAddress);
+    };
+    SpecPatch moved;
+    moved.set("HostAddress", [](ContainerSpec& changed) { changed.network.hostAddress = "192.168.7.1"; });
+    moved.set("LocalAddress", [](ContainerSpec& changed) { changed.network.localAddress = "192.168.7.2"; });
+    auto status = update("web", moved, root);
+    ASSERT_TRUE(status.ok()) << status.error().what();
+    EXPECT_EQ(systemd.stopped.size(), 1U);
+    EXPECT_EQ(systemd.started.size(), 2U);
+    // The stop's release first (the start then releases what may be stale).
+    ASSERT_GE(released.size(), 2U);
+    EXPECT_THAT(released[0], ::testing::HasSubstr("10.233.0.1"));
+    EXPECT_EQ(released[1], "10.233.0.1");
+    EXPECT_EQ(manager().get("web").spec.network.hostAddress, "192.168.7.1");
+}
+
 TEST_F(UpdateVerbTest, TurningThePrivateNetworkOffDropsThePoolAddressesTheServiceChose) {
     auto spec = systemSpec();
     spec.privateNetwork = true;
