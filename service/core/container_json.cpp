@@ -126,7 +126,8 @@ std::vector<std::string> wordsFromJson(const SpecKey& key, const nlohmann::json&
 std::vector<PortForward> portsFromJson(const SpecKey& key, const nlohmann::json& value) {
     std::vector<PortForward> ports;
     for (const auto& row : arrayIn(key, value)) {
-        static constexpr std::array<std::string_view, 3> kFields = {"Protocol", "HostPort", "ContainerPort"};
+        static constexpr auto kFields =
+            std::to_array<std::string_view>({"Protocol", "HostPort", "ContainerPort"});
         PortForward port;
         port.protocol = stringIn(key, fieldOf(key, row, kFields, "Protocol"), "Protocol");
         port.hostPort = portIn(key, fieldOf(key, row, kFields, "HostPort"), "HostPort");
@@ -141,7 +142,8 @@ std::vector<PortForward> portsFromJson(const SpecKey& key, const nlohmann::json&
 std::vector<BindMount> bindsFromJson(const SpecKey& key, const nlohmann::json& value) {
     std::vector<BindMount> binds;
     for (const auto& row : arrayIn(key, value)) {
-        static constexpr std::array<std::string_view, 3> kFields = {"MountPoint", "HostPath", "ReadOnly"};
+        static constexpr auto kFields =
+            std::to_array<std::string_view>({"MountPoint", "HostPath", "ReadOnly"});
         BindMount bind;
         bind.mountPoint = stringIn(key, fieldOf(key, row, kFields, "MountPoint"), "MountPoint");
         if (row.contains("HostPath")) {
@@ -161,7 +163,7 @@ std::vector<BindMount> bindsFromJson(const SpecKey& key, const nlohmann::json& v
 std::vector<AllowedDevice> devicesFromJson(const SpecKey& key, const nlohmann::json& value) {
     std::vector<AllowedDevice> devices;
     for (const auto& row : arrayIn(key, value)) {
-        static constexpr std::array<std::string_view, 2> kFields = {"Node", "Modifier"};
+        static constexpr auto kFields = std::to_array<std::string_view>({"Node", "Modifier"});
         devices.push_back({stringIn(key, fieldOf(key, row, kFields, "Node"), "Node"),
                            stringIn(key, fieldOf(key, row, kFields, "Modifier"), "Modifier")});
     }

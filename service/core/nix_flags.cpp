@@ -17,7 +17,7 @@ struct NixFlag {
 };
 
 // nixos-container's pass-through flags.
-constexpr std::array<NixFlag, 12> kNixFlags = {{
+constexpr auto kNixFlags = std::to_array<NixFlag>({
     {"--option", 2, false},
     {"--log-format", 1, false},
     {"--show-trace", 0, false},
@@ -30,7 +30,7 @@ constexpr std::array<NixFlag, 12> kNixFlags = {{
     {"--no-write-lock-file", 0, true},
     {"--no-allow-dirty", 0, true},
     {"--recreate-lock-file", 0, true},
-}};
+});
 
 }  // namespace
 

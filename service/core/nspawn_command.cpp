@@ -44,17 +44,13 @@ std::string unitNetworkNamespace(const ContainerSpec& spec, const std::optional<
     return spec.networkNamespace;
 }
 
-std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnInputs& inputs) {
-    const ContainerSpec& spec = *inputs.spec;
-    const auto& paths = inputs.paths;
-    std::vector<std::string> argv = {
-        settings.nspawn.string(), "--keep-unit", "-M", inputs.name, "-D", paths.root.string(),
-    };
+namespace {
 
-    // The module's $extraFlags, network part.
-    const bool namespaceFromUnit = !unitNetworkNamespace(spec, inputs.network).empty();
-    // A namespace from the unit is the one nspawn starts in: nothing to
-    // join, nothing to create.
+using Argv = std::vector<std::string>;
+
+// The module's $extraFlags, network part. A namespace from the unit is the
+// one nspawn starts in: nothing to join, nothing to create.
+void addNetwork(Argv& argv, const ContainerSpec& spec, const NspawnInputs& inputs, bool namespaceFromUnit) {
     if (!namespaceFromUnit) {
         if (inputs.network) {
             argv.push_back("--network-namespace-path=" + inputs.network->netnsPin.string());
@@ -73,24 +69,30 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
     if (inputs.personalityX86) {
         argv.emplace_back("--personality=x86");
     }
-
     // Without CopyResolvConf, nspawn's own "auto" copy would put it back.
     // In a namespace from the unit, nspawn takes the network for the host's
     // and "auto" would bind the host's stub resolver over the service's copy.
     if (!spec.copyResolvConf || namespaceFromUnit) {
         argv.emplace_back("--resolv-conf=off");
     }
-    // $EXTRA_NSPAWN_FLAGS: the bind mounts, then the caller's extra flags.
+}
+
+// $EXTRA_NSPAWN_FLAGS: the bind mounts, then the caller's extra flags.
+void addCallersWords(Argv& argv, const ContainerSpec& spec, const NspawnInputs& inputs) {
     for (std::size_t index = 0; index < spec.bindMounts.size(); ++index) {
         auto pinned = inputs.pinnedBinds.find(index);
         argv.push_back(bindArgument(spec.bindMounts[index],
                                     pinned == inputs.pinnedBinds.end() ? std::string() : pinned->second));
     }
     argv.insert(argv.end(), spec.extraFlags.begin(), spec.extraFlags.end());
+}
 
-    // The module's privateUsers. The service's own binds of /nix are
-    // idmapped then: the container's root owns its profiles and gcroots,
-    // and the store's files show as root's, not nobody's.
+// The module's privateUsers, readiness, and the service's own binds of
+// /nix. Those are idmapped in a user namespace: the container's root owns
+// its profiles and gcroots, and the store's files show as root's, not
+// nobody's.
+void addServicesWords(Argv& argv, const Settings& settings, const ContainerSpec& spec,
+                      const NspawnInputs& inputs) {
     const bool userNamespace = spec.userNamespaced();
     // "identity" maps every uid to itself: nothing to idmap (the kernel refuses).
     const std::string idmap = userNamespace && spec.privateUsers != "identity" ? ":idmap" : "";
@@ -110,12 +112,15 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
         argv.push_back("--bind-ro=" + (settings.nixStateDir / "daemon-socket").string() +
                        ":/nix/var/nix/daemon-socket");
     }
-    argv.push_back("--bind=" + paths.profileDir.string() + ":/nix/var/nix/profiles" + idmap);
-    argv.push_back("--bind=" + paths.gcrootsDir.string() + ":/nix/var/nix/gcroots" + idmap);
+    argv.push_back("--bind=" + inputs.paths.profileDir.string() + ":/nix/var/nix/profiles" + idmap);
+    argv.push_back("--bind=" + inputs.paths.gcrootsDir.string() + ":/nix/var/nix/gcroots" + idmap);
     if (!spec.ephemeral) {
         argv.emplace_back("--link-journal=try-guest");
     }
+}
 
+// The environment the module's init script reads.
+void addEnvironment(Argv& argv, const ContainerSpec& spec, const NspawnInputs& inputs) {
     const auto& network = spec.network;
     auto setenv = [&argv](const std::string& variable, const std::string& value) {
         argv.emplace_back("--setenv");
@@ -133,7 +138,19 @@ std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnI
     }
     setenv("HOST_PORT", joined(ports, ","));
     setenv("PATH", inputs.path);
+}
 
+}  // namespace
+
+std::vector<std::string> buildNspawnArgv(const Settings& settings, const NspawnInputs& inputs) {
+    const ContainerSpec& spec = *inputs.spec;
+    Argv argv = {
+        settings.nspawn.string(), "--keep-unit", "-M", inputs.name, "-D", inputs.paths.root.string(),
+    };
+    addNetwork(argv, spec, inputs, !unitNetworkNamespace(spec, inputs.network).empty());
+    addCallersWords(argv, spec, inputs);
+    addServicesWords(argv, settings, spec, inputs);
+    addEnvironment(argv, spec, inputs);
     if (spec.ephemeral) {
         argv.emplace_back("--ephemeral");
     }

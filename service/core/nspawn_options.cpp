@@ -12,7 +12,7 @@ constexpr auto kOptionalArgument = NspawnArgument::Optional;
 
 // systemd 252's nspawn.c options[], as the installed systemd-nspawn
 // (252.39-1~deb12u2) hands it to getopt_long().
-constexpr std::array<NspawnOption, 70> kLongOptions = {{
+constexpr auto kLongOptions = std::to_array<NspawnOption>({
     {"help", kNoArgument, 'h'},
     {"version", kNoArgument, '\0'},
     {"directory", kRequiredArgument, 'D'},
@@ -83,11 +83,11 @@ constexpr std::array<NspawnOption, 70> kLongOptions = {{
     {"load-credential", kRequiredArgument, '\0'},
     {"bind-user", kRequiredArgument, '\0'},
     {"suppress-sync", kRequiredArgument, '\0'},
-}};
+});
 
 constexpr std::string_view kShortOptions = "hD:u:abL:M:jS:Z:qi:xp:nUE:P";
 
-constexpr std::array<std::string_view, 2> kHidden = {"private-users-chown", "share-system"};
+constexpr auto kHidden = std::to_array<std::string_view>({"private-users-chown", "share-system"});
 
 // Short options without a long option of their own, and what they mean.
 std::string_view shortOnlyEquivalent(char c) {
@@ -260,9 +260,9 @@ std::optional<std::string> nspawnArgvProblem(std::span<const std::string> argv) 
                std::to_string(parsed.firstOperand + 1) + "), not the last word";
     }
     // Given exactly once (the first five) or at most once (the others).
-    constexpr std::array<std::string_view, 7> kOnce = {
-        "machine",     "directory", "keep-unit", "notify-ready", "kill-signal", "network-namespace-path",
-        "link-journal"};
+    constexpr auto kOnce =
+        std::to_array<std::string_view>({"machine", "directory", "keep-unit", "notify-ready", "kill-signal",
+                                         "network-namespace-path", "link-journal"});
     constexpr std::size_t kRequired = 5;
     std::array<int, kOnce.size()> seen{};
     for (const auto& option : parsed.options) {

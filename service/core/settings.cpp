@@ -36,9 +36,9 @@ std::string environmentName(std::string_view key) {
 
 // What Nix reads from its environment (its configuration, search path, store,
 // home and cache), and PATH: the builds the service runs get these.
-constexpr std::array<std::string_view, 8> kBuilderVariables = {
-    "PATH",       "HOME",     "XDG_CACHE_HOME", "NIX_CONF_DIR",
-    "NIX_CONFIG", "NIX_PATH", "NIX_REMOTE",     "NIX_SSL_CERT_FILE"};
+constexpr auto kBuilderVariables =
+    std::to_array<std::string_view>({"PATH", "HOME", "XDG_CACHE_HOME", "NIX_CONF_DIR", "NIX_CONFIG",
+                                     "NIX_PATH", "NIX_REMOTE", "NIX_SSL_CERT_FILE"});
 
 std::filesystem::path absolutePath(const std::string& variable, const std::string& value) {
     if (value.empty() || value.front() != '/') {
@@ -82,10 +82,9 @@ std::string defaultIpv6Pool() {
     return valid ? ulaPoolFromMachineId(machineId) : std::string();
 }
 
-}  // namespace
-
-Settings Settings::fromEnvironment(const std::map<std::string, std::string>& environment) {
-    Settings settings;
+// The directories and programs, each an absolute path, and the nixos
+// directory builds use.
+void readPaths(const std::map<std::string, std::string>& environment, Settings& settings) {
     const std::map<std::string, std::filesystem::path*> paths = {
         {"NIXOS_CONTAINERS_CONFIG_DIR", &settings.configDir},
         {"NIXOS_CONTAINERS_STATE_DIR", &settings.stateDir},
@@ -109,11 +108,19 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
         const bool searchPath = value.size() > 2 && value.front() == '<' && value.back() == '>';
         settings.nixosPath = searchPath ? value : absolutePath("NIXOS_CONTAINERS_NIXOS_PATH", value).string();
     }
+}
+
+// What the builds' environment passes on from the service's.
+void readBuilderEnvironment(const std::map<std::string, std::string>& environment, Settings& settings) {
     for (auto variable : kBuilderVariables) {
         if (auto found = environment.find(std::string(variable)); found != environment.end()) {
             settings.builderEnvironment.push_back(found->first + "=" + found->second);
         }
     }
+}
+
+// Colon-separated lists of absolute paths.
+void readPathLists(const std::map<std::string, std::string>& environment, Settings& settings) {
     const std::map<std::string, std::vector<std::filesystem::path>*> pathLists = {
         {"NIXOS_CONTAINERS_DECLARATIVE_UNIT_DIRS", &settings.declarativeUnitDirs},
         {"NIXOS_CONTAINERS_CONFINED_BIND_ROOTS", &settings.confinedBindRoots},
@@ -134,6 +141,10 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
             rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
         }
     }
+}
+
+// The caps: positive integers (the per-user one may be 0, no cap).
+void readCounts(const std::map<std::string, std::string>& environment, Settings& settings) {
     struct Count {
         std::size_t* target;
         bool zeroAllowed;  // 0 meaning "no limit"
@@ -160,6 +171,11 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
         }
         *count.target = value;
     }
+}
+
+// The limits a tenant's container may not exceed, as the unit limit keys
+// spell them; empty lifts one.
+void readTenantLimits(const std::map<std::string, std::string>& environment, Settings& settings) {
     for (const auto& key : unitLimitKeys()) {
         const auto variable = "NIXOS_CONTAINERS_TENANT_" + environmentName(key.key);
         auto found = environment.find(variable);
@@ -178,6 +194,17 @@ Settings Settings::fromEnvironment(const std::map<std::string, std::string>& env
         }
         settings.tenantLimits[std::string(key.key)] = found->second;
     }
+}
+
+}  // namespace
+
+Settings Settings::fromEnvironment(const std::map<std::string, std::string>& environment) {
+    Settings settings;
+    readPaths(environment, settings);
+    readBuilderEnvironment(environment, settings);
+    readPathLists(environment, settings);
+    readCounts(environment, settings);
+    readTenantLimits(environment, settings);
     readAddressPools(environment, settings);
     return settings;
 }

@@ -26,7 +26,7 @@ struct TimeUnit {
 };
 
 // systemd.time(7)'s units; a bare number means seconds.
-constexpr std::array<TimeUnit, 30> kTimeUnits = {{
+constexpr auto kTimeUnits = std::to_array<TimeUnit>({
     {"us", 1},
     {"usec", 1},
     {"\xc2\xb5s", 1},  // µs, U+00B5
@@ -57,7 +57,7 @@ constexpr std::array<TimeUnit, 30> kTimeUnits = {{
     {"y", 31557600 * kUsecPerSec},
     {"year", 31557600 * kUsecPerSec},
     {"years", 31557600 * kUsecPerSec},
-}};
+});
 
 bool isDigit(char c) {
     return c >= '0' && c <= '9';
