@@ -10,9 +10,10 @@
 # lib.sh is checked through each script that sources it, harness.py through
 # each Python tier (tests/sandbox/*_test.py); chaos.sh also runs
 # chaos_driver with a checker that dies of an exception and with a call
-# answered by an error outside the catalogue. lib.sh's absence checks must
-# fail when their probe is broken. scripts/ctest_summary.py (the
-# no-skip rule of scripts/test.sh) gets a skipped test and an empty tier.
+# answered by an error outside the catalogue. The Python tiers' absence
+# probes must fail when their probe is broken (probes_selfcheck.py).
+# scripts/ctest_summary.py (the no-skip rule of scripts/test.sh) gets a
+# skipped test and an empty tier.
 # A harness that swallows a failure makes this script fail.
 #
 # NIXOS_CONTAINERS_BUILD_DIR: the build tree holding chaos_driver (default
@@ -70,41 +71,6 @@ expect "$REPO/tests/chaos/chaos.sh" checker-crash nonzero '^[0-9]+ passed, [1-9]
     '^FAIL: at the end: invariant checker ended with status 256 after 0 PASS and 0 FAIL lines' 'ValueError'
 expect "$REPO/tests/chaos/chaos.sh" unnamed nonzero '^[0-9]+ passed, [1-9][0-9]* failed$' \
     '^FAIL: \[inv5 replies\]' 'error outside the catalogue: .*org\.freedesktop\.DBus\.Error\.Failed'
-
-# lib.sh's absence checks are positive: with the probe broken (no sandbox
-# behind DIR, so every command inside it fails), each must fail rather than
-# report the item absent. And a listing without its known item proves nothing.
-broken_probe() { # DESCRIPTION FUNCTION ARGS...
-    local desc=$1 rc=0 out
-    shift
-    mkdir -p "$WORK/no-sandbox"
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    out=$(bash -c 'set -uo pipefail; HERE=$1/tests/sandbox; source "$HERE/lib.sh"; DIR=$2 LIST_WITNESS=${3:-}
-        shift 3; "$@"' bash "$REPO" "$WORK/no-sandbox" "${WITNESS:-}" "$@" 2>&1) || rc=$?
-    if ((rc != 0)); then pass "lib.sh: $desc fails when its probe is broken (exit $rc)"; else
-        fail "lib.sh: $desc passes with a broken probe"
-        tail -n 10 <<<"$out" | sed 's/^/    | /'
-    fi
-}
-broken_probe "machine_absent" machine_absent nosuch
-broken_probe "link_absent" link_absent ve-nosuch
-broken_probe "unit_absent" unit_absent nosuch
-broken_probe "not_listed" not_listed nosuch
-broken_probe "path_absent" path_absent /nonexistent
-# A listing that worked but lacks its known item: List without the witness.
-# shellcheck disable=SC2317
-in_sb_stub='in_sb() { echo "{\"type\":\"a(ssbo)\",\"data\":[[]]}"; }'
-WITNESS=witness broken_probe "not_listed (List does not show the witness)" eval "$in_sb_stub; not_listed nosuch"
-# The control: with a List that shows the witness, the same check passes.
-# shellcheck disable=SC2016 # expanded by the inner bash
-if out=$(bash -c 'set -uo pipefail; HERE=$1/tests/sandbox; source "$HERE/lib.sh"; DIR=/nonexistent LIST_WITNESS=witness
-    in_sb() { echo "{\"type\":\"a(ssbo)\",\"data\":[[[\"witness\",\"stopped\",false,\"/o\"]]]}"; }
-    not_listed nosuch' bash "$REPO" 2>&1); then
-    pass "lib.sh: not_listed passes when List works and shows the witness (the control)"
-else
-    fail "lib.sh: not_listed fails although List works and shows the witness"
-    tail -n 10 <<<"$out" | sed 's/^/    | /'
-fi
 
 # The Python tiers' probes (tests/sandbox/sandboxlib/probes.py), the same way.
 if out=$(timeout 60 "$REPO/tests/harness/probes_selfcheck.py" 2>&1); then

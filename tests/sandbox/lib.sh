@@ -1,4 +1,6 @@
-# lib.sh: what the sandbox test scripts share. Sourced, never run.
+# lib.sh: the bash harness of the browser tier (browser_test.sh), which drives
+# the page from Node and the sandbox from here; the other sandbox tiers are
+# Python on sandboxlib/. Sourced, never run.
 #
 # A script sets HERE, then sources this file and calls
 #   sandbox_test_begin NAME   # root check (exit 77), DIR and WORK, traps
@@ -175,15 +177,6 @@ sandbox_test_finish() {
 
 # ----------------------------------------------------------- bus helpers ---
 in_sb() { "$SANDBOX" exec "$DIR" "$@"; }
-as_user() { # UID CMD...: run CMD inside the sandbox as that test user
-    local uid=$1
-    shift
-    in_sb setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
-}
-# A Nix command inside the sandbox, as root, with the sandbox's nix.conf
-# (offline), home and cache: what the service's builds run with.
-# shellcheck disable=SC2046 # one NAME=value per line, none with spaces
-in_sb_nix() { in_sb env $(cat "$DIR/nix-environment") "$@"; }
 # Manager method through busctl, as root. "--" ends busctl's options, so
 # that arguments such as ExtraFlags' "--setenv=..." are taken as words.
 mgr() { in_sb busctl --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" -- "$@"; }
@@ -211,39 +204,7 @@ state_is() { # NAME STATE
     s=$(prop "$1" State) || return 1
     [[ $s == "$2" ]] || { echo "State of $1 is '$s', expected '$2'"; return 1; }
 }
-# expect_error ERROR SUBSTRING [UID] -- METHOD GVARIANT_ARGS...: a manager
-# call through gdbus (which names the D-Bus error and, without -i, does not
-# allow interactive authorization) must fail with ERROR and a message
-# containing SUBSTRING ("" for any). EXPECT_AT="PATH INTERFACE" calls
-# another object instead.
-expect_error() {
-    local want=$1 sub=$2 uid=0 out rc=0 at_path=$MGR_PATH at_if=$MGR_IF
-    [[ -z ${EXPECT_AT:-} ]] || read -r at_path at_if <<<"$EXPECT_AT"
-    shift 2
-    if [[ $1 != -- ]]; then uid=$1; shift; fi
-    shift # --
-    local method=$1
-    shift
-    local -a cmd=(gdbus call --system --timeout 30 -d "$BUS_NAME" -o "$at_path" -m "$at_if.$method" "$@")
-    if ((uid == 0)); then out=$(in_sb "${cmd[@]}" 2>&1) || rc=$?; else out=$(as_user "$uid" "${cmd[@]}" 2>&1) || rc=$?; fi
-    echo "$out"
-    ((rc != 0)) || { echo "expected $want, the call succeeded"; return 1; }
-    grep -qF "GDBus.Error:$want:" <<<"$out" || { echo "expected $want"; return 1; }
-    [[ -z $sub ]] || grep -qF -- "$sub" <<<"$out" || { echo "message does not contain '$sub'"; return 1; }
-}
 root_of() { echo "$DIR/state/$1"; }
-# The profile's generations, as nix-env keeps them.
-generations_are() { # NAME "N:CURRENT ...": the Generations property, in that order
-    local out got
-    out=$(in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Generations) || return 1
-    got=$(python3 -c 'import json, sys
-print(" ".join("%d:%d" % (g[0], 1 if g[3] else 0) for g in json.loads(sys.argv[1])["data"]))' "$out") || return 1
-    echo "Generations: $got"
-    [[ $got == "$2" ]]
-}
-
-service_pid() { in_sb systemctl show -P MainPID nixos-containers.service; }
-service_answers() { mgr List >/dev/null; }
 
 # sandbox_up: scenario 0's first half, the same in every script: the sandbox
 # comes up (or the script ends), and payloads can be made.
@@ -256,99 +217,4 @@ sandbox_up() {
         exit 1
     fi
     export NOTIFY_INIT=$DIR/payload/notify-init
-}
-
-# ------------------------------------------------- absence, positively ---
-# "X is absent" counts only when the probe is shown to work: the listing
-# command succeeded and it lists an item known to be there. Each listing
-# below prints one name per line and fails otherwise.
-# absent_from WHAT ITEM LISTING: ITEM is not a line of LISTING (the output
-# of a listing that succeeded).
-absent_from() {
-    ! grep -qxF -- "$2" <<<"$3" || { echo "$2 is still in $1:"; printf '  %s\n' "$3"; return 1; }
-}
-# machined's machines (ListMachines), which must include its own ".host".
-machine_names() {
-    in_sb busctl --json=short call org.freedesktop.machine1 /org/freedesktop/machine1 \
-        org.freedesktop.machine1.Manager ListMachines |
-        python3 -c 'import json, sys
-names = [m[0] for m in json.load(sys.stdin)["data"][0]]
-print("\n".join(names))
-sys.exit(0 if ".host" in names else "ListMachines does not show .host")'
-}
-machine_absent() { # NAME
-    local l
-    l=$(machine_names) || { echo "cannot list machines (machined): $l"; return 1; }
-    absent_from "machined's machines" "$1" "$l"
-}
-# Every link name and altname in the sandbox's namespace, which must include lo.
-link_names() {
-    in_sb ip -j link show | python3 -c 'import json, sys
-names = [n for l in json.load(sys.stdin) for n in [l["ifname"], *l.get("altnames", [])]]
-print("\n".join(names))
-sys.exit(0 if "lo" in names else "ip link does not show lo")'
-}
-link_absent() { # NAME...: no link has any of these names or altnames
-    local l n
-    l=$(link_names) || { echo "cannot list the sandbox's links: $l"; return 1; }
-    for n; do absent_from "the sandbox's links" "$n" "$l" || return 1; done
-}
-# Loaded units, which must include dbus.service (the sandbox's bus).
-unit_names() {
-    local l
-    l=$(in_sb systemctl list-units --all --no-legend --plain --full) || return 1
-    l=$(awk '{print $1}' <<<"$l")
-    grep -qxF dbus.service <<<"$l" || { echo "systemctl list-units does not show dbus.service"; return 1; }
-    echo "$l"
-}
-unit_absent() { # NAME: no unit nixos-container@NAME.service loaded at all
-    local l
-    l=$(unit_names) || { echo "cannot list units: $l"; return 1; }
-    absent_from "the loaded units" "nixos-container@$1.service" "$l"
-}
-# unit_state UNIT STATE...: the unit's ActiveState, read by a systemctl that
-# answered, is one of STATE.
-unit_state() {
-    local s w u=$1
-    shift
-    if ! s=$(in_sb systemctl show -P ActiveState "$u") || [[ -z $s ]]; then echo "cannot read ActiveState of $u"; return 1; fi
-    for w; do [[ $s == "$w" ]] && return 0; done
-    echo "$u is $s, expected one of: $*"
-    return 1
-}
-# The names List gives. With LIST_WITNESS set (a container the script keeps
-# for this), List must show it.
-container_names() {
-    local l
-    l=$(in_sb busctl --json=short --timeout=30 call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" List |
-        python3 -c 'import json, sys
-print("\n".join(r[0] for r in json.load(sys.stdin)["data"][0]))') || return 1
-    [[ -z $LIST_WITNESS ]] || grep -qxF -- "$LIST_WITNESS" <<<"$l" || { echo "List does not show the witness $LIST_WITNESS"; return 1; }
-    echo "$l"
-}
-not_listed() { # NAME
-    local l
-    l=$(container_names) || { echo "cannot read List: $l"; return 1; }
-    absent_from List "$1" "$l"
-}
-# path_absent PATH: no PATH inside the sandbox (and the probe ran there).
-path_absent() {
-    local out
-    out=$(in_sb sh -c 'if [ -e "$1" ]; then echo present; else echo absent; fi' sh "$1")
-    case $out in
-        absent) return 0 ;;
-        present) echo "$1 exists in the sandbox"; return 1 ;;
-        *) echo "cannot probe $1 in the sandbox: '$out'"; return 1 ;;
-    esac
-}
-
-# A container's addresses as a sorted, space-separated list: as its
-# Addresses property, and as Inspect's "Addresses".
-addresses_prop() {
-    in_sb busctl --json=short get-property "$BUS_NAME" "$(opath "$1")" "$CT_IF" Addresses |
-        python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["data"])))'
-}
-addresses_inspect() {
-    in_sb busctl --json=short call "$BUS_NAME" "$MGR_PATH" "$MGR_IF" Inspect s "$1" |
-        python3 -c 'import json,sys; print(" ".join(sorted(json.loads(json.load(sys.stdin)["data"][0])["Addresses"])))'
 }
