@@ -4,6 +4,7 @@
 #include "container_verbs.h"
 #include "log.h"
 #include "unit_limits.h"
+#include "spec_validation.h"
 #include "validation.h"
 
 #include <algorithm>

@@ -3,6 +3,7 @@
 #include "container_verbs.h"
 #include "log.h"
 #include "spec_keys.h"
+#include "spec_validation.h"
 #include "validation.h"
 
 #include <algorithm>

@@ -2,6 +2,7 @@
 #include "container_verbs.h"
 #include "network_plan.h"
 #include "unit_limits.h"
+#include "spec_validation.h"
 #include "validation.h"
 #include "verb_table.h"
 

@@ -8,6 +8,7 @@
 #include "container_spec.h"
 #include "errors.h"
 #include "settings.h"
+#include "spec_validation.h"
 #include "validation.h"
 
 #include <algorithm>

@@ -3,6 +3,7 @@
 #include "nix_flags.h"
 #include "expect_error.h"
 #include "manager_fixture.h"
+#include "spec_validation.h"
 #include "validation.h"
 
 #include <gmock/gmock.h>

@@ -1,3 +1,4 @@
+#include "spec_validation.h"
 #include "validation.h"
 #include "conf_file.h"
 #include "errors.h"
