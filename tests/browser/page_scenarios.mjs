@@ -1,5 +1,5 @@
 // The Cockpit page's scenarios, one per run, in Debian's chromium driven by
-// playwright-core. tests/sandbox/browser_test.sh runs this inside the sandbox,
+// playwright-core. tests/sandbox/browser_test.py runs this inside the sandbox,
 // against cockpit-ws on loopback and the real service, and checks the
 // service's side of each scenario itself, through busctl.
 //

@@ -7,8 +7,8 @@
 #   fail   one true and one deliberately false  -> must exit non-zero, print
 #                                                  the FAIL line and "1 passed, 1 failed"
 #   abort  an exit 3 after a true check          -> must exit non-zero
-# lib.sh is checked through each script that sources it, harness.py through
-# each Python tier (tests/sandbox/*_test.py); chaos.sh also runs
+# harness.py is checked through each sandbox tier (tests/sandbox/*_test.py,
+# sandbox_selftest.py); chaos.sh also runs
 # chaos_driver with a checker that dies of an exception and with a call
 # answered by an error outside the catalogue. The Python tiers' absence
 # probes must fail when their probe is broken (probes_selfcheck.py).
@@ -59,7 +59,7 @@ expect() {
 false_check='^FAIL: harness self-check: a deliberately false check'
 # Every sandbox script (a new one is checked without being listed here).
 cd "$REPO" || exit 1
-for script in tests/sandbox/*_test.sh tests/sandbox/*_test.py tests/sandbox/sandbox_selftest.sh tests/chaos/chaos.sh; do
+for script in tests/sandbox/*_test.py tests/sandbox/sandbox_selftest.py tests/chaos/chaos.sh; do
     expect "$REPO/$script" pass zero '^1 passed, 0 failed$|^[0-9]+ passed, 0 failed$' '^PASS: harness self-check: a true check'
     expect "$REPO/$script" fail nonzero '^1 passed, 1 failed$' "$false_check"
     expect "$REPO/$script" abort nonzero '^1 passed, 1 failed$' '^FAIL: .*aborted \(exit 3\)'

@@ -119,9 +119,9 @@ class Bus:
                                      c.pop("timeout", 30), c.pop("interactive", False)))
         return self.request(op="calls", calls=packed)["replies"]
 
-    def get(self, name, prop, iface=CT_IF, path=None):
-        """A property of the container NAME (or of path)."""
-        return self.call("Get", "ss", iface, prop, path=path or opath(name), iface=PROPS_IF)[0]
+    def get(self, name, prop, iface=CT_IF, path=None, dest=BUS_NAME):
+        """A property of the container NAME (or of path, on dest)."""
+        return self.call("Get", "ss", iface, prop, path=path or opath(name), iface=PROPS_IF, dest=dest)[0]
 
     def props(self, name, iface=CT_IF, path=None):
         return self.call("GetAll", "s", iface, path=path or opath(name), iface=PROPS_IF)[0]

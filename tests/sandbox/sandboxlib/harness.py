@@ -1,4 +1,4 @@
-"""harness.py: what the Python sandbox tiers share (their lib.sh).
+"""harness.py: what the sandbox tiers share.
 
 A tier is a Python script on the host, as root:
 
@@ -170,8 +170,8 @@ class Tier:
                               check=False).stdout
                 print("\n".join(out.splitlines()[-80:]))
             print()
-            self.check("sandbox down", self._sandbox, "down", self.dir, timeout=120)
-            self.check("host unchanged (check-host)", self._sandbox, "check-host", self.dir, timeout=120)
+            self.check("sandbox down", self.sandbox, "down", self.dir, timeout=120)
+            self.check("host unchanged (check-host)", self.sandbox, "check-host", self.dir, timeout=120)
             with contextlib.suppress(OSError):
                 os.rmdir(self.dir)
         if self.work:
@@ -196,22 +196,27 @@ class Tier:
         self.finish()
 
     # ---------------------------------------------------------- sandbox ---
-    def _sandbox(self, *argv, timeout=None):
+    def sandbox(self, *argv, timeout=None):
+        """scripts/sandbox/sandbox.sh ARGV on the host; its stdout, or Failed with its output."""
         proc = subprocess.run([SANDBOX, *argv], capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise Failed(f"sandbox.sh {argv[0]}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
         return proc.stdout
 
-    def up(self):
-        """Scenario 0's first half in every tier: the sandbox comes up, or the tier ends."""
+    def up(self, *flags, desc="up", fatal=True):
+        """Scenario 0's first half in every tier: the sandbox comes up (sandbox.sh up FLAGS),
+        or the tier ends (fatal) or goes on with a failure."""
         try:
-            out = self._sandbox("up", self.dir, timeout=90)
+            out = self.sandbox("up", *flags, self.dir, timeout=90)
         except (Failed, subprocess.TimeoutExpired) as why:
-            self.fail("up", why)
-            self.finish(aborted=True)
+            self.fail(desc, why)
+            if fatal:
+                self.finish(aborted=True)
+            return False
         took = next((w for w in out.split("\n") if "up in" in w), "up")
-        self.pass_(f"up: {took.strip()}")
+        self.pass_(f"{desc}: {took.strip()}")
         os.environ["NOTIFY_INIT"] = os.path.join(self.dir, "payload", "notify-init")
+        return True
 
     def sb(self, *argv, check=True, input=None, timeout=None, uid=0):
         """argv inside the sandbox (as uid); check=True raises Failed on a non-zero exit."""

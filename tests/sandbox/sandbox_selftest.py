@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""sandbox_selftest.py: proves the sandbox (scripts/sandbox/sandbox.sh) itself,
+independently of the service: the bus, machined, polkitd with the three test
+identities, and an nspawn container running the test payload as a transient
+unit under the sandbox's systemd (READY reached, machine registered, clean
+stop), plus the failing payloads, teardown after a crash, and a clean host
+afterwards.
+
+By default the sandbox comes up with --no-service; SANDBOX_SELFTEST_SERVICE=1
+brings it up with the project's installed service as well and checks that
+org.nixos.Containers is on the bus.
+
+Runs as root (exit 77 otherwise, or 1 when CI is set). The last line is
+"N passed, M failed". HARNESS_SELFCHECK=pass|fail|abort tests the harness
+instead (tests/harness/selfcheck.sh).
+"""
+import os
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sandboxlib import U_ALLOWED, U_CHALLENGED, U_DENIED, Failed, Tier, now_ms, probes  # noqa: E402
+
+WITH_SERVICE = os.environ.get("SANDBOX_SELFTEST_SERVICE") == "1"
+UP_FLAGS = () if WITH_SERVICE else ("--no-service",)
+DBUS = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
+MACHINED = ("org.freedesktop.machine1", "/org/freedesktop/machine1", "org.freedesktop.machine1.Manager")
+POLKIT = ("org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
+          "org.freedesktop.PolicyKit1.Authority")
+
+
+def on_bus(t, name):
+    """name has an owner on the sandbox's bus."""
+    dest, path, iface = DBUS
+    t.bus.call("GetNameOwner", "s", name, dest=dest, path=path, iface=iface)
+
+
+def pkcheck_as(t, uid, action, want):
+    """pkcheck of a process of uid's own: 0 authorized, 1 not, 2 a challenge."""
+    got = t.sb("sh", "-c", 'exec pkcheck --action-id "$1" --process $$', "sh", action, uid=uid,
+               check=False).returncode
+    if got != want:
+        raise Failed(f"pkcheck as uid {uid} for {action}: exit {got}, expected {want}")
+
+
+def check_authorization(t, uid, want):
+    """CheckAuthorization, asked by root about a process of the test user, as the
+    service asks about its callers: (is_authorized, is_challenge)."""
+    # The user's process is left running by the shell, and reported once setpriv has switched.
+    out = t.sb("sh", "-c", '''setpriv --reuid="$1" --regid="$1" --clear-groups sleep 60 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 500); do
+    [ "$(stat -c %u /proc/$pid)" = "$1" ] && [ "$(cat /proc/$pid/comm)" = sleep ] && break
+    sleep 0.01
+done
+echo "$pid $(cut -d' ' -f22 /proc/$pid/stat)"''', "sh", str(uid)).stdout.split()
+    pid, start_time = int(out[0]), int(out[1])
+    try:
+        dest, path, iface = POLKIT
+        subject = ["unix-process", {"pid": ["u", pid], "start-time": ["t", start_time], "uid": ["i", uid]}]
+        result = t.bus.call("CheckAuthorization", "(sa{sv})sa{ss}us", subject, "org.nixos.containers.manage",
+                            {"container": "s-demo", "verb": "start"}, 0, "", dest=dest, path=path, iface=iface)[0]
+    finally:
+        t.sb("kill", str(pid), check=False)
+    if (result[0], result[1]) != want:
+        raise Failed(f"(is_authorized, is_challenge) = ({result[0]}, {result[1]}), expected {want}")
+
+
+class Payloads:
+    def __init__(self, t):
+        self.t = t
+
+    def run_container(self, name, system, timeout_start):
+        """The payload under the sandbox's systemd, as a transient unit like the ones
+        the service creates, but started here by hand."""
+        t = self.t
+        os.makedirs(f"{t.dir}/state/{name}/usr", exist_ok=True)  # Debian's nspawn wants a /usr
+        t.sb("systemd-run", "--quiet", f"--unit=selftest-{name}", "-p", "Type=notify", "-p", "NotifyAccess=all",
+             "-p", "Delegate=yes", "-p", "KillMode=mixed", "-p", "Slice=machine.slice",
+             "-p", f"TimeoutStartSec={timeout_start}", "-p", "TimeoutStopSec=10s",
+             "/usr/bin/systemd-nspawn", "-q", "--keep-unit", "--register=yes", "--notify-ready=yes",
+             "--kill-signal=SIGRTMIN+3", "-D", f"{t.dir}/state/{name}", "-M", name,
+             f"--bind-ro={t.dir}/store:/nix/store", f"{system}/init", "selftest-arg")
+
+    def start_fails(self, name, system, timeout_start):
+        try:
+            self.run_container(name, system, timeout_start)
+        except Failed:
+            return
+        raise Failed(f"selftest-{name} started")
+
+    def unit_property(self, name, prop):
+        return self.t.sb("systemctl", "show", "-P", prop, f"selftest-{name}.service").stdout.strip()
+
+    def result_is(self, name, want):
+        got = self.unit_property(name, "Result")
+        if got != want:
+            raise Failed(f"Result of selftest-{name} is {got!r}, expected {want!r}")
+
+    def log_has(self, name, text, log="payload.log"):
+        path = f"{self.t.dir}/state/{name}/var/log/{log}"
+        with open(path, encoding="utf-8", errors="replace") as f:
+            content = f.read()
+        if text not in content:
+            raise Failed(f"{text!r} not in {path}:\n{content}")
+
+    def leader(self, name):
+        dest, path, iface = MACHINED
+        machine = self.t.bus.call("GetMachine", "s", name, dest=dest, path=path, iface=iface)[0]
+        leader = self.t.bus.get(None, "Leader", iface="org.freedesktop.machine1.Machine", path=machine, dest=dest)
+        if leader <= 0:
+            raise Failed(f"machined's Leader of {name} is {leader}")
+        return leader
+
+
+def body(t):
+    with t.scenario("0  up" + (" with the service" if WITH_SERVICE else " --no-service")):
+        t.up(*UP_FLAGS, desc=f"up {' '.join(UP_FLAGS)}".strip())
+
+    with t.scenario("1  the bus, machined and polkitd"):
+        dest, path, iface = DBUS
+        t.check("system bus answers inside", t.bus.call, "GetId", dest=dest, path=path, iface=iface)
+
+        def host_reaches_bus():
+            env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={t.dir}/run-dbus/system_bus_socket")
+            subprocess.run(["busctl", "--system", "call", *DBUS, "GetId"], env=env, check=True, capture_output=True,
+                           timeout=10)
+
+        t.check("host reaches the bus at DIR/run-dbus/system_bus_socket", host_reaches_bus)
+        t.check("systemd1 is on the sandbox bus", on_bus, t, "org.freedesktop.systemd1")
+        t.check("the project's bus policy is included",
+                lambda: os.path.getsize(f"{t.dir}/bus/system.d/org.nixos.Containers.conf") > 0)
+        if WITH_SERVICE:
+            t.check("org.nixos.Containers is on the bus", on_bus, t, "org.nixos.Containers")
+            t.check("nixos-containers.service is active", probes.unit_state, t, "nixos-containers.service", "active")
+        t.check("machined is on the bus", on_bus, t, "org.freedesktop.machine1")
+        t.check("machinectl list works", t.sb, "machinectl", "list", "--no-pager")
+        t.check("polkitd is on the bus", on_bus, t, "org.freedesktop.PolicyKit1")
+        for action in ("create", "manage", "update", "destroy", "logs"):
+            t.check(f"pkaction knows org.nixos.containers.{action}",
+                    t.sb, "pkaction", "--action-id", f"org.nixos.containers.{action}")
+        t.check("test users exist inside", lambda: len(t.sb("getent", "passwd", "nc-allowed", "nc-denied",
+                                                              "nc-challenged").stdout.splitlines()) == 3)
+
+        def not_on_host():
+            # Positive: getent works here (it finds root), and finds no nc-allowed.
+            subprocess.run(["getent", "passwd", "root"], check=True, capture_output=True)
+            got = subprocess.run(["getent", "passwd", "nc-allowed"], capture_output=True).returncode
+            if got != 2:
+                raise Failed(f"getent passwd nc-allowed on the host: exit {got}, expected 2 (not found)")
+
+        t.check("test users do not exist on the host", not_on_host)
+        for action in ("org.nixos.containers.create", "org.nixos.containers.destroy"):
+            t.check(f"pkcheck: nc-allowed is authorized for {action}", pkcheck_as, t, U_ALLOWED, action, 0)
+            t.check(f"pkcheck: nc-denied is not authorized for {action}", pkcheck_as, t, U_DENIED, action, 1)
+            t.check(f"pkcheck: nc-challenged gets a challenge for {action}", pkcheck_as, t, U_CHALLENGED, action, 2)
+        t.check("pkcheck: nc-allowed gets nothing outside org.nixos.containers.*",
+                pkcheck_as, t, U_ALLOWED, "org.freedesktop.machine1.shell", 2)
+        t.check("CheckAuthorization: nc-allowed -> authorized", check_authorization, t, U_ALLOWED, (True, False))
+        t.check("CheckAuthorization: nc-denied -> not authorized, no challenge",
+                check_authorization, t, U_DENIED, (False, False))
+        t.check("CheckAuthorization: nc-challenged -> challenge", check_authorization, t, U_CHALLENGED, (False, True))
+
+    p = Payloads(t)
+    with t.scenario("2  the payloads under the sandbox's systemd"):
+        ok, bad, slow = t.make_system("sysok"), t.make_system("sysbad", "bad-init"), t.make_system("sysslow", "slow")
+        t0 = now_ms()
+        t.check("payload ok: start reaches READY (systemd-run returns)", p.run_container, "ok", ok, "20s")
+        t.note(f"start to READY: {now_ms() - t0} ms")
+        t.check("payload ok: unit is active", probes.unit_state, t, "selftest-ok.service", "active")
+        t.check("payload ok: machine 'ok' in machined's list", lambda: "ok" in probes.machine_names(t))
+        t.check("payload ok: machined knows its leader", p.leader, "ok")
+        t.check("payload ok: payload.log recorded argv", p.log_has, "ok", "selftest-arg")
+        t.check("payload ok: payload.log recorded the environment (NOTIFY_SOCKET)", p.log_has, "ok",
+                "\n  NOTIFY_SOCKET=")
+        t.check("payload ok: payload.log says ready", p.log_has, "ok", "\npayload: ready")
+        # Into the container's namespaces through machined's leader, as
+        # nixos-container does for Reload (the payload has no bus of its own).
+        t.check("payload ok: switch-to-configuration runs inside",
+                lambda: t.sb("nsenter", "-t", str(p.leader("ok")), "-a", f"{ok}/bin/switch-to-configuration", "test"))
+        t.check("payload ok: switch.log recorded the call", p.log_has, "ok", "switch-to-configuration test\n",
+                log="switch.log")
+        t0 = now_ms()
+        t.check("payload ok: stop", t.sb, "systemctl", "stop", "selftest-ok.service")
+        t.note(f"stop: {now_ms() - t0} ms")
+        t.check("payload ok: stopped by its trap of signal 37", p.log_has, "ok", "got signal 37, exiting 0")
+        # A unit that failed stays loaded as failed; a clean stop unloads it.
+        t.check("payload ok: unit did not fail",
+                lambda: p.unit_property("ok", "ActiveState") not in ("failed", ""))
+        t.check("payload ok: machine gone", t.poll, 5000, probes.machine_absent, t, "ok")
+
+        t.check("payload bad-init: start fails", p.start_fails, "bad", bad, "20s")
+        t.check("payload bad-init: unit result names the failure", p.result_is, "bad", "exit-code")
+        t.check("payload bad-init: machine gone", t.poll, 5000, probes.machine_absent, t, "bad")
+        t.sb("systemctl", "reset-failed", "selftest-bad.service", check=False)
+
+        t0 = now_ms()
+        t.check("payload slow: start times out (TimeoutStartSec=2s)", p.start_fails, "slow", slow, "2s")
+        t.note(f"timed out after {now_ms() - t0} ms")
+        t.check("payload slow: unit result is timeout", p.result_is, "slow", "timeout")
+        t.check("payload slow: machine gone", t.poll, 5000, probes.machine_absent, t, "slow")
+        t.check("payload slow: it was started and stopped by its trap", p.log_has, "slow", "got signal 37")
+        t.sb("systemctl", "reset-failed", "selftest-slow.service", check=False)
+
+    # A killed sandbox (its PID 1 SIGKILLed behind our back, with a container
+    # running) must tear down and come up again cleanly.
+    with t.scenario("3  crash and bring-up again"):
+        t.check("payload ok: starts again", p.run_container, "ok", ok, "20s")
+        with open(f"{t.dir}/pid", encoding="utf-8") as f:
+            os.kill(int(f.read().split()[0]), signal.SIGKILL)
+        t.bus.close(kill=True)  # its agent went with the sandbox
+        t.check("down after a crash", t.sandbox, "down", t.dir, timeout=120)
+        t.check("host unchanged after the crash", t.sandbox, "check-host", t.dir, timeout=120)
+        t.up(*UP_FLAGS, desc="up again after the crash", fatal=False)
+        dest, path, iface = DBUS
+        t.check("bus answers after the second bring-up", t.bus.call, "GetId", dest=dest, path=path, iface=iface)
+
+    with t.scenario("4  down twice"):
+        t.bus.close()
+        t.check("down", t.sandbox, "down", t.dir, timeout=120)
+        t.check("down again (nothing up) is fine", t.sandbox, "down", t.dir, timeout=120)
+
+
+if __name__ == "__main__":
+    Tier("sandbox-selftest").run(body)
