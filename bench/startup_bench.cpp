@@ -105,10 +105,11 @@ int main(int argc, char** argv) {
     nc::FakeBindPins binds;
     nc::FakeProcesses processes{loop};
     nc::FakeWorker worker{loop};
+    nc::FakeJournal journal;
     nc::RecordingObserver observer;
     bestMs(rounds, "recover (loadAll, publish, states)", [&] {
         nc::ContainerManager manager(
-            settings, {systemd, machines, authorizer, network, binds, processes, worker}, observer);
+            settings, {systemd, machines, authorizer, network, binds, processes, worker, journal}, observer);
         manager.recover([](const nc::Status&) {});
         loop.drain();
         network.events.clear();
