@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace nixos_containers {
 
@@ -34,9 +35,7 @@ std::string_view field(sd_journal* journal, const char* name) {
     return equals == std::string_view::npos ? std::string_view{} : entry.substr(equals + 1);
 }
 
-std::string currentLine(sd_journal* journal) {
-    std::uint64_t realtime = 0;
-    sd_journal_get_realtime_usec(journal, &realtime);
+std::string currentLine(sd_journal* journal, std::uint64_t realtime) {
     auto identifier = field(journal, "SYSLOG_IDENTIFIER");
     if (identifier.empty()) {
         identifier = field(journal, "_COMM");
@@ -92,9 +91,19 @@ bool readerGone(int fd) {
     return ::poll(&peer, 1, 0) > 0 && (peer.revents & (POLLHUP | POLLERR)) != 0;
 }
 
+// The entry the journal stands on, unless it is older than the container
+// (another container's of the same name, maybe another owner's): skipped.
+Sent sendEntry(sd_journal* journal, int fd, std::uint64_t sinceUsec, const std::atomic<bool>& stopping) {
+    std::uint64_t realtime = 0;
+    if (sd_journal_get_realtime_usec(journal, &realtime) < 0 || realtime < sinceUsec) {
+        return Sent::All;
+    }
+    return sendLine(fd, currentLine(journal, realtime), stopping);
+}
+
 // Runs on the stream's thread: opening the journal reads its files, which is
 // no work for the event loop.
-void stream(const LogRequest& request, const UniqueFd& out, const std::atomic<bool>& stopping) {
+void streamEntries(const LogRequest& request, const UniqueFd& out, const std::atomic<bool>& stopping) {
     Journal journal(nullptr, &sd_journal_close);
     try {
         journal = openUnitJournal(request.unit);
@@ -110,14 +119,14 @@ void stream(const LogRequest& request, const UniqueFd& out, const std::atomic<bo
     if (request.lines == 0) {
         sd_journal_previous(raw);
     } else if (sd_journal_previous_skip(raw, request.lines) > 0 &&
-               sendLine(out.get(), currentLine(raw), stopping) != Sent::All) {
+               sendEntry(raw, out.get(), request.sinceUsec, stopping) != Sent::All) {
         return;
     }
     const bool follow = request.follow;
     while (!stopping) {
         int moved = 0;
         while ((moved = sd_journal_next(raw)) > 0) {
-            if (sendLine(out.get(), currentLine(raw), stopping) != Sent::All) {
+            if (sendEntry(raw, out.get(), request.sinceUsec, stopping) != Sent::All) {
                 return;
             }
         }
@@ -169,16 +178,22 @@ UniqueFd JournalStreams::open(const LogRequest& request) {
     UniqueFd reader(ends[0]);
     UniqueFd writer(ends[1]);
     ::shutdown(reader.get(), SHUT_WR);  // the caller only reads
-    auto& added = *streams_.emplace_back(std::make_unique<Stream>());
-    added.caller = request.caller;
-    added.thread = std::thread([&added, &stopping = stopping_, request, writer = std::move(writer)] {
-        try {
-            stream(request, writer, stopping);
-        } catch (const std::exception& error) {
-            logError(std::string("a log stream ended: ") + error.what());
-        }
-        added.finished = true;
-    });
+    auto added = std::make_unique<Stream>();
+    added->caller = request.caller;
+    try {
+        added->thread =
+            std::thread([&stream = *added, &stopping = stopping_, request, writer = std::move(writer)] {
+                try {
+                    streamEntries(request, writer, stopping);
+                } catch (const std::exception& error) {
+                    logError(std::string("a log stream ended: ") + error.what());
+                }
+                stream.finished = true;
+            });
+    } catch (const std::system_error& error) {
+        throw ContainerError(ErrorCode::Failed, std::string("cannot start a log stream: ") + error.what());
+    }
+    streams_.push_back(std::move(added));
     return reader;
 }
 

@@ -4,6 +4,7 @@
 #include "verb_table.h"
 
 #include <array>
+#include <chrono>
 #include <ctime>
 #include <utility>
 
@@ -77,6 +78,22 @@ std::string isoTime(std::uint64_t realtimeUsec) {
     return std::string(text.data(), length) + fraction.data() + "Z";
 }
 
+// When the container was made: its profile's first generation, linked by
+// its Create. Without one, a user's container shows only what comes from
+// now on; root's (the module's, which may keep no profile here) shows all
+// of its unit's history, which an earlier container of that name shares.
+std::uint64_t createdUsec(const Container& container) {
+    if (!container.generations.empty()) {
+        return container.generations.front().createdUsec;
+    }
+    if (container.owner == 0) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
 }  // namespace
 
 std::string formatLogLine(std::uint64_t realtimeUsec, std::string_view identifier, std::string_view pid,
@@ -109,24 +126,24 @@ void ContainerLogs::open(const Caller& caller, const std::string& name, std::uin
         done(error);
         return;
     }
-    gate_.authorize(
-        caller, std::string(kLogsPolicy.action), name, std::string(kLogsPolicy.name),
-        [this, caller, name, lines, follow, done = std::move(done)](const Status& allowed) {
-            if (!allowed.ok()) {
-                done(allowed.error());
-                return;
-            }
-            const auto* container = registry_.find(name);
-            if (container == nullptr) {  // destroyed while polkit thought
-                done(ContainerError(ErrorCode::NoSuchContainer, "no container '" + name + "'"));
-                return;
-            }
-            try {
-                done(std::make_shared<UniqueFd>(journal_.open({container->unit, caller.uid, lines, follow})));
-            } catch (const ContainerError& error) {
-                done(error);
-            }
-        });
+    gate_.authorize(caller, std::string(kLogsPolicy.action), name, std::string(kLogsPolicy.name),
+                    [this, caller, name, lines, follow, done = std::move(done)](const Status& allowed) {
+                        if (!allowed.ok()) {
+                            done(allowed.error());
+                            return;
+                        }
+                        const auto* container = registry_.find(name);
+                        if (container == nullptr) {  // destroyed while polkit thought
+                            done(ContainerError(ErrorCode::NoSuchContainer, "no container '" + name + "'"));
+                            return;
+                        }
+                        try {
+                            done(std::make_shared<UniqueFd>(journal_.open(
+                                {container->unit, caller.uid, lines, follow, createdUsec(*container)})));
+                        } catch (const ContainerError& error) {
+                            done(error);
+                        }
+                    });
 }
 
 }  // namespace nixos_containers

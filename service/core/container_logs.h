@@ -19,6 +19,9 @@ struct LogRequest {
     std::uint32_t caller = 0;  // counted against the per-caller cap
     std::uint32_t lines = 0;   // the last `lines` entries first
     bool follow = false;       // then new entries until the reader closes its end
+    // Entries older than this are another container's: one of the same name
+    // that was destroyed, maybe another owner's.
+    std::uint64_t sinceUsec = 0;
 };
 
 // The journal, read off the loop: each stream writes its entries as text
@@ -45,7 +48,9 @@ std::string formatLogLine(std::uint64_t realtimeUsec, std::string_view identifie
 // OpenLogs: authorised as org.nixos.containers.logs with the container and
 // verb "logs" (polkit's rules for owners grant it with the container's
 // other actions); the container may be in any state, since a failed start's
-// last lines are what its owner needs most.
+// last lines are what its owner needs most. Only this container's entries:
+// the unit's name outlives a destroyed container of the same name, so the
+// stream starts at the container's first generation (its Create).
 class ContainerLogs {
 public:
     ContainerLogs(ContainerRegistry& registry, AuthorizationGate& gate, JournalReader& journal)

@@ -11,7 +11,8 @@ real journald, systemd, polkitd and nspawn.
   3  the container's root prints control sequences: they arrive escaped
   4  a failed start: systemd's lines about the unit are in its logs
   5  delegation: an allowed user, a denied one, a challenged one; a tenant
-     reads its own container's logs and not root's
+     reads its own container's logs and not root's, nor those of root's
+     destroyed container whose name its new one took
   6  the CLI: logs -n, logs -f, as root and as the tenant
   7  bad input: no such container, too many lines
   8  nothing left
@@ -158,6 +159,23 @@ def body(t):
         t.check("the container's root prints logs-marker-t", console, "lgt", ok, "logs-marker-t")
         t.check("nc-tenant reads lgt's logs (it cannot read the system journal)",
                 t.poll, 5000, lambda: "logs-marker-t" in logs("lgt", 20, tenant) or False)
+        t.check("root's lgre prints old-owner-secret on its console, then is destroyed",
+                lambda: (t.bus.call("Create", "sa{sv}", "lgre", spec(SystemPath=("s", ok))),
+                         t.bus.call("Start", "s", "lgre"), console("lgre", ok, "old-owner-secret"),
+                         t.poll(5000, has_lines, "lgre", 20, "old-owner-secret"),
+                         t.bus.call("Destroy", "s", "lgre")))
+
+        def not_the_predecessors():
+            tenant.call("Create", "sa{sv}", "lgre", spec(SystemPath=("s", ok)))
+            tenant.call("Start", "s", "lgre")
+            console("lgre", ok, "new-owner-line")
+            t.poll(5000, lambda: "new-owner-line" in logs("lgre", 1000, tenant) or False)
+            text = logs("lgre", 1000, tenant)
+            if "old-owner-secret" in text:
+                raise Failed(f"the tenant's lgre shows root's earlier lgre:\n{text}")
+
+        t.check("nc-tenant's new lgre (same unit name): its own lines, none of root's earlier lgre",
+                not_the_predecessors)
         t.check("nc-tenant cannot read root's lg: InteractiveAuthorizationRequired",
                 tenant.expect_error, DBUS_ERR + "InteractiveAuthorizationRequired", "(logs 'lg')",
                 "OpenLogs", "sub", "lg", 5, False)
@@ -207,7 +225,7 @@ def body(t):
                 "OpenLogs", "sub", "lg", 100001, False)
 
     with t.scenario("8  nothing left"):
-        for name in ("lg", "lgbad", "lgt"):
+        for name in ("lg", "lgbad", "lgt", "lgre"):
             t.check(f"Destroy {name}", t.bus.call, "Destroy", "s", name)
             t.check(f"{name} not listed", probes.not_listed, t, name)
             t.check(f"no machine {name}", probes.machine_absent, t, name)

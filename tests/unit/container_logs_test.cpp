@@ -47,6 +47,10 @@ TEST_F(ContainerLogsTest, AStoppedContainersLogsComeFromItsUnitsJournal) {
     EXPECT_FALSE(journal.requests[0].unit.empty());
     EXPECT_EQ(journal.requests[0].lines, 20U);
     EXPECT_TRUE(journal.requests[0].follow);
+    // Nothing of an earlier container of that name: from this one's Create on.
+    ASSERT_FALSE(manager().get("web").generations.empty());
+    EXPECT_EQ(journal.requests[0].sinceUsec, manager().get("web").generations.front().createdUsec);
+    EXPECT_GT(journal.requests[0].sinceUsec, 0U);
 }
 
 TEST_F(ContainerLogsTest, LogsHaveTheirOwnActionAndTheCallerIsCounted) {
