@@ -152,7 +152,7 @@ def body(t):
         ok = t.make_system("sysok")
         installed = f"{t.dir}/prefix/share/cockpit/nixos-containers"
         t.check(f"the page is installed ({installed})",
-                lambda: all(os.path.getsize(f"{installed}/{f}") > 0 for f in ("manifest.json", "containers.js")))
+                lambda: all(os.path.getsize(f"{installed}/{f}") > 0 for f in ("manifest.json", "index.js", "index.css")))
         b.prepare()
         for user in PORT:
             t.check(f"cockpit-ws serves the installed page to nc-{user} (its manifest, through nc-{user}'s bridge)",

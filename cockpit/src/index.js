@@ -1,3 +1,5 @@
+import "./containers.css";
+
 /* NixOS containers in Cockpit: a client of org.nixos.Containers and nothing else.
  *
  * Everything shown comes from the service's objects (client.proxies over its
