@@ -3,27 +3,12 @@
 // against cockpit-ws on loopback and the real service, and checks the
 // service's side of each scenario itself, through busctl.
 //
-//   node page_scenarios.mjs SCENARIO PORT [ARGS...]
-//
-// Exit status 0 when the scenario held. Every wait is on a DOM condition
-// (never a sleep) and ends at STEP_MS. On failure a screenshot of the page
-// is kept in $SCREENSHOT_DIR (SCENARIO-failed.png), and with
-// SCREENSHOT=FILE one is taken at the end in any case.
-import { chromium } from "playwright-core";
-import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+//   node page_scenarios.mjs SCENARIO PORT [ARGS...]   (browser_common.mjs runs it)
+import { STEP_MS, busctl, pageUrl, runScenarios } from "./browser_common.mjs";
 
-const STEP_MS = Number(process.env.STEP_MS || 30000);
-const [scenario, port, ...args] = process.argv.slice(2);
-const url = `http://127.0.0.1:${port}/cockpit/@localhost/nixos-containers/index.html`;
-
+let url = ""; // the page, on the PORT the scenario was given
 const row = name => `tr[data-container="${name}"]`;
 const button = (name, verb) => `${row(name)} button[data-verb="${verb}"]`;
-
-function busctl(...words) {
-    return execFileSync("busctl", ["--timeout=60", ...words], { encoding: "utf8" });
-}
 
 async function openPage(page) {
     await page.goto(url);
@@ -235,52 +220,9 @@ const scenarios = {
     },
 };
 
-async function main() {
-    const run = scenarios[scenario];
-    if (!run || !port) {
-        process.stderr.write(`usage: page_scenarios.mjs {${Object.keys(scenarios).join(",")}} PORT [ARGS...]\n`);
-        process.exit(2);
-    }
-    const browser = await chromium.launch({
-        executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-        // Root in the sandbox's namespaces: chromium's own sandbox cannot nest.
-        args: ["--no-sandbox", "--disable-dev-shm-usage"],
-    });
-    const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
-    const problems = [];
-    page.on("console", message => {
-        if (message.type() === "error")
-            problems.push(message.text());
-    });
-    page.on("pageerror", error => problems.push(String(error)));
-    let failed = null;
-    try {
-        await run(page, ...args);
-        // A CSP violation or a script error is a failure even when the
-        // scenario's DOM conditions held.
-        const fatal = problems.filter(p => /Content Security Policy|Uncaught|TypeError|ReferenceError/.test(p));
-        if (fatal.length)
-            throw new Error("page errors: " + fatal.join(" | "));
-    } catch (error) {
-        failed = error;
-    }
-    const dir = process.env.SCREENSHOT_DIR;
-    if (failed && dir) {
-        mkdirSync(dir, { recursive: true });
-        await page.screenshot({ path: join(dir, `${scenario}-failed.png`), fullPage: true }).catch(() => {});
-    }
-    if (process.env.SCREENSHOT)
-        await page.screenshot({ path: process.env.SCREENSHOT });
-    await browser.close();
-    if (failed) {
-        process.stderr.write(`${scenario}: ${failed.stack || failed}\n`);
-        if (problems.length)
-            process.stderr.write(`console: ${problems.join("\n  ")}\n`);
-        process.exit(1);
-    }
-}
-
-main().catch(error => {
-    process.stderr.write(`${scenario}: ${error.stack || error}\n`);
-    process.exit(1);
-});
+runScenarios(Object.fromEntries(Object.entries(scenarios).map(([scenario, run]) => [
+    scenario, (page, port, ...args) => {
+        url = pageUrl(port);
+        return run(page, ...args);
+    },
+])), "page_scenarios.mjs");
