@@ -13,8 +13,11 @@ Scenarios:
   3  polkit: a denied user; a challenged user with --no-ask-password,
      without a terminal, and at a terminal (the text agent asks)
   4  login and root-login through a pseudo-terminal, on the payload that
-     boots real systemd (^]^]^] ends a login); and without a terminal:
-     piped input reaches the shell, end of input ends the session
+     boots real systemd (^]^]^] ends a login); root-login without a
+     terminal on stdin: root's shell through Run, piped input its script,
+     its status the CLI's, </dev/null at once; run and that shell never
+     get the host's terminal (relayed), and what is typed reaches run's
+     command
   5  a script written for the old tool runs unchanged
   6  the service stopped: exit 8 and how to start it
   (2 also: -H through ssh and systemd-stdio-bridge, with an ssh that
