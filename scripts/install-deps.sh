@@ -19,8 +19,9 @@ packages=(
   groff-base
   # real Nix for the builds the sandbox tiers run (Debian's nix-bin, offline)
   nix-bin
-  # the Cockpit page and its browser tier (tests/browser: playwright-core from npm)
-  cockpit-ws cockpit-bridge chromium curl
+  # the Cockpit page and its browser tier (tests/browser: playwright-core from npm);
+  # cockpit-system is Cockpit's shell, whose Tools menu leads to the page
+  cockpit-ws cockpit-bridge cockpit-system chromium curl
 )
 # Node.js and npm for the browser tier: Debian's, unless a node is there already.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
