@@ -47,6 +47,10 @@ inside() {
     "$SANDBOX" exec "$DIR" "$@"
 }
 
+# apt_get: apt-get that waits for apt's locks (unattended-upgrades on a fresh machine).
+# shellcheck source-path=SCRIPTDIR source=sandbox/lib/apt.sh
+source "$REPO/scripts/sandbox/lib/apt.sh"
+
 # -------------------------------------------------------------- packages ---
 bold "Packages (only the missing ones, without recommends)"
 PKGS=(cmake ninja-build g++ pkg-config libsystemd-dev libnl-3-dev libnl-route-3-dev
@@ -58,8 +62,10 @@ for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
-    run apt-get update -qq
-    run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    show apt-get update -qq
+    apt_get update -qq
+    show apt-get install -y --no-install-recommends "${missing[@]}"
+    apt_get install -y --no-install-recommends "${missing[@]}"
 else
     echo "all present: ${PKGS[*]}"
 fi

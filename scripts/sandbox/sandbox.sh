@@ -50,6 +50,8 @@ usage() {
 }
 
 # The jobs, one file each (scripts/sandbox/lib).
+# shellcheck source=lib/apt.sh
+source "$SCRIPT_DIR/lib/apt.sh"
 # shellcheck source=lib/processes.sh
 source "$SCRIPT_DIR/lib/processes.sh"
 # shellcheck source=lib/files.sh

@@ -14,13 +14,16 @@ Runs as root (exit 77 otherwise, or 1 when CI is set). The last line is
 "N passed, M failed". HARNESS_SELFCHECK=pass|fail|abort tests the harness
 instead (tests/harness/selfcheck.sh).
 """
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sandboxlib import U_ALLOWED, U_CHALLENGED, U_DENIED, Failed, Tier, now_ms, probes  # noqa: E402
+from sandboxlib.harness import SANDBOX  # noqa: E402
 
 WITH_SERVICE = os.environ.get("SANDBOX_SELFTEST_SERVICE") == "1"
 UP_FLAGS = () if WITH_SERVICE else ("--no-service",)
@@ -112,6 +115,54 @@ class Payloads:
         if leader <= 0:
             raise Failed(f"machined's Leader of {name} is {leader}")
         return leader
+
+
+class AptLock:
+    """scripts/sandbox/lib/apt.sh's wait for apt's locks, on a lock file of the test's
+    own (the host's apt is left alone): this process holds it, as unattended-upgrades
+    would hold apt's."""
+
+    def __init__(self, work):
+        self.path = os.path.join(work, "apt-lock")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def waiter(self, wait_s):
+        apt_sh = os.path.join(os.path.dirname(SANDBOX), "lib", "apt.sh")
+        script = f'set -euo pipefail; source "$1"; APT_LOCKS=("$2"); APT_LOCK_WAIT_S={wait_s}; apt_wait_for_locks'
+        return subprocess.Popen(["bash", "-c", script, "bash", apt_sh, self.path], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def release(self):
+        fcntl.lockf(self.fd, fcntl.LOCK_UN)
+
+
+def waits_while_held(lock):
+    waiter = lock.waiter(60)
+    try:
+        time.sleep(3)
+        if waiter.poll() is not None:
+            raise Failed(f"apt_wait_for_locks returned ({waiter.returncode}) while the lock was held:\n"
+                         f"{waiter.stdout.read()}")
+        lock.release()
+        out, _ = waiter.communicate(timeout=10)
+    finally:
+        waiter.kill()
+    if waiter.returncode != 0:
+        raise Failed(f"apt_wait_for_locks: exit {waiter.returncode} once the lock was free:\n{out}")
+    said = f"waiting for apt's lock, held by process {os.getpid()} ("
+    if said not in out or "the lock is free" not in out:
+        raise Failed(f"expected {said!r}, then 'the lock is free', in:\n{out}")
+
+
+def gives_up_after_the_wait(lock):
+    waiter = lock.waiter(2)
+    try:
+        out, _ = waiter.communicate(timeout=15)
+    finally:
+        waiter.kill()
+    if waiter.returncode == 0 or "still held by process" not in out:
+        raise Failed(f"apt_wait_for_locks with the lock held past its 2 s: exit {waiter.returncode}:\n{out}")
 
 
 def body(t):
@@ -216,7 +267,13 @@ def body(t):
         dest, path, iface = DBUS
         t.check("bus answers after the second bring-up", t.bus.call, "GetId", dest=dest, path=path, iface=iface)
 
-    with t.scenario("4  down twice"):
+    with t.scenario("4  apt waits for apt's lock (scripts/sandbox/lib/apt.sh)"):
+        t.check("apt_wait_for_locks waits, saying who holds the lock, until it is free",
+                waits_while_held, AptLock(t.work), timeout=30)
+        t.check("apt_wait_for_locks gives up after APT_LOCK_WAIT_S, saying so",
+                gives_up_after_the_wait, AptLock(t.work), timeout=30)
+
+    with t.scenario("5  down twice"):
         t.bus.close()
         t.check("down", t.sandbox, "down", t.dir, timeout=120)
         t.check("down again (nothing up) is fine", t.sandbox, "down", t.dir, timeout=120)
