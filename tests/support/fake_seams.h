@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -333,8 +334,16 @@ struct FakeProcesses final : ProcessRunner {
                              [](const std::string& word) { return word == "-p" || word == "--profile"; });
             if (exitStatus == 0 && !buildResult.empty() && profile != request.argv.end() &&
                 profile + 1 != request.argv.end()) {
-                std::filesystem::remove(*(profile + 1));  // --set replaces the profile's link
-                std::filesystem::create_symlink(buildResult, *(profile + 1));
+                // A fake that links a path it was handed must never reach the
+                // host's files: once, an argv read past its end replaced
+                // /usr/bin/systemd-nspawn. Tests keep their profiles in the temp dir.
+                const std::filesystem::path link = *(profile + 1);
+                const auto temp = std::filesystem::temp_directory_path().string() + "/";
+                if (!link.is_absolute() || !link.lexically_normal().string().starts_with(temp)) {
+                    throw std::logic_error("FakeProcesses: profile " + link.string() + " is outside " + temp);
+                }
+                std::filesystem::remove(link);  // --set replaces the profile's link
+                std::filesystem::create_symlink(buildResult, link);
             }
             done(exit);
         });
