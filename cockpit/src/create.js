@@ -398,6 +398,9 @@ export function openModal(kind, name, { closed }) {
         if (c)
             prefill(c);
         form.elements.name.readOnly = true;
+        // The name is fixed: its rules are no help here.
+        $("#hint-name", form).hidden = true;
+        form.elements.name.removeAttribute("aria-describedby");
         original = collectSpec(true);
         if (c && c.Declarative) {
             setFieldError("form", "A declarative container is edited in the host's NixOS configuration.", "Declarative");
