@@ -31,7 +31,7 @@ fi
 echo "==> build (clang, libFuzzer, ASan + UBSan) in $dir"
 cmake -S "$repo" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DNIXOS_CONTAINERS_FUZZ=ON -DNIXOS_CONTAINERS_TESTS=OFF >/dev/null
+  -DNIXOS_CONTAINERS_FUZZ=ON -DNIXOS_CONTAINERS_TESTS=OFF -DNIXOS_CONTAINERS_COCKPIT=OFF >/dev/null
 cmake --build "$dir" --target fuzz
 
 artifacts=$dir/artifacts

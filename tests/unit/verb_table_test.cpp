@@ -165,7 +165,7 @@ TEST(VerbTableTest, TheCliOffersEveryVerb) {
 
 TEST(VerbTableTest, TheCockpitPageOffersEveryVerbItHasAButtonFor) {
     auto buttons =
-        matches(section(readFile(REPO_SOURCE_DIR "/cockpit/containers.js"), "const VERBS = [", "];"),
+        matches(section(readFile(REPO_SOURCE_DIR "/cockpit/src/actions.js"), "export const VERBS = [", "];"),
                 std::regex(R"re(method: "([A-Za-z]+)")re"));
     ASSERT_FALSE(buttons.empty()) << "the page's VERBS were not found";
     std::set<std::string> rows;
@@ -175,7 +175,7 @@ TEST(VerbTableTest, TheCockpitPageOffersEveryVerbItHasAButtonFor) {
         EXPECT_NE(buttons.contains(method), kNotOnTheCockpitPage.contains(method))
             << method
             << (kNotOnTheCockpitPage.contains(method) ? ": now on the page, drop it from kNotOnTheCockpitPage"
-                                                      : ": no entry in cockpit/containers.js VERBS");
+                                                      : ": no entry in cockpit/src/actions.js VERBS");
     }
     // The page calls each button's method with no arguments: a verb's.
     for (const auto& button : buttons) {
