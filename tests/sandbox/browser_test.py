@@ -211,8 +211,8 @@ def body(t):
                 b.page, "a11y", "allowed", "r1", "r1", "all")
         t.check("nc-tenant: the list, Create, Edit t1 and Destroy t1's dialog, phone dark and desktop light",
                 b.page, "a11y", "tenant", "t1", "t1", "dark-phone,light-desktop")
-        t.check("nc-denied: the list and Create, desktop dark and phone light",
-                b.page, "a11y", "denied", "", "", "dark-desktop,light-phone")
+        t.check("nc-denied: the list, Create (or why not) and Edit r1, desktop dark and phone light",
+                b.page, "a11y", "denied", "r1", "", "dark-desktop,light-phone")
         t.check("r1 and t1 are still there", lambda: (inspected(t, "r1"), inspected(t, "t1")))
 
     readme = os.environ.get("BROWSER_README_SCREENSHOTS")
