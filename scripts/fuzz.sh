@@ -24,8 +24,11 @@ if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux
     echo "clang and libclang-rt-14-dev are needed (run as root to install them)" >&2
     exit 1
   fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev
+  # apt_get: apt-get that waits for apt's locks (unattended-upgrades on a fresh machine).
+  # shellcheck source-path=SCRIPTDIR source=sandbox/lib/apt.sh
+  source "$repo/scripts/sandbox/lib/apt.sh"
+  apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends clang libclang-rt-14-dev
 fi
 
 echo "==> build (clang, libFuzzer, ASan + UBSan) in $dir"
