@@ -428,8 +428,12 @@ export function closeModal() {
 }
 
 export function initModal() {
-    // Escape, or the close button: the same as Cancel.
-    dialog.addEventListener("close", () => closeModal());
+    // Escape: the same as Cancel. The event comes a task later: a modal
+    // opened again meanwhile (another route) stays open.
+    dialog.addEventListener("close", () => {
+        if (!dialog.open)
+            closeModal();
+    });
     $("[data-action=close-create]").addEventListener("click", () => closeModal());
     loadSpecKeys();
 }

@@ -75,6 +75,11 @@ def service_has(t, what):
         raise
 
 
+def required(present, why):
+    if not present:
+        raise Failed(why)
+
+
 def inspected(t, name):
     return json.loads(t.bus.call("Inspect", "s", name)[0])
 
@@ -149,9 +154,11 @@ def body(t):
         t.check("Destroy w1", t.bus.call, "Destroy", "s", "w1")
 
     with t.scenario("4  authorisation as Cockpit users expect"):
+        # The service on main has GetPermissions (svc-api): the page must refuse in advance.
         permissions = service_has(t, "GetPermissions")
+        t.check("the service answers GetPermissions", required, permissions,
+                "no GetPermissions: the refusals in advance go untested")
         how = "refused" if permissions else "click"
-        t.note(f"the service {'has' if permissions else 'has no'} GetPermissions: Start is {how}")
         if permissions:
             def denied_in_advance():
                 answers = t.as_user(U_DENIED).call("GetPermissions", "s", "b1")[0]
@@ -197,6 +204,7 @@ def body(t):
                 value_is, t, "r1", "SystemPath", "/nix/store/" + os.path.basename(ok))
         generations = t.bus.get("r1", "Generations")
         effects = service_has(t, "SpecKeys")
+        t.check("the service has SpecKeys", required, effects, "no SpecKeys: the Edit modal's effects go untested")
         t.check(f"nc-allowed edits r1: MemoryMax 300M and AutoStart, prefilled form, effects shown: {effects}",
                 b.page, "edit", "allowed", "r1", "300M", "yes" if effects else "no")
         t.check("r1 has MemoryMax 300M and AutoStart for the service",
