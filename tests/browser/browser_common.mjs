@@ -43,8 +43,10 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/
 // axe-core's WCAG 2 A and AA rules on the page as it is now; throws with each
 // violation (rule, impact, the nodes' selectors) when there is one.
 export async function expectAxeClean(page, what) {
+    // Evaluated through the devtools protocol: the page's CSP (Cockpit's:
+    // no inline scripts) forbids a <script> tag with it.
     if (!await page.evaluate(() => Boolean(window.axe)))
-        await page.addScriptTag({ content: axeSource });
+        await page.evaluate(axeSource);
     const result = await page.evaluate(() => window.axe.run(document, {
         runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
     }));
@@ -74,7 +76,10 @@ async function main(scenario, run, port, args) {
         // Root in the sandbox's namespaces: chromium's own sandbox cannot nest.
         args: ["--no-sandbox", "--disable-dev-shm-usage"],
     });
-    const page = await browser.newPage({ viewport: VIEWPORTS.desktop });
+    // A context of its own, so that a scenario can open a second frame of
+    // the same origin (the shell's other frames share its localStorage).
+    const context = await browser.newContext({ viewport: VIEWPORTS.desktop });
+    const page = await context.newPage();
     const problems = [];
     page.on("console", message => {
         if (message.type() === "error")
@@ -106,4 +111,31 @@ async function main(scenario, run, port, args) {
             process.stderr.write(`console: ${problems.join("\n  ")}\n`);
         process.exit(1);
     }
+}
+
+export async function useViewport(page, name) {
+    await page.setViewportSize(VIEWPORTS[name]);
+}
+
+// Nothing wider than the viewport: no horizontal scrolling (the phone's test).
+export async function expectNoOverflow(page, what) {
+    const [scroll, width] = await page.evaluate(() => [document.scrollingElement.scrollWidth, window.innerWidth]);
+    if (scroll > width)
+        throw new Error(`${what}: the page is ${scroll} px wide in a ${width} px viewport`);
+}
+
+// The element's box lies within the viewport's width (a long text wraps).
+export async function expectWithinViewport(page, selector, what) {
+    const box = await page.$eval(selector, node => {
+        const r = node.getBoundingClientRect();
+        return { left: r.left, right: r.right, width: window.innerWidth };
+    });
+    if (box.left < 0 || box.right > box.width)
+        throw new Error(`${what}: ${selector} spans ${box.left}..${box.right} in a ${box.width} px viewport`);
+}
+
+// A toast (PatternFly's alert group) of KIND whose text includes TEXT.
+export async function expectToast(page, kind, text) {
+    await page.waitForFunction(([k, t]) => [...document.querySelectorAll(`[data-toasts] [data-toast="${k}"]`)]
+        .some(node => node.textContent.includes(t)), [kind, text], { timeout: STEP_MS });
 }
