@@ -96,7 +96,7 @@ export function generations(c, rerender) {
             action = button(inFlight ? "Switching…" : "Switch to", {
                 "data-action": "switch-generation",
                 "data-generation": number,
-                "aria-label": `Switch ${c.Name} to generation ${number}`,
+                "aria-label": inFlight ? undefined : `Switch to generation ${number} of ${c.Name}`,
                 "aria-describedby": reason ? `detail-gen-why-${number}` : undefined,
                 disabled: Boolean(reason) || Boolean(busy),
             });

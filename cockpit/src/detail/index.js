@@ -120,7 +120,9 @@ function renderActions(c) {
     for (const verb of box.querySelectorAll("button[data-verb]")) {
         if (!verb.getAttribute("aria-label"))
             verb.setAttribute("aria-label", `${verb.textContent} ${c.Name}`);
-        verb.classList.add("pf-v6-c-button", verb.dataset.verb === "Destroy" ? "pf-m-danger" : "pf-m-secondary");
+        verb.classList.add("pf-v6-c-button", "pf-m-secondary");
+        if (verb.dataset.verb === "Destroy")
+            verb.classList.add("pf-m-danger");
     }
     if (focused)
         box.querySelector(`button[data-verb="${focused}"]`)?.focus();

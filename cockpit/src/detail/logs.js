@@ -68,7 +68,8 @@ export function logView(name, { lines = 200, follow = true, label = `Logs of ${n
         append(decoder.decode() + (partial ? "\n" : ""));
         const failed = options.problem || options["exit-status"] || options["exit-signal"];
         if (failed && options.problem !== "cancelled") {
-            const text = (options.message || "").trim() || cockpit.message(options);
+            // The CLI's own words, without its name in front.
+            const text = (options.message || "").trim().replace(/^nixos-container: /, "") || cockpit.message(options);
             problem.replaceChildren(alert("danger", "The logs cannot be shown",
                                           element("p", { "data-log-refusal": "", text })));
             status.textContent = "";

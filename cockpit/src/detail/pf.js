@@ -84,7 +84,8 @@ export function cell(header, ...children) {
 // systemd's and the service's "unset" for a 64-bit value: 2^64-1 (a JS
 // number rounds it to 2^64).
 export function unsetU64(value) {
-    return typeof value !== "number" || value >= 2 ** 64 - 4096;
+    // The bridge may hand 2^64-1 over as -1.
+    return typeof value !== "number" || value < 0 || value >= 2 ** 64 - 4096;
 }
 
 export function localTime(usec) {

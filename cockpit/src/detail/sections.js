@@ -85,6 +85,7 @@ export function overview(c, rerender) {
         ["Declarative", yesNo(c.Declarative), "Declarative"],
         ["Starts at boot", yesNo(c.AutoStart), "AutoStart"],
         ["Ephemeral", yesNo(c.Ephemeral), "Ephemeral"],
+        ["Start timeout", c.TimeoutStartSec, "TimeoutStartSec"],
         ["Broken configuration", c.Broken || null, "Broken"],
     ], "Overview");
 }
@@ -133,8 +134,7 @@ export function limits(c) {
         ["CPU quota", c.CPUQuota, "CPUQuota"],
         ["Tasks maximum", c.TasksMax, "TasksMax"],
         ["IO weight", c.IOWeight, "IOWeight"],
-        ["Private users", c.PrivateUsers, "PrivateUsers"],
-        ["Start timeout", c.TimeoutStartSec, "TimeoutStartSec"],
+        ["Private users", c.PrivateUsers && c.PrivateUsers !== "no" ? c.PrivateUsers : null, "PrivateUsers"],
         ["Additional capabilities", lines(c.AdditionalCapabilities || []), "AdditionalCapabilities"],
         ["Allowed devices", lines(devices), "AllowedDevices"],
         ["/dev/net/tun", c.EnableTun ? "Yes" : null, "EnableTun"],

@@ -124,7 +124,7 @@ export function terminalView(name, { allowed = true, reason = "" } = {}) {
             if (channel !== mine)
                 return;
             const why = options.problem ? ` (${options.message || cockpit.message(options)})` : "";
-            term.write("\r\n\x1b[2m[disconnected]\x1b[0m\r\n");
+            term.write("\r\n[disconnected]\r\n");
             disconnect("Disconnected" + why + ".");
         });
         setButtonText(connect, "Disconnect");

@@ -112,11 +112,13 @@ export function usageView(c) {
             const peak = Math.max(0, ...samples.cpu.map(([, v]) => v || 0));
             cpu.show(last === null ? "Measuring…" : `${last.toFixed(1)} % of one CPU`, samples.cpu, niceScale(peak, 100));
             node.dataset.cpu = "measured";
+            node.dataset.cpuNsec = String(nsec);
         }
         const current = get("MemoryCurrent");
         const max = get("MemoryMax");
         if (unsetU64(current)) {
-            memory.show("Not measured", samples.memory, 1);
+            memory.show("Not measured (no memory accounting for this unit)", samples.memory, 1);
+            node.dataset.memory = "unset";
         } else {
             record("memory", time, current);
             const limit = unsetU64(max) ? null : max;
@@ -127,7 +129,8 @@ export function usageView(c) {
         }
         const count = get("TasksCurrent");
         if (unsetU64(count)) {
-            tasks.show("Not measured", samples.tasks, 1);
+            tasks.show("Not measured (no task accounting for this unit)", samples.tasks, 1);
+            node.dataset.tasks = "unset";
         } else {
             record("tasks", time, count);
             tasks.show(`${count} ${count === 1 ? "task" : "tasks"}`, samples.tasks,
