@@ -34,6 +34,9 @@ async function clickTab(page, tab) {
 // PatternFly's dark theme, as the page's theme module sets it from Cockpit's style.
 async function dark(page, on) {
     await page.evaluate(on => document.documentElement.classList.toggle("pf-v6-theme-dark", on), on);
+    // Colours change through CSS transitions: judge them once they have ended.
+    await page.waitForFunction(() => document.getAnimations().every(a => a.playState !== "running"), null,
+                               { timeout: STEP_MS });
 }
 
 // The page is never wider than the screen (the tab list scrolls on its own).
@@ -313,7 +316,7 @@ const scenarios = {
         expect("the dialog's focus", await page.evaluate(() => document.activeElement.dataset.action), "cancel-switch");
         await axeClean(page, "the switch dialog");
         await page.click("[data-action=cancel-switch]");
-        await wait(page, "dialog", { state: "detached" });
+        await wait(page, "dialog.detail-dialog", { state: "detached" });
         await wait(page, `#detail-panel tr[data-generation-row="${target}"][data-current=false]`);
         await page.click(switchButton);
         await page.click("[data-action=confirm-switch]");

@@ -47,6 +47,12 @@ export function terminalView(name, { allowed = true, reason = "" } = {}) {
     let fit = null;
     let channel = null;
     let observer = null;
+    // The theme (PatternFly's class on <html>, set by the page from Cockpit's style) may change.
+    const themeWatch = new MutationObserver(() => {
+        if (term)
+            term.options.theme = themeColours(host);
+    });
+    themeWatch.observe(document.documentElement, { attributes: true, attributeFilter: ["class"] });
     const encoder = new TextEncoder();
 
     function setStatus(state, text) {
@@ -140,6 +146,7 @@ export function terminalView(name, { allowed = true, reason = "" } = {}) {
         node,
         close() {
             disconnect();
+            themeWatch.disconnect();
             if (observer)
                 observer.disconnect();
             if (term)
