@@ -23,7 +23,8 @@ Scenarios:
   6  the terminal (xterm.js on a pty): output, Ctrl-C, arrows, resize, Disconnect;
      a denied user is refused
 
-Failure screenshots in $BROWSER_SCREENSHOTS (default BUILD/browser-screenshots).
+Failure screenshots in $BROWSER_SCREENSHOTS (default BUILD/browser-screenshots);
+BROWSER_DETAIL_SCREENSHOTS=DIR keeps every scenario's last screen there too.
 Runs as root (exit 77 otherwise); needs what browser_test.py needs. The last line
 is "N passed, M failed".
 """
@@ -48,8 +49,11 @@ def body(t):
 
     def page(scenario, user, *args):
         """The scenario in chromium as `user`'s Cockpit; what it printed, shown in the tier's output."""
+        # BROWSER_DETAIL_SCREENSHOTS=DIR keeps each scenario's last screen, to look at.
+        keep = os.environ.get("BROWSER_DETAIL_SCREENSHOTS")
+        shot = (f"SCREENSHOT={keep}/{scenario}-{user}.png",) if keep else ()
         with b.cockpit_ws(user):
-            out = t.sb("env", f"HOME={t.work}/browser-home", f"SCREENSHOT_DIR={SCREENSHOTS}", "node",
+            out = t.sb("env", f"HOME={t.work}/browser-home", f"SCREENSHOT_DIR={SCREENSHOTS}", *shot, "node",
                        os.path.join(BROWSER_DIR, SCENARIOS), scenario, str(PORT[user]), *args).stdout
         for line in out.splitlines():
             print(f"      | {line}")

@@ -78,7 +78,32 @@ function tabList(name) {
         buttons[key].focus();
         cockpit.location.go([name, key]);
     });
-    return { node: element("div", { className: "pf-v6-c-tabs pf-m-page-insets detail-tabs" }, list), buttons };
+    const node = element("div", { className: "pf-v6-c-tabs pf-m-page-insets detail-tabs" });
+    node.append(scrollButton(list, -1), list, scrollButton(list, 1));
+    // Scroll buttons only while the list is wider than its place (a phone), as PatternFly's own tabs.
+    const update = () => {
+        const scrollable = list.scrollWidth > list.clientWidth + 1;
+        node.classList.toggle("pf-m-scrollable", scrollable);
+        const [back, forward] = node.querySelectorAll(".pf-v6-c-tabs__scroll-button button");
+        back.disabled = !scrollable || list.scrollLeft <= 0;
+        forward.disabled = !scrollable || list.scrollLeft + list.clientWidth >= list.scrollWidth - 1;
+    };
+    list.addEventListener("scroll", update, { passive: true });
+    new ResizeObserver(update).observe(list);
+    return { node, buttons };
+}
+
+// Mouse users' way along a tab list that scrolls (keys move the focus, touch swipes).
+function scrollButton(list, direction) {
+    const control = element("button", {
+        type: "button",
+        className: "pf-v6-c-button pf-m-plain",
+        "aria-label": direction < 0 ? "Scroll back" : "Scroll forward",
+        tabindex: "-1",
+        disabled: true,
+    }, element("span", { className: "pf-v6-c-button__icon", "aria-hidden": "true", text: direction < 0 ? "‹" : "›" }));
+    control.addEventListener("click", () => list.scrollBy({ left: direction * list.clientWidth * 0.7, behavior: "smooth" }));
+    return element("div", { className: "pf-v6-c-tabs__scroll-button" }, control);
 }
 
 function skeleton(name) {

@@ -21,7 +21,7 @@ export function descriptionList(rows, label) {
     if (!shown.length)
         return element("p", { className: "detail-none", "data-none": label, text: NONE });
     return element("dl", {
-        className: "pf-v6-c-description-list pf-m-horizontal pf-m-fluid",
+        className: "pf-v6-c-description-list pf-m-horizontal pf-m-fluid pf-m-compact pf-m-2-col-on-lg",
         "aria-label": label,
     }, ...shown.map(([term, value, key]) => pair(term, value, key)));
 }
@@ -71,7 +71,7 @@ export function table(label, headers, rows) {
     return element("table", { className: "pf-v6-c-table pf-m-grid-md pf-m-compact", "aria-label": label },
                    element("thead", { className: "pf-v6-c-table__thead" },
                            element("tr", { className: "pf-v6-c-table__tr" },
-                                   ...headers.map(h => element("th", { className: "pf-v6-c-table__th", scope: "col", text: h })))),
+                                   ...headers.map(h => element("th", { className: "pf-v6-c-table__th pf-m-wrap", scope: "col", text: h })))),
                    element("tbody", { className: "pf-v6-c-table__tbody" }, ...rows));
 }
 
