@@ -384,6 +384,14 @@ const scenarios = {
         await page.keyboard.press("Enter");
         // The cursor was after "c": two steps left is before "b".
         await terminalShows(page, /^aXbc\s*$/);
+        // UTF-8 across the pty's reads: 4000 two-byte characters, once shifted by one byte, so that
+        // some read ends inside one. xterm.js decodes the bytes as one stream: no U+FFFD.
+        await page.keyboard.type("for s in '' x; do printf \"$s\"; printf '\\303\\251%.0s' $(seq 4000); echo; done; echo utf8-done\n");
+        await terminalShows(page, /^utf8-done\s*$/);
+        const shown = await terminalText(page);
+        if (shown.includes("\ufffd") || !shown.includes("ééééé"))
+            throw new Error(`UTF-8 split across reads shows wrongly: ${shown.slice(-400)}`);
+        say("4000 é twice, split across reads: no U+FFFD");
         await axeEverywhere(page, "the terminal, connected");
 
         // A smaller window: the pty follows.
