@@ -11,7 +11,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { STEP_MS, VIEWPORTS, expectAxeClean, pageUrl, runScenarios } from "./browser_common.mjs";
+import { STEP_MS, VIEWPORTS, busctl, expectAxeClean, pageUrl, runScenarios } from "./browser_common.mjs";
 
 let port = 0;
 const say = text => process.stdout.write(text + "\n");
@@ -313,7 +313,7 @@ const scenarios = {
     },
 
     // Generations: the table, Switch to (cancel keeps it, confirm switches).
-    async "generations"(page, name, count, target) {
+    async "generations"(page, name, count, target, system) {
         await openTab(page, name, "generations");
         const rows = await page.$$("#detail-panel tr[data-generation-row]");
         expect("rows", String(rows.length), count);
@@ -321,6 +321,20 @@ const scenarios = {
         noJson("the generations", await panelText(page));
         await axeEverywhere(page, "the generations tab");
         const switchButton = `#detail-panel tr[data-generation-row="${target}"] [data-action=switch-generation]`;
+
+        // Another container comes and goes (every container's change renders the page): the
+        // table is not rebuilt, the focus stays on its button.
+        await page.focus(switchButton);
+        await page.$eval(switchButton, node => { node.dataset.probe = "same node" });
+        const call = (...words) => busctl("call", "org.nixos.Containers", "/org/nixos/Containers",
+                                          "org.nixos.Containers", ...words);
+        call("Create", "sa{sv}", "gx", "1", "SystemPath", "s", system);
+        await wait(page, 'tr[data-container="gx"]', { state: "attached" });
+        call("Destroy", "s", "gx");
+        await wait(page, 'tr[data-container="gx"]', { state: "detached" });
+        expect("the focus after two renders", await page.evaluate(() => document.activeElement.dataset.probe || ""),
+               "same node");
+
         await page.click(switchButton);
         await wait(page, "dialog[open] [data-action=cancel-switch]");
         expect("the dialog's focus", await page.evaluate(() => document.activeElement.dataset.action), "cancel-switch");

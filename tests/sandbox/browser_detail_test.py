@@ -199,8 +199,10 @@ def body(t):
         t.check("nc-denied's switch of d1 to generation 1 is refused; the row stays",
                 page, "generations-denied", "denied", "d1", "1")
         t.check("...d1 still on the second system", value_is, "d1", "SystemPath", inside(ok2))
-        t.check("nc-allowed switches d1 to generation 1 (cancel first keeps it)",
-                page, "generations", "allowed", "d1", "2", "1")
+        t.check("nc-allowed's generations of d1 keep their focus while gx comes and goes; "
+                "d1 switched to generation 1 (cancel first keeps it)",
+                page, "generations", "allowed", "d1", "2", "1", ok)
+        t.check("...gx is gone for the service", b.gone, "gx")
         t.check("...d1 runs the first system for the service",
                 lambda: (value_is("d1", "SystemPath", inside(ok)), current_is([True, False])))
 
