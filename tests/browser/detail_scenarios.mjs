@@ -348,6 +348,18 @@ const scenarios = {
         say(`generation ${target} is current`);
     },
 
+    // A declarative container: Edit and the generations' switch disabled, with the reason.
+    async "declarative"(page, name, target) {
+        await openTab(page, name, "generations");
+        await wait(page, "[data-action=edit]:disabled");
+        const row = `#detail-panel tr[data-generation-row="${target}"]`;
+        await wait(page, `${row} [data-action=switch-generation]:disabled`);
+        expect("the reason", (await page.textContent(`${row} .detail-hint`)).trim(), /declarative/i);
+        await clickTab(page, "overview");
+        expect("Declarative", await value(page, "Declarative"), "Yes");
+        await axeEverywhere(page, "a declarative container");
+    },
+
     // A user the service refuses: the generation stays.
     async "generations-denied"(page, name, target) {
         await openTab(page, name, "generations");

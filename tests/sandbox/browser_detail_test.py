@@ -19,7 +19,9 @@ Scenarios:
   4  usage: memory and tasks as systemd reports them for the unit, graphs with
      points after a few samples
   5  generations: the table; a denied user's switch leaves it; nc-allowed
-     switches (Rollback without SwitchGeneration) after a confirmation
+     switches (Rollback without SwitchGeneration) after a confirmation, and
+     the table keeps its focus while another container comes and goes; a
+     declarative container's Edit and switch are disabled, saying why
   6  the terminal (xterm.js on a pty): output, Ctrl-C, arrows, resize, Disconnect;
      a denied user is refused
 
@@ -28,6 +30,7 @@ BROWSER_DETAIL_SCREENSHOTS=DIR keeps every scenario's last screen there too.
 Runs as root (exit 77 otherwise); needs what browser_test.py needs. The last line
 is "N passed, M failed".
 """
+import json
 import os
 import re
 import subprocess
@@ -205,6 +208,23 @@ def body(t):
         t.check("...gx is gone for the service", b.gone, "gx")
         t.check("...d1 runs the first system for the service",
                 lambda: (value_is("d1", "SystemPath", inside(ok)), current_is([True, False])))
+
+        def declared(system):
+            t.bus.call("ApplyDeclarative", "s", json.dumps({"Containers": {"dd": {"Spec": {"SystemPath": system}}}}))
+
+        t.check("root declares dd on one system, then on a second (ApplyDeclarative twice)",
+                lambda: (declared(ok), declared(ok2)))
+        def two_generations():
+            value_is("dd", "Declarative", True)
+            value_is("dd", "SystemPath", inside(ok2))
+            if len(t.bus.get("dd", "Generations")) != 2:
+                raise Failed(f"dd's generations: {t.bus.get('dd', 'Generations')}")
+
+        t.check("...dd is declarative, with two generations, for the service", two_generations)
+        t.check("dd's page: Edit and the switch to generation 1 disabled, saying why", page, "declarative",
+                "allowed", "dd", "1")
+        t.check("...and the service refuses dd's Update (Declarative)", t.bus.expect_error, "Declarative", "",
+                "Update", "sa{sv}", "dd", spec(SystemPath=("s", ok)))
 
     with t.scenario("6  the terminal"):
         sysd = subprocess.run([os.path.join(HERE, "payload", "make-systemd-root.sh"), "system",
