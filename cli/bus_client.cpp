@@ -101,7 +101,8 @@ namespace {
 
 bool serviceAbsent(const std::string& errorName) {
     return errorName == "org.freedesktop.DBus.Error.ServiceUnknown" ||
-           errorName == "org.freedesktop.DBus.Error.NameHasNoOwner";
+           errorName == "org.freedesktop.DBus.Error.NameHasNoOwner" ||
+           errorName == "org.freedesktop.DBus.Error.NoServer";
 }
 
 // dbus-daemon's answer when activating the service failed: its own spawn

@@ -105,6 +105,8 @@ public:
     // ask about (stdin a terminal, no -H, no --no-ask-password), as
     // systemctl and pkexec do. Idempotent.
     void startAgentIfUseful();
+    // pkttyagent runs, and may ask for a password on this terminal.
+    [[nodiscard]] bool agentRunning() const { return agent_ > 0; }
 
 private:
     void connect();

@@ -191,6 +191,27 @@ Options parseCommandLine(int argc, char** argv) {
     return options;
 }
 
+namespace {
+
+// The exit statuses every verb shares, then each verb's own.
+std::string exitStatusText(const VerbRow* only = nullptr) {
+    std::string out =
+        "\nExit status:\n"
+        "  0 success; 1 other failure; 2 bad command line; 3 no such container (status: gone);\n"
+        "  4 access denied or authentication required; 5 invalid argument, name in use, or\n"
+        "  declarative container; 6 busy or too much in flight; 7 container not running, or\n"
+        "  without systemd inside (login, root-login at a terminal); 8 the service is not running\n"
+        "  or cannot be reached.\n";
+    for (const auto& verb : verbTable()) {
+        if (!verb.exits.empty() && (only == nullptr || only == &verb)) {
+            out += "  " + std::string(verb.name) + ": " + std::string(verb.exits) + "\n";
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string helpText() {
     std::ostringstream out;
     out << "Usage: nixos-container [OPTIONS] VERB [NAME] ...\n\n"
@@ -205,12 +226,7 @@ std::string helpText() {
         out << flagLine(flag, flagDescription(flag));
     }
     out << "\nNix pass-through flags go to the service's build (NixFlags), which checks them.\n"
-           "\nExit status:\n"
-           "  0 success; 1 other failure; 2 bad command line; 3 no such container (status: gone);\n"
-           "  4 access denied or authentication required; 5 invalid argument, name in use, or\n"
-           "  declarative container; 6 busy or too much in flight; 7 container not running, or\n"
-           "  without systemd inside (login, root-login); 8 the service cannot be reached.\n"
-           "  run exits with the command's status, or 128+N when signal N killed it.\n";
+        << exitStatusText();
     return out.str();
 }
 
@@ -224,7 +240,7 @@ std::string verbHelpText(const VerbRow& verb) {
             out << flagLine(flag, std::string(flag.help));
         }
     }
-    out << "\nnixos-container --help lists every verb and the exit statuses.\n";
+    out << exitStatusText(&verb) << "\nnixos-container --help lists every verb.\n";
     return out.str();
 }
 

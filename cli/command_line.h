@@ -49,6 +49,7 @@ struct VerbRow {
     std::string_view synopsis;  // after the verb
     std::string_view help;
     VerbHandler handler;
+    std::string_view exits = {};  // how its exit status differs from the common classes
 };
 
 const std::vector<FlagRow>& flagTable();

@@ -1,6 +1,7 @@
 #include "command_line.h"
 
 #include "bus_client.h"
+#include "relay.h"
 #include "terminal.h"
 
 #include <sys/ioctl.h>
@@ -371,10 +372,37 @@ int login(BusClient& bus, const Options& options) {
     return kExitOk;
 }
 
+// COMMAND through Run, with this process's stdin, stdout and stderr, a
+// terminal among them relayed through a pipe (relay.h); the exit status is
+// the command's, or 128+N when signal N killed it, as shells report it.
+int runRelayed(BusClient& bus, const std::string& name, const std::vector<std::string>& command) {
+    StdioRelay relay(bus.agentRunning());
+    auto [status, signal] = [&] {
+        // Run gets copies of these: ours close once it answered, so the
+        // relay then reads the command's pipes to their end.
+        sdbus::UnixFd in(relay.forCommand(0)), out(relay.forCommand(1)), err(relay.forCommand(2));
+        relay.start();
+        return onBus([&] { return bus.manager().Run(name, command, {}, in, out, err); });
+    }();
+    relay.finish();
+    return signal != 0 ? 128 + signal : status;
+}
+
+// Root's login shell as OpenShell (machined) starts it for root: /bin/sh
+// execs the shell of root's passwd entry (Run sets SHELL from it) as a
+// login shell.
+const std::vector<std::string> kRootLoginShell = {"/bin/sh", "-c", "exec \"${SHELL:-/bin/sh}\" -l"};
+
 int rootLogin(BusClient& bus, const Options& options) {
     const auto& name = containerName(options);
     noMoreWords(options, 2);
     bus.startAgentIfUseful();
+    if (::isatty(STDIN_FILENO) != 1) {
+        // Nobody types: the shell reads stdin as a script, and its status
+        // is the verb's, as with the old tool. Run answers that status; a
+        // terminal (OpenShell) cannot.
+        return runRelayed(bus, name, kRootLoginShell);
+    }
     auto [master, path] =
         onBus([&] { return bus.manager().OpenShell(name, "root", "", {}, terminalEnvironment()); });
     attachTerminal(master.get(), name, SessionEnd::Hangup);
@@ -391,11 +419,7 @@ int run(BusClient& bus, const Options& options) {
         throw CliError{kExitUsage, "run needs a command: nixos-container run NAME -- COMMAND [ARGS...]"};
     }
     bus.startAgentIfUseful();
-    auto [status, signal] = onBus([&] {
-        return bus.manager().Run(name, command, {}, sdbus::UnixFd(STDIN_FILENO), sdbus::UnixFd(STDOUT_FILENO),
-                                 sdbus::UnixFd(STDERR_FILENO));
-    });
-    return signal != 0 ? 128 + signal : status;
+    return runRelayed(bus, name, command);
 }
 
 int showIp(BusClient& bus, const Options& options) {
@@ -515,7 +539,7 @@ const std::vector<VerbRow>& verbTable() {
          "printed.",
          create},
         {"destroy", "NAME", "Stop the container and remove it; a container that does not exist is no error.",
-         destroy},
+         destroy, "0 for a container that does not exist, as the old tool."},
         {"start", "NAME", "Start the container; returns once it is ready.",
          simpleVerb<&org::nixos::Containers_proxy::Start>},
         {"stop", "NAME", "Stop the container (its init is asked to shut down).",
@@ -528,7 +552,7 @@ const std::vector<VerbRow>& verbTable() {
          "Activate the container's current system inside it (switch-to-configuration test), without a "
          "restart.",
          simpleVerb<&org::nixos::Containers_proxy::Reload>},
-        {"status", "NAME", "Print up, down, or gone (then exit 3).", status},
+        {"status", "NAME", "Print up, down, or gone (then exit 3).", status, "3 when it prints gone."},
         {"update", "NAME [--system-path PATH | --config TEXT | --config-file FILE | --flake URI]",
          "Rebuild the container from the source given, or from its own Config, ConfigFile or Flake, and "
          "reload "
@@ -537,14 +561,22 @@ const std::vector<VerbRow>& verbTable() {
         {"rollback", "NAME",
          "Switch the container to its previous generation (as nix-env --rollback) and reload it if it runs.",
          simpleVerb<&org::nixos::Containers_proxy::Rollback>},
-        {"login", "NAME", "Attach the terminal to a login prompt of the container (it needs systemd inside).",
-         login},
+        {"login", "NAME",
+         "Attach the terminal to a login prompt of the container (it needs systemd inside); ^] three times "
+         "within a second ends the session. Without a terminal, stdin is typed in and its end ends the "
+         "session.",
+         login, "0 however the session ended, as machinectl login: the terminal's API cannot know."},
         {"root-login", "NAME",
-         "Attach the terminal to a root shell of the container (it needs systemd inside).", rootLogin},
+         "At a terminal: attach it to a root shell of the container (it needs systemd inside). With stdin "
+         "not a terminal (a pipe, a file, /dev/null): root's login shell runs through Run (no systemd "
+         "needed inside) and reads stdin as its script, as with the old tool.",
+         rootLogin,
+         "without a terminal on stdin, the shell's status (128+N when signal N killed it); at a terminal 0 "
+         "however the shell ended, as machinectl shell: the terminal's API cannot know."},
         {"run", "NAME -- COMMAND [ARGS...]",
-         "Run COMMAND in the container with this terminal's stdin, stdout and stderr; exit with its status "
-         "(128+N when signal N killed it).",
-         run},
+         "Run COMMAND in the container with this process's stdin, stdout and stderr (a terminal among them "
+         "is relayed through a pipe: the container never gets the host's terminal).",
+         run, "the command's status, or 128+N when signal N killed it."},
         {"show-ip", "NAME", "Print the container's address.", showIp},
         {"show-host-key", "NAME", "Print the container's SSH host public key.", showHostKey},
         {"show", "NAME [--json]", "Print everything the service knows of the container.", show},
@@ -556,7 +588,7 @@ const std::vector<VerbRow>& verbTable() {
          "Hand the service NixOS's declarative set (/etc/nixos-containers/declarative.json, as "
          "nixos/module.nix writes it) and print what became of each container; exit 1 when any "
          "container's change failed (the others still apply). Root's alone by default.",
-         applyDeclarative},
+         applyDeclarative, "1 when any container's change failed."},
         {"watch", "", "Print state changes of every container as they happen, until interrupted.", watch},
     };
     return kVerbs;

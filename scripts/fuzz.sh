@@ -24,14 +24,17 @@ if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux
     echo "clang and libclang-rt-14-dev are needed (run as root to install them)" >&2
     exit 1
   fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev
+  # apt_get: apt-get that waits for apt's locks (unattended-upgrades on a fresh machine).
+  # shellcheck source-path=SCRIPTDIR source=sandbox/lib/apt.sh
+  source "$repo/scripts/sandbox/lib/apt.sh"
+  apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends clang libclang-rt-14-dev
 fi
 
 echo "==> build (clang, libFuzzer, ASan + UBSan) in $dir"
 cmake -S "$repo" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DNIXOS_CONTAINERS_FUZZ=ON -DNIXOS_CONTAINERS_TESTS=OFF >/dev/null
+  -DNIXOS_CONTAINERS_FUZZ=ON -DNIXOS_CONTAINERS_TESTS=OFF -DNIXOS_CONTAINERS_COCKPIT=OFF >/dev/null
 cmake --build "$dir" --target fuzz
 
 artifacts=$dir/artifacts

@@ -3,6 +3,9 @@
 # --no-install-recommends keeps libnss-mymachines (which rewrites
 # /etc/nsswitch.conf) and other extras off the machine.
 set -euo pipefail
+# apt_get: apt-get that waits for apt's locks (unattended-upgrades on a fresh machine).
+# shellcheck source-path=SCRIPTDIR source=sandbox/lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/sandbox/lib/apt.sh"
 
 packages=(
   # build
@@ -19,8 +22,9 @@ packages=(
   groff-base
   # real Nix for the builds the sandbox tiers run (Debian's nix-bin, offline)
   nix-bin
-  # the Cockpit page and its browser tier (tests/browser: playwright-core from npm)
-  cockpit-ws cockpit-bridge chromium curl
+  # the Cockpit page and its browser tier (tests/browser: playwright-core from npm);
+  # cockpit-system is Cockpit's shell, whose Tools menu leads to the page
+  cockpit-ws cockpit-bridge cockpit-system chromium curl
 )
 # Node.js and npm for the browser tier: Debian's, unless a node is there already.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -41,6 +45,5 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "install-deps: run as root to install packages" >&2
   exit 1
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+apt_get update -qq
+apt_get install -y -qq --no-install-recommends "${missing[@]}"

@@ -8,7 +8,9 @@
 #   sandbox.sh exec DIR CMD...         run CMD inside (all namespaces)
 #   sandbox.sh shell DIR               interactive shell inside
 #   sandbox.sh check-host [DIR]        verify the host is as we found it
-#   sandbox.sh cockpit DIR [--port N]  the Cockpit page on the host's 127.0.0.1:N (9090)
+#   sandbox.sh cockpit DIR [--port N] [--user NAME]
+#                                      the Cockpit page on the host's 127.0.0.1:N (9090),
+#                                      its bridge as root or as the sandbox's user NAME
 #
 # Layout: systemd runs as PID 1 of private PID/mount/net/UTS/IPC namespaces,
 # in pure cgroup2 mode on a cgroup subtree of its own, with a minimal unit set
@@ -45,11 +47,13 @@ note() { echo "sandbox: $*" >&2; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 usage() {
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
 # The jobs, one file each (scripts/sandbox/lib).
+# shellcheck source=lib/apt.sh
+source "$SCRIPT_DIR/lib/apt.sh"
 # shellcheck source=lib/processes.sh
 source "$SCRIPT_DIR/lib/processes.sh"
 # shellcheck source=lib/files.sh

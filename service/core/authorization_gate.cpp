@@ -58,12 +58,37 @@ void AuthorizationGate::authorizeHostWide(const Caller& caller, const std::strin
     check(caller, actionId, "", 0, verb, std::move(done), {});
 }
 
+void AuthorizationGate::ask(const Caller& caller, const std::string& actionId, const std::string& container,
+                            const std::string& verb, Callback<Authorization> done,
+                            const std::map<std::string, std::string>& extra) {
+    query(caller, actionId, container, ownerOf_(container).value_or(caller.uid), verb, std::move(done),
+          extra);
+}
+
 void AuthorizationGate::check(const Caller& caller, const std::string& actionId, const std::string& container,
                               std::uint32_t owner, const std::string& verb, StatusCallback done,
                               const std::map<std::string, std::string>& extra) {
+    const auto what = actionId + " (" + verb + " '" + container + "'" +
+                      (extra.contains("keys") ? " with " + extra.at("keys") : std::string()) + ")";
+    query(
+        caller, actionId, container, owner, verb,
+        [who = "uid " + std::to_string(caller.uid), what, interactive = caller.allowInteractive,
+         done = std::move(done)](const Outcome<Authorization>& answer) {
+            if (!answer.ok() && answer.error().code() == ErrorCode::LimitsExceeded) {
+                done(answer.error());
+                return;
+            }
+            done(answerFor(answer, who, what, interactive));
+        },
+        extra);
+}
+
+void AuthorizationGate::query(const Caller& caller, const std::string& actionId, const std::string& container,
+                              std::uint32_t owner, const std::string& verb, Callback<Authorization> done,
+                              const std::map<std::string, std::string>& extra) {
     // As systemd does: root needs no polkit, and the service itself neither.
     if (caller.internal || caller.uid == 0) {
-        done(Done{});
+        done(Authorization::Allowed);
         return;
     }
     auto& pending = pending_[caller.uid];
@@ -79,23 +104,19 @@ void AuthorizationGate::check(const Caller& caller, const std::string& actionId,
     details["verb"] = verb;
     details["owner_uid"] = std::to_string(owner);
     auto ownerName = std::make_shared<std::string>();
-    worker_.run(
-        [owner, ownerName] { *ownerName = userName(owner); },
-        [this, caller, actionId, details = std::move(details), ownerName,
-         what = actionId + " (" + verb + " '" + container + "'" +
-                (extra.contains("keys") ? " with " + extra.at("keys") : std::string()) + ")",
-         done = std::move(done)](const Status& /*looked up; a failure leaves the number*/) mutable {
-            details["owner"] = ownerName->empty() ? details.at("owner_uid") : *ownerName;
-            authorizer_.check(
-                caller, actionId, details,
-                [this, uid = caller.uid, interactive = caller.allowInteractive, what = std::move(what),
-                 done = std::move(done)](const Outcome<Authorization>& answer) {
-                    if (--pending_[uid] == 0) {
-                        pending_.erase(uid);
-                    }
-                    done(answerFor(answer, "uid " + std::to_string(uid), what, interactive));
+    worker_.run([owner, ownerName] { *ownerName = userName(owner); },
+                [this, caller, actionId, details = std::move(details), ownerName,
+                 done = std::move(done)](const Status& /*looked up; a failure leaves the number*/) mutable {
+                    details["owner"] = ownerName->empty() ? details.at("owner_uid") : *ownerName;
+                    authorizer_.check(caller, actionId, details,
+                                      [this, uid = caller.uid,
+                                       done = std::move(done)](const Outcome<Authorization>& answer) {
+                                          if (--pending_[uid] == 0) {
+                                              pending_.erase(uid);
+                                          }
+                                          done(answer);
+                                      });
                 });
-        });
 }
 
 }  // namespace nixos_containers

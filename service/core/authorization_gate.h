@@ -39,10 +39,20 @@ public:
     // own grants it.
     void authorizeHostWide(const Caller& caller, const std::string& actionId, const std::string& verb,
                            StatusCallback done);
+    // What authorize would ask polkit, with the same details and bounds, but
+    // polkit's own answer (Allowed for root and the service): GetPermissions.
+    // LimitsExceeded when the caller has too many pending; polkit's failure
+    // as its error.
+    void ask(const Caller& caller, const std::string& actionId, const std::string& container,
+             const std::string& verb, Callback<Authorization> done,
+             const std::map<std::string, std::string>& extra = {});
 
 private:
     void check(const Caller& caller, const std::string& actionId, const std::string& container,
                std::uint32_t owner, const std::string& verb, StatusCallback done,
+               const std::map<std::string, std::string>& extra);
+    void query(const Caller& caller, const std::string& actionId, const std::string& container,
+               std::uint32_t owner, const std::string& verb, Callback<Authorization> done,
                const std::map<std::string, std::string>& extra);
     // A caller whose polkit agent never answers must not pile up checks.
     static constexpr std::size_t kMaxPendingPerCaller = 16;

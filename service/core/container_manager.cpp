@@ -3,8 +3,8 @@
 #include "container_users.h"
 #include "container_verbs.h"
 #include "log.h"
-#include "unit_limits.h"
 #include "spec_validation.h"
+#include "unit_limits.h"
 #include "validation.h"
 
 #include <algorithm>
@@ -177,7 +177,8 @@ void ContainerManager::finish(const OperationPtr& operation, Status status) {
     if (auto queued = afterCancelledStart_.find(name); queued != afterCancelledStart_.end()) {
         auto next = std::move(queued->second);
         afterCancelledStart_.erase(queued);
-        performAuthorized(next.caller, *next.row, name, std::move(next.done));
+        performAuthorized(next.caller, *next.row, name, std::move(next.done), true,
+                          std::get<VerbBody>(next.row->body));
         return;  // it reconciles when it ends
     }
     if (!operation->creating) {
@@ -307,7 +308,8 @@ void ContainerManager::perform(const Caller& caller, Verb verb, const std::strin
     try {
         if (!std::holds_alternative<VerbBody>(row.body)) {
             throw ContainerError(ErrorCode::InvalidArgument,
-                                 std::string(row.policy.name) + " carries a spec: create or update it");
+                                 std::string(row.policy.name) + " carries arguments: call " +
+                                     methodOfVerb(row.policy.name) + " with them");
         }
         target(row, name);
     } catch (const ContainerError& error) {
@@ -319,7 +321,7 @@ void ContainerManager::perform(const Caller& caller, Verb verb, const std::strin
             done(allowed.error());
             return;
         }
-        performAuthorized(caller, row, name, done, allowed.value());
+        performAuthorized(caller, row, name, done, allowed.value(), std::get<VerbBody>(row.body));
     };
     if (row.entersContainer) {
         authorizeEntry(gate_, registry_, caller, row.policy, name, {}, authorized);
@@ -332,7 +334,7 @@ void ContainerManager::perform(const Caller& caller, Verb verb, const std::strin
 }
 
 void ContainerManager::performAuthorized(const Caller& caller, const VerbRow& row, const std::string& name,
-                                         StatusCallback done, bool hostAccessGranted) {
+                                         StatusCallback done, bool hostAccessGranted, const TakenBody& body) {
     // The world may have changed while polkit thought: check again, then
     // take the container.
     try {
@@ -355,8 +357,31 @@ void ContainerManager::performAuthorized(const Caller& caller, const VerbRow& ro
     if (!operation) {
         return;
     }
-    std::get<VerbBody>(row.body)(context_, operation,
-                                 [this, operation](Status status) { finish(operation, std::move(status)); });
+    body(context_, operation, [this, operation](Status status) { finish(operation, std::move(status)); });
+}
+
+void ContainerManager::switchGeneration(const Caller& caller, const std::string& name,
+                                        std::uint32_t generation, StatusCallback done) {
+    const auto& row = verbRow(Verb::SwitchGeneration);
+    try {
+        checkGenerationSwitch(target(row, name).generations, name, generation);
+    } catch (const ContainerError& error) {
+        done(error);
+        return;
+    }
+    const TakenBody body = [&row, generation](VerbContext& context, const OperationPtr& operation,
+                                              StatusCallback next) {
+        std::get<GenerationBody>(row.body)(context, operation, generation, std::move(next));
+    };
+    gate_.authorize(caller, std::string(row.policy.action), name, std::string(row.policy.name),
+                    [this, caller, &row, name, body, done](const Status& allowed) {
+                        if (!allowed.ok()) {
+                            done(allowed.error());
+                            return;
+                        }
+                        performAuthorized(caller, row, name, done, true, body);
+                    },
+                    {{"generation", std::to_string(generation)}});
 }
 
 void ContainerManager::seesSecrets(const Caller& caller, const std::string& name, Callback<bool> done) {

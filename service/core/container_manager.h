@@ -12,6 +12,7 @@
 #include "declarative_apply.h"
 #include "host_network.h"
 #include "operation_scheduler.h"
+#include "permissions.h"
 #include "run_command.h"
 #include "settings.h"
 #include "spec_keys.h"
@@ -23,6 +24,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -67,6 +69,12 @@ public:
     // The patch is applied to the spec as it is when the update runs.
     void update(const Caller& caller, const std::string& name, SpecPatch patch, StatusCallback done);
     void perform(const Caller& caller, Verb verb, const std::string& name, StatusCallback done);
+    // Rollback to GENERATION (the Generations property's number): as
+    // Rollback, authorised as it is with verb switch-generation and a
+    // `generation` detail. InvalidArgument for one that does not exist or
+    // runs already, before authorisation.
+    void switchGeneration(const Caller& caller, const std::string& name, std::uint32_t generation,
+                          StatusCallback done);
     // NixOS's declarative set (declarative_set.h's JSON), reconciled
     // (DeclarativeApplier). Authorised before it is read; the set itself
     // wrong: InvalidArgument; another apply running: Busy; each container's
@@ -102,6 +110,12 @@ public:
     // error): root, the owner, or a caller polkit lets update it, asked
     // without interaction. NoSuchContainer / InvalidArgument.
     void seesSecrets(const Caller& caller, const std::string& name, Callback<bool> done);
+    // GetPermissions (permissions.h): what the caller may do to NAME, from
+    // polkit without interaction; NAME "": Create alone. Open to everyone.
+    void permissions(const Caller& caller, const std::string& name,
+                     Callback<std::map<std::string, std::string>> done) {
+        askPermissions(gate_, registry_, caller, name, std::move(done));
+    }
     // A bus name left the bus: its commands are killed.
     void callerGone(const std::string& busName) { runner_.callerGone(busName); }
 
@@ -121,10 +135,13 @@ private:
                              std::vector<std::string> hostKeys, StatusCallback done);
     // The container `row` acts on; throws NoSuchContainer, or Declarative.
     const Container& target(const VerbRow& row, const std::string& name) const;
+    // A verb's body once its operation holds the container, with the
+    // arguments it carries bound.
+    using TakenBody = std::function<void(VerbContext&, const OperationPtr&, StatusCallback)>;
     // hostAccessGranted: whether an entering verb's caller got host access
     // too (authorizeEntry), checked against the container as it is now.
     void performAuthorized(const Caller& caller, const VerbRow& row, const std::string& name,
-                           StatusCallback done, bool hostAccessGranted = true);
+                           StatusCallback done, bool hostAccessGranted, const TakenBody& body);
     // A Stop or Terminate while the container starts or reloads: the start
     // is cancelled (systemd cancels its job), the reload's process killed,
     // and the verb runs when that operation has answered. False, `done`

@@ -38,8 +38,9 @@ UpdateEffect classifyUpdate(const ContainerSpec& before, const ContainerSpec& af
     // The most any changed key asks for; None < Live < Reload < Restart.
     UpdateEffect effect = UpdateEffect::None;
     for (const auto& key : specKeys()) {
-        if (key.onChange > effect && key.get(before) != key.get(after)) {
-            effect = key.onChange;
+        const auto asked = updateEffectOf(key);
+        if (asked > effect && key.get(before) != key.get(after)) {
+            effect = asked;
         }
     }
     if (clearingNeedsRestart(before, after)) {

@@ -83,6 +83,11 @@ public:
     // than the current one, which is returned. InvalidArgument when there is
     // none.
     Generation rollBack(const ContainerPaths& paths, const std::string& name) const;
+    // `nix-env -p P --switch-generation NUMBER`: P switched to that
+    // generation, which is returned. InvalidArgument (naming the ones there
+    // are) when there is no such generation, or when it is the current one.
+    Generation switchGeneration(const ContainerPaths& paths, const std::string& name,
+                                std::uint32_t number) const;
     // Removes root, profile and gcroots; missing parts are fine. Refuses
     // (IOError) a root with anything mounted below it: remove_all would
     // descend into the mount and delete what is not the container's.
@@ -95,5 +100,11 @@ public:
 private:
     Settings settings_;
 };
+
+// Throws InvalidArgument unless `number` is one of `generations` (the
+// message names those there are) and not the current one: SwitchGeneration's
+// check, before its authorisation and again when it switches.
+void checkGenerationSwitch(const std::vector<Generation>& generations, const std::string& name,
+                           std::uint32_t number);
 
 }  // namespace nixos_containers

@@ -140,10 +140,39 @@ Generation ContainerStore::rollBack(const ContainerPaths& paths, const std::stri
             "container '" + name + "' has no generation older than the current one" +
                 (current == existing.end() ? "" : " (" + std::to_string(current->number) + ")"));
     }
-    auto previous = *std::prev(current);
-    switchLink(paths.systemLink, generationLinkName(paths.systemLink, previous.number));
-    previous.current = true;
-    return previous;
+    return switchGeneration(paths, name, std::prev(current)->number);
+}
+
+Generation ContainerStore::switchGeneration(const ContainerPaths& paths, const std::string& name,
+                                            std::uint32_t number) const {
+    auto existing = generations(paths);
+    checkGenerationSwitch(existing, name, number);
+    auto target = *std::find_if(existing.begin(), existing.end(),
+                                [number](const Generation& g) { return g.number == number; });
+    switchLink(paths.systemLink, generationLinkName(paths.systemLink, target.number));
+    target.current = true;
+    return target;
+}
+
+void checkGenerationSwitch(const std::vector<Generation>& generations, const std::string& name,
+                           std::uint32_t number) {
+    std::string numbers;
+    const Generation* target = nullptr;
+    for (const auto& generation : generations) {
+        numbers += (numbers.empty() ? "" : ", ") + std::to_string(generation.number);
+        if (generation.number == number) {
+            target = &generation;
+        }
+    }
+    if (target == nullptr) {
+        throw ContainerError(ErrorCode::InvalidArgument,
+                             "container '" + name + "' has no generation " + std::to_string(number) +
+                                 (numbers.empty() ? "; it has none" : "; it has " + numbers));
+    }
+    if (target->current) {
+        throw ContainerError(ErrorCode::InvalidArgument, "container '" + name + "' runs generation " +
+                                                             std::to_string(number) + " already");
+    }
 }
 
 }  // namespace nixos_containers

@@ -5,6 +5,7 @@
 #include "spec_patch.h"
 #include "verb_context.h"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,8 +24,12 @@ void terminateContainer(VerbContext& context, const OperationPtr& operation, Sta
 void restartContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
 // reload_verb.cpp: switch-to-configuration test inside.
 void reloadContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
-// The profile's previous generation (nix-env --rollback), then a reload when it runs.
+// rollback_verb.cpp: the profile's previous generation (nix-env --rollback),
+// then a reload when it runs.
 void rollbackContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+// The same to generation GENERATION (nix-env --switch-generation).
+void switchContainerGeneration(VerbContext& context, const OperationPtr& operation, std::uint32_t generation,
+                               StatusCallback next);
 // destroy_verb.cpp: stop, then conf, root, profile and gcroots.
 void destroyContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next);
 // A declarative container the set no longer names: stopped, its conf

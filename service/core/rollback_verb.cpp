@@ -3,13 +3,17 @@
 #include "container_verbs.h"
 
 #include <memory>
+#include <optional>
 
 namespace nixos_containers {
 
-// `nix-env -p PROFILE --rollback` for a container, then a reload of a running
-// one. A container that names its system in the conf (SystemPath) is moved
-// back there too: the conf, not the profile, says what it runs.
-void rollbackContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
+namespace {
+// `nix-env -p PROFILE --switch-generation N` (or, without N, --rollback) for
+// a container, then a reload of a running one. A container that names its
+// system in the conf (SystemPath) is moved there too: the conf, not the
+// profile, says what it runs.
+void switchTo(VerbContext& context, const OperationPtr& operation, std::optional<std::uint32_t> generation,
+              StatusCallback next) {
     const auto name = operation->name;
     const auto& container = context.registry.get(name);
     std::shared_ptr<ContainerChange> change;
@@ -26,11 +30,13 @@ void rollbackContainer(VerbContext& context, const OperationPtr& operation, Stat
     context.background.run(
         name,
         [store = &context.store, settings = &context.settings,
-         paths = containerPaths(context.settings, name, container.spec.ephemeral), name, spec, conf] {
-            auto previous = store->rollBack(paths, name);
+         paths = containerPaths(context.settings, name, container.spec.ephemeral), name, spec, conf,
+         generation] {
+            auto switched =
+                generation ? store->switchGeneration(paths, name, *generation) : store->rollBack(paths, name);
             if (!spec->systemPath.empty()) {
                 // A store path, as SystemPath is given, not where this host keeps it.
-                spec->systemPath = locateSystem(*settings, previous.system).inContainer.string();
+                spec->systemPath = locateSystem(*settings, switched.system).inContainer.string();
                 *conf = store->save(name, *spec, *conf);
             }
         },
@@ -48,6 +54,17 @@ void rollbackContainer(VerbContext& context, const OperationPtr& operation, Stat
                 next(Done{});
             }
         });
+}
+
+}  // namespace
+
+void rollbackContainer(VerbContext& context, const OperationPtr& operation, StatusCallback next) {
+    switchTo(context, operation, std::nullopt, std::move(next));
+}
+
+void switchContainerGeneration(VerbContext& context, const OperationPtr& operation, std::uint32_t generation,
+                               StatusCallback next) {
+    switchTo(context, operation, generation, std::move(next));
 }
 
 }  // namespace nixos_containers

@@ -87,11 +87,6 @@ SpecValue showSystemPath(const Container& container) {
     return container.spec.systemPath.empty() ? container.systemOnHost.string() : container.spec.systemPath;
 }
 
-constexpr auto kRestart = UpdateEffect::Restart;
-constexpr auto kReload = UpdateEffect::Reload;
-constexpr auto kNothing = UpdateEffect::None;
-constexpr auto kLive = UpdateEffect::Live;
-
 constexpr auto kNspawn = KeyEffect::Nspawn;
 constexpr auto kUnit = KeyEffect::Unit;
 constexpr auto kNetwork = KeyEffect::Network;
@@ -176,13 +171,11 @@ bool privilegedHostPort(const ContainerSpec& spec, const Settings& /*settings*/)
 
 // A row for a ContainerSpec field, with the choices every row makes.
 template <auto Member>
-SpecKey row(std::string_view busName, std::string_view confKey, UpdateEffect onChange, KeyEffect effects,
-            SpecCheck validate) {
+SpecKey row(std::string_view busName, std::string_view confKey, KeyEffect effects, SpecCheck validate) {
     return SpecKey{.busName = busName,
                    .kind = kKindOf<MemberType<Member>>,
                    .confKey = confKey,
                    .confOnlyWithPrivateNetwork = false,
-                   .onChange = onChange,
                    .effects = effects,
                    .systemSource = false,
                    .asksHost = nullptr,
@@ -200,7 +193,6 @@ SpecKey networkRow(std::string_view busName, std::string_view confKey, HostCheck
                    .kind = SpecKind::String,
                    .confKey = confKey,
                    .confOnlyWithPrivateNetwork = true,
-                   .onChange = kRestart,
                    .effects = kNspawn | kNetwork,
                    .systemSource = false,
                    .asksHost = asksHost,
@@ -237,7 +229,7 @@ SpecKey secret(SpecKey key) {
 // tenant limit.
 template <std::string ContainerSpec::*Field>
 SpecKey limitRow(std::string_view busName, std::string_view confKey) {
-    return reachingHost<Field>(row<Field>(busName, confKey, kLive, kUnit, validateUnitLimits),
+    return reachingHost<Field>(row<Field>(busName, confKey, kUnit, validateUnitLimits),
                                &aboveTenantLimitOf<Field>);
 }
 
@@ -245,30 +237,27 @@ SpecKey limitRow(std::string_view busName, std::string_view confKey) {
 std::vector<SpecKey> makeRows() {
     using S = ContainerSpec;
     auto ports = reachingHost<&S::forwardPorts>(
-        row<&S::forwardPorts>("ForwardPorts", {}, kRestart, kNspawn, validateNetwork), &privilegedHostPort);
+        row<&S::forwardPorts>("ForwardPorts", {}, kNspawn, validateNetwork), &privilegedHostPort);
     ports.set = &setForwardPorts;
     ports.show = &showForwardPorts;
     return {
-        shown(source(row<&S::systemPath>("SystemPath", "SYSTEM_PATH", kReload, kNspawn, validateSource)),
+        shown(source(row<&S::systemPath>("SystemPath", "SYSTEM_PATH", kNspawn, validateSource)),
               &showSystemPath),
         // Builds run as root on the host: a build source asks for the host.
         reachingHost<&S::configFile>(
-            source(row<&S::configFile>("ConfigFile", "CONFIG_FILE", kReload, kBuild, validateSource))),
-        reachingHost<&S::flake>(source(row<&S::flake>("Flake", "FLAKE", kReload, kBuild, validateSource))),
+            source(row<&S::configFile>("ConfigFile", "CONFIG_FILE", kBuild, validateSource))),
+        reachingHost<&S::flake>(source(row<&S::flake>("Flake", "FLAKE", kBuild, validateSource))),
         // The text lives in NAME.nix; the conf names that file.
-        secret(upTo(kMaxConfigBytes, reachingHost<&S::config>(source(
-                                         row<&S::config>("Config", {}, kReload, kBuild, validateSource))))),
+        secret(upTo(kMaxConfigBytes,
+                    reachingHost<&S::config>(source(row<&S::config>("Config", {}, kBuild, validateSource))))),
         // Builds run as root on the host: how they run asks for the host.
-        reachingHost<&S::nixFlags>(
-            row<&S::nixFlags>("NixFlags", "NIX_FLAGS", kReload, kBuild, validateNixFlags)),
+        reachingHost<&S::nixFlags>(row<&S::nixFlags>("NixFlags", "NIX_FLAGS", kBuild, validateNixFlags)),
         // Builds run as root on the host: what they evaluate asks for the host.
-        reachingHost<&S::nixosPath>(
-            row<&S::nixosPath>("NixosPath", "NIXOS_PATH", kReload, kBuild, validateSource)),
-        row<&S::privateNetwork>("PrivateNetwork", "PRIVATE_NETWORK", kRestart, kNspawn | kNetwork,
-                                validateNetwork),
+        reachingHost<&S::nixosPath>(row<&S::nixosPath>("NixosPath", "NIXOS_PATH", kBuild, validateSource)),
+        row<&S::privateNetwork>("PrivateNetwork", "PRIVATE_NETWORK", kNspawn | kNetwork, validateNetwork),
         // Joins a namespace of the host's choosing: host access.
         reachingHost<&S::networkNamespace>(row<&S::networkNamespace>(
-            "NetworkNamespace", "NETWORK_NAMESPACE_PATH", kRestart, kNspawn, validateNetwork)),
+            "NetworkNamespace", "NETWORK_NAMESPACE_PATH", kNspawn, validateNetwork)),
         networkRow<&NetworkOptions::hostBridge>("HostBridge", "HOST_BRIDGE",
                                                 &networkNotDefault<&NetworkOptions::hostBridge>),
         ports,
@@ -280,26 +269,22 @@ std::vector<SpecKey> makeRows() {
                                                   &addressOutsidePool<&NetworkOptions::localAddress>),
         networkRow<&NetworkOptions::localAddress6>("LocalAddress6", "LOCAL_ADDRESS6",
                                                    &addressOutsidePool<&NetworkOptions::localAddress6>),
-        row<&S::localMacAddress>("LocalMacAddress", "LOCAL_MAC_ADDRESS", kRestart, kNetwork, validateNetwork),
+        row<&S::localMacAddress>("LocalMacAddress", "LOCAL_MAC_ADDRESS", kNetwork, validateNetwork),
         reachingHost<&S::interfaces>(
-            row<&S::interfaces>("Interfaces", "INTERFACES", kRestart, kNetwork, validateNetwork)),
-        reachingHost<&S::macvlans>(
-            row<&S::macvlans>("Macvlans", "MACVLANS", kRestart, kNetwork, validateNetwork)),
+            row<&S::interfaces>("Interfaces", "INTERFACES", kNetwork, validateNetwork)),
+        reachingHost<&S::macvlans>(row<&S::macvlans>("Macvlans", "MACVLANS", kNetwork, validateNetwork)),
         // Only read when the service starts: nothing live changes.
-        row<&S::autoStart>("AutoStart", "AUTO_START", kNothing, kStoredOnly, nullptr),
+        row<&S::autoStart>("AutoStart", "AUTO_START", kStoredOnly, nullptr),
         // Both live in EXTRA_NSPAWN_FLAGS, as the module keeps bind mounts.
-        shown(reachingHost<&S::bindMounts>(
-                  row<&S::bindMounts>("BindMounts", {}, kRestart, kNspawn, validateMounts),
-                  &bindsBeyondConfinedRoots),
+        shown(reachingHost<&S::bindMounts>(row<&S::bindMounts>("BindMounts", {}, kNspawn, validateMounts),
+                                           &bindsBeyondConfinedRoots),
               &showBindMounts),
-        reachingHost<&S::extraFlags>(
-            row<&S::extraFlags>("ExtraFlags", {}, kRestart, kNspawn, validateExtraFlags),
-            &extraFlagsReachHost),
-        row<&S::ephemeral>("Ephemeral", "EPHEMERAL", kRestart, kNspawn | kUnit, nullptr),
-        row<&S::copyResolvConf>("CopyResolvConf", "COPY_RESOLV_CONF", kRestart, kNspawn, nullptr),
-        reachingHost<&S::enableTun>(
-            row<&S::enableTun>("EnableTun", "ENABLE_TUN", kRestart, kNspawn | kUnit, nullptr)),
-        row<&S::timeoutStartSec>("TimeoutStartSec", "TIMEOUT_START_SEC", kRestart, kUnit, validateTimeout),
+        reachingHost<&S::extraFlags>(row<&S::extraFlags>("ExtraFlags", {}, kNspawn, validateExtraFlags),
+                                     &extraFlagsReachHost),
+        row<&S::ephemeral>("Ephemeral", "EPHEMERAL", kNspawn | kUnit, nullptr),
+        row<&S::copyResolvConf>("CopyResolvConf", "COPY_RESOLV_CONF", kNspawn, nullptr),
+        reachingHost<&S::enableTun>(row<&S::enableTun>("EnableTun", "ENABLE_TUN", kNspawn | kUnit, nullptr)),
+        row<&S::timeoutStartSec>("TimeoutStartSec", "TIMEOUT_START_SEC", kUnit, validateTimeout),
         // The unit's limits (unit_limits.cpp): set live on a running unit.
         limitRow<&S::memoryMax>("MemoryMax", "MEMORY_MAX"),
         limitRow<&S::memoryHigh>("MemoryHigh", "MEMORY_HIGH"),
@@ -308,15 +293,14 @@ std::vector<SpecKey> makeRows() {
         limitRow<&S::tasksMax>("TasksMax", "TASKS_MAX"),
         limitRow<&S::ioWeight>("IOWeight", "IO_WEIGHT"),
         reachingHost<&S::privateUsers>(
-            row<&S::privateUsers>("PrivateUsers", "PRIVATE_USERS", kRestart, kNspawn, validatePrivateUsers),
+            row<&S::privateUsers>("PrivateUsers", "PRIVATE_USERS", kNspawn, validatePrivateUsers),
             &unconfinedUsers),
         reachingHost<&S::additionalCapabilities>(row<&S::additionalCapabilities>(
-            "AdditionalCapabilities", "ADDITIONAL_CAPABILITIES", kRestart, kNspawn, validateCapabilities)),
-        row<&S::tmpfs>("Tmpfs", "TMPFS", kRestart, kNspawn, validateMounts),
+            "AdditionalCapabilities", "ADDITIONAL_CAPABILITIES", kNspawn, validateCapabilities)),
+        row<&S::tmpfs>("Tmpfs", "TMPFS", kNspawn, validateMounts),
         reachingHost<&S::allowedDevices>(
-            row<&S::allowedDevices>("AllowedDevices", {}, kRestart, kUnit, validateDevices)),
-        reachingHost<&S::extraVeths>(
-            row<&S::extraVeths>("ExtraVeths", {}, kRestart, kNetwork, validateNetwork)),
+            row<&S::allowedDevices>("AllowedDevices", {}, kUnit, validateDevices)),
+        reachingHost<&S::extraVeths>(row<&S::extraVeths>("ExtraVeths", {}, kNetwork, validateNetwork)),
     };
 }
 
@@ -324,6 +308,49 @@ const std::vector<SpecKey>& rows() {
     static const std::vector<SpecKey> kRows = makeRows();
     return kRows;
 }
+
+}  // namespace
+
+UpdateEffect updateEffectOf(const SpecKey& key) {
+    if (key.effects == KeyEffect::StoredOnly) {
+        return UpdateEffect::None;
+    }
+    if (key.systemSource || affects(key.effects, KeyEffect::Build)) {
+        return UpdateEffect::Reload;
+    }
+    // unit_limits.cpp sets these on the running unit; any other unit
+    // property (TimeoutStartSec, DeviceAllow) is fixed when the unit starts.
+    const auto limits = unitLimitKeys();
+    const bool limit = std::any_of(limits.begin(), limits.end(), [&key](const UnitLimitKey& unitLimit) {
+        return unitLimit.key == key.busName;
+    });
+    return key.effects == KeyEffect::Unit && limit ? UpdateEffect::Live : UpdateEffect::Restart;
+}
+
+std::string_view updateEffectWord(UpdateEffect effect) {
+    switch (effect) {
+        case UpdateEffect::None:
+            return "stored";
+        case UpdateEffect::Live:
+            return "live";
+        case UpdateEffect::Reload:
+            return "reload";
+        case UpdateEffect::Restart:
+            return "restart";
+    }
+    return "restart";
+}
+
+std::vector<SpecKeySummary> specKeySummaries() {
+    std::vector<SpecKeySummary> summaries;
+    for (const auto& key : rows()) {
+        summaries.push_back({key.busName, busSignature(key.kind), updateEffectWord(updateEffectOf(key)),
+                             key.asksHost != nullptr});
+    }
+    return summaries;
+}
+
+namespace {
 
 // Whether `spec` asks for the host through `key`: its own value, or an
 // ExtraFlags word that gives the same.

@@ -74,9 +74,8 @@ struct SpecKey {
     std::string_view confKey;
     // The module writes the network keys only with PRIVATE_NETWORK=1.
     bool confOnlyWithPrivateNetwork;
-    UpdateEffect onChange;  // what changing it asks of a running container
-    KeyEffect effects;      // where its value shows when the container starts
-    bool systemSource;      // one of the exclusive system sources
+    KeyEffect effects;  // where its value shows when the container starts (and updateEffectOf)
+    bool systemSource;  // one of the exclusive system sources
     // Gives the container something of the host's (a path, a device, a
     // capability, an interface, a port, an address on the host's network),
     // or has the host do something as root (a build), for some values;
@@ -108,6 +107,22 @@ struct SpecKey {
 std::span<const SpecKey> specKeys();
 // nullptr for a key nobody knows.
 const SpecKey* findSpecKey(std::string_view busName);
+// What an Update of `key` asks of a running container, from where its value
+// shows (`effects`): nothing for a key only NAME.conf holds, a rebuild and
+// switch for the system and what builds it, the running unit's own property
+// for a unit limit, else a restart. classifyUpdate (what Update does) and
+// the manager's SpecKeys property (what clients are told) both ask this.
+UpdateEffect updateEffectOf(const SpecKey& key);
+// SpecKeys' word for an effect: "stored", "live", "reload", "restart".
+std::string_view updateEffectWord(UpdateEffect effect);
+// One row of the manager's SpecKeys property.
+struct SpecKeySummary {
+    std::string_view key;
+    std::string_view signature;
+    std::string_view onUpdate;  // updateEffectWord(updateEffectOf(row))
+    bool needsHostAccess;       // the row has a host check (asksHost)
+};
+std::vector<SpecKeySummary> specKeySummaries();
 // For keys the code names itself; throws std::out_of_range for an unknown one.
 const SpecKey& specKey(std::string_view busName);
 // The keys through which a Create's spec asks for host access, in registry

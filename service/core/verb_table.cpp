@@ -24,6 +24,14 @@ constexpr std::array<VerbRow, kVerbCount> kVerbRows = {{
     // Changes what the container runs, as an Update does.
     {Verb::Rollback, {"rollback", kUpdatePolicy.action}, false, false, false, false, rollbackContainer},
     {Verb::Destroy, {"destroy", kDestroy}, false, false, false, false, destroyContainer},
+    // Rollback to a generation the caller names (a `generation` detail).
+    {Verb::SwitchGeneration,
+     {"switch-generation", kUpdatePolicy.action},
+     false,
+     false,
+     false,
+     false,
+     switchContainerGeneration},
     // A declarative container's Update is the declarative set's alone
     // (updatedSpec); Create makes the container, declarative or not.
     {Verb::Create, kCreatePolicy, true, false, false, false, createContainer},
@@ -65,6 +73,20 @@ const VerbRow* verbRowNamed(std::string_view name) {
 
 std::string_view toString(Verb verb) {
     return verbRow(verb).policy.name;
+}
+
+std::string methodOfVerb(std::string_view name) {
+    std::string method;
+    bool wordStarts = true;
+    for (const char c : name) {
+        if (c == '-') {
+            wordStarts = true;
+            continue;
+        }
+        method += wordStarts && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+        wordStarts = false;
+    }
+    return method;
 }
 
 }  // namespace nixos_containers

@@ -6,17 +6,31 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <variant>
 
 namespace nixos_containers {
 
 // The operations on a container: those that act on an existing one and
-// carry no arguments, then Create and Update, which carry a spec or a patch.
-// Values count from 0 with no gaps: the table is indexed by them.
-enum class Verb { Start, Stop, Restart, Terminate, Reload, Rollback, Destroy, Create, Update };
+// carry no arguments, SwitchGeneration (a generation's number), then Create
+// and Update, which carry a spec or a patch. Values count from 0 with no
+// gaps: the table is indexed by them.
+enum class Verb {
+    Start,
+    Stop,
+    Restart,
+    Terminate,
+    Reload,
+    Rollback,
+    Destroy,
+    SwitchGeneration,
+    Create,
+    Update
+};
 
 // Every value of Verb, with no default: -Wswitch (an error here) names a value
 // added to the enum and left out below, so kVerbCount cannot go stale.
@@ -29,6 +43,7 @@ constexpr bool isVerb(Verb verb) {
         case Verb::Reload:
         case Verb::Rollback:
         case Verb::Destroy:
+        case Verb::SwitchGeneration:
         case Verb::Create:
         case Verb::Update:
             return true;
@@ -71,17 +86,27 @@ inline constexpr VerbPolicy kLogsPolicy{"logs", "org.nixos.containers.logs"};
 struct ContainerCall {
     std::string_view method;
     VerbPolicy policy;
+    // Authorised as an entry (authorizeEntry): host access too when the
+    // container runs with the host's users.
+    bool entersContainer = false;
+    // Its polkit details name the user and the command (root and none when
+    // the caller gives neither).
+    bool namesUserAndCommand = false;
 };
 inline constexpr auto kContainerCalls = std::to_array<ContainerCall>({
-    {"Run", kRunPolicy},
-    {"OpenShell", kShellPolicy},
-    {"OpenLogin", kLoginPolicy},
-    {"OpenLogs", kLogsPolicy},
+    {"Run", kRunPolicy, true, true},
+    {"OpenShell", kShellPolicy, true, true},
+    {"OpenLogin", kLoginPolicy, true, false},
+    {"OpenLogs", kLogsPolicy, false, false},
 });
 
 // An argument-free verb's body: runs once ContainerManager::perform has
 // taken the container for it.
 using VerbBody = void (*)(VerbContext& context, const OperationPtr& operation, StatusCallback next);
+// SwitchGeneration's: the generation is checked before the operation takes
+// the container (ContainerManager::switchGeneration).
+using GenerationBody = void (*)(VerbContext& context, const OperationPtr& operation, std::uint32_t generation,
+                                StatusCallback next);
 // Create and Update carry a spec or a patch and take their container
 // themselves, after the checks and holds only they make
 // (ContainerManager::create and update, the declarative set).
@@ -89,7 +114,7 @@ using CreateBody = void (*)(VerbContext& context, const Caller& caller, const st
                             ContainerSpec spec, const Callback<std::string>& done, bool declared);
 using UpdateBody = void (*)(VerbContext& context, const Caller& caller, const std::string& name,
                             const SpecPatch& patch, const StatusCallback& done, DeclaredChangePtr declared);
-using AnyVerbBody = std::variant<VerbBody, CreateBody, UpdateBody>;
+using AnyVerbBody = std::variant<VerbBody, GenerationBody, CreateBody, UpdateBody>;
 
 // One row per verb; ContainerManager::perform reads nothing else.
 struct VerbRow {
@@ -114,5 +139,8 @@ const VerbRow* verbRowNamed(std::string_view name);
 // Every row, for tests that hold them against the polkit policy and the XML.
 std::span<const VerbRow, kVerbCount> verbTable();
 std::string_view toString(Verb verb);
+// The D-Bus method of a verb or call named `name` ("switch-generation":
+// "SwitchGeneration").
+std::string methodOfVerb(std::string_view name);
 
 }  // namespace nixos_containers

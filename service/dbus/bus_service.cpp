@@ -208,6 +208,30 @@ void BusService::perform(const sdbus::Message& message, sdbus::Result<>&& result
     });
 }
 
+void BusService::switchGeneration(const sdbus::Message& message, sdbus::Result<>&& result,
+                                  const std::string& name, std::uint32_t generation) {
+    auto reply = shared(std::move(result));
+    asCaller(message, reply, [this, reply, name, generation](const Caller& caller) {
+        manager_->switchGeneration(caller, name, generation, replyWith(reply));
+    });
+}
+
+void BusService::permissions(const sdbus::Message& message,
+                             sdbus::Result<std::map<std::string, std::string>>&& result,
+                             const std::string& name) {
+    auto reply = shared(std::move(result));
+    asCaller(message, reply, [this, reply, name](const Caller& caller) {
+        manager_->permissions(caller, name,
+                              [reply](const Outcome<std::map<std::string, std::string>>& rights) {
+                                  if (!rights.ok()) {
+                                      reply->returnError(toBusError(rights.error()));
+                                      return;
+                                  }
+                                  reply->returnResults(rights.value());
+                              });
+    });
+}
+
 void BusService::update(const sdbus::Message& message, sdbus::Result<>&& result, const std::string& name,
                         const std::map<std::string, sdbus::Variant>& changes) {
     auto reply = shared(std::move(result));

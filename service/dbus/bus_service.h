@@ -46,6 +46,11 @@ public:
     void create(const sdbus::Message& message, sdbus::Result<sdbus::ObjectPath>&& result,
                 const std::string& name, const std::map<std::string, sdbus::Variant>& spec);
     void perform(const sdbus::Message& message, sdbus::Result<>&& result, Verb verb, const std::string& name);
+    void switchGeneration(const sdbus::Message& message, sdbus::Result<>&& result, const std::string& name,
+                          std::uint32_t generation);
+    // GetPermissions: what the caller may do to NAME, asked of polkit without interaction.
+    void permissions(const sdbus::Message& message,
+                     sdbus::Result<std::map<std::string, std::string>>&& result, const std::string& name);
     // ApplyDeclarative's answer: (name, result, error name, message).
     using DeclarativeOutcomeRow = sdbus::Struct<std::string, std::string, std::string, std::string>;
     void applyDeclarative(const sdbus::Message& message,

@@ -38,6 +38,12 @@ private:
     void Rollback(sdbus::Result<>&& result) override {
         service_.perform(message(), std::move(result), Verb::Rollback, name());
     }
+    void SwitchGeneration(sdbus::Result<>&& result, uint32_t generation) override {
+        service_.switchGeneration(message(), std::move(result), name(), generation);
+    }
+    void GetPermissions(sdbus::Result<std::map<std::string, std::string>>&& result) override {
+        service_.permissions(message(), std::move(result), name());
+    }
     void Run(sdbus::Result<int32_t, int32_t>&& result, std::vector<std::string> command,
              std::map<std::string, sdbus::Variant> options, sdbus::UnixFd in, sdbus::UnixFd out,
              sdbus::UnixFd err) override {

@@ -106,6 +106,13 @@ private:
     void Rollback(sdbus::Result<>&& result, std::string name) override {
         service_.perform(message(), std::move(result), Verb::Rollback, name);
     }
+    void SwitchGeneration(sdbus::Result<>&& result, std::string name, uint32_t generation) override {
+        service_.switchGeneration(message(), std::move(result), name, generation);
+    }
+    void GetPermissions(sdbus::Result<std::map<std::string, std::string>>&& result,
+                        std::string name) override {
+        service_.permissions(message(), std::move(result), name);
+    }
     void Run(sdbus::Result<int32_t, int32_t>&& result, std::string name, std::vector<std::string> command,
              std::map<std::string, sdbus::Variant> options, sdbus::UnixFd in, sdbus::UnixFd out,
              sdbus::UnixFd err) override {
@@ -146,6 +153,15 @@ private:
     sdbus::ObjectPath GetContainer(const std::string& name) override { return service_.getContainer(name); }
     void Inspect(sdbus::Result<std::string>&& result, std::string name) override {
         service_.inspect(message(), std::move(result), name);
+    }
+
+    std::vector<sdbus::Struct<std::string, std::string, std::string, bool>> SpecKeys() override {
+        std::vector<sdbus::Struct<std::string, std::string, std::string, bool>> keys;
+        for (const auto& key : specKeySummaries()) {
+            keys.emplace_back(std::string(key.key), std::string(key.signature), std::string(key.onUpdate),
+                              key.needsHostAccess);
+        }
+        return keys;
     }
 
     BusService& service_;

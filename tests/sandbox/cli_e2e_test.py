@@ -13,8 +13,11 @@ Scenarios:
   3  polkit: a denied user; a challenged user with --no-ask-password,
      without a terminal, and at a terminal (the text agent asks)
   4  login and root-login through a pseudo-terminal, on the payload that
-     boots real systemd (^]^]^] ends a login); and without a terminal:
-     piped input reaches the shell, end of input ends the session
+     boots real systemd (^]^]^] ends a login); root-login without a
+     terminal on stdin: root's shell through Run, piped input its script,
+     its status the CLI's, </dev/null at once; run and that shell never
+     get the host's terminal (relayed), and what is typed reaches run's
+     command
   5  a script written for the old tool runs unchanged
   6  the service stopped: exit 8 and how to start it
   (2 also: -H through ssh and systemd-stdio-bridge, with an ssh that
@@ -320,16 +323,18 @@ def completion(t, c):
         return p.stdout.rstrip("\n")
 
     verbs, names = complete("nixos-container st", 1), complete("nixos-container start ad", 2)
-    if verbs != "start stop status" or names != "addr":
-        raise Failed(f"verbs for 'st': {verbs!r}; names for 'start ad': {names!r}")
+    command = complete("nixos-container run addr -- nixos-contai", 4)
+    if verbs != "start stop status" or names != "addr" or command != "nixos-container":
+        raise Failed(f"verbs for 'st': {verbs!r}; names for 'start ad': {names!r}; "
+                     f"a command after 'run addr --': {command!r}")
 
 
 def verb_help(c, verb, has, has_not):
-    """VERB --help is its own."""
+    """VERB --help is its own: its usage line, its flags, its exit statuses."""
     out = c.ok_(verb, "--help").stdout
     lines = out.splitlines()
     if not (lines and lines[0].startswith(f"Usage: nixos-container [OPTIONS] {verb}") and has in out
-            and has_not not in out and "Verbs:" not in lines):
+            and has_not not in out and "Verbs:" not in lines and "Exit status:" in lines):
         raise Failed(out)
 
 
@@ -376,7 +381,8 @@ def scenario2_read(t, c):
     t.check("show addr: one 'key: value' a line", show_text, c)
     t.check("watch prints state changes live (starting, running, stopped)", watch_states, t, c)
     t.check("-H USER@HOST reaches the service through ssh and systemd-stdio-bridge", remote_host, t, c)
-    t.check("bash completion: verbs, and container names from the service", completion, t, c)
+    t.check("bash completion: verbs, container names from the service, a command after run NAME --",
+            completion, t, c)
 
 
 def scenario2_errors(t, c):
@@ -389,6 +395,8 @@ def scenario2_errors(t, c):
     t.check("create --help: create's usage and flags, not the global help", verb_help, c, "create",
             "--config-file FILE", "--json")
     t.check("list --help: list's usage and --json", verb_help, c, "list", "--json", "--config-file")
+    t.check("root-login --help: the shell's status without a terminal, 0 at one; not run's", verb_help, c,
+            "root-login", "root-login: without a terminal on stdin, the shell's status", "run: the command's")
     t.check("a verb without its name: exit 2", x, 2, "no container name specified", "start")
     t.check("--host-address without --local-address: exit 2", x, 2, "--local-address is required",
             "create", "x", "--system-path", c.ok, "--host-address", "10.1.1.1")
@@ -476,13 +484,41 @@ def pty_drive(c, *steps_and_command):
         raise Failed(f"pty_drive: exit {p.returncode}\n{p.stdout}{p.stderr}")
 
 
-def piped(c, verb, text, want):
-    """VERB (login or root-login) with text piped in (None: </dev/null) ends (exit 0); its output has want."""
+def piped(c, verb, text, want, status=0, within=30):
+    """VERB (login or root-login) with text piped in (None: </dev/null) exits status within `within`
+    seconds; its output has want."""
+    began = time.monotonic()
     p = c.run("timeout", "30", c.nc, verb, S, input=text, merge=True)
+    took = time.monotonic() - began
     out = p.stdout.replace("\r", "")
-    # machined cannot tell the shell's status (README): the session's is 0.
-    if p.returncode != 0 or want not in out:
-        raise Failed(f"exit {p.returncode}; output: {out[:600]}")
+    if p.returncode != status or want not in out or took > within:
+        raise Failed(f"exit {p.returncode} (wanted {status}) after {took:.1f} s; output: {out[:600]}")
+
+
+TTY_PROBE = "for f in 0 1 2; do test -t $f && echo ON-TTY-$f; done; echo TTYS-PROBED"
+
+
+def no_terminal_inside(c, *steps_and_command):
+    """At a terminal: the steps hold, and the command inside had no terminal on 0, 1 or 2."""
+    p = c.run("/usr/bin/python3", PTY_DRIVE, "expect:TTYS-PROBED", *steps_and_command)
+    if p.returncode != 0 or "ON-TTY-" in p.stdout:
+        raise Failed(f"pty_drive: exit {p.returncode}\n{p.stdout}{p.stderr}")
+
+
+def pipe_tier(t, c):
+    """root-login without a terminal on stdin: root's login shell through Run, its status the CLI's."""
+    t.check(f"root-login {S} </dev/null: ends at once (exit 0, under 5 s)",
+            piped, c, "root-login", None, "", 0, 5)
+    t.check(f"echo 'exit 5' | root-login {S}: the piped lines reach the shell, and its status is the CLI's (5)",
+            piped, c, "root-login", "echo PIPED-$((2 + 3))\nexit 5\n", "PIPED-5", 5)
+    t.check(f"root-login {S}: a last line without a newline still runs",
+            piped, c, "root-login", "echo LAST-$((3 + 4))", "LAST-7")
+    t.check(f"root-login {S}: root's shell (its passwd's), as root in root's home",
+            piped, c, "root-login", "echo AS-$(id -u)-$HOME-$SHELL", "AS-0-/root-/bin/sh")
+    t.check(f"root-login {S}: a shell killed by SIGKILL: 137 (128+9)",
+            piped, c, "root-login", "kill -9 $$\n", "", 137)
+    t.check(f"root-login {S} piped, output to a terminal: the shell has no terminal of the host's",
+            no_terminal_inside, c, "exit:0", "--", "/bin/sh", "-c", f"echo '{TTY_PROBE}' | {c.nc} root-login {S}")
 
 
 def make_systemd_payload(t):
@@ -503,16 +539,14 @@ def scenario4(t, c):
                 "expect:login:", r"send:\x1d\x1d\x1d", "exit:0", "--", c.nc, "login", S)
         t.check(f"root-login {S}: a root shell; exit ends it (exit 0)", pty_drive, c,
                 "expect:# ", r"send:id\n", "expect:uid=0(root)", r"send:exit\n", "exit:0", "--", c.nc, "root-login", S)
-        t.check(f"root-login {S} </dev/null: end of input ends the shell, no hang (exit 0)",
-                piped, c, "root-login", None, "")
-        t.check(f"echo 'exit 5' | root-login {S}: the piped lines reach the shell, which ends (exit 0)",
-                piped, c, "root-login", "echo PIPED-$((2 + 3))\nexit 5\n", "PIPED-5")
-        t.check(f"root-login {S}: a last line without a newline still runs",
-                piped, c, "root-login", "echo LAST-$((3 + 4))", "LAST-7")
+        pipe_tier(t, c)
         t.check(f"login {S} </dev/null: end of input ends the session, no hang (exit 0)",
                 piped, c, "login", None, "login:")
-        t.check(f"run on {S} at a terminal", pty_drive, c, "expect:RUN-SD", "exit:0", "--",
-                c.nc, "run", S, "--", "/bin/sh", "-c", "echo RUN-SD")
+        t.check(f"run on {S} at a terminal: output shown, the command has no terminal of the host's",
+                no_terminal_inside, c, "exit:0", "--", c.nc, "run", S, "--", "/bin/sh", "-c", TTY_PROBE)
+        t.check(f"run on {S} at a terminal: what is typed reaches the command", pty_drive, c,
+                r"send:typed-line\n", "expect:GOT-typed-line", "exit:3", "--", c.nc, "run", S, "--", "/bin/sh", "-c",
+                "read line; echo GOT-$line; exit 3")
         t.check("start addr (busybox payload)", c.ok_, "start", "addr")
         t.check("login on the busybox payload: exit 7, the service says why", c.expect_exit, 7, "system bus",
                 "login", "addr")

@@ -36,7 +36,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sandboxlib import (BUS_NAME, CT_IF, DBUS_ERR, ERR, MGR_PATH, U_ALLOWED, U_CHALLENGED,  # noqa: E402
+from sandboxlib import (BUS_NAME, CT_IF, DBUS_ERR, ERR, MGR_IF, MGR_PATH, U_ALLOWED, U_CHALLENGED,  # noqa: E402
                         U_DENIED, BusError, Failed, Tier, now_ms, opath, probes, spec)
 
 PROPS_IF = "org.freedesktop.DBus.Properties"
@@ -499,6 +499,36 @@ def scenario_3_rollback(t, c):
     t.check("after Rollback: not restarted", kept_running, t, c, l4)
     t.check("a second Rollback: InvalidArgument, nothing older than generation 1", t.bus.expect_error,
             "InvalidArgument", "no generation older than the current one (1)", "Rollback", "s", c)
+    scenario_3_switch_generation(t, c)
+
+
+def scenario_3_switch_generation(t, c):
+    # Rollback to any generation: A (1), B (2), then C (3), back to 1.
+    ok, ok2, third = SYS["OK"], SYS["OK2"], SYS["SLOW"]
+    t.check(f"SwitchGeneration {c} 2 (forward again) while running", t.bus.call, "SwitchGeneration", "su", c, 2)
+    t.check("after SwitchGeneration 2: generation 2 is current", generations_are, t, c, [(1, False), (2, True)])
+    t.check("after SwitchGeneration 2: SystemPath is the second system", prop_is, t, c, "SystemPath", ok2)
+    t.check(f"Update {c} SystemPath to a third system", update, t, c, SystemPath=("s", third))
+    t.check("Generations: 1, 2, 3 (current)", generations_are, t, c, [(1, False), (2, False), (3, True)])
+    leader = t.bus.get(c, "Leader")
+    switches = switch_count(t, c)
+    t.check(f"SwitchGeneration {c} 1 while running", t.bus.call, "SwitchGeneration", "su", c, 1)
+    t.check("after SwitchGeneration 1: generation 1 is current", generations_are, t, c,
+            [(1, True), (2, False), (3, False)])
+    t.check("after SwitchGeneration 1: SystemPath is the first system", prop_is, t, c, "SystemPath", ok)
+    t.check("after SwitchGeneration 1: the conf has SYSTEM_PATH of the first system", has_line, conf_of(t, c),
+            f"SYSTEM_PATH={ok}")
+    t.check("after SwitchGeneration 1: switch-to-configuration test ran (a reload)", switch_count_is, t, c,
+            switches + 1)
+    t.check(f"after SwitchGeneration 1: not restarted (Leader {leader})", kept_running, t, c, leader)
+    t.check("SwitchGeneration 7: InvalidArgument naming the generations there are", t.bus.expect_error,
+            "InvalidArgument", "no generation 7; it has 1, 2, 3", "SwitchGeneration", "su", c, 7)
+    t.check("SwitchGeneration 1 (the current one): InvalidArgument", t.bus.expect_error,
+            "InvalidArgument", "runs generation 1 already", "SwitchGeneration", "su", c, 1)
+    t.check("SwitchGeneration 3 on the container object", t.bus.call, "SwitchGeneration", "u", 3, path=opath(c),
+            iface=CT_IF)
+    t.check("after SwitchGeneration 3: generation 3 is current", generations_are, t, c,
+            [(1, False), (2, False), (3, True)])
 
 
 def scenario_3_destroy(t, c):
@@ -665,6 +695,49 @@ def scenario_8(t):
     scenario_8_no_polkitd(t)
 
 
+def permissions_of(t, uid, name, path=None):
+    where = {"path": path, "iface": CT_IF} if path else {}
+    args = () if path else (name,)
+    value = t.as_user(uid).call("GetPermissions", "" if path else "s", *args, **where)[0]
+    return dict(value)
+
+
+def permission_is(t, uid, name, method, want, path=None):
+    got = permissions_of(t, uid, name, path)
+    if got.get(method) != want:
+        raise Failed(f"GetPermissions as uid {uid}: {method} is {got.get(method)!r}, expected {want!r} ({got})")
+
+
+def scenario_8_permissions(t, c):
+    # What each caller may do, from the real polkitd, without a prompt.
+    t.check("nc-allowed GetPermissions: Start yes", permission_is, t, U_ALLOWED, c, "Start", "yes")
+    t.check("nc-denied GetPermissions: Start no", permission_is, t, U_DENIED, c, "Start", "no")
+    t.check("nc-challenged GetPermissions: Start challenge", permission_is, t, U_CHALLENGED, c, "Start",
+            "challenge")
+    t.check("nc-denied GetPermissions on the container object: Destroy no", permission_is, t, U_DENIED, c,
+            "Destroy", "no", path=opath(c))
+    t.check("nc-allowed GetPermissions \"\": Create yes", permission_is, t, U_ALLOWED, "", "Create", "yes")
+
+    def thirteen_keys():
+        got = permissions_of(t, U_DENIED, c)
+        want = {"Start", "Stop", "Restart", "Terminate", "Reload", "Rollback", "SwitchGeneration", "Update",
+                "Destroy", "Run", "OpenShell", "OpenLogin", "OpenLogs"}
+        if set(got) != want:
+            raise Failed(f"GetPermissions keys {sorted(got)}, expected {sorted(want)}")
+    t.check("GetPermissions names the thirteen verbs and calls", thirteen_keys)
+    t.check("GetPermissions of an unknown container: NoSuchContainer", t.as_user(U_DENIED).expect_error,
+            "NoSuchContainer", "nosuch", "GetPermissions", "s", "nosuch")
+
+    def spec_keys():
+        rows = t.bus.call("Get", "ss", MGR_IF, "SpecKeys", path=MGR_PATH, iface=PROPS_IF)[0]
+        got = {row[0]: (row[1], row[2], row[3]) for row in rows}
+        for key, want in {"AutoStart": ("b", "stored", False), "MemoryMax": ("s", "live", True),
+                          "SystemPath": ("s", "reload", False), "Tmpfs": ("as", "restart", False)}.items():
+            if tuple(got.get(key, ())) != want:
+                raise Failed(f"SpecKeys has {key}: {got.get(key)}, expected {want}")
+    t.check("the manager's SpecKeys property: AutoStart stored, MemoryMax live, SystemPath reload", spec_keys)
+
+
 def scenario_8_create_start(t, c):
     sp = spec(SystemPath=("s", SYS["OK"]))
     t.check("nc-denied Create -> AccessDenied", denied, t, U_DENIED, AUTH_DENIED, "Create", c, sp)
@@ -689,6 +762,7 @@ def scenario_8_create_start(t, c):
     t.check("nc-denied Start on the container object -> AccessDenied", denied, t, U_DENIED, AUTH_DENIED, "Start",
             path=opath(c), iface=CT_IF, sig="")
     t.check("still stopped", probes.state_is, t, c, "stopped")
+    scenario_8_permissions(t, c)
     t.check("nc-allowed Start", mgr, t, "Start", c, t.as_user(U_ALLOWED))
     t.check(f"{c} running", probes.state_is, t, c, "running")
 

@@ -14,13 +14,21 @@ Runs as root (exit 77 otherwise, or 1 when CI is set). The last line is
 "N passed, M failed". HARNESS_SELFCHECK=pass|fail|abort tests the harness
 instead (tests/harness/selfcheck.sh).
 """
+import base64
+import fcntl
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sandboxlib import U_ALLOWED, U_CHALLENGED, U_DENIED, Failed, Tier, now_ms, probes  # noqa: E402
+from sandboxlib import U_ALLOWED, U_CHALLENGED, U_DENIED, U_TENANT, Failed, Tier, now_ms, probes  # noqa: E402
+from sandboxlib.harness import SANDBOX  # noqa: E402
 
 WITH_SERVICE = os.environ.get("SANDBOX_SELFTEST_SERVICE") == "1"
 UP_FLAGS = () if WITH_SERVICE else ("--no-service",)
@@ -112,6 +120,220 @@ class Payloads:
         if leader <= 0:
             raise Failed(f"machined's Leader of {name} is {leader}")
         return leader
+
+
+class AptLock:
+    """scripts/sandbox/lib/apt.sh's wait for apt's locks, on a lock file of the test's
+    own (the host's apt is left alone): this process holds it, as unattended-upgrades
+    would hold apt's."""
+
+    def __init__(self, work):
+        self.path = os.path.join(work, "apt-lock")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def waiter(self, wait_s):
+        apt_sh = os.path.join(os.path.dirname(SANDBOX), "lib", "apt.sh")
+        script = f'set -euo pipefail; source "$1"; APT_LOCKS=("$2"); APT_LOCK_WAIT_S={wait_s}; apt_wait_for_locks'
+        return subprocess.Popen(["bash", "-c", script, "bash", apt_sh, self.path], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def release(self):
+        fcntl.lockf(self.fd, fcntl.LOCK_UN)
+
+
+def waits_while_held(lock):
+    waiter = lock.waiter(60)
+    try:
+        time.sleep(3)
+        if waiter.poll() is not None:
+            raise Failed(f"apt_wait_for_locks returned ({waiter.returncode}) while the lock was held:\n"
+                         f"{waiter.stdout.read()}")
+        lock.release()
+        out, _ = waiter.communicate(timeout=10)
+    finally:
+        waiter.kill()
+    if waiter.returncode != 0:
+        raise Failed(f"apt_wait_for_locks: exit {waiter.returncode} once the lock was free:\n{out}")
+    said = f"waiting for apt's lock, held by process {os.getpid()} ("
+    if said not in out or "the lock is free" not in out:
+        raise Failed(f"expected {said!r}, then 'the lock is free', in:\n{out}")
+
+
+def gives_up_after_the_wait(lock):
+    waiter = lock.waiter(2)
+    try:
+        out, _ = waiter.communicate(timeout=15)
+    finally:
+        waiter.kill()
+    if waiter.returncode == 0 or "still held by process" not in out:
+        raise Failed(f"apt_wait_for_locks with the lock held past its 2 s: exit {waiter.returncode}:\n{out}")
+
+
+COCKPIT_PORT = 9190
+MANIFEST = f"http://127.0.0.1:{COCKPIT_PORT}/cockpit/@localhost/nixos-containers/manifest.json"
+
+
+def descendants(pid):
+    """pid's descendants, by /proc's children lists."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:  # gone meanwhile
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children", encoding="ascii") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+class Cockpit:
+    """`sandbox.sh cockpit DIR --port 9190 [--user NAME]`, in the foreground as a user runs it."""
+
+    def __init__(self, t, *flags):
+        self.t = t
+        self.log = tempfile.NamedTemporaryFile(mode="w+", dir=t.work, prefix="cockpit.", suffix=".log")
+        self.proc = subprocess.Popen([SANDBOX, "cockpit", t.dir, "--port", str(COCKPIT_PORT), *flags],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def bridge(self):
+        """The pid and uid of the bridge serving the page (there is one)."""
+        for pid in descendants(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/comm", encoding="ascii") as f:
+                    if f.read().strip() != "cockpit-bridge":
+                        continue
+                with open(f"/proc/{pid}/status", encoding="ascii") as f:
+                    uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+                return pid, uid
+            except OSError:
+                continue
+        raise Failed(f"no cockpit-bridge under sandbox.sh cockpit ({self.proc.pid}):\n{self.output()}")
+
+    def serves_manifest(self):
+        if self.proc.poll() is not None:
+            raise Failed(f"sandbox.sh cockpit exited ({self.proc.returncode}):\n{self.output()}")
+        try:
+            with urllib.request.urlopen(MANIFEST, timeout=5) as reply:
+                manifest = json.load(reply)
+        except (OSError, ValueError) as why:  # not listening (yet), an error page, a login page
+            raise Failed(f"{MANIFEST}: {why}") from None
+        if manifest.get("tools", {}).get("index", {}).get("label") != "NixOS containers":
+            raise Failed(f"not the page's manifest: {manifest}")
+
+    def bridge_is(self, uid):
+        got = self.bridge()[1]
+        if got != uid:
+            raise Failed(f"the bridge runs as uid {got}, expected {uid}")
+
+    def stop(self):
+        """Ctrl-C, as in a terminal: to the foreground process group."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def page_came_and_went():
+    """What a page does to the session: its WebSocket (/cockpit/socket) opens, the
+    bridge's init comes, and the page goes (a closed tab). cockpit-ws ends the
+    session some seconds after its last socket closed."""
+    with socket.create_connection(("127.0.0.1", COCKPIT_PORT), timeout=10) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall((f"GET /cockpit/socket HTTP/1.1\r\nHost: 127.0.0.1:{COCKPIT_PORT}\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: cockpit1\r\n"
+                      f"Origin: http://127.0.0.1:{COCKPIT_PORT}\r\n\r\n").encode())
+        got = b""
+        while b"\r\n\r\n" not in got or b'"init"' not in got:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    if not got.startswith(b"HTTP/1.1 101") or b'"init"' not in got:
+        raise Failed(f"no WebSocket with an init message from cockpit-ws: {got[:300]!r}")
+
+
+def says(cockpit, text):
+    if text not in cockpit.output():
+        raise Failed(f"{text!r} not in its output:\n{cockpit.output()}")
+
+
+def cockpit_user_and_restart(t):
+    """--user nc-tenant: the page through that user's bridge; and once the session ends
+    (no page connected for cockpit-ws's 15 s), a new one serves the page again."""
+    cockpit = Cockpit(t, "--user", "nc-tenant")
+    try:
+        t.check("cockpit --user nc-tenant: the page's manifest is served",
+                t.poll, 15000, lambda: cockpit.serves_manifest() or True)
+        t.check("cockpit --user nc-tenant: the bridge runs as nc-tenant", cockpit.bridge_is, U_TENANT)
+        first = cockpit.bridge()[0]
+        t.check("cockpit: a page connects (WebSocket, init) and goes", page_came_and_went)
+        t0 = now_ms()
+
+        def new_session():
+            pid = cockpit.bridge()[0]
+            if pid == first:
+                raise Failed("still the first session's bridge")
+            cockpit.serves_manifest()
+
+        t.check("cockpit: after the session ended, a new one serves the page", t.poll, 60000, new_session,
+                timeout=70)
+        t.note(f"the first session ended and a new one served the page after {now_ms() - t0} ms")
+        t.check("cockpit: the new session's bridge runs as nc-tenant too", cockpit.bridge_is, U_TENANT)
+        t.check("cockpit: it says what happened", says, cockpit, "the session ended")
+        users_files = [f for f in os.listdir("/tmp") if f.startswith("nixos-containers-cockpit.")]
+        tree = [cockpit.proc.pid, *descendants(cockpit.proc.pid)]
+    finally:
+        cockpit.stop()
+
+    def all_gone():
+        alive = [pid for pid in tree if os.path.exists(f"/proc/{pid}")]
+        if alive:
+            raise Failed(f"still running after Ctrl-C: {alive}")
+
+    t.check("cockpit: Ctrl-C ends cockpit-ws and its bridge", t.poll, 5000, all_gone)
+    t.check("cockpit --user: there was a copy of the page for the user", lambda: len(users_files) > 0)
+
+    def copies_gone():
+        left = [f for f in users_files if os.path.exists(f"/tmp/{f}")]
+        if left:
+            raise Failed(f"left behind: {left}")
+
+    t.check("cockpit: Ctrl-C removes the user's copy of the page", copies_gone)
+
+
+def cockpit_as_root(t):
+    cockpit = Cockpit(t)
+    try:
+        t.check("cockpit (no --user): the page's manifest is served",
+                t.poll, 15000, lambda: cockpit.serves_manifest() or True)
+        t.check("cockpit (no --user): the bridge runs as root", cockpit.bridge_is, 0)
+    finally:
+        cockpit.stop()
+
+
+def cockpit_unknown_user(t):
+    proc = subprocess.run([SANDBOX, "cockpit", t.dir, "--port", str(COCKPIT_PORT), "--user", "nc-nobody"],
+                          capture_output=True, text=True, timeout=30)
+    if proc.returncode == 0 or "no user 'nc-nobody' in the sandbox" not in proc.stderr:
+        raise Failed(f"exit {proc.returncode}: {proc.stderr}")
 
 
 def body(t):
@@ -216,7 +438,20 @@ def body(t):
         dest, path, iface = DBUS
         t.check("bus answers after the second bring-up", t.bus.call, "GetId", dest=dest, path=path, iface=iface)
 
-    with t.scenario("4  down twice"):
+    with t.scenario("4  apt waits for apt's lock (scripts/sandbox/lib/apt.sh)"):
+        t.check("apt_wait_for_locks waits, saying who holds the lock, until it is free",
+                waits_while_held, AptLock(t.work), timeout=30)
+        t.check("apt_wait_for_locks gives up after APT_LOCK_WAIT_S, saying so",
+                gives_up_after_the_wait, AptLock(t.work), timeout=30)
+
+    if WITH_SERVICE:
+        with t.scenario("5  sandbox.sh cockpit: --user, and a new session when one ends"):
+            cockpit_user_and_restart(t)
+            cockpit_as_root(t)
+            t.check("cockpit --user with a user the sandbox does not have: a clear error",
+                    cockpit_unknown_user, t)
+
+    with t.scenario("6  down twice"):
         t.bus.close()
         t.check("down", t.sandbox, "down", t.dir, timeout=120)
         t.check("down again (nothing up) is fine", t.sandbox, "down", t.dir, timeout=120)

@@ -632,6 +632,12 @@ class Scenario3(Tenant):
         sig = "sa{sv}" if changes else "s"
         bus.expect_error(IAR, f"({verb} '{name}')", method, sig, name, *changes)
 
+    def permissions_are(self, bus, name, want):
+        got = dict(bus.call("GetPermissions", "s", name)[0])
+        for method, word in want.items():
+            if got.get(method) != word:
+                raise Failed(f"GetPermissions of {name}: {method} is {got.get(method)!r}, expected {word!r} ({got})")
+
     def t1_kept(self):
         self.conf_has("t1", "AUTO_START=1")
         probes.state_is(self.t, "t1", "stopped")
@@ -663,6 +669,15 @@ class Scenario3(Tenant):
         t.check("nc-tenant cannot Update root's r0", self.other_refused, tenant, "update", "Update", "r0",
                 spec(AutoStart=("b", True)))
         t.check("nc-tenant cannot Destroy root's r0", self.other_refused, tenant, "destroy", "Destroy", "r0")
+        t.check("nc-tenant's GetPermissions: Start, Update, Destroy yes on its own t1", self.permissions_are, tenant,
+                "t1", {"Start": "yes", "Update": "yes", "Destroy": "yes"})
+        # Root's container: the owners' rule does not answer, the policy's
+        # default (auth_admin) does: a password would be asked, never a yes.
+        t.check("nc-tenant's GetPermissions on root's r0: Start, Update, Destroy challenge (not yes)",
+                self.permissions_are, tenant, "r0", {"Start": "challenge", "Update": "challenge",
+                                                     "Destroy": "challenge"})
+        t.check("nc-tenant2's GetPermissions on nc-tenant's t1: Start challenge", self.permissions_are, tenant2,
+                "t1", {"Start": "challenge"})
         t.check("nc-tenant2 creates its own t2", self.created, tenant2, "t2", self.sok())
         t.check("nc-tenant2 starts t2", tenant2.call, "Start", "s", "t2")
         t.check("nc-tenant cannot Stop nc-tenant2's t2", self.other_refused, tenant, "stop", "Stop", "t2")

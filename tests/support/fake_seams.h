@@ -240,9 +240,15 @@ struct FakeAuthorizer final : Authorizer {
     void check(const Caller& caller, const std::string& actionId,
                const std::map<std::string, std::string>& details, Callback<Authorization> done) override {
         checks.push_back({actionId, details});
+        interactive.push_back(caller.allowInteractive);
         auto answer = answers.contains(caller.uid) ? answers[caller.uid] : Authorization::Denied;
         if (auto action = actionAnswers.find(actionId); action != actionAnswers.end()) {
             answer = action->second;
+        }
+        if (auto failure = actionFailures.find(actionId); failure != actionFailures.end()) {
+            loop.post(
+                [done, message = failure->second] { done(ContainerError(ErrorCode::Failed, message)); });
+            return;
         }
         if (hold) {
             held.push_back([done, answer] { done(answer); });
@@ -250,6 +256,8 @@ struct FakeAuthorizer final : Authorizer {
             loop.post([done, answer] { done(answer); });
         }
     }
+    // polkit failing for one action (no answer: a timeout, polkitd gone).
+    std::map<std::string, std::string> actionFailures;
     bool hold = false;
     std::vector<std::function<void()>> held;
     Deferred& loop;
@@ -257,6 +265,7 @@ struct FakeAuthorizer final : Authorizer {
     // An answer for one action, whoever asks (a rule such as "every plain action").
     std::map<std::string, Authorization> actionAnswers;
     std::vector<std::pair<std::string, std::map<std::string, std::string>>> checks;
+    std::vector<bool> interactive;  // each check's caller allowed interaction
 };
 
 struct FakeNetwork final : ContainerNetwork {
@@ -317,12 +326,13 @@ struct FakeProcesses final : ProcessRunner {
             onLine("building...");
             ProcessExit exit;
             exit.exitStatus = exitStatus;
-            if (exitStatus == 0 && !buildResult.empty()) {
-                // nix-env -p PROFILE, nix build --profile PROFILE: the profile
-                // now points at the result.
-                auto profile =
-                    std::find_if(request.argv.begin(), request.argv.end(),
-                                 [](const std::string& word) { return word == "-p" || word == "--profile"; });
+            // nix-env -p PROFILE, nix build --profile PROFILE: the profile
+            // now points at the result. Anything else (a switch-to-configuration) builds nothing.
+            auto profile =
+                std::find_if(request.argv.begin(), request.argv.end(),
+                             [](const std::string& word) { return word == "-p" || word == "--profile"; });
+            if (exitStatus == 0 && !buildResult.empty() && profile != request.argv.end() &&
+                profile + 1 != request.argv.end()) {
                 std::filesystem::remove(*(profile + 1));  // --set replaces the profile's link
                 std::filesystem::create_symlink(buildResult, *(profile + 1));
             }

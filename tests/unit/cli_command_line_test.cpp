@@ -119,6 +119,22 @@ TEST(CliCommandLine, EachVerbHasItsOwnHelpWithItsFlags) {
     const auto list = verbHelpText(*findVerb("list"));
     EXPECT_NE(list.find("--json"), std::string::npos) << list;
     EXPECT_EQ(list.find("--config-file"), std::string::npos) << list;
+    // Each says how it exits: the shared classes, and its own status where it has one.
+    for (const auto& verb : verbTable()) {
+        const auto help = verbHelpText(verb);
+        EXPECT_NE(help.find("Exit status:\n  0 success"), std::string::npos) << help;
+        if (!verb.exits.empty()) {
+            EXPECT_NE(help.find("  " + std::string(verb.name) + ": " + std::string(verb.exits)),
+                      std::string::npos)
+                << help;
+        }
+    }
+    const auto rootLogin = verbHelpText(*findVerb("root-login"));
+    EXPECT_NE(rootLogin.find("without a terminal on stdin, the shell's status"), std::string::npos)
+        << rootLogin;
+    EXPECT_NE(rootLogin.find("at a terminal 0"), std::string::npos) << rootLogin;
+    EXPECT_NE(verbHelpText(*findVerb("run")).find("run: the command's status, or 128+N"), std::string::npos);
+    EXPECT_EQ(verbHelpText(*findVerb("run")).find("root-login:"), std::string::npos) << "only its own";
     // The global help still says which verbs a flag is for.
     EXPECT_NE(global.find("[create, update] A NixOS module file"), std::string::npos) << global;
 }
@@ -143,7 +159,7 @@ TEST(CliCommandLine, CompletionKnowsWhichFlagsTakeValuesAndWhat) {
 TEST(CliCommandLine, NoServiceSaysItIsNotRunningAndHowToStartIt) {
     for (const char* name :
          {"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner",
-          "org.freedesktop.systemd1.UnitMasked"}) {
+          "org.freedesktop.DBus.Error.NoServer", "org.freedesktop.systemd1.UnitMasked"}) {
         auto error = cliErrorOf(name, "The name org.nixos.Containers was not provided by any .service files");
         EXPECT_EQ(error.code, kExitUnreachable) << name;
         EXPECT_NE(error.message.find("service is not running"), std::string::npos) << error.message;

@@ -47,7 +47,7 @@ TEST_F(ContainerManagerTest, HostKeyIsReadBeneathTheRoot) {
 TEST_F(ContainerManagerTest, PerformRefusesTheVerbsThatCarryASpec) {
     ASSERT_TRUE(create("web", systemSpec(), root).ok());
     const auto asked = authorizer.checks.size();
-    for (auto verb : {Verb::Create, Verb::Update}) {
+    for (auto verb : {Verb::Create, Verb::Update, Verb::SwitchGeneration}) {
         auto status = perform(verb, "web", user);
         ASSERT_FALSE(status.ok()) << toString(verb);
         EXPECT_EQ(status.error().code(), ErrorCode::InvalidArgument) << toString(verb);

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 namespace nixos_containers {
 namespace {
@@ -62,6 +63,100 @@ TEST_F(RollbackVerbTest, IsAuthorisedAsAnUpdateWithItsOwnVerb) {
     ASSERT_FALSE(authorizer.checks.empty());
     EXPECT_EQ(authorizer.checks.back().first, "org.nixos.containers.update");
     EXPECT_EQ(authorizer.checks.back().second.at("verb"), "rollback");
+}
+
+// Three generations (abc, def, ghi), the third current, the container running.
+class SwitchGenerationTest : public ContainerManagerTest {
+protected:
+    void makeThreeGenerations() {
+        ASSERT_TRUE(create("web", systemSpec(), root).ok());
+        for (const auto* system : {"def-system", "ghi-system"}) {
+            const auto path = settings.storeDir / system;
+            fs::create_directories(path);
+            std::ofstream(path / "init") << "#!/bin/sh\n";
+            SpecPatch patch;
+            patch.set("SystemPath", [path](ContainerSpec& spec) { spec.systemPath = path.string(); });
+            ASSERT_TRUE(update("web", patch, root).ok());
+        }
+        ASSERT_EQ(manager().get("web").generations.size(), 3U);
+        machines.machines["web"] = {"web", "nixos-container@web.service", 4242, "", 0};
+        ASSERT_TRUE(perform(Verb::Start, "web", root).ok());
+        processes.requests.clear();
+    }
+
+    Status switchTo(std::uint32_t generation, const Caller& caller) {
+        std::optional<Status> answer;
+        int answers = 0;
+        manager().switchGeneration(caller, "web", generation, [&](Status result) {
+            answer = std::move(result);
+            ++answers;
+        });
+        loop.drain();
+        EXPECT_EQ(answers, 1);
+        return answer.value_or(Status(ContainerError(ErrorCode::Failed, "no answer")));
+    }
+};
+
+TEST_F(SwitchGenerationTest, SwitchesToAnyGenerationTakesTheConfAlongAndReloadsARunningContainer) {
+    makeThreeGenerations();
+    auto switched = switchTo(1, root);
+    ASSERT_TRUE(switched.ok()) << switched.error().what();
+    const auto& web = manager().get("web");
+    EXPECT_EQ(web.spec.systemPath, "/nix/store/abc-system");
+    ASSERT_EQ(web.generations.size(), 3U);
+    EXPECT_TRUE(web.generations[0].current);
+    EXPECT_FALSE(web.generations[2].current);
+    ASSERT_EQ(processes.requests.size(), 1U);
+    EXPECT_EQ(processes.requests[0].argv.at(0), "/nix/store/abc-system/bin/switch-to-configuration");
+    // Forward again, past the one in between.
+    ASSERT_TRUE(switchTo(3, root).ok());
+    EXPECT_TRUE(manager().get("web").generations[2].current);
+    EXPECT_EQ(manager().get("web").spec.systemPath, "/nix/store/ghi-system");
+}
+
+TEST_F(SwitchGenerationTest, RefusesAMissingOrTheCurrentGenerationBeforeAuthorization) {
+    makeThreeGenerations();
+    authorizer.answers[user.uid] = Authorization::Allowed;
+    const auto asked = authorizer.checks.size();
+    auto missing = switchTo(7, user);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_THAT(missing.error().what(), ::testing::HasSubstr("no generation 7; it has 1, 2, 3"));
+    auto current = switchTo(3, user);
+    ASSERT_FALSE(current.ok());
+    EXPECT_EQ(current.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_THAT(current.error().what(), ::testing::HasSubstr("runs generation 3 already"));
+    EXPECT_EQ(authorizer.checks.size(), asked);
+    EXPECT_TRUE(processes.requests.empty());
+    EXPECT_TRUE(manager().get("web").generations[2].current);
+}
+
+TEST_F(SwitchGenerationTest, IsAuthorisedAsRollbackWithItsVerbAndTheGeneration) {
+    makeThreeGenerations();
+    authorizer.answers[user.uid] = Authorization::Denied;
+    auto refused = switchTo(2, user);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), ErrorCode::AccessDenied);
+    ASSERT_FALSE(authorizer.checks.empty());
+    EXPECT_EQ(authorizer.checks.back().first, verbRow(Verb::Rollback).policy.action);
+    EXPECT_EQ(authorizer.checks.back().second.at("verb"), "switch-generation");
+    EXPECT_EQ(authorizer.checks.back().second.at("generation"), "2");
+    EXPECT_TRUE(manager().get("web").generations[2].current);
+    authorizer.answers[user.uid] = Authorization::Allowed;
+    EXPECT_TRUE(switchTo(2, user).ok());
+    EXPECT_TRUE(manager().get("web").generations[1].current);
+}
+
+TEST_F(SwitchGenerationTest, ADeclarativeContainerRefusesIt) {
+    makeThreeGenerations();
+    fs::path conf = settings.configDir / "web.conf";
+    std::ofstream(conf, std::ios::app) << kDeclarativeConfKey << "=1\n";
+    manager_.reset();
+    ASSERT_NE(manager().find("web"), nullptr);
+    ASSERT_TRUE(manager().get("web").declarative);
+    auto refused = switchTo(1, root);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), ErrorCode::Declarative);
 }
 
 }  // namespace

@@ -89,8 +89,25 @@ public:
         return error;
     }
 
+    // An Update by root; its error, if any.
+    std::optional<std::string> update(const std::string& name, const SpecPatch& patch) {
+        Caller root;
+        root.uid = 0;
+        root.busName = ":1.1";
+        std::optional<std::string> error;
+        manager_->update(root, name, patch, [&error](const Status& updated) {
+            if (!updated.ok()) {
+                error = std::string("Update: ") + updated.error().what();
+            }
+        });
+        loop_.drain();
+        return error;
+    }
+
     [[nodiscard]] const Settings& settings() const { return settings_; }
     [[nodiscard]] const ContainerManager& manager() const { return *manager_; }
+    [[nodiscard]] std::size_t unitsStopped() const { return systemd_.stopped.size(); }
+    [[nodiscard]] std::size_t unitPropertiesSet() const { return systemd_.propertiesSet.size(); }
     [[nodiscard]] const std::vector<TransientUnit>& startedUnits() const { return systemd_.started; }
     [[nodiscard]] const std::vector<ProcessRequest>& processRequests() const { return processes_.requests; }
 
@@ -372,9 +389,10 @@ TEST_F(SpecKeyEffects, EveryRowDeclaresAnEffectAndStoredOnlyAlone) {
 // rebuilt and switched to (Reload), not restarted.
 TEST_F(SpecKeyEffects, TheEffectAndTheUpdateEffectAgree) {
     for (const auto& key : specKeys()) {
-        EXPECT_EQ(key.onChange == UpdateEffect::None, key.effects == KeyEffect::StoredOnly) << key.busName;
+        EXPECT_EQ(updateEffectOf(key) == UpdateEffect::None, key.effects == KeyEffect::StoredOnly)
+            << key.busName;
         if (affects(key.effects, KeyEffect::Build)) {
-            EXPECT_EQ(key.onChange, UpdateEffect::Reload) << key.busName;
+            EXPECT_EQ(updateEffectOf(key), UpdateEffect::Reload) << key.busName;
         }
     }
 }
@@ -436,6 +454,71 @@ TEST_F(SpecKeyEffects, EachChannelIsToldApart) {
     other = base;
     other.stored += "x";
     EXPECT_EQ(differences(base, other), KeyEffect::StoredOnly);
+}
+
+// The manager's SpecKeys property tells clients what an Update of each key
+// does to a running container (updateEffectWord(updateEffectOf(row))); here
+// each key's sample is given to a real Update of a running container over the
+// fakes, and what it did is held against that word: a restart stops the unit,
+// a reload runs switch-to-configuration, a live change sets the unit's
+// properties, a stored one none of these.
+TEST_F(SpecKeyEffects, SpecKeysTellsWhatAnUpdateDoesToARunningContainer) {
+    const auto summaries = specKeySummaries();
+    ASSERT_EQ(summaries.size(), specKeys().size());
+    for (std::size_t index = 0; index < summaries.size(); ++index) {
+        const auto& key = specKeys()[index];
+        const std::string name(key.busName);
+        SCOPED_TRACE(name);
+        ASSERT_EQ(summaries[index].key, key.busName);
+        auto found = samples().find(name);
+        if (found == samples().end()) {
+            ADD_FAILURE() << name << " has no sample";
+            continue;
+        }
+        auto before = baseSpec();
+        found->second.context(before);
+        fs::remove_all(top_);
+        fs::create_directories(top_);
+        fs::permissions(top_, fs::perms::owner_all);
+        World world(top_);
+        if (const auto error = world.createAndStart("web", before)) {
+            ADD_FAILURE() << *error;
+            continue;
+        }
+        const auto stopped = world.unitsStopped();
+        const auto propertiesSet = world.unitPropertiesSet();
+        const auto processes = world.processRequests().size();
+        SpecPatch patch;
+        if (key.systemSource) {
+            // Sources exclude each other: the sample replaces the one there.
+            patch.prepare([](ContainerSpec& spec) {
+                for (const auto& other : specKeys()) {
+                    if (other.systemSource) {
+                        other.set(spec, other.defaultValue());
+                    }
+                }
+            });
+        }
+        patch.set(name,
+                  [&key, value = found->second.value(top_)](ContainerSpec& spec) { key.set(spec, value); });
+        if (const auto error = world.update("web", patch)) {
+            ADD_FAILURE() << *error;
+            continue;
+        }
+        bool switched = false;
+        for (auto request = world.processRequests().begin() + static_cast<std::ptrdiff_t>(processes);
+             request != world.processRequests().end(); ++request) {
+            switched = switched ||
+                       (!request->argv.empty() && request->argv[0].ends_with("/bin/switch-to-configuration"));
+        }
+        const std::string did = world.unitsStopped() > stopped              ? "restart"
+                                : switched                                  ? "reload"
+                                : world.unitPropertiesSet() > propertiesSet ? "live"
+                                                                            : "stored";
+        EXPECT_EQ(summaries[index].onUpdate, did)
+            << "SpecKeys says an Update of " << name << " does '" << summaries[index].onUpdate
+            << "' to a running container; it did '" << did << "'";
+    }
 }
 
 }  // namespace

@@ -434,4 +434,28 @@ TEST(SpecKeys, SettingForwardPortsStoresTheContainerPort) {
 }
 
 }  // namespace
+
+// The manager's SpecKeys property: one row per key, in the rows' order, its
+// word from the function Update decides with, its host flag the row's.
+TEST(SpecKeys, SummariesComeFromTheRows) {
+    const auto summaries = specKeySummaries();
+    ASSERT_EQ(summaries.size(), specKeys().size());
+    std::map<std::string, std::string> words;
+    for (std::size_t index = 0; index < summaries.size(); ++index) {
+        const auto& key = specKeys()[index];
+        EXPECT_EQ(summaries[index].key, key.busName);
+        EXPECT_EQ(summaries[index].signature, busSignature(key.kind));
+        EXPECT_EQ(summaries[index].onUpdate, updateEffectWord(updateEffectOf(key)));
+        EXPECT_EQ(summaries[index].needsHostAccess, key.asksHost != nullptr) << key.busName;
+        words[std::string(key.busName)] = std::string(summaries[index].onUpdate);
+    }
+    EXPECT_EQ(words["AutoStart"], "stored");
+    EXPECT_EQ(words["MemoryMax"], "live");
+    EXPECT_EQ(words["TimeoutStartSec"], "restart");
+    EXPECT_EQ(words["SystemPath"], "reload");
+    EXPECT_EQ(words["NixFlags"], "reload");
+    EXPECT_EQ(words["Tmpfs"], "restart");
+    EXPECT_EQ(summaries.front().signature, "s");
+}
+
 }  // namespace nixos_containers

@@ -65,7 +65,7 @@ TEST(UnitLimits, EveryLimitIsASpecKeyUpdatedLive) {
         for (const auto& key : specKeys()) {
             if (key.busName == limit.key) {
                 found = true;
-                EXPECT_EQ(key.onChange, UpdateEffect::Live) << limit.key;
+                EXPECT_EQ(updateEffectOf(key), UpdateEffect::Live) << limit.key;
                 EXPECT_EQ(key.validate, &validateUnitLimits) << limit.key;
                 // Above the admin's limit for tenants (or none), a limit asks for host access.
                 EXPECT_NE(key.asksHost, nullptr) << limit.key;

@@ -12,24 +12,6 @@
 
 namespace nc = nixos_containers;
 
-namespace {
-
-std::string effectName(nc::UpdateEffect effect) {
-    switch (effect) {
-        case nc::UpdateEffect::None:
-            return "none";
-        case nc::UpdateEffect::Live:
-            return "set live";
-        case nc::UpdateEffect::Reload:
-            return "reload";
-        case nc::UpdateEffect::Restart:
-            return "restart";
-    }
-    return "?";
-}
-
-}  // namespace
-
 int main() {
     // A container with every key at its default, shown as Inspect shows it.
     const auto shown = nc::toJson(nc::Container{});
@@ -41,7 +23,7 @@ int main() {
             {"type", std::string(nc::busSignature(key.kind))},
             {"default", shown.contains(name) ? shown.at(name) : nlohmann::json()},
             {"confKey", std::string(key.confKey)},
-            {"onChange", effectName(key.onChange)},
+            {"onChange", std::string(nc::updateEffectWord(nc::updateEffectOf(key)))},
             {"systemSource", key.systemSource},
             {"asksHost", key.asksHost != nullptr},
             {"validated", key.validate != nullptr},

@@ -42,8 +42,8 @@ ensure_packages() {
 EOF
     if ((${#pkgs[@]})); then
         note "installing: ${pkgs[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+        apt_get update -qq
+        apt_get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
     fi
 }
 
