@@ -19,7 +19,7 @@ Scenarios:
   4  usage: memory and tasks as systemd reports them for the unit, graphs with
      points after a few samples
   5  generations: the table; a denied user's switch leaves it; nc-allowed
-     switches (Rollback without SwitchGeneration) after a confirmation, and
+     switches from generation 3 to 1 (SwitchGeneration) after a confirmation, and
      the table keeps its focus while another container comes and goes; a
      declarative container's Edit and switch are disabled, saying why
   6  the terminal (xterm.js on a pty): output, Ctrl-C, arrows, resize, Disconnect;
@@ -198,16 +198,19 @@ def body(t):
             if got != want:
                 raise Failed(f"d1's generations' current flags are {got}, expected {want}")
 
-        t.check("d1 has two generations, the second current", current_is, [False, True])
+        ok3 = t.make_system("detok3")
+        t.check("root updates d1 to a third system: three generations, the third current",
+                lambda: (t.bus.call("Update", "sa{sv}", "d1", spec(SystemPath=("s", ok3))),
+                         current_is([False, False, True])))
         t.check("nc-denied's switch of d1 to generation 1 is refused; the row stays",
                 page, "generations-denied", "denied", "d1", "1")
-        t.check("...d1 still on the second system", value_is, "d1", "SystemPath", inside(ok2))
+        t.check("...d1 still on the third system", value_is, "d1", "SystemPath", inside(ok3))
         t.check("nc-allowed's generations of d1 keep their focus while gx comes and goes; "
-                "d1 switched to generation 1 (cancel first keeps it)",
-                page, "generations", "allowed", "d1", "2", "1", ok)
+                "d1 switched from 3 to generation 1 (SwitchGeneration; cancel first keeps it)",
+                page, "generations", "allowed", "d1", "3", "1", ok)
         t.check("...gx is gone for the service", b.gone, "gx")
         t.check("...d1 runs the first system for the service",
-                lambda: (value_is("d1", "SystemPath", inside(ok)), current_is([True, False])))
+                lambda: (value_is("d1", "SystemPath", inside(ok)), current_is([True, False, False])))
 
         def declared(system):
             t.bus.call("ApplyDeclarative", "s", json.dumps({"Containers": {"dd": {"Spec": {"SystemPath": system}}}}))
