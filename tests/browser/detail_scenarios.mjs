@@ -363,15 +363,13 @@ const scenarios = {
     // A user the service refuses: the generation stays.
     async "generations-denied"(page, name, target) {
         await openTab(page, name, "generations");
+        // The service's GetPermissions says so before any click: disabled, saying why.
         const switchButton = `#detail-panel tr[data-generation-row="${target}"] [data-action=switch-generation]`;
-        const button = await wait(page, switchButton);
-        if (await button.isEnabled()) {
-            await page.click(switchButton);
-            await page.click("[data-action=confirm-switch]");
-            await wait(page, `${switchButton}:enabled`);
-        } else {
-            say(`disabled: ${await page.textContent(`#detail-panel tr[data-generation-row="${target}"]`)}`);
-        }
+        await wait(page, `${switchButton}:disabled`);
+        const why = await page.textContent(`#detail-gen-why-${target}`);
+        if (!/not allowed/.test(why))
+            throw new Error(`the refused switch says "${why}", not that it is not allowed`);
+        say(`disabled: ${why}`);
         await wait(page, `#detail-panel tr[data-generation-row="${target}"][data-current=false]`);
         await axeEverywhere(page, "the generations tab, refused");
     },
@@ -438,18 +436,15 @@ const scenarios = {
             throw new Error("root-login outlived Disconnect");
     },
 
-    // A user OpenShell refuses: the terminal says so and is disconnected.
-    async "terminal-denied"(page, name, words) {
+    // A user the service would refuse a shell: Connect is disabled, saying why.
+    async "terminal-denied"(page, name) {
         await openTab(page, name, "terminal");
-        const connect = await wait(page, "[data-action=connect-terminal]");
-        if (await connect.isEnabled()) {
-            await page.click("[data-action=connect-terminal]");
-            await terminalShows(page, new RegExp(words));
-            await wait(page, "[data-terminal-status=disconnected]");
-            say(`the terminal says: ${(await terminalText(page)).trim()}`);
-        } else {
-            say(`Connect is disabled: ${await page.textContent("[data-terminal-reason]")}`);
-        }
+        // GetPermissions says so before any click: Connect disabled, saying why.
+        await wait(page, "[data-action=connect-terminal]:disabled");
+        const why = await page.textContent("[data-terminal-reason]");
+        if (!/not allowed/.test(why))
+            throw new Error(`the refused terminal says "${why}", not that it is not allowed`);
+        say(`Connect is disabled: ${why}`);
         await axeEverywhere(page, "the terminal, refused");
     },
 };
