@@ -1,5 +1,7 @@
 #include "relay.h"
 
+#include "terminal.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -37,21 +39,6 @@ void closeFd(int& fd) {
         ::close(fd);
         fd = -1;
     }
-}
-
-bool writeAll(int fd, const char* data, std::size_t size) {
-    while (size > 0) {
-        const auto written = ::write(fd, data, size);
-        if (written < 0 && errno == EINTR) {
-            continue;
-        }
-        if (written <= 0) {
-            return false;
-        }
-        data += written;
-        size -= static_cast<std::size_t>(written);
-    }
-    return true;
 }
 
 }  // namespace

@@ -53,26 +53,6 @@ void copyWindowSize(int master) {
     }
 }
 
-bool writeAll(int fd, const char* data, std::size_t size) {
-    while (size > 0) {
-        auto written = ::write(fd, data, size);
-        if (written < 0 && errno == EINTR) {
-            continue;
-        }
-        if (written < 0 && errno == EAGAIN) {
-            pollfd wait{fd, POLLOUT, 0};
-            ::poll(&wait, 1, 100);
-            continue;
-        }
-        if (written <= 0) {
-            return false;
-        }
-        data += written;
-        size -= static_cast<std::size_t>(written);
-    }
-    return true;
-}
-
 // A shell or getty that has been silent this long after the other side
 // opened is taken as ready for input all the same.
 constexpr auto kQuietReadyAfter = std::chrono::seconds(2);
@@ -244,6 +224,26 @@ private:
 };
 
 }  // namespace
+
+bool writeAll(int fd, const char* data, std::size_t size) {
+    while (size > 0) {
+        auto written = ::write(fd, data, size);
+        if (written < 0 && errno == EINTR) {
+            continue;
+        }
+        if (written < 0 && errno == EAGAIN) {
+            pollfd wait{fd, POLLOUT, 0};
+            ::poll(&wait, 1, 100);
+            continue;
+        }
+        if (written <= 0) {
+            return false;
+        }
+        data += written;
+        size -= static_cast<std::size_t>(written);
+    }
+    return true;
+}
 
 void attachTerminal(int master, const std::string& container, SessionEnd end) {
     const bool interactive = ::isatty(STDIN_FILENO) == 1;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace nixos_containers::cli {
@@ -19,5 +20,9 @@ enum class SessionEnd {
 // ^] three times within a second ends the session. Without a terminal, stdin
 // and stdout are copied as they are. Returns when the session ended.
 void attachTerminal(int master, const std::string& container, SessionEnd end);
+
+// Writes all of DATA to FD, through EINTR, and through EAGAIN on a
+// non-blocking FD; false when FD is closed or fails.
+bool writeAll(int fd, const char* data, std::size_t size);
 
 }  // namespace nixos_containers::cli
