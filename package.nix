@@ -14,7 +14,19 @@
 , libnl
 , nlohmann_json
 , gtest
+, nodejs
+, importNpmLock
 }:
+
+let
+  # The Cockpit page's packages, from cockpit/package-lock.json (exact versions
+  # and hashes), fetched by Nix: the build then bundles the page without npm
+  # and without network (NIXOS_CONTAINERS_COCKPIT_NODE_MODULES).
+  cockpitNodeModules = importNpmLock.buildNodeModules {
+    npmRoot = ./cockpit;
+    inherit nodejs;
+  };
+in
 
 stdenv.mkDerivation (finalAttrs: {
   pname = "nixos-containers";
@@ -24,7 +36,7 @@ stdenv.mkDerivation (finalAttrs: {
 
   # sdbus-cpp 1.x (nixpkgs' sdbus-cpp; sdbus-cpp_2 is the 2.x API): its
   # sdbus-c++-xml2cpp generates the adaptors and proxies at build time.
-  nativeBuildInputs = [ cmake ninja pkg-config sdbus-cpp ];
+  nativeBuildInputs = [ cmake ninja pkg-config sdbus-cpp nodejs ];
   buildInputs = [ sdbus-cpp systemd libnl nlohmann_json ];
   nativeCheckInputs = [ gtest ];
 
@@ -46,6 +58,7 @@ stdenv.mkDerivation (finalAttrs: {
     (lib.cmakeFeature "NIXOS_CONTAINERS_UNIT_DIR" "lib/systemd/system")
     (lib.cmakeFeature "NIXOS_CONTAINERS_BUS_POLICY_DIR" "share/dbus-1/system.d")
     (lib.cmakeFeature "NIXOS_CONTAINERS_ACTIVATION_DIR" "share/dbus-1/system-services")
+    (lib.cmakeFeature "NIXOS_CONTAINERS_COCKPIT_NODE_MODULES" "${cockpitNodeModules}/node_modules")
   ];
 
   meta = {

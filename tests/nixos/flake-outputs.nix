@@ -13,8 +13,18 @@ let
     outPath = "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" name)}-${name}";
   };
   # What package.nix may ask for, under nixpkgs' names.
-  inputs = lib.genAttrs [ "cmake" "ninja" "pkg-config" "sdbus-cpp" "systemd" "libnl" "nlohmann_json" "gtest" ]
-    fakePackage;
+  inputs = lib.genAttrs [ "cmake" "ninja" "pkg-config" "sdbus-cpp" "systemd" "libnl" "nlohmann_json" "gtest" "nodejs" ]
+    fakePackage // {
+    # nixpkgs' importNpmLock.buildNodeModules: node_modules from npmRoot's
+    # package-lock.json, each package fetched from its `resolved` address.
+    importNpmLock.buildNodeModules = { npmRoot, nodejs }:
+      fakePackage "node-modules" // { inherit npmRoot nodejs; };
+  };
+  # What Nix fetches the page's packages from: every package of the lock
+  # needs its address and hash (an npm set to omit `resolved` drops them).
+  cockpitLock = builtins.fromJSON (builtins.readFile ../../cockpit/package-lock.json);
+  unfetchable = builtins.attrNames (lib.filterAttrs
+    (path: entry: path != "" && !(entry ? resolved && entry ? integrity)) cockpitLock.packages);
 
   pkgsFor = system: rec {
     inherit lib;
@@ -59,7 +69,8 @@ in
     (expect "systems of checks" (lib.sort lib.lessThan systems) (builtins.attrNames self.checks))
     (expect "packages" [ "default" "nixos-containers" ] (builtins.attrNames self.packages.x86_64-linux))
     (expect "the package" "nixos-containers-0.1.0" package.name)
-    (expect "nativeBuildInputs" [ "cmake" "ninja" "pkg-config" "sdbus-cpp" ] (names package.nativeBuildInputs))
+    (expect "nativeBuildInputs" [ "cmake" "ninja" "pkg-config" "sdbus-cpp" "nodejs" ] (names package.nativeBuildInputs))
+    (expect "the page's lock entries Nix cannot fetch (no resolved or integrity)" [ ] unfetchable)
     (expect "buildInputs" [ "sdbus-cpp" "systemd" "libnl" "nlohmann_json" ] (names package.buildInputs))
     (expect "nativeCheckInputs" [ "gtest" ] (names package.nativeCheckInputs))
     (expect "cmakeFlags" [
@@ -67,6 +78,7 @@ in
       "-DNIXOS_CONTAINERS_UNIT_DIR:STRING=lib/systemd/system"
       "-DNIXOS_CONTAINERS_BUS_POLICY_DIR:STRING=share/dbus-1/system.d"
       "-DNIXOS_CONTAINERS_ACTIVATION_DIR:STRING=share/dbus-1/system-services"
+      "-DNIXOS_CONTAINERS_COCKPIT_NODE_MODULES:STRING=${(fakePackage "node-modules").outPath}/node_modules"
     ] package.cmakeFlags)
     (expect "the package's mainProgram" "nixos-container" package.meta.mainProgram)
     (expect "the overlay's package" package.name
