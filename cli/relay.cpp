@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -23,6 +25,8 @@ namespace {
 // quiet this long: its cgroup is killed when it ends, so only a process the
 // container's root handed an end to elsewhere keeps one open.
 constexpr int kQuietAfterEndMs = 300;
+// ...and for this long at most: such a process may also never go quiet.
+constexpr auto kDrainAfterEnd = std::chrono::seconds(2);
 constexpr std::size_t kMaxHeldInput = 65536;
 // How often a terminal the agent has is looked at again.
 constexpr int kAgentCheckMs = 100;
@@ -151,8 +155,15 @@ void StdioRelay::copyOutput(int which) {
 void StdioRelay::copyLoop() {
     std::string held;  // read from the terminal, not yet taken by the command
     bool inputOpen = relayFds_[0] >= 0;
+    std::optional<std::chrono::steady_clock::time_point> drainUntil;
     for (;;) {
         const bool finishing = finishing_.load();
+        if (finishing && !drainUntil) {
+            drainUntil = std::chrono::steady_clock::now() + kDrainAfterEnd;
+        }
+        if (drainUntil && std::chrono::steady_clock::now() >= *drainUntil) {
+            return;  // what a process kept inside still writes is not the command's
+        }
         if (!inputOpen && held.empty()) {
             closeFd(relayFds_[0]);
         }

@@ -10,8 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 
 namespace nixos_containers::cli {
 namespace {
@@ -114,6 +116,30 @@ TEST(CliRelay, AnEndKeptInsideDoesNotHoldTheCli) {
     relay.finish();
     EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(2));
     ::close(kept);
+}
+
+TEST(CliRelay, AnEndlessWriterInsideDoesNotHoldTheCli) {
+    Pty pty(true);
+    StdioRelay relay(false, {pty.slave, pty.slave, pty.slave});
+    const int kept = ::dup(relay.forCommand(1));  // a process the container's root gave it to
+    relay.start();
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {  // it never goes quiet
+        while (!stop) {
+            (void)::write(kept, "x\n", 2);
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    });
+    std::thread drain([&] { (void)readFor(pty.master, 6000, "never"); });  // the user's terminal reads
+    const auto began = std::chrono::steady_clock::now();
+    relay.finish();
+    const auto took = std::chrono::steady_clock::now() - began;
+    stop = true;
+    writer.join();
+    drain.join();
+    ::close(kept);
+    EXPECT_LT(took, std::chrono::seconds(4))
+        << "a writer that never stops held the CLI after its command ended";
 }
 
 TEST(CliRelay, ThePasswordTheAgentAsksForIsNotTheCommands) {
